@@ -1,0 +1,85 @@
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+
+from workbench import TorchClassifier, datasets, features_for
+
+FAST = dict(min_steps=60, max_epochs=60, n_members=2)
+
+
+@pytest.fixture(scope="module")
+def digits_split():
+    return datasets.digits().train_test_split(0.3, seed=0)
+
+
+def test_sklearn_contract():
+    clf = TorchClassifier(hidden=32, random_state=7)
+    twin = clone(clf)
+    assert twin.get_params() == clf.get_params() and twin is not clf
+    X = np.random.default_rng(0).random((30, 5)).astype(np.float32)
+    y = np.array(["b", "a", "c"] * 10)
+    assert clf.set_params(**FAST).fit(X, y) is clf
+    assert list(clf.classes_) == ["a", "b", "c"]
+    proba = clf.predict_proba(X)
+    assert proba.shape == (30, 3) and np.allclose(proba.sum(1), 1, atol=1e-5)
+    assert set(clf.predict(X)) <= {"a", "b", "c"}
+
+
+@pytest.mark.slow
+def test_cnn_learns_digits_and_records_curves(digits_split):
+    train, test = digits_split
+    clf = TorchClassifier(random_state=0).fit(train.X[:300], train.y[:300])
+    assert clf.is_image_
+    accuracy = (clf.predict(test.X) == test.y).mean()
+    assert accuracy > 0.85, accuracy
+    losses = [h["loss"] for h in clf.history_]
+    assert len(losses) == len(clf.history_) >= 10 and losses[-1] < losses[0] / 3
+
+
+def test_mlp_for_vectors_learns(digits_split):
+    train, test = digits_split
+    X = features_for(None, train.X)
+    clf = TorchClassifier(random_state=0, min_steps=200, max_epochs=40).fit(X, train.y)
+    assert not clf.is_image_
+    assert (clf.predict(features_for(None, test.X)) == test.y).mean() > 0.9
+
+
+def test_seeded_training_is_reproducible(digits_split):
+    train, test = digits_split
+    a = TorchClassifier(random_state=3, **FAST).fit(train.X[:50], train.y[:50])
+    b = TorchClassifier(random_state=3, **FAST).fit(train.X[:50], train.y[:50])
+    np.testing.assert_allclose(a.predict_proba(test.X), b.predict_proba(test.X), atol=1e-6)
+
+
+def test_mc_dropout_samples_for_bald(digits_split):
+    train, test = digits_split
+    clf = TorchClassifier(**FAST).fit(train.X[:50], train.y[:50])
+    samples = clf.predict_proba_samples(test.X[:7], n_samples=5)
+    assert samples.shape == (5, 7, 10)
+    assert samples.std(axis=0).max() > 0  # dropout is really on
+
+
+def test_custom_module():
+    from torch import nn
+
+    def tiny(input_shape, n_classes):
+        return nn.Sequential(nn.Flatten(), nn.Linear(int(np.prod(input_shape)), n_classes))
+
+    X = np.random.default_rng(0).random((20, 4, 4)).astype(np.float32)
+    clf = TorchClassifier(module=tiny, **FAST).fit(X, np.arange(20) % 2)
+    assert clf.predict_proba(X).shape == (20, 2)
+
+
+def test_any_sklearn_classifier_gets_flat_features(digits_split):
+    train, _ = digits_split
+    assert features_for(LogisticRegression(), train.X).shape == (len(train), 64)
+    assert features_for(TorchClassifier(), train.X).shape == (len(train), 8, 8)
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="3 rows but y has 2"):
+        TorchClassifier().fit(np.ones((3, 2)), [0, 1])
+    clf = TorchClassifier(**FAST).fit(np.eye(4, dtype=np.float32), [0, 1, 0, 1])
+    with pytest.raises(ValueError, match=r"expected inputs of shape \(N, 4\)"):
+        clf.predict_proba(np.ones((2, 5)))

@@ -1,0 +1,79 @@
+"""The `workbench` command: `workbench lab` opens the quickstart, `workbench simulate`
+runs the active-learning loop against the ground truth."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="workbench", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sim = sub.add_parser("simulate", help="simulate labeling with the ground truth as annotator")
+    sim.add_argument("--data", default="digits", help="'digits' or a .npz/.csv/.parquet file or image folder")
+    sim.add_argument("--label-column", default=None, help="ground-truth column of a CSV/Parquet file")
+    sim.add_argument("--strategy", default="margin",
+                     choices=["random", "least_confidence", "margin", "entropy", "bald"])
+    sim.add_argument("--learner", default="torch", choices=["torch", "logreg"])
+    sim.add_argument("--budget", type=int, default=200, help="labels to reach")
+    sim.add_argument("--batch", type=int, default=10, help="labels per round")
+    sim.add_argument("--initial", type=int, default=20, help="random seed labels")
+    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--out", default=None, help="CSV of n_labels,accuracy,strategy,seed")
+
+    lab = sub.add_parser("lab", help="open JupyterLab on the quickstart notebook")
+    lab.add_argument("--dir", default=None, help="where to put the notebooks (default: ./workbench-notebooks)")
+    lab.add_argument("--no-browser", action="store_true")
+    lab.add_argument("--port", type=int, default=None)
+
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "simulate":
+            return _simulate(args)
+        return _lab(args)
+    except (ValueError, KeyError, FileNotFoundError) as e:
+        print(f"workbench: error: {e}", file=sys.stderr)
+        return 2
+
+
+def load_data(data: str, label_column: str | None = None):
+    from workbench.datasets import digits
+    from workbench.loaders import from_file, from_folder
+
+    if data == "digits":
+        return digits()
+    path = Path(data)
+    if path.is_dir():
+        return from_folder(path)
+    if not path.exists():
+        raise FileNotFoundError(f"--data {data!r} is neither 'digits' nor an existing file or folder")
+    return from_file(path, label_column=label_column)
+
+
+def _simulate(args) -> int:
+    from workbench.learners import make_learner
+    from workbench.simulate import simulate
+
+    pool = load_data(args.data, args.label_column)
+    curve = simulate(pool, strategy=args.strategy, learner=make_learner(args.learner, args.seed),
+                     budget=args.budget, batch=args.batch, initial=args.initial, seed=args.seed,
+                     progress=lambda n, acc: print(f"n_labels={n} accuracy={acc:.4f}", flush=True))
+    if args.out:
+        curve.to_csv(args.out, index=False)
+        print(f"wrote {args.out}")
+    last = curve.iloc[-1]
+    print(f"accuracy@{int(last['n_labels'])}={last['accuracy']:.4f}")
+    return 0
+
+
+def _lab(args) -> int:
+    from workbench.notebooks import open_lab
+
+    return open_lab(args.dir, no_browser=args.no_browser, port=args.port)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,239 @@
+"""Pool: the items a user may label, with stable string ids and aligned features.
+
+A pool is two aligned things: `items`, a DataFrame indexed by `item_id` holding what a
+person looks at (a text, an image path, a table row), and `X`, the numeric features a
+model learns from, row i of `X` belonging to `items.index[i]`. Ground truth `y` is
+optional (simulations and tutorials have it; real labeling does not). The label store
+never holds features, only item ids that point here, so ids must be stable strings.
+
+Constructors for each kind of data live in `workbench.loaders` and are exposed here as
+class methods (`Pool.from_arrays`, `Pool.from_dataframe`, `Pool.from_file`, ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+KINDS = ("image", "vector", "text", "table")
+
+
+class Pool:
+    """Items with stable `item_id`s, features `X`, optional ground truth `y`.
+
+    `kind` says how items are shown: "image" (X is N x H x W [x C] in [0, 1]),
+    "vector" (N x D), "text" (items has a `text` column) or "table" (items holds the
+    row's columns). `X_test`/`y_test` optionally carry a held-out split that came
+    with the data (e.g. an NPZ file's own test arrays).
+    """
+
+    def __init__(
+        self,
+        X,
+        *,
+        item_ids: Sequence | None = None,
+        y=None,
+        classes: Sequence | None = None,
+        kind: str | None = None,
+        items: pd.DataFrame | None = None,
+        X_test=None,
+        y_test=None,
+        name: str = "pool",
+    ):
+        X = np.asarray(X)
+        if X.ndim == 0 or X.shape[0] == 0:
+            raise ValueError(f"the pool is empty (features of shape {X.shape}); expected at least one item")
+        n = X.shape[0]
+        kind = kind or ("image" if X.ndim >= 3 else "vector")
+        if kind not in KINDS:
+            raise ValueError(f"unknown pool kind {kind!r}; expected one of {KINDS}")
+        if kind != "image" and X.ndim != 2:
+            raise ValueError(f"{kind} features must be 2-d (items x features), got shape {X.shape}")
+        if not np.issubdtype(X.dtype, np.number):
+            raise ValueError(f"features must be numeric, got dtype {X.dtype}")
+        X = X.astype(np.float32, copy=False)
+
+        if item_ids is None:
+            item_ids = [f"{i:0{len(str(n - 1))}d}" for i in range(n)]
+        item_ids = pd.Index([str(i) for i in item_ids], name="item_id")
+        if len(item_ids) != n:
+            raise ValueError(
+                f"features and item ids have different lengths: {n} feature rows, "
+                f"{len(item_ids)} item ids; expected one id per row"
+            )
+        _check_finite(X, item_ids, "features")
+        if item_ids.has_duplicates:
+            dup = item_ids[item_ids.duplicated()][0]
+            raise ValueError(f"item id {dup!r} appears more than once; item ids must be unique")
+
+        if items is None:
+            items = pd.DataFrame(index=item_ids)
+        else:
+            if len(items) != n:
+                raise ValueError(f"items has {len(items)} rows but features have {n}")
+            items = items.copy()
+            items.index = item_ids
+
+        if y is not None:
+            y = np.asarray(y)
+            if y.shape[0] != n:
+                raise ValueError(f"labels y have {y.shape[0]} entries but the pool has {n} items")
+        if classes is None and y is not None:
+            classes = np.unique(y).tolist()
+        if classes is not None:
+            classes = [c.item() if hasattr(c, "item") else c for c in classes]
+            if len(set(map(str, classes))) != len(classes):
+                raise ValueError(f"class names must be distinct as text, got {classes!r}")
+
+        self.X = X
+        self.y = y
+        self.items = items
+        self.kind = kind
+        self.classes: list | None = list(classes) if classes is not None else None
+        self.name = name
+        self.X_test = None if X_test is None else np.asarray(X_test, dtype=np.float32)
+        self.y_test = None if y_test is None else np.asarray(y_test)
+        if self.X_test is not None:
+            _check_finite(self.X_test, None, "test features")
+            if self.y_test is None or len(self.y_test) != len(self.X_test):
+                raise ValueError("X_test needs a y_test of the same length")
+        self._positions = pd.Series(np.arange(n), index=item_ids)
+        self._render_cache: dict[str, dict] = {}
+
+    # -- lookups ---------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return self.X.shape[0]
+
+    def __repr__(self) -> str:
+        classes = "?" if self.classes is None else len(self.classes)
+        return f"Pool({self.name!r}, {len(self)} {self.kind} items, features {self.X.shape[1:]}, classes={classes})"
+
+    @property
+    def item_ids(self) -> pd.Index:
+        return self.items.index
+
+    def __contains__(self, item_id) -> bool:
+        return str(item_id) in self._positions.index
+
+    def position(self, item_id) -> int:
+        """Row of `item_id` in `X`; a clear KeyError for ids that are not in the pool."""
+        try:
+            return int(self._positions[str(item_id)])
+        except KeyError:
+            raise KeyError(
+                f"item_id {item_id!r} is not in the pool {self.name!r} ({len(self)} items, "
+                f"e.g. {list(self.item_ids[:3])})"
+            ) from None
+
+    def positions(self, item_ids) -> np.ndarray:
+        ids = [str(i) for i in item_ids]
+        missing = [i for i in ids if i not in self._positions.index]
+        if missing:
+            self.position(missing[0])
+        return self._positions.loc[ids].to_numpy() if ids else np.empty(0, dtype=np.int64)
+
+    @property
+    def has_ground_truth(self) -> bool:
+        return self.y is not None
+
+    def true_label(self, item_id):
+        if self.y is None:
+            raise ValueError(f"pool {self.name!r} has no ground truth labels")
+        value = self.y[self.position(item_id)]
+        return value.item() if hasattr(value, "item") else value
+
+    # -- derived pools -----------------------------------------------------------------------
+    def subset(self, positions, *, name: str | None = None) -> Pool:
+        """A pool of the given rows, keeping their ids, classes and render sources."""
+        positions = np.asarray(positions, dtype=np.int64)
+        sub = Pool(
+            self.X[positions],
+            item_ids=self.item_ids[positions],
+            y=None if self.y is None else self.y[positions],
+            classes=self.classes,
+            kind=self.kind,
+            items=self.items.iloc[positions],
+            name=name or self.name,
+        )
+        sub._image_source = getattr(self, "_image_source", None)
+        sub._image_scale = getattr(self, "_image_scale", 1.0)
+        return sub
+
+    def train_test_split(self, test_size: float = 0.3, *, seed: int = 0) -> tuple[Pool, Pool]:
+        """A stratified split (when there is ground truth) fixed by `seed`."""
+        from sklearn.model_selection import train_test_split
+
+        if not 0 < test_size < 1:
+            raise ValueError(f"test_size must be between 0 and 1, got {test_size}")
+        positions = np.arange(len(self))
+        stratify = self.y if self.y is not None and _can_stratify(self.y, test_size) else None
+        train, test = train_test_split(
+            positions, test_size=test_size, random_state=seed, stratify=stratify
+        )
+        return self.subset(np.sort(train)), self.subset(np.sort(test), name=f"{self.name}-test")
+
+    # -- display -------------------------------------------------------------------------------
+    def render(self, item_id) -> dict[str, Any]:
+        """What a person sees for one item, as JSON-able data for the widget:
+        {"kind": "image", "mime": "image/png", "data": base64, "width", "height"},
+        {"kind": "text", "text": ...}, {"kind": "table", "rows": [[key, value], ...]},
+        or {"kind": "error", "reason": ...} when the item cannot be shown."""
+        from workbench.render import render_item
+
+        key = str(item_id)
+        cached = self._render_cache.get(key)
+        if cached is None:
+            cached = render_item(self, self.position(key))
+            if len(self._render_cache) < 4096:  # bounded: pools can hold millions of items
+                self._render_cache[key] = cached
+        return cached
+
+    # -- constructors (see workbench.loaders) -------------------------------------------------
+    @classmethod
+    def from_arrays(cls, X, y=None, **kw) -> Pool:
+        from workbench.loaders import from_arrays
+
+        return from_arrays(X, y, **kw)
+
+    @classmethod
+    def from_dataframe(cls, df: pd.DataFrame, **kw) -> Pool:
+        from workbench.loaders import from_dataframe
+
+        return from_dataframe(df, **kw)
+
+    @classmethod
+    def from_texts(cls, texts, y=None, **kw) -> Pool:
+        from workbench.loaders import from_texts
+
+        return from_texts(texts, y, **kw)
+
+    @classmethod
+    def from_file(cls, path, **kw) -> Pool:
+        from workbench.loaders import from_file
+
+        return from_file(path, **kw)
+
+    @classmethod
+    def from_folder(cls, path, **kw) -> Pool:
+        from workbench.loaders import from_folder
+
+        return from_folder(path, **kw)
+
+
+def _check_finite(X: np.ndarray, item_ids, what: str) -> None:
+    finite = np.isfinite(X.reshape(X.shape[0], -1)).all(axis=1)
+    if not finite.all():
+        bad = int(np.flatnonzero(~finite)[0])
+        name = item_ids[bad] if item_ids is not None else bad
+        raise ValueError(
+            f"{what} contain NaN or infinite values in {int((~finite).sum())} rows "
+            f"(first: item {name!r}); expected finite numbers - impute or drop those rows"
+        )
+
+
+def _can_stratify(y, test_size: float) -> bool:
+    _, counts = np.unique(y, return_counts=True)
+    return counts.min() >= 2 and len(counts) <= test_size * len(y)

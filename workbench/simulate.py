@@ -1,0 +1,79 @@
+"""Simulated labeling: run the active-learning loop with the ground truth as annotator.
+
+This is how strategies are compared honestly: every run starts from the same random
+seed labels, labels `batch` items per round chosen by the strategy, retrains, and
+scores the model on a held-out test split that no strategy ever sees.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from workbench.pool import Pool
+from workbench.session import Session
+
+
+def simulate(pool: Pool, *, strategy="margin", learner=None, budget: int = 200, batch: int = 10,
+             initial: int = 20, seed: int = 0, test_size: float = 0.3, store=None,
+             progress: Callable[[int, float], None] | None = None) -> pd.DataFrame:
+    """Labels up to `budget` items and returns rows `n_labels, accuracy, strategy, seed`.
+
+    The test split is the pool's own (X_test, y_test) when it has one, else a stratified
+    `test_size` split fixed by `seed`, so every strategy with the same seed sees the same
+    split and the same `initial` random seed labels.
+    """
+    if not pool.has_ground_truth:
+        raise ValueError(f"simulation needs ground truth labels, and pool {pool.name!r} has none")
+    if pool.X_test is not None:
+        train, test = pool, (pool.X_test, pool.y_test)
+    else:
+        train, held_out = pool.train_test_split(test_size, seed=seed)
+        test = (held_out.X, held_out.y)
+    for name, value in (("budget", budget), ("batch", batch), ("initial", initial)):
+        if int(value) < 1:
+            raise ValueError(f"{name} must be a positive number of labels, got {value}")
+    if budget > len(train):
+        raise ValueError(f"budget {budget} is larger than the pool available for labeling "
+                         f"({len(train)} items after holding out the test split)")
+    if initial > budget:
+        raise ValueError(f"initial {initial} is larger than the budget {budget}")
+
+    tmp = None
+    if store is None:
+        tmp = tempfile.TemporaryDirectory(prefix="workbench-sim-")
+        store = f"{tmp.name}/labels"
+    kwargs = {} if learner is None else {"learner": learner}
+    session = Session(train, store, strategy=strategy, test=test, batch_size=batch, seed=seed,
+                      annotator="simulator", resume=False, **kwargs)
+    try:
+        seed_ids = train.item_ids[np.random.default_rng(seed).permutation(len(train))[:initial]]
+        for item_id in seed_ids:
+            session.label(item_id, train.true_label(item_id), source="simulated")
+        rows = []
+        while True:
+            session.retrain()
+            accuracy = float(session.history["accuracy"].iloc[-1])
+            n = len(session.labels)
+            rows.append({"n_labels": n, "accuracy": accuracy, "strategy": session.strategy_name,
+                         "seed": seed})
+            if progress:
+                progress(n, accuracy)
+            if n >= budget:
+                break
+            for item in session.peek(min(batch, budget - n)):
+                session.label(item.item_id, train.true_label(item.item_id), source="simulated")
+    finally:
+        session.close()
+        if tmp is not None:
+            tmp.cleanup()
+    return pd.DataFrame(rows, columns=["n_labels", "accuracy", "strategy", "seed"])
+
+
+def labels_to_reach(curve: pd.DataFrame, target: float) -> float:
+    """The first number of labels at which accuracy reaches `target` (NaN if never)."""
+    hit = curve.loc[curve["accuracy"] >= target, "n_labels"]
+    return float(hit.iloc[0]) if len(hit) else float("nan")

@@ -1,0 +1,171 @@
+"""Query strategies: which unlabeled items are worth a human's time.
+
+Each strategy is a pure function of the model's class probabilities:
+
+    positions, scores = margin(proba, n, rng=0)
+
+`positions` index the rows of `proba`, most valuable first; `scores` are their
+utilities (higher = more worth labeling), so a UI can say why an item was picked.
+Following modAL, a strategy is a utility function composed with a selector
+(`select_top`), so a new one is three lines:
+
+    def my_strategy(proba, n, *, rng=None):
+        return select_top(my_utility(proba), n, rng=rng)
+
+BALD takes Monte-Carlo samples of the probabilities, shape (T, N, C), instead.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = [
+    "Query",
+    "STRATEGIES",
+    "bald",
+    "bald_scores",
+    "entropy",
+    "entropy_scores",
+    "get_strategy",
+    "least_confidence",
+    "least_confidence_scores",
+    "margin",
+    "margin_scores",
+    "random",
+    "select_top",
+]
+
+_EPS = 1e-12
+
+
+class Query(NamedTuple):
+    """Positions chosen by a strategy, best first, and the utility of each."""
+
+    positions: np.ndarray
+    scores: np.ndarray
+
+
+def _rng(rng) -> np.random.Generator:
+    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+
+
+def _check_proba(proba) -> np.ndarray:
+    proba = np.asarray(proba, dtype=np.float64)
+    if proba.ndim != 2:
+        raise ValueError(f"proba must be a 2-d array (items x classes), got shape {proba.shape}")
+    return proba
+
+
+def select_top(scores, n: int, *, rng=None) -> Query:
+    """The `n` highest scores, best first; ties broken at random (seeded) so that
+    equal utilities do not always favour the first items of the pool."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    n = min(int(n), scores.shape[0])
+    if n == 0:
+        return Query(np.empty(0, dtype=np.int64), np.empty(0))
+    tiebreak = _rng(rng).random(scores.shape[0])
+    # argpartition first keeps a query round O(N) on big pools; only the winners
+    # (plus anything tied with the last winner) get sorted.
+    if n < scores.shape[0]:
+        cut = np.partition(scores, scores.shape[0] - n)[scores.shape[0] - n]
+        candidates = np.flatnonzero(scores >= cut)
+    else:
+        candidates = np.arange(scores.shape[0])
+    order = np.lexsort((-tiebreak[candidates], -scores[candidates]))[:n]
+    positions = candidates[order].astype(np.int64)
+    return Query(positions, scores[positions])
+
+
+# -- utilities: higher means "the model is less sure, label this" -----------------------
+
+
+def least_confidence_scores(proba) -> np.ndarray:
+    """1 - max_c p(c|x): how far the top class is from certainty."""
+    return 1.0 - _check_proba(proba).max(axis=1)
+
+
+def margin_scores(proba) -> np.ndarray:
+    """-(p1 - p2): a small gap between the two most likely classes means hesitation."""
+    proba = _check_proba(proba)
+    if proba.shape[1] < 2:
+        return np.zeros(proba.shape[0])
+    top2 = np.partition(proba, proba.shape[1] - 2, axis=1)[:, -2:]
+    return -(top2[:, 1] - top2[:, 0])
+
+
+def entropy_scores(proba) -> np.ndarray:
+    """Shannon entropy (nats) of the predicted distribution."""
+    proba = _check_proba(proba)
+    return -(proba * np.log(proba + _EPS)).sum(axis=1)
+
+
+def bald_scores(proba_samples) -> np.ndarray:
+    """Mutual information between the label and the model (Houlsby et al. 2011):
+    entropy of the mean prediction minus the mean entropy of each sample. High when
+    the MC-dropout samples disagree, i.e. the model, not the data, is uncertain."""
+    samples = np.asarray(proba_samples, dtype=np.float64)
+    if samples.ndim != 3:
+        raise ValueError(
+            f"BALD needs MC samples shaped (samples, items, classes), got shape {samples.shape}"
+        )
+    mean = samples.mean(axis=0)
+    entropy_of_mean = -(mean * np.log(mean + _EPS)).sum(axis=1)
+    mean_entropy = -(samples * np.log(samples + _EPS)).sum(axis=2).mean(axis=0)
+    return entropy_of_mean - mean_entropy
+
+
+# -- strategies ------------------------------------------------------------------------
+
+
+def random(proba, n: int, *, rng=None) -> Query:
+    """Uniform sampling: the baseline every other strategy must beat."""
+    n_items = np.asarray(proba).shape[-2] if np.ndim(proba) >= 2 else len(proba)
+    return select_top(_rng(rng).random(n_items), n, rng=rng)
+
+
+def least_confidence(proba, n: int, *, rng=None) -> Query:
+    return select_top(least_confidence_scores(proba), n, rng=rng)
+
+
+def margin(proba, n: int, *, rng=None) -> Query:
+    return select_top(margin_scores(proba), n, rng=rng)
+
+
+def entropy(proba, n: int, *, rng=None) -> Query:
+    return select_top(entropy_scores(proba), n, rng=rng)
+
+
+def bald(proba_samples, n: int, *, rng=None) -> Query:
+    return select_top(bald_scores(proba_samples), n, rng=rng)
+
+
+# BALD is marked so the session knows to ask the learner for MC-dropout samples.
+bald.needs_samples = True  # type: ignore[attr-defined]
+
+STRATEGIES = {
+    "random": random,
+    "least_confidence": least_confidence,
+    "margin": margin,
+    "entropy": entropy,
+    "bald": bald,
+}
+
+
+def get_strategy(strategy):
+    """A strategy function from its name, or the callable itself."""
+    if callable(strategy):
+        return strategy
+    try:
+        return STRATEGIES[strategy]
+    except KeyError:
+        raise ValueError(
+            f"unknown strategy {strategy!r}; expected one of {sorted(STRATEGIES)} or a callable"
+        ) from None
+
+
+def strategy_name(strategy) -> str:
+    return strategy if isinstance(strategy, str) else getattr(strategy, "__name__", "custom")
