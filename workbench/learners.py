@@ -171,7 +171,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         X = self._prepare(np.asarray(X, dtype=np.float32))
         self.net_.train(train_mode)
         out = []
-        with torch.no_grad():
+        with torch.inference_mode():
             for start in range(0, len(X), 8192):
                 xb = torch.from_numpy(X[start:start + 8192]).to(self.device_)
                 out.append(torch.softmax(self.net_(xb), dim=-1).cpu().numpy())

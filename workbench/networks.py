@@ -32,14 +32,17 @@ class EnsembleMLP(nn.Module):
     def __init__(self, n_features: int, n_classes: int, hidden: int, dropout: float, members: int):
         super().__init__()
         self.members = members
-        self.layers = nn.Sequential(
-            GroupedLinear(members, n_features, hidden), nn.ReLU(), nn.Dropout(dropout),
+        # Every member reads the same input, so the first layer is one wide Linear:
+        # no copy of the input per member, one matrix product for all of them.
+        self.first = nn.Linear(n_features, members * hidden)
+        self.rest = nn.Sequential(
+            nn.ReLU(), nn.Dropout(dropout),
             GroupedLinear(members, hidden, hidden), nn.ReLU(), nn.Dropout(dropout),
             GroupedLinear(members, hidden, n_classes),
         )
 
     def forward(self, x):
-        return self.layers(x.unsqueeze(1).expand(-1, self.members, -1))
+        return self.rest(self.first(x).view(x.shape[0], self.members, -1))
 
 
 class EnsembleCNN(nn.Module):

@@ -27,16 +27,33 @@ class QueueItem:
 
 
 class Queue:
+    """Ranked positions consumed from the front. `head` skips the done prefix so that
+    finding the next items costs O(k), not O(labels since the last retrain)."""
+
     def __init__(self, positions: np.ndarray, strategies: list[str], scores: list):
-        self.positions = positions
+        self.positions = np.asarray(positions, dtype=np.int64).tolist()
         self.strategies = strategies
         self.scores = scores
+        self.head = 0
 
     def __len__(self) -> int:
         return len(self.positions)
 
-    def iter_from_start(self):
-        return zip(self.positions.tolist(), self.strategies, self.scores)
+    def upcoming(self, is_done):
+        """Yield (position, strategy, score) of entries not done, in order."""
+        at_front = True
+        for k in range(self.head, len(self.positions)):
+            position = self.positions[k]
+            if is_done(position):
+                if at_front:
+                    self.head = k + 1
+                continue
+            at_front = False
+            yield position, self.strategies[k], self.scores[k]
+
+    def rewind(self) -> None:
+        """After an undo an earlier entry may be pending again."""
+        self.head = 0
 
 
 def rank_queue(order, scores, strategy: str, *, audit_every: int | None, n_items: int, rng) -> Queue:

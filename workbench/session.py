@@ -112,11 +112,10 @@ class Session:
     def peek(self, k: int = 1) -> list[QueueItem]:
         """The next `k` items to label, in queue order, without consuming them."""
         out = []
+        ids = self.pool.item_ids
         with self._lock:
-            for position, strategy, score in self._queue.iter_from_start():
-                item_id = self.pool.item_ids[position]
-                if item_id in self._labels or item_id in self._skipped:
-                    continue
+            done = lambda p: ids[p] in self._labels or ids[p] in self._skipped  # noqa: E731
+            for position, strategy, score in self._queue.upcoming(done):
                 out.append(self._queue_item(position, strategy, score))
                 if len(out) >= k:
                     break
@@ -201,6 +200,7 @@ class Session:
             event = self.store.undo(annotator=self.annotator)
             target = self.store.events().set_index("event_id").loc[event.target]
             self._load_labels()
+            self._queue.rewind()
         self._emit("labels_changed")
         return str(target["item_id"])
 

@@ -19,12 +19,16 @@ from workbench.session import Session
 
 def simulate(pool: Pool, *, strategy="margin", learner=None, budget: int = 200, batch: int = 10,
              initial: int = 20, seed: int = 0, test_size: float = 0.3, store=None,
+             stop_at: float | None = None, extra_rounds: int = 0,
              progress: Callable[[int, float], None] | None = None) -> pd.DataFrame:
     """Labels up to `budget` items and returns rows `n_labels, accuracy, strategy, seed`.
 
     The test split is the pool's own (X_test, y_test) when it has one, else a stratified
     `test_size` split fixed by `seed`, so every strategy with the same seed sees the same
     split and the same `initial` random seed labels.
+
+    `stop_at` ends the run `extra_rounds` rounds after accuracy first reaches it (for
+    benchmarks that only need the labels-to-target figure; curves then end early).
     """
     if not pool.has_ground_truth:
         raise ValueError(f"simulation needs ground truth labels, and pool {pool.name!r} has none")
@@ -54,6 +58,7 @@ def simulate(pool: Pool, *, strategy="margin", learner=None, budget: int = 200, 
         for item_id in seed_ids:
             session.label(item_id, train.true_label(item_id), source="simulated")
         rows = []
+        reached_at = None
         while True:
             session.retrain()
             accuracy = float(session.history["accuracy"].iloc[-1])
@@ -62,7 +67,9 @@ def simulate(pool: Pool, *, strategy="margin", learner=None, budget: int = 200, 
                          "seed": seed})
             if progress:
                 progress(n, accuracy)
-            if n >= budget:
+            if stop_at is not None and reached_at is None and accuracy >= stop_at:
+                reached_at = len(rows)
+            if n >= budget or (reached_at is not None and len(rows) - reached_at >= extra_rounds):
                 break
             for item in session.peek(min(batch, budget - n)):
                 session.label(item.item_id, train.true_label(item.item_id), source="simulated")

@@ -1,0 +1,99 @@
+"""Speed of the engine's hot paths, with baselines measured in the same run.
+
+- query round: score a 100,000-item pool of 64-d vectors with the trained default
+  learner and rank it with margin sampling, as a Session does after each retrain
+  (target: under 1 s on 2 cores). Baseline: the same round with LogisticRegression.
+- retrain: fitting the default TorchClassifier on all of the digits' pool labels
+  (target: a few seconds). Baseline: LogisticRegression on the same labels.
+- session label: Session.label() end to end (validation + durable append), p50/p99.
+
+    python benchmarks/engine_speed.py   ->  results/engine_speed.json
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from workbench import Pool, Session, TorchClassifier, datasets, logistic_regression
+from workbench.queue import rank_queue
+from workbench.strategies import margin
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def best_of(fn, repeat=5) -> float:
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def query_round(learner, X) -> None:
+    proba = learner.predict_proba(X)
+    query = margin(proba, len(X), rng=0)
+    rank_queue(query.positions, query.scores, "margin", audit_every=None, n_items=len(X), rng=0)
+
+
+def main() -> None:
+    import torch
+
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(10, 64))
+    y = rng.integers(0, 10, 100_000)
+    X = (centers[y] + rng.normal(scale=2.0, size=(100_000, 64))).astype(np.float32)
+    labeled = rng.choice(len(X), 500, replace=False)
+    torch_clf = TorchClassifier(random_state=0).fit(X[labeled], y[labeled])
+    logreg = logistic_regression().fit(X[labeled], y[labeled])
+    t_query = best_of(lambda: query_round(torch_clf, X))
+    t_query_base = best_of(lambda: query_round(logreg, X))
+
+    train, _ = datasets.digits().train_test_split(0.3, seed=0)
+    t_fit = best_of(lambda: TorchClassifier(random_state=0).fit(train.X, train.y), repeat=3)
+    flat = train.X.reshape(len(train), -1)
+    t_fit_base = best_of(lambda: logistic_regression().fit(flat, train.y), repeat=3)
+
+    pool = Pool.from_arrays(X, y)
+    with tempfile.TemporaryDirectory() as tmp:
+        session = Session(pool, Path(tmp) / "labels", learner=logreg)
+        items = session.peek(200)
+        latencies = []
+        for item in items:
+            t = time.perf_counter()
+            session.label(item.item_id, int(y[item.position]))
+            latencies.append(time.perf_counter() - t)
+    latencies_ms = sorted(1000 * v for v in latencies)
+
+    report = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
+                    "python": platform.python_version(), "torch": torch.__version__,
+                    "torch_threads": torch.get_num_threads()},
+        "query_round_100k_64d_s": round(t_query, 4),
+        "query_round_baseline_logreg_s": round(t_query_base, 4),
+        "query_round_ratio_to_baseline": round(t_query / t_query_base, 2),
+        "retrain_digits_1257_labels_s": round(t_fit, 3),
+        "retrain_baseline_logreg_s": round(t_fit_base, 3),
+        "retrain_ratio_to_baseline": round(t_fit / t_fit_base, 2),
+        "session_label_ms": {"p50": round(statistics.median(latencies_ms), 3),
+                             "p99": round(latencies_ms[int(0.99 * len(latencies_ms)) - 1], 3),
+                             "n": len(latencies_ms)},
+        "targets": {"query_round_s": 1.0, "retrain_s": "a few seconds", "label_p99_ms": 10},
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "engine_speed.json").write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

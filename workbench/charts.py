@@ -1,0 +1,199 @@
+"""Altair charts of a session's progress, and a live dashboard of them.
+
+Why ``JupyterChart`` offline: Altair 6 emits Vega-Lite 6; offline, the default renderer (Vega
+from a CDN), ``mimetype`` (JupyterLab 4 draws Vega-Lite <= 5) and a plain ``JupyterChart``
+(vega-embed from esm.sh) show nothing. ``JupyterChart.enable_offline()`` bundles Vega from
+vl-convert into the widget (~900 KB, once per kernel), whose chart can then be swapped in place
+after each retrain. PNG export goes through vl-convert too."""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import altair as alt
+import ipywidgets as widgets
+import pandas as pd
+
+log = logging.getLogger(__name__)
+WIDTH, HEIGHT = 300, 200
+BLUE, ORANGE, GREY = "#4c78a8", "#f58518", "#888888"
+PALETTE = [BLUE, GREY, ORANGE, "#54a24b", "#e45756", "#b279a2"]
+
+
+def _message(text: str, title: str) -> alt.Chart:
+    """A placeholder chart of grey text (lines split at newlines), sized like the real ones."""
+    return alt.Chart(pd.DataFrame({"text": [text]}), title=title, width=WIDTH, height=HEIGHT
+                     ).mark_text(size=14, color=GREY, lineBreak="\n").encode(text="text:N")
+
+
+def _floats(value) -> list[float]:
+    """A per-epoch list from a history cell that may be a list, an array, None or NaN."""
+    return [float(v) for v in value] if hasattr(value, "__iter__") else []
+
+
+def loss_chart(history: pd.DataFrame) -> alt.TopLevelMixin:
+    """Loss (left axis) and train accuracy (right axis) per epoch of the latest round."""
+    history = pd.DataFrame(history)
+    if history.empty:
+        return _message("no training yet", "Training loss")
+    last = history.sort_values("round").iloc[-1]
+    title = f"Training round {int(last['round'])} ({int(last['n_labels'])} labels)"
+    loss, acc = _floats(last.get("loss")), _floats(last.get("train_accuracy"))
+    if not loss and not acc:
+        return _message("this learner reports no per-epoch loss", title)
+    x = alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1))
+    layers = []
+    for values, name, color, y in [(loss, "loss", ORANGE, alt.Scale(zero=False)),
+                                   (acc, "train accuracy", BLUE, alt.Scale(domain=[0, 1]))]:
+        if values:
+            data = pd.DataFrame({"epoch": range(1, len(values) + 1), "value": values})
+            axis = alt.Axis(titleColor=color, orient="left" if name == "loss" else "right")
+            point = alt.OverlayMarkDef(color=color) if len(values) <= 30 else False
+            layers.append(alt.Chart(data).mark_line(point=point, color=color).encode(
+                x=x, y=alt.Y("value:Q", title=name, scale=y, axis=axis),
+                tooltip=["epoch:Q", alt.Tooltip("value:Q", format=".4f")]))
+    return alt.layer(*layers, title=title).resolve_scale(y="independent").properties(
+        width=WIDTH, height=HEIGHT)
+
+
+def accuracy_chart(history: pd.DataFrame, *,
+                   other: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None) -> alt.Chart:
+    """Accuracy vs labels over all rounds; ``other``: a baseline history or {name: history}."""
+    runs = {"this session": history, **(
+        {} if other is None else other if isinstance(other, Mapping) else {"other": other})}
+    frames = [pd.DataFrame(h).assign(run=name) for name, h in runs.items() if len(h)]
+    data = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if data.empty or data["accuracy"].isna().all():  # eval_on then says why, if anything
+        why = "" if data.empty else f"\n{data['eval_on'].iloc[-1]}"
+        return _message(f"no accuracy measured yet{why}", "Accuracy")
+    data = data.dropna(subset=["accuracy"])[["run", "round", "n_labels", "accuracy", "eval_on"]]
+    mine = data[data["run"] == "this session"]
+    title = f"Accuracy on {(mine if len(mine) else data)['eval_on'].iloc[-1]}"
+    lower = max(0.0, math.floor(data["accuracy"].min() * 10 - 1) / 10)  # zoom in, in tenths
+    names = list(dict.fromkeys(data["run"]))
+    legend = alt.Legend(title=None, orient="bottom-right") if len(names) > 1 else None
+    return alt.Chart(data, title=title).mark_line(point=True).encode(
+        x=alt.X("n_labels:Q", title="number of labels"),
+        y=alt.Y("accuracy:Q", title="accuracy", scale=alt.Scale(domain=[lower, 1])),
+        color=alt.Color("run:N", legend=legend, scale=alt.Scale(domain=names, range=PALETTE)),
+        tooltip=["run:N", "round:Q", "n_labels:Q", alt.Tooltip("accuracy:Q", format=".3f"),
+                 "eval_on:N"]).properties(width=WIDTH, height=HEIGHT)
+
+
+def learning_curves(curves: pd.DataFrame) -> alt.TopLevelMixin:
+    """Mean accuracy per strategy against labels, a min..max band over seeds, facet by learner."""
+    curves = pd.DataFrame(curves)
+    if curves.empty:
+        return _message("no simulation results", "Learning curves")
+    keys = [k for k in ("learner", "strategy", "n_labels") if k in curves]
+    data = curves.groupby(keys, as_index=False).agg(
+        mean=("accuracy", "mean"), low=("accuracy", "min"), high=("accuracy", "max"),
+        seeds=("seed", "nunique"))
+    x = alt.X("n_labels:Q", title="number of labels")
+    color = alt.Color("strategy:N", scale=alt.Scale(scheme="tableau10"),
+                      legend=alt.Legend(symbolOpacity=1, symbolType="stroke"))
+    band = alt.Chart().mark_area(opacity=0.2).encode(
+        x=x, y=alt.Y("low:Q", title="mean accuracy", scale=alt.Scale(zero=False)),
+        y2="high:Q", color=color)
+    line = alt.Chart().mark_line(point=alt.OverlayMarkDef(size=20)).encode(
+        x=x, y="mean:Q", color=color,
+        tooltip=[*keys, *(alt.Tooltip(f"{k}:Q", format=".3f") for k in ("mean", "low", "high")),
+                 "seeds:Q"])
+    chart = alt.layer(band, line, data=data).properties(width=WIDTH + 60, height=HEIGHT + 40)
+    title = alt.Title("Learning curves", subtitle=f"band: min..max over "
+                      f"{curves['seed'].nunique()} seeds", anchor="start")
+    if "learner" in data:
+        return chart.facet(column=alt.Column("learner:N", title=None), title=title)
+    return chart.properties(title=title)
+
+
+def class_balance_chart(labels: pd.DataFrame) -> alt.TopLevelMixin:
+    """Horizontal bars of how many items carry each label, the most common first."""
+    labels = pd.DataFrame(labels)
+    if labels.empty or labels["label"].isna().all():
+        return _message("no labels yet", "Class balance")
+    data = labels["label"].dropna().astype(str).value_counts().reset_index()  # label, count
+    y = alt.Y("label:N", title="label", sort="-x")
+    bars = alt.Chart().mark_bar(color=BLUE).encode(
+        x=alt.X("count:Q", title="items labelled"), y=y, tooltip=["label:N", "count:Q"])
+    text = bars.mark_text(align="left", dx=3, color=GREY).encode(text="count:Q")
+    return alt.layer(bars, text, data=data,
+                     title=f"Class balance ({data['count'].sum()} labels)").properties(
+        width=WIDTH, height=max(HEIGHT, 16 * len(data)))
+
+
+def save_png(chart: alt.TopLevelMixin, path: str | Path, scale: float = 2) -> Path:
+    """Write ``chart`` as a PNG through vl-convert (works offline)."""
+    chart.save(str(path), format="png", scale_factor=scale)
+    return Path(path)
+
+
+class Dashboard(widgets.HBox):
+    """Accuracy, loss and class balance of a session, redrawn in place as it changes."""
+
+    def __init__(self, session, *, min_interval: float = 1.0):
+        self._session, self.min_interval, self._timer = session, min_interval, None
+        self._update_lock, self._throttle_lock = threading.Lock(), threading.Lock()
+        self._last_balance, self._unsubscribe = float("-inf"), None
+        super().__init__(layout=widgets.Layout(flex_flow="row wrap"))
+        alt.JupyterChart.enable_offline()  # the keyword offline=True is ignored by altair 6.3
+        charts = [alt.JupyterChart(_message("", "")) for _ in range(3)]  # filled by refresh()
+        self.accuracy, self.loss, self.balance = self.children = charts
+        self.refresh()
+        self._unsubscribe = session.subscribe(self._on_event)
+
+    def refresh(self, *, only_labels: bool = False) -> None:
+        """Redraw now (a new ``.chart`` re-sends the spec); ``only_labels``: the balance only."""
+        with self._update_lock:
+            self.balance.chart = class_balance_chart(self._session.store.current_labels())
+            if not only_labels:
+                history = pd.DataFrame(self._session.history)
+                self.accuracy.chart, self.loss.chart = accuracy_chart(history), loss_chart(history)
+            self._last_balance = time.monotonic()
+
+    def _on_event(self, event: str) -> None:
+        """Redraw all on "retrain_finished"; the class balance on "labels_changed", throttled."""
+        try:
+            if event == "retrain_finished":
+                self.refresh()
+            elif event == "labels_changed" and self._due():
+                self.refresh(only_labels=True)
+        except Exception:  # a broken chart must not break the session that notifies us
+            log.exception("dashboard could not redraw after %r", event)
+
+    def _due(self) -> bool:
+        """Whether to redraw now; if not, make sure a trailing redraw is scheduled."""
+        with self._throttle_lock:
+            if self._timer is threading.current_thread():  # the trailing redraw, now
+                self._timer = None
+            wait = self._last_balance + self.min_interval - time.monotonic()
+            due = self._timer is None and wait <= 0
+            if due:
+                self._last_balance = time.monotonic()
+            elif self._timer is None:
+                self._timer = threading.Timer(wait, self._on_event, ["labels_changed"])
+                self._timer.daemon = True
+                self._timer.start()
+            return due
+
+    def close(self) -> None:
+        """Stop listening to the session and close the chart widgets."""
+        if self._timer is not None:
+            self._timer.cancel()
+        if callable(self._unsubscribe):  # subscribe() returns the way to unsubscribe
+            self._unsubscribe, unsubscribe = None, self._unsubscribe
+            unsubscribe()
+        for chart in self.children:
+            chart.close()
+        super().close()
+
+
+def dashboard(session, *, min_interval: float = 1.0) -> Dashboard:
+    """A live widget of a duck-typed ``session``: ``.history``, ``.store.current_labels()``
+    and ``.subscribe(callback)``, whose ``callback(event)`` may come from any thread."""
+    return Dashboard(session, min_interval=min_interval)
