@@ -1,0 +1,59 @@
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+
+
+def run(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "workbench", *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=600)
+
+
+def test_simulate_digits_writes_curve_and_prints_accuracy_last(tmp_path):
+    out = tmp_path / "curve.csv"
+    result = run("simulate", "--data", "digits", "--strategy", "margin", "--learner", "logreg",
+                 "--budget", "60", "--batch", "10", "--initial", "20", "--seed", "1", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    curve = pd.read_csv(out)
+    assert list(curve.columns) == ["n_labels", "accuracy", "strategy", "seed"]
+    assert curve["n_labels"].tolist() == [20, 30, 40, 50, 60]
+    assert set(curve["strategy"]) == {"margin"} and set(curve["seed"]) == {1}
+    last = result.stdout.strip().splitlines()[-1]
+    assert last == f"accuracy@60={curve['accuracy'].iloc[-1]:.4f}"
+    assert curve["accuracy"].iloc[-1] > 0.8
+
+
+def test_simulate_is_reproducible_for_a_seed(tmp_path):
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    for out in (a, b):
+        assert run("simulate", "--learner", "logreg", "--strategy", "entropy", "--budget", "40",
+                   "--seed", "3", "--out", str(out)).returncode == 0
+    pd.testing.assert_frame_equal(pd.read_csv(a), pd.read_csv(b))
+
+
+def test_simulate_uses_the_files_own_test_split_and_label_column(tmp_path):
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(0, 1, (60, 3)), rng.normal(4, 1, (60, 3))])
+    df = pd.DataFrame(X, columns=["a", "b", "c"]).assign(kind=["x"] * 60 + ["y"] * 60)
+    df.to_csv(tmp_path / "rows.csv", index=False)
+    result = run("simulate", "--data", str(tmp_path / "rows.csv"), "--label-column", "kind",
+                 "--learner", "logreg", "--strategy", "margin", "--budget", "30", "--initial", "10")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "accuracy@30=1.0000"
+    np.savez(tmp_path / "d.npz", X=X[::2], y=np.repeat([0, 1], 30), X_test=X[1::2],
+             y_test=np.repeat([0, 1], 30))
+    result = run("simulate", "--data", str(tmp_path / "d.npz"), "--learner", "logreg",
+                 "--budget", "30", "--initial", "10")
+    assert result.returncode == 0, result.stderr
+
+
+def test_budget_larger_than_the_pool_is_a_clear_error():
+    result = run("simulate", "--learner", "logreg", "--budget", "5000")
+    assert result.returncode == 2
+    assert "budget 5000 is larger than the pool available for labeling (1257 items" in result.stderr
+
+
+def test_unknown_data_is_a_clear_error():
+    result = run("simulate", "--data", "no-such-file.csv")
+    assert result.returncode == 2 and "'no-such-file.csv' is neither 'digits'" in result.stderr
