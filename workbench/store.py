@@ -515,8 +515,8 @@ def _last(log: pd.DataFrame, mask: np.ndarray) -> dict | None:
     if len(rows) > 1:  # a tie in time (a batch shares one): the largest writer, then seq
         writers = log["writer"].iloc[rows].to_numpy()
         rows = rows[writers == writers.max()]
-        rows = rows[log["seq"].to_numpy()[rows].argmax()]
-    return log.iloc[int(rows.max())].to_dict()
+    best = rows[log["seq"].to_numpy()[rows].argmax()]
+    return log.iloc[int(best)].to_dict()
 
 
 def _key(row: dict) -> tuple:
