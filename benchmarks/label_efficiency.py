@@ -23,7 +23,6 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # one process per core; threads would fight
 
-import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
@@ -100,6 +99,7 @@ def main() -> None:
             "ratio_to_random": {k: _num(v / random_mean) for k, v in means["mean"].items()},
         }
     default_learner, default_strategy = DEFAULT
+    default_summary = summary.get(default_learner, {})
     report = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
@@ -108,8 +108,8 @@ def main() -> None:
                   "initial": 20, "batch": 10, "budget": args.budget, "seeds": args.seeds,
                   "target": "95% of the same learner's full-pool accuracy (same seed)"},
         "default": {"learner": default_learner, "strategy": default_strategy,
-                    "labels_needed_mean": summary.get(default_learner, {}).get("labels_needed_mean", {}).get(default_strategy),
-                    "ratio_to_random": summary.get(default_learner, {}).get("ratio_to_random", {}).get(default_strategy)},
+                    "labels_needed_mean": default_summary.get("labels_needed_mean", {}).get(default_strategy),
+                    "ratio_to_random": default_summary.get("ratio_to_random", {}).get(default_strategy)},
         "summary": summary,
         "runtime_s": round(time.perf_counter() - started),
     }

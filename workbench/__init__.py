@@ -14,14 +14,31 @@ from workbench.store import LabelStore, SchemaVersionError, StoreError
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name):
+    # The widget and the charts pull in anywidget and Altair: import them on first use, so
+    # `import workbench` stays light for scripts, the CLI and background workers.
+    if name == "LabelWidget":
+        from workbench.widgets import LabelWidget
+
+        return LabelWidget
+    if name == "charts":
+        import workbench.charts as charts
+
+        return charts
+    raise AttributeError(f"module 'workbench' has no attribute {name!r}")
+
+
 __all__ = [
     "LabelStore",
+    "LabelWidget",
     "Pool",
     "QueueItem",
     "SchemaVersionError",
     "Session",
     "StoreError",
     "TorchClassifier",
+    "charts",
     "datasets",
     "features_for",
     "labels_to_reach",

@@ -25,7 +25,8 @@ def main(argv=None) -> int:
     sim.add_argument("--out", default=None, help="CSV of n_labels,accuracy,strategy,seed")
 
     lab = sub.add_parser("lab", help="open JupyterLab on the quickstart notebook")
-    lab.add_argument("--dir", default=None, help="where to put the notebooks (default: ./workbench-notebooks)")
+    lab.add_argument("--dir", default=None,
+                     help="where to put the notebooks (default: ./workbench-notebooks)")
     lab.add_argument("--no-browser", action="store_true")
     lab.add_argument("--port", type=int, default=None)
 

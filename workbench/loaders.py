@@ -106,7 +106,8 @@ def from_dataframe(
                            if c not in excluded and pd.api.types.is_numeric_dtype(df[c])]
     missing = [c for c in feature_columns if c not in df.columns]
     if missing:
-        raise ValueError(f"feature columns {missing} are not in the DataFrame; columns are {list(df.columns)}")
+        raise ValueError(
+            f"feature columns {missing} are not in the DataFrame; columns are {list(df.columns)}")
     if not feature_columns and embeddings is None:
         raise ValueError(
             "no numeric feature columns found; pass feature_columns=, text_column=, "

@@ -109,7 +109,8 @@ class Pool:
 
     def __repr__(self) -> str:
         classes = "?" if self.classes is None else len(self.classes)
-        return f"Pool({self.name!r}, {len(self)} {self.kind} items, features {self.X.shape[1:]}, classes={classes})"
+        return (f"Pool({self.name!r}, {len(self)} {self.kind} items, features {self.X.shape[1:]}, "
+                f"classes={classes})")
 
     @property
     def item_ids(self) -> pd.Index:

@@ -137,7 +137,8 @@ class Session:
         with self._lock:
             now = time.monotonic()
             recent = [t for t in self._label_times if now - t < 600][-30:]
-            rate = (len(recent) - 1) / (recent[-1] - recent[0]) * 60 if len(recent) >= 2 and recent[-1] > recent[0] else 0.0
+            span = recent[-1] - recent[0] if len(recent) >= 2 else 0.0
+            rate = (len(recent) - 1) / span * 60 if span > 0 else 0.0
             n_done = len(self._labels) + len(self._skipped)
             return {"n_labeled": len(self._labels), "n_skipped": len(self._skipped),
                     "n_queued": len(self.pool) - n_done, "pool_size": len(self.pool),
@@ -286,13 +287,15 @@ class Session:
         if self.test is not None:
             X, y = self.test
             pred = learner.predict(features_for(learner, X))
-            return float(np.mean(pred.astype(str) == y.astype(str))), f"held-out test split ({len(y)} items)", len(y)
+            accuracy = float(np.mean(pred.astype(str) == y.astype(str)))
+            return accuracy, f"held-out test split ({len(y)} items)", len(y)
         audited = [i for i in audit if i in labels]
         if len(audited) < 5:
             return float("nan"), f"audit sample too small ({len(audited)} of 5 needed)", len(audited)
         pred = learner.predict(features_for(learner, self.pool.X[self.pool.positions(audited)]))
         truth = np.array([str(labels[i]) for i in audited])
-        return float(np.mean(pred.astype(str) == truth)), f"random audit sample ({len(audited)} items)", len(audited)
+        accuracy = float(np.mean(pred.astype(str) == truth))
+        return accuracy, f"random audit sample ({len(audited)} items)", len(audited)
 
     # -- the queue ----------------------------------------------------------------------------
     def _rank(self):
@@ -304,7 +307,8 @@ class Session:
             if not hasattr(learner, "predict_proba_samples"):
                 raise ValueError(f"strategy {self.strategy_name!r} needs a learner with MC-dropout "
                                  f"samples (predict_proba_samples), got {type(learner).__name__}")
-            query = self.strategy(learner.predict_proba_samples(X), len(unlabeled), rng=self.seed + len(self._history))
+            query = self.strategy(learner.predict_proba_samples(X), len(unlabeled),
+                                  rng=self.seed + len(self._history))
         else:
             query = self.strategy(proba[unlabeled], len(unlabeled), rng=self.seed + len(self._history))
         return rank_queue(unlabeled[query.positions], query.scores, self.strategy_name,
@@ -414,7 +418,8 @@ class Session:
     def __repr__(self) -> str:
         p = self.progress()
         return (f"Session({self.pool.name!r}, {p['n_labeled']}/{p['pool_size']} labeled, "
-                f"strategy={self.strategy_name}, learner={type(self.learner).__name__}, store={str(self.store.path)!r})")
+                f"strategy={self.strategy_name}, learner={type(self.learner).__name__}, "
+                f"store={str(self.store.path)!r})")
 
 
 def _test_from(pool: Pool):
