@@ -437,7 +437,9 @@ def _reason(strategy, score, class_names, p) -> str:
     a, b = class_names[int(top[0])], class_names[int(top[1])]
     guess = f"{a} ({p[top[0]]:.0%}) vs {b} ({p[top[1]]:.0%})"
     if strategy == "margin":
-        return f"margin {-score:.2f}: the model hesitates between {guess}"
+        gap = -score
+        feeling = "the model hesitates between" if gap < 0.3 else "the closest call left:"
+        return f"margin {gap:.2f}: {feeling} {guess}"
     if strategy == "least_confidence":
         return f"least confidence: top guess only {p[top[0]]:.0%} ({guess})"
     if strategy == "entropy":
