@@ -21,6 +21,18 @@ def label_truth(session, n):
         session.label(item.item_id, session.pool.true_label(item.item_id))
 
 
+def test_test_split_as_a_pool_or_a_pair(split, tmp_path):
+    train, test = split
+    as_pool = Session(train, tmp_path / "a", test=test, learner=logistic_regression())
+    as_pair = Session(train, tmp_path / "b", test=(test.X, test.y), learner=logistic_regression())
+    for session in (as_pool, as_pair):
+        label_truth(session, 20)
+        session.retrain()
+    assert as_pool.history["accuracy"].tolist() == as_pair.history["accuracy"].tolist()
+    with pytest.raises(ValueError, match="test X has 3 rows but y has 2 labels"):
+        Session(train, tmp_path / "c", test=(test.X[:3], test.y[:2]))
+
+
 def test_cold_start_is_diverse(split, tmp_path):
     session = make(split, tmp_path)
     first = session.peek(20)

@@ -49,7 +49,7 @@ class _Model:
 
 class Session:
     def __init__(self, pool: Pool, store, *, learner=None, strategy="margin", classes=None,
-                 test: Pool | None = None, batch_size: int = 10, retrain_every: int | None = None,
+                 test: Pool | tuple | None = None, batch_size: int = 10, retrain_every: int | None = None,
                  audit_every: int | None = None, annotator: str | None = None, seed: int = 0,
                  resume: bool = True):
         if not isinstance(pool, Pool):
@@ -72,7 +72,7 @@ class Session:
         self.batch_size = batch_size
         self.retrain_every = retrain_every
         self.seed = seed
-        self.test = test if test is not None else _test_from(pool)
+        self.test = _test_split(test) if test is not None else _test_from(pool)
         self.audit_every = audit_every if audit_every is not None else (None if self.test else 10)
 
         self._lock = threading.RLock()
@@ -424,6 +424,23 @@ class Session:
 
 def _test_from(pool: Pool):
     return None if pool.X_test is None else (pool.X_test, pool.y_test)
+
+
+def _test_split(test) -> tuple[np.ndarray, np.ndarray]:
+    """A held-out split as (X, y), given as a Pool with ground truth or as a pair."""
+    if isinstance(test, Pool):
+        if not test.has_ground_truth:
+            raise ValueError(f"test pool {test.name!r} has no ground truth labels to score against")
+        return test.X, test.y
+    try:
+        X, y = test
+    except (TypeError, ValueError):
+        raise ValueError(f"test must be a Pool with ground truth or a pair (X, y), got {type(test).__name__}"
+                         ) from None
+    X, y = np.asarray(X, dtype=np.float32), np.asarray(y)
+    if len(X) != len(y):
+        raise ValueError(f"test X has {len(X)} rows but y has {len(y)} labels")
+    return X, y
 
 
 def _reason(strategy, score, class_names, p) -> str:

@@ -1,0 +1,321 @@
+"""LabelWidget in a real JupyterLab: keys reach the store, never the notebook; data stays text."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from .conftest import cell_states, open_notebook
+
+pytestmark = pytest.mark.browser
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+WIDGET = ".wb-label"
+SHOWN = ".wb-label .wb-item[data-item-id]"
+
+# A digits pool with a held-out split (so retraining measures accuracy) and a learner small
+# enough to train in seconds on a busy CPU.
+DIGITS_CELL = '''\
+from sklearn.datasets import load_digits
+from workbench.learners import TorchClassifier
+from workbench.loaders import from_arrays
+from workbench.session import Session
+
+digits = load_digits()
+X, y = digits.images, digits.target
+pool = from_arrays(X[:600], y[:600], X_test=X[600:900], y_test=y[600:900], name="digits")
+session = Session(pool, store={store!r}, learner={learner})
+report("{name}", truth={{i: str(pool.true_label(i)) for i in pool.item_ids}})
+widget = session.widget({widget_kw})
+widget.observe(lambda _: report("{name}-every", value=session.retrain_every), names="retrain_every")
+widget
+'''
+
+
+def digits_notebook(server, name: str, *, charts: bool,
+                    learner: str = "TorchClassifier(min_steps=40, max_epochs=25, n_members=1)",
+                    ) -> tuple[str, Path]:
+    store = server.root / f"{name}.wbstore"
+    cell = DIGITS_CELL.format(store=str(store), name=name, learner=learner,
+                              widget_kw="" if charts else "charts=False")
+    return server.write_notebook(f"{name}.ipynb", [cell]), store
+
+
+def shown_id(page) -> str:
+    """The id of the item on screen, waiting for one if the buffer is momentarily empty."""
+    item = page.locator(SHOWN)
+    item.wait_for()
+    return item.get_attribute("data-item-id")
+
+
+def press(page, key: str) -> str:
+    """Press `key` with an item on screen; returns the id of the item it applied to."""
+    item_id = shown_id(page)
+    page.keyboard.press(key)
+    return item_id
+
+
+def focus_widget(page) -> None:
+    page.locator(f"{WIDGET} .wb-item").click()
+    page.wait_for_function("() => document.activeElement?.closest('.wb-label') !== null")
+
+
+def wait_saved(page) -> None:
+    page.locator(f"{WIDGET} .wb-saving", has_text="all saved").wait_for()
+
+
+def store_events(store: Path) -> list[tuple]:
+    """The label log as pandas reads it straight from disk, in the order it was written."""
+    if not any(store.glob("*.parquet")):
+        return []
+    log = pd.read_parquet(store).sort_values(["time", "writer", "seq"])
+    return [(a, i, None if pd.isna(lab) else lab)
+            for a, i, lab in zip(log["action"], log["item_id"], log["label"], strict=True)]
+
+
+def label_truthfully(page, truth: dict, n: int) -> None:
+    for _ in range(n):
+        item_id = shown_id(page)
+        press(page, truth[item_id])
+
+
+def test_keyboard_labels_with_undo_and_skip_land_in_the_store(server, page):
+    path, store = digits_notebook(server, "keys", charts=False)
+    open_notebook(page, server, path)
+    focus_widget(page)
+
+    expected = []
+    for key in "1234567890":
+        expected.append(("label", press(page, key), key))
+    last = expected[-1][1]
+    assert press(page, "z") != last
+    assert shown_id(page) == last  # the undone item is back on screen
+    expected.append(("undo", last, None))
+    expected.append(("label", press(page, "7"), "7"))
+    expected.append(("skip", press(page, "s"), None))
+    for key in "0987654321":
+        expected.append(("label", press(page, key), key))
+    wait_saved(page)
+
+    assert store_events(store) == expected
+    labeled = {i for a, i, _ in expected if a == "label"}
+    assert len(labeled) == 20
+    page.locator(f"{WIDGET} .wb-progress", has_text="20 labeled · 1 skipped").wait_for()
+
+
+def test_retrain_button_updates_the_accuracy_chart(server, page):
+    server.clear_state("retrain")
+    path, store = digits_notebook(server, "retrain", charts=True)
+    open_notebook(page, server, path)
+    truth = server.wait_state("retrain")["truth"]
+    accuracy = page.locator(".jp-OutputArea-output .vega-embed").first
+    accuracy.wait_for()
+    page.wait_for_function(
+        "el => el.textContent.includes('no accuracy measured yet')", arg=accuracy.element_handle())
+    before = accuracy.inner_html()
+
+    focus_widget(page)
+    label_truthfully(page, truth, 20)
+    wait_saved(page)
+    page.locator(f"{WIDGET} .wb-retrain").click()
+    label_truthfully(page, truth, 3)  # labeling goes on while the model trains
+    page.locator(f"{WIDGET} .wb-model", has_text="model round 1").wait_for(timeout=180_000)
+    page.wait_for_function(
+        "el => el.textContent.includes('Accuracy on held-out')", arg=accuracy.element_handle(),
+        timeout=30_000)
+    assert accuracy.inner_html() != before
+
+    # The items now carry the new model's suggestion, and Enter accepts it.
+    suggestion = page.locator(f"{WIDGET} .wb-suggested-name")
+    suggestion.wait_for()
+    expected = ("label", press(page, "Enter"), suggestion.inner_text())
+    wait_saved(page)
+    log = pd.read_parquet(store).sort_values(["time", "writer", "seq"])
+    assert len(log) == 24 and store_events(store)[-1] == expected
+    assert log["source"].tolist() == ["human"] * 23 + ["suggestion"]
+
+
+def test_notebook_shortcut_keys_never_reach_the_notebook(server, page):
+    path, store = digits_notebook(server, "shortcuts", charts=False)
+    open_notebook(page, server, path)
+    before = [(c["type"], c["source"]) for c in cell_states(page)]
+    focus_widget(page)
+    item_id = shown_id(page)
+
+    for key in ["m", "a", "b", "x", "d", "d", "y", "r", "c", "v", "Shift+M", "Shift+V"]:
+        page.keyboard.press(key)
+    page.locator(f"{WIDGET} .wb-item").click()  # a click inside keeps the keys inside too
+    for key in ["m", "d", "d"]:
+        page.keyboard.press(key)
+
+    # Typing a number into the "retrain every" box stays in the box (1-6 would make headings).
+    server.clear_state("shortcuts-every")
+    page.locator(f"{WIDGET} .wb-every-input").fill("")
+    page.locator(f"{WIDGET} .wb-every-input").press_sequentially("12")
+    page.keyboard.press("Enter")
+    assert server.wait_state("shortcuts-every")["value"] == 12
+
+    page.wait_for_timeout(300)
+    assert [(c["type"], c["source"]) for c in cell_states(page)] == before
+    assert shown_id(page) == item_id  # the letters did not label anything either
+    assert store_events(store) == []
+
+    # The same key outside the widget does reach JupyterLab (so the check above can fail).
+    page.locator(".jp-Cell .jp-InputPrompt").first.click()
+    page.keyboard.press("b")
+    page.wait_for_function("n => window.jupyterapp.shell.currentWidget.content.widgets.length > n",
+                           arg=len(before))
+
+
+def test_works_in_notebook_7(server, page):
+    """Notebook 7 handles shortcuts in the capture phase, unlike JupyterLab: keys still
+    label, and letters still never reach the notebook."""
+    path, store = digits_notebook(server, "nb7", charts=False)
+    open_notebook(page, server, path, ui="notebook")
+    before = [(c["type"], c["source"]) for c in cell_states(page)]
+    focus_widget(page)
+    expected = [("label", press(page, "3"), "3")]
+    for key in ["m", "a", "b", "x", "d", "d"]:
+        page.keyboard.press(key)
+    expected.append(("skip", press(page, "s"), None))
+    wait_saved(page)
+    assert [(c["type"], c["source"]) for c in cell_states(page)] == before
+    assert store_events(store) == expected
+
+
+def test_item_text_is_shown_as_text_never_as_html(server, page):
+    payload = '<img src=x onerror="window.__pwned=1">'
+    cell = f'''\
+from workbench.loaders import from_texts
+from workbench.session import Session
+
+texts = [{payload!r}] + [f"an ordinary review number {{i}}, nothing to see" for i in range(9)]
+pool = from_texts(texts, item_ids=["xss"] + [f"t{{i}}" for i in range(9)], classes=["ok", "spam"])
+session = Session(pool, store={str(server.root / "xss.wbstore")!r}, classes=["ok", "spam"])
+widget = session.widget(charts=False)
+widget
+'''
+    path = server.write_notebook("xss.ipynb", [cell])
+    open_notebook(page, server, path)
+    focus_widget(page)
+    for _ in range(10):
+        if shown_id(page) == "xss":
+            break
+        press(page, "s")
+    assert shown_id(page) == "xss"
+    text = page.locator(f"{SHOWN} .wb-text")
+    assert text.evaluate("el => el.textContent") == payload
+    assert page.locator(f"{WIDGET} img").count() == 0
+    page.wait_for_timeout(500)  # an injected <img> would have fired onerror by now
+    assert page.evaluate("() => window.__pwned") is None
+
+
+def test_unrenderable_item_shows_its_reason_and_can_be_skipped(server, page):
+    folder = server.root / "pics"
+    cell = f'''\
+import numpy as np
+from pathlib import Path
+from PIL import Image
+from workbench.loaders import from_folder
+from workbench.session import Session
+
+folder = Path({str(folder)!r})
+for cls in ("cat", "dog"):
+    (folder / cls).mkdir(parents=True, exist_ok=True)
+    for i in range(3):
+        Image.fromarray(np.full((8, 8), 40 * i + (100 if cls == "dog" else 0), np.uint8)).save(
+            folder / cls / f"{{i}}.png")
+pool = from_folder(folder)
+(folder / "dog" / "1.png").unlink()  # moved away after loading: it cannot be shown any more
+session = Session(pool, store={str(server.root / "broken.wbstore")!r})
+widget = session.widget(charts=False)
+widget
+'''
+    path = server.write_notebook("broken.ipynb", [cell])
+    open_notebook(page, server, path)
+    focus_widget(page)
+    for _ in range(6):
+        if shown_id(page) == "dog/1.png":
+            break
+        press(page, "1")
+    assert shown_id(page) == "dog/1.png"
+    placeholder = page.locator(f"{SHOWN} .wb-item-error")
+    assert "not found" in placeholder.inner_text()
+    assert press(page, "s") == "dog/1.png"
+    page.wait_for_function(
+        "() => document.querySelector('.wb-label .wb-item')?.dataset.itemId !== 'dog/1.png'")
+    wait_saved(page)
+    assert ("skip", "dog/1.png", None) in store_events(server.root / "broken.wbstore")
+
+
+def test_walk_back_to_fix_a_label_and_label_a_grid_page(server, page):
+    path, store = digits_notebook(server, "grid", charts=False)
+    open_notebook(page, server, path)
+    focus_widget(page)
+    first = press(page, "1")
+    second = press(page, "2")
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowLeft")
+    assert shown_id(page) == first
+    page.locator(f"{WIDGET} .wb-review", has_text="labeled 1").wait_for()
+    page.keyboard.press("4")  # relabel the first item, then step forward to the second
+    assert shown_id(page) == second
+    page.keyboard.press("ArrowRight")  # back to the live item
+    assert shown_id(page) not in (first, second)
+
+    page.keyboard.press("g")
+    thumbs = page.locator(f"{WIDGET} .wb-thumb")
+    thumbs.first.wait_for()
+    n = thumbs.count()
+    assert 12 <= n <= 24
+    ids = [thumbs.nth(i).get_attribute("data-item-id") for i in range(n)]
+    page.keyboard.press("3")            # the page's class
+    thumbs.nth(0).click()               # an exception ...
+    page.keyboard.press("5")            # ... labeled 5
+    page.keyboard.press("Enter")        # submit the page
+    page.locator(f"{WIDGET} .wb-thumb").first.wait_for()
+    page.wait_for_function("ids => !ids.includes(document.querySelector("
+                           "'.wb-label .wb-thumb')?.dataset.itemId)", arg=ids)
+    wait_saved(page)
+
+    expected = [("label", first, "1"), ("label", second, "2"), ("relabel", first, "4")]
+    expected += [("label", ids[0], "5")] + [("label", i, "3") for i in ids[1:]]
+    assert store_events(store) == expected
+
+
+def test_screenshot_for_the_readme(server, page, tmp_path):
+    """The widget after two training rounds, with the live charts below it.
+
+    Written to docs/screenshot.png (the README's picture) when that file is missing or
+    WB_UPDATE_SCREENSHOT=1 is set, so that ordinary test runs leave the working tree clean.
+    """
+    update = os.environ.get("WB_UPDATE_SCREENSHOT") == "1" or not (DOCS / "screenshot.png").exists()
+    server.clear_state("shot")
+    page.set_viewport_size({"width": 1280, "height": 2200})
+    # The README's picture gets the default learner; a check of the flow, a quick one.
+    learner = "TorchClassifier(n_members=1)" if update else "TorchClassifier(n_members=1, min_steps=60)"
+    path, store = digits_notebook(server, "shot", charts=True, learner=learner)
+    open_notebook(page, server, path)
+    truth = server.wait_state("shot")["truth"]
+    focus_widget(page)
+    for round_, n in [(1, 20), (2, 15)]:
+        label_truthfully(page, truth, n)
+        page.locator(f"{WIDGET} .wb-retrain").click()
+        page.locator(f"{WIDGET} .wb-model", has_text=f"model round {round_}").wait_for(
+            timeout=400_000)
+    page.locator(f"{WIDGET} .wb-suggestion", has_text="model suggests").wait_for()
+    label_truthfully(page, truth, 2)
+    wait_saved(page)
+    wrong = [(i, label, truth[i]) for _, i, label in store_events(store) if label != truth[i]]
+    assert wrong == []
+    page.wait_for_timeout(1500)  # the class-balance chart redraws at most once a second
+    output = page.locator(".jp-OutputArea-output", has=page.locator(WIDGET))
+    output.scroll_into_view_if_needed()
+
+    target = DOCS / "screenshot.png" if update else tmp_path / "screenshot.png"
+    target.parent.mkdir(exist_ok=True)
+    output.screenshot(path=str(target))
+    assert target.stat().st_size > 10_000
