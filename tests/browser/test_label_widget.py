@@ -319,3 +319,25 @@ def test_screenshot_for_the_readme(server, page, tmp_path):
     target.parent.mkdir(exist_ok=True)
     output.screenshot(path=str(target))
     assert target.stat().st_size > 10_000
+
+
+def test_kernel_restart_and_rerun_resumes_where_the_user_stopped(server, page):
+    """The store is the state: restart the kernel, run the notebook again, and the widget
+    shows the item that was next, with every label still on disk."""
+    path, store = digits_notebook(server, "resume", charts=False)
+    open_notebook(page, server, path)
+    focus_widget(page)
+    labeled = [press(page, key) for key in "31415"]
+    wait_saved(page)
+    next_up = shown_id(page)
+
+    # Restart the kernel (no dialog), then Run All again, as a user would.
+    page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.restart()")
+    page.wait_for_function(
+        "() => window.jupyterapp.shell.currentWidget.sessionContext?.session?.kernel?.status === 'idle'",
+        timeout=60_000)
+    open_notebook(page, server, path)
+    page.locator(SHOWN).first.wait_for()
+    assert shown_id(page) == next_up
+    assert [i for a, i, _ in store_events(store)] == labeled
+    page.locator(f"{WIDGET} .wb-progress", has_text="5 labeled").wait_for()
