@@ -103,6 +103,19 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         self.mean_ = X.mean(axis=axis)
         self.std_ = X.std(axis=axis) + 1e-6
         self.device_ = _device(self.device)
+        # Networks this small gain nothing from intra-op threads, and on a busy or
+        # quota-limited CPU (Binder, CI, a kernel beside a browser) spinning threads made
+        # training 10-20x slower; one thread for the duration of fit, then restored.
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            self._fit_network(X, targets)
+        finally:
+            torch.set_num_threads(threads)
+        return self
+
+    def _fit_network(self, X, targets) -> None:
+        import torch
 
         inputs = torch.from_numpy(self._prepare(X)).to(self.device_)
         targets = torch.from_numpy(targets.astype(np.int64)).to(self.device_)
@@ -111,7 +124,6 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         self.net_, curve = self._train(inputs, targets, epochs)
         self.history_ = [{"epoch": e + 1, "loss": loss, "accuracy": acc}
                          for e, (loss, acc) in enumerate(curve)]
-        return self
 
     def _train(self, inputs, targets, epochs):
         import torch
