@@ -129,9 +129,14 @@ def test_retrain_button_updates_the_accuracy_chart(server, page):
     assert accuracy.inner_html() != before
 
     # The items now carry the new model's suggestion, and Enter accepts it.
-    suggestion = page.locator(f"{WIDGET} .wb-suggested-name")
-    suggestion.wait_for()
-    expected = ("label", press(page, "Enter"), suggestion.inner_text())
+    page.locator(f"{WIDGET} .wb-suggested-name").wait_for()
+    # Read the item and its suggestion in one go: after a retrain the kernel may still swap
+    # the re-ranked items in, and the pair on screen at the key press is what must be stored.
+    shown = page.evaluate("""() => [
+        document.querySelector('.wb-label .wb-item[data-item-id]').dataset.itemId,
+        document.querySelector('.wb-label .wb-suggested-name').textContent]""")
+    page.keyboard.press("Enter")
+    expected = ("label", shown[0], shown[1])
     wait_saved(page)
     log = pd.read_parquet(store).sort_values(["time", "writer", "seq"])
     assert len(log) == 24 and store_events(store)[-1] == expected
