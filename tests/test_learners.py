@@ -83,3 +83,28 @@ def test_bad_input():
     clf = TorchClassifier(**FAST).fit(np.eye(4, dtype=np.float32), [0, 1, 0, 1])
     with pytest.raises(ValueError, match=r"expected inputs of shape \(N, 4\)"):
         clf.predict_proba(np.ones((2, 5)))
+
+
+def test_self_training_uses_confident_unlabeled_items(digits_split):
+    train, test = digits_split
+    labeled, unlabeled = slice(0, 60), slice(60, None)
+    clf = TorchClassifier(random_state=0, **FAST).fit(train.X[labeled], train.y[labeled],
+                                                      X_unlabeled=train.X[unlabeled])
+    assert 0 < clf.n_pseudo_labels_ <= len(train.X[unlabeled])
+    alone = TorchClassifier(random_state=0, pseudo_label_threshold=None, **FAST).fit(
+        train.X[labeled], train.y[labeled], X_unlabeled=train.X[unlabeled])
+    assert alone.n_pseudo_labels_ == 0
+    capped = TorchClassifier(random_state=0, max_unlabeled=50, **FAST).fit(
+        train.X[labeled], train.y[labeled], X_unlabeled=train.X[unlabeled])
+    assert 0 < capped.n_pseudo_labels_ <= 50
+    with pytest.raises(ValueError, match=r"X_unlabeled items have shape \(64,\), but the labeled items have"):
+        TorchClassifier(**FAST).fit(train.X[labeled], train.y[labeled],
+                                    X_unlabeled=train.X[unlabeled].reshape(-1, 64))
+
+
+def test_training_schedule():
+    clf = TorchClassifier()  # batch 32, min_steps 300, max_epochs 300
+    assert clf._schedule(20) == (32, 300)       # one batch per epoch, capped epochs
+    assert clf._schedule(100) == (32, 75)       # 4 batches x 75 epochs = 300 steps
+    assert clf._schedule(1257) == (64, 8)       # big enough: double batch, >= 300 base steps
+    assert clf._schedule(10_000) == (64, 5)     # many labels: at least 5 epochs

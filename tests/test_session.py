@@ -143,3 +143,35 @@ def test_bad_input(split, tmp_path):
     with pytest.raises(ValueError, match="at least 2 classes to train"):
         session.retrain()
     assert len(pd.read_parquet(tmp_path / "labels")) == 1  # nothing acknowledged was lost
+
+
+class _RecordingLearner(logistic_regression().__class__):
+    """Logistic regression whose fit also takes X_unlabeled, and remembers what it got."""
+
+    seen: list = []
+
+    def fit(self, X, y, X_unlabeled=None):
+        _RecordingLearner.seen.append((len(X), None if X_unlabeled is None else len(X_unlabeled)))
+        return super().fit(X, y)
+
+
+def test_self_training_learners_get_the_unlabeled_rest_of_the_pool(split, tmp_path):
+    train, _ = split
+    _RecordingLearner.seen = []
+    session = Session(train, tmp_path / "labels", learner=_RecordingLearner(max_iter=500))  # audit mode
+    label_truth(session, 40)
+    session.retrain()
+    audited = len([i for i in session.labels if i in session._audit_ids()])
+    assert audited > 0
+    # trained on the labels minus audit items; the unlabeled pool excludes every labeled item
+    assert _RecordingLearner.seen == [(40 - audited, len(train) - 40)]
+
+
+def test_default_strategy_is_diverse_margin(split, tmp_path):
+    session = make(split, tmp_path, learner=logistic_regression())
+    assert session.strategy_name == "diverse_margin"
+    label_truth(session, 30)
+    session.retrain()
+    items = session.peek(10)
+    assert [i.strategy for i in items] == ["diverse_margin"] * 10
+    assert "hesitates between" in items[0].reason or "closest call" in items[0].reason

@@ -91,3 +91,27 @@ def test_query_round_is_linear_time_friendly():
     proba = np.random.default_rng(0).dirichlet(np.ones(10), size=100_000)
     positions, scores = st.margin(proba, 10, rng=0)
     assert scores.tolist() == sorted(st.margin_scores(proba), reverse=True)[:10]
+
+
+def test_diverse_margin_spreads_a_batch_over_confusions():
+    # Six near-copies of one confusion (features near 0) with the smallest margins, and
+    # three items of another confusion (features near 10) with slightly larger margins.
+    proba = np.array([[0.50, 0.49, 0.01]] * 6 + [[0.55, 0.44, 0.01]] * 3 + [[0.9, 0.05, 0.05]] * 3)
+    features = np.array([[0.0, 0.0]] * 6 + [[10.0, 10.0]] * 3 + [[5.0, -5.0]] * 3)
+    features += np.random.default_rng(0).normal(scale=0.01, size=features.shape)
+    plain = st.margin(proba, 2, rng=0).positions
+    assert set(plain.tolist()) <= set(range(6))  # plain margin: two copies of one confusion
+    query = st.diverse_margin(proba, 12, features=features, batch=2, prefilter=4, rng=0)
+    assert len({int(p) < 6 for p in query.positions[:2]}) == 2  # one from each confusion
+    assert sorted(query.positions.tolist()) == list(range(12))  # still ranks every item
+    np.testing.assert_allclose(query.scores, st.margin_scores(proba)[query.positions])
+    # after the diverse batches the queue goes on in margin order
+    rest = query.positions[2 * 5:]
+    assert list(st.margin_scores(proba)[rest]) == sorted(st.margin_scores(proba)[rest], reverse=True)
+
+
+def test_diverse_margin_checks_its_features():
+    with pytest.raises(ValueError, match="features has 3 rows but proba has 4"):
+        st.diverse_margin(PROBA, 2, features=np.zeros((3, 2)), batch=2)
+    assert st.get_strategy("diverse_margin").needs_features
+    assert st.diverse_margin(PROBA, 0, features=np.zeros((4, 2))).positions.size == 0

@@ -7,6 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from workbench.strategies import STRATEGIES
+
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="workbench", description=__doc__)
@@ -15,8 +17,7 @@ def main(argv=None) -> int:
     sim = sub.add_parser("simulate", help="simulate labeling with the ground truth as annotator")
     sim.add_argument("--data", default="digits", help="'digits' or a .npz/.csv/.parquet file or image folder")
     sim.add_argument("--label-column", default=None, help="ground-truth column of a CSV/Parquet file")
-    sim.add_argument("--strategy", default="margin",
-                     choices=["random", "least_confidence", "margin", "entropy", "bald"])
+    sim.add_argument("--strategy", default="diverse_margin", choices=list(STRATEGIES))
     sim.add_argument("--learner", default="torch", choices=["torch", "logreg"])
     sim.add_argument("--budget", type=int, default=200, help="labels to reach")
     sim.add_argument("--batch", type=int, default=10, help="labels per round")

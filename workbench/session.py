@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from workbench.learners import TorchClassifier, features_for
+from workbench.learners import TorchClassifier, accepts_unlabeled, features_for
 from workbench.pool import Pool
 from workbench.queue import QueueItem, diverse_positions, rank_queue
 from workbench.store import LabelStore
@@ -45,10 +45,11 @@ class _Model:
     learner: object
     proba: np.ndarray          # (N, C) over the whole pool, columns in session.classes order
     trained_on: list[str]      # item ids, so a reopened session can rebuild the same model
+    labeled: list[str]         # every item labeled then (audit too): what the ranking left out
 
 
 class Session:
-    def __init__(self, pool: Pool, store, *, learner=None, strategy="margin", classes=None,
+    def __init__(self, pool: Pool, store, *, learner=None, strategy="diverse_margin", classes=None,
                  test: Pool | tuple | None = None, batch_size: int = 10, retrain_every: int | None = None,
                  audit_every: int | None = None, annotator: str | None = None, seed: int = 0,
                  resume: bool = True):
@@ -262,7 +263,13 @@ class Session:
         started = time.perf_counter()
         learner = clone(self.learner)
         X = features_for(learner, self.pool.X[self.pool.positions(train_ids)])
-        learner.fit(X, np.asarray(y, dtype=object if isinstance(y[0], str) else None))
+        extra = {}
+        if accepts_unlabeled(learner):  # self-training learners also learn from the rest of the pool
+            # Audit items are left out too: pseudo-labeling them would grade the model on
+            # its own guesses.
+            unlabeled = ~self.pool.item_ids.isin(list(labels))
+            extra["X_unlabeled"] = features_for(learner, self.pool.X[unlabeled])
+        learner.fit(X, np.asarray(y, dtype=object if isinstance(y[0], str) else None), **extra)
         proba = self._aligned_proba(learner, features_for(learner, self.pool.X))
         accuracy, eval_on, n_eval = self._evaluate(learner, labels, audit)
         curve = getattr(learner, "history_", None) or []
@@ -271,7 +278,7 @@ class Session:
                "train_accuracy": [float(c["accuracy"]) for c in curve],
                "duration_s": round(time.perf_counter() - started, 3),
                "time": pd.Timestamp.now(tz="UTC").isoformat()}
-        return _Model(learner, proba, train_ids), row
+        return _Model(learner, proba, train_ids, list(labels)), row
 
     def _aligned_proba(self, learner, X) -> np.ndarray:
         """Probabilities with one column per session class, even when the labels so far
@@ -299,8 +306,12 @@ class Session:
 
     # -- the queue ----------------------------------------------------------------------------
     def _rank(self):
+        """Rank what was unlabeled when the model was trained, not now: the ranking is then
+        a function of the training round alone, and a reopened session, which retrains on
+        the same labels, rebuilds the very same queue (batch-aware strategies such as
+        diverse_margin would otherwise group the candidates differently)."""
         proba = self._model.proba
-        unlabeled = np.flatnonzero(~self.pool.item_ids.isin(list(self._labels) + list(self._skipped)))
+        unlabeled = np.flatnonzero(~self.pool.item_ids.isin(self._model.labeled + list(self._skipped)))
         if getattr(self.strategy, "needs_samples", False):
             learner = self._model.learner
             X = features_for(learner, self.pool.X[unlabeled])
@@ -309,6 +320,9 @@ class Session:
                                  f"samples (predict_proba_samples), got {type(learner).__name__}")
             query = self.strategy(learner.predict_proba_samples(X), len(unlabeled),
                                   rng=self.seed + len(self._history))
+        elif getattr(self.strategy, "needs_features", False):
+            query = self.strategy(proba[unlabeled], len(unlabeled), features=self.pool.X[unlabeled],
+                                  batch=self.batch_size, rng=self.seed + len(self._history))
         else:
             query = self.strategy(proba[unlabeled], len(unlabeled), rng=self.seed + len(self._history))
         return rank_queue(unlabeled[query.positions], query.scores, self.strategy_name,
@@ -365,6 +379,7 @@ class Session:
 
     def _save_state(self) -> None:
         state = {"history": self._history, "trained_on": self._model.trained_on,
+                 "labeled_at_train": self._model.labeled,
                  "strategy": self.strategy_name}
         tmp = self._state_path.with_name("." + self._state_path.name + ".tmp")
         tmp.write_text(json.dumps(state, default=float))
@@ -377,7 +392,8 @@ class Session:
             return
         state = json.loads(self._state_path.read_text())
         self._history = state.get("history", [])
-        trained = {i: self._labels[i] for i in state.get("trained_on", []) if i in self._labels}
+        known = state.get("labeled_at_train", state.get("trained_on", []))
+        trained = {i: self._labels[i] for i in known if i in self._labels}
         if len(set(map(str, trained.values()))) >= 2:
             self._model, _ = self._fit(trained)
             self._labels_at_train = len(trained)
@@ -453,7 +469,7 @@ def _reason(strategy, score, class_names, p) -> str:
     top = np.argsort(p)[::-1][:2]
     a, b = class_names[int(top[0])], class_names[int(top[1])]
     guess = f"{a} ({p[top[0]]:.0%}) vs {b} ({p[top[1]]:.0%})"
-    if strategy == "margin":
+    if strategy in ("margin", "diverse_margin"):
         gap = -score
         feeling = "the model hesitates between" if gap < 0.3 else "the closest call left:"
         return f"margin {gap:.2f}: {feeling} {guess}"

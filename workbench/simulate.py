@@ -17,7 +17,7 @@ from workbench.pool import Pool
 from workbench.session import Session
 
 
-def simulate(pool: Pool, *, strategy="margin", learner=None, budget: int = 200, batch: int = 10,
+def simulate(pool: Pool, *, strategy="diverse_margin", learner=None, budget: int = 200, batch: int = 10,
              initial: int = 20, seed: int = 0, test_size: float = 0.3, store=None,
              stop_at: float | None = None, extra_rounds: int = 0,
              progress: Callable[[int, float], None] | None = None) -> pd.DataFrame:

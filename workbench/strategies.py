@@ -13,6 +13,8 @@ Following modAL, a strategy is a utility function composed with a selector
         return select_top(my_utility(proba), n, rng=rng)
 
 BALD takes Monte-Carlo samples of the probabilities, shape (T, N, C), instead.
+`diverse_margin`, the session's default, also reads the items' features, so that a
+batch labeled before the next retrain does not spend ten labels on one confusion.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ __all__ = [
     "STRATEGIES",
     "bald",
     "bald_scores",
+    "diverse_margin",
     "entropy",
     "entropy_scores",
     "get_strategy",
@@ -143,8 +146,61 @@ def bald(proba_samples, n: int, *, rng=None) -> Query:
     return select_top(bald_scores(proba_samples), n, rng=rng)
 
 
-# BALD is marked so the session knows to ask the learner for MC-dropout samples.
+def diverse_margin(proba, n: int, *, features, batch: int = 10, prefilter: int = 4,
+                   diverse_batches: int = 5, rng=None) -> Query:
+    """Margin sampling made batch-aware ("diverse mini-batch active learning", Zhdanov 2019).
+
+    Plain margin fills a batch with near-copies of one confusion (ten 1-or-7s), and the
+    first of them teaches the model what the other nine would. Here each batch is drawn
+    from the `prefilter * batch` smallest margins: k-means (weighted by uncertainty) splits
+    those candidates into `batch` groups in feature space, and the candidate nearest each
+    group's centre is taken. The first `diverse_batches` batches are built this way, the
+    rest of the queue follows in margin order.
+
+    `features`: (N, D) array aligned with `proba` (images flattened), standardised here.
+    On digits (5 seeds, batches of 10) this reaches 95% of full-pool accuracy with about
+    8 fewer labels than plain margin; see benchmarks/label_efficiency.py.
+    """
+    from sklearn.cluster import KMeans
+
+    proba = _check_proba(proba)
+    features = np.asarray(features, dtype=np.float64).reshape(len(features), -1)
+    if features.shape[0] != proba.shape[0]:
+        raise ValueError(f"features has {features.shape[0]} rows but proba has {proba.shape[0]}; "
+                         "they must describe the same items")
+    if batch < 1 or prefilter < 1:
+        raise ValueError(f"batch and prefilter must be >= 1, got batch={batch}, prefilter={prefilter}")
+    by_margin = select_top(margin_scores(proba), proba.shape[0], rng=rng)
+    n = min(int(n), proba.shape[0])
+    remaining = by_margin.positions.tolist()  # margin order; chosen items are taken out
+    chosen: list[int] = []
+    seed = int(_rng(rng).integers(2**31))
+    for _ in range(diverse_batches):
+        candidates = np.asarray(remaining[: prefilter * batch])
+        k = min(batch, len(candidates))
+        if k == 0 or len(chosen) >= n:
+            break
+        x = features[candidates]
+        x = (x - x.mean(axis=0)) / (x.std(axis=0) + 1e-6)
+        weight = 1.0 + margin_scores(proba[candidates]) + 1e-3  # 1 - (p1 - p2), in (0, 1]
+        km = KMeans(n_clusters=k, n_init=1, random_state=seed).fit(x, sample_weight=weight)
+        picked = []
+        for c in range(k):
+            members = np.flatnonzero(km.labels_ == c)
+            if len(members):
+                distance = ((x[members] - km.cluster_centers_[c]) ** 2).sum(axis=1)
+                picked.append(int(candidates[members[distance.argmin()]]))
+        picked_set = set(picked)
+        chosen.extend(p for p in remaining if p in picked_set)  # in margin order
+        remaining = [p for p in remaining if p not in picked_set]
+    positions = np.asarray((chosen + remaining)[:n], dtype=np.int64)
+    return Query(positions, margin_scores(proba[positions]) if len(positions) else np.empty(0))
+
+
+# BALD is marked so the session knows to ask the learner for MC-dropout samples, and
+# diverse_margin so that it is handed the items' features and the session's batch size.
 bald.needs_samples = True  # type: ignore[attr-defined]
+diverse_margin.needs_features = True  # type: ignore[attr-defined]
 
 STRATEGIES = {
     "random": random,
@@ -152,6 +208,7 @@ STRATEGIES = {
     "margin": margin,
     "entropy": entropy,
     "bald": bald,
+    "diverse_margin": diverse_margin,
 }
 
 
