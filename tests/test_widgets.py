@@ -209,7 +209,7 @@ def test_retrain_in_the_background_resends_a_ranked_buffer(browser, session):
     reset = [m for m in browser.of_type("reset") if m["reason"] == "retrained"][-1]
     assert reset["replace_current"] is False  # the item on screen stays
     assert all(i["suggestion"] is not None for i in reset["items"])
-    assert reset["items"][0]["strategy"] == "margin"
+    assert reset["items"][0]["strategy"] == session.strategy_name == "diverse_margin"
     state = browser.widget.model_state
     assert state["rounds"] == 1 and state["training"] is False and state["last_accuracy"] > 0
     reply = browser("suggest", item_id=reset["items"][0]["item_id"])
