@@ -108,3 +108,18 @@ def test_training_schedule():
     assert clf._schedule(100) == (32, 75)       # 4 batches x 75 epochs = 300 steps
     assert clf._schedule(1257) == (64, 8)       # big enough: double batch, >= 300 base steps
     assert clf._schedule(10_000) == (64, 5)     # many labels: at least 5 epochs
+
+
+def test_uncertainty_comes_from_the_labels_only_networks(digits_split):
+    train, test = digits_split
+    X, y, rest = train.X[:40], train.y[:40], train.X[40:]
+    self_trained = TorchClassifier(random_state=0, **FAST).fit(X, y, X_unlabeled=rest)
+    labels_only = TorchClassifier(random_state=0, **FAST).fit(X, y)
+    assert self_trained.n_pseudo_labels_ > 0
+    # the first stage is exactly the model trained on the labels alone (same seed)...
+    np.testing.assert_allclose(self_trained.query_proba(test.X), labels_only.predict_proba(test.X), atol=1e-6)
+    np.testing.assert_allclose(self_trained.predict_proba_samples(test.X[:5], 4),
+                               labels_only.predict_proba_samples(test.X[:5], 4), atol=1e-6)
+    # ...and predictions come from the self-trained one
+    assert np.abs(self_trained.predict_proba(test.X) - labels_only.predict_proba(test.X)).max() > 0.05
+    np.testing.assert_allclose(labels_only.query_proba(test.X), labels_only.predict_proba(test.X))

@@ -175,3 +175,18 @@ def test_default_strategy_is_diverse_margin(split, tmp_path):
     items = session.peek(10)
     assert [i.strategy for i in items] == ["diverse_margin"] * 10
     assert "hesitates between" in items[0].reason or "closest call" in items[0].reason
+
+
+def test_self_trained_session_ranks_by_the_labels_only_model(split, tmp_path):
+    from workbench.strategies import margin_scores
+
+    learner = TorchClassifier(min_steps=60, max_epochs=60, n_members=2)
+    session = make(split, tmp_path, learner=learner, strategy="margin")
+    label_truth(session, 30)
+    session.retrain()
+    model = session.model
+    assert model.n_pseudo_labels_ > 0
+    items = session.peek(5)
+    X = session.pool.X[[i.position for i in items]]
+    np.testing.assert_allclose([i.score for i in items], margin_scores(model.query_proba(X)), atol=1e-5)
+    assert [str(i.suggestion) for i in items] == [str(c) for c in model.predict(X)]  # final model

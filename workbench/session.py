@@ -44,6 +44,7 @@ class _Model:
 
     learner: object
     proba: np.ndarray          # (N, C) over the whole pool, columns in session.classes order
+    query_proba: np.ndarray    # what the strategy ranks by (the labels-only model's, when it differs)
     trained_on: list[str]      # item ids, so a reopened session can rebuild the same model
     labeled: list[str]         # every item labeled then (audit too): what the ranking left out
 
@@ -270,7 +271,13 @@ class Session:
             unlabeled = ~self.pool.item_ids.isin(list(labels))
             extra["X_unlabeled"] = features_for(learner, self.pool.X[unlabeled])
         learner.fit(X, np.asarray(y, dtype=object if isinstance(y[0], str) else None), **extra)
-        proba = self._aligned_proba(learner, features_for(learner, self.pool.X))
+        pool_X = features_for(learner, self.pool.X)
+        proba = self._aligned_proba(learner.predict_proba, learner, pool_X)
+        # Self-training learners rank uncertainty with the model that saw only people's
+        # labels; suggestions and accuracy come from the final model.
+        query_proba = (self._aligned_proba(learner.query_proba, learner, pool_X)
+                       if getattr(learner, "n_pseudo_labels_", 0) and hasattr(learner, "query_proba")
+                       else proba)
         accuracy, eval_on, n_eval = self._evaluate(learner, labels, audit)
         curve = getattr(learner, "history_", None) or []
         row = {"n_labels": len(train_ids), "accuracy": accuracy, "eval_on": eval_on,
@@ -278,12 +285,12 @@ class Session:
                "train_accuracy": [float(c["accuracy"]) for c in curve],
                "duration_s": round(time.perf_counter() - started, 3),
                "time": pd.Timestamp.now(tz="UTC").isoformat()}
-        return _Model(learner, proba, train_ids, list(labels)), row
+        return _Model(learner, proba, query_proba, train_ids, list(labels)), row
 
-    def _aligned_proba(self, learner, X) -> np.ndarray:
+    def _aligned_proba(self, predict, learner, X) -> np.ndarray:
         """Probabilities with one column per session class, even when the labels so far
         cover only some classes (the learner's classes_ is then a subset)."""
-        raw = learner.predict_proba(X)
+        raw = predict(X)
         proba = np.zeros((len(X), len(self.classes)), dtype=np.float32)
         index = {name: j for j, name in enumerate(self.class_names)}
         for k, c in enumerate(learner.classes_):
@@ -310,7 +317,7 @@ class Session:
         a function of the training round alone, and a reopened session, which retrains on
         the same labels, rebuilds the very same queue (batch-aware strategies such as
         diverse_margin would otherwise group the candidates differently)."""
-        proba = self._model.proba
+        proba = self._model.query_proba
         unlabeled = np.flatnonzero(~self.pool.item_ids.isin(self._model.labeled + list(self._skipped)))
         if getattr(self.strategy, "needs_samples", False):
             learner = self._model.learner
@@ -350,7 +357,8 @@ class Session:
         return QueueItem(item_id=item_id, position=int(position), strategy=strategy,
                          score=None if score is None else float(score), suggestion=suggestion,
                          confidence=confidence,
-                         reason=_reason(strategy, score, self.class_names, p if top is not None else None))
+                         reason=_reason(strategy, score, self.class_names,
+                                        self._model.query_proba[position] if top is not None else None))
 
     def _audit_ids(self) -> set[str]:
         if self.test is not None or not self.audit_every:
