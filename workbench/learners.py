@@ -75,7 +75,8 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
     ----------
     hidden: width of the hidden layer.
     dropout: dropout rate (also what MC-dropout samples for BALD).
-    min_steps, max_epochs: training length; epochs = max(min_steps / batches, 10), capped.
+    min_steps, max_epochs: training length: at least `min_steps` steps and 5 epochs, at
+        most `max_epochs` epochs (see `_schedule`).
     n_members: networks in the ensemble, each seeded differently; probabilities averaged.
     pseudo_label_threshold: self-training on `X_unlabeled` items whose averaged probability
         reaches this (None: labels only).

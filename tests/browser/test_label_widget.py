@@ -191,6 +191,22 @@ def test_works_in_notebook_7(server, page):
     assert store_events(store) == expected
 
 
+def open_widget_cell(server, page, name, cell):
+    """A notebook of one cell that shows a widget, opened, run and given the keyboard."""
+    open_notebook(page, server, server.write_notebook(name, [cell]))
+    focus_widget(page)
+
+
+def press_until_shown(page, item_id, key, *, tries):
+    """Press `key` until `item_id` is on screen: where it comes in the queue is up to the
+    cold start, so the test walks to it instead of assuming a position."""
+    for _ in range(tries):
+        if shown_id(page) == item_id:
+            break
+        press(page, key)
+    assert shown_id(page) == item_id
+
+
 def test_item_text_is_shown_as_text_never_as_html(server, page):
     payload = '<img src=x onerror="window.__pwned=1">'
     cell = f'''\
@@ -203,14 +219,8 @@ session = Session(pool, store={str(server.root / "xss.wbstore")!r}, classes=["ok
 widget = session.widget(charts=False)
 widget
 '''
-    path = server.write_notebook("xss.ipynb", [cell])
-    open_notebook(page, server, path)
-    focus_widget(page)
-    for _ in range(10):
-        if shown_id(page) == "xss":
-            break
-        press(page, "s")
-    assert shown_id(page) == "xss"
+    open_widget_cell(server, page, "xss.ipynb", cell)
+    press_until_shown(page, "xss", "s", tries=10)
     text = page.locator(f"{SHOWN} .wb-text")
     assert text.evaluate("el => el.textContent") == payload
     assert page.locator(f"{WIDGET} img").count() == 0
@@ -239,14 +249,8 @@ session = Session(pool, store={str(server.root / "broken.wbstore")!r})
 widget = session.widget(charts=False)
 widget
 '''
-    path = server.write_notebook("broken.ipynb", [cell])
-    open_notebook(page, server, path)
-    focus_widget(page)
-    for _ in range(6):
-        if shown_id(page) == "dog/1.png":
-            break
-        press(page, "1")
-    assert shown_id(page) == "dog/1.png"
+    open_widget_cell(server, page, "broken.ipynb", cell)
+    press_until_shown(page, "dog/1.png", "1", tries=6)
     placeholder = page.locator(f"{SHOWN} .wb-item-error")
     assert "not found" in placeholder.inner_text()
     assert press(page, "s") == "dog/1.png"
