@@ -67,7 +67,7 @@ def main() -> None:
     parser.add_argument("--learners", nargs="+", default=LEARNERS)
     args = parser.parse_args()
     from workbench import labels_to_reach
-    from workbench.charts import learning_curves, save_png
+    from workbench.ui.charts import learning_curves, save_png
 
     started = time.perf_counter()
     seeds = range(args.seeds)

@@ -7,7 +7,7 @@ import pandas as pd
 
 def run(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "workbench", *args], capture_output=True,
-                          text=True, cwd=cwd, timeout=600)
+                          text=True, cwd=cwd, timeout=100)
 
 
 def test_simulate_digits_writes_curve_and_prints_accuracy_last(tmp_path):

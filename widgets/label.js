@@ -5,24 +5,34 @@
 // afterwards. Until the kernel acknowledges a label (it is durable on disk by then), the
 // header counts it as "saving".
 //
+// Trust: every label goes back with the role its item was shown in (`strategy`), and with an
+// event id minted here, so that z undoes exactly the events of the last action, even while
+// they are still on their way. An item acted on is never taken back into the buffer unless
+// an undo brings it back.
+//
 // Safety: item data is only ever put in the page with textContent or as an image's data
 // URL, never as HTML, so an item whose text is markup shows as that text.
 //
 // Keys (JupyterLab's notebook shortcuts fire for any focused element, so the handler stops
 // every plain key it owns and every plain letter from reaching the notebook; Ctrl/Cmd/Alt
 // combinations and Shift+Enter pass through untouched):
-//   1-9, 0  class 1..10 (or the class named by that digit, see class_keys in widgets.py)
-//                                Enter   accept the model's suggestion (grid: submit page)
-//   s       skip                 z, Backspace  undo
-//   ←  →    walk back/forward through recent items to fix a label
-//   g       grid of thumbnails (image pools)     Esc  clear the grid selection
+//   single item:  1-9, 0 class · Enter accept the suggestion · s skip · z/Backspace undo
+//                 ←/→ walk back/forward to fix a label · g grid (image pools)
+//   grid:         1-9, 0 label the highlighted thumbnail (then the next is highlighted)
+//                 Shift+1-9/0 that class for every thumbnail still showing "?"
+//                 s skip the highlighted · arrows/click move · z undo · Enter save the page
 
 const KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "0"];
 const HISTORY_LIMIT = 100;
 const RETRAIN_FLASH = "retrain requested…";
 const OWNED = new Set(["Enter", "Backspace", "ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown",
   "Escape", "Delete", "Home", "End", "PageUp", "PageDown", " "]);
+const SINGLE_HELP = "number keys: class (see the buttons) · Enter: accept suggestion · s: skip · "
+  + "z/⌫: undo · ←/→: fix earlier labels";
+const GRID_HELP = "number: label the highlighted thumbnail · Shift+number: that class for every ? · "
+  + "s: skip it · arrows/click: move · z: undo · Enter: save the page · g: back";
 
+// ---- small helpers -----------------------------------------------------------------------
 function h(tag, className, text) {
   const node = document.createElement(tag);
   if (className) node.className = className;
@@ -42,6 +52,17 @@ function button(label, hint, title, onClick) {
 
 function pct(x) {
   return x === null || x === undefined ? "" : `${Math.round(x * 100)}%`;
+}
+
+// 32 hex digits, like Python's uuid4().hex; getRandomValues works outside secure contexts too.
+function newEventId() {
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function hasSuggestion(item) {
+  return item && item.suggestion !== null && item.suggestion !== undefined;
 }
 
 // One item's visual: an image, a text, a key/value table or a placeholder with the reason.
@@ -86,258 +107,280 @@ function drawContent(render, { thumb = false } = {}) {
   return box;
 }
 
-function render({ model, el }) {
-  const S = {
-    current: null,      // the live item (payload from the kernel)
-    buffer: [],         // the items after it
-    history: [],        // [{item, label, skipped}], most recent last
-    actions: [],        // undo stack: {kind: "label"|"skip"|"relabel", entry, prev}
-    pending: new Map(), // seq -> {kind, entry, prev, n}: sent, not yet acknowledged
+// ---- state ------------------------------------------------------------------------------------
+function newState() {
+  return {
+    current: null,       // the live item (payload from the kernel)
+    buffer: [],          // the items after it
+    done: new Set(),     // ids acted on here (labeled/skipped, not undone): never shown again
+    history: [],         // [{item, label, skipped}], most recent last
+    actions: [],         // undo stack: {kind: "label"|"skip"|"relabel"|"page", eventIds, ...}
+    pending: new Map(),  // seq -> {kind, n, action}: sent, not yet acknowledged
     seq: 0,
-    view: null,         // index into history while walking back, null when live
-    page: [],           // grid: the items on the page
-    pageClass: null,    // grid: class for every thumbnail without its own
-    exceptions: new Map(), // grid: item_id -> class name or "skip"
-    selected: null,     // grid: index of the selected thumbnail
-    pageLoading: false,
+    view: null,          // index into history while walking back, null when live
+    grid: { page: [], cursor: 0, choices: new Map(), edits: [], loading: false },
     flash: "",
-    waiting: true,      // no reply to "hello" yet
+    waiting: true,       // no reply to "hello" yet
   };
+}
 
-  // ---- the DOM, built once ------------------------------------------------------------
-  const root = h("div", "wb-label");
-  root.tabIndex = 0;
-  root.setAttribute("role", "application");
-  root.setAttribute("aria-label", "labeling widget: number keys pick a class");
+// What a thumbnail will be saved as: a person's choice, else the model's suggestion, else "?".
+function gridLabel(grid, item) {
+  const choice = grid.choices.get(item.item_id);
+  if (choice) return choice;
+  if (hasSuggestion(item)) return { label: item.suggestion, from: "suggestion" };
+  return { label: null, from: "none" };
+}
+
+function gridCounts(grid) {
+  const counts = { suggestion: 0, chosen: 0, skip: 0, none: 0 };
+  for (const item of grid.page) {
+    const { label, from } = gridLabel(grid, item);
+    if (label === "skip") counts.skip += 1;
+    else if (from === "suggestion") counts.suggestion += 1;
+    else if (from === "none") counts.none += 1;
+    else counts.chosen += 1;
+  }
+  return counts;
+}
+
+// ---- the DOM, built once per view --------------------------------------------------------------
+function buildDom(el) {
+  const els = {};
+  els.root = h("div", "wb-label");
+  els.root.tabIndex = 0;
+  els.root.setAttribute("role", "application");
+  els.root.setAttribute("aria-label", "labeling widget: number keys pick a class");
 
   const header = h("div", "wb-header");
-  const progressEl = h("div", "wb-progress");
-  const savingEl = h("div", "wb-saving");
-  header.append(progressEl, savingEl);
+  els.progress = h("div", "wb-progress");
+  els.saving = h("div", "wb-saving");
+  header.append(els.progress, els.saving);
 
-  const errorEl = h("div", "wb-error");
-  const errorText = h("span", "wb-error-text");
-  const errorClose = h("button", "wb-error-close", "×");
-  errorClose.type = "button";
-  errorClose.title = "dismiss";
-  errorClose.addEventListener("click", () => { model.set("error", ""); model.save_changes(); S.flash = ""; draw(); });
-  errorEl.append(errorText, errorClose);
+  els.error = h("div", "wb-error");
+  els.errorText = h("span", "wb-error-text");
+  els.errorClose = h("button", "wb-error-close", "×");
+  els.errorClose.type = "button";
+  els.errorClose.title = "dismiss";
+  els.error.append(els.errorText, els.errorClose);
 
-  const main = h("div", "wb-main");
-  const itemEl = h("div", "wb-item");
+  els.main = h("div", "wb-main");
+  els.item = h("div", "wb-item");
   const side = h("div", "wb-side");
-  const reviewEl = h("div", "wb-review");
-  const whyEl = h("div", "wb-why");
-  const suggestEl = h("div", "wb-suggestion");
-  side.append(reviewEl, suggestEl, whyEl);
-  main.append(itemEl, side);
+  els.review = h("div", "wb-review");
+  els.why = h("div", "wb-why");
+  els.suggest = h("div", "wb-suggestion");
+  side.append(els.review, els.suggest, els.why);
+  els.main.append(els.item, side);
 
-  const gridEl = h("div", "wb-grid");
-  const classesEl = h("div", "wb-classes");
+  els.grid = h("div", "wb-grid");
+  els.classes = h("div", "wb-classes");
+  els.actions = h("div", "wb-actions");
+  els.footer = h("div", "wb-footer");
+  els.model = h("div", "wb-model");
+  els.help = h("div", "wb-help");
+  els.root.append(header, els.error, els.main, els.grid, els.classes, els.actions, els.footer, els.help);
+  el.appendChild(els.root);
+  return els;
+}
 
-  const actionsEl = h("div", "wb-actions");
+// ---- drawing: functions of the state, writing into the DOM ---------------------------------
+function drawStatus(S, model, els) {
+  const p = model.get("progress") || {};
+  const rate = p.labels_per_minute ? ` · ${p.labels_per_minute} labels/min` : "";
+  els.progress.textContent = `${p.n_labeled ?? 0} labeled · ${p.n_skipped ?? 0} skipped · `
+    + `${p.n_queued ?? "?"} queued · pool ${p.pool_size ?? "?"}${rate}`;
+  let n = 0;
+  for (const pending of S.pending.values()) n += pending.n || 1;
+  els.saving.textContent = n ? `saving ${n}…` : "all saved";
+  els.saving.classList.toggle("wb-busy", n > 0);
+
+  const m = model.get("model_state") || {};
+  const parts = [];
+  if (m.training) parts.push("training…");
+  if (m.rounds) {
+    let acc = "";
+    if (m.last_accuracy !== null && m.last_accuracy !== undefined) {
+      acc = `, accuracy ${(m.last_accuracy * 100).toFixed(1)}%`;
+      if (m.eval_on) acc += ` on ${m.eval_on}`;
+    } else if (m.eval_on) {
+      acc = ` (${m.eval_on})`;
+    }
+    parts.push(`model round ${m.rounds}${acc}`);
+  } else if (!m.training) {
+    parts.push("no model yet: label a few items of different classes, then Retrain");
+  }
+  els.model.textContent = parts.join(" · ");
+  els.model.classList.toggle("wb-training", !!m.training);
+
+  const err = model.get("error") || (m.last_error ? `last retrain failed: ${m.last_error}` : "");
+  const text = err || S.flash;
+  els.errorText.textContent = text;
+  els.error.classList.toggle("wb-visible", !!text);
+  els.error.classList.toggle("wb-info", !err && !!S.flash);
+  if (document.activeElement !== els.everyInput) els.everyInput.value = String(model.get("retrain_every") || 0);
+}
+
+function markClassButtons(buttons, names, { suggested = null, given = null } = {}) {
+  buttons.forEach((b, i) => {
+    b.classList.toggle("wb-suggested", names[i] === suggested);
+    b.classList.toggle("wb-given", names[i] === given);
+  });
+}
+
+function drawSuggestion(els, item) {
+  if (!hasSuggestion(item)) {
+    els.suggest.textContent = "no suggestion yet (no model)";
+    return;
+  }
+  els.suggest.replaceChildren(
+    document.createTextNode("model suggests "),
+    h("strong", "wb-suggested-name", item.suggestion),
+    document.createTextNode(item.confidence !== null && item.confidence !== undefined
+      ? ` (${pct(item.confidence)})` : ""),
+    h("span", "wb-hint", ` · ${item.suggested_by ? item.suggested_by + " · " : ""}Enter accepts`));
+}
+
+function drawSingle(S, model, els, view) {
+  const item = S.view === null ? S.current : S.history[S.view].item;
+  const names = model.get("class_names");
+  els.review.replaceChildren();
+  if (item !== view.drawnItem || !item) els.item.replaceChildren();
+  if (!item) {
+    view.drawnItem = null;
+    els.item.removeAttribute("data-item-id");
+    const p = model.get("progress") || {};
+    const done = !S.waiting && S.buffer.length === 0 && p.n_queued === 0;
+    els.item.appendChild(h("div", "wb-placeholder wb-done",
+      done ? "Nothing left to label: every item is labeled or skipped." : "loading…"));
+    els.suggest.textContent = "";
+    els.why.textContent = "";
+    markClassButtons(view.classButtons, names);
+    return;
+  }
+  if (item !== view.drawnItem) {
+    els.item.dataset.itemId = item.item_id;
+    els.item.appendChild(drawContent(item.render));
+    els.item.appendChild(h("div", "wb-item-id", item.item_id));
+    view.drawnItem = item;
+  }
+  let given = null;
+  if (S.view !== null) {
+    const entry = S.history[S.view];
+    els.review.appendChild(h("strong", null, `Earlier item ${S.history.length - S.view} back: `));
+    els.review.appendChild(document.createTextNode(entry.skipped ? "skipped" : `labeled ${entry.label}`));
+    els.review.appendChild(h("div", "wb-hint", "press a class key to change it, → to go forward"));
+    given = entry.label;
+  }
+  drawSuggestion(els, item);
+  markClassButtons(view.classButtons, names, { suggested: hasSuggestion(item) ? item.suggestion : null, given });
+  els.why.replaceChildren();
+  // The reason sentence carries the score when there is one; show the raw score otherwise.
+  const score = item.reason || item.score === null || item.score === undefined
+    ? "" : ` · score ${Number(item.score).toPrecision(3)}`;
+  els.why.appendChild(h("div", "wb-strategy", `why: ${item.strategy}${score}`));
+  els.why.appendChild(h("div", "wb-reason", item.reason || ""));
+}
+
+function drawGrid(S, model, els, view, onThumb) {
+  const grid = S.grid;
+  els.grid.replaceChildren();
+  const c = gridCounts(grid);
+  const bar = h("div", "wb-grid-bar");
+  bar.textContent = grid.page.length
+    ? `${grid.page.length} items: ${c.chosen} labeled by you, ${c.suggestion} suggested by the model`
+      + ` (saved as shown), ${c.skip} to skip, ${c.none} unlabeled (? stays in the queue) · Enter saves the page`
+    : "";
+  els.grid.appendChild(bar);
+  const cells = h("div", "wb-grid-cells");
+  if (grid.loading && grid.page.length === 0) cells.appendChild(h("div", "wb-placeholder", "loading…"));
+  if (!grid.loading && grid.page.length === 0) {
+    cells.appendChild(h("div", "wb-placeholder wb-done", "Nothing left to label."));
+  }
+  grid.page.forEach((item, i) => {
+    const cell = h("div", "wb-thumb");
+    cell.dataset.itemId = item.item_id;
+    cell.dataset.index = String(i);
+    if (grid.cursor === i) cell.classList.add("wb-selected");
+    cell.appendChild(drawContent(item.render, { thumb: true }));
+    const { label, from } = gridLabel(grid, item);
+    const text = label === null ? "?" : (label === "skip" ? "skip"
+      : (from === "suggestion" ? `${label}? ${pct(item.confidence)}` : label));
+    const badge = h("div", `wb-badge wb-from-${label === "skip" ? "skip" : from}`, text);
+    badge.title = { suggestion: "the model's suggestion: saved as shown unless you change it",
+      key: "labeled by you", fill: "labeled by you (Shift+number)", none: "no label: stays in the queue",
+      skip: "will be skipped" }[label === "skip" ? "skip" : from];
+    cell.appendChild(badge);
+    cell.addEventListener("click", () => onThumb(i));
+    cells.appendChild(cell);
+  });
+  els.grid.appendChild(cells);
+  const names = model.get("class_names");
+  const at = grid.page[grid.cursor];
+  markClassButtons(view.classButtons, names, { given: at ? gridLabel(grid, at).label : null });
+}
+
+// ---- the widget ----------------------------------------------------------------------------------
+function render({ model, el }) {
+  const S = newState();
+  const els = buildDom(el);
+  const view = { drawnItem: null, classButtons: [] };
+  const isGrid = () => model.get("mode") === "grid";
+
+  // -- controls ---------------------------------------------------------------------------
+  els.errorClose.addEventListener("click", () => { model.set("error", ""); model.save_changes(); S.flash = ""; draw(); });
   const backBtn = button("back", "←", "walk back to fix an earlier label", () => walk(-1));
   const fwdBtn = button("forward", "→", "walk forward again", () => walk(1));
   const undoBtn = button("undo", "z", "undo the last action (z or Backspace)", () => undo());
   const skipBtn = button("skip", "s", "skip this item", () => skip());
-  const acceptBtn = button("accept", "⏎", "accept the model's suggestion", () => accept());
+  const acceptBtn = button("accept", "⏎", "accept the model's suggestion (grid: save the page)", () => accept());
   const gridBtn = button("grid", "g", "label a page of thumbnails at once", () => toggleGrid());
-  actionsEl.append(backBtn, fwdBtn, undoBtn, skipBtn, acceptBtn, gridBtn);
+  els.actions.append(backBtn, fwdBtn, undoBtn, skipBtn, acceptBtn, gridBtn);
 
-  const footer = h("div", "wb-footer");
-  const modelEl = h("div", "wb-model");
   const retrainBtn = button("Retrain", null, "train the model on the labels so far (in the background)",
     () => { model.send({ type: "retrain" }); S.flash = RETRAIN_FLASH; draw(); });
   retrainBtn.classList.add("wb-retrain");
   const everyLabel = h("label", "wb-every");
   everyLabel.appendChild(h("span", null, "retrain every "));
-  const everyInput = h("input", "wb-every-input");
-  everyInput.type = "number";
-  everyInput.min = "0";
-  everyInput.step = "1";
-  everyInput.title = "0: only when you press Retrain";
-  everyInput.addEventListener("change", () => {
-    const n = Math.max(0, parseInt(everyInput.value, 10) || 0);
-    model.set("retrain_every", n);
+  els.everyInput = h("input", "wb-every-input");
+  els.everyInput.type = "number";
+  els.everyInput.min = "0";
+  els.everyInput.step = "1";
+  els.everyInput.title = "0: only when you press Retrain";
+  els.everyInput.addEventListener("change", () => {
+    model.set("retrain_every", Math.max(0, parseInt(els.everyInput.value, 10) || 0));
     model.save_changes();
   });
-  everyLabel.append(everyInput, h("span", null, " labels"));
-  footer.append(modelEl, retrainBtn, everyLabel);
+  everyLabel.append(els.everyInput, h("span", null, " labels"));
+  els.footer.append(els.model, retrainBtn, everyLabel);
 
-  const help = h("div", "wb-help");
-  const HELP = "number keys: class (see the buttons) · Enter: accept suggestion · s: skip · "
-    + "z/⌫: undo · ←/→: fix earlier labels";
-
-  root.append(header, errorEl, main, gridEl, classesEl, actionsEl, footer, help);
-  el.appendChild(root);
-
-  // ---- drawing ---------------------------------------------------------------------------
-  let classButtons = [];
   function buildClassButtons() {
-    classesEl.replaceChildren();
+    els.classes.replaceChildren();
     const keys = model.get("class_keys") || [];
-    classButtons = model.get("class_names").map((name, i) => {
-      const b = button(name, keys[i] || null, `label as ${name}`, () => pick(i));
+    view.classButtons = model.get("class_names").map((name, i) => {
+      const b = button(name, keys[i] || null, `label as ${name}`, () => pick(i, false));
       b.classList.add("wb-class");
       b.dataset.classIndex = String(i);
-      classesEl.appendChild(b);
+      els.classes.appendChild(b);
       return b;
     });
   }
 
-  function shown() {
-    return S.view === null ? S.current : S.history[S.view].item;
-  }
-
-  function pendingCount() {
-    let n = 0;
-    for (const p of S.pending.values()) n += p.n || 1;
-    return n;
-  }
-
-  function drawStatus() {
-    const p = model.get("progress") || {};
-    const rate = p.labels_per_minute ? ` · ${p.labels_per_minute} labels/min` : "";
-    progressEl.textContent = `${p.n_labeled ?? 0} labeled · ${p.n_skipped ?? 0} skipped · `
-      + `${p.n_queued ?? "?"} queued · pool ${p.pool_size ?? "?"}${rate}`;
-    const n = pendingCount();
-    savingEl.textContent = n ? `saving ${n}…` : "all saved";
-    savingEl.classList.toggle("wb-busy", n > 0);
-
-    const m = model.get("model_state") || {};
-    const parts = [];
-    if (m.training) parts.push("training…");
-    if (m.rounds) {
-      let acc = "";
-      if (m.last_accuracy !== null && m.last_accuracy !== undefined) {
-        acc = `, accuracy ${(m.last_accuracy * 100).toFixed(1)}%`;
-        if (m.eval_on) acc += ` on ${m.eval_on}`;
-      } else if (m.eval_on) {
-        acc = ` (${m.eval_on})`;
-      }
-      parts.push(`model round ${m.rounds}${acc}`);
-    } else if (!m.training) {
-      parts.push("no model yet: label a few items of different classes, then Retrain");
-    }
-    modelEl.textContent = parts.join(" · ");
-    modelEl.classList.toggle("wb-training", !!m.training);
-    retrainBtn.disabled = false;
-
-    const err = model.get("error") || (m.last_error ? `last retrain failed: ${m.last_error}` : "");
-    const text = err || S.flash;
-    errorText.textContent = text;
-    errorEl.classList.toggle("wb-visible", !!text);
-    errorEl.classList.toggle("wb-info", !err && !!S.flash);
-
-    if (document.activeElement !== everyInput) everyInput.value = String(model.get("retrain_every") || 0);
-  }
-
-  let drawnItem = null;  // the payload whose content is in itemEl (redrawn only on change)
-  function drawSingle() {
-    const item = shown();
-    const names = model.get("class_names");
-    reviewEl.replaceChildren();
-    for (const b of classButtons) b.classList.remove("wb-suggested", "wb-given");
-    if (item !== drawnItem || !item) itemEl.replaceChildren();
-    if (!item) {
-      drawnItem = null;
-      itemEl.removeAttribute("data-item-id");
-      const p = model.get("progress") || {};
-      const done = !S.waiting && S.buffer.length === 0 && p.n_queued === 0;
-      itemEl.appendChild(h("div", "wb-placeholder wb-done",
-        done ? "Nothing left to label: every item is labeled or skipped." : "loading…"));
-      suggestEl.textContent = "";
-      whyEl.textContent = "";
-      return;
-    }
-    if (item !== drawnItem) {
-      itemEl.dataset.itemId = item.item_id;
-      itemEl.appendChild(drawContent(item.render));
-      itemEl.appendChild(h("div", "wb-item-id", item.item_id));
-      drawnItem = item;
-    }
-
-    if (S.view !== null) {
-      const entry = S.history[S.view];
-      reviewEl.appendChild(h("strong", null, `Earlier item ${S.history.length - S.view} back: `));
-      reviewEl.appendChild(document.createTextNode(
-        entry.skipped ? "skipped" : `labeled ${entry.label}`));
-      reviewEl.appendChild(h("div", "wb-hint", "press a class key to change it, → to go forward"));
-      const given = names.indexOf(entry.label);
-      if (given >= 0 && classButtons[given]) classButtons[given].classList.add("wb-given");
-    }
-    if (item.suggestion !== null && item.suggestion !== undefined) {
-      suggestEl.replaceChildren(
-        document.createTextNode("model suggests "),
-        h("strong", "wb-suggested-name", item.suggestion),
-        document.createTextNode(item.confidence !== null ? ` (${pct(item.confidence)})` : ""),
-        h("span", "wb-hint", " · Enter accepts"));
-      const i = names.indexOf(item.suggestion);
-      if (i >= 0 && classButtons[i]) classButtons[i].classList.add("wb-suggested");
-    } else {
-      suggestEl.textContent = "no suggestion yet (no model)";
-    }
-    whyEl.replaceChildren();
-    // The reason sentence carries the score when there is one; show the raw score otherwise.
-    const score = item.reason || item.score === null || item.score === undefined
-      ? "" : ` · score ${Number(item.score).toPrecision(3)}`;
-    whyEl.appendChild(h("div", "wb-strategy", `why: ${item.strategy}${score}`));
-    whyEl.appendChild(h("div", "wb-reason", item.reason || ""));
-  }
-
-  function drawGrid() {
-    gridEl.replaceChildren();
-    const names = model.get("class_names");
-    const bar = h("div", "wb-grid-bar");
-    const pageLabel = S.pageClass === null ? "none (thumbnails take the suggestion)" : S.pageClass;
-    bar.textContent = `page class: ${pageLabel} · click a thumbnail, then a class key, to set an exception · Enter submits`;
-    gridEl.appendChild(bar);
-    const cells = h("div", "wb-grid-cells");
-    if (S.pageLoading && S.page.length === 0) cells.appendChild(h("div", "wb-placeholder", "loading…"));
-    if (!S.pageLoading && S.page.length === 0) cells.appendChild(h("div", "wb-placeholder wb-done", "Nothing left to label."));
-    S.page.forEach((item, i) => {
-      const cell = h("div", "wb-thumb");
-      cell.dataset.itemId = item.item_id;
-      cell.dataset.index = String(i);
-      if (S.selected === i) cell.classList.add("wb-selected");
-      cell.appendChild(drawContent(item.render, { thumb: true }));
-      const chosen = thumbLabel(item);
-      const badge = h("div", "wb-badge", chosen.label === null ? "?" : (chosen.label === "skip" ? "skip" : chosen.label));
-      badge.classList.add(`wb-from-${chosen.from}`);
-      cell.appendChild(badge);
-      cell.addEventListener("click", () => { S.selected = S.selected === i ? null : i; root.focus({ preventScroll: true }); draw(); });
-      cells.appendChild(cell);
-    });
-    gridEl.appendChild(cells);
-    for (const b of classButtons) b.classList.remove("wb-suggested", "wb-given");
-    const focusName = S.selected !== null ? thumbLabel(S.page[S.selected]).label : S.pageClass;
-    const i = names.indexOf(focusName);
-    if (i >= 0 && classButtons[i]) classButtons[i].classList.add("wb-given");
-  }
-
-  function thumbLabel(item) {
-    if (S.exceptions.has(item.item_id)) return { label: S.exceptions.get(item.item_id), from: "exception" };
-    if (S.pageClass !== null) return { label: S.pageClass, from: "page" };
-    if (item.suggestion !== null && item.suggestion !== undefined) return { label: item.suggestion, from: "suggestion" };
-    return { label: null, from: "none" };
-  }
-
   function draw() {
-    const grid = model.get("mode") === "grid";
-    root.classList.toggle("wb-mode-grid", grid);
+    const grid = isGrid();
+    els.root.classList.toggle("wb-mode-grid", grid);
     gridBtn.hidden = model.get("pool_kind") !== "image";
-    help.textContent = grid ? "number key: class for the page, or for the selected thumbnail · "
-      + "click: select · s: skip the selected · Enter: submit the page · g: back"
-      : HELP + (gridBtn.hidden ? "" : " · g: grid");
-    main.hidden = grid;
-    gridEl.hidden = !grid;
+    els.help.textContent = grid ? GRID_HELP : SINGLE_HELP + (gridBtn.hidden ? "" : " · g: grid");
+    els.main.hidden = grid;
+    els.grid.hidden = !grid;
     backBtn.disabled = grid || S.history.length === 0 || S.view === 0;
     fwdBtn.disabled = grid || S.view === null;
-    if (grid) drawGrid(); else drawSingle();
-    drawStatus();
+    if (grid) drawGrid(S, model, els, view, (i) => { S.grid.cursor = i; els.root.focus({ preventScroll: true }); draw(); });
+    else drawSingle(S, model, els, view);
+    drawStatus(S, model, els);
   }
 
-  // ---- talking to the kernel -----------------------------------------------------------
+  // -- talking to the kernel ------------------------------------------------------------------
   function send(msg, pending) {
     const seq = ++S.seq;
     if (pending) S.pending.set(seq, pending);
@@ -346,12 +389,9 @@ function render({ model, el }) {
   }
 
   function held(id) {
+    if (S.done.has(id)) return true;
     if (S.current && S.current.item_id === id) return true;
-    if (S.buffer.some((x) => x.item_id === id)) return true;
-    for (const p of S.pending.values()) {
-      if (p.entry && p.entry.item.item_id === id && (p.kind === "label" || p.kind === "skip")) return true;
-    }
-    return false;
+    return S.buffer.some((x) => x.item_id === id);
   }
 
   function addItems(items) {
@@ -359,80 +399,129 @@ function render({ model, el }) {
     if (!S.current && S.buffer.length) S.current = S.buffer.shift();
   }
 
+  function holdingIds() {
+    return [S.current, ...S.buffer].filter(Boolean).map((x) => x.item_id);
+  }
+
+  function onReset(msg) {
+    S.waiting = false;
+    const before = holdingIds();
+    if (msg.replace_current) { S.current = null; S.view = null; }
+    S.buffer = [];
+    const fresh = S.current && (msg.items || []).find((x) => x.item_id === S.current.item_id);
+    if (fresh) {
+      S.current = fresh;                 // same item, newer suggestion and reason
+    } else if (S.current) {
+      // Keep the item the user is looking at (in the role it was shown in), but ask what the
+      // new model thinks of it.
+      model.send({ type: "suggest", item_id: S.current.item_id });
+    }
+    addItems(msg.items);
+    const now = holdingIds();
+    model.send({ type: "holding", item_ids: now, dropped: before.filter((id) => !now.includes(id)) });
+  }
+
+  function onWithdraw(msg) {
+    const gone = new Set(msg.item_ids || []);
+    S.buffer = S.buffer.filter((x) => !gone.has(x.item_id));
+    if (S.current && gone.has(S.current.item_id)) {
+      S.flash = `${S.current.item_id} was ${msg.reason || "labeled elsewhere"}; moved on`;
+      S.current = S.buffer.shift() || null;
+    }
+    addItems(msg.items);
+  }
+
+  function onAck(msg) {
+    const p = S.pending.get(msg.seq);
+    S.pending.delete(msg.seq);
+    if (msg.action === "undo") bringBack(msg.undone || [], p);
+    if (msg.page) {
+      S.grid = { page: msg.page, cursor: 0, choices: new Map(), edits: [], loading: false };
+      S.grid.page = S.grid.page.filter((x) => !S.done.has(x.item_id));
+    }
+    addItems(msg.items);
+  }
+
+  // Items an undo took back and the kernel sends again: in front, the first one on screen.
+  function bringBack(items, p) {
+    for (const item of items) S.done.delete(item.item_id);
+    if (isGrid()) { requestPage(); return; }
+    const onScreen = p && p.action && p.action.kind !== "page" && p.action.kind !== "relabel";
+    if (onScreen) return;                       // already brought back locally by undo()
+    const back = items.filter((x) => !held(x.item_id));
+    if (!back.length) return;
+    if (S.current) S.buffer.unshift(S.current);
+    S.buffer.unshift(...back.slice(1));
+    S.current = back[0];
+    S.view = null;
+  }
+
+  function onError(msg) {
+    const p = S.pending.get(msg.seq);
+    S.pending.delete(msg.seq);
+    if (p && p.action) restore(p.action);
+    if (msg.action === "page") S.grid.loading = false;
+    if (msg.action === "label_page") requestPage();
+  }
+
   function onMessage(msg) {
     if (!msg || typeof msg !== "object") return;
-    if (msg.type === "reset") {
-      S.waiting = false;
-      if (msg.replace_current) { S.current = null; S.view = null; }
-      S.buffer = [];
-      const fresh = S.current && (msg.items || []).find((x) => x.item_id === S.current.item_id);
-      if (fresh) {
-        S.current = fresh;                 // same item, newer suggestion and reason
-      } else if (S.current) {
-        // Keep the item the user is looking at, but ask what the new model thinks of it.
-        model.send({ type: "suggest", item_id: S.current.item_id });
-      }
-      addItems(msg.items);
-    } else if (msg.type === "suggestion") {
+    if (msg.type === "reset") onReset(msg);
+    else if (msg.type === "items") addItems(msg.items);
+    else if (msg.type === "withdraw") onWithdraw(msg);
+    else if (msg.type === "ack") onAck(msg);
+    else if (msg.type === "error") onError(msg);
+    else if (msg.type === "suggestion") {
       for (const item of [S.current, ...S.history.map((e) => e.item)]) {
         if (item && item.item_id === msg.item_id) {
           item.suggestion = msg.suggestion;
           item.confidence = msg.confidence;
+          item.suggested_by = msg.suggested_by;
         }
       }
-    } else if (msg.type === "items") {
-      addItems(msg.items);
-    } else if (msg.type === "ack") {
-      const p = S.pending.get(msg.seq);
-      S.pending.delete(msg.seq);
-      const expected = p && p.undone ? p.undone.entry.item.item_id : null;
-      if (msg.action === "undo" && msg.item && msg.item_id !== null && msg.item_id !== expected) {
-        // The kernel undid something this view did not know about (another view, or an
-        // action from before a reload): bring that item back on screen.
-        const id = msg.item_id;
-        if (model.get("mode") === "single" && (!S.current || S.current.item_id !== id)) {
-          S.history = S.history.filter((e) => e.item.item_id !== id);
-          if (S.current) S.buffer.unshift(S.current);
-          S.buffer = S.buffer.filter((x) => x.item_id !== id);
-          S.current = msg.item;
-          S.view = null;
-        }
-      }
-      if (msg.page) { S.page = msg.page; S.pageLoading = false; S.exceptions.clear(); S.selected = null; S.pageClass = null; }
-      addItems(msg.items);
-    } else if (msg.type === "error") {
-      const p = S.pending.get(msg.seq);
-      S.pending.delete(msg.seq);
-      if (p) restore(p);
-      if (msg.action === "page") S.pageLoading = false;
-      if (msg.action === "label_page") requestPage();
     }
     draw();
   }
 
   // A label or skip the kernel refused comes back on screen, so nothing is lost silently.
-  function restore(p) {
-    if (p.kind === "relabel") { p.entry.label = p.prev; p.entry.skipped = p.prevSkipped; return; }
-    if (p.kind !== "label" && p.kind !== "skip") return;
-    const at = S.history.indexOf(p.entry);
-    if (at < 0) return;
-    S.history.splice(at, 1);
-    S.actions = S.actions.filter((a) => a.entry !== p.entry);
+  function restore(action) {
+    S.actions = S.actions.filter((a) => a !== action);
+    if (action.kind === "relabel") { action.entry.label = action.prev; action.entry.skipped = action.prevSkipped; return; }
+    if (action.kind === "page") {
+      for (const entry of action.entries) unrecord(entry);
+      return;
+    }
+    if (action.kind !== "label" && action.kind !== "skip") return;
+    unrecord(action.entry);
+    if (isGrid()) return;
     if (S.current) S.buffer.unshift(S.current);
-    S.current = p.entry.item;
+    S.current = action.entry.item;
     S.view = null;
   }
 
-  // ---- actions -------------------------------------------------------------------------------
+  function record(entry) {
+    S.history.push(entry);
+    if (S.history.length > HISTORY_LIMIT) S.history.shift();
+    S.done.add(entry.item.item_id);
+  }
+
+  function unrecord(entry) {
+    const at = S.history.lastIndexOf(entry);
+    if (at >= 0) S.history.splice(at, 1);
+    S.done.delete(entry.item.item_id);
+    if (S.view !== null && S.view >= S.history.length) S.view = null;
+  }
+
+  // -- single-item actions ----------------------------------------------------------------------
   function labelShown(name, source) {
-    if (S.view !== null) {
+    if (S.view !== null) {                       // walked back: change an earlier label
       const entry = S.history[S.view];
-      const prev = entry.label, prevSkipped = entry.skipped;
+      const action = { kind: "relabel", eventIds: [newEventId()], entry, prev: entry.label, prevSkipped: entry.skipped };
       entry.label = name;
       entry.skipped = false;
-      const p = { kind: "relabel", entry, prev, prevSkipped, n: 1 };
-      S.actions.push(p);
-      send({ type: "label", item_id: entry.item.item_id, label: name, source }, p);
+      S.actions.push(action);
+      send({ type: "label", item_id: entry.item.item_id, label: name, source,
+        query: entry.item.strategy, event_id: action.eventIds[0] }, { kind: "label", n: 1, action });
       S.view = S.view + 1 < S.history.length ? S.view + 1 : null;
       draw();
       return;
@@ -440,10 +529,12 @@ function render({ model, el }) {
     if (!S.current) { waitingFlash(); return; }
     if (S.flash) S.flash = "";
     const entry = { item: S.current, label: name, skipped: false };
-    advance(entry);
-    const p = { kind: "label", entry, n: 1 };
-    S.actions.push(p);
-    send({ type: "label", item_id: entry.item.item_id, label: name, source }, p);
+    const action = { kind: "label", eventIds: [newEventId()], entry };
+    record(entry);
+    S.current = S.buffer.shift() || null;
+    S.actions.push(action);
+    send({ type: "label", item_id: entry.item.item_id, label: name, source,
+      query: entry.item.strategy, event_id: action.eventIds[0] }, { kind: "label", n: 1, action });
     draw();
   }
 
@@ -454,33 +545,11 @@ function render({ model, el }) {
     draw();
   }
 
-  function advance(entry) {
-    S.history.push(entry);
-    if (S.history.length > HISTORY_LIMIT) S.history.shift();
-    S.current = S.buffer.shift() || null;
-  }
-
-  function pick(i) {
-    const names = model.get("class_names");
-    if (i >= names.length) return;
-    if (model.get("mode") === "grid") {
-      if (S.selected !== null && S.page[S.selected]) {
-        S.exceptions.set(S.page[S.selected].item_id, names[i]);
-        S.selected = S.selected + 1 < S.page.length ? S.selected + 1 : null;
-      } else {
-        S.pageClass = names[i];
-      }
-      draw();
-      return;
-    }
-    labelShown(names[i], "human");
-  }
-
   function accept() {
-    if (model.get("mode") === "grid") return submitPage();
-    const item = shown();
+    if (isGrid()) { savePage(); return; }
+    const item = S.view === null ? S.current : S.history[S.view].item;
     if (!item) return;
-    if (item.suggestion === null || item.suggestion === undefined) {
+    if (!hasSuggestion(item)) {
       S.flash = "no suggestion yet: pick a class with 1-9/0 (Retrain to get suggestions)";
       draw();
       return;
@@ -489,97 +558,178 @@ function render({ model, el }) {
   }
 
   function skip() {
-    if (model.get("mode") === "grid") {
-      if (S.selected !== null && S.page[S.selected]) {
-        S.exceptions.set(S.page[S.selected].item_id, "skip");
-        S.selected = S.selected + 1 < S.page.length ? S.selected + 1 : null;
-        draw();
-      }
-      return;
-    }
+    if (isGrid()) { gridSkip(); return; }
     if (S.view !== null) return;
     if (!S.current) { waitingFlash(); return; }
     const entry = { item: S.current, label: null, skipped: true };
-    advance(entry);
-    const p = { kind: "skip", entry, n: 1 };
-    S.actions.push(p);
-    send({ type: "skip", item_id: entry.item.item_id }, p);
+    const action = { kind: "skip", eventIds: [newEventId()], entry };
+    record(entry);
+    S.current = S.buffer.shift() || null;
+    S.actions.push(action);
+    send({ type: "skip", item_id: entry.item.item_id, query: entry.item.strategy,
+      event_id: action.eventIds[0] }, { kind: "skip", n: 1, action });
     draw();
   }
 
+  // z takes back the last thing done in this view: a choice on the unsaved grid page, else the
+  // last action sent to the kernel, which is asked to retract exactly that action's events.
   function undo() {
-    const last = S.actions.pop();
-    if (last && model.get("mode") === "single") {
-      if (last.kind === "relabel") {
-        last.entry.label = last.prev;
-        last.entry.skipped = last.prevSkipped;
-      } else {
-        const at = S.history.lastIndexOf(last.entry);
-        if (at >= 0) S.history.splice(at, 1);
-        if (S.current) S.buffer.unshift(S.current);
-        S.current = last.entry.item;
+    if (isGrid() && S.grid.edits.length) {
+      const edit = S.grid.edits.pop();
+      for (const [id, prev] of edit.prev) {
+        if (prev) S.grid.choices.set(id, prev); else S.grid.choices.delete(id);
       }
-      S.view = null;
-    } else if (last) {
-      const at = S.history.lastIndexOf(last.entry);
-      if (at >= 0 && last.kind !== "relabel") S.history.splice(at, 1);
+      S.grid.cursor = edit.cursor;
+      draw();
+      return;
     }
-    send({ type: "undo" }, { kind: "undo", undone: last || null, n: 1 });
-    if (model.get("mode") === "grid") requestPage();
+    const action = S.actions.pop();
+    if (!action) {
+      S.flash = "nothing to undo in this view (walk back with ← to change an earlier label)";
+      draw();
+      return;
+    }
+    if (action.kind === "relabel") {
+      action.entry.label = action.prev;
+      action.entry.skipped = action.prevSkipped;
+    } else if (action.kind === "page") {
+      for (const entry of action.entries) unrecord(entry);
+    } else {
+      unrecord(action.entry);
+      if (!isGrid()) {
+        if (S.current) S.buffer.unshift(S.current);
+        S.current = action.entry.item;
+      }
+    }
+    S.view = null;
+    send({ type: "undo", event_ids: action.eventIds }, { kind: "undo", n: action.eventIds.length, action });
     draw();
   }
 
   function walk(step) {
-    if (model.get("mode") === "grid" || S.history.length === 0) return;
+    if (isGrid() || S.history.length === 0) return;
     if (step < 0) S.view = S.view === null ? S.history.length - 1 : Math.max(0, S.view - 1);
     else if (S.view !== null) S.view = S.view + 1 < S.history.length ? S.view + 1 : null;
     draw();
   }
 
+  // -- the grid ------------------------------------------------------------------------------------
   function requestPage() {
-    S.pageLoading = true;
+    S.grid.loading = true;
     send({ type: "page", n: model.get("grid_size") }, null);
+  }
+
+  function dropPage() {
+    const unsaved = S.grid.page.map((x) => x.item_id).filter((id) => !S.done.has(id) && !holdingIds().includes(id));
+    if (unsaved.length) model.send({ type: "holding", item_ids: [], dropped: unsaved });
+    const chosen = S.grid.edits.length;
+    S.grid = { page: [], cursor: 0, choices: new Map(), edits: [], loading: false };
+    return chosen;
   }
 
   function toggleGrid() {
     if (model.get("pool_kind") !== "image") return;
-    const grid = model.get("mode") !== "grid";
+    const grid = !isGrid();
+    if (!grid && dropPage()) S.flash = "left the grid: the unsaved page's choices were dropped";
     model.set("mode", grid ? "grid" : "single");
     model.save_changes();
-    if (grid) { S.page = []; requestPage(); }
+    if (grid) requestPage();
     draw();
   }
 
-  function submitPage() {
-    const labels = [], skips = [];
-    for (const item of S.page) {
-      const { label, from } = thumbLabel(item);
-      if (label === null) continue;
-      if (label === "skip") { skips.push(item.item_id); continue; }
-      labels.push([item.item_id, label, from === "suggestion" ? "suggestion" : "human"]);
-      const entry = { item, label, skipped: false };
-      S.history.push(entry);
-      S.actions.push({ kind: "label", entry, n: 1 });
+  function editChoices(ids, value) {
+    const prev = new Map(ids.map((id) => [id, S.grid.choices.get(id) || null]));
+    S.grid.edits.push({ prev, cursor: S.grid.cursor });
+    for (const id of ids) {
+      if (value) S.grid.choices.set(id, value); else S.grid.choices.delete(id);
     }
-    if (S.history.length > HISTORY_LIMIT) S.history.splice(0, S.history.length - HISTORY_LIMIT);
-    if (!labels.length && !skips.length) {
-      S.flash = "choose a class for the page (1-9/0) or for single thumbnails first";
+  }
+
+  function gridPick(name, fill) {
+    const grid = S.grid;
+    if (!grid.page.length) return;
+    if (fill) {                                   // only thumbnails with no label of any kind
+      const empty = grid.page.filter((x) => gridLabel(grid, x).from === "none").map((x) => x.item_id);
+      if (!empty.length) { S.flash = "no thumbnail shows ? on this page: nothing to fill"; draw(); return; }
+      editChoices(empty, { label: name, from: "fill" });
+    } else {
+      editChoices([grid.page[grid.cursor].item_id], { label: name, from: "key" });
+      grid.cursor = Math.min(grid.cursor + 1, grid.page.length - 1);
+    }
+    draw();
+  }
+
+  function gridSkip() {
+    const grid = S.grid;
+    const item = grid.page[grid.cursor];
+    if (!item) return;
+    const isSkip = (grid.choices.get(item.item_id) || {}).label === "skip";
+    editChoices([item.item_id], isSkip ? null : { label: "skip", from: "key" });
+    grid.cursor = Math.min(grid.cursor + 1, grid.page.length - 1);
+    draw();
+  }
+
+  function gridMove(step) {
+    const grid = S.grid;
+    if (!grid.page.length) return;
+    grid.cursor = Math.max(0, Math.min(grid.page.length - 1, grid.cursor + step));
+    draw();
+  }
+
+  function gridColumns() {
+    const cells = els.grid.querySelectorAll(".wb-thumb");
+    if (cells.length < 2) return 1;
+    const top = cells[0].offsetTop;
+    let n = 0;
+    for (const c of cells) { if (c.offsetTop !== top) break; n += 1; }
+    return Math.max(1, n);
+  }
+
+  function savePage() {
+    const grid = S.grid;
+    const labels = [], skips = [], entries = [], eventIds = [];
+    for (const item of grid.page) {
+      const { label, from } = gridLabel(grid, item);
+      if (label === null) continue;               // "?": stays in the queue
+      const eventId = newEventId();
+      eventIds.push(eventId);
+      if (label === "skip") {
+        skips.push([item.item_id, item.strategy, eventId]);
+        entries.push({ item, label: null, skipped: true });
+      } else {
+        labels.push([item.item_id, label, from === "suggestion" ? "suggestion" : "human", item.strategy, eventId]);
+        entries.push({ item, label, skipped: false });
+      }
+    }
+    if (!entries.length) {
+      S.flash = "nothing to save: label the highlighted thumbnail with a number key first";
       draw();
       return;
     }
-    S.pageLoading = true;
-    S.page = [];
-    send({ type: "label_page", labels, skips, n: model.get("grid_size") },
-      { kind: "page", n: labels.length + skips.length });
+    for (const entry of entries) record(entry);
+    const action = { kind: "page", eventIds, entries };
+    S.actions.push(action);
+    S.grid = { page: [], cursor: 0, choices: new Map(), edits: [], loading: true };
+    send({ type: "label_page", labels, skips, n: model.get("grid_size") }, { kind: "page", n: entries.length, action });
     draw();
   }
 
-  // ---- keys ------------------------------------------------------------------------------------
-  function handle(key) {
-    const grid = model.get("mode") === "grid";
-    if (KEYS.includes(key)) {
-      const i = (model.get("class_keys") || []).indexOf(key);
-      if (i >= 0) pick(i);
+  // -- keys ----------------------------------------------------------------------------------------
+  function pick(i, fill) {
+    const names = model.get("class_names");
+    if (i >= names.length) return;
+    if (isGrid()) gridPick(names[i], fill);
+    else if (!fill) labelShown(names[i], "human");
+  }
+
+  function handle(e) {
+    const key = e.key;
+    const grid = isGrid();
+    // Shift+digit arrives as "!", "@", ... depending on the layout: read the physical key.
+    const digit = KEYS.includes(key) ? key : (e.shiftKey && /^Digit\d$/.test(e.code || "") ? e.code.slice(5) : null);
+    if (digit !== null) {
+      const i = (model.get("class_keys") || []).indexOf(digit);
+      if (i >= 0) pick(i, e.shiftKey);
       return true;
     }
     switch (key) {
@@ -587,17 +737,11 @@ function render({ model, el }) {
       case "Backspace": case "z": case "Z": undo(); return true;
       case "s": case "S": skip(); return true;
       case "g": case "G": toggleGrid(); return true;
-      case "ArrowLeft":
-        if (grid) { if (S.page.length) S.selected = S.selected === null ? S.page.length - 1 : Math.max(0, S.selected - 1); draw(); }
-        else walk(-1);
-        return true;
-      case "ArrowRight":
-        if (grid) { if (S.page.length) S.selected = S.selected === null ? 0 : Math.min(S.page.length - 1, S.selected + 1); draw(); }
-        else walk(1);
-        return true;
-      case "Escape":
-        if (grid) { S.selected = null; draw(); }
-        return true;
+      case "ArrowLeft": if (grid) gridMove(-1); else walk(-1); return true;
+      case "ArrowRight": if (grid) gridMove(1); else walk(1); return true;
+      case "ArrowUp": if (grid) gridMove(-gridColumns()); return true;
+      case "ArrowDown": if (grid) gridMove(gridColumns()); return true;
+      case "Escape": return true;
       default: return false;
     }
   }
@@ -610,14 +754,14 @@ function render({ model, el }) {
       // Typing in the "retrain every" box: keep its keys away from the notebook too.
       if (e.key === "Enter" || e.key === "Escape") {
         t.blur();
-        root.focus({ preventScroll: true });
+        els.root.focus({ preventScroll: true });
         e.preventDefault();
       }
       if (e.key.length === 1 || OWNED.has(e.key)) e.stopPropagation();
       return;
     }
     if (S.flash && e.key.length === 1) S.flash = "";
-    if (handle(e.key)) {
+    if (handle(e)) {
       e.preventDefault();
       e.stopPropagation();
     } else if (e.key.length === 1 || OWNED.has(e.key)) {
@@ -629,39 +773,36 @@ function render({ model, el }) {
   // JupyterLab handles shortcuts on document while bubbling, but Notebook 7 does so while
   // capturing, where a listener on the widget itself would come too late to stop them.
   const onWindowKeydown = (e) => {
-    if (root.isConnected && e.target instanceof Node && root.contains(e.target)) onKeydown(e);
+    if (els.root.isConnected && e.target instanceof Node && els.root.contains(e.target)) onKeydown(e);
   };
   window.addEventListener("keydown", onWindowKeydown, true);
-  root.addEventListener("mousedown", (e) => {
+  els.root.addEventListener("mousedown", (e) => {
     if (e.target && e.target.tagName === "INPUT") return;
     // Keep focus on the root so the keys keep working after a click on a button.
-    setTimeout(() => root.focus({ preventScroll: true }), 0);
+    setTimeout(() => els.root.focus({ preventScroll: true }), 0);
   });
 
-  // ---- wiring ------------------------------------------------------------------------------------
+  // -- wiring ----------------------------------------------------------------------------------------
   const onMsg = (msg) => onMessage(msg);
   const onClasses = () => { buildClassButtons(); draw(); };
+  const redrawOn = ["progress", "model_state", "error", "mode", "retrain_every", "pool_kind"];
+  const onModelState = () => { if (S.flash === RETRAIN_FLASH) { S.flash = ""; draw(); } };
   model.on("msg:custom", onMsg);
   model.on("change:class_names", onClasses);
   model.on("change:class_keys", onClasses);
-  for (const name of ["progress", "model_state", "error", "mode", "retrain_every", "pool_kind"]) {
-    model.on(`change:${name}`, draw);
-  }
-  const onModelState = () => { if (S.flash === RETRAIN_FLASH) { S.flash = ""; draw(); } };
+  for (const name of redrawOn) model.on(`change:${name}`, draw);
   model.on("change:model_state", onModelState);
   buildClassButtons();
-  if (model.get("mode") === "grid") requestPage();
+  if (isGrid()) requestPage();
   draw();
   model.send({ type: "hello" });
-  requestAnimationFrame(() => root.focus({ preventScroll: true }));
+  requestAnimationFrame(() => els.root.focus({ preventScroll: true }));
 
   return () => {
     model.off("msg:custom", onMsg);
     model.off("change:class_names", onClasses);
     model.off("change:class_keys", onClasses);
-    for (const name of ["progress", "model_state", "error", "mode", "retrain_every", "pool_kind"]) {
-      model.off(`change:${name}`, draw);
-    }
+    for (const name of redrawOn) model.off(`change:${name}`, draw);
     model.off("change:model_state", onModelState);
     window.removeEventListener("keydown", onWindowKeydown, true);
   };

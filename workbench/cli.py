@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from workbench.strategies import STRATEGIES
+from workbench.learn.strategies import STRATEGIES
 
 
 def main(argv=None) -> int:
@@ -42,22 +42,22 @@ def main(argv=None) -> int:
 
 
 def load_data(data: str, label_column: str | None = None):
-    from workbench.datasets import digits
-    from workbench.loaders import from_file, from_folder
+    from workbench.data.datasets import digits
+    from workbench.data.pool import Pool
 
     if data == "digits":
         return digits()
     path = Path(data)
     if path.is_dir():
-        return from_folder(path)
+        return Pool.from_folder(path)
     if not path.exists():
         raise FileNotFoundError(f"--data {data!r} is neither 'digits' nor an existing file or folder")
-    return from_file(path, label_column=label_column)
+    return Pool.from_file(path, label_column=label_column)
 
 
 def _simulate(args) -> int:
-    from workbench.learners import make_learner
-    from workbench.simulate import simulate
+    from workbench.learn.learners import make_learner
+    from workbench.loop.simulate import simulate
 
     pool = load_data(args.data, args.label_column)
     curve = simulate(pool, strategy=args.strategy, learner=make_learner(args.learner, args.seed),

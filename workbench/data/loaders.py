@@ -1,8 +1,10 @@
-"""Building a Pool from the shapes data arrives in: arrays, DataFrames, texts, files, folders.
+"""Turning the shapes data arrives in (arrays, DataFrames, texts, files, folders) into the
+arguments of a `Pool`.
 
-Every loader ends in the `Pool` constructor, which does the validation that matters
-(finite features, one id per row, unique ids), so each loader only has to turn its input
-into features, ids, ground truth and a description of how to show an item.
+Each `*_parts` function returns a dict for `Pool(**parts)`; the Pool constructor does the
+validation that matters (finite features, one id per row, unique ids), so a loader only
+turns its input into features, ids, ground truth and a description of how to show an item.
+This module does not import `Pool`: `Pool.from_folder(path)` and friends call in here.
 """
 
 from __future__ import annotations
@@ -12,13 +14,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from workbench.pool import Pool
-
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
 
 
-def from_arrays(X, y=None, *, item_ids=None, classes=None, X_test=None, y_test=None, name="arrays"):
-    """Images (N x H x W or N x H x W x C) or vectors (N x D) as a pool."""
+def array_parts(X, y=None, *, item_ids=None, classes=None, X_test=None, y_test=None,
+                name="arrays") -> dict:
+    """Images (N x H x W or N x H x W x C) or vectors (N x D)."""
     X = np.asarray(X)
     if X.dtype == object:
         shapes = {np.shape(x) for x in X}
@@ -31,24 +32,23 @@ def from_arrays(X, y=None, *, item_ids=None, classes=None, X_test=None, y_test=N
         if X.ndim > 4:
             raise ValueError(f"image arrays must have 3 or 4 dimensions, got shape {X.shape}")
         images, scale = _scale_images(X)
-        pool = Pool(images, item_ids=item_ids, y=y, classes=classes, kind="image",
+        return dict(X=images, item_ids=item_ids, y=y, classes=classes, kind="image",
                     X_test=None if X_test is None else _scale_images(np.asarray(X_test), scale)[0],
                     y_test=y_test, name=name)
-        pool._image_source = "features"
-        return pool
-    return Pool(X, item_ids=item_ids, y=y, classes=classes, kind="vector",
+    return dict(X=X, item_ids=item_ids, y=y, classes=classes, kind="vector",
                 X_test=X_test, y_test=y_test, name=name)
 
 
-def from_texts(texts, y=None, *, item_ids=None, classes=None, embeddings=None, name="texts"):
-    """Texts as a pool. Features are TF-IDF + LSA computed offline, unless you pass
-    your own `embeddings` (N x D), e.g. from a sentence-transformer you have locally."""
+def text_parts(texts, y=None, *, item_ids=None, classes=None, embeddings=None,
+               name="texts") -> dict:
+    """Texts. Features are TF-IDF + LSA computed offline, unless you pass your own
+    `embeddings` (N x D), e.g. from a sentence-transformer you have locally."""
     texts = pd.Series(list(texts), dtype="object")
     if texts.isna().any():
         raise ValueError(f"texts contain {int(texts.isna().sum())} missing values; expected strings")
     texts = texts.astype(str)
     if embeddings is None:
-        from workbench.text import TextVectorizer
+        from workbench.data.text import TextVectorizer
 
         embeddings = TextVectorizer().fit_transform(texts.tolist())
     embeddings = np.asarray(embeddings)
@@ -57,10 +57,11 @@ def from_texts(texts, y=None, *, item_ids=None, classes=None, embeddings=None, n
             f"embeddings have {embeddings.shape[0]} rows but there are {len(texts)} texts"
         )
     items = pd.DataFrame({"text": texts.to_numpy()})
-    return Pool(embeddings, item_ids=item_ids, y=y, classes=classes, kind="text", items=items, name=name)
+    return dict(X=embeddings, item_ids=item_ids, y=y, classes=classes, kind="text", items=items,
+                name=name)
 
 
-def from_dataframe(
+def dataframe_parts(
     df: pd.DataFrame,
     *,
     feature_columns=None,
@@ -71,9 +72,9 @@ def from_dataframe(
     classes=None,
     embeddings=None,
     name: str = "dataframe",
-):
-    """Rows of a DataFrame as a pool: numeric feature columns (a table), a text column,
-    or an image-path column. The label column (ground truth, if any) is never a feature."""
+) -> dict:
+    """Rows of a DataFrame: numeric feature columns (a table), a text column, or an
+    image-path column. The label column (ground truth, if any) is never a feature."""
     if len(df) == 0:
         raise ValueError("the DataFrame is empty; expected at least one row")
     for col in (text_column, image_column, label_column, id_column):
@@ -85,20 +86,17 @@ def from_dataframe(
     ids = df[id_column].astype(str).to_numpy() if id_column else df.index.astype(str).to_numpy()
 
     if text_column:
-        return from_texts(df[text_column], y, item_ids=ids, classes=classes,
+        return text_parts(df[text_column], y, item_ids=ids, classes=classes,
                           embeddings=embeddings, name=name)
     if image_column:
         base = df.attrs.get("base_dir")
         paths = [str(Path(base, p)) if base else str(p) for p in df[image_column]]
         if embeddings is None:
-            images = _read_images(paths)
-            pool = from_arrays(images, y, item_ids=ids, classes=classes, name=name)
+            parts = array_parts(_read_images(paths), y, item_ids=ids, classes=classes, name=name)
         else:
-            pool = Pool(embeddings, item_ids=ids, y=y, classes=classes, kind="image", name=name)
-        pool.items["path"] = paths
+            parts = dict(X=embeddings, item_ids=ids, y=y, classes=classes, kind="image", name=name)
         # Show the file itself, read lazily, so a file that breaks later gets a placeholder.
-        pool._image_source = "path"
-        return pool
+        return {**parts, "items": pd.DataFrame({"path": paths}), "image_source": "path"}
 
     excluded = {label_column, id_column}
     if feature_columns is None:
@@ -115,11 +113,11 @@ def from_dataframe(
         )
     X = embeddings if embeddings is not None else df[feature_columns].to_numpy(dtype=np.float64)
     items = df.drop(columns=[c for c in excluded if c is not None])
-    return Pool(X, item_ids=ids, y=y, classes=classes, kind="table", items=items, name=name)
+    return dict(X=X, item_ids=ids, y=y, classes=classes, kind="table", items=items, name=name)
 
 
-def from_file(path, *, label_column: str | None = None, **kw):
-    """A pool from a Parquet, CSV or NPZ file (arrays X, y, optional X_test, y_test)."""
+def file_parts(path, *, label_column: str | None = None, **kw) -> dict:
+    """A Parquet, CSV or NPZ file (arrays X, y, optional X_test, y_test)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"data file {str(path)!r} does not exist")
@@ -129,7 +127,7 @@ def from_file(path, *, label_column: str | None = None, **kw):
             if "X" not in data:
                 raise ValueError(f"{path} has arrays {list(data.keys())}; expected at least 'X'")
             arrays = {k: data[k] for k in ("X", "y", "X_test", "y_test") if k in data}
-        return from_arrays(arrays["X"], arrays.get("y"), X_test=arrays.get("X_test"),
+        return array_parts(arrays["X"], arrays.get("y"), X_test=arrays.get("X_test"),
                            y_test=arrays.get("y_test"), name=path.stem, **kw)
     if suffix in (".parquet", ".pq"):
         df = pd.read_parquet(path)
@@ -140,10 +138,10 @@ def from_file(path, *, label_column: str | None = None, **kw):
     df.attrs["base_dir"] = str(path.parent)
     if label_column is None and "y" in df.columns:
         label_column = "y"
-    return from_dataframe(df, label_column=label_column, name=path.stem, **kw)
+    return dataframe_parts(df, label_column=label_column, **{"name": path.stem, **kw})
 
 
-def from_folder(path, *, name: str | None = None, **kw):
+def folder_parts(path, *, name: str | None = None, **kw) -> dict:
     """Images from a folder; class subfolders (cats/1.png, dogs/2.png) give ground truth."""
     root = Path(path)
     if not root.is_dir():
@@ -156,9 +154,9 @@ def from_folder(path, *, name: str | None = None, **kw):
     df = pd.DataFrame({"path": [str(p) for p in files], "item_id": [r.as_posix() for r in rel]})
     if labelled:
         df["label"] = [r.parts[0] for r in rel]
-    return from_dataframe(df, image_column="path", id_column="item_id",
-                          label_column="label" if labelled else None,
-                          name=name or root.name, **kw)
+    return dataframe_parts(df, image_column="path", id_column="item_id",
+                           label_column="label" if labelled else None,
+                           name=name or root.name, **kw)
 
 
 def _read_images(paths) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workbench.loaders import from_arrays
+from workbench.data.pool import Pool
 
 
 def digits():
@@ -14,4 +14,4 @@ def digits():
 
     data = load_digits()
     ids = [f"digit-{i:04d}" for i in range(len(data.target))]
-    return from_arrays(data.images, data.target, item_ids=ids, name="digits")
+    return Pool.from_arrays(data.images, data.target, item_ids=ids, name="digits")

@@ -13,8 +13,8 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from workbench.pool import Pool
-from workbench.session import Session
+from workbench.data.pool import Pool
+from workbench.loop.session import Session
 
 
 def simulate(pool: Pool, *, strategy="diverse_margin", learner=None, budget: int = 200, batch: int = 10,
@@ -52,7 +52,7 @@ def simulate(pool: Pool, *, strategy="diverse_margin", learner=None, budget: int
         store = f"{tmp.name}/labels"
     kwargs = {} if learner is None else {"learner": learner}
     session = Session(train, store, strategy=strategy, test=test, batch_size=batch, seed=seed,
-                      annotator="simulator", resume=False, **kwargs)
+                      annotator="simulator", resume=False, watch=False, **kwargs)
     try:
         seed_ids = train.item_ids[np.random.default_rng(seed).permutation(len(train))[:initial]]
         for item_id in seed_ids:
@@ -72,7 +72,7 @@ def simulate(pool: Pool, *, strategy="diverse_margin", learner=None, budget: int
             if n >= budget or (reached_at is not None and len(rows) - reached_at >= extra_rounds):
                 break
             for item in session.peek(min(batch, budget - n)):
-                session.label(item.item_id, train.true_label(item.item_id), source="simulated")
+                session.label(item, train.true_label(item.item_id), source="simulated")
     finally:
         session.close()
         if tmp is not None:

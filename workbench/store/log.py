@@ -3,8 +3,9 @@
 Layout of a store directory::
 
     _workbench.json                  {"format": "workbench-labelstore", "schema_version": 1}
-    part-<writer>-<seq>.parquet      one small file per append() / append_many() call
+    part-<writer>-<seq>.parquet      one small file per append() / append_many() / retract()
     segment-<stamp>-<id>.parquet     parts merged by compact(); its metadata lists them
+    _claims/                         which items each open session is showing (claims.py)
     .tmp-*                           files being written; every reader ignores them
     .compact.lock                    flock that lets one process at a time compact
 
@@ -15,48 +16,42 @@ Why this shape:
   store; several notebooks can write at once because each handle has its own writer id in
   its file names; and events never change once written, which is what history (commit,
   diff, checkout) needs. Events are totally ordered by (time, writer, seq).
-- Durability: write a dot-temp file, fsync it, rename it, fsync the directory. A process
-  killed mid-write leaves only a temp file, which readers ignore and open() removes; a name
-  without a dot is never half written.
 - compact() writes the merged segment before it deletes the parts, so a crash in between
   leaves duplicates, never a loss: our readers skip parts a segment lists (and dedupe by
   event_id), and open() finishes the job.
+- An undo names the event it retracts (`target`); nothing in the store means "the latest".
 
-In memory, a handle keeps the log it has read and on each read call lists the directory and
-reads only the files it has not seen. current_labels() is a view (latest effective event per
-item) built from the log once, then updated with only the events that arrived since.
+In memory, a handle keeps the log it has read and, on each read call, lists the directory
+and reads only the files it has not seen (`sync()` returns those events). The current view
+(workbench.store.views) is built from the log once, then folded forward with new events.
 """
 
 from __future__ import annotations
 
-import fcntl
 import getpass
 import json
 import os
+import re
 import threading
-import time as _time
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.dataset as ds
-import pyarrow.parquet as pq
+import pyarrow.compute  # noqa: F401 - pa.compute, for filtering a segment
+
+from workbench.store import files, views
 
 SCHEMA_VERSION = 1
 FORMAT = "workbench-labelstore"
 ACTIONS = ("label", "skip", "undo", "relabel")
 SOURCES = ("human", "suggestion", "import", "simulated")
-UNDOABLE = ("label", "relabel", "skip")  # the actions that decide an item's state
-ORDER = ["time", "writer", "seq"]
-VIEW = ["label", "annotator", "time", "source", "query", "event_id"]
+ORDER = views.ORDER
 AUTO_COMPACT_PARTS = 500  # open() compacts above this many loose parts, so reopening stays fast
-STALE_EMPTY_TMP_S = 10  # an empty temp file this young may belong to a writer about to lock it
+EVENT_ID = re.compile(r"[0-9a-f]{32}")
 _META = "_workbench.json"
-_MERGED = b"workbench.merged"
 
 SCHEMA = pa.schema([
     ("event_id", pa.string()), ("item_id", pa.string()), ("label", pa.string()),
@@ -77,7 +72,7 @@ class SchemaVersionError(StoreError):
 
 @dataclass(frozen=True)
 class Event:
-    """One row of the log, as returned by append() and undo()."""
+    """One row of the log, as returned by append(), undo() and retract()."""
 
     event_id: str
     item_id: str
@@ -106,47 +101,87 @@ class LabelStore:
         self._chunks: list[pd.DataFrame] = []  # the in-memory log, lazily concatenated
         self._pending: list[dict] = []  # this handle's single appends, not yet in _chunks
         self._retracted: set[str] = set()  # event ids that some undo targets
-        self._current: pd.DataFrame | None = None  # see _view(); None until first needed
+        self._own_ids: set[str] = set()  # event ids this handle wrote (caller-given ids are checked)
+        self._current: views.Latest | None = None  # the state per item; None until first needed
         self._unfolded: list[dict] = []  # events not yet folded into _current
+        self._unsynced: list | None = None  # others' events since the last sync() (frames, rows)
 
     @classmethod
     def open(cls, path: str | os.PathLike, *, annotator: str | None = None) -> LabelStore:
         """Open the store at `path`, creating it if `path` is missing or an empty directory."""
         path = Path(path)
         store = cls(path, annotator or _default_annotator(), _init_dir(path))
-        store._clean_temp_files()
+        files.clean_temp_files(path)
         store.compact(min_parts=AUTO_COMPACT_PARTS + 1)  # also finishes interrupted compactions
         return store
 
-    def append(self, item_id: str, label: str | None = None, *, action: str = "label",
+    # -- writing -----------------------------------------------------------------------------
+    def append(self, item_id: str | None, label: str | None = None, *, action: str = "label",
                source: str = "human", annotator: str | None = None, query: str | None = None,
-               target: str | None = None) -> Event:
-        """Write one event durably (fsynced) before returning it."""
+               target: str | None = None, event_id: str | None = None) -> Event:
+        """Write one event durably (fsynced) before returning it.
+
+        An undo needs `target`, the id of the label/relabel/skip event it retracts (its
+        item_id may then be None). `event_id` lets the caller mint the id (32 lowercase hex
+        digits, e.g. uuid4().hex) so that it can name the event before the write returns,
+        as the widget does to undo a label still in flight.
+        """
         with self._lock:
             annotator = annotator or self.annotator
             _check_event(item_id, label, action, source, annotator, query, target)
+            event_id = self._check_new_id(event_id)
             if action == "undo":
-                retracted = self._undo_target(annotator, item_id, target)
-                item_id, target = retracted["item_id"], retracted["event_id"]
+                item_id = self._undo_target(target, item_id)["item_id"]
             now = self._now()  # first: a forked child gets its own writer and seq here
-            event = Event(uuid.uuid4().hex, item_id, label, action, annotator, now, source,
+            event = Event(event_id, item_id, label, action, annotator, now, source,
                           target, query, self._writer, self._seq, SCHEMA_VERSION)
             row = asdict(event)
             self._write_part(pa.Table.from_pylist([row], schema=SCHEMA))
             self._pending.append(row)
+            self._own_ids.add(event_id)
             if action == "undo":
                 self._retracted.add(target)
-            if self._current is not None:  # folded in by the next current_labels(), not here
+            if self._current is not None:  # folded in by the next read of the view, not here
                 self._unfolded.append(row)
             return event
+
+    def undo(self, target: str, *, annotator: str | None = None, source: str = "human") -> Event:
+        """Retract the label, relabel or skip event whose id is `target`."""
+        return self.append(None, action="undo", target=target, annotator=annotator, source=source)
+
+    def retract(self, targets: list[str], *, annotator: str | None = None,
+                source: str = "human") -> list[Event]:
+        """Retract several events at once, as one file: all of them, or (on error) none."""
+        with self._lock:
+            annotator = annotator or self.annotator
+            targets = list(targets)
+            if not targets:
+                return []
+            if len(set(targets)) != len(targets):
+                raise StoreError(f"retract got the same event twice: {targets}")
+            for target in targets:
+                _check_event(None, None, "undo", source, annotator, None, target)
+            items = [self._undo_target(t, None)["item_id"] for t in targets]
+            now = self._now()
+            rows = [asdict(Event(uuid.uuid4().hex, item, None, "undo", annotator, now, source,
+                                 target, None, self._writer, self._seq + k, SCHEMA_VERSION))
+                    for k, (item, target) in enumerate(zip(items, targets))]
+            self._write_part(pa.Table.from_pylist(rows, schema=SCHEMA))
+            self._pending.extend(rows)
+            self._own_ids.update(r["event_id"] for r in rows)
+            self._retracted.update(targets)
+            if self._current is not None:
+                self._unfolded.extend(rows)
+            return [Event(**r) for r in rows]
 
     def append_many(self, records: list[dict] | pd.DataFrame, *, source: str = "import"
                     ) -> list[str]:
         """Write many events as one file (imports, benchmarks); returns their event ids.
 
         Columns: item_id (required; may be left out for undo rows), label, action, annotator,
-        time (ISO 8601 or datetime; naive means UTC; default now), source, query, target.
-        Every row is checked before anything is written.
+        time (ISO 8601 or datetime; naive means UTC; default now), source, query, target, and
+        event_id (minted here when missing; see append()). Every row is checked before
+        anything is written: the file holds all of them or none.
         """
         with self._lock:
             frame = pd.DataFrame(records).reset_index(drop=True)
@@ -155,11 +190,36 @@ class LabelStore:
             table = self._batch(frame, source)
             self._write_part(table)
             self._ingest(table.to_pandas())
-            return table["event_id"].to_pylist()
+            ids = table["event_id"].to_pylist()
+            self._own_ids.update(ids)
+            return ids
 
-    def undo(self, annotator: str | None = None) -> Event:
-        """Retract the annotator's latest label/relabel/skip that is not already undone."""
-        return self.append(None, action="undo", annotator=annotator)
+    # -- reading -----------------------------------------------------------------------------
+    def sync(self) -> list[dict]:
+        """The events other handles (other notebooks, processes) wrote that this handle has
+        read since the last sync(), as dicts of their columns, reading any new files first.
+        Cheap when nothing changed: one directory listing. The first call only starts the
+        count (it returns nothing: read the current state after it). Meant for one consumer
+        per handle, the session that owns it."""
+        with self._lock:
+            self._refresh()
+            new, self._unsynced = self._unsynced or [], []
+            return [row for batch in new
+                    for row in (batch.to_dict("records") if isinstance(batch, pd.DataFrame) else batch)]
+
+    def save_sidecar(self, name: str, data: dict) -> None:
+        """Keep a small JSON document beside the log (a session's history, say). `name`
+        starts with "_" so that readers of the Parquet files never see it."""
+        if not (name.startswith("_") and name.endswith(".json") and "/" not in name):
+            raise StoreError(f"sidecar name must look like '_name.json', got {name!r}")
+        files.write_durably(self.path, name, json.dumps(data, default=float).encode())
+
+    def load_sidecar(self, name: str) -> dict | None:
+        """A sidecar written by save_sidecar(), or None when there is none."""
+        try:
+            return json.loads((self.path / name).read_text())
+        except FileNotFoundError:
+            return None
 
     def events(self) -> pd.DataFrame:
         """The whole log, re-read from disk for new files, sorted by (time, writer, seq)."""
@@ -167,47 +227,59 @@ class LabelStore:
             self._refresh()
             return self._log().sort_values(ORDER, ignore_index=True)
 
+    def event(self, event_id: str) -> dict:
+        """One event by id, as a dict; a StoreError if there is none."""
+        with self._lock:
+            self._refresh()
+            log = self._log()
+            rows = log[(log["event_id"] == event_id).to_numpy()]
+            if rows.empty:
+                raise StoreError(f"no event {event_id!r} in {self.path}")
+            return rows.iloc[0].to_dict()
+
     def current_labels(self) -> pd.DataFrame:
         """Per item_id, the latest label/relabel that no undo retracts and no skip follows.
 
         Rows come in the order they were labeled: by (time, writer, seq).
         """
         with self._lock:
-            view = self._view()
-            return view.loc[(view["action"] != "skip").to_numpy(), VIEW]
+            return views.labels(self._view().frame())
 
     def skipped(self) -> set[str]:
         """Items whose latest effective event is a skip."""
         with self._lock:
+            return views.skipped(self._view().frame())
+
+    def states(self, item_ids) -> dict[str, dict]:
+        """For the given items, the event that decides each one's state (label, relabel or
+        skip), as a dict of its columns; items with none (never labeled, all undone) are absent.
+        Cheap for a few items, however big the store."""
+        with self._lock:
             view = self._view()
-            return set(view.index[(view["action"] == "skip").to_numpy()])
+            tops = ((item, view.top(item)) for item in dict.fromkeys(item_ids))
+            return {item: top for item, top in tops if top is not None}
 
     def compact(self, *, min_parts: int = 2) -> int:
         """Merge loose part files into one segment; returns how many parts it merged.
 
         Returns 0 without waiting when another process holds the compaction lock.
         """
-        fd = os.open(self.path / ".compact.lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+        with files.locked(self.path / ".compact.lock", wait=False) as held:
+            if not held:
                 return 0
             self._finish_compactions()
-            parts = sorted(self._names("part-"))
+            parts = sorted(files.list_names(self.path, ("part-",)))
             if len(parts) < min_parts:
                 return 0
             table = _read(self.path, parts).sort_by([(c, "ascending") for c in ORDER])
-            table = table.replace_schema_metadata({_MERGED: json.dumps(parts)})
+            table = table.replace_schema_metadata({files.MERGED_KEY: json.dumps(parts)})
             stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
-            _write_durably(self.path, f"segment-{stamp}-{uuid.uuid4().hex[:12]}.parquet",
-                           _parquet(table))
+            files.write_durably(self.path, f"segment-{stamp}-{uuid.uuid4().hex[:12]}.parquet",
+                                files.parquet_bytes(table))
             for part in parts:  # only now: until here the parts are the only copy
                 (self.path / part).unlink(missing_ok=True)
-            _fsync_dir(self.path)
+            files.fsync_dir(self.path)
             return len(parts)
-        finally:
-            os.close(fd)  # closing releases the flock
 
     def __len__(self) -> int:
         with self._lock:
@@ -219,7 +291,6 @@ class LabelStore:
                 f"events={len(self)}, writer={self._writer!r})")
 
     # -- internals -------------------------------------------------------------------------
-
     def _new_writer(self) -> None:
         self._writer, self._pid, self._seq = uuid.uuid4().hex[:16], os.getpid(), 0
 
@@ -230,15 +301,26 @@ class LabelStore:
         self._last_time = max(datetime.now(timezone.utc), self._last_time)
         return self._last_time
 
+    def _check_new_id(self, event_id: str | None) -> str:
+        if event_id is None:
+            return uuid.uuid4().hex
+        if not (isinstance(event_id, str) and EVENT_ID.fullmatch(event_id)):
+            raise StoreError(f"event_id must be 32 lowercase hex digits (uuid4().hex), got "
+                             f"{event_id!r}")
+        if event_id in self._own_ids:
+            raise StoreError(f"event_id {event_id!r} is already in the store; mint a new one")
+        return event_id
+
     def _write_part(self, table: pa.Table) -> None:
         name = f"part-{self._writer}-{self._seq:012d}.parquet"
-        _write_durably(self.path, name, _parquet(table))
+        files.write_durably(self.path, name, files.parquet_bytes(table))
         self._seq += table.num_rows
         self._loaded.add(name)
 
     def _batch(self, frame: pd.DataFrame, source: str) -> pa.Table:
         """Check append_many rows and fill defaults; raises StoreError naming a bad row."""
-        allowed = ["item_id", "label", "action", "annotator", "time", "source", "query", "target"]
+        allowed = ["item_id", "label", "action", "annotator", "time", "source", "query", "target",
+                   "event_id"]
         if not set(frame.columns) <= set(allowed):
             raise StoreError(f"append_many got columns {sorted(frame.columns)}; expected some "
                              f"of {allowed}")
@@ -261,8 +343,9 @@ class LabelStore:
                              f"datetimes: {err}") from err
         undo = frame["action"] == "undo"
         if undo.any():  # an undo row must point at a stored event, and takes that event's item
-            known = self.events().set_index("event_id")
-            stored = frame["target"].isin(known.index[known["action"].isin(UNDOABLE)])
+            self._refresh()
+            known = self._log().set_index("event_id")
+            stored = frame["target"].isin(known.index[known["action"].isin(views.EFFECTIVE)])
             _check_rows(undo & ~stored, "undo needs a target that is a stored label, relabel "
                         "or skip event", frame)
             frame["item_id"] = frame["item_id"].where(~undo, frame["target"].map(known["item_id"]))
@@ -273,19 +356,21 @@ class LabelStore:
         _check_rows(~needs_label & frame["label"].notna(), "only label/relabel carry a label",
                     frame)
         _check_rows(~undo & frame["target"].notna(), "only undo carries a target", frame)
+        given = frame["event_id"] if "event_id" in frame else pd.Series([None] * n)
+        try:
+            event_ids = [self._check_new_id(None if pd.isna(e) else e) for e in given]
+        except StoreError as err:
+            raise StoreError(f"append_many: {err}") from None
+        if len(set(event_ids)) != n:
+            raise StoreError("append_many: the same event_id appears on two rows")
         return pa.table({
             **{c: _strings(frame[c], c) for c in defaults},
-            "event_id": pa.array([uuid.uuid4().hex for _ in range(n)], pa.string()),
+            "event_id": pa.array(event_ids, pa.string()),
             "time": pa.array(times.dt.floor("us"), pa.timestamp("us", tz="UTC")),
             "writer": pa.array([self._writer] * n, pa.string()),
             "seq": pa.array(range(self._seq, self._seq + n), pa.int64()),
             "schema_version": pa.array([SCHEMA_VERSION] * n, pa.int16()),
         }).select(COLUMNS).cast(SCHEMA)
-
-    def _names(self, prefix: str = "") -> list[str]:
-        return [e.name for e in os.scandir(self.path)
-                if e.name.startswith(prefix or ("part-", "segment-"))
-                and e.name.endswith(".parquet")]
 
     def _log(self) -> pd.DataFrame:
         if self._pending:
@@ -300,31 +385,40 @@ class LabelStore:
         """Read the files this handle has not seen: other writers' parts, new segments."""
         for _ in range(10):
             try:
-                frames, loaded = self._read_new()
+                table, loaded = self._read_new()
             except FileNotFoundError:  # compacted away between listing and reading: list again
                 continue
             self._loaded |= loaded
-            if frames:
-                self._ingest(pd.concat(frames, ignore_index=True).drop_duplicates("event_id"))
+            if table is not None and table.num_rows:
+                if table.num_rows > 1000:  # a bulk read (opening, a segment): straight to pandas
+                    frame = table.to_pandas().drop_duplicates("event_id")
+                    self._ingest(frame)
+                    rows = frame
+                else:  # a few events from another notebook: no DataFrame round trip
+                    rows = list({r["event_id"]: r for r in table.to_pylist()}.values())
+                    self._ingest_rows(rows)
+                if self._unsynced is not None:
+                    self._unsynced.append(rows)
             return
         raise StoreError(f"files in {self.path} kept vanishing while reading it")
 
-    def _read_new(self) -> tuple[list[pd.DataFrame], set[str]]:
-        new = set(self._names()) - self._loaded
-        frames, loaded = [], set()
+    def _read_new(self) -> tuple[pa.Table | None, set[str]]:
+        new = set(files.list_names(self.path, ("part-", "segment-"))) - self._loaded
+        tables, loaded = [], set()
         for name in sorted(n for n in new if n.startswith("segment-")):
-            merged = _merged_parts(self.path / name)
+            merged = files.merged_parts(self.path / name)
             seen = merged & self._loaded
             if seen != merged:  # a segment of only seen parts holds nothing new
-                frame = _read(self.path, [name]).to_pandas()
+                table = _read(self.path, [name])
                 if seen:
-                    frame = frame[~frame["event_id"].isin(self._log()["event_id"]).to_numpy()]
-                frames.append(frame)
+                    known = pa.array(self._log()["event_id"].to_numpy(), pa.string())
+                    table = table.filter(pa.compute.invert(pa.compute.is_in(table["event_id"], known)))
+                tables.append(table)
             loaded |= merged | {name}
         parts = new - loaded
         if parts:
-            frames.append(_read(self.path, sorted(parts)).to_pandas())
-        return frames, loaded | parts
+            tables.append(_read(self.path, sorted(parts)))
+        return (pa.concat_tables(tables) if tables else None), loaded | parts
 
     def _ingest(self, frame: pd.DataFrame) -> None:
         self._chunks.append(frame)
@@ -334,100 +428,54 @@ class LabelStore:
         elif self._current is not None:
             self._unfolded.extend(frame.to_dict("records"))
 
-    def _effective(self, log: pd.DataFrame, **equal: str) -> np.ndarray:
-        """Mask of rows that decide an item's state (label/relabel/skip, not undone)."""
-        mask = log["action"].isin(UNDOABLE) & ~log["event_id"].isin(self._retracted)
-        for column, value in equal.items():
-            mask &= log[column] == value
-        return mask.to_numpy()  # numpy masks: boolean Series indexing is slow on 1M rows
+    def _ingest_rows(self, rows: list[dict]) -> None:
+        self._pending.extend(rows)
+        self._retracted.update(r["target"] for r in rows if r["action"] == "undo")
+        if self._current is not None:
+            self._unfolded.extend(rows)
 
-    def _view(self) -> pd.DataFrame:
-        """The latest effective event per item, sorted by (time, writer, seq).
-
-        Built from the whole log once, then updated with only the events seen since.
-        """
+    def _view(self) -> views.Latest:
+        """The state of every item: built from the log once, then folded forward."""
         self._refresh()
         rows, self._unfolded = self._unfolded, []
         if self._current is None or len(rows) > 1000:
-            log = self._log()
-            latest = log[self._effective(log)].sort_values(ORDER)
-            latest = latest.drop_duplicates("item_id", keep="last").set_index("item_id")
-            self._current = latest[[*VIEW, "action", "writer", "seq"]]
+            self._current = views.Latest(self._log(), self._retracted)
         elif rows:
-            self._current = self._fold(self._current, rows)
+            self._current.fold(rows, self._log, self._retracted)
         return self._current
 
-    def _fold(self, current: pd.DataFrame, rows: list[dict]) -> pd.DataFrame:
-        """Apply new events to the view; the result does not depend on their order."""
-        # isin() over the big index hashes only the few items: `item in index` would hash it all
-        touched = current.index.isin([row["item_id"] for row in rows])
-        tops, changed = current[touched].to_dict("index"), set()  # item -> latest event
-        for row in rows:
-            item, old = row["item_id"], tops.get(row["item_id"])
-            if row["action"] == "undo":
-                if old is not None and old["event_id"] == row["target"]:
-                    log = self._log()  # the undone event was on top: find the one below it
-                    tops[item] = _last(log, self._effective(log, item_id=item))
-                    changed.add(item)
-            elif row["event_id"] not in self._retracted and (old is None or _key(row) > _key(old)):
-                tops[item] = row
-                changed.add(item)
-        kept = current[~current.index.isin(list(changed))]
-        new = sorted((tops[item] for item in changed if tops[item] is not None), key=_key)
-        frame = pd.DataFrame(new, columns=["item_id", *current.columns]).set_index("item_id")
-        merged = pd.concat([kept, frame.astype(current.dtypes.to_dict())])
-        in_order = kept.empty or not new or _key(kept.iloc[-1]) <= _key(new[0])
-        return merged if in_order else merged.sort_values(ORDER)
-
-    def _undo_target(self, annotator: str, item_id: str | None, target: str | None) -> dict:
-        self._refresh()
+    def _undo_target(self, target: str | None, item_id: str | None) -> dict:
+        if target is None:
+            raise StoreError("an undo must name the event it retracts: pass target=<event_id> "
+                             "(see store.events())")
         log = self._log()
-        if target is not None:
+        rows = log[(log["event_id"] == target).to_numpy()]
+        if rows.empty:
+            self._refresh()  # another writer's event we have not read yet?
+            log = self._log()
             rows = log[(log["event_id"] == target).to_numpy()]
-            if rows.empty or rows["action"].iloc[0] not in UNDOABLE:
-                raise StoreError(f"undo target {target!r} is not a label/relabel/skip event in "
-                                 f"{self.path}")
-            if target in self._retracted:
-                raise StoreError(f"undo target {target!r} is already undone")
-            if item_id is not None and rows["item_id"].iloc[0] != item_id:
-                raise StoreError(f"undo target {target!r} is an event on item "
-                                 f"{rows['item_id'].iloc[0]!r}, not on item {item_id!r}")
-            return rows.iloc[0].to_dict()
-        on_item = {} if item_id is None else {"item_id": item_id}
-        latest = _last(log, self._effective(log, annotator=annotator, **on_item))
-        if latest is None:
-            on = f" on item {item_id!r}" if on_item else ""
-            raise StoreError(f"nothing to undo for annotator {annotator!r}{on} in {self.path}: "
-                             "no label, relabel or skip event that is not already undone")
-        return latest
-
-    def _clean_temp_files(self) -> None:
-        """Remove temp files of killed writers; a live writer holds a flock on its temp file."""
-        for entry in os.scandir(self.path):
-            if not entry.name.startswith(".tmp-"):
-                continue
-            try:
-                fd = os.open(entry.path, os.O_RDONLY)
-            except FileNotFoundError:  # its writer just renamed it
-                continue
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                st = os.fstat(fd)
-                if st.st_size or _time.time() - st.st_mtime > STALE_EMPTY_TMP_S:
-                    os.unlink(entry.path)
-            except (BlockingIOError, FileNotFoundError):  # live writer, or it just finished
-                pass
-            finally:
-                os.close(fd)
+        if rows.empty or rows["action"].iloc[0] not in views.EFFECTIVE:
+            raise StoreError(f"undo target {target!r} is not a label/relabel/skip event in "
+                             f"{self.path}")
+        if target in self._retracted:
+            raise StoreError(f"undo target {target!r} is already undone")
+        if item_id is not None and rows["item_id"].iloc[0] != item_id:
+            raise StoreError(f"undo target {target!r} is an event on item "
+                             f"{rows['item_id'].iloc[0]!r}, not on item {item_id!r}")
+        return rows.iloc[0].to_dict()
 
     def _finish_compactions(self) -> None:
         """Delete parts that a finished segment already holds (a compaction cut short)."""
-        leftovers = [self.path / p for s in self._names("segment-")
-                     for p in _merged_parts(self.path / s) if (self.path / p).exists()]
+        leftovers = [self.path / p for s in files.list_names(self.path, ("segment-",))
+                     for p in files.merged_parts(self.path / s) if (self.path / p).exists()]
         for part in leftovers:
             part.unlink(missing_ok=True)
         if leftovers:
-            _fsync_dir(self.path)
+            files.fsync_dir(self.path)
+
+
+def _read(directory: Path, names: list[str]) -> pa.Table:
+    return files.read_parquet_files(directory, names, SCHEMA)
 
 
 def _init_dir(path: Path) -> int:
@@ -452,75 +500,15 @@ def _init_dir(path: Path) -> int:
                 f"versions 1 to {SCHEMA_VERSION}; upgrade workbench to open it")
         return version
     path.mkdir(parents=True, exist_ok=True)
-    _fsync_dir(path.parent)  # the new directory's own entry must survive a crash too
+    files.fsync_dir(path.parent)  # the new directory's own entry must survive a crash too
     others = sorted(n for n in os.listdir(path) if not n.startswith("."))
     if others:
         raise StoreError(f"{str(path)!r} holds something else ({', '.join(others[:3])}"
                          f"{', ...' if len(others) > 3 else ''}); expected a workbench label "
                          f"store (with {_META}) or an empty directory")
     info = {"format": FORMAT, "schema_version": SCHEMA_VERSION}
-    _write_durably(path, _META, json.dumps(info).encode())
+    files.write_durably(path, _META, json.dumps(info).encode())
     return SCHEMA_VERSION
-
-
-def _write_durably(directory: Path, name: str, data: bytes | pa.Buffer) -> None:
-    """temp file -> fsync -> rename -> fsync dir: `name` is either absent or complete."""
-    tmp = directory / f".tmp-{uuid.uuid4().hex[:8]}-{name}"
-    try:
-        with open(tmp, "xb") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)  # tells _clean_temp_files elsewhere this file is live
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-            os.rename(tmp, directory / name)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(directory)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)  # makes the rename itself durable
-    finally:
-        os.close(fd)
-
-
-def _parquet(table: pa.Table) -> pa.Buffer:
-    sink = pa.BufferOutputStream()
-    # compression, statistics and dictionaries buy nothing for a row or two, and halve the time
-    small = {"compression": "none", "write_statistics": False, "use_dictionary": False}
-    pq.write_table(table, sink, **(small if table.num_rows < 100 else {}))
-    return sink.getvalue()
-
-
-def _read(directory: Path, names: list[str]) -> pa.Table:
-    """Read many files in one multi-threaded pass (a file at a time costs ~2 ms each)."""
-    files = [str(directory / n) for n in names]
-    return ds.dataset(files, format="parquet", schema=SCHEMA).to_table(columns=COLUMNS)
-
-
-def _merged_parts(segment: Path) -> set[str]:
-    return set(json.loads((pq.read_schema(segment).metadata or {}).get(_MERGED, b"[]")))
-
-
-def _last(log: pd.DataFrame, mask: np.ndarray) -> dict | None:
-    """The masked row latest in (time, writer, seq), without copying or sorting the log."""
-    rows = np.flatnonzero(mask)
-    if not len(rows):
-        return None
-    times = log["time"].to_numpy(dtype="datetime64[us]")[rows]
-    rows = rows[times == times.max()]
-    if len(rows) > 1:  # a tie in time (a batch shares one): the largest writer, then seq
-        writers = log["writer"].iloc[rows].to_numpy()
-        rows = rows[writers == writers.max()]
-    best = rows[log["seq"].to_numpy()[rows].argmax()]
-    return log.iloc[int(best)].to_dict()
-
-
-def _key(row: dict) -> tuple:
-    return pd.Timestamp(row["time"]), row["writer"], row["seq"]
 
 
 def _default_annotator() -> str:

@@ -280,7 +280,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         return np.ascontiguousarray(X.transpose(0, 3, 1, 2))  # N x H x W x C -> N x C x H x W
 
     def _build(self, n_classes: int):
-        from workbench.networks import Ensemble, EnsembleCNN, EnsembleMLP
+        from workbench.learn.networks import Ensemble, EnsembleCNN, EnsembleMLP
 
         if self.module is not None:
             return Ensemble([self.module(self.input_shape_, n_classes) for _ in range(self.n_members)])

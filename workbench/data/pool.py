@@ -6,8 +6,9 @@ model learns from, row i of `X` belonging to `items.index[i]`. Ground truth `y` 
 optional (simulations and tutorials have it; real labeling does not). The label store
 never holds features, only item ids that point here, so ids must be stable strings.
 
-Constructors for each kind of data live in `workbench.loaders` and are exposed here as
-class methods (`Pool.from_arrays`, `Pool.from_dataframe`, `Pool.from_file`, ...).
+Each kind of data arrives through a class method (`Pool.from_arrays`, `Pool.from_dataframe`,
+`Pool.from_file`, ...); `workbench.data.loaders` turns the input into constructor arguments
+and knows nothing of this class, so imports run one way: pool -> loaders.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workbench.data import loaders
+
 KINDS = ("image", "vector", "text", "table")
 
 
@@ -27,7 +30,9 @@ class Pool:
     `kind` says how items are shown: "image" (X is N x H x W [x C] in [0, 1]),
     "vector" (N x D), "text" (items has a `text` column) or "table" (items holds the
     row's columns). `X_test`/`y_test` optionally carry a held-out split that came
-    with the data (e.g. an NPZ file's own test arrays).
+    with the data (e.g. an NPZ file's own test arrays). `image_source` says where an image
+    item is drawn from: "features" (X itself) or "path" (the file in `items["path"]`, read
+    when shown, so a file that breaks later shows as a placeholder instead of failing).
     """
 
     def __init__(
@@ -42,6 +47,7 @@ class Pool:
         X_test=None,
         y_test=None,
         name: str = "pool",
+        image_source: str = "features",
     ):
         X = np.asarray(X)
         if X.ndim == 0 or X.shape[0] == 0:
@@ -55,6 +61,10 @@ class Pool:
         if not np.issubdtype(X.dtype, np.number):
             raise ValueError(f"features must be numeric, got dtype {X.dtype}")
         X = X.astype(np.float32, copy=False)
+        if image_source not in ("features", "path"):
+            raise ValueError(f"image_source must be 'features' or 'path', got {image_source!r}")
+        if image_source == "path" and (items is None or "path" not in items):
+            raise ValueError("image_source='path' needs an items DataFrame with a 'path' column")
 
         if item_ids is None:
             item_ids = [f"{i:0{len(str(n - 1))}d}" for i in range(n)]
@@ -94,6 +104,7 @@ class Pool:
         self.kind = kind
         self.classes: list | None = list(classes) if classes is not None else None
         self.name = name
+        self.image_source = image_source
         self.X_test = None if X_test is None else np.asarray(X_test, dtype=np.float32)
         self.y_test = None if y_test is None else np.asarray(y_test)
         if self.X_test is not None:
@@ -158,9 +169,8 @@ class Pool:
             kind=self.kind,
             items=self.items.iloc[positions],
             name=name or self.name,
+            image_source=self.image_source,
         )
-        sub._image_source = getattr(self, "_image_source", None)
-        sub._image_scale = getattr(self, "_image_scale", 1.0)
         return sub
 
     def train_test_split(self, test_size: float = 0.3, *, seed: int = 0) -> tuple[Pool, Pool]:
@@ -182,7 +192,7 @@ class Pool:
         {"kind": "image", "mime": "image/png", "data": base64, "width", "height"},
         {"kind": "text", "text": ...}, {"kind": "table", "rows": [[key, value], ...]},
         or {"kind": "error", "reason": ...} when the item cannot be shown."""
-        from workbench.render import render_item
+        from workbench.data.render import render_item
 
         key = str(item_id)
         cached = self._render_cache.get(key)
@@ -192,36 +202,31 @@ class Pool:
                 self._render_cache[key] = cached
         return cached
 
-    # -- constructors (see workbench.loaders) -------------------------------------------------
+    # -- constructors: workbench.data.loaders turns each input into Pool arguments ------------
     @classmethod
     def from_arrays(cls, X, y=None, **kw) -> Pool:
-        from workbench.loaders import from_arrays
-
-        return from_arrays(X, y, **kw)
+        """Images (N x H x W [x C]) or vectors (N x D); see `loaders.array_parts`."""
+        return cls(**loaders.array_parts(X, y, **kw))
 
     @classmethod
     def from_dataframe(cls, df: pd.DataFrame, **kw) -> Pool:
-        from workbench.loaders import from_dataframe
-
-        return from_dataframe(df, **kw)
+        """Rows of a DataFrame: numeric columns, a text column or an image-path column."""
+        return cls(**loaders.dataframe_parts(df, **kw))
 
     @classmethod
     def from_texts(cls, texts, y=None, **kw) -> Pool:
-        from workbench.loaders import from_texts
-
-        return from_texts(texts, y, **kw)
+        """Texts, with offline TF-IDF + LSA features unless `embeddings=` are given."""
+        return cls(**loaders.text_parts(texts, y, **kw))
 
     @classmethod
     def from_file(cls, path, **kw) -> Pool:
-        from workbench.loaders import from_file
-
-        return from_file(path, **kw)
+        """A Parquet, CSV/TSV or NPZ file."""
+        return cls(**loaders.file_parts(path, **kw))
 
     @classmethod
     def from_folder(cls, path, **kw) -> Pool:
-        from workbench.loaders import from_folder
-
-        return from_folder(path, **kw)
+        """Images from a folder; class subfolders give ground truth."""
+        return cls(**loaders.folder_parts(path, **kw))
 
 
 def _check_finite(X: np.ndarray, item_ids, what: str) -> None:

@@ -46,7 +46,7 @@ def image_png(array: np.ndarray) -> bytes:
 
 
 def _render_image(pool, position: int) -> dict:
-    if getattr(pool, "_image_source", "features") == "path":
+    if pool.image_source == "path":
         from PIL import Image, UnidentifiedImageError
 
         path = pool.items["path"].iloc[position]

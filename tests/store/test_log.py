@@ -16,7 +16,7 @@ import time
 import pandas as pd
 import pytest
 
-import workbench.store as store_module
+import workbench.store.log as store_module
 from workbench.store import (
     SCHEMA_VERSION,
     Event,
@@ -74,8 +74,8 @@ def test_pandas_reads_the_whole_log_without_help(tmp_path):
     store = LabelStore.open(tmp_path / "s", annotator="ann")
     store.append_many([{"item_id": str(i), "label": "x"} for i in range(50)])
     for i in range(5):
-        store.append(f"n{i}", "y")
-    store.undo()
+        last = store.append(f"n{i}", "y")
+    store.undo(last.event_id)
     (tmp_path / "s" / ".tmp-deadbeef-part-junk.parquet").write_bytes(b"PAR1 half written")
     frame = pd.read_parquet(tmp_path / "s")
     assert len(frame) == 56 and frame["event_id"].is_unique
@@ -225,14 +225,14 @@ def test_label_label_undo_restores_the_first_label(tmp_path):
     store = LabelStore.open(tmp_path, annotator="ann")
     first = store.append("a", "cat")
     second = store.append("a", "dog")
-    undo = store.undo()
+    undo = store.undo(second.event_id)
     assert (undo.action, undo.target, undo.item_id, undo.label) == ("undo", second.event_id, "a",
                                                                     None)
     assert store.current_labels().loc["a", "event_id"] == first.event_id
-    store.undo()
+    store.undo(first.event_id)
     assert store.current_labels().empty
-    with pytest.raises(StoreError, match="nothing to undo for annotator 'ann'"):
-        store.undo()
+    with pytest.raises(StoreError, match="already undone"):
+        store.undo(first.event_id)
     assert LabelStore.open(tmp_path).current_labels().empty
 
 
@@ -245,19 +245,21 @@ def test_relabel_skip_and_undo_of_a_skip(tmp_path):
     store.append("b", "bird")  # skip then label: labeled
     assert store.current_labels().loc["b", "label"] == "bird" and store.skipped() == set()
     store.append("c", "cow")
-    store.append("c", action="skip")  # label then skip: not labeled any more
+    skip = store.append("c", action="skip")  # label then skip: not labeled any more
     assert "c" not in store.current_labels().index and store.skipped() == {"c"}
-    undo = store.undo()  # retracts the skip of c: its label is back
+    undo = store.undo(skip.event_id)  # retracts the skip of c: its label is back
     assert store.skipped() == set() and store.current_labels().loc["c", "label"] == "cow"
     assert store.events().set_index("event_id").loc[undo.target, "action"] == "skip"
 
 
-def test_undo_is_per_annotator_and_by_target(tmp_path):
+def test_undo_names_its_target(tmp_path):
     store = LabelStore.open(tmp_path, annotator="ann")
     mine = store.append("a", "cat")
     store.append("b", "dog", annotator="bob")
-    assert store.undo().target == mine.event_id  # bob's later label is not ann's to undo
+    assert store.undo(mine.event_id).target == mine.event_id
     assert store.current_labels().index.tolist() == ["b"]
+    with pytest.raises(StoreError, match="an undo must name the event it retracts"):
+        store.append("b", action="undo")
     again = store.append("a", "cow")
     store.append("a", "cat", annotator="bob")
     assert store.append("a", action="undo", target=again.event_id).target == again.event_id
@@ -268,9 +270,9 @@ def test_undo_is_per_annotator_and_by_target(tmp_path):
         store.append("a", action="undo", target="no-such-event")
     with pytest.raises(StoreError, match="is an event on item 'a', not on item 'b'"):
         store.append("b", action="undo", target=store.current_labels().loc["a", "event_id"])
-    store.append("b", "cow", annotator="bob")
+    cow = store.append("b", "cow", annotator="bob")
     store.append("a", "hen", annotator="bob")
-    assert store.append("b", action="undo", annotator="bob").item_id == "b"  # bob's latest on b
+    assert store.undo(cow.event_id, annotator="bob").item_id == "b"
     assert store.current_labels()["label"].to_dict() == {"b": "dog", "a": "hen"}
 
 
@@ -279,19 +281,19 @@ def test_incremental_view_matches_a_rebuild_across_two_handles(tmp_path):
     one = LabelStore.open(tmp_path, annotator="one")
     two = LabelStore.open(tmp_path, annotator="two")
     one.current_labels()  # build the incremental view early, so later calls update it
+    written = []
     for step in range(150):
         store = rng.choice([one, two])
         item = f"i{rng.randrange(15)}"
         roll = rng.random()
         if roll < 0.15:
-            try:
-                store.undo()
-            except StoreError:
-                pass  # nothing of this annotator's left to undo
+            if written:
+                store.undo(written.pop(rng.randrange(len(written))))
         elif roll < 0.3:
-            store.append(item, action="skip")
+            written.append(store.append(item, action="skip").event_id)
         else:
-            store.append(item, rng.choice("xyz"), action=rng.choice(["label", "relabel"]))
+            written.append(store.append(item, rng.choice("xyz"),
+                                        action=rng.choice(["label", "relabel"])).event_id)
         if step % 15 == 0:
             assert one.current_labels().equals(LabelStore.open(tmp_path).current_labels())
     fresh = LabelStore.open(tmp_path)
@@ -305,9 +307,9 @@ def test_compaction_keeps_every_event_exactly_once(tmp_path):
     a = LabelStore.open(tmp_path, annotator="ann")
     b = LabelStore.open(tmp_path, annotator="bob")
     for i in range(20):
-        (a if i % 2 else b).append(f"i{i}", "x")
+        last = (a if i % 2 else b).append(f"i{i}", "x")
     a.append_many([{"item_id": f"m{i}", "label": "y"} for i in range(30)])
-    b.undo()
+    b.undo(last.event_id)
     a.current_labels()  # a has read every part so far...
     b.append("unseen", "w")  # ...but not this one, which the segment will also hold
     before = b.events()
@@ -460,11 +462,74 @@ def test_bad_events_are_refused_and_lose_nothing(tmp_path, kwargs, message):
     assert store.current_labels()["label"].to_dict() == {"a": "cat"}
 
 
-def test_undo_with_nothing_to_undo(tmp_path):
+def test_undo_of_what_is_not_there(tmp_path):
     store = LabelStore.open(tmp_path, annotator="ann")
-    with pytest.raises(StoreError, match=r"nothing to undo for annotator 'ann' in .*: no label"):
-        store.undo()
-    store.append("a", "cat", annotator="bob")
-    with pytest.raises(StoreError, match="nothing to undo for annotator 'ann'"):
-        store.undo()
-    assert store.undo("bob").item_id == "a"
+    with pytest.raises(StoreError, match="undo target 'nope' is not a label/relabel/skip event"):
+        store.undo("nope")
+    event = store.append("a", "cat")
+    undo = store.undo(event.event_id)
+    with pytest.raises(StoreError, match="not a label/relabel/skip event"):
+        store.undo(undo.event_id)  # an undo is not undone by undoing it: relabel instead
+    assert len(store) == 2
+
+
+def test_the_caller_may_mint_event_ids_so_an_undo_can_name_an_event_in_flight(tmp_path):
+    store = LabelStore.open(tmp_path, annotator="ann")
+    minted = "0123456789abcdef0123456789abcdef"
+    assert store.append("a", "cat", event_id=minted).event_id == minted
+    assert store.undo(minted).target == minted
+    before = file_state(tmp_path)
+    with pytest.raises(StoreError, match="already in the store"):
+        store.append("b", "dog", event_id=minted)
+    with pytest.raises(StoreError, match="32 lowercase hex digits"):
+        store.append("b", "dog", event_id="not-an-id")
+    with pytest.raises(StoreError, match="the same event_id appears on two rows"):
+        store.append_many([{"item_id": "b", "label": "x", "event_id": "f" * 32},
+                           {"item_id": "c", "label": "x", "event_id": "f" * 32}])
+    assert file_state(tmp_path) == before
+    ids = store.append_many([{"item_id": "b", "label": "x", "event_id": "e" * 32}, {"item_id": "c",
+                                                                                  "label": "y"}])
+    assert ids[0] == "e" * 32 and len(ids[1]) == 32
+
+
+def test_retract_takes_back_several_events_in_one_file_or_none(tmp_path):
+    store = LabelStore.open(tmp_path, annotator="ann")
+    events = [store.append(f"i{k}", "x") for k in range(4)]
+    skip = store.append("i4", action="skip")
+    before = file_state(tmp_path)
+    with pytest.raises(StoreError, match="'nope' is not a label/relabel/skip event"):
+        store.retract([events[0].event_id, "nope"])
+    with pytest.raises(StoreError, match="the same event twice"):
+        store.retract([events[0].event_id, events[0].event_id])
+    assert file_state(tmp_path) == before  # a bad target anywhere: nothing written
+    undone = store.retract([e.event_id for e in events[1:3]] + [skip.event_id])
+    assert [u.target for u in undone] == [events[1].event_id, events[2].event_id, skip.event_id]
+    assert [u.item_id for u in undone] == ["i1", "i2", "i4"]
+    assert len(set(file_state(tmp_path)) - set(before)) == 1
+    assert store.current_labels().index.tolist() == ["i0", "i3"] and store.skipped() == set()
+    assert LabelStore.open(tmp_path).current_labels().index.tolist() == ["i0", "i3"]
+
+
+def test_sync_returns_what_other_handles_wrote_since_the_last_sync(tmp_path):
+    mine = LabelStore.open(tmp_path, annotator="me")
+    other = LabelStore.open(tmp_path, annotator="them")
+    other.append("before", "x")
+    assert mine.sync() == []  # the first call starts the count
+    mine.append("own", "y")
+    theirs = other.append("a", "x")
+    mine.current_labels()  # an ordinary read in between must not swallow them
+    new = mine.sync()
+    assert [e["event_id"] for e in new] == [theirs.event_id] and new[0]["annotator"] == "them"
+    assert mine.sync() == []
+    assert set(mine.current_labels().index) == {"before", "own", "a"}
+
+
+def test_sidecars_live_beside_the_log_and_pandas_never_sees_them(tmp_path):
+    store = LabelStore.open(tmp_path, annotator="ann")
+    store.append("a", "x")
+    assert store.load_sidecar("_session-ann.json") is None
+    store.save_sidecar("_session-ann.json", {"history": [1, 2]})
+    assert LabelStore.open(tmp_path).load_sidecar("_session-ann.json") == {"history": [1, 2]}
+    with pytest.raises(StoreError, match="sidecar name must look like"):
+        store.save_sidecar("part-evil.parquet", {})
+    assert len(pd.read_parquet(tmp_path)) == 1

@@ -1,0 +1,763 @@
+"""Session: the active-learning loop a person drives, one label at a time.
+
+    session = Session(pool, store="labels.wbstore")
+    item = session.next()                  # the item most worth labeling, and why
+    session.label(item, 3)                 # durable in the store before it returns
+    session.undo()                         # takes back exactly that label
+    session.retrain()                      # fit, re-rank the queue, record history
+
+Python owns all state; widgets only draw it and call these methods. The store is the
+source of truth for labels: reopening it rebuilds the labels, the history and the model
+the user last saw, so the queue resumes exactly where they stopped. Several sessions may
+share one store (two notebooks, two people): each picks up the others' labels within about
+a second and never serves an item another one is showing (see `workbench.store.claims`).
+
+What the store records is what the person saw and did: every label carries the role its
+item was shown in (the strategy that ranked it, "cold-start" or "audit"), and an undo names
+the events it takes back.
+
+Honest accuracy: the model is scored on data the strategy did not choose: a held-out test
+split when one exists, otherwise the audit sample (see `workbench.learn.queue`), whose
+labels are kept out of training.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import weakref
+from collections.abc import Iterable, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+
+from workbench.data.pool import Pool
+from workbench.learn.learners import TorchClassifier, accepts_unlabeled, features_for
+from workbench.learn.queue import (
+    AUDIT,
+    COLD_START,
+    QueueItem,
+    audit_reserve,
+    build_queue,
+    diverse_positions,
+)
+from workbench.learn.strategies import get_strategy, strategy_name
+from workbench.loop.training import Trainer
+from workbench.loop.watch import Watcher
+from workbench.store import LabelStore
+from workbench.store.claims import Claims
+
+log = logging.getLogger(__name__)
+HISTORY_COLUMNS = ["round", "n_labels", "accuracy", "eval_on", "n_eval", "loss",
+                   "train_accuracy", "duration_s", "time"]
+MANUAL = "manual"  # the role of an item labeled without being served by the queue
+EVENTS = ("labels_changed", "retrain_started", "retrain_finished", "retrain_failed")
+# The open session of each (store, annotator) in this process: re-running a notebook cell
+# makes a new session, and the one it replaces must stop claiming items and polling.
+_OPEN: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
+@dataclass
+class _Model:
+    """What one finished training round produced."""
+
+    learner: object
+    proba: np.ndarray          # (N, C) over the whole pool, columns in session.classes order
+    query_proba: np.ndarray    # what the strategy ranks by (the labels-only model's, when it differs)
+    trained_on: list[str]      # item ids, so a reopened session can rebuild the same model
+    labeled: list[str]         # every item labeled then (audit too): what the ranking left out
+    round: int
+    self_trained: bool
+
+
+class Session:
+    def __init__(self, pool: Pool, store, *, learner=None, strategy="diverse_margin", classes=None,
+                 test: Pool | tuple | None = None, batch_size: int = 10, retrain_every: int | None = None,
+                 audit_every: int | None = None, annotator: str | None = None, seed: int = 0,
+                 resume: bool = True, watch: bool = True):
+        if not isinstance(pool, Pool):
+            raise TypeError(f"pool must be a workbench.Pool, got {type(pool).__name__}")
+        classes = list(classes) if classes is not None else pool.classes
+        if not classes or len(classes) < 2:
+            raise ValueError(
+                f"a session needs at least two classes, got {classes!r}; pass classes=[...] "
+                "when the pool has no ground truth"
+            )
+        self.pool = pool
+        self.classes = classes
+        self.class_names = [str(c) for c in classes]
+        self._by_name = dict(zip(self.class_names, classes))
+        self.store = store if isinstance(store, LabelStore) else LabelStore.open(store, annotator=annotator)
+        self.annotator = annotator or self.store.annotator
+        self.learner = learner if learner is not None else TorchClassifier(random_state=seed)
+        self.strategy = get_strategy(strategy)
+        self.strategy_name = strategy_name(strategy)
+        _check_strategy_fits(self.strategy, self.strategy_name, self.learner)
+        self.batch_size = batch_size
+        self.retrain_every = retrain_every
+        self.seed = seed
+        self.test = _test_split(test) if test is not None else _test_from(pool)
+        self.audit_every = audit_every if audit_every is not None else (None if self.test else 10)
+        self._reserve = audit_reserve(pool.item_ids, self.audit_every)  # positions, serving order
+        self._in_reserve = np.zeros(len(pool), dtype=bool)
+        self._in_reserve[self._reserve] = True
+
+        self._lock = threading.RLock()
+        self._round_lock = threading.Lock()  # one training round at a time, foreground or not
+        self._subscribers: list = []
+        self._model: _Model | None = None
+        self._history: list[dict] = []
+        self._rounds_running = 0
+        self._last_error: str | None = None
+        self._labels_at_train = 0
+        self._version = 0  # counts changes of the labels: the trainer skips rounds with nothing new
+        self._label_times: list[float] = []
+        self._issued: dict[str, list[str]] = {}  # item -> the roles this session showed it in
+        self._actions: list[tuple[str, ...]] = []  # this session's undo stack: event ids per action
+        self._closed: str | None = None  # why this session no longer acts, once it does not
+        key = (os.path.realpath(self.store.path), self.annotator)
+        replaced = _OPEN.get(key)
+        if replaced is not None:
+            replaced.close(reason="replaced by a newer Session on the same store and annotator",
+                           wait=False)
+        _OPEN[key] = self
+        self._claims = Claims(self.store.path, annotator=self.annotator)
+        self._trainer = Trainer(self._train_round, lambda: self._version)
+        self.store.sync()  # start counting other writers' events before reading the state
+        self._load_labels()
+        if resume:
+            self._restore()
+        if self._model is None:
+            self._queue = self._cold_start_queue()
+        self._watcher = Watcher(self.sync) if watch else None
+
+    # -- reading state ----------------------------------------------------------------------
+    @property
+    def labels(self) -> dict:
+        """Current labels, item_id -> class value (every annotator's)."""
+        with self._lock:
+            return dict(self._labels)
+
+    @property
+    def history(self) -> pd.DataFrame:
+        with self._lock:
+            return pd.DataFrame(self._history, columns=HISTORY_COLUMNS)
+
+    @property
+    def model(self):
+        """The latest trained learner, or None before the first retrain."""
+        return None if self._model is None else self._model.learner
+
+    def peek(self, k: int = 1) -> list[QueueItem]:
+        """The next `k` items to label, in queue order, without consuming them.
+
+        The items are claimed for this session: no other session on the store is served
+        them until they are labeled or released (see `release`).
+        """
+        self._check_open()
+        ids = self.pool.item_ids
+        out: list[QueueItem] = []
+        with self._lock, self._claims.claiming() as taken:
+            self._sync_locked()  # after reading the claims: an item is seen claimed or labeled
+            done = lambda p: ids[p] in self._labels or ids[p] in self._skipped  # noqa: E731
+            for position, role, score in self._queue.upcoming(done, lambda p: ids[p] in taken):
+                out.append(self._queue_item(position, role, score))
+                if len(out) >= k:
+                    break
+            self._claims.hold(q.item_id for q in out)
+            for q in out:
+                self._served(q.item_id, q.strategy)
+        return out
+
+    def next(self) -> QueueItem | None:
+        items = self.peek(1)
+        return items[0] if items else None
+
+    def release(self, item_ids: Iterable[str]) -> None:
+        """Let other sessions be served these items again (this one no longer shows them)."""
+        with self._lock:
+            self._claims.release(str(i) for i in item_ids)
+
+    def suggest(self, item_id) -> tuple[object, float] | tuple[None, None]:
+        """The model's guess for an item and its probability."""
+        if self._model is None:
+            return None, None
+        p = self._model.proba[self.pool.position(item_id)]
+        best = int(p.argmax())
+        return self.classes[best], float(p[best])
+
+    @property
+    def suggested_by(self) -> str | None:
+        """Which model the suggestions come from, in a few words ("round 3, self-trained")."""
+        model = self._model
+        if model is None:
+            return None
+        return f"round {model.round}" + (", self-trained" if model.self_trained else "")
+
+    def served_as(self, item_id: str) -> str | None:
+        """The role this session last showed the item in (None: never served)."""
+        with self._lock:
+            roles = self._issued.get(str(item_id))
+            return roles[-1] if roles else None
+
+    def role_of(self, item_id: str) -> str | None:
+        """The role the item's current label was given in (None: not labeled)."""
+        with self._lock:
+            return self._roles.get(str(item_id))
+
+    def is_done(self, item_id: str) -> bool:
+        """Whether the item is labeled or skipped, by anyone."""
+        with self._lock:
+            return item_id in self._labels or item_id in self._skipped
+
+    def progress(self) -> dict:
+        with self._lock:
+            now = time.monotonic()
+            recent = [t for t in self._label_times if now - t < 600][-30:]
+            span = recent[-1] - recent[0] if len(recent) >= 2 else 0.0
+            # A rate from a few seconds (a script's burst of labels) says nothing about a person.
+            rate = (len(recent) - 1) / span * 60 if span >= 10 else 0.0
+            n_done = len(self._labels) + len(self._skipped)
+            return {"n_labeled": len(self._labels), "n_skipped": len(self._skipped),
+                    "n_queued": len(self.pool) - n_done, "pool_size": len(self.pool),
+                    "labels_per_minute": round(rate, 1)}
+
+    def model_state(self) -> dict:
+        with self._lock:
+            last = self._history[-1] if self._history else None
+            return {"training": self._rounds_running > 0,
+                    "rounds": len(self._history),
+                    "last_accuracy": None if last is None or pd.isna(last["accuracy"]) else last["accuracy"],
+                    "eval_on": None if last is None else last["eval_on"],
+                    "last_error": self._last_error}
+
+    # -- acting -----------------------------------------------------------------------------
+    def label(self, item, label, *, source: str = "human", query: str | None = None,
+              event_id: str | None = None):
+        """Record a label for `item` (a QueueItem or an item_id); durable on disk when this
+        returns. Labeling an item that already has a label records a relabel, keeping the
+        old one in history.
+
+        `query` is the role the item was shown in; it defaults to the role this session last
+        served the item in (a QueueItem carries its own), "manual" for an item the queue never
+        served, or the current label's role for a relabel. `event_id` names the new event
+        (see LabelStore.append)."""
+        self._check_open()
+        item_id, query = _item_and_role(item, query)
+        self.pool.position(item_id)  # raises a clear KeyError for unknown ids
+        value = self._check_label(label)
+        with self._lock:
+            action = "relabel" if item_id in self._labels else "label"
+            role = self._role(item_id, query, action)
+            event = self.store.append(item_id, str(value), action=action, source=source,
+                                      annotator=self.annotator, query=role, event_id=event_id)
+            self._set_label(item_id, value, role)
+            self._label_times.append(time.monotonic())
+            self._actions.append((event.event_id,))
+            due = self._retrain_due()
+        self._emit("labels_changed")
+        if due:
+            self.retrain(background=True)
+        return event
+
+    def skip(self, item=None, *, query: str | None = None, event_id: str | None = None):
+        """Put an item aside (it leaves the queue); `undo` brings it back."""
+        self._check_open()
+        if item is None:
+            head = self.next()
+            if head is None:
+                raise ValueError("nothing to skip: the queue is empty")
+            item = head
+        item_id, query = _item_and_role(item, query)
+        self.pool.position(item_id)
+        with self._lock:
+            role = self._role(item_id, query, "skip")
+            event = self.store.append(item_id, None, action="skip", source="human",
+                                      annotator=self.annotator, query=role, event_id=event_id)
+            self._set_skipped(item_id)
+            self._actions.append((event.event_id,))
+        self._emit("labels_changed")
+        return event
+
+    def label_many(self, labels: Mapping | Iterable, *, skips: Iterable = (),
+                   source: str = "human") -> list[str]:
+        """Label and skip many items as one action (a grid page): one file on disk, so all of
+        it or none of it lands, and one `undo()` takes all of it back. Returns the event ids.
+
+        `labels`: {item_id: label}, or rows (item_id, label[, source[, query[, event_id]]]);
+        `skips`: item ids, or rows (item_id[, query[, event_id]])."""
+        self._check_open()
+        rows = labels.items() if isinstance(labels, Mapping) else labels
+        records = []
+        with self._lock:
+            for row in rows:
+                item_id, value, row_source, query, event_id = (*row, None, None, None)[:5]
+                item_id, query = _item_and_role(item_id, query)
+                self.pool.position(item_id)
+                value = self._check_label(value)
+                action = "relabel" if item_id in self._labels else "label"
+                records.append({"item_id": item_id, "label": str(value), "action": action,
+                                "source": row_source or source, "event_id": event_id,
+                                "query": self._role(item_id, query, action), "value": value})
+            for row in skips:
+                item_id, query, event_id = ((row, None, None) if isinstance(row, str)
+                                            else (*row, None, None)[:3])
+                item_id, query = _item_and_role(item_id, query)
+                self.pool.position(item_id)
+                records.append({"item_id": item_id, "label": None, "action": "skip",
+                                "source": "human", "event_id": event_id,
+                                "query": self._role(item_id, query, "skip"), "value": None})
+            seen = [r["item_id"] for r in records]
+            if len(set(seen)) != len(seen):
+                raise ValueError(f"label_many got an item twice: {sorted(seen)}")
+            if not records:
+                return []
+            frame = pd.DataFrame(records).drop(columns="value").assign(annotator=self.annotator)
+            event_ids = self.store.append_many(frame, source=source)
+            for record in records:
+                if record["action"] == "skip":
+                    self._set_skipped(record["item_id"])
+                else:
+                    self._set_label(record["item_id"], record["value"], record["query"])
+                    self._label_times.append(time.monotonic())
+            self._actions.append(tuple(event_ids))
+            due = self._retrain_due()
+        self._emit("labels_changed")
+        if due:
+            self.retrain(background=True)
+        return event_ids
+
+    def undo(self, event_ids: str | Iterable[str] | None = None) -> list[str]:
+        """Take back an action; returns the ids of the items it touched ([]: nothing to undo).
+
+        With no argument: this session's latest action that is not undone yet (a label, a
+        skip, or a whole `label_many` page); never another notebook's. With `event_ids`:
+        exactly those events, whoever wrote them. All of them are retracted in one write."""
+        self._check_open()
+        with self._lock:
+            if event_ids is None:
+                if not self._actions:
+                    return []
+                targets = list(self._actions[-1])
+            else:
+                targets = [event_ids] if isinstance(event_ids, str) else list(event_ids)
+            undone = self.store.retract(targets, annotator=self.annotator)
+            gone = set(targets)
+            self._actions = [a for a in self._actions if not gone & set(a)]
+            items = list(dict.fromkeys(e.item_id for e in undone))
+            for target in targets:  # an item brought back is shown again in its old role
+                event = self.store.event(target)
+                if event["query"]:
+                    self._served(event["item_id"], event["query"])
+            self._absorb(items)
+            self._queue.rewind()
+        self._emit("labels_changed")
+        return items
+
+    def sync(self) -> list[str]:
+        """Pick up what other sessions wrote to the store since the last look; returns the
+        ids of items whose state changed. The watcher thread calls this twice a second."""
+        with self._lock:
+            changed = self._sync_locked()
+            self._claims.renew()
+        if changed:
+            self._emit("labels_changed")
+        return changed
+
+    # -- training ---------------------------------------------------------------------------
+    def retrain(self, background: bool = False) -> Future | None:
+        """Fit a fresh copy of the learner on the current labels, re-rank the queue and
+        record a history row. In the background, labeling goes on meanwhile; asking again
+        while a round runs adds at most one more round, and only if labels changed."""
+        self._check_open()
+        if not background:
+            self._train_round()
+            return None
+        return self._trainer.request()
+
+    def wait_for_training(self, timeout: float | None = None) -> bool:
+        """Block until background training is idle; False if `timeout` seconds passed first."""
+        return self._trainer.wait(timeout)
+
+    def _train_round(self) -> int:
+        """One round: fit, score, re-rank; the session changes only if all of it succeeds.
+        Returns the label version it trained on."""
+        with self._round_lock:
+            with self._lock:
+                snapshot, audit = dict(self._labels), self._audit_ids()
+                skipped, version = set(self._skipped), self._version
+                self._labels_at_train = len(snapshot)
+                self._rounds_running += 1
+                round_ = len(self._history) + 1
+            self._emit("retrain_started")
+            try:
+                model, row = self._fit(snapshot, audit, round_)
+                queue = self._rank(model, skipped)
+            except Exception as e:  # shown to the user; labels and the last model are untouched
+                with self._lock:
+                    self._rounds_running -= 1
+                    self._last_error = f"{type(e).__name__}: {e}"
+                self._emit("retrain_failed")
+                raise
+            with self._lock:
+                self._model = model
+                row["round"] = round_
+                self._history.append(row)
+                self._last_error = None
+                self._queue = queue
+                self._rounds_running -= 1
+                if self._closed is None:  # a replaced session must not overwrite the new one's
+                    self._save_state()
+            self._emit("retrain_finished")
+            return version
+
+    def _retrain_due(self) -> bool:
+        return bool(self.retrain_every and not self._trainer.busy
+                    and len(self._labels) - self._labels_at_train >= self.retrain_every)
+
+    def _fit(self, labels: dict, audit: set[str], round_: int) -> tuple[_Model, dict]:
+        train_ids = [i for i in labels if i not in audit]
+        y = [labels[i] for i in train_ids]
+        if len(set(map(str, y))) < 2:
+            raise ValueError(f"need labels of at least 2 classes to train, have {len(y)} labels of "
+                             f"{len(set(map(str, y)))} class(es); label a few more items")
+        started = time.perf_counter()
+        learner = clone(self.learner)
+        X = features_for(learner, self.pool.X[self.pool.positions(train_ids)])
+        extra = {}
+        if accepts_unlabeled(learner):  # self-training learners also learn from the rest of the pool
+            # Audit items are left out too: pseudo-labeling them would grade the model on
+            # its own guesses.
+            unlabeled = ~self.pool.item_ids.isin(list(labels))
+            extra["X_unlabeled"] = features_for(learner, self.pool.X[unlabeled])
+        learner.fit(X, np.asarray(y, dtype=object if isinstance(y[0], str) else None), **extra)
+        pool_X = features_for(learner, self.pool.X)
+        proba = self._aligned_proba(learner.predict_proba, learner, pool_X)
+        # Self-training learners rank uncertainty with the model that saw only people's
+        # labels; suggestions and accuracy come from the final model.
+        self_trained = bool(getattr(learner, "n_pseudo_labels_", 0)) and hasattr(learner, "query_proba")
+        query_proba = (self._aligned_proba(learner.query_proba, learner, pool_X)
+                       if self_trained else proba)
+        accuracy, eval_on, n_eval = self._evaluate(learner, labels, audit)
+        curve = getattr(learner, "history_", None) or []
+        row = {"n_labels": len(train_ids), "accuracy": accuracy, "eval_on": eval_on,
+               "n_eval": n_eval, "loss": [float(c["loss"]) for c in curve],
+               "train_accuracy": [float(c["accuracy"]) for c in curve],
+               "duration_s": round(time.perf_counter() - started, 3),
+               "time": pd.Timestamp.now(tz="UTC").isoformat()}
+        return _Model(learner, proba, query_proba, train_ids, list(labels), round_, self_trained), row
+
+    def _aligned_proba(self, predict, learner, X) -> np.ndarray:
+        """Probabilities with one column per session class, even when the labels so far
+        cover only some classes (the learner's classes_ is then a subset)."""
+        raw = predict(X)
+        proba = np.zeros((len(X), len(self.classes)), dtype=np.float32)
+        index = {name: j for j, name in enumerate(self.class_names)}
+        for k, c in enumerate(learner.classes_):
+            proba[:, index[str(c)]] = raw[:, k]
+        return proba
+
+    def _evaluate(self, learner, labels, audit) -> tuple[float, str, int]:
+        if self.test is not None:
+            X, y = self.test
+            pred = learner.predict(features_for(learner, X))
+            accuracy = float(np.mean(pred.astype(str) == y.astype(str)))
+            return accuracy, f"held-out test split ({len(y)} items)", len(y)
+        audited = [i for i in audit if i in labels]
+        if len(audited) < 5:
+            return float("nan"), f"audit sample too small ({len(audited)} of 5 needed)", len(audited)
+        pred = learner.predict(features_for(learner, self.pool.X[self.pool.positions(audited)]))
+        truth = np.array([str(labels[i]) for i in audited])
+        accuracy = float(np.mean(pred.astype(str) == truth))
+        return accuracy, f"random audit sample ({len(audited)} items)", len(audited)
+
+    # -- the queue ----------------------------------------------------------------------------
+    def _rank(self, model: _Model, skipped: set[str]):
+        """Rank what was unlabeled when the model was trained, not now: the ranking is then
+        a function of the training round alone, and a reopened session, which retrains on
+        the same labels, rebuilds the very same queue (batch-aware strategies such as
+        diverse_margin would otherwise group the candidates differently)."""
+        open_ = ~self.pool.item_ids.isin(model.labeled + list(skipped))
+        candidates = np.flatnonzero(open_ & ~self._in_reserve)
+        audit = self._reserve[open_[self._reserve]]
+        rng = self.seed + model.round - 1
+        if len(candidates) == 0:  # every item is labeled, skipped or saved for the audit
+            query_positions, scores = np.empty(0, dtype=np.int64), None
+        elif getattr(self.strategy, "needs_samples", False):
+            X = features_for(model.learner, self.pool.X[candidates])
+            query = self.strategy(model.learner.predict_proba_samples(X), len(candidates), rng=rng)
+            query_positions, scores = query.positions, query.scores
+        elif getattr(self.strategy, "needs_features", False):
+            query = self.strategy(model.query_proba[candidates], len(candidates),
+                                  features=self.pool.X[candidates], batch=self.batch_size, rng=rng)
+            query_positions, scores = query.positions, query.scores
+        else:
+            query = self.strategy(model.query_proba[candidates], len(candidates), rng=rng)
+            query_positions, scores = query.positions, query.scores
+        return build_queue(candidates[query_positions], scores, self.strategy_name,
+                           audit=audit, audit_every=self.audit_every)
+
+    def _cold_start_queue(self):
+        """No model yet: begin with a diverse batch (one item per k-means cluster), then
+        random items, so the first labels cover the data instead of one corner of it."""
+        free = np.flatnonzero(~self._in_reserve)
+        first = free[diverse_positions(self.pool.X[free], max(self.batch_size, 2 * len(self.classes)),
+                                       seed=self.seed)]
+        rest = np.random.default_rng(self.seed).permutation(free)
+        order = np.concatenate([first, rest[~np.isin(rest, first)]])
+        return build_queue(order, None, COLD_START, audit=self._reserve, audit_every=self.audit_every)
+
+    def _queue_item(self, position, role, score) -> QueueItem:
+        item_id = self.pool.item_ids[position]
+        model = self._model
+        suggestion = confidence = None
+        if model is not None:
+            p = model.proba[position]
+            best = int(p.argmax())
+            suggestion, confidence = self.classes[best], float(p[best])
+        return QueueItem(item_id=item_id, position=int(position), strategy=role,
+                         score=None if score is None else float(score), suggestion=suggestion,
+                         confidence=confidence, reason=self._reason(role, score, position))
+
+    def _reason(self, role: str, score, position: int) -> str:
+        """Why the item is shown, naming the model whose numbers it quotes: the suggestion
+        comes from the final (possibly self-trained) model, the ranking from the model that
+        knows only people's labels, so each number says which one it is."""
+        if role == COLD_START:
+            return "cold start: a diverse first pick, made before any model was trained"
+        if role == AUDIT:
+            return "audit: a random item, kept out of training to measure accuracy honestly"
+        model = self._model
+        if model is None or score is None:
+            return role
+        p = model.query_proba[position]
+        top = np.argsort(p)[::-1][:2]
+        names = self.class_names
+        guess = f"{names[int(top[0])]} ({p[top[0]]:.0%}) and {names[int(top[1])]} ({p[top[1]]:.0%})"
+        who = f"the round-{model.round} model" + (
+            ", trained on your labels alone," if model.self_trained else "")
+        if role in ("margin", "diverse_margin"):
+            return f"margin {-score:.2f}: {who} hesitates between {guess}"
+        if role == "least_confidence":
+            return f"least confidence: {who} gives its top guess only {p[top[0]]:.0%} ({guess})"
+        if role == "entropy":
+            return f"entropy {score:.2f} nats: {who} spreads its probability ({guess})"
+        if role == "bald":
+            return f"BALD {score:.3f}: dropout samples of {who} disagree ({guess})"
+        if role == "random":
+            return f"random pick ({who} says {guess})"
+        return f"{role} score {score:.3g} ({who} says {guess})"
+
+    def _audit_ids(self) -> set[str]:
+        if self.test is not None or not self.audit_every:
+            return set()
+        return set(self._audit)
+
+    # -- label state --------------------------------------------------------------------------
+    def _role(self, item_id: str, query: str | None, action: str) -> str:
+        """The role to record: the one the item was shown in, checked against what this
+        session served (an audit label must come from an audit slot)."""
+        issued = self._issued.get(item_id, [])
+        current = self._roles.get(item_id) if action == "relabel" else None
+        if query is None:
+            return current or (issued[-1] if issued else MANUAL)
+        if query in issued or query == current or query == MANUAL:
+            return query
+        if issued:
+            raise ValueError(f"item {item_id!r} was served as {', '.join(map(repr, issued))}, not as "
+                             f"{query!r}: a label records the role its item was shown in")
+        raise ValueError(f"item {item_id!r} was never served by the queue, so it cannot be recorded "
+                         f"as {query!r}; leave query=None to record it as {MANUAL!r}")
+
+    def _served(self, item_id: str, role: str) -> None:
+        roles = self._issued.setdefault(item_id, [])
+        if role in roles:
+            roles.remove(role)
+        roles.append(role)  # the latest last: a label without a role is recorded in this one
+
+    def _set_label(self, item_id: str, value, role: str) -> None:
+        self._labels[item_id] = value
+        self._roles[item_id] = role
+        if role == AUDIT:
+            self._audit.add(item_id)
+        else:
+            self._audit.discard(item_id)
+        self._skipped.discard(item_id)
+        self._claims.forget([item_id])  # durable now: others see it labeled
+        self._version += 1
+
+    def _set_skipped(self, item_id: str) -> None:
+        self._labels.pop(item_id, None)
+        self._roles.pop(item_id, None)
+        self._audit.discard(item_id)
+        self._skipped.add(item_id)
+        self._claims.forget([item_id])
+        self._version += 1
+
+    def _load_labels(self) -> None:
+        self._labels, self._roles, self._audit, self._skipped = {}, {}, set(), set()
+        current = self.store.current_labels()
+        for item_id, label, query in zip(current.index, current["label"], current["query"]):
+            if item_id in self.pool:
+                self._labels[item_id] = self._check_label(label)
+                self._roles[item_id] = query
+                if query == AUDIT:
+                    self._audit.add(item_id)
+        self._skipped = {i for i in self.store.skipped() if i in self.pool}
+
+    def _absorb(self, item_ids: list[str]) -> list[str]:
+        """Re-read these items' state from the store; returns those whose state changed."""
+        states = self.store.states(item_ids)
+        changed = []
+        for item_id in item_ids:
+            if item_id not in self.pool:
+                continue
+            before = (self._labels.get(item_id), item_id in self._skipped)
+            top = states.get(item_id)
+            if top is None:
+                self._labels.pop(item_id, None)
+                self._roles.pop(item_id, None)
+                self._audit.discard(item_id)
+                self._skipped.discard(item_id)
+            elif top["action"] == "skip":
+                self._set_skipped(item_id)
+            else:
+                try:
+                    value = self._check_label(top["label"])
+                except ValueError:
+                    log.warning("label store %s holds label %r for item %r, which is not one of "
+                                "this session's classes; ignored", self.store.path, top["label"],
+                                item_id)
+                    continue
+                self._set_label(item_id, value, top["query"])
+            if (self._labels.get(item_id), item_id in self._skipped) != before:
+                changed.append(item_id)
+                self._version += 1
+        return changed
+
+    def _sync_locked(self) -> list[str]:
+        new = self.store.sync()
+        if not new:
+            return []
+        changed = self._absorb(list(dict.fromkeys(e["item_id"] for e in new if e["item_id"])))
+        if any(not (i in self._labels or i in self._skipped) for i in changed):
+            self._queue.rewind()  # an item came back (someone's undo): it is pending again
+        return changed
+
+    # -- persistence -------------------------------------------------------------------------
+    @property
+    def _state_name(self) -> str:
+        return f"_session-{_safe(self.annotator)}.json"
+
+    def _save_state(self) -> None:
+        self.store.save_sidecar(self._state_name, {
+            "history": self._history, "trained_on": self._model.trained_on,
+            "labeled_at_train": self._model.labeled, "strategy": self.strategy_name})
+
+    def _restore(self) -> None:
+        """Rebuild the model the user last saw from the labels it was trained on, so the
+        queue comes back in the same order (training is seeded)."""
+        state = self.store.load_sidecar(self._state_name)
+        if state is None:
+            return
+        self._history = state.get("history", [])
+        known = state.get("labeled_at_train", state.get("trained_on", []))
+        trained = {i: self._labels[i] for i in known if i in self._labels}
+        if len(set(map(str, trained.values()))) >= 2:
+            model, _ = self._fit(trained, self._audit_ids(), len(self._history))
+            self._model = model
+            self._labels_at_train = len(trained)
+            self._queue = self._rank(model, set(self._skipped))
+
+    # -- helpers --------------------------------------------------------------------------------
+    def _check_label(self, label):
+        key = str(label.item() if hasattr(label, "item") else label)
+        if key not in self._by_name:
+            raise ValueError(f"label {label!r} is not one of the classes {self.class_names}")
+        return self._by_name[key]
+
+    def subscribe(self, callback):
+        """Call `callback(event)` on "labels_changed", "retrain_started", "retrain_finished"
+        and "retrain_failed" (possibly from a background thread). A callback that raises is
+        logged and never undoes or hides the action that notified it."""
+        self._subscribers.append(callback)
+        return lambda: self._subscribers.remove(callback) if callback in self._subscribers else None
+
+    def _emit(self, event: str) -> None:
+        for callback in list(self._subscribers):
+            try:
+                callback(event)
+            except Exception:  # the action already happened (a label is durable): report only
+                log.exception("a workbench subscriber failed on %r", event)
+
+    def widget(self, **kw):
+        from workbench.ui.label_widget import LabelWidget
+
+        return LabelWidget(self, **kw)
+
+    def close(self, *, reason: str = "closed", wait: bool = True) -> None:
+        """Stop the watcher and the training thread (after its round, if `wait`) and drop our
+        claims; the session takes no more actions (its labels stay in the store, of course)."""
+        if self._closed is None:
+            self._closed = reason
+        if self._watcher is not None:
+            self._watcher.close()
+            self._watcher = None
+        self._trainer.close(wait=wait)
+        with self._lock:
+            self._claims.close()
+
+    def _check_open(self) -> None:
+        if self._closed is not None:
+            raise RuntimeError(f"this Session is {self._closed}: it takes no more actions; "
+                               "open a new Session on the store (the labels are all there)")
+
+    def __repr__(self) -> str:
+        p = self.progress()
+        return (f"Session({self.pool.name!r}, {p['n_labeled']}/{p['pool_size']} labeled, "
+                f"strategy={self.strategy_name}, learner={type(self.learner).__name__}, "
+                f"store={str(self.store.path)!r})")
+
+
+def _item_and_role(item, query: str | None) -> tuple[str, str | None]:
+    """An item id and the role it was shown in, from a QueueItem or an id."""
+    if isinstance(item, QueueItem):
+        return item.item_id, query or item.strategy
+    return str(item), query
+
+
+def _check_strategy_fits(strategy, name: str, learner) -> None:
+    if getattr(strategy, "needs_samples", False) and not hasattr(learner, "predict_proba_samples"):
+        raise ValueError(f"strategy {name!r} needs a learner with MC-dropout samples "
+                         f"(predict_proba_samples), e.g. TorchClassifier; got "
+                         f"{type(learner).__name__}")
+
+
+def _test_from(pool: Pool):
+    return None if pool.X_test is None else (pool.X_test, pool.y_test)
+
+
+def _test_split(test) -> tuple[np.ndarray, np.ndarray]:
+    """A held-out split as (X, y), given as a Pool with ground truth or as a pair."""
+    if isinstance(test, Pool):
+        if not test.has_ground_truth:
+            raise ValueError(f"test pool {test.name!r} has no ground truth labels to score against")
+        return test.X, test.y
+    try:
+        X, y = test
+    except (TypeError, ValueError):
+        raise ValueError(f"test must be a Pool with ground truth or a pair (X, y), got {type(test).__name__}"
+                         ) from None
+    X, y = np.asarray(X, dtype=np.float32), np.asarray(y)
+    if len(X) != len(y):
+        raise ValueError(f"test X has {len(X)} rows but y has {len(y)} labels")
+    return X, y
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)

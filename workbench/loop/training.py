@@ -1,0 +1,105 @@
+"""The background training worker: one round at a time, requests coalesced.
+
+A round is whatever the session hands in (fit a fresh learner, score the pool, re-rank);
+this module only decides when rounds run. Asking for a round while one runs schedules at
+most one more, and only if the labels changed since the running round took its snapshot:
+a second click on Retrain never trains twice on the same labels. A round that fails
+reports its error and leaves the worker ready for the next request.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+
+log = logging.getLogger(__name__)
+
+
+class Trainer:
+    """Runs `run_round()` in a background thread; `version()` counts label changes."""
+
+    def __init__(self, run_round: Callable[[], int], version: Callable[[], int]):
+        self._run_round = run_round  # returns the label version it trained on
+        self._version = version
+        self._lock = threading.Lock()
+        self._executor: ThreadPoolExecutor | None = None
+        self._running: Future | None = None
+        self._pending: Future | None = None  # the one extra round asked for meanwhile
+        self._closed = False
+
+    @property
+    def busy(self) -> bool:
+        with self._lock:
+            return self._running is not None
+
+    def request(self) -> Future:
+        """Start a round, or schedule one after the running round; returns its Future.
+
+        The Future resolves to None when the round has finished, failed (the session
+        records the error) or turned out unnecessary (no new labels since the last one).
+        """
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("this session is closed; open a new Session to train")
+            if self._running is None:
+                self._running = self._submit()
+                return self._running
+            if self._pending is None:
+                self._pending = Future()
+            return self._pending
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until no round runs or waits; False if `timeout` seconds passed first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._lock:
+                futures = [f for f in (self._running, self._pending) if f is not None]
+            if not futures:
+                return True
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return False
+            try:
+                futures[0].result(timeout=left)
+            except FutureTimeout:
+                return False
+            except Exception:  # noqa: S110 - a failed round is recorded by the session
+                pass
+
+    def close(self, *, wait: bool = True) -> None:
+        """Stop taking requests; with `wait`, also wait for the running round to finish."""
+        with self._lock:
+            self._closed = True
+            executor = self._executor
+        if executor is not None:
+            executor.shutdown(wait=wait)
+
+    def _submit(self) -> Future:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="workbench-train")
+        return self._executor.submit(self._round)
+
+    def _round(self) -> None:
+        trained = None
+        try:
+            trained = self._run_round()
+        except Exception:  # the session has recorded it; the worker must stay usable
+            log.debug("training round failed", exc_info=True)
+        finally:
+            self._finish(trained)
+
+    def _finish(self, trained: int | None) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, None
+            self._running = None
+            if pending is None:
+                return
+            if self._closed or (trained is not None and self._version() == trained):
+                pending.set_result(None)  # nothing new to learn from: drop the duplicate
+                return
+            self._running = self._submit()
+            self._running.add_done_callback(lambda f: pending.set_result(None))

@@ -1,0 +1,131 @@
+"""Claims: which items each open session is showing, so that two sessions on one store
+(two people, or two notebooks of one person) are never served the same item.
+
+Every session keeps one small JSON file in the store's `_claims/` folder listing the items
+it holds (shown or prefetched, not yet labeled) and when that claim expires. A session that
+picks new items does it under a flock on `_claims/.lock`: it reads the others' live claims
+*first*, then the label log, then writes its own claim. A session lets an item go only after
+its label is durable, so whoever reads the claims first and the log second sees an item
+either as claimed or as labeled, never as free in between.
+
+Claims are hints about the present, not history: they are written without fsync, a claim
+of a process that is gone on this machine (a restarted kernel) is ignored at once, and one
+from another machine that stops renewing it expires (`lease_s`). pyarrow and pandas skip the folder
+(its name starts with "_"), so `pandas.read_parquet(store)` never sees it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import time
+import uuid
+from pathlib import Path
+
+from workbench.store import files
+
+FOLDER = "_claims"
+LEASE_S = 120.0  # a claim not renewed for this long belongs to a dead session
+RENEW_S = 30.0
+
+
+class Claims:
+    """One session's claim on items of a store, and a view of everyone else's."""
+
+    def __init__(self, store_path: str | os.PathLike, *, annotator: str, lease_s: float = LEASE_S):
+        self.folder = Path(store_path) / FOLDER
+        self.folder.mkdir(exist_ok=True)
+        files.clean_temp_files(self.folder)
+        self.session = uuid.uuid4().hex[:16]
+        self.annotator = annotator
+        self.lease_s = lease_s
+        self.held: set[str] = set()
+        self._written: tuple[frozenset, float] | None = None  # what our file says, and when
+
+    @contextlib.contextmanager
+    def claiming(self):
+        """Hold the claims lock; yields the items other live sessions claim (item -> annotator).
+
+        Inside, read the label log, pick items, then call `hold(...)`: no other session can
+        pick between our read of their claims and the write of ours.
+        """
+        with files.locked(self.folder / ".lock"):
+            yield self.others()
+
+    def others(self) -> dict[str, str]:
+        """Items claimed by other sessions whose claims have not expired: item -> annotator."""
+        taken: dict[str, str] = {}
+        now = time.time()
+        for entry in os.scandir(self.folder):
+            name = entry.name
+            if not name.endswith(".json") or name.startswith(".") or name == f"{self.session}.json":
+                continue
+            try:
+                claim = json.loads(Path(entry.path).read_text())
+            except (FileNotFoundError, ValueError):  # just released, or not ours to read
+                continue
+            if not isinstance(claim, dict):
+                continue
+            dead = claim.get("host") == _HOST and not _alive(claim.get("pid"))
+            if dead or claim.get("expires", 0) < now - self.lease_s:
+                Path(entry.path).unlink(missing_ok=True)  # its session is gone: tidy up
+            if dead or claim.get("expires", 0) < now:
+                continue
+            for item in claim.get("items", []):
+                taken[item] = claim.get("annotator", "?")
+        return taken
+
+    def hold(self, item_ids) -> None:
+        """Claim these items too (call inside `claiming()`)."""
+        self.held.update(item_ids)
+        self._write()
+
+    def release(self, item_ids) -> None:
+        """Stop claiming these items (after they are labeled, or no longer shown)."""
+        before = len(self.held)
+        self.held.difference_update(item_ids)
+        if len(self.held) != before:
+            self._write()
+
+    def forget(self, item_ids) -> None:
+        """Drop items from the claim without rewriting it: for items whose label or skip is
+        durable, which every session sees as done anyway. The next write leaves them out."""
+        self.held.difference_update(item_ids)
+
+    def renew(self) -> None:
+        """Push the expiry forward when it is due (the session's watcher calls this)."""
+        if self._written is None or time.time() - self._written[1] > RENEW_S:
+            self._write(force=True)
+
+    def close(self) -> None:
+        self.held.clear()
+        (self.folder / f"{self.session}.json").unlink(missing_ok=True)
+
+    def _write(self, force: bool = False) -> None:
+        held = frozenset(self.held)
+        if not force and self._written is not None and self._written[0] == held:
+            return
+        now = time.time()
+        claim = {"session": self.session, "annotator": self.annotator, "expires": now + self.lease_s,
+                 "host": _HOST, "pid": os.getpid(), "items": sorted(held)}
+        files.write_durably(self.folder, f"{self.session}.json", json.dumps(claim).encode(),
+                            sync=False)
+        self._written = (held, now)
+
+
+_HOST = socket.gethostname()
+
+
+def _alive(pid) -> bool:
+    """Whether a process of this machine is still running (a restarted kernel's is not)."""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # running, as another user
+        return True
+    return True

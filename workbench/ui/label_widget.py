@@ -1,0 +1,396 @@
+"""LabelWidget: the keyboard-first labeling widget, as synced traits plus message handling.
+
+The browser holds a prefetch buffer of the next few items with their rendered payloads,
+so a key press shows the next item at once; the label goes to the kernel as a message,
+`Session.label` makes it durable, and the reply acknowledges it and tops the buffer up.
+Python owns the state: every action the browser can take is also a public method here
+(`label`, `skip`, `undo`, `retrain`, `label_page`), so all of it is testable without one.
+
+What is stored is what was shown: every item is sent with the role it is shown in
+(`strategy`), and the browser sends that role back with the label. The browser mints each
+event's id, so an undo names the events it takes back even while their writes are in
+flight. Everything this widget sends goes out under one lock, in the order the state changed,
+so a background refresh can never resend an item whose label was just acknowledged.
+
+Messages, browser -> kernel (every one with a `seq` gets an "ack" or an "error" back):
+    {"type": "hello"}                                  a view appeared: send it a fresh buffer
+    {"type": "label", seq, item_id, label, source, query, event_id}   label: a class name
+    {"type": "skip", seq, item_id, query, event_id}
+    {"type": "undo", seq, event_ids}                   take back exactly these events
+    {"type": "label_page", seq, n, labels: [[item_id, label, source, query, event_id]],
+                                   skips: [[item_id, query, event_id]]}   one action
+    {"type": "page", seq, n}                           the next n items, for the grid
+    {"type": "holding", item_ids, dropped}             after a reset: what the view kept, and
+                                                       what it let go (other sessions may show it)
+    {"type": "suggest", item_id}                       what the model now thinks of an item
+    {"type": "retrain"}
+kernel -> browser:
+    {"type": "items", items}                           top-up: append what is not held yet
+    {"type": "reset", items, replace_current, reason}  the queue changed: replace the buffer
+    {"type": "withdraw", item_ids, reason}             labeled elsewhere: drop them
+    {"type": "ack", seq, action, item_id, event_ids, items?, undone?, page?}
+    {"type": "suggestion", item_id, suggestion, confidence, suggested_by}
+    {"type": "error", seq, action, item_id, message}
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import anywidget
+import traitlets
+
+import workbench
+
+log = logging.getLogger(__name__)
+POSITION_KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "0"]  # 0 is the tenth class
+MESSAGES = ("hello", "label", "skip", "undo", "label_page", "page", "holding", "suggest", "retrain")
+
+
+def _static_dir() -> Path:
+    """The front-end files: `_static` inside an installed wheel, `widgets/` in a checkout."""
+    packaged = Path(workbench.__file__).parent / "_static"
+    if (packaged / "label.js").exists():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "widgets"
+
+
+_STATIC = _static_dir()
+
+
+class LabelWidget(anywidget.AnyWidget):
+    """Label a session's queue from the keyboard: 1-9/0 pick a class (0 is the tenth; see
+    `class_keys` for classes named by digits), Enter accepts the model's suggestion, s skips,
+    Backspace/z undoes, arrows walk back to fix a label, g toggles a grid of thumbnails
+    (image pools).
+
+    Displaying the widget also shows `workbench.charts.dashboard(session)` below it,
+    unless `charts=False`.
+    """
+
+    _esm = _STATIC / "label.js"
+    _css = _STATIC / "label.css"
+
+    class_names = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    class_keys = traitlets.List(traitlets.Unicode()).tag(sync=True)  # "" = button only
+    pool_kind = traitlets.Unicode("").tag(sync=True)
+    progress = traitlets.Dict().tag(sync=True)
+    model_state = traitlets.Dict().tag(sync=True)
+    retrain_every = traitlets.Int(0, min=0).tag(sync=True)  # 0: only when asked
+    mode = traitlets.Enum(["single", "grid"], default_value="single").tag(sync=True)
+    buffer_size = traitlets.Int(8, min=1).tag(sync=True)
+    grid_size = traitlets.Int(16, min=1, max=48).tag(sync=True)
+    error = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(self, session, *, buffer_size: int = 8, grid_size: int = 16,
+                 charts: bool = True, keys: str = "auto", **kwargs):
+        super().__init__(buffer_size=buffer_size, grid_size=grid_size, **kwargs)
+        self.session = session
+        self._charts = charts
+        self._dashboard = None
+        # Held while deciding what to send and while sending it, so messages leave in the
+        # order the state changed (see the module docstring).
+        self._lock = threading.RLock()
+        # Item ids the browser holds (shown or buffered) and has not acted on, in order, and
+        # those on the grid page it was last sent: their claims must outlive a buffer reset.
+        self._sent: dict[str, None] = {}
+        self._page_ids: set[str] = set()
+        self.class_names = list(session.class_names)
+        self.class_keys = class_keys(self.class_names, keys)
+        self.pool_kind = session.pool.kind
+        self.retrain_every = session.retrain_every or 0
+        self._refresh_status()
+        self.on_msg(self._on_msg)
+        self._unsubscribe = session.subscribe(self._on_session_event)
+
+    # -- public actions: what the browser's keys and buttons do ----------------------------
+    @property
+    def current(self) -> dict | None:
+        """The item at the head of the queue, as the browser would show it."""
+        item = self.session.next()
+        return None if item is None else self._payload(item)
+
+    def label(self, value, item_id: str | None = None, *, source: str = "human"):
+        """Label `item_id` (default: the head of the queue) with class `value`."""
+        with self._lock:
+            item = self._item_or_head(item_id)
+            event = self.session.label(item, value, source=source)
+            self._forget(event.item_id)
+            self.refresh()
+        return event
+
+    def skip(self, item_id: str | None = None):
+        with self._lock:
+            event = self.session.skip(self._item_or_head(item_id))
+            self._forget(event.item_id)
+            self.refresh()
+        return event
+
+    def undo(self, event_ids: str | Iterable[str] | None = None) -> list[str]:
+        """Take back the session's last action (or exactly `event_ids`); returns the ids of
+        the items it touched."""
+        with self._lock:
+            items = self.session.undo(event_ids)
+            self.refresh()
+        return items
+
+    def label_page(self, labels: Mapping[str, object], skips: Iterable[str] = (), *,
+                   source: str = "human") -> list[str]:
+        """Label and skip many items as one action (the grid's Enter); returns the event ids."""
+        with self._lock:
+            event_ids = self.session.label_many(labels, skips=skips, source=source)
+            self.refresh(reason="page")
+        return event_ids
+
+    def retrain(self):
+        """Start a training round in the background; returns its Future."""
+        return self.session.retrain(background=True)
+
+    def refresh(self, *, replace_current: bool = True, reason: str = "refresh") -> None:
+        """Send every view a fresh buffer from the head of the queue."""
+        with self._lock:
+            self._sent.clear()
+            items = self._take(self.buffer_size)
+            self.send({"type": "reset", "items": items, "replace_current": replace_current,
+                       "reason": reason})
+            self._refresh_status()
+
+    def close(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        if self._dashboard is not None:
+            self._dashboard.close()
+        super().close()
+
+    # -- display: the label widget, with the live charts below it ----------------------------
+    @property
+    def dashboard(self):
+        """The charts shown below the widget (created on first use)."""
+        if self._dashboard is None:
+            from workbench.ui.charts import dashboard
+
+            self._dashboard = dashboard(self.session)
+        return self._dashboard
+
+    def _repr_mimebundle_(self, **kwargs):
+        if not self._charts:
+            return super()._repr_mimebundle_(**kwargs)
+        import ipywidgets
+
+        return ipywidgets.VBox([self, self.dashboard])._repr_mimebundle_(**kwargs)
+
+    # -- messages from the browser ------------------------------------------------------------
+    def _on_msg(self, _widget, content, _buffers) -> None:
+        content = content if isinstance(content, dict) else {}
+        kind, seq, item_id = content.get("type"), content.get("seq"), content.get("item_id")
+        with self._lock:
+            try:
+                reply = self._handle(kind, content)
+            except Exception as e:  # reported in the widget, so the user sees what failed
+                expected = isinstance(e, (ValueError, KeyError))  # bad label, unknown item, ...
+                log.log(logging.DEBUG if expected else logging.ERROR,
+                        "label widget could not handle %r", content, exc_info=True)
+                message = f"{type(e).__name__}: {e}"
+                self.error = f"{kind or 'message'} failed: {message}"
+                self.send({"type": "error", "seq": seq, "action": kind, "item_id": item_id,
+                           "message": message})
+                if kind == "undo":  # the browser took it back on screen: show the truth again
+                    self.refresh(reason="undo failed")
+                self._refresh_status()
+                return
+            # The action is done (durable, for labels): nothing below may turn it into an error.
+            # (The progress shown was updated by the session's "labels_changed" event.)
+            try:
+                if reply is not None:
+                    self.send({"type": "ack", "seq": seq, "action": kind, "item_id": item_id, **reply})
+                if kind in ("label", "skip", "undo", "label_page") and self.error:
+                    self.error = ""
+            except Exception:
+                log.exception("label widget could not acknowledge %r", content)
+
+    def _handle(self, kind, content: dict) -> dict | None:
+        if kind == "hello":
+            self.refresh(reason="hello")
+            return None
+        if kind in ("label", "skip"):
+            item_id = content.get("item_id")
+            if not item_id:
+                raise ValueError(f"no item to {kind} (item_id={item_id!r})")
+            item_id = str(item_id)
+            value = self._class_value(content.get("label")) if kind == "label" else None
+            self._prefetch(item_id)  # the browser never waits on the durable write for its next item
+            if kind == "label":
+                event = self.session.label(item_id, value, source=content.get("source") or "human",
+                                           query=content.get("query"), event_id=content.get("event_id"))
+            else:
+                event = self.session.skip(item_id, query=content.get("query"),
+                                          event_id=content.get("event_id"))
+            self._forget(item_id)
+            return {"event_ids": [event.event_id], "items": self._top_up()}
+        if kind == "undo":
+            event_ids = content.get("event_ids")
+            if not isinstance(event_ids, list) or not event_ids:
+                raise ValueError(f"undo needs the event_ids it takes back, got {event_ids!r}")
+            items = self.session.undo(event_ids)
+            back = [self._payload_for(i, reason="brought back by undo") for i in items
+                    if not self.session.is_done(i)]
+            self._sent = {**dict.fromkeys(p["item_id"] for p in back), **self._sent}
+            return {"event_ids": event_ids, "undone": back, "items": self._top_up()}
+        if kind == "label_page":
+            labels = [list(row) for row in content.get("labels") or []]
+            for row in labels:
+                row[1] = self._class_value(row[1])
+            event_ids = self.session.label_many(labels, skips=content.get("skips") or [])
+            page = self._page(int(content.get("n") or self.grid_size))
+            self.refresh(reason="page")
+            return {"event_ids": event_ids, "page": page}
+        if kind == "page":
+            return {"page": self._page(int(content.get("n") or self.grid_size))}
+        if kind == "holding":
+            kept = [str(i) for i in content.get("item_ids") or [] if not self.session.is_done(str(i))]
+            self._sent = {**dict.fromkeys(kept), **self._sent}
+            kept_anyway = self._sent.keys() | self._page_ids
+            self.session.release(str(i) for i in content.get("dropped") or [] if str(i) not in kept_anyway)
+            return None
+        if kind == "suggest":
+            item_id = str(content.get("item_id"))
+            suggestion, confidence = self.session.suggest(item_id)
+            self.send({"type": "suggestion", "item_id": item_id,
+                       "suggestion": None if suggestion is None else str(suggestion),
+                       "confidence": _number(confidence), "suggested_by": self.session.suggested_by})
+            return None
+        if kind == "retrain":
+            self.retrain()
+            return None
+        raise ValueError(f"unknown message type {kind!r} from the browser; expected one of "
+                         f"{', '.join(MESSAGES)}")
+
+    # -- the buffer of what the browser holds --------------------------------------------------
+    def _forget(self, item_id: str) -> None:
+        self._sent.pop(str(item_id), None)
+
+    def _item_or_head(self, item_id):
+        if item_id is not None:
+            return str(item_id)
+        head = self.session.next()
+        if head is None:
+            raise ValueError("the queue is empty: every item is labeled or skipped")
+        return head
+
+    def _class_value(self, name):
+        names = self.session.class_names
+        if name not in names:
+            raise ValueError(f"label {name!r} is not one of the classes {names}")
+        return self.session.classes[names.index(name)]
+
+    def _prefetch(self, item_id: str) -> None:
+        """Refill the browser's buffer before the durable write, so it never waits on fsync."""
+        self._forget(item_id)
+        items = self._take(self.buffer_size - len(self._sent), exclude=item_id)
+        if items:
+            self.send({"type": "items", "items": items})
+
+    def _top_up(self) -> list[dict]:
+        """Items to bring the browser back to `buffer_size`, never one it already holds."""
+        return self._take(self.buffer_size - len(self._sent))
+
+    def _take(self, n: int, exclude: str | None = None) -> list[dict]:
+        if n <= 0:
+            return []
+        fresh = [q for q in self.session.peek(n + len(self._sent) + 1)
+                 if q.item_id not in self._sent and q.item_id != exclude][:n]
+        self._sent.update(dict.fromkeys(q.item_id for q in fresh))
+        return [self._payload(q) for q in fresh]
+
+    def _page(self, n: int) -> list[dict]:
+        page = self.session.peek(max(1, min(n, 48)))
+        self._page_ids = {q.item_id for q in page}
+        return [self._payload(q) for q in page]
+
+    def _payload(self, q) -> dict:
+        return {"item_id": q.item_id, "strategy": q.strategy, "score": _number(q.score),
+                "reason": q.reason,
+                "suggestion": None if q.suggestion is None else str(q.suggestion),
+                "confidence": _number(q.confidence), "suggested_by": self.session.suggested_by,
+                "render": self._render(q.item_id)}
+
+    def _payload_for(self, item_id: str, *, reason: str) -> dict:
+        """An item shown outside the queue order (brought back by undo), in its old role."""
+        suggestion, confidence = self.session.suggest(item_id)
+        return {"item_id": item_id, "strategy": self.session.served_as(item_id) or "manual",
+                "score": None, "reason": reason,
+                "suggestion": None if suggestion is None else str(suggestion),
+                "confidence": _number(confidence), "suggested_by": self.session.suggested_by,
+                "render": self._render(item_id)}
+
+    def _render(self, item_id: str) -> dict:
+        try:
+            return self.session.pool.render(item_id)
+        except Exception as e:  # one broken item must not stop labeling: show it, skip it
+            return {"kind": "error", "reason": f"{type(e).__name__}: {e}"}
+
+    # -- the session's events (any thread) ---------------------------------------------------------
+    def _on_session_event(self, event: str) -> None:
+        try:
+            with self._lock:
+                if event == "retrain_finished":
+                    self.refresh(replace_current=False, reason="retrained")
+                elif event == "retrain_failed":
+                    self.error = f"retrain failed: {self.session.model_state().get('last_error')}"
+                    self._refresh_status()
+                elif event == "labels_changed":
+                    self._withdraw_done()
+                    self._refresh_status()
+                else:
+                    self._refresh_status()
+        except Exception:  # never raise into the session's training or watcher thread
+            log.exception("label widget could not update after %r", event)
+
+    def _withdraw_done(self) -> None:
+        """Items the browser holds that someone else labeled or skipped meanwhile: take
+        them away, and top the buffer up."""
+        gone = [i for i in self._sent if self.session.is_done(i)]
+        if gone:
+            for item_id in gone:
+                self._forget(item_id)
+            self.send({"type": "withdraw", "item_ids": gone,
+                       "reason": "labeled in another session", "items": self._top_up()})
+
+    def _refresh_status(self) -> None:
+        self.progress = dict(self.session.progress())
+        state = dict(self.session.model_state())
+        self.model_state = {k: (_number(v) if isinstance(v, float) else v)
+                            for k, v in state.items()}
+
+    @traitlets.observe("retrain_every")
+    def _retrain_every_changed(self, change) -> None:
+        if hasattr(self, "session"):
+            self.session.retrain_every = change["new"] or None
+
+
+def class_keys(names: list[str], keys: str = "auto") -> list[str]:
+    """The key that picks each class: 1-9 then 0 for the first ten classes in order.
+
+    With `keys="auto"`, classes whose names are themselves distinct digits (the digits
+    dataset's "0".."9") get the key of their own name, so pressing 3 labels a "3", not the
+    third class (a "2"). `keys="position"` always uses the order.
+    """
+    if keys not in ("auto", "position"):
+        raise ValueError(f"keys must be 'auto' or 'position', got {keys!r}")
+    if keys == "auto" and len(set(names)) == len(names) and all(
+            len(n) == 1 and n.isdigit() for n in names):
+        return list(names)
+    return [POSITION_KEYS[i] if i < len(POSITION_KEYS) else "" for i in range(len(names))]
+
+
+def _number(value):
+    """A float for JSON: None for missing or NaN."""
+    if value is None:
+        return None
+    value = float(value)
+    return None if math.isnan(value) or math.isinf(value) else value
