@@ -123,3 +123,95 @@ def test_uncertainty_comes_from_the_labels_only_networks(digits_split):
     # ...and predictions come from the self-trained one
     assert np.abs(self_trained.predict_proba(test.X) - labels_only.predict_proba(test.X)).max() > 0.05
     np.testing.assert_allclose(labels_only.query_proba(test.X), labels_only.predict_proba(test.X))
+
+
+# -- the scikit-learn contract (review finding 9) ---------------------------------------------
+# Each test below failed before the fix: NaN trained into NaN probabilities, there was no
+# n_features_in_, random_state=None crashed, and fit reseeded torch's global generator.
+
+def test_nan_and_inf_are_rejected_with_a_clear_message():
+    X = np.random.default_rng(0).random((12, 4, 4)).astype(np.float32)
+    y = np.arange(12) % 2
+    bad = X.copy()
+    bad[3, 1, 2] = np.nan
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        TorchClassifier(**FAST).fit(bad, y)
+    with pytest.raises(ValueError, match="Input X contains infinity"):
+        TorchClassifier(**FAST).fit(np.where(np.isnan(bad), np.inf, bad), y)
+    with pytest.raises(ValueError, match="Input X_unlabeled contains NaN"):
+        TorchClassifier(**FAST).fit(X, y, X_unlabeled=bad)
+    clf = TorchClassifier(**FAST).fit(X, y)
+    # every way in to the fitted networks checks too, not only fit
+    for method in (clf.predict_proba, clf.predict, clf.query_proba, clf.predict_proba_samples):
+        with pytest.raises(ValueError, match="Input X contains NaN"):
+            method(bad)
+
+
+def test_n_features_in_counts_the_values_of_one_item():
+    rng = np.random.default_rng(0)
+    vectors = TorchClassifier(**FAST).fit(rng.random((10, 5)), np.arange(10) % 2)
+    assert vectors.n_features_in_ == 5 and vectors.input_shape_ == (5,)
+    with pytest.raises(ValueError, match="X has 3 features, but TorchClassifier is expecting 5"):
+        vectors.predict(rng.random((2, 3)))
+    # images: all of an item's pixels (validate_data alone would count X.shape[1], the rows)
+    images = TorchClassifier(**FAST).fit(rng.random((10, 6, 6, 3)), np.arange(10) % 2)
+    assert images.n_features_in_ == 108 and images.input_shape_ == (6, 6, 3)
+    assert images.predict_proba(rng.random((4, 6, 6, 3))).shape == (4, 2)
+    # the same number of values in another shape is still the wrong input
+    with pytest.raises(ValueError, match=r"expected inputs of shape \(N, 6, 6, 3\), got \(2, 6, 3, 6\)"):
+        images.predict(rng.random((2, 6, 3, 6)))
+    assert TorchClassifier(**FAST).fit(rng.random((10, 4, 4)), np.arange(10) % 2).n_features_in_ == 16
+
+
+def test_random_state_none_or_a_random_state_works():
+    X = np.random.default_rng(0).random((20, 4)).astype(np.float32)
+    y = np.arange(20) % 2
+    for random_state in (None, np.random.RandomState(0)):
+        clf = TorchClassifier(random_state=random_state, **FAST).fit(X, y, X_unlabeled=X)
+        assert np.allclose(clf.predict_proba(X).sum(1), 1, atol=1e-5)
+        assert clf.predict_proba_samples(X, 3).shape == (3, 20, 2)
+    # a RandomState seeded alike gives the same network, as scikit-learn estimators do
+    a = TorchClassifier(random_state=np.random.RandomState(5), **FAST).fit(X, y)
+    b = TorchClassifier(random_state=np.random.RandomState(5), **FAST).fit(X, y)
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+    with pytest.raises(ValueError, match="cannot be used to seed"):
+        TorchClassifier(random_state="seven", **FAST).fit(X, y)
+
+
+def test_fit_and_mc_dropout_leave_torch_global_random_state_alone():
+    import torch
+
+    X = np.random.default_rng(0).random((20, 4, 4)).astype(np.float32)
+    y = np.arange(20) % 2
+
+    def draws():
+        return torch.rand(4)
+
+    torch.manual_seed(1234)
+    expected = [draws(), draws()]
+    torch.manual_seed(1234)
+    first = draws()
+    # fit with self-training (two trainings) and MC-dropout sampling, between two draws
+    clf = TorchClassifier(random_state=7, **FAST).fit(X, y, X_unlabeled=X)
+    assert torch.initial_seed() == 1234  # torch.manual_seed(7) used to make this 7
+    clf.predict_proba_samples(X, 3)
+    second = draws()
+    torch.testing.assert_close([first, second], expected, rtol=0, atol=0)
+
+
+def test_int_seed_gives_the_same_model_whatever_the_global_state():
+    X = np.random.default_rng(0).random((24, 5, 5)).astype(np.float32)
+    y = np.arange(24) % 3
+    import torch
+
+    torch.manual_seed(1)
+    a = TorchClassifier(random_state=3, **FAST).fit(X, y)
+    torch.manual_seed(2)  # determinism comes from random_state alone, not the caller's seed
+    torch.rand(10)
+    b = TorchClassifier(random_state=3, **FAST).fit(X, y)
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+    np.testing.assert_array_equal(a.predict_proba_samples(X, 4), b.predict_proba_samples(X, 4))
+    # ...and asking twice gives the same MC-dropout samples
+    np.testing.assert_array_equal(a.predict_proba_samples(X, 4), a.predict_proba_samples(X, 4))
+    c = TorchClassifier(random_state=4, **FAST).fit(X, y)
+    assert not np.array_equal(a.predict_proba(X), c.predict_proba(X))

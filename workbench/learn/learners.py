@@ -20,16 +20,23 @@ from the first, which knows only what people labeled: the second has been taught
 guesses and is confidently wrong exactly where a label would help. On the digits the two
 together cut the labels the default strategy needs from 60 to 40; the session passes the
 unlabeled pool.
+
+Randomness is the estimator's own: every random draw (weight init, shuffling, shifts,
+dropout) comes from `random_state`, and neither `fit` nor `predict_proba_samples` changes
+torch's global random state, so seeding them never reseeds the notebook around them.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
+from contextlib import contextmanager
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_array, check_is_fitted, check_random_state, validate_data
 
 __all__ = ["TorchClassifier", "accepts_unlabeled", "logistic_regression", "make_learner", "features_for"]
 
@@ -86,6 +93,12 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
     device: "auto" (CUDA when available), "cpu" or "cuda".
     module: optional callable (n_features_or_shape, n_classes) -> nn.Module to use instead
         of the built-in networks.
+    random_state: int (exactly reproducible), None or a numpy RandomState (a seed is drawn
+        from it on each fit, as scikit-learn estimators do).
+
+    Inputs are vectors (N x F) or images (N x H x W, or N x H x W x C), finite numbers only.
+    After `fit`: `classes_`, `input_shape_` (one item's shape), `n_features_in_` (values
+    per item: F, or H*W*C for images), `history_`, `n_pseudo_labels_`, `net_`, `query_net_`.
     """
 
     accepts_images = True
@@ -113,17 +126,22 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         """Train on (X, y); with `X_unlabeled`, then self-train on its confident items."""
         import torch
 
-        X = np.asarray(X, dtype=np.float32)
-        y = np.asarray(y)
-        if X.shape[0] != y.shape[0]:
-            raise ValueError(f"X has {X.shape[0]} rows but y has {y.shape[0]} labels")
-        if X.shape[0] == 0:
-            raise ValueError("cannot fit on zero labeled items")
+        n_X, n_y = _n_rows(X), _n_rows(y)
+        if n_X is not None and n_y is not None and n_X != n_y:
+            raise ValueError(f"X has {n_X} rows but y has {n_y} labels")
+        # scikit-learn's own validation: finite numbers only (a NaN pixel used to train
+        # into NaN probabilities without a word), images allowed (allow_nd), feature names
+        # and n_features_in_ recorded for the checks at predict time.
+        X, y = validate_data(self, X, y, allow_nd=True, dtype=np.float32)
+        check_classification_targets(y)
+        self._seed = _seed(self.random_state)
         self._encoder = LabelEncoder().fit(y)
         self.classes_ = self._encoder.classes_
         targets = self._encoder.transform(y)
         self.is_image_ = X.ndim > 2
         self.input_shape_ = X.shape[1:]
+        # validate_data counts X.shape[1] (an image's rows); what an item holds is all of it.
+        self.n_features_in_ = int(np.prod(self.input_shape_))
         # Standardised inputs: without this the CNN sat at chance for the first third of a
         # short schedule and underfit 35 labels (train accuracy 0.7); per-feature for
         # vectors, one scalar for images (pixels share a scale).
@@ -150,17 +168,18 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         """Pseudo-label the unlabeled items the ensemble is sure of and retrain from scratch
         on labels plus pseudo-labels. Active learning asks about the items the model is
         unsure of; the confident rest would otherwise teach it nothing."""
-        unlabeled = np.asarray(X_unlabeled, dtype=np.float32)
+        unlabeled = check_array(X_unlabeled, allow_nd=True, ensure_2d=False, dtype=np.float32,
+                                ensure_min_samples=0, input_name="X_unlabeled")
         if unlabeled.shape[1:] != X.shape[1:]:
             raise ValueError(f"X_unlabeled items have shape {unlabeled.shape[1:]}, "
                              f"but the labeled items have {X.shape[1:]}")
         if len(unlabeled) > self.max_unlabeled:
-            sample = np.random.default_rng(self.random_state).choice(len(unlabeled), self.max_unlabeled,
-                                                                     replace=False)
+            sample = np.random.default_rng(self._seed).choice(len(unlabeled), self.max_unlabeled,
+                                                              replace=False)
             unlabeled = unlabeled[sample]
         if len(unlabeled) == 0:
             return
-        proba = self.predict_proba(unlabeled)
+        proba = self._member_proba(unlabeled, train_mode=False).mean(axis=1)
         confident = proba.max(axis=1) >= self.pseudo_label_threshold
         if not confident.any():
             return
@@ -191,10 +210,17 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
 
     def _train(self, inputs, targets, epochs, batch_size):
         import torch
+
+        generator = torch.Generator(device="cpu").manual_seed(self._seed)
+        # Weight init and dropout draw from torch's global generators; they get our seed
+        # inside a fork that puts the caller's state back afterwards.
+        with _own_rng(self._seed, self.device_):
+            return self._train_steps(inputs, targets, epochs, batch_size, generator)
+
+    def _train_steps(self, inputs, targets, epochs, batch_size, generator):
+        import torch
         import torch.nn.functional as F
 
-        generator = torch.Generator(device="cpu").manual_seed(int(self.random_state))
-        torch.manual_seed(int(self.random_state))
         net = self._build(len(self.classes_)).to(self.device_)
         opt = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         steps = epochs * math.ceil(len(targets) / batch_size)
@@ -226,36 +252,58 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
     # -- prediction -------------------------------------------------------------------------
     def predict_proba(self, X) -> np.ndarray:
         check_is_fitted(self, "net_")
-        return self._member_proba(X, train_mode=False).mean(axis=1)
+        return self._member_proba(self._validate_items(X), train_mode=False).mean(axis=1)
 
     def predict(self, X) -> np.ndarray:
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        proba = self.predict_proba(X)  # first: it raises NotFittedError before classes_ exists
+        return self.classes_[proba.argmax(axis=1)]
 
     def query_proba(self, X) -> np.ndarray:
         """Probabilities to rank uncertainty by: from the networks trained on the labels
         alone, before self-training (the same as predict_proba without it)."""
         check_is_fitted(self, "net_")
+        X = self._validate_items(X)
         return self._member_proba(X, train_mode=False, net=self.query_net_).mean(axis=1)
 
     def predict_proba_samples(self, X, n_samples: int = 20) -> np.ndarray:
         """MC-dropout samples (n_samples, N, C) for BALD: dropout stays on at inference;
         each pass yields one sample per ensemble member (of the labels-only networks, as
-        for `query_proba`)."""
+        for `query_proba`). The same for the same fitted model and X: dropout is seeded
+        from `random_state`, in a fork of torch's generators."""
         check_is_fitted(self, "net_")
-        import torch
-
-        torch.manual_seed(self.random_state)
+        X = self._validate_items(X)
         samples = []
-        while len(samples) < n_samples:
-            per_member = self._member_proba(X, train_mode=True, net=self.query_net_)  # (N, M, C)
-            samples.extend(per_member.transpose(1, 0, 2))
+        with _own_rng(self._seed, self.device_):
+            while len(samples) < n_samples:
+                per_member = self._member_proba(X, train_mode=True, net=self.query_net_)  # (N, M, C)
+                samples.extend(per_member.transpose(1, 0, 2))
         return np.stack(samples[:n_samples])
+
+    def _validate_items(self, X) -> np.ndarray:
+        """X as float32 items shaped like the training items, finite; zero rows allowed
+        (the session scores whatever is left of a pool)."""
+        # ensure_2d=False keeps validate_data from comparing X.shape[1] (an image's rows)
+        # with n_features_in_; the whole item shape is compared below instead.
+        X = validate_data(self, X, reset=False, allow_nd=True, ensure_2d=False, dtype=np.float32,
+                          ensure_min_samples=0)
+        if X.ndim < 2:
+            raise ValueError(f"Expected a 2D array (or images), got a {X.ndim}D array instead. "
+                             "Reshape your data: one item x as x[None] or x.reshape(1, -1).")
+        if X.shape[1:] != tuple(self.input_shape_):
+            # scikit-learn's wording when the counts differ (its checks look for it), then ours
+            n_features = int(np.prod(X.shape[1:]))
+            counts = "" if n_features == self.n_features_in_ else (
+                f"X has {n_features} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input; ")
+            shape = ", ".join(map(str, self.input_shape_))
+            raise ValueError(f"{counts}expected inputs of shape (N, {shape}), got {X.shape}")
+        return X
 
     def _member_proba(self, X, *, train_mode: bool, net=None) -> np.ndarray:
         import torch
 
         net = self.net_ if net is None else net
-        X = self._prepare(np.asarray(X, dtype=np.float32))
+        X = self._prepare(X)
         net.train(train_mode)
         out = []
         with torch.inference_mode():
@@ -267,11 +315,14 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
             return np.empty((0, 1, len(self.classes_)), np.float32)
         return np.concatenate(out)
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True  # images: N x H x W (x C)
+        tags.input_tags.allow_nan = False
+        return tags
+
     # -- networks ---------------------------------------------------------------------------
     def _prepare(self, X: np.ndarray) -> np.ndarray:
-        if X.shape[1:] != tuple(self.input_shape_):
-            raise ValueError(f"expected inputs of shape (N, {', '.join(map(str, self.input_shape_))}), "
-                             f"got {X.shape}")
         X = (X - self.mean_) / self.std_
         if not self.is_image_:
             return np.ascontiguousarray(X, dtype=np.float32)
@@ -288,6 +339,48 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
             return EnsembleMLP(self.input_shape_[0], n_classes, self.hidden, self.dropout, self.n_members)
         channels = 1 if len(self.input_shape_) == 2 else self.input_shape_[-1]
         return EnsembleCNN(channels, n_classes, self.hidden, self.dropout, self.n_members)
+
+
+def _n_rows(a) -> int | None:
+    """Rows of an array-like, if it plainly has them (for a clearer message than sklearn's)."""
+    shape = getattr(a, "shape", None)
+    if shape is not None:
+        return shape[0] if len(shape) else None
+    return len(a) if isinstance(a, list | tuple) else None
+
+
+def _seed(random_state) -> int:
+    """The torch seed for one fit: an int is used as is (so results stay exactly what
+    they were for a given int); None or a RandomState gives a seed drawn from it."""
+    rng = check_random_state(random_state)  # also rejects what is not a valid random_state
+    if isinstance(random_state, numbers.Integral):
+        return int(random_state)
+    return int(rng.randint(np.iinfo(np.int32).max))
+
+
+@contextmanager
+def _own_rng(seed: int, device):
+    """Run the block with torch's global generators seeded with `seed`, and restore them
+    after: the CPU generator (weight init) and, on CUDA, the training device's (dropout).
+
+    Seeding torch globally (`torch.manual_seed`) made every fit reseed the caller's
+    randomness. The fork is per process, not per thread: a caller drawing from torch on
+    another thread while a background fit runs still shares the generator meanwhile."""
+    import torch
+
+    cuda = [] if device.type != "cuda" else [
+        device.index if device.index is not None else torch.cuda.current_device()]
+    if device.type not in ("cpu", "cuda"):  # other accelerators: fork and seed them all
+        with torch.random.fork_rng(device_type=device.type):
+            torch.manual_seed(seed)
+            yield
+        return
+    with torch.random.fork_rng(devices=cuda, device_type="cuda"):
+        torch.random.default_generator.manual_seed(seed)
+        for index in cuda:
+            with torch.cuda.device(index):
+                torch.cuda.manual_seed(seed)
+        yield
 
 
 def _device(device: str):
