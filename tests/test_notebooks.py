@@ -7,8 +7,19 @@ networks whose numbers move a little from machine to machine, so they run under
 `--nbval-lax`: every cell must run without error, and only cells tagged
 `nbval-check-output` are compared.
 
-Each notebook runs in its own pytest subprocess, because strict and lax are global nbval
-options. After changing a notebook or the code it shows, re-execute it in place, with
+Each notebook runs exactly once per test run, in its own pytest subprocess (strict and lax
+are global nbval options), with the Python of the Binder environment that tests/conftest.py
+builds once per session: what students get on Binder, so a dependency missing from
+binder/requirements.txt fails here. For a quick loop in the development environment, set
+WORKBENCH_NOTEBOOK_PYTHON=.venv/bin/python to skip that build and run the notebooks with
+the given interpreter. If the Binder environment cannot be built, these tests fail with
+pip's output; they never skip.
+
+Time limits: each notebook gets NOTEBOOK_TIMEOUT_S (about four times the slowest one on 2
+cores) and pytest-timeout 30 s more, so the five can hold up a CI run for at most 17.5
+minutes, plus the build's own limits (BUILD_TIMEOUTS_S in conftest.py, 15 minutes).
+
+After changing a notebook or the code it shows, re-execute it in place, with
 outputs and without widget state, so that GitHub and Binder readers see real results:
 
     .venv/bin/jupyter nbconvert --to notebook --execute --inplace \
@@ -29,6 +40,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import run_bounded
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = ROOT / "notebooks"
@@ -36,6 +48,8 @@ SANITIZE = NOTEBOOK_DIR / "sanitize.cfg"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 STRICT = {"03_your_own_data.ipynb", "05_the_label_store.ipynb"}  # deterministic outputs
 MAX_BYTES = 200_000  # no widget state, no giant outputs
+NOTEBOOK_TIMEOUT_S = 180  # one notebook, kernel start to last cell (the slowest takes ~45 s)
+CELL_TIMEOUT_S = 120  # one cell: nbval names the cell that hangs before the notebook's limit
 
 
 def nbval_command(notebooks, *, python: str = sys.executable, root: Path = ROOT) -> list[str]:
@@ -47,8 +61,10 @@ def nbval_command(notebooks, *, python: str = sys.executable, root: Path = ROOT)
     return [python, "-m", "pytest", *map(str, notebooks),
             "--nbval" if strict else "--nbval-lax", "--nbval-current-env",
             "--nbval-sanitize-with", str(root / "notebooks" / "sanitize.cfg"),
-            "--nbval-cell-timeout", "300",
-            "-o", "addopts=",  # the project's own addopts are for the unit tests
+            "--nbval-cell-timeout", str(CELL_TIMEOUT_S),
+            # The project's pytest settings (addopts, the per-test timeout) are for the unit
+            # tests; the notebook's limit is the caller's.
+            "-c", os.devnull, "--rootdir", str(root),
             "-p", "no:cacheprovider", "-q", "--no-header", "-rN"]
 
 
@@ -92,18 +108,29 @@ def test_sanitizers_are_valid_regexes():
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(NOTEBOOK_TIMEOUT_S + 30, func_only=True)  # the build is bounded in conftest
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_under_nbval(path, record_property):
-    cmd = nbval_command([path])
+def test_notebook_runs_under_nbval(path, notebook_env, record_property):
+    notebook_env.raise_if_broken()
+    notebook = notebook_env.root / "notebooks" / path.name
+    cmd = nbval_command([notebook], python=notebook_env.python, root=notebook_env.root)
+    mode = "strict" if path.name in STRICT else "lax"
+    where = "the Binder environment" if notebook_env.binder else notebook_env.python
     started = time.perf_counter()
-    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900,
-                            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    try:
+        result = run_bounded(cmd, cwd=notebook_env.root, timeout=NOTEBOOK_TIMEOUT_S,
+                             env={**notebook_env.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"{path.name} ran longer than {NOTEBOOK_TIMEOUT_S} s in {where} "
+                    f"({' '.join(cmd[1:])}):\n{(exc.output or '')[-8000:]}\n"
+                    f"{(exc.stderr or '')[-2000:]}", pytrace=False)
     seconds = time.perf_counter() - started
-    record_property("seconds", round(seconds, 1))
-    print(f"{path.name}: {seconds:.1f} s ({'strict' if path.name in STRICT else 'lax'})")
-    assert result.returncode == 0, (
-        f"nbval failed on {path.name} ({' '.join(cmd[1:])}):\n"
-        f"{result.stdout[-8000:]}\n{result.stderr[-2000:]}")
+    record_property("notebook", f"{path.name} ({mode})")
+    record_property("notebook_seconds", round(seconds, 1))
+    print(f"{path.name}: {seconds:.1f} s ({mode}, {where})")
+    if result.returncode != 0:
+        pytest.fail(f"nbval failed on {path.name} in {where} ({' '.join(cmd[1:])}):\n"
+                    f"{result.stdout[-8000:]}\n{result.stderr[-2000:]}", pytrace=False)
     budget = os.environ.get("WORKBENCH_NOTEBOOK_BUDGET_S")
     if budget:
         assert seconds < float(budget), f"{path.name} took {seconds:.0f} s, budget {budget} s"
