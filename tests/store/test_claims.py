@@ -15,13 +15,13 @@ def test_a_claim_is_seen_by_others_until_released_or_expired(tmp_path):
         assert taken == {}
         a.hold(["x", "y"])
     with b.claiming() as taken:
-        assert taken == {"x": "ann", "y": "ann"}
+        assert taken == {"x": ["ann"], "y": ["ann"]}
         b.hold(["z"])
-    assert a.others() == {"z": "bob"}
+    assert a.others() == {"z": ["bob"]}
     a.release(["x"])
-    assert b.others() == {"y": "ann"}
+    assert b.others() == {"y": ["ann"]}
     a.forget(["y"])  # labeled: dropped from memory, the file keeps it until the next write
-    assert b.others() == {"y": "ann"}
+    assert b.others() == {"y": ["ann"]}
     a.hold([])
     assert b.others() == {}
     b.close()
@@ -32,7 +32,7 @@ def test_a_dead_sessions_claims_expire(tmp_path):
     dead = Claims(tmp_path, annotator="ann", lease_s=0.2)
     dead.hold(["x"])
     live = Claims(tmp_path, annotator="bob", lease_s=0.2)
-    assert live.others() == {"x": "ann"}
+    assert live.others() == {"x": ["ann"]}
     time.sleep(0.3)
     assert live.others() == {}
     path = tmp_path / "_claims" / f"{dead.session}.json"

@@ -43,9 +43,10 @@ def run_python(code: str, **kwargs) -> subprocess.Popen:
 def test_create_then_reopen_keeps_every_event(tmp_path):
     path = tmp_path / "labels"
     store = LabelStore.open(path, annotator="ann")
-    assert (store.path, store.annotator, store.version, len(store)) == (path, "ann", 1, 0)
-    assert json.loads((path / "_workbench.json").read_text()) == {
-        "format": "workbench-labelstore", "schema_version": SCHEMA_VERSION}
+    assert (store.path, store.annotator, store.version, len(store)) == (path, "ann", 2, 0)
+    meta = json.loads((path / "_workbench.json").read_text())
+    assert meta == {"format": "workbench-labelstore", "schema_version": SCHEMA_VERSION,
+                    "store_id": store.store_id} and len(store.store_id) == 32
     event = store.append("a", "cat", query="margin")
     assert isinstance(event, Event) and event.action == "label" and event.source == "human"
     assert event.time.tzinfo is not None and event.seq == 0
@@ -58,6 +59,8 @@ def test_create_then_reopen_keeps_every_event(tmp_path):
     assert again.events()["event_id"].iloc[0] == event.event_id
     labels = again.current_labels()
     assert list(labels.columns) == ["label", "annotator", "time", "source", "query", "event_id"]
+    assert again.events()[["branch", "store_id"]].drop_duplicates().values.tolist() == [
+        ["main", store.store_id]]
     assert labels["label"].to_dict() == {"a": "cat", "b": "dog"}
     assert labels.loc["a", "query"] == "margin" and labels.loc["b", "source"] == "suggestion"
     assert again.skipped() == {"c"}
@@ -266,7 +269,7 @@ def test_undo_names_its_target(tmp_path):
     assert store.current_labels().loc["a", "label"] == "cat"  # retracting an older event
     with pytest.raises(StoreError, match="already undone"):
         store.append("a", action="undo", target=again.event_id)
-    with pytest.raises(StoreError, match="not a label/relabel/skip event"):
+    with pytest.raises(StoreError, match="not a label/relabel/skip/remove event"):
         store.append("a", action="undo", target="no-such-event")
     with pytest.raises(StoreError, match="is an event on item 'a', not on item 'b'"):
         store.append("b", action="undo", target=store.current_labels().loc["a", "event_id"])
@@ -435,8 +438,8 @@ def test_newer_schema_version_is_refused(tmp_path):
     LabelStore.open(tmp_path).append("a", "cat")
     (tmp_path / "_workbench.json").write_text(
         json.dumps({"format": "workbench-labelstore", "schema_version": SCHEMA_VERSION + 1}))
-    with pytest.raises(SchemaVersionError, match="schema_version 2, but this workbench reads "
-                                                 "versions 1 to 1"):
+    with pytest.raises(SchemaVersionError, match="schema_version 3, but this workbench reads "
+                                                 "versions 1 to 2"):
         LabelStore.open(tmp_path)
     assert len(pd.read_parquet(tmp_path)) == 1
     assert issubclass(SchemaVersionError, StoreError) and issubclass(StoreError, ValueError)
@@ -464,11 +467,11 @@ def test_bad_events_are_refused_and_lose_nothing(tmp_path, kwargs, message):
 
 def test_undo_of_what_is_not_there(tmp_path):
     store = LabelStore.open(tmp_path, annotator="ann")
-    with pytest.raises(StoreError, match="undo target 'nope' is not a label/relabel/skip event"):
+    with pytest.raises(StoreError, match="undo target 'nope' is not a label/relabel/skip/remove event"):
         store.undo("nope")
     event = store.append("a", "cat")
     undo = store.undo(event.event_id)
-    with pytest.raises(StoreError, match="not a label/relabel/skip event"):
+    with pytest.raises(StoreError, match="not a label/relabel/skip/remove event"):
         store.undo(undo.event_id)  # an undo is not undone by undoing it: relabel instead
     assert len(store) == 2
 
@@ -497,7 +500,7 @@ def test_retract_takes_back_several_events_in_one_file_or_none(tmp_path):
     events = [store.append(f"i{k}", "x") for k in range(4)]
     skip = store.append("i4", action="skip")
     before = file_state(tmp_path)
-    with pytest.raises(StoreError, match="'nope' is not a label/relabel/skip event"):
+    with pytest.raises(StoreError, match="'nope' is not a label/relabel/skip/remove event"):
         store.retract([events[0].event_id, "nope"])
     with pytest.raises(StoreError, match="the same event twice"):
         store.retract([events[0].event_id, events[0].event_id])
@@ -510,16 +513,17 @@ def test_retract_takes_back_several_events_in_one_file_or_none(tmp_path):
     assert LabelStore.open(tmp_path).current_labels().index.tolist() == ["i0", "i3"]
 
 
-def test_sync_returns_what_other_handles_wrote_since_the_last_sync(tmp_path):
+def test_sync_returns_what_arrived_since_the_last_sync(tmp_path):
     mine = LabelStore.open(tmp_path, annotator="me")
     other = LabelStore.open(tmp_path, annotator="them")
     other.append("before", "x")
     assert mine.sync() == []  # the first call starts the count
-    mine.append("own", "y")
+    own = mine.append("own", "y")
     theirs = other.append("a", "x")
     mine.current_labels()  # an ordinary read in between must not swallow them
     new = mine.sync()
-    assert [e["event_id"] for e in new] == [theirs.event_id] and new[0]["annotator"] == "them"
+    assert [e["event_id"] for e in new] == [own.event_id, theirs.event_id]
+    assert new[1]["annotator"] == "them"
     assert mine.sync() == []
     assert set(mine.current_labels().index) == {"before", "own", "a"}
 

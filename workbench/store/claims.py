@@ -46,7 +46,8 @@ class Claims:
 
     @contextlib.contextmanager
     def claiming(self):
-        """Hold the claims lock; yields the items other live sessions claim (item -> annotator).
+        """Hold the claims lock; yields the items other live sessions claim (item -> their
+        annotators, one per claiming session).
 
         Inside, read the label log, pick items, then call `hold(...)`: no other session can
         pick between our read of their claims and the write of ours.
@@ -54,9 +55,10 @@ class Claims:
         with files.locked(self.folder / ".lock"):
             yield self.others()
 
-    def others(self) -> dict[str, str]:
-        """Items claimed by other sessions whose claims have not expired: item -> annotator."""
-        taken: dict[str, str] = {}
+    def others(self) -> dict[str, list[str]]:
+        """Items claimed by other sessions whose claims have not expired: item -> the
+        annotators of those sessions."""
+        taken: dict[str, list[str]] = {}
         now = time.time()
         for entry in os.scandir(self.folder):
             name = entry.name
@@ -74,7 +76,7 @@ class Claims:
             if dead or claim.get("expires", 0) < now:
                 continue
             for item in claim.get("items", []):
-                taken[item] = claim.get("annotator", "?")
+                taken.setdefault(item, []).append(claim.get("annotator", "?"))
         return taken
 
     def hold(self, item_ids) -> None:

@@ -38,16 +38,20 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute  # noqa: F401 - pa.compute, for filtering a segment
 
-from workbench.store import files, views
+from workbench.store import files, history, views
+from workbench.store.errors import SchemaVersionError, StoreError
+from workbench.store.history import MAIN, History, check_name
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: events carry their branch and home store; the "remove" action
 FORMAT = "workbench-labelstore"
-ACTIONS = ("label", "skip", "undo", "relabel")
-SOURCES = ("human", "suggestion", "import", "simulated")
+ACTIONS = ("label", "skip", "undo", "relabel", "remove")
+SOURCES = ("human", "suggestion", "import", "simulated", "merge", "revert", "restore")
+PROVENANCE = history.PROVENANCE  # their events name the event they copy (target)
 ORDER = views.ORDER
 AUTO_COMPACT_PARTS = 500  # open() compacts above this many loose parts, so reopening stays fast
 EVENT_ID = re.compile(r"[0-9a-f]{32}")
@@ -58,16 +62,9 @@ SCHEMA = pa.schema([
     ("action", pa.string()), ("annotator", pa.string()), ("time", pa.timestamp("us", tz="UTC")),
     ("source", pa.string()), ("target", pa.string()), ("query", pa.string()),
     ("writer", pa.string()), ("seq", pa.int64()), ("schema_version", pa.int16()),
+    ("branch", pa.string()), ("store_id", pa.string()),
 ])
 COLUMNS = SCHEMA.names
-
-
-class StoreError(ValueError):
-    """A store path, event or request that the label store cannot accept."""
-
-
-class SchemaVersionError(StoreError):
-    """The store was written by a newer workbench than this one."""
 
 
 @dataclass(frozen=True)
@@ -86,33 +83,53 @@ class Event:
     writer: str
     seq: int
     schema_version: int
+    branch: str = MAIN
+    store_id: str | None = None
 
 
-class LabelStore:
-    """Append-only label events in Parquet; current labels are a view of the log."""
+class LabelStore(History):
+    """Append-only label events in Parquet; current labels are a view of the log.
 
-    def __init__(self, path: Path, annotator: str, version: int):
+    A handle works on one branch (`LabelStore.open(path, branch=...)`): what it sees is the
+    branch's last commit plus the events written on that branch in this store; the history
+    verbs (commit, log, diff, blame, merge, ...) come from `workbench.store.history`.
+    """
+
+    def __init__(self, path: Path, annotator: str, meta: dict, branch: str = MAIN):
         """Use LabelStore.open(); this only sets up in-memory state."""
-        self.path, self.annotator, self.version = path, annotator, version
+        self.path, self.annotator = path, annotator
+        self.version, self.store_id = meta["schema_version"], meta["store_id"]
+        self.current_branch = branch
         self._lock = threading.RLock()  # a background thread may append while the UI does
         self._new_writer()  # sets _writer, _pid and _seq
         self._last_time = datetime.min.replace(tzinfo=timezone.utc)
         self._loaded: set[str] = set()  # files whose events are in memory (or covered by one)
         self._chunks: list[pd.DataFrame] = []  # the in-memory log, lazily concatenated
         self._pending: list[dict] = []  # this handle's single appends, not yet in _chunks
-        self._retracted: set[str] = set()  # event ids that some undo targets
+        self._retracted: set[str] = set()  # event ids that some undo in scope targets
+        self._scope_key: tuple | None = None  # (head commit, merging commit) the view is of
+        self._frontier: dict[str, int] = {}  # events of the scope by (writer, seq), see _in_scope
+        self._local_counts: dict[str, int] = {}  # writers of this branch here -> events written
         self._own_ids: set[str] = set()  # event ids this handle wrote (caller-given ids are checked)
         self._current: views.Latest | None = None  # the state per item; None until first needed
         self._unfolded: list[dict] = []  # events not yet folded into _current
-        self._unsynced: list | None = None  # others' events since the last sync() (frames, rows)
+        self._unsynced: list | None = None  # events read or written since the last sync()
 
     @classmethod
-    def open(cls, path: str | os.PathLike, *, annotator: str | None = None) -> LabelStore:
-        """Open the store at `path`, creating it if `path` is missing or an empty directory."""
+    def open(cls, path: str | os.PathLike, *, annotator: str | None = None,
+             branch: str = MAIN) -> LabelStore:
+        """Open the store at `path` on `branch`, creating the store if `path` is missing or
+        an empty directory. Branches other than main are made with `store.branch(name)`."""
         path = Path(path)
-        store = cls(path, annotator or _default_annotator(), _init_dir(path))
+        check_name(branch, "branch")
+        store = cls(path, annotator or _default_annotator(), _init_dir(path), branch)
+        if branch != MAIN and branch not in store.branches()["branch"].tolist():
+            raise StoreError(f"no branch {branch!r} in {path}; branches: "
+                             f"{', '.join(store.branches()['branch'])} (make one with "
+                             f"store.branch({branch!r}))")
         files.clean_temp_files(path)
         store.compact(min_parts=AUTO_COMPACT_PARTS + 1)  # also finishes interrupted compactions
+        store._finish_merge_writes()  # a merge killed between recording and writing its events
         return store
 
     # -- writing -----------------------------------------------------------------------------
@@ -134,15 +151,12 @@ class LabelStore:
                 item_id = self._undo_target(target, item_id)["item_id"]
             now = self._now()  # first: a forked child gets its own writer and seq here
             event = Event(event_id, item_id, label, action, annotator, now, source,
-                          target, query, self._writer, self._seq, SCHEMA_VERSION)
+                          target, query, self._writer, self._seq, SCHEMA_VERSION,
+                          self.current_branch, self.store_id)
             row = asdict(event)
             self._write_part(pa.Table.from_pylist([row], schema=SCHEMA))
-            self._pending.append(row)
+            self._ingest_rows([row])
             self._own_ids.add(event_id)
-            if action == "undo":
-                self._retracted.add(target)
-            if self._current is not None:  # folded in by the next read of the view, not here
-                self._unfolded.append(row)
             return event
 
     def undo(self, target: str, *, annotator: str | None = None, source: str = "human") -> Event:
@@ -164,14 +178,12 @@ class LabelStore:
             items = [self._undo_target(t, None)["item_id"] for t in targets]
             now = self._now()
             rows = [asdict(Event(uuid.uuid4().hex, item, None, "undo", annotator, now, source,
-                                 target, None, self._writer, self._seq + k, SCHEMA_VERSION))
+                                 target, None, self._writer, self._seq + k, SCHEMA_VERSION,
+                                 self.current_branch, self.store_id))
                     for k, (item, target) in enumerate(zip(items, targets))]
             self._write_part(pa.Table.from_pylist(rows, schema=SCHEMA))
-            self._pending.extend(rows)
+            self._ingest_rows(rows)
             self._own_ids.update(r["event_id"] for r in rows)
-            self._retracted.update(targets)
-            if self._current is not None:
-                self._unfolded.extend(rows)
             return [Event(**r) for r in rows]
 
     def append_many(self, records: list[dict] | pd.DataFrame, *, source: str = "import"
@@ -189,18 +201,24 @@ class LabelStore:
                 return []
             table = self._batch(frame, source)
             self._write_part(table)
-            self._ingest(table.to_pandas())
+            if table.num_rows > 1000:
+                frame = table.to_pandas()
+                self._ingest(frame)
+                if self._unsynced is not None:
+                    self._unsynced.append(frame)
+            else:
+                self._ingest_rows(table.to_pylist())
             ids = table["event_id"].to_pylist()
             self._own_ids.update(ids)
             return ids
 
     # -- reading -----------------------------------------------------------------------------
     def sync(self) -> list[dict]:
-        """The events other handles (other notebooks, processes) wrote that this handle has
-        read since the last sync(), as dicts of their columns, reading any new files first.
-        Cheap when nothing changed: one directory listing. The first call only starts the
-        count (it returns nothing: read the current state after it). Meant for one consumer
-        per handle, the session that owns it."""
+        """The events that arrived since the last sync(), as dicts of their columns: written
+        by other handles (other notebooks, processes), which are read first, and through this
+        one (a merge, a restore). Cheap when nothing changed: one directory listing. The first
+        call only starts the count (it returns nothing: read the current state after it).
+        Meant for one consumer per handle, the session that owns it."""
         with self._lock:
             self._refresh()
             new, self._unsynced = self._unsynced or [], []
@@ -227,15 +245,23 @@ class LabelStore:
             self._refresh()
             return self._log().sort_values(ORDER, ignore_index=True)
 
+    def events_of(self, item_ids) -> pd.DataFrame:
+        """The events on these items (every branch), sorted like events(): cheaper than
+        filtering events() on a big store."""
+        with self._lock:
+            self._refresh()
+            log = self._log()
+            rows = log[views.isin(log["item_id"], item_ids)]
+            return rows.sort_values(ORDER, ignore_index=True)
+
     def event(self, event_id: str) -> dict:
         """One event by id, as a dict; a StoreError if there is none."""
         with self._lock:
             self._refresh()
-            log = self._log()
-            rows = log[(log["event_id"] == event_id).to_numpy()]
-            if rows.empty:
+            row = self._find(event_id)
+            if row is None:
                 raise StoreError(f"no event {event_id!r} in {self.path}")
-            return rows.iloc[0].to_dict()
+            return row
 
     def current_labels(self) -> pd.DataFrame:
         """Per item_id, the latest label/relabel that no undo retracts and no skip follows.
@@ -286,9 +312,23 @@ class LabelStore:
             self._refresh()
             return sum(map(len, self._chunks)) + len(self._pending)
 
+    def bind(self, *, classes: list[str], items_hash: str, n_items: int) -> None:
+        """Tie the store to a pool and a class set the first time a session opens it; later,
+        refuse a session (or a push, a pull) of another class set. A pool that gained or lost
+        items is allowed: labels point at item ids, which stay valid."""
+        with self._lock:
+            meta = read_meta(self.path)
+            bound = meta.get("classes")
+            if bound is not None and list(bound) != list(classes):
+                raise StoreError(f"store {self.path} holds labels of the classes {bound}, not "
+                                 f"{list(classes)}; open another store for this class set")
+            pool = {"items_hash": items_hash, "n_items": n_items}
+            if bound is None or meta.get("pool") != pool:
+                write_meta(self.path, {**meta, "classes": list(classes), "pool": pool})
+
     def __repr__(self) -> str:
-        return (f"LabelStore({str(self.path)!r}, annotator={self.annotator!r}, "
-                f"events={len(self)}, writer={self._writer!r})")
+        return (f"LabelStore({str(self.path)!r}, branch={self.current_branch!r}, "
+                f"annotator={self.annotator!r}, events={len(self)}, writer={self._writer!r})")
 
     # -- internals -------------------------------------------------------------------------
     def _new_writer(self) -> None:
@@ -342,20 +382,21 @@ class LabelStore:
             raise StoreError(f"append_many column 'time' must hold ISO 8601 times or "
                              f"datetimes: {err}") from err
         undo = frame["action"] == "undo"
-        if undo.any():  # an undo row must point at a stored event, and takes that event's item
-            self._refresh()
-            known = self._log().set_index("event_id")
+        if undo.any():  # an undo row must point at an event in scope, and takes that event's item
+            self._view()
+            known = self._scope_log().set_index("event_id")
             stored = frame["target"].isin(known.index[known["action"].isin(views.EFFECTIVE)])
-            _check_rows(undo & ~stored, "undo needs a target that is a stored label, relabel "
-                        "or skip event", frame)
+            _check_rows(undo & ~stored, "undo needs a target that is a label, relabel, skip "
+                        f"or remove event on branch {self.current_branch!r}", frame)
             frame["item_id"] = frame["item_id"].where(~undo, frame["target"].map(known["item_id"]))
-        needs_label = frame["action"].isin(["label", "relabel"])
+        needs_label = frame["action"].isin(views.LABELING)
         _check_rows(frame["item_id"].isna() | (frame["item_id"] == ""), "item_id is missing",
                     frame)
         _check_rows(needs_label & frame["label"].isna(), "label/relabel needs a label", frame)
         _check_rows(~needs_label & frame["label"].notna(), "only label/relabel carry a label",
                     frame)
-        _check_rows(~undo & frame["target"].notna(), "only undo carries a target", frame)
+        _check_rows(~undo & ~frame["source"].isin(PROVENANCE) & frame["target"].notna(),
+                    "only undo (and merge, revert, restore events) carry a target", frame)
         given = frame["event_id"] if "event_id" in frame else pd.Series([None] * n)
         try:
             event_ids = [self._check_new_id(None if pd.isna(e) else e) for e in given]
@@ -370,6 +411,8 @@ class LabelStore:
             "writer": pa.array([self._writer] * n, pa.string()),
             "seq": pa.array(range(self._seq, self._seq + n), pa.int64()),
             "schema_version": pa.array([SCHEMA_VERSION] * n, pa.int16()),
+            "branch": pa.array([self.current_branch] * n, pa.string()),
+            "store_id": pa.array([self.store_id] * n, pa.string()),
         }).select(COLUMNS).cast(SCHEMA)
 
     def _log(self) -> pd.DataFrame:
@@ -397,8 +440,8 @@ class LabelStore:
                 else:  # a few events from another notebook: no DataFrame round trip
                     rows = list({r["event_id"]: r for r in table.to_pylist()}.values())
                     self._ingest_rows(rows)
-                if self._unsynced is not None:
-                    self._unsynced.append(rows)
+                if self._unsynced is not None and isinstance(rows, pd.DataFrame):
+                    self._unsynced.append(rows)  # (small batches were counted by _ingest_rows)
             return
         raise StoreError(f"files in {self.path} kept vanishing while reading it")
 
@@ -422,7 +465,9 @@ class LabelStore:
 
     def _ingest(self, frame: pd.DataFrame) -> None:
         self._chunks.append(frame)
-        self._retracted.update(frame.loc[(frame["action"] == "undo").to_numpy(), "target"])
+        local = frame[_local_mask(frame, self.current_branch, self.store_id)]
+        for writer, top in local.groupby("writer")["seq"].max().items():
+            self._local_counts[writer] = max(self._local_counts.get(writer, 0), int(top) + 1)
         if len(frame) > 1000:  # rebuilding the view from the log beats folding row by row
             self._current, self._unfolded = None, []
         elif self._current is not None:
@@ -430,39 +475,83 @@ class LabelStore:
 
     def _ingest_rows(self, rows: list[dict]) -> None:
         self._pending.extend(rows)
-        self._retracted.update(r["target"] for r in rows if r["action"] == "undo")
+        if self._unsynced is not None:
+            self._unsynced.append(rows)
+        for row in rows:
+            if _local(row, self.current_branch, self.store_id):
+                w = row["writer"]
+                self._local_counts[w] = max(self._local_counts.get(w, 0), row["seq"] + 1)
         if self._current is not None:
             self._unfolded.extend(rows)
 
     def _view(self) -> views.Latest:
-        """The state of every item: built from the log once, then folded forward."""
+        """The state of every item on this branch: built from the events in scope once, then
+        folded forward; built again when the branch's head moves in a way this handle did not
+        make itself (a teammate's merge, a pull)."""
         self._refresh()
+        key, frontier = self._read_scope()
         rows, self._unfolded = self._unfolded, []
-        if self._current is None or len(rows) > 1000:
-            self._current = views.Latest(self._log(), self._retracted)
+        if self._current is None or key != self._scope_key or len(rows) > 1000:
+            self._build_view(key, frontier)
         elif rows:
-            self._current.fold(rows, self._log, self._retracted)
+            rows = [row for row in rows if self._in_scope(row)]
+            self._retracted.update(r["target"] for r in rows if r["action"] == "undo")
+            self._current.fold(rows, self._scope_log, self._retracted)
         return self._current
+
+    def _build_view(self, key: tuple, frontier: dict[str, int]) -> None:
+        self._scope_key, self._frontier = key, frontier
+        scope = self._scope_log()
+        self._retracted = views.retracted_ids(scope)
+        # What changed since the branch's last commit (a handle opened with uncommitted labels
+        # must still count them in the next commit): the items the uncommitted events touch,
+        # and their labels at the commit.
+        head = self._commit_frontier(key[0])
+        touched = scope.loc[~views.frontier_mask(scope, head), "item_id"].dropna().unique()
+        at_head = views.as_of(scope[views.isin(scope["item_id"], touched)], head)
+        before = views.labels(views.latest(at_head))["label"].to_dict()
+        self._current = views.Latest(scope, self._retracted,
+                                     marked={item: before.get(item) for item in touched})
+
+    def _scope_log(self) -> pd.DataFrame:
+        """The events this branch sees: those in its scope frontier (the head commit's, and
+        during a merge the other side's too), and those written on this branch in this store."""
+        log = self._log()
+        mask = views.frontier_mask(log, self._frontier) | _local_mask(log, self.current_branch,
+                                                                       self.store_id)
+        return log[mask]
+
+    def _in_scope(self, row: dict) -> bool:
+        return row["seq"] < self._frontier.get(row["writer"], 0) or _local(row, self.current_branch,
+                                                                            self.store_id)
 
     def _undo_target(self, target: str | None, item_id: str | None) -> dict:
         if target is None:
             raise StoreError("an undo must name the event it retracts: pass target=<event_id> "
                              "(see store.events())")
-        log = self._log()
-        rows = log[(log["event_id"] == target).to_numpy()]
-        if rows.empty:
-            self._refresh()  # another writer's event we have not read yet?
-            log = self._log()
-            rows = log[(log["event_id"] == target).to_numpy()]
-        if rows.empty or rows["action"].iloc[0] not in views.EFFECTIVE:
-            raise StoreError(f"undo target {target!r} is not a label/relabel/skip event in "
-                             f"{self.path}")
+        self._view()  # up to date, so "already undone" counts every undo in scope
+        row = self._find(target)
+        if row is None or row["action"] not in views.EFFECTIVE:
+            raise StoreError(f"undo target {target!r} is not a label/relabel/skip/remove event "
+                             f"in {self.path}")
+        if not self._in_scope(row):
+            raise StoreError(f"undo target {target!r} is an event of branch {row['branch']!r}, "
+                             f"not of {self.current_branch!r}; open the store on that branch to undo it")
         if target in self._retracted:
             raise StoreError(f"undo target {target!r} is already undone")
-        if item_id is not None and rows["item_id"].iloc[0] != item_id:
+        if item_id is not None and row["item_id"] != item_id:
             raise StoreError(f"undo target {target!r} is an event on item "
-                             f"{rows['item_id'].iloc[0]!r}, not on item {item_id!r}")
-        return rows.iloc[0].to_dict()
+                             f"{row['item_id']!r}, not on item {item_id!r}")
+        return row
+
+    def _find(self, event_id: str) -> dict | None:
+        """The event with this id, from memory (pending first: the latest appends)."""
+        for row in reversed(self._pending):
+            if row["event_id"] == event_id:
+                return row
+        log = self._log()
+        rows = log[(log["event_id"] == event_id).to_numpy()]
+        return None if rows.empty else _row(rows.iloc[0].to_dict())
 
     def _finish_compactions(self) -> None:
         """Delete parts that a finished segment already holds (a compaction cut short)."""
@@ -478,27 +567,23 @@ def _read(directory: Path, names: list[str]) -> pa.Table:
     return files.read_parquet_files(directory, names, SCHEMA)
 
 
-def _init_dir(path: Path) -> int:
-    """Check `path` is a store we can read (or create one there); return its schema version."""
+def _init_dir(path: Path) -> dict:
+    """Check `path` is a store we can read (or create one there); return its metadata:
+    schema_version and store_id (a store written by an older workbench is upgraded)."""
     if path.exists() and not path.is_dir():
         raise StoreError(f"LabelStore path {str(path)!r} is a file; expected a directory holding "
                          "a workbench label store, or a missing or empty one to create it in")
     meta = path / _META
     if meta.exists():
-        try:
-            info = json.loads(meta.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise StoreError(f"{str(meta)!r} is unreadable ({err}); expected the JSON "
-                             f"metadata of a workbench label store") from err
-        if not isinstance(info, dict) or info.get("format") != FORMAT:
-            raise StoreError(f"{str(path)!r} holds something else: {_META} does not say "
-                             f"format {FORMAT!r}")
+        info = read_meta(path)
         version = info.get("schema_version")
-        if not isinstance(version, int) or not 1 <= version <= SCHEMA_VERSION:
-            raise SchemaVersionError(
-                f"{str(path)!r} has schema_version {version!r}, but this workbench reads "
-                f"versions 1 to {SCHEMA_VERSION}; upgrade workbench to open it")
-        return version
+        if version < SCHEMA_VERSION or not info.get("store_id"):
+            # Version 1 had no branches: its events (branch and home unset) read as this
+            # store's main branch, so upgrading only records the new version and an id.
+            info = {**info, "schema_version": SCHEMA_VERSION,
+                    "store_id": info.get("store_id") or uuid.uuid4().hex}
+            write_meta(path, info)
+        return info
     path.mkdir(parents=True, exist_ok=True)
     files.fsync_dir(path.parent)  # the new directory's own entry must survive a crash too
     others = sorted(n for n in os.listdir(path) if not n.startswith("."))
@@ -506,9 +591,55 @@ def _init_dir(path: Path) -> int:
         raise StoreError(f"{str(path)!r} holds something else ({', '.join(others[:3])}"
                          f"{', ...' if len(others) > 3 else ''}); expected a workbench label "
                          f"store (with {_META}) or an empty directory")
-    info = {"format": FORMAT, "schema_version": SCHEMA_VERSION}
-    files.write_durably(path, _META, json.dumps(info).encode())
-    return SCHEMA_VERSION
+    info = {"format": FORMAT, "schema_version": SCHEMA_VERSION, "store_id": uuid.uuid4().hex}
+    write_meta(path, info)
+    return info
+
+
+def read_meta(path: Path) -> dict:
+    """A store's `_workbench.json`, checked: the format, and a version this workbench reads."""
+    meta = Path(path) / _META
+    try:
+        info = json.loads(meta.read_text())
+    except FileNotFoundError:
+        raise StoreError(f"{str(path)!r} is not a workbench label store (no {_META})") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise StoreError(f"{str(meta)!r} is unreadable ({err}); expected the JSON "
+                         f"metadata of a workbench label store") from err
+    if not isinstance(info, dict) or info.get("format") != FORMAT:
+        raise StoreError(f"{str(path)!r} holds something else: {_META} does not say "
+                         f"format {FORMAT!r}")
+    version = info.get("schema_version")
+    if not isinstance(version, int) or not 1 <= version <= SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"{str(path)!r} has schema_version {version!r}, but this workbench reads "
+            f"versions 1 to {SCHEMA_VERSION}; upgrade workbench to open it")
+    return info
+
+
+def write_meta(path: Path, info: dict) -> None:
+    files.write_durably(Path(path), _META, json.dumps(info, sort_keys=True).encode())
+
+
+def _local_mask(log: pd.DataFrame, branch: str, store_id: str) -> np.ndarray:
+    """Events written on `branch` in this store (events from before branches read as main)."""
+    on = log["branch"].fillna(MAIN).to_numpy() == branch
+    home = log["store_id"]
+    return on & (home.isna() | (home == store_id)).to_numpy()
+
+
+def _local(row: dict, branch: str, store_id: str) -> bool:
+    home = row.get("store_id")
+    return ((row.get("branch") or MAIN) == branch) and (_missing(home) or home == store_id)
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def _row(row: dict) -> dict:
+    """A log row as a plain dict: missing values are None (not NaN)."""
+    return {k: (None if _missing(v) else v) for k, v in row.items()}
 
 
 def _default_annotator() -> str:
@@ -524,17 +655,19 @@ def _check_event(item_id, label, action, source, annotator, query, target) -> No
     if source not in SOURCES:
         raise StoreError(f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")
     checks = [("item_id", item_id, action == "undo"), ("annotator", annotator, False),
-              ("label", label, action not in ("label", "relabel")), ("query", query, True),
+              ("label", label, action not in views.LABELING), ("query", query, True),
               ("target", target, True)]
     for name, value, optional in checks:
         if not (isinstance(value, str) and value) and not (optional and value is None):
             raise StoreError(f"{name} must be a non-empty str{' or None' if optional else ''} "
                              f"for a {action!r} event (map classes to str yourself), got "
                              f"{type(value).__name__} {value!r}")
-    if label is not None and action not in ("label", "relabel"):
+    if label is not None and action not in views.LABELING:
         raise StoreError(f"a {action!r} event carries no label, got label={label!r}")
-    if target is not None and action != "undo":
-        raise StoreError(f"only an undo event has a target, got target={target!r} for {action!r}")
+    if target is not None and action != "undo" and source not in PROVENANCE:
+        raise StoreError(f"only an undo event has a target (and merge, revert and restore "
+                         f"events, naming the event they copy), got target={target!r} for "
+                         f"{action!r}")
 
 
 def _strings(column: pd.Series, name: str) -> pa.Array:
