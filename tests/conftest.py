@@ -231,3 +231,17 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_sep("-", "notebook timings")
         for line in lines:
             terminalreporter.write_line(line)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def representation_cache(tmp_path_factory):
+    """Pools' learned representations go to a folder of this test run, never to the user's
+    ~/.cache (subprocesses and notebook kernels inherit the variable)."""
+    folder = tmp_path_factory.mktemp("workbench-cache")
+    before = os.environ.get("WORKBENCH_CACHE_DIR")
+    os.environ["WORKBENCH_CACHE_DIR"] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop("WORKBENCH_CACHE_DIR", None)
+    else:
+        os.environ["WORKBENCH_CACHE_DIR"] = before

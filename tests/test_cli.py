@@ -16,11 +16,15 @@ def test_simulate_digits_writes_curve_and_prints_accuracy_last(tmp_path):
                  "--budget", "60", "--batch", "10", "--initial", "20", "--seed", "1", "--out", str(out))
     assert result.returncode == 0, result.stderr
     curve = pd.read_csv(out)
-    assert list(curve.columns) == ["n_labels", "accuracy", "strategy", "seed"]
+    assert list(curve.columns) == ["n_labels", "accuracy", "macro_f1", "balanced_accuracy", "strategy",
+                                   "seed", *[f"recall_{d}" for d in range(10)]]
+    assert curve["macro_f1"].between(0, 1).all() and curve["balanced_accuracy"].between(0, 1).all()
     assert curve["n_labels"].tolist() == [20, 30, 40, 50, 60]
     assert set(curve["strategy"]) == {"margin"} and set(curve["seed"]) == {1}
-    last = result.stdout.strip().splitlines()[-1]
+    *_, metrics, last = result.stdout.strip().splitlines()
     assert last == f"accuracy@60={curve['accuracy'].iloc[-1]:.4f}"
+    assert metrics == (f"macro_f1@60={curve['macro_f1'].iloc[-1]:.4f} "
+                       f"balanced_accuracy@60={curve['balanced_accuracy'].iloc[-1]:.4f}")
     assert curve["accuracy"].iloc[-1] > 0.8
 
 
@@ -57,3 +61,21 @@ def test_budget_larger_than_the_pool_is_a_clear_error():
 def test_unknown_data_is_a_clear_error():
     result = run("simulate", "--data", "no-such-file.csv")
     assert result.returncode == 2 and "'no-such-file.csv' is neither 'digits'" in result.stderr
+
+
+def test_simulate_labels_texts_from_a_csv(tmp_path):
+    words = {"sport": "match goal team won league", "money": "shares bank profit market price"}
+    rng = np.random.default_rng(0)
+    rows = [{"topic": t, "text": " ".join(rng.choice(w.split(), 4)) + f" note {i}"}
+            for i in range(60) for t, w in words.items()]
+    pd.DataFrame(rows).to_csv(tmp_path / "texts.csv", index=False)
+    out = tmp_path / "curve.csv"
+    result = run("simulate", "--data", str(tmp_path / "texts.csv"), "--text-column", "text",
+                 "--label-column", "topic", "--budget", "30", "--initial", "10", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    curve = pd.read_csv(out)
+    assert {"recall_money", "recall_sport"} <= set(curve.columns)
+    assert curve["accuracy"].iloc[-1] > 0.9
+    # without --text-column the file has no numeric features: the error says what to pass
+    result = run("simulate", "--data", str(tmp_path / "texts.csv"), "--label-column", "topic")
+    assert result.returncode == 2 and "name their column with --text-column" in result.stderr

@@ -68,10 +68,10 @@ def nbval_command(notebooks, *, python: str = sys.executable, root: Path = ROOT)
             "-p", "no:cacheprovider", "-q", "--no-header", "-rN"]
 
 
-def test_there_are_five_tutorials():
+def test_the_tutorials_are_all_here():
     assert [nb.name for nb in NOTEBOOKS] == [
         "01_quickstart.ipynb", "02_active_vs_random.ipynb", "03_your_own_data.ipynb",
-        "04_your_own_model.ipynb", "05_the_label_store.ipynb"]
+        "04_your_own_model.ipynb", "05_the_label_store.ipynb", "06_label_history.ipynb"]
     assert STRICT <= {nb.name for nb in NOTEBOOKS}
 
 

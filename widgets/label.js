@@ -11,7 +11,8 @@
 // an undo brings it back.
 //
 // Safety: item data is only ever put in the page with textContent or as an image's data
-// URL, never as HTML, so an item whose text is markup shows as that text.
+// URL, never as HTML, so an item whose text is markup shows as that text. `h`, `pct` and
+// `drawContent` come from content.js, which the Python side puts in front of this module.
 //
 // Keys (JupyterLab's notebook shortcuts fire for any focused element, so the handler stops
 // every plain key it owns and every plain letter from reaching the notebook; Ctrl/Cmd/Alt
@@ -33,13 +34,6 @@ const GRID_HELP = "number: label the highlighted thumbnail · Shift+number: that
   + "s: skip it · arrows/click: move · z: undo · Enter: save the page · g: back";
 
 // ---- small helpers -----------------------------------------------------------------------
-function h(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined && text !== null) node.textContent = String(text);
-  return node;
-}
-
 function button(label, hint, title, onClick) {
   const b = h("button", "wb-button");
   b.type = "button";
@@ -48,10 +42,6 @@ function button(label, hint, title, onClick) {
   if (title) b.title = title;
   b.addEventListener("click", (e) => { e.preventDefault(); onClick(e); });
   return b;
-}
-
-function pct(x) {
-  return x === null || x === undefined ? "" : `${Math.round(x * 100)}%`;
 }
 
 // 32 hex digits, like Python's uuid4().hex; getRandomValues works outside secure contexts too.
@@ -63,48 +53,6 @@ function newEventId() {
 
 function hasSuggestion(item) {
   return item && item.suggestion !== null && item.suggestion !== undefined;
-}
-
-// One item's visual: an image, a text, a key/value table or a placeholder with the reason.
-function drawContent(render, { thumb = false } = {}) {
-  const box = h("div", "wb-content");
-  if (!render || typeof render !== "object") {
-    box.appendChild(h("div", "wb-placeholder", "This item has nothing to show."));
-    return box;
-  }
-  if (render.kind === "image" && typeof render.data === "string"
-      && /^image\/(png|jpeg|gif|webp|bmp)$/.test(render.mime || "")) {
-    const img = h("img", "wb-image");
-    const w = Number(render.width) || 28, hgt = Number(render.height) || 28;
-    const target = thumb ? 72 : 280;
-    const scale = Math.max(1, Math.floor(target / Math.max(w, hgt)));
-    const width = Math.min(w * scale, thumb ? 96 : 560);
-    img.style.width = `${width}px`;
-    img.style.height = `${Math.round(width * hgt / w)}px`;
-    if (Math.max(w, hgt) <= 64) img.classList.add("wb-pixelated");
-    img.alt = thumb ? "" : "item image";
-    img.src = `data:${render.mime};base64,${render.data}`;
-    box.appendChild(img);
-  } else if (render.kind === "text") {
-    box.appendChild(h("pre", thumb ? "wb-text wb-text-thumb" : "wb-text", render.text));
-  } else if (render.kind === "table") {
-    const table = h("table", "wb-table");
-    for (const row of render.rows || []) {
-      const tr = h("tr");
-      tr.appendChild(h("th", null, row[0]));
-      tr.appendChild(h("td", null, row[1]));
-      table.appendChild(tr);
-    }
-    box.appendChild(table);
-  } else {
-    const reason = render.kind === "error" ? render.reason : `unknown item kind ${render.kind}`;
-    const ph = h("div", "wb-placeholder wb-item-error");
-    ph.appendChild(h("strong", null, "Cannot show this item"));
-    ph.appendChild(h("div", "wb-reason", reason));
-    if (!thumb) ph.appendChild(h("div", "wb-hint", "Press s to skip it."));
-    box.appendChild(ph);
-  }
-  return box;
 }
 
 // ---- state ------------------------------------------------------------------------------------
@@ -170,7 +118,8 @@ function buildDom(el) {
   els.review = h("div", "wb-review");
   els.why = h("div", "wb-why");
   els.suggest = h("div", "wb-suggestion");
-  side.append(els.review, els.suggest, els.why);
+  els.blame = h("div", "wb-blame");
+  side.append(els.review, els.blame, els.suggest, els.why);
   els.main.append(els.item, side);
 
   els.grid = h("div", "wb-grid");
@@ -197,11 +146,15 @@ function drawStatus(S, model, els) {
 
   const m = model.get("model_state") || {};
   const parts = [];
+  if (m.representation) parts.push(m.representation);  // learned once per pool, in the background
   if (m.training) parts.push("training…");
   if (m.rounds) {
     let acc = "";
     if (m.last_accuracy !== null && m.last_accuracy !== undefined) {
       acc = `, accuracy ${(m.last_accuracy * 100).toFixed(1)}%`;
+      if (m.last_macro_f1 !== null && m.last_macro_f1 !== undefined) {
+        acc += `, macro-F1 ${(m.last_macro_f1 * 100).toFixed(1)}%`;
+      }
       if (m.eval_on) acc += ` on ${m.eval_on}`;
     } else if (m.eval_on) {
       acc = ` (${m.eval_on})`;
@@ -255,6 +208,7 @@ function drawSingle(S, model, els, view) {
       done ? "Nothing left to label: every item is labeled or skipped." : "loading…"));
     els.suggest.textContent = "";
     els.why.textContent = "";
+    els.blame.textContent = "";
     markClassButtons(view.classButtons, names);
     return;
   }
@@ -273,6 +227,8 @@ function drawSingle(S, model, els, view) {
     given = entry.label;
   }
   drawSuggestion(els, item);
+  // Who gave the label this item has now, when, in which commit (from the kernel's blame).
+  els.blame.textContent = S.view === null && item.blame ? item.blame : "";
   markClassButtons(view.classButtons, names, { suggested: hasSuggestion(item) ? item.suggestion : null, given });
   els.why.replaceChildren();
   // The reason sentence carries the score when there is one; show the raw score otherwise.

@@ -13,6 +13,7 @@ import sys as _sys
 from workbench.data import datasets
 from workbench.data.pool import Pool
 from workbench.learn import strategies
+from workbench.learn.head import LightHead
 from workbench.learn.learners import TorchClassifier, features_for, logistic_regression, make_learner
 from workbench.learn.queue import QueueItem
 from workbench.loop.session import Session
@@ -34,6 +35,10 @@ def __getattr__(name):
         from workbench.ui.label_widget import LabelWidget
 
         return LabelWidget
+    if name == "HistoryView":
+        from workbench.ui.history_view import HistoryView
+
+        return HistoryView
     if name == "charts":
         import workbench.ui.charts as charts
 
@@ -42,8 +47,10 @@ def __getattr__(name):
 
 
 __all__ = [
+    "HistoryView",
     "LabelStore",
     "LabelWidget",
+    "LightHead",
     "Pool",
     "QueueItem",
     "SchemaVersionError",

@@ -1,5 +1,6 @@
 """The `workbench` command: `workbench lab` opens the quickstart, `workbench simulate`
-runs the active-learning loop against the ground truth."""
+runs the active-learning loop against the ground truth, and `workbench log|diff|blame|...`
+read and write label history (workbench.cli_history)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from workbench import cli_history
 from workbench.learn.strategies import STRATEGIES
 
 
@@ -17,31 +19,40 @@ def main(argv=None) -> int:
     sim = sub.add_parser("simulate", help="simulate labeling with the ground truth as annotator")
     sim.add_argument("--data", default="digits", help="'digits' or a .npz/.csv/.parquet file or image folder")
     sim.add_argument("--label-column", default=None, help="ground-truth column of a CSV/Parquet file")
+    sim.add_argument("--text-column", default=None,
+                     help="column of texts to label in a CSV/Parquet file (a text pool)")
     sim.add_argument("--strategy", default="diverse_margin", choices=list(STRATEGIES))
-    sim.add_argument("--learner", default="torch", choices=["torch", "logreg"])
+    sim.add_argument("--learner", default="head", choices=["head", "torch", "logreg"],
+                     help="head: the default (a light head on the pool's representation); torch: "
+                          "TorchClassifier on the pool's features; logreg: logistic regression")
     sim.add_argument("--budget", type=int, default=200, help="labels to reach")
     sim.add_argument("--batch", type=int, default=10, help="labels per round")
     sim.add_argument("--initial", type=int, default=20, help="random seed labels")
     sim.add_argument("--seed", type=int, default=0)
-    sim.add_argument("--out", default=None, help="CSV of n_labels,accuracy,strategy,seed")
+    sim.add_argument("--out", default=None,
+                     help="CSV of n_labels,accuracy,macro_f1,balanced_accuracy,strategy,seed and "
+                          "recall_<class> per class")
 
     lab = sub.add_parser("lab", help="open JupyterLab on the quickstart notebook")
     lab.add_argument("--dir", default=None,
                      help="where to put the notebooks (default: ./workbench-notebooks)")
     lab.add_argument("--no-browser", action="store_true")
     lab.add_argument("--port", type=int, default=None)
+    cli_history.add_commands(sub)
 
     args = parser.parse_args(argv)
     try:
         if args.command == "simulate":
             return _simulate(args)
+        if args.command in cli_history.VERBS:
+            return cli_history.run(args)
         return _lab(args)
     except (ValueError, KeyError, FileNotFoundError) as e:
         print(f"workbench: error: {e}", file=sys.stderr)
         return 2
 
 
-def load_data(data: str, label_column: str | None = None):
+def load_data(data: str, label_column: str | None = None, text_column: str | None = None):
     from workbench.data.datasets import digits
     from workbench.data.pool import Pool
 
@@ -52,21 +63,35 @@ def load_data(data: str, label_column: str | None = None):
         return Pool.from_folder(path)
     if not path.exists():
         raise FileNotFoundError(f"--data {data!r} is neither 'digits' nor an existing file or folder")
-    return Pool.from_file(path, label_column=label_column)
+    if text_column is not None and path.suffix.lower() not in (".csv", ".tsv", ".txt", ".parquet", ".pq"):
+        raise ValueError(f"--text-column needs a CSV or Parquet file, got {path.name!r}")
+    extra = {} if text_column is None else {"text_column": text_column}
+    try:
+        return Pool.from_file(path, label_column=label_column, **extra)
+    except ValueError as e:
+        if "no numeric feature columns" not in str(e):
+            raise
+        raise ValueError(f"{path.name} has no numeric feature columns to learn from; for a file "
+                         "of texts, name their column with --text-column") from e
 
 
 def _simulate(args) -> int:
+    import pandas as pd
+
     from workbench.learn.learners import make_learner
     from workbench.loop.simulate import simulate
 
-    pool = load_data(args.data, args.label_column)
+    pool = load_data(args.data, args.label_column, args.text_column)
     curve = simulate(pool, strategy=args.strategy, learner=make_learner(args.learner, args.seed),
                      budget=args.budget, batch=args.batch, initial=args.initial, seed=args.seed,
                      progress=lambda n, acc: print(f"n_labels={n} accuracy={acc:.4f}", flush=True))
     if args.out:
-        curve.to_csv(args.out, index=False)
+        recall = pd.DataFrame(list(curve["recall"])).add_prefix("recall_")
+        curve.drop(columns="recall").join(recall).to_csv(args.out, index=False)
         print(f"wrote {args.out}")
     last = curve.iloc[-1]
+    print(f"macro_f1@{int(last['n_labels'])}={last['macro_f1']:.4f} "
+          f"balanced_accuracy@{int(last['n_labels'])}={last['balanced_accuracy']:.4f}")
     print(f"accuracy@{int(last['n_labels'])}={last['accuracy']:.4f}")
     return 0
 

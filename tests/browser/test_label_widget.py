@@ -480,6 +480,10 @@ def test_kernel_restart_and_rerun_resumes_where_the_user_stopped(server, page):
     labeled = [press(page, key) for key in "31415"]
     wait_saved(page)
     next_up = shown_id(page)
+    log = pd.read_parquet(store).sort_values(["time", "writer", "seq"])
+    detail = log[["item_id", "label", "time", "writer", "seq", "query"]].to_string()
+    assert log["item_id"].tolist() == labeled, f"pressed on {labeled}, stored:\n{detail}"
+    assert log["label"].tolist() == list("31415"), detail
 
     # Restart the kernel (no dialog), then Run All again, as a user would.
     page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.restart()")
@@ -491,3 +495,50 @@ def test_kernel_restart_and_rerun_resumes_where_the_user_stopped(server, page):
     assert shown_id(page) == next_up
     assert [i for a, i, _ in store_events(store)] == labeled
     page.locator(f"{WIDGET} .wb-progress", has_text="5 labeled").wait_for()
+
+
+def test_history_view_shows_commits_and_their_items_and_the_widget_shows_blame(server, page):
+    """Label history in the notebook: the log, a commit's changes with the items, and, in the
+    labeling widget, who gave the label of an item brought back on screen."""
+    store = server.root / "history.wbstore"
+    cell = f'''\
+from sklearn.datasets import load_digits
+from sklearn.linear_model import LogisticRegression
+from workbench import Pool, Session
+
+digits = load_digits()
+pool = Pool.from_arrays(digits.images[:300], digits.target[:300], X_test=digits.images[300:500],
+                        y_test=digits.target[300:500], name="digits")
+session = Session(pool, store={str(store)!r}, learner=LogisticRegression(max_iter=300),
+                  annotator="ann")
+for item in session.peek(6):
+    session.label(item, pool.true_label(item.item_id))
+first = session.store.commit("six digits")
+session.label(next(iter(session.labels)), 0)
+second = session.store.commit("one fixed")
+report("history", first=first.short, second=second.short, fixed=next(iter(session.labels)))
+view = session.history_view()
+view
+'''
+    review = '''\
+session.focus([next(iter(session.labels))], role="review")  # look at a labeled item again
+session.widget(charts=False)
+'''
+    server.clear_state("history")
+    open_notebook(page, server, server.write_notebook("history.ipynb", [cell, review]))
+    state = server.wait_state("history")
+    commits = page.locator(".wb-history .wb-commit")
+    commits.nth(2).wait_for()
+    assert "uncommitted changes (0)" in commits.nth(0).inner_text()
+    assert state["second"] in commits.nth(1).inner_text() and "one fixed" in commits.nth(1).inner_text()
+    commits.nth(2).click()  # the first commit: six labels added
+    page.locator(".wb-history .wb-changes-title", has_text="six digits").wait_for()
+    rows = page.locator(".wb-history .wb-change")
+    assert rows.count() == 6 and page.locator(".wb-history .wb-change img").count() == 6
+    commits.nth(1).click()
+    page.locator(".wb-history .wb-change", has_text="→ 0").wait_for()
+    assert rows.count() == 1 and rows.first.get_attribute("data-item-id") == state["fixed"]
+    assert shown_id(page) == state["fixed"]
+    blame = page.locator(f"{WIDGET} .wb-blame")
+    assert blame.inner_text() == f"labeled 0 by ann, just now, in {state['second']}"
+    assert "review" in page.locator(f"{WIDGET} .wb-strategy").inner_text()

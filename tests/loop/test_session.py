@@ -424,3 +424,81 @@ def test_two_processes_label_two_thousand_items_between_them(tmp_path):
     assert sum(counts) == len(log) == 2000, counts
     assert (log["action"] == "label").all() and log["item_id"].is_unique
     assert min(counts) > 300  # both really labeled
+
+
+# -- label history (issue 10) --------------------------------------------------------------------
+def test_a_session_at_a_commit_rebuilds_that_model_read_only(split, tmp_path):
+    session = make(split, tmp_path)
+    label_truth(session, 30)
+    shipped = session.store.commit("the labels of the model we shipped")
+    session.retrain()
+    label_truth(session, 20)
+    session.retrain()
+    hashes = session.history["labels_hash"].tolist()
+    assert hashes[0] == shipped.labels_hash and hashes[1] != shipped.labels_hash
+    session.close()
+    old = make(split, tmp_path, at=shipped.short)
+    assert len(old.labels) == 30
+    old.retrain()
+    assert old.history["labels_hash"].iloc[-1] == shipped.labels_hash
+    assert old.history["accuracy"].iloc[-1] == session.history["accuracy"].iloc[0]  # the same model
+    with pytest.raises(RuntimeError, match="read-only: it shows the labels as of commit"):
+        old.label(old.next(), 3)
+
+
+def test_a_store_keeps_its_class_set(split, tmp_path):
+    session = make(split, tmp_path)
+    session.close()
+    with pytest.raises(ValueError, match=r"holds labels of the classes \['0', '1'"):
+        Session(split[0], tmp_path / "labels", classes=["cat", "dog"], learner=logistic_regression())
+
+
+def test_a_label_removed_by_a_restore_is_unlabeled_again(split, tmp_path):
+    session = make(split, tmp_path)
+    empty = None
+    label_truth(session, 3)
+    first = session.store.commit("three")
+    label_truth(session, 2)
+    session.store.commit("five")
+    session.store.restore(first.id)
+    session.sync()
+    assert len(session.labels) == 3 and empty is None
+    assert session.progress()["n_labeled"] == 3
+    session.close()
+
+
+def test_an_overlap_serves_items_to_two_annotators_and_gives_agreement(tmp_path):
+    pool = datasets.digits().subset(np.arange(300))
+    kw = dict(learner=logistic_regression(), audit_every=None, overlap=0.2,
+              test=datasets.digits().subset(np.arange(300, 500)))
+    ann = Session(pool, tmp_path / "s", annotator="ann", **kw)
+    bob = Session(pool, tmp_path / "s", annotator="bob", **kw)
+    overlap = ann._overlap
+    assert 40 < len(overlap) < 80
+    for session in (ann, bob):
+        for _ in range(150):
+            item = session.next()
+            truth = pool.true_label(item.item_id)
+            if session is bob and item.item_id in overlap and int(item.item_id[-1]) % 3 == 0:
+                truth = (truth + 1) % 10  # bob disagrees on some shared items
+            session.label(item, truth)
+    ann.sync()
+    bob.sync()
+    log = ann.store.events()
+    shared = log[log["item_id"].isin(overlap)].groupby("item_id")["annotator"].nunique()
+    assert (shared == 2).sum() >= 20  # the overlap items were labeled by both
+    solo = log[~log["item_id"].isin(overlap)]
+    assert solo["item_id"].is_unique  # everything else by one of them only
+    figures = ann.agreement()
+    assert figures.n_items == (shared == 2).sum() and 0 < figures.alpha < 1
+    assert figures.pairs[["annotator_a", "annotator_b"]].values.tolist() == [["ann", "bob"]]
+    assert len(figures.disagreements) > 0
+    table = ann.adjudicate()
+    first = ann.next()
+    assert first.strategy == "adjudication" and first.item_id == table["item_id"].iloc[0]
+    assert "bob said" in first.reason
+    ann.label(first, pool.true_label(first.item_id))
+    assert ann.store.events()["query"].iloc[-1] == "adjudication"
+    assert ann.agreement().n_items == figures.n_items  # an adjudication is not an opinion
+    ann.close()
+    bob.close()

@@ -232,3 +232,24 @@ def test_dashboard_survives_a_failing_store(caplog):
     session.emit("retrain_finished")  # logged, not raised into the session's thread
     assert "could not redraw" in caplog.text
     dash.close()
+
+
+def test_accuracy_chart_shows_macro_f1_and_balanced_accuracy_when_there():
+    history = make_history().assign(macro_f1=[0.2, 0.3, np.nan, 0.5], balanced_accuracy=0.4)
+    spec = charts.accuracy_chart(history).to_dict()
+    accuracy, others = spec["layer"]
+    assert accuracy["encoding"]["y"]["field"] == "accuracy"
+    assert others["mark"]["strokeDash"] == [4, 3]
+    data = rows(spec)
+    assert sorted({r["metric"] for r in data if "metric" in r}) == ["balanced accuracy", "macro-F1"]
+    assert len([r for r in data if r.get("metric") == "macro-F1"]) == 3  # the NaN round is left out
+    assert spec["layer"][0]["encoding"]["y"]["scale"]["domain"][0] <= 0.2  # all stay in view
+
+
+def test_learning_curves_of_another_metric():
+    curves = make_curves().assign(macro_f1=lambda c: c["accuracy"] - 0.1)
+    spec = charts.learning_curves(curves, metric="macro_f1").to_dict()
+    assert spec["spec"]["layer"][0]["encoding"]["y"]["title"] == "mean macro-F1"
+    means = [r["mean"] for r in rows(spec)]
+    assert min(means) == pytest.approx(make_curves().groupby(
+        ["learner", "strategy", "n_labels"])["accuracy"].mean().min() - 0.1)

@@ -41,16 +41,17 @@ def array_parts(X, y=None, *, item_ids=None, classes=None, X_test=None, y_test=N
 
 def text_parts(texts, y=None, *, item_ids=None, classes=None, embeddings=None,
                name="texts") -> dict:
-    """Texts. Features are TF-IDF + LSA computed offline, unless you pass your own
-    `embeddings` (N x D), e.g. from a sentence-transformer you have locally."""
+    """Texts. Features are sentence embeddings when a model is installed locally, else
+    TF-IDF + LSA computed offline (see `workbench.data.text`), unless you pass your own
+    `embeddings` (N x D)."""
     texts = pd.Series(list(texts), dtype="object")
     if texts.isna().any():
         raise ValueError(f"texts contain {int(texts.isna().sum())} missing values; expected strings")
     texts = texts.astype(str)
     if embeddings is None:
-        from workbench.data.text import TextVectorizer
+        from workbench.data.text import text_features
 
-        embeddings = TextVectorizer().fit_transform(texts.tolist())
+        embeddings = text_features(texts.tolist())
     embeddings = np.asarray(embeddings)
     if embeddings.shape[0] != len(texts):
         raise ValueError(

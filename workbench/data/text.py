@@ -1,18 +1,100 @@
-"""Offline text features: TF-IDF reduced by LSA (truncated SVD).
+"""Text features: real sentence embeddings when a model is installed locally, else TF-IDF
+reduced by LSA (truncated SVD), offline.
 
 Text pools need numbers for a model to learn from, and nothing may be downloaded at run
-time, so the built-in vectorizer is classic and local: word and character n-gram TF-IDF,
-reduced to a dense, L2-normalised vector small enough for an MLP. Users with better
-embeddings pass them as `embeddings=` instead.
+time. `text_features` uses a sentence-transformers model only if the package (the
+optional extra `pip install workbench[text]`) and the model's files are already on this
+machine (`local_files_only`, the Hugging Face hub offline); the model is named by
+`WORKBENCH_TEXT_MODEL` (default `sentence-transformers/all-MiniLM-L6-v2`; "tfidf" turns
+embeddings off). Otherwise the built-in vectorizer is classic and local: word and character
+n-gram TF-IDF, reduced to a dense, L2-normalised vector. Either result is cached by a
+fingerprint of the texts (and the method), so a notebook run again does not vectorise again.
+Users with other embeddings pass them as `embeddings=` instead.
 """
 
 from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+from pathlib import Path
 
 import numpy as np
 from scipy.sparse import hstack
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
+
+log = logging.getLogger(__name__)
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+VERSION = 1  # of the TF-IDF + LSA recipe below: part of the cache key
+
+
+def text_features(texts: list[str], *, cache: bool = True) -> np.ndarray:
+    """Features for `texts`: local sentence embeddings when available, else TF-IDF + LSA;
+    cached by a fingerprint of the texts in the workbench cache folder."""
+    encoder = local_sentence_encoder()
+    method = f"sentence:{encoder[0]}" if encoder else f"tfidf-lsa:v{VERSION}"
+    path = _cache_path(texts, method) if cache else None
+    if path is not None and path.exists():
+        try:
+            return np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as e:  # truncated or foreign: compute again
+            log.warning("ignoring unreadable cached text features %s (%s)", path, e)
+    if encoder:
+        features = np.asarray(encoder[1].encode(texts, show_progress_bar=False,
+                                                normalize_embeddings=True), dtype=np.float32)
+    else:
+        features = TextVectorizer().fit_transform(texts)
+    if path is not None:
+        _save(path, features)
+    return features
+
+
+def local_sentence_encoder():
+    """(name, model) of a sentence-transformers model that is installed on this machine, or
+    None: never a download (local files only, the hub offline)."""
+    name = os.environ.get("WORKBENCH_TEXT_MODEL", DEFAULT_MODEL)
+    if name.lower() in ("", "tfidf", "none", "off"):
+        return None
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError:
+        return None
+    offline = {k: os.environ.get(k) for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    os.environ.update({k: "1" for k in offline})
+    try:
+        return name, SentenceTransformer(name, local_files_only=True, device="cpu")
+    except (OSError, ValueError, RuntimeError) as e:  # not installed locally: the offline path
+        log.info("no local sentence-embedding model %r (%s); using TF-IDF + LSA", name, e)
+        return None
+    finally:
+        for k, v in offline.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _cache_path(texts: list[str], method: str) -> Path | None:
+    from workbench.data.representation import default_cache_dir
+
+    h = hashlib.blake2b(digest_size=20)
+    h.update(f"{method}|{len(texts)}|".encode())
+    h.update("\x1f".join(texts).encode())
+    return default_cache_dir().parent / "texts" / f"{h.hexdigest()}.npy"
+
+
+def _save(path: Path, features: np.ndarray) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, features)
+        os.replace(tmp, path)
+    except OSError as e:  # a read-only home: no cache, nothing lost
+        log.warning("could not cache text features in %s (%s)", path.parent, e)
 
 
 class TextVectorizer:

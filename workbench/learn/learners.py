@@ -48,12 +48,21 @@ def logistic_regression(random_state: int = 0):
     return LogisticRegression(max_iter=2000, random_state=random_state)
 
 
-def make_learner(name: str = "torch", random_state: int = 0):
+LEARNERS = ("head", "torch", "logreg")
+
+
+def make_learner(name: str = "head", random_state: int = 0):
+    """A learner by name: "head" (the default, `LightHead` on the pool's representation),
+    "torch" (`TorchClassifier` on the pool's own features) or "logreg"."""
+    if name == "head":
+        from workbench.learn.head import LightHead
+
+        return LightHead(random_state=random_state)
     if name == "torch":
         return TorchClassifier(random_state=random_state)
     if name == "logreg":
         return logistic_regression(random_state)
-    raise ValueError(f"unknown learner {name!r}; expected 'torch' or 'logreg'")
+    raise ValueError(f"unknown learner {name!r}; expected one of {', '.join(LEARNERS)}")
 
 
 def features_for(learner, X: np.ndarray) -> np.ndarray:

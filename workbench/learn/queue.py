@@ -92,6 +92,18 @@ def audit_reserve(item_ids: pd.Index, audit_every: int | None) -> np.ndarray:
     return chosen[np.argsort(hashes[chosen], kind="stable")].astype(np.int64)
 
 
+def overlap_items(item_ids: pd.Index, share: float) -> set[str]:
+    """The items served to two annotators (for agreement): a stable, uniform `share` of the
+    pool, chosen by a hash of the id with another key than the audit reserve's."""
+    if not 0 <= share <= 1:
+        raise ValueError(f"overlap must be a share of the pool between 0 and 1, got {share!r}")
+    if not share:
+        return set()
+    hashes = pd.util.hash_pandas_object(pd.Index(item_ids), index=False,
+                                        hash_key="workbench-overlp").to_numpy()
+    return set(pd.Index(item_ids)[hashes < np.uint64(int(2**64 * share) - 1)])
+
+
 def build_queue(ranked, scores, role: str, *, audit=None, audit_every: int | None = None) -> Queue:
     """`ranked`: positions best first (none of them audit reserve items); `audit`: reserve
     positions still to serve, in order. Every `audit_every`-th slot takes the next audit item;
@@ -101,19 +113,28 @@ def build_queue(ranked, scores, role: str, *, audit=None, audit_every: int | Non
     audit = np.empty(0, dtype=np.int64) if audit is None or not audit_every else np.asarray(audit)
     if np.isin(ranked, audit).any():
         raise ValueError("audit items must not also be ranked by the strategy")
-    positions, roles, out_scores = [], [], []
-    a = 0
-    for p, s in zip(ranked.tolist(), scores):
-        if audit_every and (len(positions) + 1) % audit_every == 0 and a < len(audit):
-            positions.append(int(audit[a]))
-            roles.append(AUDIT)
-            out_scores.append(None)
-            a += 1
-        positions.append(p)
-        roles.append(role)
-        out_scores.append(s)
-    rest = audit[a:].tolist()
-    return Queue(positions + rest, roles + [AUDIT] * len(rest), out_scores + [None] * len(rest))
+    # The j-th audit item takes slot j * audit_every, in front of ranked item j * (audit_every
+    # - 1), as long as a ranked item follows it; laid out with arrays, not a loop, because a
+    # pool of a million items is re-ranked every round.
+    n_ranked, every = len(ranked), audit_every or 0
+    if not every or not n_ranked or not len(audit):
+        n_audit = 0
+    elif every == 1:
+        n_audit = min(len(audit), n_ranked)
+    else:
+        n_audit = min(len(audit), (n_ranked - 1) // (every - 1))
+    is_audit = np.zeros(n_ranked + n_audit, dtype=bool)
+    if n_audit:
+        j = np.arange(1, n_audit + 1)
+        is_audit[j * every - 1 if every > 1 else 2 * j - 2] = True
+    positions = np.empty(len(is_audit), dtype=np.int64)
+    positions[is_audit], positions[~is_audit] = audit[:n_audit], ranked
+    out_scores = np.full(len(is_audit), None, dtype=object)
+    out_scores[~is_audit] = scores
+    rest = len(audit) - n_audit
+    roles = [AUDIT if a else role for a in is_audit.tolist()]
+    return Queue(np.concatenate([positions, audit[n_audit:]]), roles + [AUDIT] * rest,
+                 out_scores.tolist() + [None] * rest)
 
 
 def diverse_positions(X: np.ndarray, n: int, *, seed: int = 0, sample: int = 5000) -> np.ndarray:
@@ -121,6 +142,11 @@ def diverse_positions(X: np.ndarray, n: int, *, seed: int = 0, sample: int = 500
     K-means runs on a random sample so a cold start stays fast on big pools."""
     from sklearn.cluster import KMeans
 
+    if X.ndim >= 3 and np.prod(X.shape[1:]) > 1024:
+        # Photo-sized images: k-means on every pixel cost seconds per 1,000 dimensions; a
+        # strided view of at most 16 x 16 pixels is plenty to spread a first batch.
+        step_h, step_w = -(-X.shape[1] // 16), -(-X.shape[2] // 16)
+        X = X[:, ::step_h, ::step_w]
     flat = X.reshape(len(X), -1)
     n = min(n, len(flat))
     if n == 0:

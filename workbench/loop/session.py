@@ -37,7 +37,9 @@ import pandas as pd
 from sklearn.base import clone
 
 from workbench.data.pool import Pool
-from workbench.learn.learners import TorchClassifier, accepts_unlabeled, features_for
+from workbench.learn.head import LightHead
+from workbench.learn.learners import features_for
+from workbench.learn.metrics import scores as metric_scores
 from workbench.learn.queue import (
     AUDIT,
     COLD_START,
@@ -45,18 +47,24 @@ from workbench.learn.queue import (
     audit_reserve,
     build_queue,
     diverse_positions,
+    overlap_items,
 )
 from workbench.learn.strategies import get_strategy, strategy_name
+from workbench.loop.agreement import ADJUDICATION, agreement, annotations
+from workbench.loop.inputs import LearnerInputs, Scores
 from workbench.loop.training import Trainer
 from workbench.loop.watch import Watcher
 from workbench.store import LabelStore
 from workbench.store.claims import Claims
+from workbench.store.views import labels_hash
 
 log = logging.getLogger(__name__)
 HISTORY_COLUMNS = ["round", "n_labels", "accuracy", "eval_on", "n_eval", "loss",
-                   "train_accuracy", "duration_s", "time"]
+                   "train_accuracy", "duration_s", "time", "labels_hash",
+                   "macro_f1", "balanced_accuracy", "recall"]
 MANUAL = "manual"  # the role of an item labeled without being served by the queue
-EVENTS = ("labels_changed", "retrain_started", "retrain_finished", "retrain_failed")
+EVENTS = ("labels_changed", "retrain_started", "retrain_finished", "retrain_failed",
+          "representation_progress")
 # The open session of each (store, annotator) in this process: re-running a notebook cell
 # makes a new session, and the one it replaces must stop claiming items and polling.
 _OPEN: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
@@ -67,8 +75,8 @@ class _Model:
     """What one finished training round produced."""
 
     learner: object
-    proba: np.ndarray          # (N, C) over the whole pool, columns in session.classes order
-    query_proba: np.ndarray    # what the strategy ranks by (the labels-only model's, when it differs)
+    proba: Scores              # (N, C) over the pool, columns in session.classes order, on demand
+    query_proba: Scores        # what the strategy ranks by (the labels-only model's, when it differs)
     trained_on: list[str]      # item ids, so a reopened session can rebuild the same model
     labeled: list[str]         # every item labeled then (audit too): what the ranking left out
     round: int
@@ -79,7 +87,8 @@ class Session:
     def __init__(self, pool: Pool, store, *, learner=None, strategy="diverse_margin", classes=None,
                  test: Pool | tuple | None = None, batch_size: int = 10, retrain_every: int | None = None,
                  audit_every: int | None = None, annotator: str | None = None, seed: int = 0,
-                 resume: bool = True, watch: bool = True):
+                 resume: bool = True, watch: bool = True, at: str | None = None,
+                 overlap: float = 0.0, representation="auto", representation_cache=None):
         if not isinstance(pool, Pool):
             raise TypeError(f"pool must be a workbench.Pool, got {type(pool).__name__}")
         classes = list(classes) if classes is not None else pool.classes
@@ -94,7 +103,13 @@ class Session:
         self._by_name = dict(zip(self.class_names, classes))
         self.store = store if isinstance(store, LabelStore) else LabelStore.open(store, annotator=annotator)
         self.annotator = annotator or self.store.annotator
-        self.learner = learner if learner is not None else TorchClassifier(random_state=seed)
+        # `at`: train and evaluate on the labels of a commit, read-only (an old model rebuilt).
+        self.at = None if at is None else self.store.rev(at).id
+        self.store.bind(classes=self.class_names, n_items=len(pool),
+                        items_hash=labels_hash(pool.item_ids, [""] * len(pool)))
+        # The default: a light head on the pool's representation, learned once in the
+        # background and cached (see workbench.loop.inputs); other learners see pool.X.
+        self.learner = learner if learner is not None else LightHead(random_state=seed)
         self.strategy = get_strategy(strategy)
         self.strategy_name = strategy_name(strategy)
         _check_strategy_fits(self.strategy, self.strategy_name, self.learner)
@@ -102,8 +117,14 @@ class Session:
         self.retrain_every = retrain_every
         self.seed = seed
         self.test = _test_split(test) if test is not None else _test_from(pool)
+        self._subscribers: list = []  # before the representation job, which reports progress
+        self.inputs = LearnerInputs(pool, self.learner, representation=representation,
+                                    cache=representation_cache,
+                                    on_progress=lambda state: self._emit("representation_progress"))
         self.audit_every = audit_every if audit_every is not None else (None if self.test else 10)
         self._reserve = audit_reserve(pool.item_ids, self.audit_every)  # positions, serving order
+        self.overlap = overlap
+        self._overlap = overlap_items(pool.item_ids, overlap)  # served to two annotators
         self._in_reserve = np.zeros(len(pool), dtype=bool)
         self._in_reserve[self._reserve] = True
 
@@ -119,8 +140,13 @@ class Session:
         self._label_times: list[float] = []
         self._issued: dict[str, list[str]] = {}  # item -> the roles this session showed it in
         self._actions: list[tuple[str, ...]] = []  # this session's undo stack: event ids per action
+        self._annotations: dict[str, dict[str, str]] = {}  # overlap item -> annotator -> label
+        self._focus: list[str] | None = None  # items to show before the queue (adjudication...)
+        self._focus_role = ""
+        self._focus_done: set[str] = set()
+        self._focus_reasons: dict[str, str] = {}
         self._closed: str | None = None  # why this session no longer acts, once it does not
-        key = (os.path.realpath(self.store.path), self.annotator)
+        key = (os.path.realpath(self.store.path), self.store.current_branch, self.annotator)
         replaced = _OPEN.get(key)
         if replaced is not None:
             replaced.close(reason="replaced by a newer Session on the same store and annotator",
@@ -130,11 +156,13 @@ class Session:
         self._trainer = Trainer(self._train_round, lambda: self._version)
         self.store.sync()  # start counting other writers' events before reading the state
         self._load_labels()
-        if resume:
+        if self._overlap and self.at is None:
+            self._reannotate(self._overlap)
+        if resume and self.at is None:
             self._restore()
         if self._model is None:
             self._queue = self._cold_start_queue()
-        self._watcher = Watcher(self.sync) if watch else None
+        self._watcher = Watcher(self.sync) if watch and self.at is None else None
 
     # -- reading state ----------------------------------------------------------------------
     @property
@@ -159,16 +187,25 @@ class Session:
         The items are claimed for this session: no other session on the store is served
         them until they are labeled or released (see `release`).
         """
-        self._check_open()
+        self._check_open(writing=False)
         ids = self.pool.item_ids
         out: list[QueueItem] = []
         with self._lock, self._claims.claiming() as taken:
             self._sync_locked()  # after reading the claims: an item is seen claimed or labeled
-            done = lambda p: ids[p] in self._labels or ids[p] in self._skipped  # noqa: E731
-            for position, role, score in self._queue.upcoming(done, lambda p: ids[p] in taken):
-                out.append(self._queue_item(position, role, score))
-                if len(out) >= k:
-                    break
+            blocked = lambda item: self._blocked(item, taken)  # noqa: E731
+            for item in self._focus or []:
+                if len(out) < k and item not in self._focus_done and not blocked(item):
+                    out.append(self._focus_item(item))
+            if self._focus is not None and all(i in self._focus_done for i in self._focus):
+                self._focus = None  # the focus is done: back to the queue
+            done = lambda p: self._is_done(ids[p])  # noqa: E731
+            if len(out) < k:
+                for position, role, score in self._queue.upcoming(done, lambda p: blocked(ids[p])):
+                    if ids[position] in {q.item_id for q in out}:
+                        continue
+                    out.append(self._queue_item(position, role, score))
+                    if len(out) >= k:
+                        break
             self._claims.hold(q.item_id for q in out)
             for q in out:
                 self._served(q.item_id, q.strategy)
@@ -205,15 +242,79 @@ class Session:
             roles = self._issued.get(str(item_id))
             return roles[-1] if roles else None
 
+    def blame_text(self, item_id: str) -> str | None:
+        """"labeled 3 by ann, 2 days ago, in a1b2c3d" for a labeled item; None otherwise."""
+        item_id = str(item_id)
+        with self._lock:
+            if item_id not in self._labels or self.at is not None:
+                return None
+            line = self.store.blame_line(item_id)
+        if line is None:
+            return None
+        where = f"in {line['commit']}" if line["commit"] else "not committed yet"
+        source = "" if line["source"] in ("human", None) else f" ({line['source']})"
+        return (f"labeled {line['label']} by {line['annotator']}{source}, "
+                f"{_ago(line['time'])}, {where}")
+
     def role_of(self, item_id: str) -> str | None:
         """The role the item's current label was given in (None: not labeled)."""
         with self._lock:
             return self._roles.get(str(item_id))
 
     def is_done(self, item_id: str) -> bool:
-        """Whether the item is labeled or skipped, by anyone."""
+        """Whether this session has nothing more to ask about the item: it is labeled or
+        skipped (an overlap item: labeled by this annotator, or by two annotators already)."""
         with self._lock:
-            return item_id in self._labels or item_id in self._skipped
+            return self._is_done(item_id)
+
+    def _is_done(self, item_id: str) -> bool:
+        if self._focus is not None and item_id in self._focus:
+            return item_id in self._focus_done
+        if item_id in self._overlap:
+            who = self._annotations.get(item_id, {})
+            return self.annotator in who or len(who) >= 2 or item_id in self._skipped
+        return item_id in self._labels or item_id in self._skipped
+
+    def _blocked(self, item_id: str, taken: dict) -> bool:
+        """Whether another open session is showing the item now (an overlap item may be
+        shown to two annotators, but not to two sessions of one)."""
+        holders = taken.get(item_id)
+        if not holders:
+            return False
+        if item_id in self._overlap:
+            return len(holders) >= 2 or self.annotator in holders
+        return True
+
+    def focus(self, item_ids, *, role: str = "review", reasons: dict | None = None) -> None:
+        """Show these items next, in this order and in this role (before the ranked queue),
+        each once: labeling one records the role; labeled items are shown again."""
+        ids = [str(i) for i in item_ids]
+        for item in ids:
+            self.pool.position(item)
+        with self._lock:
+            self._focus, self._focus_role = ids, role
+            self._focus_done = set()
+            self._focus_reasons = dict(reasons or {})
+
+    def adjudicate(self) -> pd.DataFrame:
+        """Show the items whose annotators disagree next (an adjudication queue); returns
+        them. An adjudication is a label like any other, recorded in the role "adjudication"."""
+        table = agreement(self.store.events()).disagreements
+        reasons = {row.item_id: "adjudication: " + ", ".join(f"{who} said {label}" for who, label
+                                                               in sorted(row.labels.items()))
+                   for row in table.itertuples()}
+        self.focus(table["item_id"], role=ADJUDICATION, reasons=reasons)
+        return table
+
+    def agreement(self):
+        """Agreement between this store's annotators (see workbench.loop.agreement)."""
+        return agreement(self.store.events())
+
+    def _focus_item(self, item_id: str) -> QueueItem:
+        position = self.pool.position(item_id)
+        base = self._queue_item(position, self._focus_role, None)
+        reason = self._focus_reasons.get(item_id) or f"{self._focus_role}: shown on request"
+        return QueueItem(**{**base.__dict__, "reason": reason})
 
     def progress(self) -> dict:
         with self._lock:
@@ -234,6 +335,9 @@ class Session:
                     "rounds": len(self._history),
                     "last_accuracy": None if last is None or pd.isna(last["accuracy"]) else last["accuracy"],
                     "eval_on": None if last is None else last["eval_on"],
+                    "last_macro_f1": None if last is None or pd.isna(last.get("macro_f1", np.nan))
+                    else last["macro_f1"],
+                    "representation": _describe(self.inputs.state()),
                     "last_error": self._last_error}
 
     # -- acting -----------------------------------------------------------------------------
@@ -252,11 +356,12 @@ class Session:
         self.pool.position(item_id)  # raises a clear KeyError for unknown ids
         value = self._check_label(label)
         with self._lock:
-            action = "relabel" if item_id in self._labels else "label"
+            action = self._label_action(item_id)
             role = self._role(item_id, query, action)
             event = self.store.append(item_id, str(value), action=action, source=source,
                                       annotator=self.annotator, query=role, event_id=event_id)
             self._set_label(item_id, value, role)
+            self._annotate(item_id, str(value))
             self._label_times.append(time.monotonic())
             self._actions.append((event.event_id,))
             due = self._retrain_due()
@@ -280,6 +385,7 @@ class Session:
             event = self.store.append(item_id, None, action="skip", source="human",
                                       annotator=self.annotator, query=role, event_id=event_id)
             self._set_skipped(item_id)
+            self._annotate(item_id, None)
             self._actions.append((event.event_id,))
         self._emit("labels_changed")
         return event
@@ -300,7 +406,7 @@ class Session:
                 item_id, query = _item_and_role(item_id, query)
                 self.pool.position(item_id)
                 value = self._check_label(value)
-                action = "relabel" if item_id in self._labels else "label"
+                action = self._label_action(item_id)
                 records.append({"item_id": item_id, "label": str(value), "action": action,
                                 "source": row_source or source, "event_id": event_id,
                                 "query": self._role(item_id, query, action), "value": value})
@@ -374,7 +480,7 @@ class Session:
         """Fit a fresh copy of the learner on the current labels, re-rank the queue and
         record a history row. In the background, labeling goes on meanwhile; asking again
         while a round runs adds at most one more round, and only if labels changed."""
-        self._check_open()
+        self._check_open(writing=False)
         if not background:
             self._train_round()
             return None
@@ -411,8 +517,8 @@ class Session:
                 self._last_error = None
                 self._queue = queue
                 self._rounds_running -= 1
-                if self._closed is None:  # a replaced session must not overwrite the new one's
-                    self._save_state()
+                if self._closed is None and self.at is None:  # replaced or read-only: keep
+                    self._save_state()                        # the working session's state
             self._emit("retrain_finished")
             return version
 
@@ -428,53 +534,67 @@ class Session:
                              f"{len(set(map(str, y)))} class(es); label a few more items")
         started = time.perf_counter()
         learner = clone(self.learner)
-        X = features_for(learner, self.pool.X[self.pool.positions(train_ids)])
-        extra = {}
-        if accepts_unlabeled(learner):  # self-training learners also learn from the rest of the pool
-            # Audit items are left out too: pseudo-labeling them would grade the model on
-            # its own guesses.
-            unlabeled = ~self.pool.item_ids.isin(list(labels))
-            extra["X_unlabeled"] = features_for(learner, self.pool.X[unlabeled])
-        learner.fit(X, np.asarray(y, dtype=object if isinstance(y[0], str) else None), **extra)
-        pool_X = features_for(learner, self.pool.X)
-        proba = self._aligned_proba(learner.predict_proba, learner, pool_X)
-        # Self-training learners rank uncertainty with the model that saw only people's
-        # labels; suggestions and accuracy come from the final model.
+        # Semi-supervised learners also learn from the rest of the pool; audit items are left
+        # out of it too: pseudo-labeling them would grade the model on its own guesses.
+        unlabeled = np.flatnonzero(~self.pool.item_ids.isin(list(labels)))
+        self.inputs.fit(learner, self.pool.positions(train_ids),
+                        np.asarray(y, dtype=object if isinstance(y[0], str) else None), unlabeled)
+        features = self.inputs.features()
+
+        def scores(predict) -> Scores:  # computed for the items that are asked about, only
+            return Scores(len(self.pool), len(self.classes), lambda positions: self._aligned_proba(
+                predict, learner, features_for(learner, features[positions])))
+
+        proba = scores(learner.predict_proba)
+        # Suggestions and accuracy come from the final model; uncertainty is ranked by what
+        # knows only people's labels: label spreading seeded with them alone, or the
+        # networks trained before self-training.
         self_trained = bool(getattr(learner, "n_pseudo_labels_", 0)) and hasattr(learner, "query_proba")
-        query_proba = (self._aligned_proba(learner.query_proba, learner, pool_X)
-                       if self_trained else proba)
-        accuracy, eval_on, n_eval = self._evaluate(learner, labels, audit)
+        spread = getattr(learner, "transductive_proba_", None)
+        query_proba = scores(learner.query_proba) if self_trained or spread is not None else proba
+        if spread is not None:
+            query_proba.fill(unlabeled, self._align(spread, learner))
+        metrics, eval_on, n_eval = self._evaluate(learner, labels, audit)
         curve = getattr(learner, "history_", None) or []
-        row = {"n_labels": len(train_ids), "accuracy": accuracy, "eval_on": eval_on,
+        row = {"n_labels": len(train_ids), "accuracy": metrics["accuracy"], "eval_on": eval_on,
                "n_eval": n_eval, "loss": [float(c["loss"]) for c in curve],
                "train_accuracy": [float(c["accuracy"]) for c in curve],
                "duration_s": round(time.perf_counter() - started, 3),
-               "time": pd.Timestamp.now(tz="UTC").isoformat()}
+               "time": pd.Timestamp.now(tz="UTC").isoformat(),
+               # the labels this model learned from (audit ones too): equal to a commit's
+               # labels_hash when it was trained on that commit's labels
+               "labels_hash": labels_hash(list(labels), [str(v) for v in labels.values()]),
+               "macro_f1": metrics["macro_f1"], "balanced_accuracy": metrics["balanced_accuracy"],
+               "recall": metrics["recall"]}
         return _Model(learner, proba, query_proba, train_ids, list(labels), round_, self_trained), row
 
     def _aligned_proba(self, predict, learner, X) -> np.ndarray:
         """Probabilities with one column per session class, even when the labels so far
         cover only some classes (the learner's classes_ is then a subset)."""
-        raw = predict(X)
-        proba = np.zeros((len(X), len(self.classes)), dtype=np.float32)
+        return self._align(predict(X), learner)
+
+    def _align(self, raw, learner) -> np.ndarray:
+        proba = np.zeros((len(raw), len(self.classes)), dtype=np.float32)
         index = {name: j for j, name in enumerate(self.class_names)}
         for k, c in enumerate(learner.classes_):
             proba[:, index[str(c)]] = raw[:, k]
         return proba
 
-    def _evaluate(self, learner, labels, audit) -> tuple[float, str, int]:
+    def _evaluate(self, learner, labels, audit) -> tuple[dict, str, int]:
+        """Accuracy, macro-F1, balanced accuracy and recall per class (workbench.learn.metrics)
+        on data the strategy did not choose."""
         if self.test is not None:
             X, y = self.test
-            pred = learner.predict(features_for(learner, X))
-            accuracy = float(np.mean(pred.astype(str) == y.astype(str)))
-            return accuracy, f"held-out test split ({len(y)} items)", len(y)
+            pred = learner.predict(features_for(learner, self.inputs.test_features(X)))
+            return metric_scores(y, pred), f"held-out test split ({len(y)} items)", len(y)
         audited = [i for i in audit if i in labels]
         if len(audited) < 5:
-            return float("nan"), f"audit sample too small ({len(audited)} of 5 needed)", len(audited)
-        pred = learner.predict(features_for(learner, self.pool.X[self.pool.positions(audited)]))
-        truth = np.array([str(labels[i]) for i in audited])
-        accuracy = float(np.mean(pred.astype(str) == truth))
-        return accuracy, f"random audit sample ({len(audited)} items)", len(audited)
+            return (metric_scores([], []), f"audit sample too small ({len(audited)} of 5 needed)",
+                    len(audited))
+        X = self.inputs.features()[self.pool.positions(audited)]
+        pred = learner.predict(features_for(learner, X))
+        truth = [str(labels[i]) for i in audited]
+        return metric_scores(truth, pred), f"random audit sample ({len(audited)} items)", len(audited)
 
     # -- the queue ----------------------------------------------------------------------------
     def _rank(self, model: _Model, skipped: set[str]):
@@ -489,12 +609,14 @@ class Session:
         if len(candidates) == 0:  # every item is labeled, skipped or saved for the audit
             query_positions, scores = np.empty(0, dtype=np.int64), None
         elif getattr(self.strategy, "needs_samples", False):
-            X = features_for(model.learner, self.pool.X[candidates])
+            X = features_for(model.learner, self.inputs.features()[candidates])
             query = self.strategy(model.learner.predict_proba_samples(X), len(candidates), rng=rng)
             query_positions, scores = query.positions, query.scores
         elif getattr(self.strategy, "needs_features", False):
+            # diversity is measured where the learner looks: the representation, if it uses one
             query = self.strategy(model.query_proba[candidates], len(candidates),
-                                  features=self.pool.X[candidates], batch=self.batch_size, rng=rng)
+                                  features=self.inputs.features()[candidates], batch=self.batch_size,
+                                  rng=rng)
             query_positions, scores = query.positions, query.scores
         else:
             query = self.strategy(model.query_proba[candidates], len(candidates), rng=rng)
@@ -574,6 +696,24 @@ class Session:
         raise ValueError(f"item {item_id!r} was never served by the queue, so it cannot be recorded "
                          f"as {query!r}; leave query=None to record it as {MANUAL!r}")
 
+    def _label_action(self, item_id: str) -> str:
+        """"relabel" for an item that has a label; an overlap item's first label by this
+        annotator is a "label" of its own, even when a teammate labeled it before."""
+        if item_id in self._overlap:
+            return "relabel" if self.annotator in self._annotations.get(item_id, {}) else "label"
+        return "relabel" if item_id in self._labels else "label"
+
+    def _annotate(self, item_id: str, label: str | None, annotator: str | None = None) -> None:
+        if self._focus is not None and item_id in self._focus:
+            self._focus_done.add(item_id)
+        if item_id not in self._overlap:
+            return
+        who = self._annotations.setdefault(item_id, {})
+        if label is None:
+            who.pop(annotator or self.annotator, None)
+        else:
+            who[annotator or self.annotator] = label
+
     def _served(self, item_id: str, role: str) -> None:
         roles = self._issued.setdefault(item_id, [])
         if role in roles:
@@ -601,14 +741,16 @@ class Session:
 
     def _load_labels(self) -> None:
         self._labels, self._roles, self._audit, self._skipped = {}, {}, set(), set()
-        current = self.store.current_labels()
+        current = (self.store.current_labels() if self.at is None
+                   else self.store.current_labels_at(self.at))
         for item_id, label, query in zip(current.index, current["label"], current["query"]):
             if item_id in self.pool:
                 self._labels[item_id] = self._check_label(label)
                 self._roles[item_id] = query
                 if query == AUDIT:
                     self._audit.add(item_id)
-        self._skipped = {i for i in self.store.skipped() if i in self.pool}
+        if self.at is None:
+            self._skipped = {i for i in self.store.skipped() if i in self.pool}
 
     def _absorb(self, item_ids: list[str]) -> list[str]:
         """Re-read these items' state from the store; returns those whose state changed."""
@@ -617,16 +759,10 @@ class Session:
         for item_id in item_ids:
             if item_id not in self.pool:
                 continue
-            before = (self._labels.get(item_id), item_id in self._skipped)
             top = states.get(item_id)
-            if top is None:
-                self._labels.pop(item_id, None)
-                self._roles.pop(item_id, None)
-                self._audit.discard(item_id)
-                self._skipped.discard(item_id)
-            elif top["action"] == "skip":
-                self._set_skipped(item_id)
-            else:
+            action = None if top is None else top["action"]
+            value, role = None, None
+            if action in ("label", "relabel"):
                 try:
                     value = self._check_label(top["label"])
                 except ValueError:
@@ -634,16 +770,40 @@ class Session:
                                 "this session's classes; ignored", self.store.path, top["label"],
                                 item_id)
                     continue
-                self._set_label(item_id, value, top["query"])
-            if (self._labels.get(item_id), item_id in self._skipped) != before:
-                changed.append(item_id)
+                role = top["query"]
+            now = (value, role, action == "skip")
+            if now == (self._labels.get(item_id), self._roles.get(item_id), item_id in self._skipped):
+                continue  # already known (this session's own events come back this way too)
+            if value is not None:
+                self._set_label(item_id, value, role)
+            elif action == "skip":
+                self._set_skipped(item_id)
+            else:  # never labeled, all undone, or removed (a restore, a merge)
+                self._labels.pop(item_id, None)
+                self._roles.pop(item_id, None)
+                self._audit.discard(item_id)
+                self._skipped.discard(item_id)
                 self._version += 1
+            changed.append(item_id)
         return changed
 
+    def _reannotate(self, items: set[str]) -> None:
+        """Each annotator's label of these overlap items, read again from the log."""
+        mine = annotations(self.store.events_of(items))
+        for item in items:
+            self._annotations[item] = {}
+        for item, who, label in mine.itertuples(index=False):
+            self._annotations[item][who] = label
+
     def _sync_locked(self) -> list[str]:
+        if self.at is not None:  # a commit's labels do not change
+            return []
         new = self.store.sync()
         if not new:
             return []
+        touched = [e for e in new if e["item_id"] in self._overlap]
+        if touched:
+            self._reannotate({e["item_id"] for e in touched})
         changed = self._absorb(list(dict.fromkeys(e["item_id"] for e in new if e["item_id"])))
         if any(not (i in self._labels or i in self._skipped) for i in changed):
             self._queue.rewind()  # an item came back (someone's undo): it is pending again
@@ -700,6 +860,12 @@ class Session:
 
         return LabelWidget(self, **kw)
 
+    def history_view(self, **kw):
+        """The store's commit log and what each commit changed, with the items (a widget)."""
+        from workbench.ui.history_view import HistoryView
+
+        return HistoryView(self, **kw)
+
     def close(self, *, reason: str = "closed", wait: bool = True) -> None:
         """Stop the watcher and the training thread (after its round, if `wait`) and drop our
         claims; the session takes no more actions (its labels stay in the store, of course)."""
@@ -712,16 +878,29 @@ class Session:
         with self._lock:
             self._claims.close()
 
-    def _check_open(self) -> None:
+    def _check_open(self, *, writing: bool = True) -> None:
         if self._closed is not None:
             raise RuntimeError(f"this Session is {self._closed}: it takes no more actions; "
                                "open a new Session on the store (the labels are all there)")
+        if writing and self.at is not None:
+            raise RuntimeError(f"this Session is read-only: it shows the labels as of commit "
+                               f"{self.at[:7]}; open one without at= to label")
 
     def __repr__(self) -> str:
         p = self.progress()
         return (f"Session({self.pool.name!r}, {p['n_labeled']}/{p['pool_size']} labeled, "
                 f"strategy={self.strategy_name}, learner={type(self.learner).__name__}, "
                 f"store={str(self.store.path)!r})")
+
+
+def _ago(when) -> str:
+    """A time as people say it: "just now", "5 minutes ago", "2 days ago"."""
+    seconds = max(0.0, (pd.Timestamp.now(tz="UTC") - pd.Timestamp(when)).total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            n = int(seconds // size)
+            return f"{n} {unit}{'s' if n > 1 else ''} ago"
+    return "just now"
 
 
 def _item_and_role(item, query: str | None) -> tuple[str, str | None]:
@@ -761,3 +940,13 @@ def _test_split(test) -> tuple[np.ndarray, np.ndarray]:
 
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def _describe(state: dict | None) -> str | None:
+    """The representation's state in a few words, for the widget's status line (None once
+    it is ready: then there is nothing to wait for)."""
+    if state is None or state["status"] == "ready":
+        return None
+    if state["status"] == "building":
+        return f"learning the pool's representation: {state['progress']:.0%} ({state['message']})"
+    return f"the pool's representation failed: {state['message']}"

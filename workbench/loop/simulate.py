@@ -16,12 +16,15 @@ import pandas as pd
 from workbench.data.pool import Pool
 from workbench.loop.session import Session
 
+COLUMNS = ["n_labels", "accuracy", "macro_f1", "balanced_accuracy", "strategy", "seed", "recall"]
+
 
 def simulate(pool: Pool, *, strategy="diverse_margin", learner=None, budget: int = 200, batch: int = 10,
              initial: int = 20, seed: int = 0, test_size: float = 0.3, store=None,
              stop_at: float | None = None, extra_rounds: int = 0,
              progress: Callable[[int, float], None] | None = None) -> pd.DataFrame:
-    """Labels up to `budget` items and returns rows `n_labels, accuracy, strategy, seed`.
+    """Labels up to `budget` items and returns rows `n_labels, accuracy, macro_f1,
+    balanced_accuracy, strategy, seed, recall` (recall: {class: recall on the test split}).
 
     The test split is the pool's own (X_test, y_test) when it has one, else a stratified
     `test_size` split fixed by `seed`, so every strategy with the same seed sees the same
@@ -61,10 +64,13 @@ def simulate(pool: Pool, *, strategy="diverse_margin", learner=None, budget: int
         reached_at = None
         while True:
             session.retrain()
-            accuracy = float(session.history["accuracy"].iloc[-1])
+            last = session.history.iloc[-1]
+            accuracy = float(last["accuracy"])
             n = len(session.labels)
-            rows.append({"n_labels": n, "accuracy": accuracy, "strategy": session.strategy_name,
-                         "seed": seed})
+            rows.append({"n_labels": n, "accuracy": accuracy, "macro_f1": float(last["macro_f1"]),
+                         "balanced_accuracy": float(last["balanced_accuracy"]),
+                         "strategy": session.strategy_name, "seed": seed,
+                         "recall": dict(last["recall"])})
             if progress:
                 progress(n, accuracy)
             if stop_at is not None and reached_at is None and accuracy >= stop_at:
@@ -77,10 +83,10 @@ def simulate(pool: Pool, *, strategy="diverse_margin", learner=None, budget: int
         session.close()
         if tmp is not None:
             tmp.cleanup()
-    return pd.DataFrame(rows, columns=["n_labels", "accuracy", "strategy", "seed"])
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def labels_to_reach(curve: pd.DataFrame, target: float) -> float:
-    """The first number of labels at which accuracy reaches `target` (NaN if never)."""
-    hit = curve.loc[curve["accuracy"] >= target, "n_labels"]
+def labels_to_reach(curve: pd.DataFrame, target: float, metric: str = "accuracy") -> float:
+    """The first number of labels at which `metric` reaches `target` (NaN if never)."""
+    hit = curve.loc[curve[metric] >= target, "n_labels"]
     return float(hit.iloc[0]) if len(hit) else float("nan")

@@ -61,9 +61,15 @@ def loss_chart(history: pd.DataFrame) -> alt.TopLevelMixin:
         width=WIDTH, height=HEIGHT)
 
 
+METRIC_NAMES = {"accuracy": "accuracy", "macro_f1": "macro-F1", "balanced_accuracy": "balanced accuracy"}
+
+
 def accuracy_chart(history: pd.DataFrame, *,
                    other: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None) -> alt.Chart:
-    """Accuracy vs labels over all rounds; ``other``: a baseline history or {name: history}."""
+    """Accuracy vs labels over all rounds; ``other``: a baseline history or {name: history}.
+
+    When the history has them, this session's macro-F1 and balanced accuracy are drawn
+    beside its accuracy (dashed): on imbalanced data accuracy alone hides the rare classes."""
     runs = {"this session": history, **(
         {} if other is None else other if isinstance(other, Mapping) else {"other": other})}
     frames = [pd.DataFrame(h).assign(run=name) for name, h in runs.items() if len(h)]
@@ -74,31 +80,57 @@ def accuracy_chart(history: pd.DataFrame, *,
     data = data.dropna(subset=["accuracy"])[["run", "round", "n_labels", "accuracy", "eval_on"]]
     mine = data[data["run"] == "this session"]
     title = f"Accuracy on {(mine if len(mine) else data)['eval_on'].iloc[-1]}"
-    lower = max(0.0, math.floor(data["accuracy"].min() * 10 - 1) / 10)  # zoom in, in tenths
+    extra = _other_metrics(history)
+    lowest = min([data["accuracy"].min(), *([extra["value"].min()] if len(extra) else [])])
+    lower = max(0.0, math.floor(lowest * 10 - 1) / 10)  # zoom in, in tenths
     names = list(dict.fromkeys(data["run"]))
     legend = alt.Legend(title=None, orient="bottom-right") if len(names) > 1 else None
-    return alt.Chart(data, title=title).mark_line(point=True).encode(
-        x=alt.X("n_labels:Q", title="number of labels"),
-        y=alt.Y("accuracy:Q", title="accuracy", scale=alt.Scale(domain=[lower, 1])),
+    x = alt.X("n_labels:Q", title="number of labels")
+    scale = alt.Scale(domain=[lower, 1])
+    chart = alt.Chart(data, title=title).mark_line(point=True).encode(
+        x=x, y=alt.Y("accuracy:Q", title="accuracy", scale=scale),
         color=alt.Color("run:N", legend=legend, scale=alt.Scale(domain=names, range=PALETTE)),
         tooltip=["run:N", "round:Q", "n_labels:Q", alt.Tooltip("accuracy:Q", format=".3f"),
                  "eval_on:N"]).properties(width=WIDTH, height=HEIGHT)
+    if extra.empty:
+        return chart
+    metrics = list(dict.fromkeys(extra["metric"]))
+    dashed = alt.Chart(extra).mark_line(point=True, strokeDash=[4, 3], opacity=0.8).encode(
+        x=x, y=alt.Y("value:Q", title="accuracy, macro-F1, balanced accuracy", scale=scale),
+        color=alt.Color("metric:N", title=None, legend=alt.Legend(orient="bottom-right"),
+                        scale=alt.Scale(domain=metrics, range=[ORANGE, "#54a24b"])),
+        tooltip=["metric:N", "round:Q", "n_labels:Q", alt.Tooltip("value:Q", format=".3f")])
+    return alt.layer(chart, dashed, title=title).resolve_scale(color="independent").properties(
+        width=WIDTH, height=HEIGHT)
 
 
-def learning_curves(curves: pd.DataFrame) -> alt.TopLevelMixin:
-    """Mean accuracy per strategy against labels, a min..max band over seeds, facet by learner."""
+def _other_metrics(history) -> pd.DataFrame:
+    """This session's macro-F1 and balanced accuracy per round, long form (metric, value)."""
+    history = pd.DataFrame(history)
+    columns = [m for m in ("macro_f1", "balanced_accuracy") if m in history]
+    if not columns or history.empty:
+        return pd.DataFrame(columns=["round", "n_labels", "metric", "value"])
+    long = history.melt(id_vars=["round", "n_labels"], value_vars=columns, var_name="metric")
+    long = long.dropna(subset=["value"])
+    return long.assign(metric=long["metric"].map(METRIC_NAMES))
+
+
+def learning_curves(curves: pd.DataFrame, metric: str = "accuracy") -> alt.TopLevelMixin:
+    """Mean `metric` ("accuracy", "macro_f1" or "balanced_accuracy") per strategy against
+    labels, a min..max band over seeds, facet by learner."""
     curves = pd.DataFrame(curves)
     if curves.empty:
         return _message("no simulation results", "Learning curves")
     keys = [k for k in ("learner", "strategy", "n_labels") if k in curves]
     data = curves.groupby(keys, as_index=False).agg(
-        mean=("accuracy", "mean"), low=("accuracy", "min"), high=("accuracy", "max"),
+        mean=(metric, "mean"), low=(metric, "min"), high=(metric, "max"),
         seeds=("seed", "nunique"))
     x = alt.X("n_labels:Q", title="number of labels")
     color = alt.Color("strategy:N", scale=alt.Scale(scheme="tableau10"),
                       legend=alt.Legend(symbolOpacity=1, symbolType="stroke"))
     band = alt.Chart().mark_area(opacity=0.2).encode(
-        x=x, y=alt.Y("low:Q", title="mean accuracy", scale=alt.Scale(zero=False)),
+        x=x, y=alt.Y("low:Q", title=f"mean {METRIC_NAMES.get(metric, metric)}",
+                     scale=alt.Scale(zero=False)),
         y2="high:Q", color=color)
     line = alt.Chart().mark_line(point=alt.OverlayMarkDef(size=20)).encode(
         x=x, y="mean:Q", color=color,

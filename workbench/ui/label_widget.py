@@ -62,6 +62,12 @@ def _static_dir() -> Path:
 _STATIC = _static_dir()
 
 
+def front_end(name: str) -> str:
+    """A widget's ES module: the shared drawing code (content.js), then the widget's own file.
+    Plain concatenation, so the front end still needs no build step."""
+    return (_STATIC / "content.js").read_text() + "\n" + (_STATIC / name).read_text()
+
+
 class LabelWidget(anywidget.AnyWidget):
     """Label a session's queue from the keyboard: 1-9/0 pick a class (0 is the tenth; see
     `class_keys` for classes named by digits), Enter accepts the model's suggestion, s skips,
@@ -72,7 +78,7 @@ class LabelWidget(anywidget.AnyWidget):
     unless `charts=False`.
     """
 
-    _esm = _STATIC / "label.js"
+    _esm = front_end("label.js")
     _css = _STATIC / "label.css"
 
     class_names = traitlets.List(traitlets.Unicode()).tag(sync=True)
@@ -317,7 +323,7 @@ class LabelWidget(anywidget.AnyWidget):
                 "reason": q.reason,
                 "suggestion": None if q.suggestion is None else str(q.suggestion),
                 "confidence": _number(q.confidence), "suggested_by": self.session.suggested_by,
-                "render": self._render(q.item_id)}
+                "blame": self.session.blame_text(q.item_id), "render": self._render(q.item_id)}
 
     def _payload_for(self, item_id: str, *, reason: str) -> dict:
         """An item shown outside the queue order (brought back by undo), in its old role."""
@@ -326,7 +332,7 @@ class LabelWidget(anywidget.AnyWidget):
                 "score": None, "reason": reason,
                 "suggestion": None if suggestion is None else str(suggestion),
                 "confidence": _number(confidence), "suggested_by": self.session.suggested_by,
-                "render": self._render(item_id)}
+                "blame": self.session.blame_text(item_id), "render": self._render(item_id)}
 
     def _render(self, item_id: str) -> dict:
         try:

@@ -1,0 +1,153 @@
+"""What a session's learner sees: the pool's representation for the default learner, the
+pool's own features for any other; scores computed on demand; a representation being
+learned never holds up labeling."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from workbench import LightHead, Pool, Session, datasets
+from workbench.data import representation as R
+from workbench.data.representation import Representation, UnitEncoder
+from workbench.loop.inputs import Scores, graph_rows
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return datasets.digits().subset(np.arange(400))
+
+
+def label_some(session, n):
+    for item in session.peek(n):
+        session.label(item, session.pool.true_label(item.item_id))
+
+
+class Spy(LogisticRegression):
+    """LogisticRegression that records the shape of what it was fitted on."""
+
+    def fit(self, X, y, sample_weight=None):
+        Spy.seen = X.shape
+        return super().fit(X, y, sample_weight)
+
+
+def test_the_default_learner_trains_a_light_head_on_the_representation(tmp_path, digits):
+    session = Session(digits, tmp_path / "s", watch=False, audit_every=4)
+    assert isinstance(session.learner, LightHead) and session.inputs.uses_representation
+    label_some(session, 40)
+    session.retrain()
+    model = session.model
+    assert model.n_features_in_ == 128  # the representation, not 64 pixels
+    assert model.transductive_proba_ is not None and model.n_pseudo_labels_ > 0
+    row = session.history.iloc[-1]
+    assert {"accuracy", "macro_f1", "balanced_accuracy", "recall"} <= set(session.history.columns)
+    if not np.isnan(row["accuracy"]):
+        assert 0 <= row["macro_f1"] <= 1 and set(row["recall"]) <= set(session.class_names)
+    item = session.next()
+    assert item.suggestion is not None and "trained on your labels alone" in item.reason
+    state = session.model_state()
+    assert state["representation"] is None and "last_macro_f1" in state
+    session.close()
+
+
+def test_any_scikit_learn_classifier_sees_the_pools_own_features(tmp_path, digits):
+    session = Session(digits, tmp_path / "s", learner=Spy(max_iter=500), watch=False)
+    assert not session.inputs.uses_representation and session.inputs.state() is None
+    label_some(session, 30)
+    session.retrain()
+    assert Spy.seen[1] == 64 and session.model_state()["representation"] is None
+    session.close()
+    # ... unless asked to use the representation, and the default learner can be told not to
+    session = Session(digits, tmp_path / "t", learner=Spy(max_iter=500), watch=False,
+                      representation=True)
+    label_some(session, 30)
+    session.retrain()
+    assert Spy.seen[1] == 128
+    session.close()
+    session = Session(digits, tmp_path / "u", watch=False, representation=False)
+    label_some(session, 30)
+    session.retrain()
+    assert session.model.n_features_in_ == 64 and session.model.transductive_proba_ is None
+    session.close()
+    with pytest.raises(ValueError, match="representation must be 'auto', True or False"):
+        Session(digits, tmp_path / "v", watch=False, representation="yes")
+
+
+def test_a_reopened_session_finds_the_representation_cached(tmp_path, monkeypatch, digits):
+    monkeypatch.setattr(R, "_CACHES", {})
+    cache = tmp_path / "cache"
+    first = Session(digits, tmp_path / "a", watch=False, representation_cache=cache)
+    rep = first.inputs.representation()
+    first.close()
+    monkeypatch.setattr(R, "_CACHES", {})  # as if in a new process: only the file is left
+    second = Session(digits, tmp_path / "b", watch=False, representation_cache=cache)
+    again = second.inputs.representation()
+    assert again.from_cache and again.fingerprint == rep.fingerprint
+    second.close()
+
+
+def test_learning_the_representation_never_holds_up_labeling(tmp_path, monkeypatch, digits):
+    release = threading.Event()
+    real_build = R.build
+
+    def slow_build(pool, progress=None, **kw):
+        progress(0.3, "encoding images")
+        release.wait(30)
+        return real_build(pool, progress=progress, **kw)
+
+    monkeypatch.setattr(R, "build", slow_build)
+    monkeypatch.setattr(R, "_CACHES", {})
+    events = []
+    started = time.monotonic()
+    session = Session(digits, tmp_path / "s", watch=False, representation_cache=False)
+    session.subscribe(events.append)
+    assert "learning the pool's representation: 30%" in session.model_state()["representation"]
+    label_some(session, 30)  # the cold-start queue serves items meanwhile
+    future = session.retrain(background=True)  # queued behind the representation, not waiting
+    assert time.monotonic() - started < 20 and not future.done()
+    release.set()
+    session.wait_for_training(60)
+    assert len(session.history) == 1 and "representation_progress" in events
+    assert session.model_state()["representation"] is None
+    session.close()
+
+
+def test_graph_rows_leave_out_what_is_neither_trained_on_nor_unlabeled():
+    neighbors = np.array([[1, 2], [0, 3], [3, 0], [2, 1]], dtype=np.int32)
+    rep = Representation(np.zeros((4, 2), np.float32), neighbors, np.ones((4, 2), np.float32),
+                         UnitEncoder(), "key", "normalised")
+    # item 3 is an audit item: not a row, and not anyone's neighbour
+    rows, weights = graph_rows(rep, np.array([2]), np.array([0, 1]))
+    np.testing.assert_array_equal(rows, [[-1, 1], [2, 0], [1, -1]])
+    np.testing.assert_array_equal(weights, [[0, 1], [1, 1], [1, 0]])
+
+
+def test_scores_are_computed_once_and_only_where_asked():
+    asked = []
+
+    def compute(positions):
+        asked.append(positions.tolist())
+        return np.tile(positions[:, None], (1, 2)).astype(np.float32)
+
+    scores = Scores(20, 2, compute, block=4).fill(np.array([0, 1]), np.full((2, 2), 9.0))
+    assert scores[1].tolist() == [9.0, 9.0] and asked == []
+    assert scores[np.array([1, 5, 5, 9])][:, 0].tolist() == [9.0, 5.0, 5.0, 9.0]
+    assert scores[7].tolist() == [7.0, 7.0] and scores[3].tolist() == [3.0, 3.0]
+    assert asked == [[4, 5, 6, 7, 8, 9, 10, 11], [2, 3]]  # whole blocks, each row once
+
+
+def test_texts_use_their_own_features(tmp_path):
+    phrases = ("cats purr", "dogs bark", "cats meow", "dogs growl")
+    texts = [f"{w} number {i}" for i in range(10) for w in phrases]
+    pool = Pool.from_texts(texts, ["cat", "dog"] * 20)
+    session = Session(pool, tmp_path / "s", watch=False, audit_every=None)
+    rep = session.inputs.representation()
+    assert rep.method == "normalised" and rep.features.shape[0] == 40
+    label_some(session, 6)
+    session.retrain()
+    assert session.suggest(pool.item_ids[0])[0] == "cat"
+    session.close()

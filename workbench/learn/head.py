@@ -1,0 +1,178 @@
+"""The default learner: a light head on the pool's representation.
+
+The expensive part of learning, what the items look like, is done once per pool and
+cached (`workbench.data.representation`); a round only has to learn what people's labels
+say about that space, which takes milliseconds:
+
+1. Label spreading (Zhou et al. 2004) over the pool's nearest-neighbour graph, seeded with
+   people's labels alone: each label flows to its neighbours, theirs to their neighbours,
+   damped by `alpha`. The result, a distribution over classes for every unlabeled item,
+   is what uncertainty is ranked by (`transductive_proba_`): it comes from the labels and
+   the unlabeled data's shape, never from the model's own guesses.
+2. A multinomial logistic regression (the head) trained on the labels plus a seeded sample
+   of the spread labels as pseudo-labels, weighted by their confidence. Its probabilities
+   are the suggestions and what accuracy is measured with, on any item, pool or not.
+
+Without a graph (a plain `fit(X, y)`, or a pool too large for one) the head learns from the
+labels alone. Per round at 100 labels on a 10,000-item pool with 128-d features (counted in
+benchmarks/round_speed.py): spreading costs 30 iterations x ~20 edges x 10 classes per item
+(60 M multiply-adds), the head some 30 L-BFGS steps over 2,100 rows x 128 x 10 (0.16 G);
+suggestions are scored only for the items shown (in blocks of 1,024 rows around them).
+
+It is a scikit-learn estimator: hyperparameters in `__init__`, `fit` returns self,
+`classes_`, `predict_proba`, `random_state`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_array, check_is_fitted, check_random_state, validate_data
+
+__all__ = ["LightHead", "accepts_graph", "spread_labels"]
+
+
+def accepts_graph(learner) -> bool:
+    """Whether `learner.fit` takes `graph` (the pool's neighbour graph), as LightHead does."""
+    import inspect
+
+    try:
+        return "graph" in inspect.signature(learner.fit).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+class LightHead(ClassifierMixin, BaseEstimator):
+    """Label spreading over a neighbour graph plus a logistic-regression head.
+
+    Parameters
+    ----------
+    C: inverse regularisation of the head (features are unit-length or standardised).
+    alpha: how far labels spread (0: not at all; near 1: across the whole graph).
+    n_iter: spreading iterations (alpha ** n_iter is what is left of the start).
+    max_pseudo: at most this many spread labels (a seeded sample) train the head.
+    random_state: int, None or a numpy RandomState (which spread labels are sampled).
+
+    `fit(X, y, X_unlabeled=None, graph=None)`: `graph` is `(neighbors, weights)`, two
+    (n_rows, k) arrays over the rows of `[X; X_unlabeled]` (index -1: no neighbour). After
+    fit: `classes_`, `n_features_in_`, `head_`, `query_head_` (labels only),
+    `transductive_proba_` (rows of X_unlabeled; None without a graph), `n_pseudo_labels_`.
+    """
+
+    uses_representation = True  # the session hands it the pool's representation, not raw items
+
+    def __init__(self, C=10.0, alpha=0.9, n_iter=30, max_pseudo=2000, random_state=0):
+        self.C = C
+        self.alpha = alpha
+        self.n_iter = n_iter
+        self.max_pseudo = max_pseudo
+        self.random_state = random_state
+
+    def fit(self, X, y, X_unlabeled=None, graph=None):
+        X, y = validate_data(self, X, y, dtype=np.float64)
+        check_classification_targets(y)
+        self._encoder = LabelEncoder().fit(y)
+        self.classes_ = self._encoder.classes_
+        codes = self._encoder.transform(y)
+        rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31))
+        self.query_head_ = self._head(X, codes)
+        self.head_ = self.query_head_
+        self.transductive_proba_ = None
+        self.n_pseudo_labels_ = 0
+        if X_unlabeled is None or graph is None:
+            return self
+        unlabeled = check_array(X_unlabeled, dtype=np.float64, ensure_min_samples=0,
+                                input_name="X_unlabeled")
+        if unlabeled.shape[1] != X.shape[1]:
+            raise ValueError(f"X_unlabeled has {unlabeled.shape[1]} features, X has {X.shape[1]}")
+        neighbors, weights = (np.asarray(a) for a in graph)
+        n_rows = len(X) + len(unlabeled)
+        if neighbors.shape != weights.shape or len(neighbors) != n_rows:
+            raise ValueError(f"graph must be two arrays of {n_rows} rows (X then X_unlabeled), "
+                             f"got shapes {neighbors.shape} and {weights.shape}")
+        spread = spread_labels(neighbors, weights, codes, len(self.classes_),
+                               alpha=self.alpha, n_iter=self.n_iter)
+        self.transductive_proba_ = spread[len(X):]
+        reached = np.flatnonzero(self.transductive_proba_.max(axis=1) > 1 / len(self.classes_))
+        if len(reached) > self.max_pseudo:
+            reached = np.sort(rng.choice(reached, self.max_pseudo, replace=False))
+        if len(reached) == 0:
+            return self
+        pseudo = self.transductive_proba_[reached]
+        self.head_ = self._head(np.concatenate([X, unlabeled[reached]]),
+                                np.concatenate([codes, pseudo.argmax(axis=1)]),
+                                np.concatenate([np.ones(len(X)), pseudo.max(axis=1)]))
+        self.n_pseudo_labels_ = int(len(reached))
+        return self
+
+    def _head(self, X, codes, weight=None):
+        from sklearn.linear_model import LogisticRegression
+        from threadpoolctl import threadpool_limits
+
+        # One BLAS thread: these products are tiny, and on 2 cores two threads made a fit
+        # 50x slower (1 s instead of 20 ms) by waiting on each other.
+        with threadpool_limits(1, user_api="blas"):
+            return LogisticRegression(C=self.C, max_iter=500).fit(X, codes, sample_weight=weight)
+
+    def predict_proba(self, X) -> np.ndarray:
+        check_is_fitted(self, "head_")
+        return self._proba(self.head_, X)
+
+    def predict(self, X) -> np.ndarray:
+        proba = self.predict_proba(X)  # first: it raises NotFittedError before classes_ exists
+        return self.classes_[proba.argmax(axis=1)]
+
+    def query_proba(self, X) -> np.ndarray:
+        """Probabilities of the head trained on people's labels alone (for items outside
+        the graph; inside it, `transductive_proba_` ranks better)."""
+        check_is_fitted(self, "head_")
+        return self._proba(self.query_head_, X)
+
+    def _proba(self, head, X) -> np.ndarray:
+        # float32 stays float32: scoring a million rows must not copy them to float64 first
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32], ensure_min_samples=0)
+        out = np.zeros((len(X), len(self.classes_)), dtype=X.dtype)
+        if len(X):
+            out[:, head.classes_] = _softmax_proba(head, X)
+        return out
+
+
+def _softmax_proba(head, X) -> np.ndarray:
+    """The fitted LogisticRegression's predict_proba, in X's precision: one product and a
+    softmax (sklearn's own upcasts X to float64, a 512 MB copy for 1,000,000 x 64)."""
+    coef = head.coef_.astype(X.dtype, copy=False)
+    logits = X @ coef.T + head.intercept_.astype(X.dtype)
+    if logits.shape[1] == 1:  # two classes: one logit
+        logits = np.hstack([np.zeros_like(logits), logits])
+    logits -= logits.max(axis=1, keepdims=True)
+    np.exp(logits, out=logits)
+    return logits / logits.sum(axis=1, keepdims=True)
+
+
+def spread_labels(neighbors, weights, codes, n_classes: int, *, alpha: float = 0.9,
+                  n_iter: int = 30) -> np.ndarray:
+    """Label spreading: F <- alpha * S F + (1 - alpha) * Y over the symmetrically normalised
+    neighbour graph S, where rows 0..len(codes)-1 are the labeled items (Y one-hot there,
+    zero elsewhere). Returns row-normalised distributions; a row the labels never reach is
+    uniform."""
+    from scipy import sparse
+
+    n_rows, k = neighbors.shape
+    rows = np.repeat(np.arange(n_rows), k)
+    cols = neighbors.ravel().astype(np.int64)
+    vals = np.asarray(weights, dtype=np.float64).ravel()
+    keep = (cols >= 0) & (vals > 0)
+    W = sparse.csr_matrix((vals[keep], (rows[keep], cols[keep])), shape=(n_rows, n_rows))
+    W = W.maximum(W.T)  # neighbourhood is mutual: an edge either way counts both ways
+    degree = np.asarray(W.sum(axis=1)).ravel()
+    inv = 1 / np.sqrt(np.where(degree > 0, degree, 1.0))
+    S = sparse.diags(inv) @ W @ sparse.diags(inv)
+    Y = np.zeros((n_rows, n_classes))
+    Y[np.arange(len(codes)), codes] = 1.0
+    F = Y.copy()
+    for _ in range(n_iter):
+        F = alpha * (S @ F) + (1 - alpha) * Y
+    total = F.sum(axis=1, keepdims=True)
+    return np.where(total > 1e-12, F / np.where(total > 1e-12, total, 1.0), 1.0 / n_classes)

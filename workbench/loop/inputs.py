@@ -1,0 +1,117 @@
+"""What a session's learner sees, and scores computed only when they are needed.
+
+A learner that says `uses_representation` (the default `LightHead`) is trained on the
+pool's representation, learned once in the background and cached (see
+`workbench.data.representation`), and, when it takes one, on the pool's neighbour graph;
+any other learner (a scikit-learn classifier, `TorchClassifier`) sees the pool's own
+features, exactly as before. `Session(representation=True)` hands every learner the
+representation; `False` never does.
+
+`Scores` holds a model's probabilities for pool items, computed on first use: the
+suggestions of a round are needed only for the few items the widget shows, and the ranking
+needs only the unlabeled candidates, so a round never scores the whole pool twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from workbench.data.representation import Representation, RepresentationJob, cache_at
+from workbench.learn.head import accepts_graph
+from workbench.learn.learners import accepts_unlabeled, features_for
+
+
+class LearnerInputs:
+    """The features a session's learner is trained and scored on."""
+
+    def __init__(self, pool, learner, *, representation="auto", cache=None,
+                 on_progress: Callable[[dict], None] | None = None):
+        if representation not in ("auto", True, False):
+            raise ValueError(f"representation must be 'auto', True or False, got {representation!r}")
+        self.pool = pool
+        self.uses_representation = bool(getattr(learner, "uses_representation", False)
+                                        if representation == "auto" else representation)
+        self.job = (RepresentationJob.start(pool, cache=cache_at(cache), on_progress=on_progress)
+                    if self.uses_representation else None)
+        self._test: tuple[object, np.ndarray] | None = None
+
+    def state(self) -> dict | None:
+        """The representation's progress ({"status", "progress", "message"}), None if unused."""
+        return None if self.job is None else self.job.state()
+
+    def representation(self) -> Representation | None:
+        """The pool's representation (waits while it is being learned), None if unused."""
+        return None if self.job is None else self.job.result()
+
+    def features(self) -> np.ndarray:
+        """Row i: what the learner sees of pool item i."""
+        rep = self.representation()
+        return self.pool.X if rep is None else rep.features
+
+    def test_features(self, X_test: np.ndarray) -> np.ndarray:
+        """A held-out split, encoded like the pool (computed once per split)."""
+        rep = self.representation()
+        if rep is None:
+            return X_test
+        if self._test is None or self._test[0] is not X_test:
+            self._test = (X_test, rep.transform(X_test))
+        return self._test[1]
+
+    def fit(self, learner, train: np.ndarray, y: np.ndarray, unlabeled: np.ndarray):
+        """Fit `learner` on the items at positions `train` (labels `y`); learners that take
+        them also get the `unlabeled` items and, over both, the neighbour graph."""
+        features = self.features()
+        extra = {}
+        if accepts_unlabeled(learner):
+            extra["X_unlabeled"] = features_for(learner, features[unlabeled])
+            rep = self.representation()
+            if rep is not None and rep.has_graph and accepts_graph(learner):
+                extra["graph"] = graph_rows(rep, train, unlabeled)
+        return learner.fit(features_for(learner, features[train]), y, **extra)
+
+
+def graph_rows(rep: Representation, train: np.ndarray, unlabeled: np.ndarray):
+    """The pool's neighbour graph re-indexed to the rows `[train; unlabeled]`; neighbours
+    outside both (audit items, whose labels must not spread) become -1."""
+    row_of = np.full(len(rep), -1, dtype=np.int64)
+    rows = np.concatenate([train, unlabeled]).astype(np.int64)
+    row_of[rows] = np.arange(len(rows))
+    neighbors = row_of[rep.neighbors[rows]]
+    weights = np.where(neighbors >= 0, rep.weights[rows], 0).astype(np.float32)
+    return neighbors, weights
+
+
+class Scores:
+    """Class probabilities of pool items, computed the first time they are asked for, in
+    blocks of `block` neighbouring positions (one call per block: a loop over a pool's items
+    costs one prediction per thousand, and showing a few items a handful of small ones).
+    `compute(positions) -> (len(positions), n_classes)`; `fill` stores rows known already
+    (label spreading gives every unlabeled item's for free)."""
+
+    def __init__(self, n_items: int, n_classes: int, compute: Callable[[np.ndarray], np.ndarray],
+                 block: int = 1024):
+        self._rows = np.zeros((n_items, n_classes), dtype=np.float32)
+        self._known = np.zeros(n_items, dtype=bool)
+        self._compute = compute
+        self._block = block
+
+    def fill(self, positions, rows) -> Scores:
+        self._rows[positions] = rows
+        self._known[positions] = True
+        return self
+
+    def __getitem__(self, positions):
+        one = np.ndim(positions) == 0
+        wanted = np.atleast_1d(np.asarray(positions, dtype=np.int64))
+        missing = wanted[~self._known[wanted]]
+        if len(missing):  # every unknown row of the blocks asked about (O(N), no sorting)
+            blocks = np.zeros(-(-len(self._rows) // self._block), dtype=bool)
+            blocks[missing // self._block] = True
+            todo = np.flatnonzero(np.repeat(blocks, self._block)[:len(self._rows)] & ~self._known)
+            self.fill(todo, self._compute(todo))
+        return self._rows[int(positions)] if one else self._rows[wanted]
+
+    def __len__(self) -> int:
+        return len(self._rows)
