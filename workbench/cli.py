@@ -27,7 +27,10 @@ def main(argv=None) -> int:
                           "TorchClassifier on the pool's features; logreg: logistic regression")
     sim.add_argument("--budget", type=int, default=200, help="labels to reach")
     sim.add_argument("--batch", type=int, default=10, help="labels per round")
-    sim.add_argument("--initial", type=int, default=20, help="random seed labels")
+    sim.add_argument("--initial", type=int, default=20, help="labels before the first model")
+    sim.add_argument("--cold-start", choices=["queue", "random"], default="queue",
+                     help="the first labels: the session's cold start (what the widget shows "
+                          "first) or the same random items for every strategy")
     sim.add_argument("--seed", type=int, default=0)
     sim.add_argument("--out", default=None,
                      help="CSV of n_labels,accuracy,macro_f1,balanced_accuracy,strategy,seed and "
@@ -84,6 +87,7 @@ def _simulate(args) -> int:
     pool = load_data(args.data, args.label_column, args.text_column)
     curve = simulate(pool, strategy=args.strategy, learner=make_learner(args.learner, args.seed),
                      budget=args.budget, batch=args.batch, initial=args.initial, seed=args.seed,
+                     cold_start=args.cold_start,
                      progress=lambda n, acc: print(f"n_labels={n} accuracy={acc:.4f}", flush=True))
     if args.out:
         recall = pd.DataFrame(list(curve["recall"])).add_prefix("recall_")

@@ -151,3 +151,47 @@ def test_texts_use_their_own_features(tmp_path):
     session.retrain()
     assert session.suggest(pool.item_ids[0])[0] == "cat"
     session.close()
+
+
+def test_the_cold_start_is_spread_over_the_representation_once_it_is_learned(tmp_path, monkeypatch,
+                                                                           digits):
+    from workbench.learn.queue import diverse_positions
+
+    release = threading.Event()
+    real_build = R.build
+
+    def slow_build(pool, progress=None, **kw):
+        release.wait(30)
+        return real_build(pool, progress=progress, **kw)
+
+    monkeypatch.setattr(R, "build", slow_build)
+    monkeypatch.setattr(R, "_CACHES", {})
+    session = Session(digits, tmp_path / "s", watch=False, representation_cache=False, batch_size=10,
+                      audit_every=0)  # no audit slots: the queue is the cold start alone
+    n = 2 * len(session.classes)
+    shown = session.peek(3)  # served while the representation is learned: the pool's own pixels
+    on_pixels = digits.item_ids[diverse_positions(digits.X, n, seed=0)]
+    assert [q.item_id for q in shown] == list(on_pixels[:3])
+    session.label(shown[0], digits.true_label(shown[0].item_id))
+    release.set()
+    rep = session.inputs.representation()
+    deadline = time.monotonic() + 10
+    while not session.inputs.ready() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    spread = [i for i in digits.item_ids[diverse_positions(rep.features, n, seed=0)]
+              if i != shown[0].item_id]
+    after = session.peek(n)
+    assert [q.item_id for q in after][:len(spread)] == spread
+    assert all(q.strategy == "cold-start" for q in after)
+    # an item served before the respread keeps the role it was shown in
+    session.label(shown[1], digits.true_label(shown[1].item_id), query="cold-start")
+    assert session.store.events()["query"].tolist() == ["cold-start", "cold-start"]
+    session.close()
+
+
+def test_a_random_strategy_starts_from_a_random_sample(tmp_path, digits):
+    session = Session(digits, tmp_path / "s", watch=False, strategy="random", audit_every=0)
+    shown = [q.item_id for q in session.peek(20)]
+    assert shown == list(digits.item_ids[np.random.default_rng(0).permutation(len(digits))[:20]])
+    assert session.peek(1)[0].reason == "cold start: a random pick, made before any model was trained"
+    session.close()

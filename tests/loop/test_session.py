@@ -502,3 +502,32 @@ def test_an_overlap_serves_items_to_two_annotators_and_gives_agreement(tmp_path)
     assert ann.agreement().n_items == figures.n_items  # an adjudication is not an opinion
     ann.close()
     bob.close()
+
+
+def test_a_simulation_starts_from_what_the_widget_shows_first(tmp_path):
+    from workbench import LightHead, simulate
+    from workbench.learn.queue import diverse_positions
+    from workbench.loop.inputs import LearnerInputs
+
+    pool = datasets.digits().subset(np.arange(300))
+    seen = []
+    real_label = Session.label
+
+    def spy(self, item, label, **kw):
+        seen.append(item.item_id if hasattr(item, "item_id") else item)
+        return real_label(self, item, label, **kw)
+
+    Session.label = spy
+    try:
+        simulate(pool, budget=20, initial=20, seed=0)
+        queued, seen[:] = list(seen), []
+        simulate(pool, budget=20, initial=20, seed=0, cold_start="random")
+        at_random, seen[:] = list(seen), []
+    finally:
+        Session.label = real_label
+    train, _ = pool.train_test_split(0.3, seed=0)
+    features = LearnerInputs(train, LightHead()).features()
+    assert queued == list(train.item_ids[diverse_positions(features, 20, seed=0)])
+    assert at_random == list(train.item_ids[np.random.default_rng(0).permutation(len(train))[:20]])
+    with pytest.raises(ValueError, match="cold_start must be 'queue' or 'random', got 'kmeans'"):
+        simulate(pool, budget=20, cold_start="kmeans")

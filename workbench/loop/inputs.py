@@ -41,6 +41,11 @@ class LearnerInputs:
         """The representation's progress ({"status", "progress", "message"}), None if unused."""
         return None if self.job is None else self.job.state()
 
+    def ready(self) -> bool:
+        """Whether `features()` answers without waiting (False while the representation is
+        learned, and for good if learning it failed)."""
+        return self.job is None or (self.job.done() and self.job.state()["status"] == "ready")
+
     def representation(self) -> Representation | None:
         """The pool's representation (waits while it is being learned), None if unused."""
         return None if self.job is None else self.job.result()

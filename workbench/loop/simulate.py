@@ -1,8 +1,10 @@
 """Simulated labeling: run the active-learning loop with the ground truth as annotator.
 
-This is how strategies are compared honestly: every run starts from the same random
-seed labels, labels `batch` items per round chosen by the strategy, retrains, and
-scores the model on a held-out test split that no strategy ever sees.
+This is how strategies are compared honestly: every run labels what a person labeling
+in the widget would be shown (the session's cold start first, then `batch` items per
+round chosen by the strategy), retrains, and scores the model on a held-out test split
+that no strategy ever sees. `cold_start="random"` starts every strategy from the same
+random seed labels instead, which isolates the strategy's own rounds.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ COLUMNS = ["n_labels", "accuracy", "macro_f1", "balanced_accuracy", "strategy", 
 
 
 def simulate(pool: Pool, *, strategy="diverse_margin", learner=None, budget: int = 200, batch: int = 10,
-             initial: int = 20, seed: int = 0, test_size: float = 0.3, store=None,
+             initial: int = 20, seed: int = 0, test_size: float = 0.3, store=None, cold_start: str = "queue",
              stop_at: float | None = None, extra_rounds: int = 0,
              progress: Callable[[int, float], None] | None = None) -> pd.DataFrame:
     """Labels up to `budget` items and returns rows `n_labels, accuracy, macro_f1,
@@ -28,7 +30,10 @@ def simulate(pool: Pool, *, strategy="diverse_margin", learner=None, budget: int
 
     The test split is the pool's own (X_test, y_test) when it has one, else a stratified
     `test_size` split fixed by `seed`, so every strategy with the same seed sees the same
-    split and the same `initial` random seed labels.
+    split. The first model is trained on `initial` labels: with `cold_start="queue"` the
+    items the session's cold start serves (a spread over the pool's representation; a random
+    sample for the random strategy), with `cold_start="random"` the same random items for
+    every strategy.
 
     `stop_at` ends the run `extra_rounds` rounds after accuracy first reaches it (for
     benchmarks that only need the labels-to-target figure; curves then end early).
@@ -48,6 +53,8 @@ def simulate(pool: Pool, *, strategy="diverse_margin", learner=None, budget: int
                          f"({len(train)} items after holding out the test split)")
     if initial > budget:
         raise ValueError(f"initial {initial} is larger than the budget {budget}")
+    if cold_start not in ("queue", "random"):
+        raise ValueError(f"cold_start must be 'queue' or 'random', got {cold_start!r}")
 
     tmp = None
     if store is None:
@@ -57,7 +64,11 @@ def simulate(pool: Pool, *, strategy="diverse_margin", learner=None, budget: int
     session = Session(train, store, strategy=strategy, test=test, batch_size=batch, seed=seed,
                       annotator="simulator", resume=False, watch=False, **kwargs)
     try:
-        seed_ids = train.item_ids[np.random.default_rng(seed).permutation(len(train))[:initial]]
+        if cold_start == "random":
+            seed_ids = train.item_ids[np.random.default_rng(seed).permutation(len(train))[:initial]]
+        else:  # what the widget would show first, once the representation is learned
+            session.inputs.representation()
+            seed_ids = [item.item_id for item in session.peek(initial)]
         for item_id in seed_ids:
             session.label(item_id, train.true_label(item_id), source="simulated")
         rows = []
