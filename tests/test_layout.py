@@ -13,8 +13,9 @@ import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "workbench"
-# One deliberate exception: `Session.widget()`, the notebook's one-liner, imports the widget
-# lazily inside the method, so the loop still runs headless (see the second test).
+# One deliberate exception: the notebook's one-liners on `Session` (`widget()`,
+# `history_view()`, `map()`, `queue_from()`) import the ui lazily inside the method, so the
+# loop still runs headless (see the second test).
 EXCEPTIONS = {("loop/session.py", "ui")}
 ALLOWED = {
     "data": {"data"},

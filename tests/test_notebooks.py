@@ -16,7 +16,7 @@ the given interpreter. If the Binder environment cannot be built, these tests fa
 pip's output; they never skip.
 
 Time limits: each notebook gets NOTEBOOK_TIMEOUT_S (about four times the slowest one on 2
-cores) and pytest-timeout 30 s more, so the five can hold up a CI run for at most 17.5
+cores) and pytest-timeout 30 s more, so the seven can hold up a CI run for at most 24.5
 minutes, plus the build's own limits (BUILD_TIMEOUTS_S in conftest.py, 15 minutes).
 
 After changing a notebook or the code it shows, re-execute it in place, with
@@ -71,7 +71,8 @@ def nbval_command(notebooks, *, python: str = sys.executable, root: Path = ROOT)
 def test_the_tutorials_are_all_here():
     assert [nb.name for nb in NOTEBOOKS] == [
         "01_quickstart.ipynb", "02_active_vs_random.ipynb", "03_your_own_data.ipynb",
-        "04_your_own_model.ipynb", "05_the_label_store.ipynb", "06_label_history.ipynb"]
+        "04_your_own_model.ipynb", "05_the_label_store.ipynb", "06_label_history.ipynb",
+        "07_cleaning.ipynb"]
     assert STRICT <= {nb.name for nb in NOTEBOOKS}
 
 

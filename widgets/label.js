@@ -181,17 +181,25 @@ function markClassButtons(buttons, names, { suggested = null, given = null } = {
   });
 }
 
+// A review item: shown again because models that never saw its label doubt it.
+function isReview(item) {
+  return !!item && item.strategy === "review" && item.given !== null && item.given !== undefined;
+}
+
 function drawSuggestion(els, item) {
+  const hint = isReview(item)
+    ? ` · Enter keeps ${item.given} · a class key relabels · s: later`
+    : ` · ${item.suggested_by ? item.suggested_by + " · " : ""}Enter accepts`;
   if (!hasSuggestion(item)) {
     els.suggest.textContent = "no suggestion yet (no model)";
     return;
   }
   els.suggest.replaceChildren(
-    document.createTextNode("model suggests "),
+    document.createTextNode(isReview(item) ? "held-out models suggest " : "model suggests "),
     h("strong", "wb-suggested-name", item.suggestion),
     document.createTextNode(item.confidence !== null && item.confidence !== undefined
       ? ` (${pct(item.confidence)})` : ""),
-    h("span", "wb-hint", ` · ${item.suggested_by ? item.suggested_by + " · " : ""}Enter accepts`));
+    h("span", "wb-hint", hint));
 }
 
 function drawSingle(S, model, els, view) {
@@ -225,6 +233,10 @@ function drawSingle(S, model, els, view) {
     els.review.appendChild(document.createTextNode(entry.skipped ? "skipped" : `labeled ${entry.label}`));
     els.review.appendChild(h("div", "wb-hint", "press a class key to change it, → to go forward"));
     given = entry.label;
+  } else if (isReview(item)) {
+    els.review.appendChild(h("strong", null, "Review: "));
+    els.review.appendChild(document.createTextNode(`labeled ${item.given}; is that right?`));
+    given = item.given;
   }
   drawSuggestion(els, item);
   // Who gave the label this item has now, when, in which commit (from the kernel's blame).
@@ -484,13 +496,24 @@ function render({ model, el }) {
     }
     if (!S.current) { waitingFlash(); return; }
     if (S.flash) S.flash = "";
-    const entry = { item: S.current, label: name, skipped: false };
-    const action = { kind: "label", eventIds: [newEventId()], entry };
+    advance({ label: name, skipped: false }, "label", { type: "label", label: name, source });
+  }
+
+  // The item on screen is done with: record what happened to it, show the next one, and tell
+  // the kernel. `kind` "label" or "skip" puts the action on the undo stack with a fresh event
+  // id; null writes nothing (a review left for later), so there is nothing to undo.
+  function advance(outcome, kind, msg) {
+    const entry = { item: S.current, ...outcome };
     record(entry);
     S.current = S.buffer.shift() || null;
-    S.actions.push(action);
-    send({ type: "label", item_id: entry.item.item_id, label: name, source,
-      query: entry.item.strategy, event_id: action.eventIds[0] }, { kind: "label", n: 1, action });
+    const full = { ...msg, item_id: entry.item.item_id, query: entry.item.strategy };
+    if (kind === null) {
+      send(full, null);
+    } else {
+      const action = { kind, eventIds: [newEventId()], entry };
+      S.actions.push(action);
+      send({ ...full, event_id: action.eventIds[0] }, { kind, n: 1, action });
+    }
     draw();
   }
 
@@ -505,6 +528,7 @@ function render({ model, el }) {
     if (isGrid()) { savePage(); return; }
     const item = S.view === null ? S.current : S.history[S.view].item;
     if (!item) return;
+    if (S.view === null && isReview(item)) { confirmShown(); return; }
     if (!hasSuggestion(item)) {
       S.flash = "no suggestion yet: pick a class with 1-9/0 (Retrain to get suggestions)";
       draw();
@@ -513,18 +537,21 @@ function render({ model, el }) {
     labelShown(item.suggestion, "suggestion");
   }
 
+  // Enter on a review item keeps its label: a confirm event, which z takes back like a label.
+  function confirmShown() {
+    if (S.flash) S.flash = "";
+    advance({ label: S.current.given, skipped: false }, "label", { type: "confirm" });
+  }
+
   function skip() {
     if (isGrid()) { gridSkip(); return; }
     if (S.view !== null) return;
     if (!S.current) { waitingFlash(); return; }
-    const entry = { item: S.current, label: null, skipped: true };
-    const action = { kind: "skip", eventIds: [newEventId()], entry };
-    record(entry);
-    S.current = S.buffer.shift() || null;
-    S.actions.push(action);
-    send({ type: "skip", item_id: entry.item.item_id, query: entry.item.strategy,
-      event_id: action.eventIds[0] }, { kind: "skip", n: 1, action });
-    draw();
+    if (isReview(S.current)) {  // s on a review item leaves it for later: no event
+      advance({ label: S.current.given, skipped: false }, null, { type: "defer" });
+      return;
+    }
+    advance({ label: null, skipped: true }, "skip", { type: "skip" });
   }
 
   // z takes back the last thing done in this view: a choice on the unsaved grid page, else the

@@ -542,3 +542,93 @@ session.widget(charts=False)
     blame = page.locator(f"{WIDGET} .wb-blame")
     assert blame.inner_text() == f"labeled 0 by ann, just now, in {state['second']}"
     assert "review" in page.locator(f"{WIDGET} .wb-strategy").inner_text()
+
+
+def test_reviewing_suspects_in_the_browser_keeps_relabels_and_defers(server, page):
+    """The review queue: Enter keeps a label (a confirm event), a class key relabels (in the
+    role "review"), s leaves the item for later (no event)."""
+    store = server.root / "review.wbstore"
+    cell = f'''\
+from sklearn.datasets import load_digits
+from sklearn.linear_model import LogisticRegression
+from workbench import Pool, Session
+
+digits = load_digits()
+pool = Pool.from_arrays(digits.images[:400], digits.target[:400], name="digits")
+session = Session(pool, store={str(store)!r}, learner=LogisticRegression(max_iter=300), audit_every=0)
+truth = {{i: str(pool.true_label(i)) for i in pool.item_ids}}
+flipped = list(pool.item_ids[[3, 50, 99]])
+session.label_many({{i: (int(t) + 1) % 10 if i in flipped else int(t) for i, t in truth.items()}})
+table = session.review(k=3)
+report("review", truth=truth, flipped=flipped, suspects=list(table["item_id"]),
+       given={{i: str(session.label_of(i)) for i in table["item_id"]}})
+session.widget(charts=False)
+'''
+    server.clear_state("review")
+    open_notebook(page, server, server.write_notebook("review.ipynb", [cell]))
+    state = server.wait_state("review")
+    suspects, given, truth = state["suspects"], state["given"], state["truth"]
+    assert len(set(suspects) & set(state["flipped"])) >= 2  # planted errors come first
+    assert shown_id(page) == suspects[0]
+    page.locator(f"{WIDGET} .wb-review", has_text=f"labeled {given[suspects[0]]}; is that right?").wait_for()
+    assert f"Enter keeps {given[suspects[0]]}" in page.locator(f"{WIDGET} .wb-suggestion").inner_text()
+    focus_widget(page)
+    kept = press(page, "Enter")
+    fixed = press(page, truth[suspects[1]])
+    later = press(page, "s")
+    wait_saved(page)
+    assert (kept, fixed, later) == tuple(suspects)
+    log = pd.read_parquet(store).sort_values(["time", "writer", "seq"])
+    tail = log.iloc[-2:][["action", "item_id", "label", "query"]].values.tolist()
+    assert tail == [["confirm", kept, given[kept], "review"],
+                    ["relabel", fixed, truth[fixed], "review"]]
+    assert later not in set(log.loc[log["action"] != "label", "item_id"])  # nothing written
+    page.keyboard.press("z")  # takes back the relabel, by its event id
+    wait_saved(page)
+    log = pd.read_parquet(store).sort_values(["time", "writer", "seq"])
+    assert log.iloc[-1]["action"] == "undo" and log.iloc[-1]["target"] == log.iloc[-2]["event_id"]
+
+
+def test_a_rectangle_dragged_on_the_map_becomes_the_queue(server, page):
+    """The data map in JupyterLab: a brush dragged with the mouse comes back to the kernel,
+    and `queue_from(chart)` serves exactly the items inside it, in the role "map"."""
+    cell = '''\
+from sklearn.datasets import load_digits
+from sklearn.linear_model import LogisticRegression
+from workbench import Pool, Session
+
+digits = load_digits()
+pool = Pool.from_arrays(digits.images[:300], digits.target[:300], name="digits")
+session = Session(pool, store=None, learner=LogisticRegression(max_iter=300), audit_every=0)
+chart = session.map(method="pca")
+
+def on_brush(change):
+    value = chart.selections.brush.value
+    if not value:
+        return
+    ids = session.queue_from(chart)
+    shown = session.peek(len(ids))
+    report("map", ids=ids, brush=value, shown=[q.item_id for q in shown],
+           roles=sorted({q.strategy for q in shown}))
+
+chart.observe(on_brush, names=["_vl_selections"])
+chart
+'''
+    server.clear_state("map")
+    store = server.root / "map.wbstore"
+    cell = cell.replace("store=None", f"store={str(store)!r}")
+    open_notebook(page, server, server.write_notebook("map.ipynb", [cell]))
+    plot = page.locator(".jp-OutputArea-output .vega-embed").first
+    plot.wait_for(timeout=60_000)
+    drawn = ".jp-OutputArea-output .vega-embed svg, .jp-OutputArea-output .vega-embed canvas"
+    box = page.locator(drawn).first.bounding_box()
+    x0, y0 = box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x0 + box["width"] * 0.3, y0 + box["height"] * 0.3, steps=8)
+    page.mouse.up()
+    state = server.wait_state("map", timeout=30)
+    assert state["ids"] and len(state["ids"]) < 300
+    assert state["shown"] == state["ids"] and state["roles"] == ["map"]
+    (x_field, (lo, hi)), (y_field, (low, high)) = sorted(state["brush"].items())
+    assert x_field.startswith("x_") and y_field.startswith("y_") and lo != hi and low != high

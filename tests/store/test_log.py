@@ -269,7 +269,7 @@ def test_undo_names_its_target(tmp_path):
     assert store.current_labels().loc["a", "label"] == "cat"  # retracting an older event
     with pytest.raises(StoreError, match="already undone"):
         store.append("a", action="undo", target=again.event_id)
-    with pytest.raises(StoreError, match="not a label/relabel/skip/remove event"):
+    with pytest.raises(StoreError, match="not a label/relabel/skip/remove/confirm event"):
         store.append("a", action="undo", target="no-such-event")
     with pytest.raises(StoreError, match="is an event on item 'a', not on item 'b'"):
         store.append("b", action="undo", target=store.current_labels().loc["a", "event_id"])
@@ -402,7 +402,7 @@ def test_append_many_accepts_frames_and_validates_all_rows_first(tmp_path):
     assert store.current_labels().index.tolist() == ["c"] and store.skipped() == {"b"}
     bad = [
         ([{"item_id": "d", "label": 3}], "column 'label' must hold str"),
-        ([{"item_id": "d"}], "label/relabel needs a label"),
+        ([{"item_id": "d"}], "label/relabel/confirm needs a label"),
         ([{"item_id": "d", "label": "x", "action": "cut"}], "unknown action 'cut'"),
         ([{"item_id": "d", "label": "x", "colour": "red"}], "append_many got columns"),
         ([{"item_id": "d", "action": "undo", "target": "nope"}], "undo needs a target"),
@@ -467,11 +467,11 @@ def test_bad_events_are_refused_and_lose_nothing(tmp_path, kwargs, message):
 
 def test_undo_of_what_is_not_there(tmp_path):
     store = LabelStore.open(tmp_path, annotator="ann")
-    with pytest.raises(StoreError, match="undo target 'nope' is not a label/relabel/skip/remove event"):
+    with pytest.raises(StoreError, match="undo target .nope. is not a label/relabel/skip/remove/confirm"):
         store.undo("nope")
     event = store.append("a", "cat")
     undo = store.undo(event.event_id)
-    with pytest.raises(StoreError, match="not a label/relabel/skip/remove event"):
+    with pytest.raises(StoreError, match="not a label/relabel/skip/remove/confirm event"):
         store.undo(undo.event_id)  # an undo is not undone by undoing it: relabel instead
     assert len(store) == 2
 
@@ -500,7 +500,7 @@ def test_retract_takes_back_several_events_in_one_file_or_none(tmp_path):
     events = [store.append(f"i{k}", "x") for k in range(4)]
     skip = store.append("i4", action="skip")
     before = file_state(tmp_path)
-    with pytest.raises(StoreError, match="'nope' is not a label/relabel/skip/remove event"):
+    with pytest.raises(StoreError, match="'nope' is not a label/relabel/skip/remove/confirm event"):
         store.retract([events[0].event_id, "nope"])
     with pytest.raises(StoreError, match="the same event twice"):
         store.retract([events[0].event_id, events[0].event_id])

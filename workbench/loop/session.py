@@ -52,6 +52,7 @@ from workbench.learn.queue import (
 from workbench.learn.strategies import get_strategy, strategy_name
 from workbench.loop.agreement import ADJUDICATION, agreement, annotations
 from workbench.loop.inputs import LearnerInputs, Scores
+from workbench.loop.review import Reviewing
 from workbench.loop.training import Trainer
 from workbench.loop.watch import Watcher
 from workbench.store import LabelStore
@@ -83,7 +84,7 @@ class _Model:
     self_trained: bool
 
 
-class Session:
+class Session(Reviewing):
     def __init__(self, pool: Pool, store, *, learner=None, strategy="diverse_margin", classes=None,
                  test: Pool | tuple | None = None, batch_size: int = 10, retrain_every: int | None = None,
                  audit_every: int | None = None, annotator: str | None = None, seed: int = 0,
@@ -130,7 +131,7 @@ class Session:
 
         self._lock = threading.RLock()
         self._round_lock = threading.Lock()  # one training round at a time, foreground or not
-        self._subscribers: list = []
+        self._subscribers: list = [self._rereview]  # an open review is re-ranked after a round
         self._model: _Model | None = None
         self._history: list[dict] = []
         self._rounds_running = 0
@@ -145,8 +146,10 @@ class Session:
         self._focus_role = ""
         self._focus_done: set[str] = set()
         self._focus_reasons: dict[str, str] = {}
+        self._focus_suggestions: dict[str, tuple] = {}
         self._closed: str | None = None  # why this session no longer acts, once it does not
         self._cold_start_waits = False
+        self._review_table, self._review_k = None, None  # an open review (see loop/review.py)
         key = (os.path.realpath(self.store.path), self.store.current_branch, self.annotator)
         replaced = _OPEN.get(key)
         if replaced is not None:
@@ -171,6 +174,25 @@ class Session:
         """Current labels, item_id -> class value (every annotator's)."""
         with self._lock:
             return dict(self._labels)
+
+    def pool_proba(self, positions, *, labels_only: bool = False) -> np.ndarray | None:
+        """Class probabilities of the pool items at `positions` from the latest model, None
+        before the first one: the final model's (suggestions), or with `labels_only` those of
+        the model trained on people's labels alone (the one the queue ranks by)."""
+        model = self._model  # one read: a round may replace it meanwhile
+        if model is None:
+            return None
+        return np.asarray((model.query_proba if labels_only else model.proba)[positions])
+
+    @property
+    def audit_positions(self) -> np.ndarray:
+        """Pool positions of the items that audit slots may serve (kept out of training)."""
+        return self._reserve.copy()
+
+    def label_of(self, item_id: str):
+        """The item's current label (a class value), None if it has none."""
+        with self._lock:
+            return self._labels.get(str(item_id))
 
     @property
     def history(self) -> pd.DataFrame:
@@ -198,8 +220,6 @@ class Session:
             for item in self._focus or []:
                 if len(out) < k and item not in self._focus_done and not blocked(item):
                     out.append(self._focus_item(item))
-            if self._focus is not None and all(i in self._focus_done for i in self._focus):
-                self._focus = None  # the focus is done: back to the queue
             done = lambda p: self._is_done(ids[p])  # noqa: E731
             if len(out) < k:
                 for position, role, score in self._queue.upcoming(done, lambda p: blocked(ids[p])):
@@ -270,8 +290,8 @@ class Session:
             return self._is_done(item_id)
 
     def _is_done(self, item_id: str) -> bool:
-        if self._focus is not None and item_id in self._focus:
-            return item_id in self._focus_done
+        if self._focus is not None and item_id in self._focus and item_id not in self._focus_done:
+            return False  # to be shown (a review asks about labeled items again)
         if item_id in self._overlap:
             who = self._annotations.get(item_id, {})
             return self.annotator in who or len(who) >= 2 or item_id in self._skipped
@@ -287,9 +307,12 @@ class Session:
             return len(holders) >= 2 or self.annotator in holders
         return True
 
-    def focus(self, item_ids, *, role: str = "review", reasons: dict | None = None) -> None:
+    def focus(self, item_ids, *, role: str = "review", reasons: dict | None = None,
+              suggestions: dict | None = None) -> None:
         """Show these items next, in this order and in this role (before the ranked queue),
-        each once: labeling one records the role; labeled items are shown again."""
+        each once: labeling one records the role; labeled items are shown again.
+        `suggestions`: item -> (class, probability) to show instead of the model's (a review
+        shows what the models that never saw the item's label say)."""
         ids = [str(i) for i in item_ids]
         for item in ids:
             self.pool.position(item)
@@ -297,6 +320,8 @@ class Session:
             self._focus, self._focus_role = ids, role
             self._focus_done = set()
             self._focus_reasons = dict(reasons or {})
+            self._focus_suggestions = dict(suggestions or {})
+        self._emit("queue_changed")
 
     def adjudicate(self) -> pd.DataFrame:
         """Show the items whose annotators disagree next (an adjudication queue); returns
@@ -316,7 +341,10 @@ class Session:
         position = self.pool.position(item_id)
         base = self._queue_item(position, self._focus_role, None)
         reason = self._focus_reasons.get(item_id) or f"{self._focus_role}: shown on request"
-        return QueueItem(**{**base.__dict__, "reason": reason})
+        fields = {**base.__dict__, "reason": reason}
+        if item_id in self._focus_suggestions:
+            fields["suggestion"], fields["confidence"] = self._focus_suggestions[item_id]
+        return QueueItem(**fields)
 
     def progress(self) -> dict:
         with self._lock:
@@ -463,6 +491,7 @@ class Session:
                 if event["query"]:
                     self._served(event["item_id"], event["query"])
             self._absorb(items)
+            self._focus_done.difference_update(items)  # an undone review comes back too
             self._queue.rewind()
         self._emit("labels_changed")
         return items
@@ -862,8 +891,9 @@ class Session:
         return self._by_name[key]
 
     def subscribe(self, callback):
-        """Call `callback(event)` on "labels_changed", "retrain_started", "retrain_finished"
-        and "retrain_failed" (possibly from a background thread). A callback that raises is
+        """Call `callback(event)` on "labels_changed", "queue_changed" (a review, an
+        adjudication, a focus), "retrain_started", "retrain_finished", "retrain_failed" and
+        "representation_progress" (possibly from a background thread). A callback that raises is
         logged and never undoes or hides the action that notified it."""
         self._subscribers.append(callback)
         return lambda: self._subscribers.remove(callback) if callback in self._subscribers else None
@@ -879,6 +909,21 @@ class Session:
         from workbench.ui.label_widget import LabelWidget
 
         return LabelWidget(self, **kw)
+
+    def map(self, color: str = "label", **kw):
+        """A 2-D map of the items (an Altair chart with a brush), coloured by label,
+        prediction, uncertainty or suspicion; `queue_from(chart)` labels what you select.
+        See `workbench.ui.data_map`."""
+        from workbench.ui.data_map import data_map
+
+        return data_map(self, color=color, **kw)
+
+    def queue_from(self, selection, *, role: str = "map") -> list[str]:
+        """Show next the items of a selection: the brushed region of `map()`'s chart, its
+        selection value, or a list of item ids; returns their ids."""
+        from workbench.ui.data_map import queue_from
+
+        return queue_from(self, selection, role=role)
 
     def history_view(self, **kw):
         """The store's commit log and what each commit changed, with the items (a widget)."""

@@ -49,7 +49,7 @@ from workbench.store.history import MAIN, History, check_name
 
 SCHEMA_VERSION = 2  # 2: events carry their branch and home store; the "remove" action
 FORMAT = "workbench-labelstore"
-ACTIONS = ("label", "skip", "undo", "relabel", "remove")
+ACTIONS = ("label", "skip", "undo", "relabel", "remove", "confirm")
 SOURCES = ("human", "suggestion", "import", "simulated", "merge", "revert", "restore")
 PROVENANCE = history.PROVENANCE  # their events name the event they copy (target)
 ORDER = views.ORDER
@@ -271,6 +271,26 @@ class LabelStore(History):
         with self._lock:
             return views.labels(self._view().frame())
 
+    def confirmations(self) -> pd.DataFrame:
+        """Per item_id, the latest confirm (a review that kept the label) that no undo takes
+        back and that still stands: it confirms the item's current label and comes after the
+        event that gave it. Columns: label, annotator, time, event_id."""
+        columns = ["label", "annotator", "time", "event_id"]
+        with self._lock:
+            view = self._view()
+            scope = self._scope_log()
+            confirms = scope[(scope["action"] == views.CONFIRM).to_numpy()]
+            confirms = confirms[~views.isin(confirms["event_id"], self._retracted)]
+            if confirms.empty:
+                return pd.DataFrame(columns=columns, index=pd.Index([], name="item_id"))
+            last = views.in_order(confirms).drop_duplicates("item_id", keep="last").set_index("item_id")
+            labels = views.labels(view.frame())
+            current = labels.reindex(last.index)
+            stands = (current["label"] == last["label"]).to_numpy() & (
+                pd.to_datetime(current["time"], utc=True) <= pd.to_datetime(last["time"], utc=True)
+            ).to_numpy()
+            return last.loc[stands, columns]
+
     def skipped(self) -> set[str]:
         """Items whose latest effective event is a skip."""
         with self._lock:
@@ -385,16 +405,17 @@ class LabelStore(History):
         if undo.any():  # an undo row must point at an event in scope, and takes that event's item
             self._view()
             known = self._scope_log().set_index("event_id")
-            stored = frame["target"].isin(known.index[known["action"].isin(views.EFFECTIVE)])
-            _check_rows(undo & ~stored, "undo needs a target that is a label, relabel, skip "
-                        f"or remove event on branch {self.current_branch!r}", frame)
+            stored = frame["target"].isin(known.index[known["action"].isin(views.UNDOABLE)])
+            _check_rows(undo & ~stored, "undo needs a target that is a label, relabel, skip, "
+                        f"remove or confirm event on branch {self.current_branch!r}", frame)
             frame["item_id"] = frame["item_id"].where(~undo, frame["target"].map(known["item_id"]))
-        needs_label = frame["action"].isin(views.LABELING)
+        needs_label = frame["action"].isin(views.CARRIES_LABEL)
         _check_rows(frame["item_id"].isna() | (frame["item_id"] == ""), "item_id is missing",
                     frame)
-        _check_rows(needs_label & frame["label"].isna(), "label/relabel needs a label", frame)
-        _check_rows(~needs_label & frame["label"].notna(), "only label/relabel carry a label",
+        _check_rows(needs_label & frame["label"].isna(), "label/relabel/confirm needs a label",
                     frame)
+        _check_rows(~needs_label & frame["label"].notna(),
+                    "only label/relabel/confirm carry a label", frame)
         _check_rows(~undo & ~frame["source"].isin(PROVENANCE) & frame["target"].notna(),
                     "only undo (and merge, revert, restore events) carry a target", frame)
         given = frame["event_id"] if "event_id" in frame else pd.Series([None] * n)
@@ -531,9 +552,9 @@ class LabelStore(History):
                              "(see store.events())")
         self._view()  # up to date, so "already undone" counts every undo in scope
         row = self._find(target)
-        if row is None or row["action"] not in views.EFFECTIVE:
-            raise StoreError(f"undo target {target!r} is not a label/relabel/skip/remove event "
-                             f"in {self.path}")
+        if row is None or row["action"] not in views.UNDOABLE:
+            raise StoreError(f"undo target {target!r} is not a label/relabel/skip/remove/confirm "
+                             f"event in {self.path}")
         if not self._in_scope(row):
             raise StoreError(f"undo target {target!r} is an event of branch {row['branch']!r}, "
                              f"not of {self.current_branch!r}; open the store on that branch to undo it")
@@ -655,14 +676,14 @@ def _check_event(item_id, label, action, source, annotator, query, target) -> No
     if source not in SOURCES:
         raise StoreError(f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")
     checks = [("item_id", item_id, action == "undo"), ("annotator", annotator, False),
-              ("label", label, action not in views.LABELING), ("query", query, True),
+              ("label", label, action not in views.CARRIES_LABEL), ("query", query, True),
               ("target", target, True)]
     for name, value, optional in checks:
         if not (isinstance(value, str) and value) and not (optional and value is None):
             raise StoreError(f"{name} must be a non-empty str{' or None' if optional else ''} "
                              f"for a {action!r} event (map classes to str yourself), got "
                              f"{type(value).__name__} {value!r}")
-    if label is not None and action not in views.LABELING:
+    if label is not None and action not in views.CARRIES_LABEL:
         raise StoreError(f"a {action!r} event carries no label, got label={label!r}")
     if target is not None and action != "undo" and source not in PROVENANCE:
         raise StoreError(f"only an undo event has a target (and merge, revert and restore "

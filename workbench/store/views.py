@@ -20,6 +20,11 @@ import pandas as pd
 ORDER = ["time", "writer", "seq"]
 EFFECTIVE = ("label", "relabel", "skip", "remove")  # the actions that decide an item's state
 LABELING = ("label", "relabel")  # the effective actions that leave the item labeled
+# A review that keeps a label: it carries the label it kept, changes no item's state (so
+# roles, training, diff and merge ignore it), and can be undone like a label.
+CONFIRM = "confirm"
+CARRIES_LABEL = (*LABELING, CONFIRM)
+UNDOABLE = (*EFFECTIVE, CONFIRM)
 _HASH_KEYS = ("workbench-label1", "workbench-label2")  # pandas wants 16 characters
 _MASK = (1 << 64) - 1
 VIEW = ["label", "annotator", "time", "source", "query", "event_id"]
@@ -220,8 +225,9 @@ class Latest:
                 if old is not None and old["event_id"] == row["target"]:
                     whole = log()
                     new = last_row(whole, effective_mask(whole, retracted, item_id=item))
-            elif row["event_id"] not in retracted and (old is None or _key(row) > _key(old)):
-                new = row
+            elif (row["action"] in EFFECTIVE and row["event_id"] not in retracted
+                  and (old is None or _key(row) > _key(old))):
+                new = row  # a confirm decides nothing: the label it keeps stays on top
             if new is not old:
                 self._set(item, old, new)
 

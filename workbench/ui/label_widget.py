@@ -16,6 +16,8 @@ Messages, browser -> kernel (every one with a `seq` gets an "ack" or an "error" 
     {"type": "hello"}                                  a view appeared: send it a fresh buffer
     {"type": "label", seq, item_id, label, source, query, event_id}   label: a class name
     {"type": "skip", seq, item_id, query, event_id}
+    {"type": "confirm", seq, item_id, query, event_id} a review keeps the item's label
+    {"type": "defer", seq, item_id}                    a review item left for later (no event)
     {"type": "undo", seq, event_ids}                   take back exactly these events
     {"type": "label_page", seq, n, labels: [[item_id, label, source, query, event_id]],
                                    skips: [[item_id, query, event_id]]}   one action
@@ -48,7 +50,8 @@ import workbench
 
 log = logging.getLogger(__name__)
 POSITION_KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "0"]  # 0 is the tenth class
-MESSAGES = ("hello", "label", "skip", "undo", "label_page", "page", "holding", "suggest", "retrain")
+MESSAGES = ("hello", "label", "skip", "confirm", "defer", "undo", "label_page", "page", "holding",
+            "suggest", "retrain")
 
 
 def _static_dir() -> Path:
@@ -238,6 +241,20 @@ class LabelWidget(anywidget.AnyWidget):
                                           event_id=content.get("event_id"))
             self._forget(item_id)
             return {"event_ids": [event.event_id], "items": self._top_up()}
+        if kind in ("confirm", "defer"):
+            item_id = content.get("item_id")
+            if not item_id:
+                raise ValueError(f"no item to {kind} (item_id={item_id!r})")
+            item_id = str(item_id)
+            self._prefetch(item_id)
+            if kind == "confirm":
+                ids = [self.session.confirm(item_id, query=content.get("query"),
+                                            event_id=content.get("event_id")).event_id]
+            else:
+                self.session.defer(item_id)
+                ids = []
+            self._forget(item_id)
+            return {"event_ids": ids, "items": self._top_up()}
         if kind == "undo":
             event_ids = content.get("event_ids")
             if not isinstance(event_ids, list) or not event_ids:
@@ -323,7 +340,13 @@ class LabelWidget(anywidget.AnyWidget):
                 "reason": q.reason,
                 "suggestion": None if q.suggestion is None else str(q.suggestion),
                 "confidence": _number(q.confidence), "suggested_by": self.session.suggested_by,
-                "blame": self.session.blame_text(q.item_id), "render": self._render(q.item_id)}
+                "blame": self.session.blame_text(q.item_id), "given": self._given(q.item_id),
+                "render": self._render(q.item_id)}
+
+    def _given(self, item_id: str) -> str | None:
+        """The item's current label, as a class name (a review item shows what it keeps)."""
+        label = self.session.label_of(item_id)
+        return None if label is None else str(label)
 
     def _payload_for(self, item_id: str, *, reason: str) -> dict:
         """An item shown outside the queue order (brought back by undo), in its old role."""
@@ -332,7 +355,8 @@ class LabelWidget(anywidget.AnyWidget):
                 "score": None, "reason": reason,
                 "suggestion": None if suggestion is None else str(suggestion),
                 "confidence": _number(confidence), "suggested_by": self.session.suggested_by,
-                "blame": self.session.blame_text(item_id), "render": self._render(item_id)}
+                "blame": self.session.blame_text(item_id), "given": self._given(item_id),
+                "render": self._render(item_id)}
 
     def _render(self, item_id: str) -> dict:
         try:
@@ -346,6 +370,8 @@ class LabelWidget(anywidget.AnyWidget):
             with self._lock:
                 if event == "retrain_finished":
                     self.refresh(replace_current=False, reason="retrained")
+                elif event == "queue_changed":  # a review or adjudication comes next
+                    self.refresh(replace_current=False, reason="queue changed")
                 elif event == "retrain_failed":
                     self.error = f"retrain failed: {self.session.model_state().get('last_error')}"
                     self._refresh_status()

@@ -1,0 +1,179 @@
+"""Reviewing labels: confirm events, the review queue, and suggestions accepted in bulk after
+a spot check (workbench/loop/review.py). The suspects themselves are tested in
+test_cleaning.py; here a few tests fix them, to pin down the review mechanics."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workbench import Session, StoreError, datasets, logistic_regression
+
+
+@pytest.fixture(scope="module")
+def pool():
+    return datasets.digits().subset(np.arange(300))
+
+
+def session_with_labels(pool, tmp_path, n=120, **kw):
+    kw.setdefault("learner", logistic_regression())
+    session = Session(pool, tmp_path / "s", watch=False, audit_every=0, **kw)
+    session.label_many({i: pool.true_label(i) for i in pool.item_ids[:n]})
+    return session
+
+
+def fixed_suspects(monkeypatch, rows):
+    """Suspects as given: (item_id, given, suggested, score)."""
+    table = pd.DataFrame(
+        [{"item_id": i, "given": g, "suggested": s, "score": sc, "confidence": 0.9,
+          "annotator": "me", "time": pd.Timestamp.now(tz="UTC"), "reason": f"held-out models say {s}"}
+         for i, g, s, sc in rows])
+    monkeypatch.setattr(Session, "suspects", lambda self, k=None: table if k is None else table.head(k))
+    return table
+
+
+def test_a_confirm_keeps_the_label_and_is_history(pool, tmp_path):
+    session = session_with_labels(pool, tmp_path)
+    item = pool.item_ids[3]
+    label = session.label_of(item)
+    session.store.commit("labels")
+    event = session.confirm(item)
+    assert session.label_of(item) == label
+    row = session.store.event(event.event_id)
+    assert (row["action"], row["label"], row["annotator"]) == ("confirm", str(label), session.annotator)
+    assert session.store.diff("HEAD").empty  # no label changed
+    assert session.store.item_history(item)["action"].tolist() == ["label", "confirm"]
+    assert list(session.store.confirmations().index) == [item]
+    assert session.store.blame([item])["label"].tolist() == [str(label)]
+    session.undo()  # takes the confirm back, and nothing else
+    assert session.store.confirmations().empty and session.label_of(item) == label
+    with pytest.raises(ValueError, match=f"item '{pool.item_ids[200]}' has no label to confirm"):
+        session.confirm(pool.item_ids[200])
+    session.close()
+
+
+def test_a_confirm_no_longer_stands_once_the_label_changes(pool, tmp_path):
+    session = session_with_labels(pool, tmp_path)
+    item = pool.item_ids[5]
+    session.confirm(item)
+    session.label(item, (int(session.label_of(item)) + 1) % 10)
+    assert session.store.confirmations().empty
+
+
+def test_the_store_checks_confirm_events(tmp_path):
+    from workbench import LabelStore
+
+    store = LabelStore.open(tmp_path / "s", annotator="ann")
+    with pytest.raises(StoreError, match="label must be a non-empty str for a 'confirm' event"):
+        store.append("a", None, action="confirm")
+    event = store.append("a", "1")
+    confirm = store.append("a", "1", action="confirm")
+    store.undo(confirm.event_id)
+    assert store.current_labels()["label"].tolist() == ["1"] and event.event_id
+
+
+def test_review_shows_the_suspects_in_order_and_records_what_the_person_did(pool, tmp_path,
+                                                                            monkeypatch):
+    session = session_with_labels(pool, tmp_path)
+    ids = pool.item_ids
+    fixed_suspects(monkeypatch, [(ids[0], "0", "8", 3.0), (ids[1], "1", "7", 2.0), (ids[2], "2", "5", 1.0)])
+    table = session.review()
+    assert table["item_id"].tolist() == list(ids[:3])
+    shown = session.peek(3)
+    assert [(q.item_id, q.strategy) for q in shown] == [(i, "review") for i in ids[:3]]
+    assert shown[0].reason == "held-out models say 8"
+    session.confirm(shown[0])            # Enter: keep
+    session.label(shown[1], 7)           # a class key: relabel, in the role shown
+    session.defer(shown[2])              # s: later, no event
+    events = session.store.events().tail(2)
+    assert events[["item_id", "action", "query"]].values.tolist() == [
+        [ids[0], "confirm", "review"], [ids[1], "relabel", "review"]]
+    assert ids[2] not in [q.item_id for q in session.peek(5)]
+    # the next review leaves out the standing confirmation, and brings the deferred item back
+    assert session.review()["item_id"].tolist() == [ids[1], ids[2]]
+    session.close()
+
+
+def test_a_confirmed_item_comes_back_only_with_new_evidence(pool, tmp_path, monkeypatch):
+    session = session_with_labels(pool, tmp_path)
+    ids = pool.item_ids
+    fixed_suspects(monkeypatch, [(ids[0], "0", "8", 3.0)])
+    session.review()
+    session.confirm(ids[0])
+    fixed_suspects(monkeypatch, [(ids[0], "0", "8", 3.2)])  # about the same evidence
+    assert session.review().empty
+    fixed_suspects(monkeypatch, [(ids[0], "0", "6", 3.0)])  # the models now say another class
+    assert session.review()["item_id"].tolist() == [ids[0]]
+    fixed_suspects(monkeypatch, [(ids[0], "0", "8", 4.0)])  # much stronger doubt
+    assert session.review()["item_id"].tolist() == [ids[0]]
+    session.close()
+
+
+def test_an_undone_review_comes_back(pool, tmp_path, monkeypatch):
+    session = session_with_labels(pool, tmp_path)
+    ids = pool.item_ids
+    fixed_suspects(monkeypatch, [(ids[0], "0", "8", 3.0)])
+    session.review()
+    session.confirm(ids[0])
+    assert session.peek(1)[0].strategy != "review"
+    session.undo()
+    assert (session.peek(1)[0].item_id, session.peek(1)[0].strategy) == (ids[0], "review")
+    session.close()
+
+
+def test_suggestions_are_accepted_in_bulk_after_a_spot_check(pool, tmp_path):
+    session = session_with_labels(pool, tmp_path, n=150)
+    session.retrain()
+    session.store.commit("human labels")
+    for bad in (0, 1.5, -0.1, "high", True):
+        with pytest.raises(ValueError, match=r"min_confidence must be a probability in \(0, 1\], got"):
+            session.accept_suggestions(bad)
+    batch = session.accept_suggestions(0.9, review=10)
+    assert len(batch) > 20 and len(batch.sample) == 10
+    assert set(batch.sample) <= set(batch.proposed["item_id"])
+    assert (batch.proposed["confidence"] >= 0.9).all()
+    assert not set(batch.proposed["item_id"]) & set(session.labels)
+    shown = session.peek(10)
+    assert {q.item_id for q in shown} == set(batch.sample) and {q.strategy for q in shown} == {"spot-check"}
+    with pytest.raises(ValueError, match="review the sample first: 0 of 10 items reviewed"):
+        batch.accept()
+    for q in shown:  # the person labels the sample: the truth
+        session.label(q, pool.true_label(q.item_id))
+    p = batch.precision()
+    truth = [str(pool.true_label(i)) == str(s) for i, s in
+             batch.proposed.set_index("item_id").loc[batch.sample, "suggestion"].items()]
+    assert p["reviewed"] == 10 and p["agreed"] == sum(truth)
+    assert p["low"] <= p["estimate"] <= p["high"] and 0 <= p["low"] and p["high"] <= 1
+    before = len(session.labels)
+    event_ids = batch.accept()
+    assert len(event_ids) == len(batch) - 10 and len(session.labels) == before + len(event_ids)
+    written = session.store.events().set_index("event_id").loc[event_ids]
+    assert set(written["source"]) == {"suggestion"} and set(written["query"]) == {"bulk"}
+    log = session.store.log()
+    assert log["message"].iloc[0].startswith(f"Accept {len(event_ids)} suggestions")
+    assert log["added"].iloc[0] == len(event_ids)  # the suggestions alone: the spot check is
+    assert log["message"].iloc[1].startswith("Labels before accepting suggestions")  # before
+    session.undo()  # one action: the whole batch goes
+    assert len(session.labels) == before
+    session.close()
+
+
+def test_suggestions_need_a_model(pool, tmp_path):
+    session = session_with_labels(pool, tmp_path, n=30)
+    with pytest.raises(ValueError, match="no model yet"):
+        session.accept_suggestions(0.9)
+    session.close()
+
+
+def test_an_open_review_is_ranked_again_after_a_training_round(pool, tmp_path, monkeypatch):
+    session = session_with_labels(pool, tmp_path)
+    ids = pool.item_ids
+    fixed_suspects(monkeypatch, [(ids[0], "0", "8", 3.0), (ids[1], "1", "7", 2.0), (ids[2], "2", "5", 1.0)])
+    session.review()
+    session.label(ids[0], 8)  # a fix lands
+    # the new model doubts item 2 most, and no longer item 1
+    fixed_suspects(monkeypatch, [(ids[2], "2", "5", 5.0), (ids[0], "8", "0", 0.5)])
+    session.retrain()
+    shown = session.peek(3)
+    assert [(q.item_id, q.strategy) for q in shown[:1]] == [(ids[2], "review")]
+    assert ids[1] not in [q.item_id for q in shown] and ids[0] not in [q.item_id for q in shown]
+    session.close()
