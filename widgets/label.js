@@ -30,6 +30,8 @@ const OWNED = new Set(["Enter", "Backspace", "ArrowLeft", "ArrowRight", "ArrowUp
   "Escape", "Delete", "Home", "End", "PageUp", "PageDown", " "]);
 const SINGLE_HELP = "number keys: class (see the buttons) · Enter: accept suggestion · s: skip · "
   + "z/⌫: undo · ←/→: fix earlier labels";
+const REVIEW_HELP = "number keys: relabel · Enter: keep the label · s: later (nothing written) · "
+  + "z/⌫: undo · ←/→: fix earlier labels";
 const GRID_HELP = "number: label the highlighted thumbnail · Shift+number: that class for every ? · "
   + "s: skip it · arrows/click: move · z: undo · Enter: save the page · g: back";
 
@@ -338,7 +340,12 @@ function render({ model, el }) {
     const grid = isGrid();
     els.root.classList.toggle("wb-mode-grid", grid);
     gridBtn.hidden = model.get("pool_kind") !== "image";
-    els.help.textContent = grid ? GRID_HELP : SINGLE_HELP + (gridBtn.hidden ? "" : " · g: grid");
+    const reviewing = !grid && S.view === null && isReview(S.current);
+    els.help.textContent = grid ? GRID_HELP
+      : (reviewing ? REVIEW_HELP : SINGLE_HELP) + (gridBtn.hidden ? "" : " · g: grid");
+    // A review item's Enter keeps its label and s leaves it for later: the buttons say so.
+    acceptBtn.querySelector(".wb-button-label").textContent = reviewing ? "keep" : "accept";
+    skipBtn.querySelector(".wb-button-label").textContent = reviewing ? "later" : "skip";
     els.main.hidden = grid;
     els.grid.hidden = !grid;
     backBtn.disabled = grid || S.history.length === 0 || S.view === 0;

@@ -572,6 +572,8 @@ session.widget(charts=False)
     assert shown_id(page) == suspects[0]
     page.locator(f"{WIDGET} .wb-review", has_text=f"labeled {given[suspects[0]]}; is that right?").wait_for()
     assert f"Enter keeps {given[suspects[0]]}" in page.locator(f"{WIDGET} .wb-suggestion").inner_text()
+    labels = page.locator(f"{WIDGET} .wb-button-label").all_inner_texts()
+    assert "keep" in labels and "later" in labels and "accept" not in labels
     focus_widget(page)
     kept = press(page, "Enter")
     fixed = press(page, truth[suspects[1]])
