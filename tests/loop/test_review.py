@@ -43,9 +43,12 @@ def test_a_confirm_keeps_the_label_and_is_history(pool, tmp_path):
     assert session.store.diff("HEAD").empty  # no label changed
     assert session.store.item_history(item)["action"].tolist() == ["label", "confirm"]
     assert list(session.store.confirmations().index) == [item]
-    assert session.store.blame([item])["label"].tolist() == [str(label)]
+    blame = session.store.blame([item])
+    assert blame.loc[item, ["label", "confirmed_by"]].tolist() == [str(label), session.annotator]
+    assert blame["confirmed_at"].notna().all()
     session.undo()  # takes the confirm back, and nothing else
     assert session.store.confirmations().empty and session.label_of(item) == label
+    assert session.store.blame([item])["confirmed_by"].tolist() == [None]
     with pytest.raises(ValueError, match=f"item '{pool.item_ids[200]}' has no label to confirm"):
         session.confirm(pool.item_ids[200])
     session.close()

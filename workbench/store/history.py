@@ -312,8 +312,10 @@ class History:
         """For each labeled item on this branch (or those given): its label, who gave it,
         when, the source (human, suggestion, import, merge...), the role the item was shown
         in, and the commit that introduced it (None while uncommitted). Labels a merge, revert
-        or restore brought in are traced back to the event they copy."""
-        columns = ["label", "annotator", "time", "source", "query", "commit", "event_id"]
+        or restore brought in are traced back to the event they copy. `confirmed_by` and
+        `confirmed_at`: the review that last kept the label, while it stands (else None)."""
+        columns = ["label", "annotator", "time", "source", "query", "commit", "event_id",
+                   "confirmed_by", "confirmed_at"]
         with self._lock:
             full = self._view().frame()
             full = full[full["action"].isin(views.LABELING).to_numpy()]
@@ -323,6 +325,10 @@ class History:
             frame["commit"] = pd.Series(  # None while uncommitted (pandas would make it NaN)
                 self._introduced_in(full["writer"].to_numpy(), full["seq"].to_numpy()),
                 index=frame.index, dtype=object)
+            confirmed = self.confirmations().reindex(frame.index)
+            frame["confirmed_by"] = confirmed["annotator"].astype(object).where(
+                confirmed["annotator"].notna(), None)
+            frame["confirmed_at"] = pd.to_datetime(confirmed["time"], utc=True)
             return frame[columns]
 
     def blame_line(self, item_id: str) -> dict | None:

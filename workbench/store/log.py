@@ -278,8 +278,10 @@ class LabelStore(History):
         columns = ["label", "annotator", "time", "event_id"]
         with self._lock:
             view = self._view()
-            scope = self._scope_log()
-            confirms = scope[(scope["action"] == views.CONFIRM).to_numpy()]
+            log = self._log()
+            confirms = log[(log["action"] == views.CONFIRM).to_numpy()]  # few: scope them alone
+            confirms = confirms[views.frontier_mask(confirms, self._frontier)
+                                | _local_mask(confirms, self.current_branch, self.store_id)]
             confirms = confirms[~views.isin(confirms["event_id"], self._retracted)]
             if confirms.empty:
                 return pd.DataFrame(columns=columns, index=pd.Index([], name="item_id"))
