@@ -86,6 +86,8 @@ def test_review_shows_the_suspects_in_order_and_records_what_the_person_did(pool
     assert shown[0].reason == "held-out models say 8"
     session.confirm(shown[0])            # Enter: keep
     session.label(shown[1], 7)           # a class key: relabel, in the role shown
+    with pytest.raises(ValueError, match="is shown for review and has a label, which a skip"):
+        session.skip(shown[2])           # would take the label away
     session.defer(shown[2])              # s: later, no event
     events = session.store.events().tail(2)
     assert events[["item_id", "action", "query"]].values.tolist() == [

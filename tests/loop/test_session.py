@@ -402,6 +402,7 @@ def test_two_processes_label_two_thousand_items_between_them(tmp_path):
         pool = Pool.from_arrays(X, (X[:, 0] > 0.5).astype(int))
         session = Session(pool, {str(tmp_path / "store")!r}, annotator=sys.argv[1],
                           learner=LogisticRegression(), audit_every=10)
+        open({str(tmp_path)!r} + "/ready-" + sys.argv[1], "w").close()
         while not os.path.exists({str(go)!r}):
             time.sleep(0.01)
         n = 0
@@ -413,7 +414,13 @@ def test_two_processes_label_two_thousand_items_between_them(tmp_path):
     """)
     procs = [subprocess.Popen([sys.executable, "-c", code, who], stdout=subprocess.PIPE, text=True)
              for who in ("ann", "bob")]
-    time.sleep(3)
+    # Both start together: each waits for "go" once its session is open (imports can take
+    # seconds on a busy machine, and a late starter would find most items labeled).
+    deadline = time.monotonic() + 120
+    while not all((tmp_path / f"ready-{who}").exists() for who in ("ann", "bob")):
+        assert time.monotonic() < deadline, "the two processes never got ready"
+        assert all(proc.poll() is None for proc in procs), "a labeling process died"
+        time.sleep(0.05)
     go.touch()
     counts = []
     for proc in procs:

@@ -411,6 +411,9 @@ class Session(Reviewing):
         item_id, query = _item_and_role(item, query)
         self.pool.position(item_id)
         with self._lock:
+            if item_id in self._labels and (query or self.served_as(item_id)) == "review":
+                raise ValueError(f"item {item_id!r} is shown for review and has a label, which a "
+                                 "skip would take away; session.defer(item) leaves it for later")
             role = self._role(item_id, query, "skip")
             event = self.store.append(item_id, None, action="skip", source="human",
                                       annotator=self.annotator, query=role, event_id=event_id)
