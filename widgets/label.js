@@ -26,6 +26,7 @@
 const KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "0"];
 const HISTORY_LIMIT = 100;
 const RETRAIN_FLASH = "retrain requested…";
+const REVIEW_FLASH = "finding suspected mislabels…";
 const OWNED = new Set(["Enter", "Backspace", "ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown",
   "Escape", "Delete", "Home", "End", "PageUp", "PageDown", " "]);
 const SINGLE_HELP = "number keys: class (see the buttons) · Enter: accept suggestion · s: skip · "
@@ -322,7 +323,12 @@ function render({ model, el }) {
     model.save_changes();
   });
   everyLabel.append(els.everyInput, h("span", null, " labels"));
-  els.footer.append(els.model, retrainBtn, everyLabel);
+  // Review: the labels that models trained without them doubt come first (Enter keeps one).
+  const reviewBtn = button("Review labels", null,
+    "show the labels that models trained without them doubt, most suspicious first",
+    () => { model.send({ type: "review" }); S.flash = REVIEW_FLASH; draw(); });
+  reviewBtn.classList.add("wb-review-button");
+  els.footer.append(els.model, retrainBtn, reviewBtn, everyLabel);
 
   function buildClassButtons() {
     els.classes.replaceChildren();
@@ -380,6 +386,7 @@ function render({ model, el }) {
 
   function onReset(msg) {
     S.waiting = false;
+    if (msg.reason === "review" && S.flash === REVIEW_FLASH) S.flash = "";
     const before = holdingIds();
     if (msg.replace_current) { S.current = null; S.view = null; }
     S.buffer = [];
@@ -777,11 +784,13 @@ function render({ model, el }) {
   const onClasses = () => { buildClassButtons(); draw(); };
   const redrawOn = ["progress", "model_state", "error", "mode", "retrain_every", "pool_kind"];
   const onModelState = () => { if (S.flash === RETRAIN_FLASH) { S.flash = ""; draw(); } };
+  const onErrorShown = () => { if (S.flash === REVIEW_FLASH && model.get("error")) { S.flash = ""; draw(); } };
   model.on("msg:custom", onMsg);
   model.on("change:class_names", onClasses);
   model.on("change:class_keys", onClasses);
   for (const name of redrawOn) model.on(`change:${name}`, draw);
   model.on("change:model_state", onModelState);
+  model.on("change:error", onErrorShown);
   buildClassButtons();
   if (isGrid()) requestPage();
   draw();
@@ -794,6 +803,7 @@ function render({ model, el }) {
     model.off("change:class_keys", onClasses);
     for (const name of redrawOn) model.off(`change:${name}`, draw);
     model.off("change:model_state", onModelState);
+    model.off("change:error", onErrorShown);
     window.removeEventListener("keydown", onWindowKeydown, true);
   };
 }

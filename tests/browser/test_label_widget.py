@@ -545,8 +545,9 @@ session.widget(charts=False)
 
 
 def test_reviewing_suspects_in_the_browser_keeps_relabels_and_defers(server, page):
-    """The review queue: Enter keeps a label (a confirm event), a class key relabels (in the
-    role "review"), s leaves the item for later (no event)."""
+    """The review queue, opened with the widget's "Review labels" button: Enter keeps a label
+    (a confirm event), a class key relabels (in the role "review"), s leaves the item for
+    later (no event)."""
     store = server.root / "review.wbstore"
     cell = f'''\
 from sklearn.datasets import load_digits
@@ -559,9 +560,10 @@ session = Session(pool, store={str(store)!r}, learner=LogisticRegression(max_ite
 truth = {{i: str(pool.true_label(i)) for i in pool.item_ids}}
 flipped = list(pool.item_ids[[3, 50, 99]])
 session.label_many({{i: (int(t) + 1) % 10 if i in flipped else int(t) for i, t in truth.items()}})
-table = session.review(k=3)
-report("review", truth=truth, flipped=flipped, suspects=list(table["item_id"]),
-       given={{i: str(session.label_of(i)) for i in table["item_id"]}})
+table = session.suspects()  # what the button's review will show, in its order
+doubted = table[table["suggested"].astype(str) != table["given"].astype(str)].head(3)
+report("review", truth=truth, flipped=flipped, suspects=list(doubted["item_id"]),
+       given={{i: str(session.label_of(i)) for i in doubted["item_id"]}})
 session.widget(charts=False)
 '''
     server.clear_state("review")
@@ -569,7 +571,8 @@ session.widget(charts=False)
     state = server.wait_state("review")
     suspects, given, truth = state["suspects"], state["given"], state["truth"]
     assert len(set(suspects) & set(state["flipped"])) >= 2  # planted errors come first
-    assert shown_id(page) == suspects[0]
+    page.locator(f"{WIDGET} .wb-review-button").click()
+    page.locator(f"{WIDGET} .wb-item[data-item-id='{suspects[0]}']").wait_for(timeout=30_000)
     page.locator(f"{WIDGET} .wb-review", has_text=f"labeled {given[suspects[0]]}; is that right?").wait_for()
     assert f"Enter keeps {given[suspects[0]]}" in page.locator(f"{WIDGET} .wb-suggestion").inner_text()
     labels = page.locator(f"{WIDGET} .wb-button-label").all_inner_texts()

@@ -19,7 +19,7 @@ import pytest
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 
-from workbench import LabelStore, Pool, Session
+from workbench import LabelStore, Pool, Session, datasets, logistic_regression
 from workbench.ui.label_widget import LabelWidget, _static_dir, class_keys
 
 
@@ -531,3 +531,33 @@ def test_audit_membership_is_a_uniform_property_of_the_item():
     assert 1800 < len(reserve) < 2200  # about a tenth
     assert np.array_equal(audit_reserve(ids[::-1], 10), (len(ids) - 1 - reserve))  # order-free
     assert set(ids[audit_reserve(ids[:5000], 10)]) == set(ids[reserve]) & set(ids[:5000])
+
+
+def test_the_review_button_puts_the_suspects_first_or_says_why_not(tmp_path):
+    pool = datasets.digits().subset(np.arange(200))
+    session = Session(pool, tmp_path / "s", learner=logistic_regression(), watch=False,
+                      audit_every=0)
+    browser = Browser(LabelWidget(session, charts=False))
+    browser.hello()
+    browser("review")  # one label: nothing to judge it against
+    deadline = time.monotonic() + 30
+    while "review failed" not in browser.widget.error:
+        assert time.monotonic() < deadline, browser.widget.error
+        time.sleep(0.02)
+    assert "needs at least 2 labels in each of at least 2 classes" in browser.widget.error
+    truth = {i: int(pool.true_label(i)) for i in pool.item_ids}
+    flipped = pool.item_ids[7]
+    session.label_many({i: (t + 1) % 10 if i == flipped else t for i, t in truth.items()})
+    browser("review")
+    while not any(m.get("reason") == "review" for m in browser.of_type("reset")):
+        assert time.monotonic() < deadline + 30, browser.widget.error
+        time.sleep(0.02)
+    reset = [m for m in browser.of_type("reset") if m["reason"] == "review"][-1]
+    assert reset["replace_current"] is True and reset["items"][0]["strategy"] == "review"
+    table = session.suspects()
+    doubted = table[table["suggested"].astype(str) != table["given"].astype(str)]
+    shown = [i["item_id"] for i in reset["items"]]
+    assert shown == list(doubted["item_id"][:len(shown)]) and flipped in shown
+    assert reset["items"][0]["given"] == str(session.label_of(shown[0]))
+    assert browser.widget.error == ""
+    session.close()

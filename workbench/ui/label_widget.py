@@ -26,6 +26,7 @@ Messages, browser -> kernel (every one with a `seq` gets an "ack" or an "error" 
                                                        what it let go (other sessions may show it)
     {"type": "suggest", item_id}                       what the model now thinks of an item
     {"type": "retrain"}
+    {"type": "review"}                                 put the suspected mislabels first
 kernel -> browser:
     {"type": "items", items}                           top-up: append what is not held yet
     {"type": "reset", items, replace_current, reason}  the queue changed: replace the buffer
@@ -51,7 +52,7 @@ import workbench
 log = logging.getLogger(__name__)
 POSITION_KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "0"]  # 0 is the tenth class
 MESSAGES = ("hello", "label", "skip", "confirm", "defer", "undo", "label_page", "page", "holding",
-            "suggest", "retrain")
+            "suggest", "retrain", "review")
 
 
 def _static_dir() -> Path:
@@ -158,6 +159,26 @@ class LabelWidget(anywidget.AnyWidget):
     def retrain(self):
         """Start a training round in the background; returns its Future."""
         return self.session.retrain(background=True)
+
+    def review(self) -> threading.Thread:
+        """Find the suspected mislabels in the background (models trained without each label,
+        seconds on a big pool) and put them in front of the queue; the view refreshes when
+        they are (the session's "queue_changed"). A failure (too few labels) is shown."""
+        def run():
+            try:
+                table = self.session.review()
+            except Exception as e:  # shown in the widget: the person asked for it
+                log.debug("review failed", exc_info=True)
+                self.error = f"review failed: {type(e).__name__}: {e}"
+                return
+            if table.empty:
+                self.error = "review: models trained without each label agree with every label"
+            elif self.error.startswith("review"):
+                self.error = ""
+            self.refresh(reason="review")  # the first suspect replaces the item on screen
+        thread = threading.Thread(target=run, name="workbench-review", daemon=True)
+        thread.start()
+        return thread
 
     def refresh(self, *, replace_current: bool = True, reason: str = "refresh") -> None:
         """Send every view a fresh buffer from the head of the queue."""
@@ -289,6 +310,9 @@ class LabelWidget(anywidget.AnyWidget):
             return None
         if kind == "retrain":
             self.retrain()
+            return None
+        if kind == "review":
+            self.review()
             return None
         raise ValueError(f"unknown message type {kind!r} from the browser; expected one of "
                          f"{', '.join(MESSAGES)}")
