@@ -253,3 +253,14 @@ def test_learning_curves_of_another_metric():
     means = [r["mean"] for r in rows(spec)]
     assert min(means) == pytest.approx(make_curves().groupby(
         ["learner", "strategy", "n_labels"])["accuracy"].mean().min() - 0.1)
+
+
+def test_accuracy_chart_names_every_line_and_one_axis_title():
+    history = make_history().assign(macro_f1=0.5, balanced_accuracy=0.55)
+    spec = charts.accuracy_chart(history).to_dict()
+    solid, dashed = spec["layer"]
+    assert solid["encoding"]["y"]["title"] == dashed["encoding"]["y"]["title"] == (
+        "accuracy, macro-F1, balanced accuracy")  # Vega-Lite would join two different titles
+    assert solid["encoding"]["color"]["legend"]["labelExpr"] == "'accuracy'"
+    assert {r["metric"] for r in spec["datasets"][dashed["data"]["name"]]} == {
+        "macro-F1", "balanced accuracy"}

@@ -85,10 +85,14 @@ def accuracy_chart(history: pd.DataFrame, *,
     lower = max(0.0, math.floor(lowest * 10 - 1) / 10)  # zoom in, in tenths
     names = list(dict.fromkeys(data["run"]))
     legend = alt.Legend(title=None, orient="bottom-right") if len(names) > 1 else None
+    if legend is None and not extra.empty:  # one run beside its other metrics: name its line
+        legend = alt.Legend(title=None, orient="bottom-right", labelExpr="'accuracy'")
     x = alt.X("n_labels:Q", title="number of labels")
     scale = alt.Scale(domain=[lower, 1])
+    # Layers sharing an axis join their titles: give both the same one.
+    y_title = "accuracy" if extra.empty else "accuracy, macro-F1, balanced accuracy"
     chart = alt.Chart(data, title=title).mark_line(point=True).encode(
-        x=x, y=alt.Y("accuracy:Q", title="accuracy", scale=scale),
+        x=x, y=alt.Y("accuracy:Q", title=y_title, scale=scale),
         color=alt.Color("run:N", legend=legend, scale=alt.Scale(domain=names, range=PALETTE)),
         tooltip=["run:N", "round:Q", "n_labels:Q", alt.Tooltip("accuracy:Q", format=".3f"),
                  "eval_on:N"]).properties(width=WIDTH, height=HEIGHT)
@@ -96,7 +100,7 @@ def accuracy_chart(history: pd.DataFrame, *,
         return chart
     metrics = list(dict.fromkeys(extra["metric"]))
     dashed = alt.Chart(extra).mark_line(point=True, strokeDash=[4, 3], opacity=0.8).encode(
-        x=x, y=alt.Y("value:Q", title="accuracy, macro-F1, balanced accuracy", scale=scale),
+        x=x, y=alt.Y("value:Q", title=y_title, scale=scale),
         color=alt.Color("metric:N", title=None, legend=alt.Legend(orient="bottom-right"),
                         scale=alt.Scale(domain=metrics, range=[ORANGE, "#54a24b"])),
         tooltip=["metric:N", "round:Q", "n_labels:Q", alt.Tooltip("value:Q", format=".3f")])
