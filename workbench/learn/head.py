@@ -31,17 +31,14 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, check_random_state, validate_data
 
+from workbench.learn.learners import fit_takes
+
 __all__ = ["LightHead", "accepts_graph", "spread_labels"]
 
 
 def accepts_graph(learner) -> bool:
     """Whether `learner.fit` takes `graph` (the pool's neighbour graph), as LightHead does."""
-    import inspect
-
-    try:
-        return "graph" in inspect.signature(learner.fit).parameters
-    except (TypeError, ValueError):
-        return False
+    return fit_takes(learner, "graph")
 
 
 class LightHead(ClassifierMixin, BaseEstimator):

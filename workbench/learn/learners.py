@@ -73,15 +73,20 @@ def features_for(learner, X: np.ndarray) -> np.ndarray:
     return X
 
 
-def accepts_unlabeled(learner) -> bool:
-    """Whether `learner.fit` takes `X_unlabeled` (semi-supervised learners such as
-    TorchClassifier); plain scikit-learn classifiers are fitted on the labels alone."""
+def fit_takes(learner, parameter: str) -> bool:
+    """Whether `learner.fit` has a parameter of this name."""
     import inspect
 
     try:
-        return "X_unlabeled" in inspect.signature(learner.fit).parameters
+        return parameter in inspect.signature(learner.fit).parameters
     except (TypeError, ValueError):
         return False
+
+
+def accepts_unlabeled(learner) -> bool:
+    """Whether `learner.fit` takes `X_unlabeled` (semi-supervised learners such as
+    TorchClassifier); plain scikit-learn classifiers are fitted on the labels alone."""
+    return fit_takes(learner, "X_unlabeled")
 
 
 class TorchClassifier(ClassifierMixin, BaseEstimator):

@@ -58,12 +58,12 @@ from sklearn.base import clone
 from threadpoolctl import threadpool_limits
 
 from workbench.learn.learners import features_for
+from workbench.learn.queue import AUDIT
 
 __all__ = ["CrossFit", "METHODS", "cross_fit", "suspicion", "suspects"]
 
 METHODS = ("margin", "loss", "confident_learning")
 COLUMNS = ["item_id", "given", "suggested", "score", "confidence", "annotator", "time", "reason"]
-AUDIT = "audit"  # the role of audit labels (workbench.learn.queue.AUDIT)
 _EPS = 1e-12
 
 

@@ -257,8 +257,9 @@ class SuggestionBatch:
         if not rows:
             return []
         store = session.store
-        committing = store.status()["head"] is not None  # a store with commits: one commit
-        if committing and store.status()["uncommitted"]:
+        status = store.status()
+        committing = status["head"] is not None  # a store with commits: one commit
+        if committing and status["uncommitted"]:
             # People's labels so far (the spot check among them) get a commit of their own,
             # so that the batch's commit holds the suggestions alone.
             store.commit(f"Labels before accepting suggestions, with a spot check of "
