@@ -65,7 +65,7 @@ def round_seconds(session: Session, repeat: int = 3) -> float:
 
 def work_per_round(session: Session) -> dict:
     """Multiply-adds of the latest round's learner, counted from what it did."""
-    learner, rep = session.model, session.inputs.representation()
+    learner, rep = session.model.learner, session.inputs.representation()
     if not isinstance(learner, LightHead) or rep is None:
         return {}
     n, d = rep.features.shape

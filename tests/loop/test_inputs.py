@@ -40,7 +40,7 @@ def test_the_default_learner_trains_a_light_head_on_the_representation(tmp_path,
     assert isinstance(session.learner, LightHead) and session.inputs.uses_representation
     label_some(session, 40)
     session.retrain()
-    model = session.model
+    model = session.model.learner
     assert model.n_features_in_ == 128  # the representation, not 64 pixels
     assert model.transductive_proba_ is not None and model.n_pseudo_labels_ > 0
     row = session.history.iloc[-1]
@@ -71,7 +71,7 @@ def test_any_scikit_learn_classifier_sees_the_pools_own_features(tmp_path, digit
     session = Session(digits, tmp_path / "u", watch=False, representation=False)
     label_some(session, 30)
     session.retrain()
-    assert session.model.n_features_in_ == 64 and session.model.transductive_proba_ is None
+    assert session.model.learner.n_features_in_ == 64 and session.model.learner.transductive_proba_ is None
     session.close()
     with pytest.raises(ValueError, match="representation must be 'auto', True or False"):
         Session(digits, tmp_path / "v", watch=False, representation="yes")

@@ -187,7 +187,7 @@ def test_self_trained_session_ranks_by_the_labels_only_model(split, tmp_path):
     session = make(split, tmp_path, learner=learner, strategy="margin")
     label_truth(session, 30)
     session.retrain()
-    model = session.model
+    model = session.model.learner
     assert model.n_pseudo_labels_ > 0
     items = session.peek(5)
     X = session.pool.X[[i.position for i in items]]

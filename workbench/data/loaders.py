@@ -32,7 +32,7 @@ def array_parts(X, y=None, *, item_ids=None, classes=None, X_test=None, y_test=N
         if X.ndim > 4:
             raise ValueError(f"image arrays must have 3 or 4 dimensions, got shape {X.shape}")
         images, scale = _scale_images(X)
-        return dict(X=images, item_ids=item_ids, y=y, classes=classes, kind="image",
+        return dict(X=images, item_ids=item_ids, y=y, classes=classes, kind="image", image_scale=scale,
                     X_test=None if X_test is None else _scale_images(np.asarray(X_test), scale)[0],
                     y_test=y_test, name=name)
     return dict(X=X, item_ids=item_ids, y=y, classes=classes, kind="vector",
@@ -114,7 +114,8 @@ def dataframe_parts(
         )
     X = embeddings if embeddings is not None else df[feature_columns].to_numpy(dtype=np.float64)
     items = df.drop(columns=[c for c in excluded if c is not None])
-    return dict(X=X, item_ids=ids, y=y, classes=classes, kind="table", items=items, name=name)
+    return dict(X=X, item_ids=ids, y=y, classes=classes, kind="table", items=items, name=name,
+                feature_names=None if embeddings is not None else list(feature_columns))
 
 
 def file_parts(path, *, label_column: str | None = None, **kw) -> dict:

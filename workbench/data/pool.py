@@ -33,6 +33,9 @@ class Pool:
     with the data (e.g. an NPZ file's own test arrays). `image_source` says where an image
     item is drawn from: "features" (X itself) or "path" (the file in `items["path"]`, read
     when shown, so a file that breaks later shows as a placeholder instead of failing).
+    `image_scale` is what raw pixel values were divided by to give X (255 for 8-bit files),
+    and `feature_names` the columns a table's X was read from: with them a model bundle
+    reads new image files and table rows exactly as this pool's were read.
     """
 
     def __init__(
@@ -48,6 +51,8 @@ class Pool:
         y_test=None,
         name: str = "pool",
         image_source: str = "features",
+        image_scale: float | None = None,
+        feature_names: Sequence[str] | None = None,
     ):
         X = np.asarray(X)
         if X.ndim == 0 or X.shape[0] == 0:
@@ -105,6 +110,11 @@ class Pool:
         self.classes: list | None = list(classes) if classes is not None else None
         self.name = name
         self.image_source = image_source
+        self.image_scale = None if image_scale is None else float(image_scale)
+        self.feature_names = None if feature_names is None else [str(c) for c in feature_names]
+        if self.feature_names is not None and len(self.feature_names) != int(np.prod(X.shape[1:])):
+            raise ValueError(f"{len(self.feature_names)} feature names for {int(np.prod(X.shape[1:]))} "
+                             "features; expected one name per feature column")
         self.X_test = None if X_test is None else np.asarray(X_test, dtype=np.float32)
         self.y_test = None if y_test is None else np.asarray(y_test)
         if self.X_test is not None:
@@ -170,6 +180,8 @@ class Pool:
             items=self.items.iloc[positions],
             name=name or self.name,
             image_source=self.image_source,
+            image_scale=self.image_scale,
+            feature_names=self.feature_names,
         )
         return sub
 

@@ -98,15 +98,20 @@ def _save(path: Path, features: np.ndarray) -> None:
 
 
 class TextVectorizer:
+    """Word and character n-gram TF-IDF, reduced by LSA and L2-normalised.
+
+    Its fitted state is plain data (`state()`: the vocabularies as lists, the IDF weights
+    and the LSA components as arrays), so a model bundle carries it without pickle and
+    `from_state` rebuilds a vectoriser that encodes new texts exactly as the pool's were."""
+
     def __init__(self, n_components: int = 128, random_state: int = 0):
         self.n_components = n_components
         self.random_state = random_state
 
     def fit_transform(self, texts: list[str]) -> np.ndarray:
         # char n-grams make short, misspelled or non-English texts work too.
-        self.words_ = TfidfVectorizer(sublinear_tf=True, min_df=1, max_features=50_000)
-        self.chars_ = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True,
-                                      max_features=50_000)
+        self.words_ = TfidfVectorizer(**WORDS)
+        self.chars_ = TfidfVectorizer(**CHARS)
         tfidf = hstack([self._fit(self.words_, texts), self._fit(self.chars_, texts)]).tocsr()
         k = min(self.n_components, tfidf.shape[0] - 1, tfidf.shape[1] - 1)
         if k < 2:  # too few texts for a reduction: keep the (small) TF-IDF itself
@@ -115,11 +120,74 @@ class TextVectorizer:
         self.svd_ = TruncatedSVD(n_components=k, random_state=self.random_state)
         return normalize(self.svd_.fit_transform(tfidf)).astype(np.float32)
 
+    def transform(self, texts: list[str]) -> np.ndarray:
+        parts = [v.transform(texts) if hasattr(v, "idf_") else _empty(len(texts))
+                 for v in (self.words_, self.chars_)]
+        tfidf = hstack(parts).tocsr()
+        if self.svd_ is None:
+            return normalize(tfidf).toarray().astype(np.float32)
+        return normalize(self.svd_.transform(tfidf)).astype(np.float32)
+
+    def state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """(JSON-able settings and vocabularies, arrays) for a bundle."""
+        config = {"method": f"tfidf-lsa:v{VERSION}", "words": WORDS, "chars": CHARS,
+                  "n_components": self.n_components}
+        arrays = {}
+        for name, v in (("words", self.words_), ("chars", self.chars_)):
+            fitted = hasattr(v, "idf_")
+            vocabulary = sorted(v.vocabulary_, key=v.vocabulary_.get) if fitted else []
+            config[f"{name}_vocabulary"] = vocabulary
+            arrays[f"{name}.idf"] = v.idf_.astype(np.float64) if fitted else np.zeros(0)
+        if self.svd_ is not None:
+            arrays["lsa.components"] = self.svd_.components_
+        return config, arrays
+
+    @classmethod
+    def from_state(cls, config: dict, arrays: dict[str, np.ndarray]) -> TextVectorizer:
+        if config.get("method") != f"tfidf-lsa:v{VERSION}":
+            raise ValueError(f"text features made by {config.get('method')!r}; this workbench "
+                             f"encodes texts with tfidf-lsa:v{VERSION} only")
+        out = cls(config["n_components"])
+        for name in ("words", "chars"):
+            vocabulary = config[f"{name}_vocabulary"]
+            v = TfidfVectorizer(**config[name], vocabulary=vocabulary or None)
+            if vocabulary:
+                v.idf_ = arrays[f"{name}.idf"]
+            setattr(out, f"{name}_", v)
+        if "lsa.components" in arrays:
+            out.svd_ = TruncatedSVD(n_components=len(arrays["lsa.components"]))
+            out.svd_.components_ = arrays["lsa.components"]
+            out.svd_.n_features_in_ = arrays["lsa.components"].shape[1]
+        else:
+            out.svd_ = None
+        return out
+
     @staticmethod
     def _fit(vectorizer, texts):
         try:
             return vectorizer.fit_transform(texts)
         except ValueError:  # e.g. every text is empty or only stop words
-            from scipy.sparse import csr_matrix
+            return _empty(len(texts))
 
-            return csr_matrix((len(texts), 1))
+
+WORDS = {"sublinear_tf": True, "min_df": 1, "max_features": 50_000}
+CHARS = {"analyzer": "char_wb", "ngram_range": (2, 4), "sublinear_tf": True, "max_features": 50_000}
+
+
+def _empty(n: int):
+    from scipy.sparse import csr_matrix
+
+    return csr_matrix((n, 1))
+
+
+def vectorizer_of(texts: list[str], features: np.ndarray) -> TextVectorizer | None:
+    """The built-in vectoriser that made `features` from `texts`, fitted again (it is
+    deterministic), or None when they came from elsewhere (sentence embeddings, a user's
+    own `embeddings=`): new texts can then not be encoded the same way."""
+    if features.ndim != 2 or len(texts) != len(features):
+        return None
+    vectorizer = TextVectorizer()
+    again = vectorizer.fit_transform(list(texts))
+    if again.shape != features.shape or not np.allclose(again, features, atol=1e-5):
+        return None
+    return vectorizer

@@ -40,6 +40,7 @@ from workbench.data.pool import Pool
 from workbench.learn.head import LightHead
 from workbench.learn.learners import features_for
 from workbench.learn.metrics import scores as metric_scores
+from workbench.learn.model import InputSignature, Model
 from workbench.learn.queue import (
     AUDIT,
     COLD_START,
@@ -82,6 +83,7 @@ class _Model:
     labeled: list[str]         # every item labeled then (audit too): what the ranking left out
     round: int
     self_trained: bool
+    predictor: Model           # the learner with what it reads: items in, probabilities out
 
 
 class Session(Reviewing):
@@ -99,6 +101,7 @@ class Session(Reviewing):
                 "when the pool has no ground truth"
             )
         self.pool = pool
+        self.signature = InputSignature.of(pool)  # what the model reads (see learn/model.py)
         self.classes = classes
         self.class_names = [str(c) for c in classes]
         self._by_name = dict(zip(self.class_names, classes))
@@ -200,9 +203,11 @@ class Session(Reviewing):
             return pd.DataFrame(self._history, columns=HISTORY_COLUMNS)
 
     @property
-    def model(self):
-        """The latest trained learner, or None before the first retrain."""
-        return None if self._model is None else self._model.learner
+    def model(self) -> Model | None:
+        """The latest trained model (`workbench.learn.model.Model`: `predict_proba(items)` on
+        a pool, its features or raw items; `.learner` is the fitted estimator), or None before
+        the first retrain."""
+        return None if self._model is None else self._model.predictor
 
     def peek(self, k: int = 1) -> list[QueueItem]:
         """The next `k` items to label, in queue order, without consuming them.
@@ -575,9 +580,16 @@ class Session(Reviewing):
                         np.asarray(y, dtype=object if isinstance(y[0], str) else None), unlabeled)
         features = self.inputs.features()
 
+        rep = self.inputs.representation()
+        predictor = Model(learner, self.classes, self.signature,
+                          encoder=None if rep is None else rep.encoder,
+                          info={"round": round_, "n_labels": len(train_ids),
+                                "labels_hash": labels_hash(list(labels),
+                                                           [str(v) for v in labels.values()])})
+
         def scores(predict) -> Scores:  # computed for the items that are asked about, only
-            return Scores(len(self.pool), len(self.classes), lambda positions: self._aligned_proba(
-                predict, learner, features_for(learner, features[positions])))
+            return Scores(len(self.pool), len(self.classes), lambda positions: predictor.align(
+                predict(features_for(learner, features[positions]))))
 
         proba = scores(learner.predict_proba)
         # Suggestions and accuracy come from the final model; uncertainty is ranked by what
@@ -587,7 +599,7 @@ class Session(Reviewing):
         spread = getattr(learner, "transductive_proba_", None)
         query_proba = scores(learner.query_proba) if self_trained or spread is not None else proba
         if spread is not None:
-            query_proba.fill(unlabeled, self._align(spread, learner))
+            query_proba.fill(unlabeled, predictor.align(spread))
         metrics, eval_on, n_eval = self._evaluate(learner, labels, audit)
         curve = getattr(learner, "history_", None) or []
         row = {"n_labels": len(train_ids), "accuracy": metrics["accuracy"], "eval_on": eval_on,
@@ -597,22 +609,11 @@ class Session(Reviewing):
                "time": pd.Timestamp.now(tz="UTC").isoformat(),
                # the labels this model learned from (audit ones too): equal to a commit's
                # labels_hash when it was trained on that commit's labels
-               "labels_hash": labels_hash(list(labels), [str(v) for v in labels.values()]),
+               "labels_hash": predictor.info["labels_hash"],
                "macro_f1": metrics["macro_f1"], "balanced_accuracy": metrics["balanced_accuracy"],
                "recall": metrics["recall"]}
-        return _Model(learner, proba, query_proba, train_ids, list(labels), round_, self_trained), row
-
-    def _aligned_proba(self, predict, learner, X) -> np.ndarray:
-        """Probabilities with one column per session class, even when the labels so far
-        cover only some classes (the learner's classes_ is then a subset)."""
-        return self._align(predict(X), learner)
-
-    def _align(self, raw, learner) -> np.ndarray:
-        proba = np.zeros((len(raw), len(self.classes)), dtype=np.float32)
-        index = {name: j for j, name in enumerate(self.class_names)}
-        for k, c in enumerate(learner.classes_):
-            proba[:, index[str(c)]] = raw[:, k]
-        return proba
+        return _Model(learner, proba, query_proba, train_ids, list(labels), round_, self_trained,
+                      predictor), row
 
     def _evaluate(self, learner, labels, audit) -> tuple[dict, str, int]:
         """Accuracy, macro-F1, balanced accuracy and recall per class (workbench.learn.metrics)
