@@ -13,8 +13,10 @@ import sys as _sys
 from workbench.data import datasets
 from workbench.data.pool import Pool
 from workbench.learn import strategies
+from workbench.learn.bundle import BundleError, load_model
 from workbench.learn.head import LightHead
 from workbench.learn.learners import TorchClassifier, features_for, logistic_regression, make_learner
+from workbench.learn.model import Model
 from workbench.learn.queue import QueueItem
 from workbench.loop.session import Session
 from workbench.loop.simulate import labels_to_reach, simulate
@@ -47,6 +49,7 @@ def __getattr__(name):
 
 
 __all__ = [
+    "BundleError",
     "HistoryView",
     "LabelStore",
     "LabelWidget",
@@ -62,7 +65,9 @@ __all__ = [
     "features_for",
     "labels_to_reach",
     "logistic_regression",
+    "load_model",
     "make_learner",
+    "Model",
     "simulate",
     "strategies",
 ]

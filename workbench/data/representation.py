@@ -340,6 +340,18 @@ def encoder_for(pool, *, seed: int = 0) -> Encoder:
 
 
 # -- building ------------------------------------------------------------------------------
+def method_of(encoder: Encoder | None, pool=None) -> str:
+    """What a representation is keyed by: the method a pool would learn, or a given fitted
+    encoder's name and a digest of its arrays."""
+    if encoder is None:
+        return encoder_for(pool).name
+    h = hashlib.blake2b(digest_size=12)
+    for key, value in sorted(encoder.arrays().items()):
+        h.update(key.encode())
+        h.update(np.ascontiguousarray(value).tobytes())
+    return f"{encoder.name}:given:{h.hexdigest()}"
+
+
 def fingerprint(pool, method: str, seed: int = 0) -> str:
     """A digest of everything the representation is computed from: the features (values,
     shape, type), the item ids and their order, the texts of a text pool, and the method and
@@ -355,13 +367,21 @@ def fingerprint(pool, method: str, seed: int = 0) -> str:
 
 
 def build(pool, *, progress: Progress | None = None, seed: int = 0,
-          max_graph_items: int = MAX_GRAPH_ITEMS) -> Representation:
-    """Learn the representation of `pool` now (seconds; see the module notes)."""
+          max_graph_items: int = MAX_GRAPH_ITEMS, encoder: Encoder | None = None) -> Representation:
+    """Learn the representation of `pool` now (seconds; see the module notes), or, given a
+    fitted `encoder` (a model bundle's), encode the pool with it: a session that starts
+    from a bundle then trains in the very space the bundle's model reads."""
     progress = progress or (lambda fraction, message: None)
     started = time.perf_counter()
-    encoder = encoder_for(pool, seed=seed)
-    key = fingerprint(pool, encoder.name, seed)
-    features = np.ascontiguousarray(encoder.fit_transform(pool.X, progress), dtype=np.float32)
+    if encoder is None:
+        encoder = encoder_for(pool, seed=seed)
+        key = fingerprint(pool, encoder.name, seed)
+        features = encoder.fit_transform(pool.X, progress)
+    else:
+        key = fingerprint(pool, method_of(encoder), seed)
+        progress(0.05, f"encoding {len(pool)} items with the bundle's {encoder.name} encoder")
+        features = encoder.transform(pool.X)
+    features = np.ascontiguousarray(features, dtype=np.float32)
     neighbors = weights = None
     if 2 <= len(features) <= max_graph_items:
         progress(0.9, f"finding each item's {N_NEIGHBORS} nearest neighbours")
@@ -483,20 +503,23 @@ class RepresentationJob:
     _last_report: float = 0.0
     _listeners: list = field(default_factory=list)
 
+    encoder: Encoder | None = None
+
     @classmethod
     def start(cls, pool, *, cache: RepresentationCache | None = None, on_progress=None,
-              background: bool = True) -> RepresentationJob:
+              background: bool = True, encoder: Encoder | None = None) -> RepresentationJob:
         """Fetch the pool's representation from `cache`, else learn it (in a thread when
-        `background`). A representation is a property of the pool: always seed 0."""
+        `background`), or encode the pool with a given fitted `encoder`. A representation
+        is a property of the pool: always seed 0."""
         cache = cache or cache_at(None)
-        key = fingerprint(pool, encoder_for(pool).name)
+        key = fingerprint(pool, method_of(encoder, pool))
         with _BUILDING_LOCK:
             running = _BUILDING.get((id(cache), key))
             if running is not None:
                 if on_progress is not None:
                     running._listeners.append(on_progress)
                 return running
-            job = cls(pool, cache, on_progress)
+            job = cls(pool, cache, on_progress, encoder=encoder)
             cached = cache.get(key)
             if cached is None:
                 _BUILDING[(id(cache), key)] = job
@@ -520,7 +543,7 @@ class RepresentationJob:
 
     def _run(self, key: str) -> None:
         try:
-            rep = build(self.pool, progress=self._report)
+            rep = build(self.pool, progress=self._report, encoder=self.encoder)
             self.cache.put(rep)
         except BaseException as e:  # reported through state() and result(); the thread ends
             self._state = {"status": "failed", "progress": self._state["progress"],

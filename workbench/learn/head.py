@@ -52,25 +52,32 @@ class LightHead(ClassifierMixin, BaseEstimator):
     max_pseudo: at most this many spread labels (a seeded sample) train the head.
     random_state: int, None or a numpy RandomState (which spread labels are sampled).
 
-    `fit(X, y, X_unlabeled=None, graph=None)`: `graph` is `(neighbors, weights)`, two
-    (n_rows, k) arrays over the rows of `[X; X_unlabeled]` (index -1: no neighbour). After
+    `fit(X, y, X_unlabeled=None, graph=None, prior=None)`: `graph` is `(neighbors, weights)`,
+    two (n_rows, k) arrays over the rows of `[X; X_unlabeled]` (index -1: no neighbour).
+    `prior` is `(proba, classes)`: what an earlier model (a bundle a session started from)
+    says of the X_unlabeled rows; it seeds spreading beside the labels at `prior_weight` of
+    a person's label, so a model trained elsewhere keeps teaching while new labels correct
+    it where they disagree, and its classes stay known before anyone labels them. After
     fit: `classes_`, `n_features_in_`, `head_`, `query_head_` (labels only),
     `transductive_proba_` (rows of X_unlabeled; None without a graph), `n_pseudo_labels_`.
     """
 
     uses_representation = True  # the session hands it the pool's representation, not raw items
 
-    def __init__(self, C=10.0, alpha=0.9, n_iter=30, max_pseudo=2000, random_state=0):
+    def __init__(self, C=10.0, alpha=0.9, n_iter=30, max_pseudo=2000, prior_weight=0.5,
+                 random_state=0):
         self.C = C
         self.alpha = alpha
         self.n_iter = n_iter
         self.max_pseudo = max_pseudo
+        self.prior_weight = prior_weight
         self.random_state = random_state
 
-    def fit(self, X, y, X_unlabeled=None, graph=None):
+    def fit(self, X, y, X_unlabeled=None, graph=None, prior=None):
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
-        self._encoder = LabelEncoder().fit(y)
+        known = y if prior is None else np.concatenate([y, np.asarray(prior[1], dtype=y.dtype)])
+        self._encoder = LabelEncoder().fit(known)
         self.classes_ = self._encoder.classes_
         codes = self._encoder.transform(y)
         rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31))
@@ -78,31 +85,45 @@ class LightHead(ClassifierMixin, BaseEstimator):
         self.head_ = self.query_head_
         self.transductive_proba_ = None
         self.n_pseudo_labels_ = 0
-        if X_unlabeled is None or graph is None:
+        if X_unlabeled is None or (graph is None and prior is None):
             return self
         unlabeled = check_array(X_unlabeled, dtype=np.float64, ensure_min_samples=0,
                                 input_name="X_unlabeled")
         if unlabeled.shape[1] != X.shape[1]:
             raise ValueError(f"X_unlabeled has {unlabeled.shape[1]} features, X has {X.shape[1]}")
-        neighbors, weights = (np.asarray(a) for a in graph)
-        n_rows = len(X) + len(unlabeled)
-        if neighbors.shape != weights.shape or len(neighbors) != n_rows:
-            raise ValueError(f"graph must be two arrays of {n_rows} rows (X then X_unlabeled), "
-                             f"got shapes {neighbors.shape} and {weights.shape}")
-        spread = spread_labels(neighbors, weights, codes, len(self.classes_),
-                               alpha=self.alpha, n_iter=self.n_iter)
-        self.transductive_proba_ = spread[len(X):]
-        reached = np.flatnonzero(self.transductive_proba_.max(axis=1) > 1 / len(self.classes_))
+        seed = None if prior is None else self._prior_seed(prior, len(unlabeled), y.dtype)
+        if graph is None:  # no graph to spread over: the prior itself gives the pseudo-labels
+            candidates = seed / np.maximum(seed.sum(axis=1, keepdims=True), 1e-12)
+        else:
+            neighbors, weights = (np.asarray(a) for a in graph)
+            n_rows = len(X) + len(unlabeled)
+            if neighbors.shape != weights.shape or len(neighbors) != n_rows:
+                raise ValueError(f"graph must be two arrays of {n_rows} rows (X then X_unlabeled), "
+                                 f"got shapes {neighbors.shape} and {weights.shape}")
+            spread = spread_labels(neighbors, weights, codes, len(self.classes_),
+                                   alpha=self.alpha, n_iter=self.n_iter, prior=seed)
+            self.transductive_proba_ = candidates = spread[len(X):]
+        reached = np.flatnonzero(candidates.max(axis=1) > 1 / len(self.classes_))
         if len(reached) > self.max_pseudo:
             reached = np.sort(rng.choice(reached, self.max_pseudo, replace=False))
         if len(reached) == 0:
             return self
-        pseudo = self.transductive_proba_[reached]
+        pseudo = candidates[reached]
         self.head_ = self._head(np.concatenate([X, unlabeled[reached]]),
                                 np.concatenate([codes, pseudo.argmax(axis=1)]),
                                 np.concatenate([np.ones(len(X)), pseudo.max(axis=1)]))
         self.n_pseudo_labels_ = int(len(reached))
         return self
+
+    def _prior_seed(self, prior, n_rows: int, dtype) -> np.ndarray:
+        """The prior's probabilities in this model's class columns, scaled by prior_weight."""
+        proba, classes = np.asarray(prior[0], dtype=np.float64), np.asarray(prior[1], dtype=dtype)
+        if proba.shape != (n_rows, len(classes)):
+            raise ValueError(f"prior probabilities must be (len(X_unlabeled), len(classes)) = "
+                             f"({n_rows}, {len(classes)}), got {proba.shape}")
+        seed = np.zeros((n_rows, len(self.classes_)))
+        seed[:, self._encoder.transform(classes)] = proba
+        return seed * self.prior_weight
 
     def _head(self, X, codes, weight=None):
         from sklearn.linear_model import LogisticRegression
@@ -149,11 +170,11 @@ def _softmax_proba(head, X) -> np.ndarray:
 
 
 def spread_labels(neighbors, weights, codes, n_classes: int, *, alpha: float = 0.9,
-                  n_iter: int = 30) -> np.ndarray:
+                  n_iter: int = 30, prior: np.ndarray | None = None) -> np.ndarray:
     """Label spreading: F <- alpha * S F + (1 - alpha) * Y over the symmetrically normalised
     neighbour graph S, where rows 0..len(codes)-1 are the labeled items (Y one-hot there,
-    zero elsewhere). Returns row-normalised distributions; a row the labels never reach is
-    uniform."""
+    zero elsewhere, or the rows of `prior` there when given). Returns row-normalised
+    distributions; a row the labels never reach is uniform."""
     from scipy import sparse
 
     n_rows, k = neighbors.shape
@@ -168,6 +189,8 @@ def spread_labels(neighbors, weights, codes, n_classes: int, *, alpha: float = 0
     S = sparse.diags(inv) @ W @ sparse.diags(inv)
     Y = np.zeros((n_rows, n_classes))
     Y[np.arange(len(codes)), codes] = 1.0
+    if prior is not None:
+        Y[len(codes):] = prior
     F = Y.copy()
     for _ in range(n_iter):
         F = alpha * (S @ F) + (1 - alpha) * Y

@@ -20,20 +20,23 @@ import numpy as np
 
 from workbench.data.representation import Representation, RepresentationJob, cache_at
 from workbench.learn.head import accepts_graph
-from workbench.learn.learners import accepts_unlabeled, features_for
+from workbench.learn.learners import accepts_unlabeled, features_for, fit_takes
 
 
 class LearnerInputs:
     """The features a session's learner is trained and scored on."""
 
     def __init__(self, pool, learner, *, representation="auto", cache=None,
-                 on_progress: Callable[[dict], None] | None = None):
+                 on_progress: Callable[[dict], None] | None = None, encoder=None):
         if representation not in ("auto", True, False):
             raise ValueError(f"representation must be 'auto', True or False, got {representation!r}")
         self.pool = pool
+        self.given_encoder = encoder
         self.uses_representation = bool(getattr(learner, "uses_representation", False)
                                         if representation == "auto" else representation)
-        self.job = (RepresentationJob.start(pool, cache=cache_at(cache), on_progress=on_progress)
+        # a given encoder (a bundle's): the pool is encoded with it instead of learning one
+        self.job = (RepresentationJob.start(pool, cache=cache_at(cache), on_progress=on_progress,
+                                            encoder=encoder)
                     if self.uses_representation else None)
         self._test: tuple[object, np.ndarray] | None = None
 
@@ -64,11 +67,14 @@ class LearnerInputs:
             self._test = (X_test, rep.transform(X_test))
         return self._test[1]
 
-    def fit(self, learner, train: np.ndarray, y: np.ndarray, unlabeled: np.ndarray):
+    def fit(self, learner, train: np.ndarray, y: np.ndarray, unlabeled: np.ndarray, prior=None):
         """Fit `learner` on the items at positions `train` (labels `y`); learners that take
-        them also get the `unlabeled` items and, over both, the neighbour graph."""
+        them also get the `unlabeled` items and, over both, the neighbour graph, and
+        `prior`, `(proba over the pool, classes)` from a model the session started from."""
         features = self.features()
         extra = {}
+        if prior is not None and fit_takes(learner, "prior"):
+            extra["prior"] = (prior[0][unlabeled], prior[1])
         if accepts_unlabeled(learner):
             extra["X_unlabeled"] = features_for(learner, features[unlabeled])
             rep = self.representation()

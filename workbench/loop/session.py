@@ -54,6 +54,7 @@ from workbench.learn.strategies import get_strategy, strategy_name
 from workbench.loop.agreement import ADJUDICATION, agreement, annotations
 from workbench.loop.inputs import LearnerInputs, Scores
 from workbench.loop.review import Reviewing
+from workbench.loop.start_from import learner_after, open_start, start_proba
 from workbench.loop.training import Trainer
 from workbench.loop.watch import Watcher
 from workbench.store import LabelStore
@@ -91,10 +92,14 @@ class Session(Reviewing):
                  test: Pool | tuple | None = None, batch_size: int = 10, retrain_every: int | None = None,
                  audit_every: int | None = None, annotator: str | None = None, seed: int = 0,
                  resume: bool = True, watch: bool = True, at: str | None = None,
-                 overlap: float = 0.0, representation="auto", representation_cache=None):
+                 overlap: float = 0.0, representation="auto", representation_cache=None,
+                 start_from=None):
         if not isinstance(pool, Pool):
             raise TypeError(f"pool must be a workbench.Pool, got {type(pool).__name__}")
         classes = list(classes) if classes is not None else pool.classes
+        # A model trained elsewhere (a bundle, a registry name): round 0, see loop/start_from.py
+        self._start, classes = (open_start(start_from, pool, classes) if start_from is not None
+                                else (None, classes))
         if not classes or len(classes) < 2:
             raise ValueError(
                 f"a session needs at least two classes, got {classes!r}; pass classes=[...] "
@@ -113,7 +118,8 @@ class Session(Reviewing):
                         items_hash=labels_hash(pool.item_ids, [""] * len(pool)))
         # The default: a light head on the pool's representation, learned once in the
         # background and cached (see workbench.loop.inputs); other learners see pool.X.
-        self.learner = learner if learner is not None else LightHead(random_state=seed)
+        self.learner = (learner if learner is not None else LightHead(random_state=seed)
+                        if self._start is None else learner_after(self._start, seed))
         self.strategy = get_strategy(strategy)
         self.strategy_name = strategy_name(strategy)
         _check_strategy_fits(self.strategy, self.strategy_name, self.learner)
@@ -124,7 +130,9 @@ class Session(Reviewing):
         self._subscribers: list = []  # before the representation job, which reports progress
         self.inputs = LearnerInputs(pool, self.learner, representation=representation,
                                     cache=representation_cache,
-                                    on_progress=lambda state: self._emit("representation_progress"))
+                                    on_progress=lambda state: self._emit("representation_progress"),
+                                    encoder=None if self._start is None else self._start.encoder)
+        self._prior = None  # (the start model's probabilities over the pool, classes)
         self.audit_every = audit_every if audit_every is not None else (None if self.test else 10)
         self._reserve = audit_reserve(pool.item_ids, self.audit_every)  # positions, serving order
         self.overlap = overlap
@@ -165,10 +173,12 @@ class Session(Reviewing):
         self._load_labels()
         if self._overlap and self.at is None:
             self._reannotate(self._overlap)
+        if self._start is not None:  # before a restored round: it learns from this prior too
+            self._prior = (start_proba(self._start, self.inputs, pool), self.classes)
         if resume and self.at is None:
             self._restore()
         if self._model is None:
-            self._queue = self._cold_start_queue()
+            self._queue = self._start_queue() if self._start is not None else self._cold_start_queue()
         self._watcher = Watcher(self.sync) if watch and self.at is None else None
 
     # -- reading state ----------------------------------------------------------------------
@@ -261,6 +271,8 @@ class Session(Reviewing):
         model = self._model
         if model is None:
             return None
+        if model.round == 0:
+            return "the model you started from"
         return f"round {model.round}" + (", self-trained" if model.self_trained else "")
 
     def served_as(self, item_id: str) -> str | None:
@@ -538,7 +550,7 @@ class Session(Reviewing):
                 skipped, version = set(self._skipped), self._version
                 self._labels_at_train = len(snapshot)
                 self._rounds_running += 1
-                round_ = len(self._history) + 1
+                round_ = self._history[-1]["round"] + 1 if self._history else 1
             self._emit("retrain_started")
             try:
                 model, row = self._fit(snapshot, audit, round_)
@@ -561,6 +573,29 @@ class Session(Reviewing):
             self._emit("retrain_finished")
             return version
 
+    def _start_queue(self):
+        """Round 0 is the model the session started from: it suggests and ranks at once."""
+        proba = self._prior[0]
+        scores = Scores(len(self.pool), len(self.classes), lambda positions: proba[positions])
+        with self._lock:
+            labeled = list(self._labels)
+        model = _Model(self._start.learner, scores, scores, [], labeled, 0, False, self._start)
+        self._model = model
+        if self.test is not None:
+            X, y = self.test
+            metrics = metric_scores(y, self._start.predict(X))
+            eval_on, n_eval = f"held-out test split ({len(y)} items)", len(y)
+        else:
+            metrics = metric_scores([], [])
+            eval_on, n_eval = "the model started from (not evaluated here)", 0
+        self._history.append({
+            "round": 0, "n_labels": 0, "accuracy": metrics["accuracy"], "eval_on": eval_on,
+            "n_eval": n_eval, "loss": [], "train_accuracy": [], "duration_s": 0.0,
+            "time": pd.Timestamp.now(tz="UTC").isoformat(),
+            "labels_hash": self._start.info.get("labels_hash"), "macro_f1": metrics["macro_f1"],
+            "balanced_accuracy": metrics["balanced_accuracy"], "recall": metrics["recall"]})
+        return self._rank(model, set(self._skipped))
+
     def _retrain_due(self) -> bool:
         return bool(self.retrain_every and not self._trainer.busy
                     and len(self._labels) - self._labels_at_train >= self.retrain_every)
@@ -577,7 +612,8 @@ class Session(Reviewing):
         # out of it too: pseudo-labeling them would grade the model on its own guesses.
         unlabeled = np.flatnonzero(~self.pool.item_ids.isin(list(labels)))
         self.inputs.fit(learner, self.pool.positions(train_ids),
-                        np.asarray(y, dtype=object if isinstance(y[0], str) else None), unlabeled)
+                        np.asarray(y, dtype=object if isinstance(y[0], str) else None), unlabeled,
+                        prior=self._prior)
         features = self.inputs.features()
 
         rep = self.inputs.representation()
@@ -640,7 +676,7 @@ class Session(Reviewing):
         open_ = ~self.pool.item_ids.isin(model.labeled + list(skipped))
         candidates = np.flatnonzero(open_ & ~self._in_reserve)
         audit = self._reserve[open_[self._reserve]]
-        rng = self.seed + model.round - 1
+        rng = self.seed + max(model.round - 1, 0)  # round 0: a model started from
         if len(candidates) == 0:  # every item is labeled, skipped or saved for the audit
             query_positions, scores = np.empty(0, dtype=np.int64), None
         elif getattr(self.strategy, "needs_samples", False):
@@ -714,7 +750,7 @@ class Session(Reviewing):
         top = np.argsort(p)[::-1][:2]
         names = self.class_names
         guess = f"{names[int(top[0])]} ({p[top[0]]:.0%}) and {names[int(top[1])]} ({p[top[1]]:.0%})"
-        who = f"the round-{model.round} model" + (
+        who = "the model you started from" if model.round == 0 else f"the round-{model.round} model" + (
             ", trained on your labels alone," if model.self_trained else "")
         if role in ("margin", "diverse_margin"):
             return f"margin {-score:.2f}: {who} hesitates between {guess}"
@@ -882,7 +918,8 @@ class Session(Reviewing):
         known = state.get("labeled_at_train", state.get("trained_on", []))
         trained = {i: self._labels[i] for i in known if i in self._labels}
         if len(set(map(str, trained.values()))) >= 2:
-            model, _ = self._fit(trained, self._audit_ids(), len(self._history))
+            model, _ = self._fit(trained, self._audit_ids(),
+                                 self._history[-1]["round"] if self._history else 0)
             self._model = model
             self._labels_at_train = len(trained)
             self._queue = self._rank(model, set(self._skipped))
@@ -908,6 +945,16 @@ class Session(Reviewing):
                 callback(event)
             except Exception:  # the action already happened (a label is durable): report only
                 log.exception("a workbench subscriber failed on %r", event)
+
+    def export(self, path, *, name: str | None = None, as_zip: bool = False,
+               overwrite: bool = False):
+        """Write the model as a bundle (`workbench.learn.bundle`): a folder, or one zip with
+        `as_zip`, holding config.json, model.safetensors, model.onnx, a model card and a
+        manifest. Retrains first if labels came since the last round, and names the label
+        commit the model learned from (committing the labels if the head is not it)."""
+        from workbench.loop.export import export_session
+
+        return export_session(self, path, name=name, as_zip=as_zip, overwrite=overwrite)
 
     def widget(self, **kw):
         from workbench.ui.label_widget import LabelWidget

@@ -1,0 +1,385 @@
+"""Model bundles: a trained model as a folder (or one zip) that loads anywhere, runs no code.
+
+The layout is the Hugging Face Hub's, so `huggingface_hub.upload_folder` would publish a
+bundle unchanged:
+
+    config.json        classes in order, the input signature, every preprocessing step (the
+                       representation's encoder, a text vectoriser) and the learner's settings
+    model.safetensors  every array: encoder, vectoriser and learner weights (no pickle)
+    model.onnx         the whole predict path as one graph (see workbench.learn.onnx_graph)
+    README.md          the model card (written by workbench.loop.export)
+    manifest.json      the sha256 and size of every other file, and what wrote them
+
+Why no pickle: pickle-based model formats (MLflow, skops, torch.save) have had
+arbitrary-code-execution advisories, because loading one runs code chosen by whoever wrote
+it. Here loading parses JSON, safetensors and protobuf only; a file that holds a pickle, a
+file the manifest does not list or whose checksum differs, a zip entry that would land
+outside the bundle, and a bundle from a newer format version are refused by name before
+anything is built from them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import platform
+import re
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+
+from workbench.learn.learner_state import (
+    NotRebuildable,
+    encoder_state,
+    learner_state,
+    restore_encoder,
+    restore_learner,
+)
+from workbench.learn.model import InputSignature, Model
+
+__all__ = ["BundleError", "Bundle", "FORMAT_VERSION", "load_model", "read_bundle", "write_bundle"]
+
+FORMAT = "workbench-model"
+FORMAT_VERSION = 1
+CONFIG, WEIGHTS, GRAPH, CARD, MANIFEST = ("config.json", "model.safetensors", "model.onnx",
+                                          "README.md", "manifest.json")
+PICKLE_SUFFIXES = (".pkl", ".pickle", ".pt", ".pth", ".joblib", ".bin", ".ckpt", ".npy")
+MAX_BYTES = 4 << 30  # a zip claiming more than this uncompressed is refused (zip bombs)
+
+
+class BundleError(ValueError):
+    """A bundle that cannot be trusted or read; the message names the file or value."""
+
+
+@dataclass
+class Bundle:
+    """A verified bundle's parsed parts."""
+
+    source: str
+    config: dict
+    tensors: dict[str, np.ndarray]
+    onnx: bytes
+    card: str
+    manifest: dict
+
+    def model(self) -> Model:
+        return _model_from(self)
+
+
+# -- writing ----------------------------------------------------------------------------------------
+def write_bundle(model: Model, path, *, card: str, training: dict | None = None,
+                 as_zip: bool = False, overwrite: bool = False) -> Path:
+    """Write `model` as a bundle folder at `path` (or, `as_zip`, one .zip file)."""
+    from safetensors.numpy import save
+
+    from workbench.learn.onnx_graph import to_onnx
+
+    path = Path(path)
+    config, tensors = bundle_parts(model, training=training)
+    try:
+        graph = to_onnx(model).SerializeToString()
+    except ValueError as e:
+        raise BundleError(f"cannot export this model: {e}") from e
+    files = {CONFIG: json.dumps(config, indent=1, ensure_ascii=False).encode(),
+             WEIGHTS: save({k: np.ascontiguousarray(v) for k, v in tensors.items()},
+                           metadata={"format": FORMAT, "format_version": str(FORMAT_VERSION)}),
+             GRAPH: graph, CARD: card.encode()}
+    files[MANIFEST] = json.dumps(manifest_for(files), indent=1).encode()
+    if path.exists() and not overwrite:
+        raise BundleError(f"{str(path)!r} already exists; choose another path or pass overwrite=True")
+    if as_zip:
+        _write_zip(path, files)
+    else:
+        _write_folder(path, files)
+    return path
+
+
+def bundle_parts(model: Model, *, training: dict | None = None) -> tuple[dict, dict[str, np.ndarray]]:
+    """(config.json's content, the tensors) of a model. A learner with no array form is kept
+    in the ONNX graph alone; it must convert there (to_onnx says so at export if not)."""
+    sig = model.signature
+    config = {"format": FORMAT, "format_version": FORMAT_VERSION,
+              "classes": [c.item() if hasattr(c, "item") else c for c in model.classes],
+              "input": {"kind": sig.kind, "shape": list(sig.shape), "dtype": sig.dtype,
+                        "image_scale": sig.image_scale, "feature_names": sig.feature_names,
+                        "onnx_input": "items", "raw_texts": sig.text is not None},
+              "preprocessing": [], "training": training or {}}
+    tensors: dict[str, np.ndarray] = {}
+    if sig.text is not None:
+        text_config, arrays = sig.text.state()
+        config["preprocessing"].append({"step": "text-vectoriser", "in_onnx": False, **text_config})
+        tensors.update({f"text.{k}": v for k, v in arrays.items()})
+    if model.encoder is not None:
+        enc_config, arrays = encoder_state(model.encoder)
+        config["preprocessing"].append({"step": "representation", "in_onnx": True, **enc_config})
+        tensors.update({f"encoder.{k}": v for k, v in arrays.items()})
+    try:
+        learner_config, arrays = learner_state(model.learner)
+        tensors.update({f"learner.{k}": v for k, v in arrays.items()})
+    except NotRebuildable as e:
+        learner_config = {"type": "onnx", "estimator": type(model.learner).__name__,
+                          "why": str(e)}
+    config["learner"] = learner_config
+    config["outputs"] = {"probabilities": "float32 (N, classes), columns in `classes` order",
+                         "class_index": "int64 (N,): index into `classes`"}
+    return config, tensors
+
+
+def manifest_for(files: dict[str, bytes]) -> dict:
+    import onnx
+    import safetensors
+
+    import workbench
+
+    versions = {"workbench": workbench.__version__, "python": platform.python_version(),
+                "numpy": np.__version__, "onnx": onnx.__version__,
+                "safetensors": safetensors.__version__}
+    return {"format": FORMAT, "format_version": FORMAT_VERSION,
+            "files": {name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+                      for name, data in sorted(files.items())},
+            "written_by": versions}
+
+
+def _write_folder(path: Path, files: dict[str, bytes]) -> None:
+    # Written beside the target, then renamed: a reader never sees half a bundle.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}-"))
+    try:
+        for name, data in files.items():
+            (tmp / name).write_bytes(data)
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _write_zip(path: Path, files: dict[str, bytes]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".zip.tmp")
+    try:
+        with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as z:
+            for name, data in files.items():
+                z.writestr(name, data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# -- reading ------------------------------------------------------------------------------------------
+def read_bundle(path) -> Bundle:
+    """Read and verify a bundle folder or zip; nothing in it is executed."""
+    path = Path(path)
+    if path.is_dir():
+        files = _folder_files(path)
+    elif path.is_file():
+        if not zipfile.is_zipfile(path):
+            raise BundleError(f"{str(path)!r} is neither a bundle folder nor a zip file")
+        files = _zip_files(path)
+    else:
+        raise BundleError(f"no bundle at {str(path)!r}")
+    return _verify(str(path), files)
+
+
+def _folder_files(path: Path) -> dict[str, bytes]:
+    files = {}
+    for p in sorted(path.iterdir()):
+        if p.is_symlink():
+            raise BundleError(f"{p.name!r} in {str(path)!r} is a symbolic link; a bundle holds plain files")
+        if p.is_dir():
+            raise BundleError(f"{p.name!r} in {str(path)!r} is a folder; a bundle holds plain files")
+        files[p.name] = p.read_bytes()
+    return files
+
+
+def _zip_files(path: Path) -> dict[str, bytes]:
+    files = {}
+    with zipfile.ZipFile(path) as z:
+        infos = z.infolist()
+        if sum(i.file_size for i in infos) > MAX_BYTES:
+            raise BundleError(f"{str(path)!r} would unpack to more than {MAX_BYTES >> 30} GiB")
+        names = [i.filename for i in infos if not i.is_dir()]
+        for name in names:
+            _check_entry(path, name)
+        # flat, or everything inside one top folder (a zipped bundle folder)
+        tops = {PurePosixPath(n).parts[0] for n in names}
+        prefix = tops.pop() + "/" if len(tops) == 1 and all("/" in n for n in names) else ""
+        for info in infos:
+            if info.is_dir():
+                continue
+            if (info.external_attr >> 16) & 0o170000 == 0o120000:
+                raise BundleError(f"zip entry {info.filename!r} in {str(path)!r} is a symbolic link")
+            name = info.filename[len(prefix):]
+            if "/" in name:
+                raise BundleError(f"zip entry {info.filename!r} in {str(path)!r} is in a subfolder; "
+                                  "a bundle holds plain files")
+            files[name] = z.read(info)
+    return files
+
+
+def _check_entry(path: Path, name: str) -> None:
+    pure = PurePosixPath(name.replace("\\", "/"))
+    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) or pure.is_absolute():
+        raise BundleError(f"zip entry {name!r} in {str(path)!r} has an absolute path; refusing the zip")
+    if ".." in pure.parts:
+        raise BundleError(f"zip entry {name!r} in {str(path)!r} has '..' in its path; refusing the zip")
+
+
+def _verify(source: str, files: dict[str, bytes]) -> Bundle:
+    if MANIFEST not in files:
+        raise BundleError(f"{source!r} has no {MANIFEST}; it is not a workbench model bundle")
+    for name, data in files.items():
+        _refuse_pickle(source, name, data)
+    manifest = _json(source, MANIFEST, files[MANIFEST])
+    _check_version(source, MANIFEST, manifest)
+    listed = manifest.get("files")
+    if not isinstance(listed, dict):
+        raise BundleError(f"{MANIFEST} in {source!r} has no 'files' table")
+    for name in sorted(set(files) - set(listed) - {MANIFEST}):
+        raise BundleError(f"{name!r} in {source!r} is not in the manifest; refusing a bundle with "
+                          "files nobody vouched for")
+    for name, entry in sorted(listed.items()):
+        if name not in files:
+            raise BundleError(f"{name!r} is listed in {MANIFEST} but missing from {source!r}")
+        digest = hashlib.sha256(files[name]).hexdigest()
+        if digest != entry.get("sha256"):
+            raise BundleError(f"checksum mismatch for {name!r} in {source!r}: the manifest says "
+                              f"sha256 {str(entry.get('sha256'))[:12]}..., the file has {digest[:12]}...; "
+                              "it was changed after export")
+    for name in (CONFIG, WEIGHTS, GRAPH):
+        if name not in files:
+            raise BundleError(f"{source!r} has no {name}")
+    config = _json(source, CONFIG, files[CONFIG])
+    _check_version(source, CONFIG, config)
+    try:
+        from safetensors.numpy import load
+
+        tensors = load(files[WEIGHTS])
+    except Exception as e:  # a malformed header: safetensors parses, it never executes
+        raise BundleError(f"{WEIGHTS} in {source!r} is not a valid safetensors file ({e})") from e
+    card = files.get(CARD, b"").decode("utf-8", errors="replace")
+    return Bundle(source, config, tensors, files[GRAPH], card, manifest)
+
+
+def _refuse_pickle(source: str, name: str, data: bytes) -> None:
+    """Pickles (and torch.save files, which are zips around one) by suffix or by content."""
+    why = None
+    if name.lower().endswith(PICKLE_SUFFIXES):
+        why = f"its name ends in {Path(name).suffix}, a pickle format"
+    elif len(data) >= 2 and data[0] == 0x80 and 2 <= data[1] <= 5:
+        why = f"it starts with the pickle protocol {data[1]} header"
+    elif data[:4] == b"PK\x03\x04":
+        try:
+            inner = zipfile.ZipFile(io.BytesIO(data)).namelist()
+        except zipfile.BadZipFile:
+            inner = []
+        if any(n.endswith((".pkl", "data.pkl")) for n in inner):
+            why = "it is a torch.save archive (a pickle inside a zip)"
+    elif data[:6] == b"\x93NUMPY" and (b"'O'" in data[:256] or b"'|O'" in data[:256]):
+        why = "it is a NumPy file of Python objects (pickled)"
+    if why:
+        raise BundleError(f"{name!r} in {source!r} holds a pickle ({why}); a bundle never runs code "
+                          "when loaded, so it is refused")
+
+
+def _json(source: str, name: str, data: bytes) -> dict:
+    try:
+        value = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise BundleError(f"{name} in {source!r} is not valid JSON ({e})") from e
+    if not isinstance(value, dict):
+        raise BundleError(f"{name} in {source!r} must hold a JSON object")
+    return value
+
+
+def _check_version(source: str, name: str, doc: dict) -> None:
+    if doc.get("format") != FORMAT:
+        raise BundleError(f"{name} in {source!r} says format {doc.get('format')!r}; expected {FORMAT!r}")
+    version = doc.get("format_version")
+    if not isinstance(version, int) or version < 1:
+        raise BundleError(f"{name} in {source!r} has format_version {version!r}; expected a whole "
+                          "number from 1")
+    if version > FORMAT_VERSION:
+        raise BundleError(f"{source!r} was written by bundle format version {version}; this "
+                          f"workbench reads versions up to {FORMAT_VERSION}: upgrade workbench to load it")
+
+
+# -- loading --------------------------------------------------------------------------------------------
+def load_model(source, *, registry=None) -> Model:
+    """A bundle (folder, zip, or `name@version` in the model registry) as a `Model`:
+    `predict(items)`, `predict_proba(items)` on a Pool, an array shaped like a pool's X,
+    or raw items of its kind. The manifest is verified first; nothing in it is executed."""
+    from workbench.learn.registry import resolve
+
+    path = Path(source) if isinstance(source, (str, os.PathLike)) else None
+    if path is None:
+        raise BundleError(f"load_model takes a bundle path or 'name@version', got "
+                          f"{type(source).__name__}")
+    if not path.exists():
+        path = resolve(str(source), registry=registry)
+    return read_bundle(path).model()
+
+
+def _model_from(bundle: Bundle) -> Model:
+    config, tensors = bundle.config, bundle.tensors
+    try:
+        spec = config["input"]
+        text = None
+        encoder = None
+        for step in config["preprocessing"]:
+            part = {k[len(_prefix(step)) + 1:]: v for k, v in tensors.items()
+                    if k.startswith(_prefix(step) + ".")}
+            if step["step"] == "text-vectoriser":
+                from workbench.data.text import TextVectorizer
+
+                text = TextVectorizer.from_state(step, part)
+            elif step["step"] == "representation":
+                encoder = restore_encoder(step, part)
+            else:
+                raise BundleError(f"unknown preprocessing step {step['step']!r} in {CONFIG}")
+        signature = InputSignature(kind=spec["kind"], shape=tuple(spec["shape"]), dtype=spec["dtype"],
+                                   image_scale=spec["image_scale"], feature_names=spec["feature_names"],
+                                   text=text)
+        classes = config["classes"]
+        learner_config = config["learner"]
+        if learner_config["type"] == "onnx":
+            learner, encoder = OnnxLearner(bundle.onnx, classes), None
+        else:
+            learner = restore_learner(learner_config, {k[len("learner."):]: v for k, v in tensors.items()
+                                                       if k.startswith("learner.")})
+    except BundleError:
+        raise
+    except (KeyError, TypeError, ValueError) as e:
+        raise BundleError(f"{CONFIG} or {WEIGHTS} in {bundle.source!r} does not describe a model this "
+                          f"workbench can rebuild ({type(e).__name__}: {e})") from e
+    return Model(learner, classes, signature, encoder=encoder,
+                 info={**config.get("training", {}), "bundle": bundle.source})
+
+
+def _prefix(step: dict) -> str:
+    return {"text-vectoriser": "text", "representation": "encoder"}.get(step["step"], step["step"])
+
+
+class OnnxLearner:
+    """A learner kept only as its ONNX graph (a scikit-learn classifier with no array form
+    here): the whole predict path runs in onnxruntime, from items to aligned probabilities."""
+
+    accepts_images = True  # the graph takes items as the pool holds them
+
+    def __init__(self, graph: bytes, classes):
+        import onnxruntime as ort
+
+        self.classes_ = np.asarray(classes)
+        self._session = ort.InferenceSession(graph, providers=["CPUExecutionProvider"])
+
+    def predict_proba(self, X) -> np.ndarray:
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        return self._session.run(["probabilities"], {"items": X})[0]

@@ -1,0 +1,152 @@
+"""A model registry that is a folder: `name@version` -> a bundle, on a laptop or a shared drive.
+
+    <registry>/<name>/<version>/   one bundle folder per version (the Hub's layout), never
+                                   changed once pushed: a version is what someone tested
+
+The registry is `registry=`, else `WORKBENCH_MODELS`, else `~/.cache/workbench/models`.
+Versions count up from 1; a push that races another for the same number takes the next
+one (each version folder appears with one atomic rename). `load_model("name@version")` and
+`workbench models push|list|show|pull` go through here; "name" alone, or "name@latest",
+means the highest version.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+__all__ = ["default_registry", "list_models", "pull", "push", "resolve", "show"]
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def default_registry() -> Path:
+    root = os.environ.get("WORKBENCH_MODELS")
+    if root:
+        return Path(root).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "workbench" / "models"
+
+
+def _root(registry) -> Path:
+    return Path(registry).expanduser() if registry is not None else default_registry()
+
+
+def _parse(ref: str) -> tuple[str, str | None]:
+    name, _, version = str(ref).partition("@")
+    if not NAME.match(name):
+        raise ValueError(f"{ref!r} is not a model name: expected 'name' or 'name@version', the name "
+                         "of letters, digits, '.', '_' and '-'")
+    if version in ("", "latest"):
+        return name, None
+    if not version.isdigit():
+        raise ValueError(f"in {ref!r} the version must be a number or 'latest', got {version!r}")
+    return name, str(int(version))
+
+
+def _versions(folder: Path) -> list[int]:
+    if not folder.is_dir():
+        return []
+    return sorted(int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit())
+
+
+def resolve(ref: str, *, registry=None) -> Path:
+    """The bundle folder of `name@version`; a clear error naming what the registry holds."""
+    from workbench.learn.bundle import BundleError
+
+    root = _root(registry)
+    try:
+        name, version = _parse(ref)
+    except ValueError as e:
+        raise BundleError(f"no bundle at {ref!r}, and {e}") from None
+    versions = _versions(root / name)
+    if not versions:
+        known = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+        raise BundleError(f"no bundle at {ref!r} and no model named {name!r} in the registry "
+                          f"{str(root)!r}; it holds {', '.join(known) or 'no models'}")
+    if version is None:
+        version = str(versions[-1])
+    if int(version) not in versions:
+        raise BundleError(f"model {name!r} has no version {version} in {str(root)!r}; versions: "
+                          f"{', '.join(map(str, versions))}")
+    return root / name / version
+
+
+def push(bundle, name: str, *, registry=None) -> str:
+    """Copy a bundle (folder or zip; verified first) into the registry as the next version
+    of `name`; returns "name@version"."""
+    from workbench.learn.bundle import _zip_files, read_bundle
+
+    name, version = _parse(name)
+    if version is not None:
+        raise ValueError(f"push takes a name; versions are numbered by the registry, got {name}@{version}")
+    read_bundle(bundle)  # never publish what would not load
+    source = Path(bundle)
+    files = {p.name: p.read_bytes() for p in source.iterdir()} if source.is_dir() else _zip_files(source)
+    folder = _root(registry) / name
+    folder.mkdir(parents=True, exist_ok=True)
+    staged = Path(tempfile.mkdtemp(dir=folder, prefix=".push-"))
+    try:
+        for file, data in files.items():
+            (staged / file).write_bytes(data)
+        while True:
+            number = (_versions(folder) or [0])[-1] + 1
+            try:
+                os.rename(staged, folder / str(number))  # fails if another push took it
+                return f"{name}@{number}"
+            except OSError:
+                if not (folder / str(number)).exists():
+                    raise
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)  # gone already when the rename succeeded
+
+
+def list_models(*, registry=None) -> pd.DataFrame:
+    """One row per model version: name, version, ref, classes, kind, trained on (commit),
+    accuracy, exported."""
+    import json
+
+    root = _root(registry)
+    rows = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
+        for version in _versions(folder):
+            path = folder / str(version)
+            try:
+                config = json.loads((path / "config.json").read_text())
+            except (OSError, ValueError):
+                config = {}
+            training = config.get("training", {})
+            rows.append({"name": folder.name, "version": version, "ref": f"{folder.name}@{version}",
+                         "kind": config.get("input", {}).get("kind"),
+                         "classes": len(config.get("classes", [])),
+                         "commit": (training.get("commit") or "")[:7] or None,
+                         "n_labels": training.get("n_labels"),
+                         "accuracy": training.get("accuracy"),
+                         "exported": training.get("exported")})
+    return pd.DataFrame(rows, columns=["name", "version", "ref", "kind", "classes", "commit",
+                                       "n_labels", "accuracy", "exported"])
+
+
+def show(ref: str, *, registry=None) -> str:
+    """The model card of `name@version`."""
+    from workbench.learn.bundle import read_bundle
+
+    return read_bundle(resolve(ref, registry=registry)).card
+
+
+def pull(ref: str, out, *, registry=None) -> Path:
+    """Copy `name@version` out of the registry to the folder `out` (verified first)."""
+    from workbench.learn.bundle import BundleError, read_bundle
+
+    path = resolve(ref, registry=registry)
+    read_bundle(path)
+    out = Path(out)
+    if out.exists():
+        raise BundleError(f"{str(out)!r} already exists; choose another folder")
+    shutil.copytree(path, out)
+    return out

@@ -1,0 +1,66 @@
+"""Starting a session from a model bundle: no cold start, and training continues from it.
+
+`Session(pool, store, start_from=bundle)` takes a model trained elsewhere (a bundle path,
+`name@version` in the registry, or a `Model`) and makes it the session's round 0: its
+probabilities suggest labels and rank uncertainty from the first item shown. The session
+keeps training from it rather than forgetting it at the first retrain:
+
+- a learner that reads a representation reads the bundle's: the pool is encoded with the
+  bundle's fitted encoder, not a newly learned one, so new labels land in the same space;
+- the bundle's probabilities for the pool seed each round's label spreading beside the new
+  labels (`LightHead(prior_weight=...)`), so ten new labels refine a model of hundreds
+  instead of replacing it with a model of ten, and correct it where they disagree.
+
+A pool whose items do not match the bundle's input signature, or whose classes differ from
+the bundle's, is refused with both named.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import clone
+
+from workbench.learn.bundle import load_model
+from workbench.learn.head import LightHead
+from workbench.learn.model import Model
+
+__all__ = ["open_start", "learner_after", "start_proba"]
+
+
+def open_start(start_from, pool, classes) -> tuple[Model, list]:
+    """The model to start from, in the session's class order, and those classes (the
+    bundle's when neither the pool nor the caller names any)."""
+    model = start_from if isinstance(start_from, Model) else load_model(start_from)
+    sig = model.signature
+    if pool.kind != sig.kind or tuple(pool.X.shape[1:]) != tuple(sig.shape):
+        raise ValueError(f"the pool {pool.name!r} holds {pool.kind} items with features of shape "
+                         f"{tuple(pool.X.shape[1:])}; the model to start from reads {sig.describe()}")
+    classes = list(classes) if classes is not None else list(model.classes)
+    ours, theirs = [str(c) for c in classes], [str(c) for c in model.classes]
+    if set(ours) != set(theirs):
+        raise ValueError(f"the session's classes {ours} differ from the model's {theirs}; "
+                         "start from a model of the same classes (or pass classes= to match)")
+    by_name = dict(zip(ours, classes))
+    if any(str(c) not in by_name for c in model.learner.classes_):
+        raise ValueError(f"the model's learner knows classes {list(model.learner.classes_)} "
+                         f"outside {ours}")
+    return Model(model.learner, classes, sig, encoder=model.encoder, info=model.info), classes
+
+
+def learner_after(model: Model, seed: int):
+    """The learner the session trains next: a fresh copy of the bundle's, else (a learner kept
+    only as ONNX) the default light head, which still learns from the bundle's prior."""
+    if hasattr(model.learner, "get_params"):
+        return clone(model.learner)
+    return LightHead(random_state=seed)
+
+
+def start_proba(model: Model, inputs, pool) -> np.ndarray:
+    """The model's probabilities for every pool item (N, classes), in blocks; straight from
+    the representation when the pool was encoded with the model's own encoder."""
+    if inputs.given_encoder is not None and inputs.given_encoder is model.encoder:
+        features = inputs.features()
+        return np.concatenate([model.align(model.learner.predict_proba(features[i:i + 8192]))
+                               for i in range(0, len(features), 8192)])
+    return np.concatenate([model.predict_proba(pool.X[i:i + 8192])
+                           for i in range(0, len(pool), 8192)])
