@@ -151,7 +151,7 @@ function drawStatus(S, model, els) {
   const parts = [];
   if (m.representation) parts.push(m.representation);  // learned once per pool, in the background
   if (m.training) parts.push("training…");
-  if (m.rounds) {
+  if (m.rounds || m.started_from) {
     let acc = "";
     if (m.last_accuracy !== null && m.last_accuracy !== undefined) {
       acc = `, accuracy ${(m.last_accuracy * 100).toFixed(1)}%`;
@@ -162,7 +162,7 @@ function drawStatus(S, model, els) {
     } else if (m.eval_on) {
       acc = ` (${m.eval_on})`;
     }
-    parts.push(`model round ${m.rounds}${acc}`);
+    parts.push(m.rounds ? `model round ${m.rounds}${acc}` : `the model you started from${acc}`);
   } else if (!m.training) {
     parts.push("no model yet: label a few items of different classes, then Retrain");
   }

@@ -12,6 +12,7 @@ import sys as _sys
 
 from workbench.data import datasets
 from workbench.data.pool import Pool
+from workbench.learn import registry as models
 from workbench.learn import strategies
 from workbench.learn.bundle import BundleError, load_model
 from workbench.learn.head import LightHead
@@ -28,6 +29,7 @@ __version__ = "0.1.0"
 # `from workbench.strategies import margin` keeps working where they now live in packages.
 _sys.modules[__name__ + ".strategies"] = strategies
 _sys.modules[__name__ + ".datasets"] = datasets
+_sys.modules[__name__ + ".models"] = models  # the model registry: push, list_models, show, pull
 
 
 def __getattr__(name):
@@ -67,6 +69,7 @@ __all__ = [
     "logistic_regression",
     "load_model",
     "make_learner",
+    "models",
     "Model",
     "simulate",
     "strategies",

@@ -1,6 +1,7 @@
 """The `workbench` command: `workbench lab` opens the quickstart, `workbench simulate`
-runs the active-learning loop against the ground truth, and `workbench log|diff|blame|...`
-read and write label history (workbench.cli_history)."""
+runs the active-learning loop against the ground truth, `workbench log|diff|blame|...`
+read and write label history (workbench.cli_history), and `workbench export|predict|models`
+export, apply and share model bundles (workbench.cli_models)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from workbench import cli_history
+from workbench import cli_history, cli_models
 from workbench.learn.strategies import STRATEGIES
 
 
@@ -42,6 +43,7 @@ def main(argv=None) -> int:
     lab.add_argument("--no-browser", action="store_true")
     lab.add_argument("--port", type=int, default=None)
     cli_history.add_commands(sub)
+    cli_models.add_commands(sub)
 
     args = parser.parse_args(argv)
     try:
@@ -49,6 +51,8 @@ def main(argv=None) -> int:
             return _simulate(args)
         if args.command in cli_history.VERBS:
             return cli_history.run(args)
+        if args.command in cli_models.VERBS:
+            return cli_models.run(args)
         return _lab(args)
     except (ValueError, KeyError, FileNotFoundError) as e:
         print(f"workbench: error: {e}", file=sys.stderr)

@@ -200,8 +200,11 @@ class PatchEncoder(Encoder):
         atoms = torch.from_numpy(atoms).double()
         atoms = atoms / (atoms.norm(dim=1, keepdim=True) + 1e-12)
         # whiten-then-project, folded into one filter bank and a bias per atom
-        self.filters = (zca @ atoms.T).T.reshape(len(atoms), c, self.patch, self.patch).float().numpy()
-        self.bias = (mean @ zca @ atoms.T).float().numpy()
+        # contiguous, as they are when read back from a cache or a bundle: a strided filter
+        # bank takes another convolution path, whose sums differ in the last bits
+        self.filters = np.ascontiguousarray(
+            (zca @ atoms.T).T.reshape(len(atoms), c, self.patch, self.patch).float().numpy())
+        self.bias = np.ascontiguousarray((mean @ zca @ atoms.T).float().numpy())
         pooled = self._encode(x, lambda f: progress(0.15 + 0.7 * f, f"encoding {len(x)} images"))
         progress(0.86, "projecting (PCA)")
         self.projection = _Projection.fit(pooled, self.dims, whiten=True, seed=self.seed)

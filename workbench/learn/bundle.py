@@ -146,6 +146,15 @@ def manifest_for(files: dict[str, bytes]) -> dict:
             "written_by": versions}
 
 
+def shareable(path: Path, *, folder: bool) -> None:
+    """Give a staged file or folder the permissions a plain `mkdir`/`open` would have had:
+    mkdtemp and mkstemp make them private (0700/0600), and a bundle on a shared drive, or a
+    registry version, is for colleagues to read."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, (0o777 if folder else 0o666) & ~umask)
+
+
 def _write_folder(path: Path, files: dict[str, bytes]) -> None:
     # Written beside the target, then renamed: a reader never sees half a bundle.
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -153,6 +162,7 @@ def _write_folder(path: Path, files: dict[str, bytes]) -> None:
     try:
         for name, data in files.items():
             (tmp / name).write_bytes(data)
+        shareable(tmp, folder=True)
         if path.exists():
             shutil.rmtree(path)
         os.replace(tmp, path)
@@ -168,6 +178,7 @@ def _write_zip(path: Path, files: dict[str, bytes]) -> None:
         with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as z:
             for name, data in files.items():
                 z.writestr(name, data)
+        shareable(Path(tmp), folder=False)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -274,7 +285,9 @@ def _refuse_pickle(source: str, name: str, data: bytes) -> None:
     why = None
     if name.lower().endswith(PICKLE_SUFFIXES):
         why = f"its name ends in {Path(name).suffix}, a pickle format"
-    elif len(data) >= 2 and data[0] == 0x80 and 2 <= data[1] <= 5:
+    elif len(data) >= 2 and data[0] == 0x80 and 2 <= data[1] <= 5 and data[8:9] != b"{":
+        # (a safetensors file whose header is 640-1535 bytes long starts with the same two
+        # bytes; its JSON header then begins at byte 8, where a pickle has no '{')
         why = f"it starts with the pickle protocol {data[1]} header"
     elif data[:4] == b"PK\x03\x04":
         try:

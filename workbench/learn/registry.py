@@ -80,7 +80,7 @@ def resolve(ref: str, *, registry=None) -> Path:
 def push(bundle, name: str, *, registry=None) -> str:
     """Copy a bundle (folder or zip; verified first) into the registry as the next version
     of `name`; returns "name@version"."""
-    from workbench.learn.bundle import _zip_files, read_bundle
+    from workbench.learn.bundle import _zip_files, read_bundle, shareable
 
     name, version = _parse(name)
     if version is not None:
@@ -94,6 +94,7 @@ def push(bundle, name: str, *, registry=None) -> str:
     try:
         for file, data in files.items():
             (staged / file).write_bytes(data)
+        shareable(staged, folder=True)
         while True:
             number = (_versions(folder) or [0])[-1] + 1
             try:

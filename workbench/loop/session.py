@@ -379,7 +379,9 @@ class Session(Reviewing):
         with self._lock:
             last = self._history[-1] if self._history else None
             return {"training": self._rounds_running > 0,
-                    "rounds": len(self._history),
+                    # the latest round's number; 0 (with started_from) is the bundle's model
+                    "rounds": 0 if last is None else int(last["round"]),
+                    "started_from": self._start is not None and last is not None and last["round"] == 0,
                     "last_accuracy": None if last is None or pd.isna(last["accuracy"]) else last["accuracy"],
                     "eval_on": None if last is None else last["eval_on"],
                     "last_macro_f1": None if last is None or pd.isna(last.get("macro_f1", np.nan))

@@ -1,0 +1,288 @@
+"""Model bundles: what loads is exactly what was exported, and nothing else loads.
+
+Each refusal is tested the way it would arrive: a file changed after export, a pickle
+slipped in (by name, by content, as a torch.save archive), a zip whose entries climb out
+of the bundle, a bundle from a newer format, items of the wrong shape or kind, a registry
+name that is not there. Every message names the file or the value.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from workbench import BundleError, Pool, datasets, load_model
+from workbench.data.representation import VectorEncoder
+from workbench.learn.bundle import read_bundle, write_bundle
+from workbench.learn.head import LightHead
+from workbench.learn.learners import TorchClassifier
+from workbench.learn.model import InputSignature, Model
+from workbench.learn.registry import list_models, pull, push, show
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return datasets.digits()
+
+
+@pytest.fixture(scope="module")
+def logreg_model(digits):
+    X = digits.X.reshape(len(digits), -1)
+    learner = LogisticRegression(max_iter=300).fit(X[:300], digits.y[:300])
+    return Model(learner, digits.classes, InputSignature.of(digits))
+
+
+def _bundle(model, path, **kw):
+    return write_bundle(model, path, card="# a test model\n", training={"commit": "c0ffee"}, **kw)
+
+
+def test_a_bundle_holds_the_hub_layout_and_a_manifest_of_every_file(logreg_model, tmp_path):
+    path = _bundle(logreg_model, tmp_path / "b")
+    assert sorted(p.name for p in path.iterdir()) == ["README.md", "config.json", "manifest.json",
+                                                     "model.onnx", "model.safetensors"]
+    manifest = json.loads((path / "manifest.json").read_text())
+    assert set(manifest["files"]) == {"README.md", "config.json", "model.onnx", "model.safetensors"}
+    assert {"workbench", "numpy", "onnx", "safetensors", "python"} <= set(manifest["written_by"])
+    config = json.loads((path / "config.json").read_text())
+    assert config["classes"] == list(range(10)) and config["input"]["shape"] == [8, 8]
+    assert config["input"]["image_scale"] == 16.0 and config["learner"]["type"] == "LogisticRegression"
+    for data in (p.read_bytes() for p in path.iterdir()):
+        assert b"\x80\x04" not in data[:2] and b"\x80\x05" not in data[:2]
+
+
+@pytest.mark.parametrize("learner", ["head", "logreg", "torch"])
+def test_load_model_predicts_exactly_what_the_exported_model_did(learner, digits, tmp_path):
+    X = digits.X
+    if learner == "head":  # the default: a light head on an encoder of the pool
+        encoder = VectorEncoder(dims=16)
+        Z = encoder.fit_transform(X, lambda *a: None)
+        fitted = LightHead().fit(Z[:200], digits.y[:200])
+        model = Model(fitted, digits.classes, InputSignature.of(digits), encoder=encoder)
+    elif learner == "logreg":
+        fitted = LogisticRegression(max_iter=300).fit(X.reshape(len(X), -1)[:200], digits.y[:200])
+        model = Model(fitted, digits.classes, InputSignature.of(digits))
+    else:
+        fitted = TorchClassifier(min_steps=20, max_epochs=5, n_members=2, hidden=16).fit(
+            X[:200], digits.y[:200], X_unlabeled=X[200:600])
+        model = Model(fitted, digits.classes, InputSignature.of(digits))
+    loaded = load_model(_bundle(model, tmp_path / "b"))
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    np.testing.assert_array_equal(loaded.predict(digits), model.predict(digits))
+    assert loaded.classes == model.classes and type(loaded.learner) is type(fitted)
+
+
+def test_a_learner_without_an_array_form_runs_from_its_onnx_graph(digits, tmp_path):
+    from sklearn.ensemble import RandomForestClassifier
+
+    X = digits.X.reshape(len(digits), -1)
+    forest = RandomForestClassifier(n_estimators=10, random_state=0).fit(X[:300], digits.y[:300])
+    model = Model(forest, digits.classes, InputSignature.of(digits))
+    loaded = load_model(_bundle(model, tmp_path / "b"))
+    assert json.loads((tmp_path / "b" / "config.json").read_text())["learner"]["type"] == "onnx"
+    np.testing.assert_array_equal(loaded.predict(digits), model.predict(digits))
+    np.testing.assert_allclose(loaded.predict_proba(digits), model.predict_proba(digits), atol=1e-5)
+
+
+def test_a_learner_that_cannot_be_exported_is_refused_at_export_not_later(digits, tmp_path):
+    from sklearn.base import BaseEstimator, ClassifierMixin
+
+    class Homemade(ClassifierMixin, BaseEstimator):
+        def fit(self, X, y):
+            self.classes_ = np.unique(y)
+            return self
+
+        def predict_proba(self, X):
+            return np.full((len(X), len(self.classes_)), 1 / len(self.classes_))
+
+    model = Model(Homemade().fit(digits.X[:10], digits.y[:10]), digits.classes,
+                  InputSignature.of(digits))
+    with pytest.raises(BundleError, match="cannot export .*Homemade"):
+        _bundle(model, tmp_path / "b")
+    assert not (tmp_path / "b").exists()
+
+
+def test_a_zip_bundle_loads_like_the_folder(logreg_model, digits, tmp_path):
+    path = _bundle(logreg_model, tmp_path / "b.zip", as_zip=True)
+    assert zipfile.is_zipfile(path)
+    np.testing.assert_array_equal(load_model(path).predict_proba(digits), logreg_model.predict_proba(digits))
+
+
+# -- refusals ------------------------------------------------------------------------------------
+def test_a_file_changed_after_export_is_refused_by_name(logreg_model, tmp_path):
+    path = _bundle(logreg_model, tmp_path / "b")
+    data = bytearray((path / "model.onnx").read_bytes())
+    data[len(data) // 2] ^= 1
+    (path / "model.onnx").write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="checksum mismatch for 'model.onnx'"):
+        load_model(path)
+
+
+@pytest.mark.parametrize("how", ["replaced weights", "extra file", "torch archive", "listed pickle"])
+def test_a_pickle_anywhere_in_the_bundle_is_refused_and_never_run(logreg_model, tmp_path, how):
+    path = _bundle(logreg_model, tmp_path / "b")
+    ran = tmp_path / "ran"
+
+    class Payload:  # unpickling this would create `ran`
+        def __reduce__(self):
+            return (open, (str(ran), "w"))
+
+    payload = pickle.dumps(Payload(), protocol=4)
+    if how == "replaced weights":
+        name = "model.safetensors"
+        (path / name).write_bytes(payload)
+        _relist(path, name)
+    elif how == "extra file":
+        name = "extra.pkl"
+        (path / name).write_bytes(payload)
+    elif how == "torch archive":
+        name = "weights.bin"
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as z:
+            z.writestr("archive/data.pkl", payload)
+        (path / "notes.txt").write_bytes(buffer.getvalue())
+        name = "notes.txt"
+        _relist(path, name)
+    else:
+        name = "README.md"
+        (path / name).write_bytes(payload)
+        _relist(path, name)
+    with pytest.raises(BundleError, match=f"'{name}' .*holds a pickle"):
+        load_model(path)
+    assert not ran.exists()
+
+
+def _relist(path, name):
+    """Re-sign the manifest as an attacker would: checksums alone do not make a file safe."""
+    import hashlib
+
+    manifest = json.loads((path / "manifest.json").read_text())
+    data = (path / name).read_bytes()
+    manifest["files"][name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    (path / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_a_file_the_manifest_does_not_list_is_refused(logreg_model, tmp_path):
+    path = _bundle(logreg_model, tmp_path / "b")
+    (path / "notes.txt").write_text("hello")
+    with pytest.raises(BundleError, match="'notes.txt' .*is not in the manifest"):
+        load_model(path)
+
+
+@pytest.mark.parametrize("entry", ["../evil.txt", "/etc/evil.txt", "b/../../evil.txt", "C:/evil.txt"])
+def test_a_zip_entry_that_leaves_the_bundle_is_refused(logreg_model, tmp_path, entry):
+    folder = _bundle(logreg_model, tmp_path / "b")
+    path = tmp_path / "evil.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        for p in folder.iterdir():
+            z.writestr(p.name, p.read_bytes())
+        z.writestr(entry, "owned")
+    with pytest.raises(BundleError, match=f"zip entry '{entry}'"):
+        load_model(path)
+    assert not (tmp_path.parent / "evil.txt").exists()
+
+
+def test_a_bundle_from_a_newer_format_version_is_refused(logreg_model, tmp_path):
+    path = _bundle(logreg_model, tmp_path / "b")
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["format_version"] = 99
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="format version 99; this workbench reads versions up to 1"):
+        load_model(path)
+
+
+def test_items_of_the_wrong_shape_or_kind_are_refused_with_what_was_expected(logreg_model, tmp_path):
+    loaded = load_model(_bundle(logreg_model, tmp_path / "b"))
+    with pytest.raises(ValueError, match=r"expected a Pool, an array of shape \(N, 8, 8\).*got an array "
+                                         r"of shape \(3, 28, 28\)"):
+        loaded.predict(np.zeros((3, 28, 28)))
+    with pytest.raises(ValueError, match="holds text items; this model reads image items"):
+        loaded.predict(Pool.from_texts(["a b", "c d", "e f"], embeddings=np.zeros((3, 64))))
+    with pytest.raises(ValueError, match="NaN"):
+        loaded.predict(np.full((1, 8, 8), np.nan))
+    with pytest.raises(ValueError, match="cannot read image 'missing.png'"):
+        loaded.predict(["missing.png"])
+
+
+def test_raw_image_files_are_read_as_the_pool_read_them(logreg_model, digits, tmp_path):
+    from PIL import Image
+
+    paths = []
+    for i in range(5):
+        p = tmp_path / f"{i}.png"
+        Image.fromarray((digits.X[i] * 16).astype(np.uint8)).save(p)
+        paths.append(p)
+    loaded = load_model(_bundle(logreg_model, tmp_path / "b"))
+    np.testing.assert_array_equal(loaded.predict_proba(paths), logreg_model.predict_proba(digits.X[:5]))
+
+
+def test_table_rows_are_read_by_their_column_names(tmp_path):
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(rng.normal(size=(120, 3)), columns=["height", "weight", "age"])
+    df["label"] = np.where(df["height"] > 0, "tall", "short")
+    pool = Pool.from_dataframe(df, label_column="label")
+    learner = LogisticRegression().fit(pool.X, pool.y)
+    model = Model(learner, pool.classes, InputSignature.of(pool))
+    loaded = load_model(_bundle(model, tmp_path / "b"))
+    shuffled = df[["age", "height", "weight"]]  # column order does not matter, names do
+    np.testing.assert_array_equal(loaded.predict(shuffled), model.predict(pool.X))
+    with pytest.raises(ValueError, match=r"lack the feature columns \['weight'\]"):
+        loaded.predict(df[["height", "age"]])
+
+
+# -- the registry ----------------------------------------------------------------------------------
+def test_the_registry_numbers_versions_and_resolves_names(logreg_model, digits, tmp_path):
+    registry = tmp_path / "registry"
+    bundle = _bundle(logreg_model, tmp_path / "b")
+    assert push(bundle, "digits", registry=registry) == "digits@1"
+    assert push(bundle, "digits", registry=registry) == "digits@2"
+    table = list_models(registry=registry)
+    assert table["ref"].tolist() == ["digits@1", "digits@2"] and (table["classes"] == 10).all()
+    assert show("digits@1", registry=registry).startswith("# a test model")
+    for ref in ("digits@1", "digits", "digits@latest"):
+        np.testing.assert_array_equal(load_model(ref, registry=registry).predict_proba(digits),
+                                      logreg_model.predict_proba(digits))
+    out = pull("digits@2", tmp_path / "copy", registry=registry)
+    assert read_bundle(out).config["classes"] == list(range(10))
+    with pytest.raises(BundleError, match="model 'digits' has no version 9 .*versions: 1, 2"):
+        load_model("digits@9", registry=registry)
+    with pytest.raises(BundleError, match="no model named 'cats' .*it holds digits"):
+        load_model("cats@1", registry=registry)
+
+
+def test_a_safetensors_header_that_looks_like_a_pickle_header_still_loads(tmp_path):
+    """A header of 640 bytes is stored as 80 02 00 .. : the first two bytes of a pickle."""
+    from safetensors.numpy import save
+
+    from workbench.learn.bundle import _refuse_pickle
+
+    for n in range(1, 1600):
+        data = save({"t" * n: np.zeros(1, np.float32)})
+        if data[0] == 0x80 and 2 <= data[1] <= 5:
+            _refuse_pickle("b", "model.safetensors", data)  # does not raise
+            break
+    else:
+        pytest.fail("no header length of the form 0x0?80 was produced")
+
+
+def test_bundles_and_registry_versions_are_readable_by_colleagues(logreg_model, tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        folder = _bundle(logreg_model, tmp_path / "b")
+        zipped = _bundle(logreg_model, tmp_path / "b.zip", as_zip=True)
+        version = push(folder, "digits", registry=tmp_path / "registry")
+    finally:
+        os.umask(old)
+    pushed = tmp_path / "registry" / "digits" / version.split("@")[1]
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o755
+    assert stat.S_IMODE(pushed.stat().st_mode) == 0o755
+    assert stat.S_IMODE(zipped.stat().st_mode) == 0o644

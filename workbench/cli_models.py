@@ -1,0 +1,259 @@
+"""`workbench export|predict|models`: a labeled store's model as a bundle, predictions
+from a bundle on new data, and the folder model registry, on the command line.
+
+`export` reopens the store the way a notebook would (same pool, learner and seed), so the
+model it writes is the one the session last trained, retrained first when labels came
+after it (see `workbench.loop.export`). `predict` needs no store and no pool: the bundle
+alone says what one item is (`config.json`'s input signature), and the data are read by
+that kind. Building a Pool instead would be wrong for text, which would fit a new
+vectoriser to the new texts rather than use the one the model learned with.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from workbench.learn.strategies import STRATEGIES
+
+VERBS = ("export", "predict", "models")
+TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq")
+
+
+def add_commands(sub) -> None:
+    exp = sub.add_parser("export", help="write a store's latest model as a bundle (folder or zip)")
+    exp.add_argument("store", help="the label store folder")
+    exp.add_argument("--out", required=True, help="the bundle folder (or .zip file, with --zip)")
+    exp.add_argument("--data", default="digits",
+                     help="the pool the store labels: 'digits' or a .npz/.csv/.parquet file or "
+                          "image folder, as given to the session")
+    exp.add_argument("--label-column", default=None, help="ground-truth column of a CSV/Parquet file")
+    exp.add_argument("--text-column", default=None, help="column of texts in a CSV/Parquet file")
+    exp.add_argument("--learner", default="head", choices=["head", "torch", "logreg"],
+                     help="the learner the session used (default head)")
+    exp.add_argument("--strategy", default="diverse_margin", choices=list(STRATEGIES))
+    exp.add_argument("--seed", type=int, default=0, help="the session's seed (default 0)")
+    exp.add_argument("--name", default=None, help="the model's name in its card (default: --out's stem)")
+    exp.add_argument("--zip", action="store_true", help="write one .zip file instead of a folder")
+    exp.add_argument("--overwrite", action="store_true", help="replace what is at --out")
+
+    pred = sub.add_parser("predict", help="predict with a bundle: a parquet of classes and probabilities")
+    pred.add_argument("bundle", help="a bundle folder or zip, or name@version in the registry")
+    pred.add_argument("data", help="image models: a folder of images; text models: a CSV/Parquet "
+                                   "file with a text column; table models: a CSV/Parquet file "
+                                   "with the feature columns; vector models: a CSV/Parquet file "
+                                   "whose numeric columns (but item_id and y) are the features; "
+                                   "any model: a .npz with the features as X (image models: or "
+                                   "raw pixel values). Item ids: the item_id column or item_ids "
+                                   "array, else row numbers; image paths within the folder")
+    pred.add_argument("--out", default="predictions.parquet",
+                      help="the parquet to write (default predictions.parquet)")
+    pred.add_argument("--text-column", default="text", help="the column of texts (default text)")
+    pred.add_argument("--batch", type=int, default=1024, help="items per batch (default 1024)")
+    pred.add_argument("--registry", default=None,
+                      help="the model registry folder (default $WORKBENCH_MODELS or "
+                           "~/.cache/workbench/models)")
+
+    models = sub.add_parser("models", help="the model registry: push, list, show, pull")
+    verbs = models.add_subparsers(dest="models_command", required=True)
+
+    def verb(name, help_):
+        p = verbs.add_parser(name, help=help_)
+        p.add_argument("--registry", default=None,
+                       help="the registry folder (default $WORKBENCH_MODELS or "
+                            "~/.cache/workbench/models)")
+        return p
+
+    p = verb("push", "add a bundle as the next version of a model; prints name@version")
+    p.add_argument("bundle", help="a bundle folder or zip")
+    p.add_argument("name")
+    verb("list", "every model version in the registry")
+    verb("show", "a model version's card").add_argument("ref", help="name@version")
+    p = verb("pull", "copy a model version out of the registry")
+    p.add_argument("ref", help="name@version")
+    p.add_argument("--out", required=True, help="the folder to create")
+
+
+def run(args) -> int:
+    if args.command == "export":
+        return _export(args)
+    if args.command == "predict":
+        return _predict(args)
+    return _models(args)
+
+
+# -- export -------------------------------------------------------------------------------------
+def _export(args) -> int:
+    from workbench.cli import load_data
+    from workbench.learn.bundle import read_bundle
+    from workbench.learn.learners import make_learner
+    from workbench.loop.session import Session
+    from workbench.store.log import read_meta
+
+    store = Path(args.store)
+    # Read first: Session would create an empty store at a mistyped path.
+    meta = read_meta(store)
+    pool = load_data(args.data, args.label_column, args.text_column)
+    # A pool without ground truth (the usual case) has no classes; the store keeps the ones
+    # its first session was given.
+    session = Session(pool, store, learner=make_learner(args.learner, args.seed),
+                      classes=None if pool.classes else meta.get("classes"),
+                      strategy=args.strategy, seed=args.seed, watch=False)
+    try:
+        labels = session.labels
+        classes = {str(v) for v in labels.values()}
+        if session.model is None and len(classes) < 2:
+            raise ValueError(f"the store {str(store)!r} has {len(labels)} labels of "
+                             f"{len(classes)} class(es) and no trained model; a model needs "
+                             "labels of at least 2 classes")
+        path = session.export(args.out, name=args.name, as_zip=args.zip, overwrite=args.overwrite)
+    finally:
+        session.close()
+    training = read_bundle(path).config["training"]
+    commit = training.get("commit") or "none"
+    print(f"exported {'zip' if args.zip else 'bundle'} to {path} ({_size(path)})")
+    print(f"trained on commit {commit[:7]} of {training.get('branch')}: "
+          f"{training.get('n_labels')} training labels, round {training.get('round')}, "
+          f"{training.get('learner')}")
+    accuracy = training.get("accuracy")
+    print(f"accuracy {accuracy:.4f} on the {training.get('eval_on')}" if accuracy is not None
+          else f"accuracy not measured: {training.get('eval_on')}")
+    return 0
+
+
+def _size(path: Path) -> str:
+    size = path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.iterdir())
+    if size < 1024:
+        return f"{size} bytes"
+    return f"{size / 1024:.1f} KB" if size < 1 << 20 else f"{size / (1 << 20):.1f} MB"
+
+
+# -- predict ------------------------------------------------------------------------------------
+def _predict(args) -> int:
+    from tqdm import tqdm
+
+    from workbench.learn.bundle import load_model
+
+    if args.batch < 1:
+        raise ValueError(f"--batch must be at least 1, got {args.batch}")
+    model = load_model(args.bundle, registry=args.registry)
+    ids, items = read_items(model.signature, Path(args.data), text_column=args.text_column)
+    started = time.perf_counter()
+    parts = []
+    # Batches bound the memory: image files are read, and texts vectorised, a batch at a time.
+    with tqdm(total=len(ids), unit="item", file=sys.stderr, disable=None) as bar:
+        for start in range(0, len(ids), args.batch):
+            batch = items[start:start + args.batch]
+            parts.append(model.predict_proba(batch))
+            bar.update(len(batch))
+    proba = np.concatenate(parts) if parts else np.zeros((0, len(model.classes)), np.float32)
+    seconds = time.perf_counter() - started
+    names = [str(c) for c in model.classes]
+    frame = pd.DataFrame({"item_id": ids,
+                          "predicted": np.asarray(names, dtype=object)[proba.argmax(axis=1)],
+                          "confidence": proba.max(axis=1)})
+    frame = frame.join(pd.DataFrame(proba, columns=[f"p_{c}" for c in names]))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(out, index=False)
+    print(f"predicted {len(ids)} items in {seconds:.2f} s "
+          f"({len(ids) / max(seconds, 1e-9):.0f} items/s); wrote {out}")
+    return 0
+
+
+def read_items(signature, path: Path, *, text_column: str = "text") -> tuple[list[str], object]:
+    """(item ids, items) of `path` as this model reads them: feature arrays, image paths,
+    texts or table rows, sliceable in batches; a clear error when they cannot fit."""
+    from workbench.data.loaders import IMAGE_SUFFIXES
+
+    kind = signature.kind
+    if not path.exists():
+        raise FileNotFoundError(f"no data at {str(path)!r}")
+    if path.suffix.lower() == ".npz":
+        return _npz(signature, path)
+    if path.is_dir():
+        if kind != "image":
+            raise ValueError(f"{str(path)!r} is a folder; this model reads {kind} items, "
+                             f"{_wants(kind)}")
+        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        if not files:
+            raise ValueError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) found under "
+                             f"{str(path)!r}")
+        return [p.relative_to(path).as_posix() for p in files], [str(p) for p in files]
+    if path.suffix.lower() not in TABLE_SUFFIXES or kind == "image":
+        raise ValueError(f"cannot read {path.name!r} for this {kind} model: it reads {_wants(kind)}")
+    frame = (pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq")
+             else pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ","))
+    if len(frame) == 0:
+        raise ValueError(f"{path.name} has no rows")
+    ids = (frame["item_id"] if "item_id" in frame.columns else frame.index).astype(str).tolist()
+    if kind == "text":
+        if text_column not in frame.columns:
+            raise ValueError(f"{path.name} has no column {text_column!r} of texts; its columns are "
+                             f"{list(frame.columns)}: name the texts' column with --text-column")
+        texts = frame[text_column]
+        if texts.isna().any():
+            raise ValueError(f"column {text_column!r} of {path.name} has {int(texts.isna().sum())} "
+                             "missing texts")
+        return ids, texts.astype(str).tolist()
+    if kind == "table":
+        return ids, frame  # the signature picks its feature columns, or names the missing ones
+    numeric = [c for c in frame.columns if c not in ("item_id", "y")
+               and pd.api.types.is_numeric_dtype(frame[c])]
+    return ids, signature.check(frame[numeric].to_numpy(dtype=np.float64))
+
+
+def _npz(signature, path: Path) -> tuple[list[str], np.ndarray]:
+    with np.load(path, allow_pickle=False) as data:
+        if "X" not in data:
+            raise ValueError(f"{path.name} has arrays {list(data.keys())}; expected the features as 'X'")
+        try:
+            X = data["X"]
+            ids = data["item_ids"] if "item_ids" in data else None
+        except ValueError as e:  # an array of Python objects: loading it would unpickle
+            raise ValueError(f"{path.name} holds an array of Python objects ({e}); save X as "
+                             "numbers and item_ids as strings (np.asarray(ids, dtype=str))") from e
+    if X.dtype.kind not in "biuf":
+        raise ValueError(f"{path.name} holds X of {X.dtype}; expected numbers")
+    if signature.kind == "image" and signature.image_scale and X.size and np.nanmax(X) > 1:
+        # Features of an image pool are in [0, 1]; larger values are raw pixels, which the
+        # pool's loader divided by this scale (16 for digits, 255 for 8-bit images).
+        X = X.astype(np.float32) / signature.image_scale
+    if tuple(X.shape[1:]) != tuple(signature.shape):
+        raise ValueError(f"{path.name} holds X of shape {X.shape}; this model reads "
+                         f"{signature.describe()}, so X must have shape "
+                         f"({', '.join(['N', *map(str, signature.shape)])})")
+    if ids is None:
+        ids = [f"{i:0{len(str(len(X) - 1))}d}" for i in range(len(X))]  # as a Pool numbers them
+    elif len(ids) != len(X):
+        raise ValueError(f"{path.name} has {len(ids)} item_ids for {len(X)} rows of X")
+    return [str(i) for i in ids], signature.check(X)
+
+
+def _wants(kind: str) -> str:
+    return {"image": "a folder of images or a .npz with X",
+            "text": "a CSV/Parquet file with a column of texts, or a .npz with X",
+            "table": "a CSV/Parquet file with its feature columns, or a .npz with X",
+            "vector": "a CSV/Parquet file of numeric columns, or a .npz with X"}[kind]
+
+
+# -- models -------------------------------------------------------------------------------------
+def _models(args) -> int:
+    from workbench.learn import registry
+
+    where = registry.default_registry() if args.registry is None else Path(args.registry)
+    if args.models_command == "push":
+        print(registry.push(args.bundle, args.name, registry=where))
+    elif args.models_command == "list":
+        frame = registry.list_models(registry=where)
+        print(frame.to_string(index=False) if len(frame) else f"no models in {where}")
+    elif args.models_command == "show":
+        print(registry.show(args.ref, registry=where))
+    else:
+        out = registry.pull(args.ref, args.out, registry=where)
+        print(f"pulled {args.ref} to {out}")
+    return 0
