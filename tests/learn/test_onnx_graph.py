@@ -49,6 +49,10 @@ def upsampled(images, size):
     return F.interpolate(x, size=size, mode="bilinear", align_corners=False)[:, 0].numpy()
 
 
+def dims(value):
+    return [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]
+
+
 def graph_predictions(model, X):
     graph = ort.InferenceSession(to_onnx(model).SerializeToString(), providers=["CPUExecutionProvider"])
     return graph.run(None, {"items": np.asarray(X, dtype=np.float32)})
@@ -77,7 +81,6 @@ def test_graph_has_one_input_two_outputs_and_checks(digits):
     graph = to_onnx(model)
     onnx.checker.check_model(graph, full_check=True)
     (items,), outputs = graph.graph.input, graph.graph.output
-    dims = lambda value: [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]  # noqa: E731
     assert items.name == "items" and dims(items) == ["N", 8, 8]
     assert items.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
     assert [o.name for o in outputs] == ["probabilities", "class_index"]
