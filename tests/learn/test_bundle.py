@@ -286,3 +286,9 @@ def test_bundles_and_registry_versions_are_readable_by_colleagues(logreg_model, 
     assert stat.S_IMODE(folder.stat().st_mode) == 0o755
     assert stat.S_IMODE(pushed.stat().st_mode) == 0o755
     assert stat.S_IMODE(zipped.stat().st_mode) == 0o644
+
+
+def test_no_items_give_no_rows(logreg_model, tmp_path):
+    loaded = load_model(_bundle(logreg_model, tmp_path / "b"))
+    assert loaded.predict_proba(np.zeros((0, 8, 8))).shape == (0, 10)
+    assert loaded.predict(np.zeros((0, 8, 8))).shape == (0,)

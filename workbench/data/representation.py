@@ -44,7 +44,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-VERSION = 1            # bump when any method below changes what it computes
+VERSION = 2            # bump when any method below changes what it computes
 N_NEIGHBORS = 10       # neighbours per item in the graph
 MAX_GRAPH_ITEMS = 50_000  # exact neighbour search costs N^2 * D: above this, no graph
 MAX_SIDE = 32          # images are downscaled to at most this many pixels a side
@@ -236,7 +236,7 @@ class PatchEncoder(Encoder):
         mean = patches.mean(1, keepdim=True)
         return (patches - mean) / torch.sqrt(patches.var(1, keepdim=True) + 0.01)
 
-    def _encode(self, x, progress, batch: int = 256):
+    def _encode(self, x, progress, batch: int | None = None):
         import torch
         import torch.nn.functional as F
 
@@ -244,8 +244,15 @@ class PatchEncoder(Encoder):
         p = self.patch
         n_values = x.shape[1] * p * p
         filters = torch.from_numpy(self.filters).to(device)
+        # conv(x, f) - (patch mean) * sum(f) is conv(x, f - mean(f)): one convolution
+        # normalises every patch's brightness, no second map to subtract
+        centred = filters - filters.mean((1, 2, 3), keepdim=True)
         bias = torch.from_numpy(self.bias).to(device)[None, :, None, None]
-        filter_sum = filters.sum((1, 2, 3))[None, :, None, None]
+        # The response maps (batch x atoms x positions) are the big tensors, and the passes
+        # over them are most of the time: a batch whose maps fit in the CPU's cache (about
+        # 8 MB) runs 4x faster than one of 256 28 x 28 images (140 MB).
+        positions = (x.shape[2] - p + 1) * (x.shape[3] - p + 1)
+        batch = batch or max(1, (2 << 20) // max(1, len(filters) * positions))
         out = []
         with torch.inference_mode():
             for start in range(0, len(x), batch):
@@ -254,11 +261,12 @@ class PatchEncoder(Encoder):
                 mean = F.avg_pool2d(xb, p, stride=1).mean(1, keepdim=True)
                 square = F.avg_pool2d(xb * xb, p, stride=1).mean(1, keepdim=True)
                 std = torch.sqrt((square - mean * mean).clamp_min(0) * n_values / (n_values - 1) + 0.01)
-                z = (F.conv2d(xb, filters) - mean * filter_sum) / std - bias
+                z = F.conv2d(xb, centred).div_(std).sub_(bias)
                 # relu(z - a) and relu(-z - a), pooled, without materialising both:
-                # their difference is softshrink(z), their sum relu(|z| - a)
-                shrink = F.adaptive_avg_pool2d(F.softshrink(z, 0.25), 2)
-                magnitude = F.adaptive_avg_pool2d(z.abs_().sub_(0.25).clamp_min_(0), 2)
+                # their difference is softshrink(z), their sum |softshrink(z)|
+                shrunk = F.softshrink(z, 0.25)
+                shrink = F.adaptive_avg_pool2d(shrunk, 2)
+                magnitude = F.adaptive_avg_pool2d(shrunk.abs_(), 2)
                 out.append(torch.cat([magnitude + shrink, magnitude - shrink], 1).flatten(1).cpu() / 2)
                 progress(min(1.0, (start + batch) / len(x)))
         return torch.cat(out).numpy() if out else np.empty((0, 8 * len(self.filters)), np.float32)

@@ -393,6 +393,9 @@ class OnnxLearner:
         self.classes_ = np.asarray(classes)
         self._session = ort.InferenceSession(graph, providers=["CPUExecutionProvider"])
 
-    def predict_proba(self, X) -> np.ndarray:
+    def predict_proba(self, X, batch: int = 256) -> np.ndarray:
+        # in batches: a graph's intermediate maps can take megabytes per item
         X = np.ascontiguousarray(X, dtype=np.float32)
-        return self._session.run(["probabilities"], {"items": X})[0]
+        parts = [self._session.run(["probabilities"], {"items": X[i:i + batch]})[0]
+                 for i in range(0, len(X), batch)]
+        return np.concatenate(parts) if parts else np.zeros((0, len(self.classes_)), np.float32)

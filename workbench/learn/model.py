@@ -87,7 +87,7 @@ class InputSignature:
         if tuple(X.shape[1:]) != self.shape:
             raise ValueError(self._expected(f"got an array of shape {X.shape}"))
         X = X.astype(np.float32, copy=False)
-        finite = np.isfinite(X.reshape(len(X), -1)).all(axis=1)
+        finite = np.isfinite(X).reshape(len(X), -1).all(axis=1) if len(X) else np.ones(0, bool)
         if not finite.all():
             raise ValueError(f"item {int(np.flatnonzero(~finite)[0])} has NaN or infinite features; "
                              "expected finite numbers")
@@ -165,13 +165,18 @@ class Model:
 
     def learner_inputs(self, items) -> np.ndarray:
         """What the learner reads for `items`: their representation, or their features."""
-        X = self.signature.features(items)
+        return self._inputs(self.signature.features(items))
+
+    def _inputs(self, X: np.ndarray) -> np.ndarray:
         if self.encoder is not None:
             return self.encoder.transform(X)
         return features_for(self.learner, X)
 
     def predict_proba(self, items) -> np.ndarray:
-        return self.align(self.learner.predict_proba(self.learner_inputs(items)))
+        X = self.signature.features(items)
+        if not len(X):  # no items (an empty folder, a filter that kept nothing): no rows
+            return np.zeros((0, len(self.classes)), dtype=np.float32)
+        return self.align(self.learner.predict_proba(self._inputs(X)))
 
     def predict(self, items) -> np.ndarray:
         proba = self.predict_proba(items)

@@ -147,7 +147,8 @@ def _patch_features(g: _Graph, encoder: PatchEncoder, x: str, shape: tuple) -> t
     p = int(encoder.patch)
     n_values = channels * p * p
     filters = np.asarray(encoder.filters, dtype=np.float32)
-    filter_sum = filters.sum((1, 2, 3))[None, :, None, None]
+    # as PatchEncoder._encode does: conv(x, f) - (patch mean) * sum(f) = conv(x, f - mean(f))
+    centred = filters - filters.mean(axis=(1, 2, 3), keepdims=True)
     bias = np.asarray(encoder.bias, dtype=np.float32)[None, :, None, None]
     # each patch's mean and standard deviation, as pooled maps
     window = dict(kernel_shape=[p, p], strides=[1, 1])
@@ -156,8 +157,7 @@ def _patch_features(g: _Graph, encoder: PatchEncoder, x: str, shape: tuple) -> t
     variance = g.op("Relu", g.op("Sub", square, g.op("Mul", mean, mean)))  # clamp_min(0)
     std = g.op("Sqrt", g.op("Add", g.op("Div", g.op("Mul", variance, float(n_values)),
                                         float(n_values - 1)), 0.01))
-    response = g.op("Sub", g.op("Conv", x, filters), g.op("Mul", mean, filter_sum))
-    z = g.op("Sub", g.op("Div", response, std), bias)
+    z = g.op("Sub", g.op("Div", g.op("Conv", x, centred), std), bias)
     # softshrink(z) and relu(|z| - a), pooled over the four quadrants. These maps are the
     # largest tensors, and passes over them most of the time, so with fewer passes, bit for
     # bit the same: softshrink(z) = z - clip(z, -a, a) (onnxruntime's Shrink operator took
