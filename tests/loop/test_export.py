@@ -172,3 +172,22 @@ def test_an_unlabeled_pool_takes_the_bundles_classes(exported, split, tmp_path):
     session = Session(unlabeled, tmp_path / "s", watch=False, start_from=path)
     assert session.classes == list(range(10)) and session.next().suggestion is not None
     session.close()
+
+
+def test_a_learner_without_a_prior_learns_the_bundles_confident_calls(split, tmp_path):
+    from sklearn.linear_model import LogisticRegression
+
+    a, b, test = split
+    teacher = labeled_session(a, test, tmp_path / "a", 150, learner=LogisticRegression(max_iter=500))
+    teacher.retrain()
+    path = teacher.export(tmp_path / "logreg")
+    teacher.close()
+    accuracy = {}
+    for start in (path, None):
+        session = Session(b, tmp_path / f"s{start is None}", watch=False, test=(test.X, test.y),
+                          start_from=start, learner=LogisticRegression(max_iter=500))
+        session.label_many({i.item_id: b.true_label(i.item_id) for i in session.peek(10)})
+        session.retrain()
+        accuracy[start is None] = session.history["accuracy"].iloc[-1]
+        session.close()
+    assert accuracy[False] > accuracy[True] + 0.1, accuracy

@@ -75,12 +75,31 @@ class LearnerInputs:
         extra = {}
         if prior is not None and fit_takes(learner, "prior"):
             extra["prior"] = (prior[0][unlabeled], prior[1])
+        elif prior is not None:  # any other learner learns the prior's confident calls as labels
+            train, y, unlabeled = with_prior_labels(prior, train, y, unlabeled)
         if accepts_unlabeled(learner):
             extra["X_unlabeled"] = features_for(learner, features[unlabeled])
             rep = self.representation()
             if rep is not None and rep.has_graph and accepts_graph(learner):
                 extra["graph"] = graph_rows(rep, train, unlabeled)
         return learner.fit(features_for(learner, features[train]), y, **extra)
+
+
+PRIOR_CONFIDENCE = 0.9  # a prior's call this sure becomes a training label (learners without `prior`)
+MAX_PRIOR_LABELS = 2000
+
+
+def with_prior_labels(prior, train: np.ndarray, y: np.ndarray, unlabeled: np.ndarray):
+    """`train`, `y` and `unlabeled` with up to MAX_PRIOR_LABELS unlabeled items (a seeded
+    sample) that the prior gives at least PRIOR_CONFIDENCE added as labeled by its call: how
+    a learner that cannot take a prior keeps what the model it started from knew."""
+    proba, classes = prior
+    sure = unlabeled[proba[unlabeled].max(axis=1) >= PRIOR_CONFIDENCE]
+    if len(sure) > MAX_PRIOR_LABELS:
+        sure = np.sort(np.random.default_rng(0).choice(sure, MAX_PRIOR_LABELS, replace=False))
+    calls = [classes[i] for i in proba[sure].argmax(axis=1)]
+    y = np.asarray(list(y) + calls, dtype=y.dtype)
+    return np.concatenate([train, sure]), y, np.setdiff1d(unlabeled, sure)
 
 
 def graph_rows(rep: Representation, train: np.ndarray, unlabeled: np.ndarray):
