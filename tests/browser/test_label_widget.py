@@ -637,3 +637,42 @@ chart
     assert state["shown"] == state["ids"] and state["roles"] == ["map"]
     (x_field, (lo, hi)), (y_field, (low, high)) = sorted(state["brush"].items())
     assert x_field.startswith("x_") and y_field.startswith("y_") and lo != hi and low != high
+
+
+def test_a_session_started_from_a_bundle_suggests_from_the_first_item(server, page):
+    """Start from a bundle: the first item on screen already carries the bundle's suggestion
+    and says where it comes from; Enter accepts it, and the status line names the model."""
+    store = server.root / "started.wbstore"
+    cell = f'''\
+from sklearn.datasets import load_digits
+from sklearn.linear_model import LogisticRegression
+from workbench import Pool, Session
+
+digits = load_digits()
+first = Pool.from_arrays(digits.images[:500], digits.target[:500], name="digits")
+teacher = Session(first, store={str(server.root / "teacher.wbstore")!r},
+                  learner=LogisticRegression(max_iter=300), watch=False)
+teacher.label_many({{i: first.true_label(i) for i in first.item_ids[:200]}})
+bundle = teacher.export({str(server.root / "digits-bundle")!r})
+teacher.close()
+pool = Pool.from_arrays(digits.images[500:900], digits.target[500:900], name="new digits")
+session = Session(pool, store={str(store)!r}, start_from=bundle,
+                  learner=LogisticRegression(max_iter=300))
+report("started", suggestions={{q.item_id: str(q.suggestion) for q in session.peek(5)}})
+session.widget(charts=False)
+'''
+    server.clear_state("started")
+    open_notebook(page, server, server.write_notebook("started.ipynb", [cell]))
+    suggestions = server.wait_state("started")["suggestions"]
+    first = shown_id(page)
+    assert first in suggestions
+    suggestion = page.locator(f"{WIDGET} .wb-suggestion")
+    suggestion.filter(has_text="the model you started from").wait_for()
+    assert f"model suggests {suggestions[first]}" in suggestion.inner_text()
+    page.locator(f"{WIDGET} .wb-model", has_text="the model you started from").wait_for()
+    focus_widget(page)
+    assert press(page, "Enter") == first
+    wait_saved(page)
+    log = pd.read_parquet(store)
+    row = log[log["item_id"] == first].iloc[-1]
+    assert (row["action"], row["label"]) == ("label", suggestions[first])

@@ -9,7 +9,9 @@ keeps training from it rather than forgetting it at the first retrain:
   bundle's fitted encoder, not a newly learned one, so new labels land in the same space;
 - the bundle's probabilities for the pool seed each round's label spreading beside the new
   labels (`LightHead(prior_weight=...)`), so ten new labels refine a model of hundreds
-  instead of replacing it with a model of ten, and correct it where they disagree.
+  instead of replacing it with a model of ten, and correct it where they disagree; a
+  learner that takes no prior learns the bundle's confident calls as labels instead
+  (`workbench.loop.inputs.with_prior_labels`).
 
 A pool whose items do not match the bundle's input signature, or whose classes differ from
 the bundle's, is refused with both named.
