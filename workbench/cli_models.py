@@ -37,6 +37,8 @@ def add_commands(sub) -> None:
                      help="the learner the session used (default head)")
     exp.add_argument("--strategy", default="diverse_margin", choices=list(STRATEGIES))
     exp.add_argument("--seed", type=int, default=0, help="the session's seed (default 0)")
+    exp.add_argument("--start-from", default=None,
+                     help="the bundle (path or name@version) the session started from, if it did")
     exp.add_argument("--name", default=None, help="the model's name in its card (default: --out's stem)")
     exp.add_argument("--zip", action="store_true", help="write one .zip file instead of a folder")
     exp.add_argument("--overwrite", action="store_true", help="replace what is at --out")
@@ -100,9 +102,12 @@ def _export(args) -> int:
     pool = load_data(args.data, args.label_column, args.text_column)
     # A pool without ground truth (the usual case) has no classes; the store keeps the ones
     # its first session was given.
-    session = Session(pool, store, learner=make_learner(args.learner, args.seed),
+    learner = None if args.start_from and args.learner == "head" else make_learner(args.learner,
+                                                                                    args.seed)
+    session = Session(pool, store, learner=learner,
                       classes=None if pool.classes else meta.get("classes"),
-                      strategy=args.strategy, seed=args.seed, watch=False)
+                      strategy=args.strategy, seed=args.seed, watch=False,
+                      start_from=args.start_from)
     try:
         labels = session.labels
         classes = {str(v) for v in labels.values()}

@@ -124,38 +124,90 @@ def test_a_file_changed_after_export_is_refused_by_name(logreg_model, tmp_path):
         load_model(path)
 
 
-@pytest.mark.parametrize("how", ["replaced weights", "extra file", "torch archive", "listed pickle"])
+@pytest.mark.parametrize("how", ["replaced weights", "extra file", "torch archive", "card"])
 def test_a_pickle_anywhere_in_the_bundle_is_refused_and_never_run(logreg_model, tmp_path, how):
+    import torch
+
     path = _bundle(logreg_model, tmp_path / "b")
     ran = tmp_path / "ran"
 
-    class Payload:  # unpickling this would create `ran`
+    class Payload:  # unpickling this would create `ran` (a guard: nothing may ever unpickle)
         def __reduce__(self):
             return (open, (str(ran), "w"))
 
     payload = pickle.dumps(Payload(), protocol=4)
-    if how == "replaced weights":
-        name = "model.safetensors"
-        (path / name).write_bytes(payload)
-        _relist(path, name)
-    elif how == "extra file":
-        name = "extra.pkl"
-        (path / name).write_bytes(payload)
-    elif how == "torch archive":
-        name = "weights.bin"
+    name = {"replaced weights": "model.safetensors", "extra file": "extra.pkl",
+            "torch archive": "model.safetensors", "card": "README.md"}[how]
+    if how == "torch archive":  # what torch.save writes: a zip around data.pkl
         buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w") as z:
-            z.writestr("archive/data.pkl", payload)
-        (path / "notes.txt").write_bytes(buffer.getvalue())
-        name = "notes.txt"
-        _relist(path, name)
-    else:
-        name = "README.md"
-        (path / name).write_bytes(payload)
-        _relist(path, name)
+        torch.save({"weight": torch.zeros(2)}, buffer)
+        payload = buffer.getvalue()
+    (path / name).write_bytes(payload)
+    if how != "extra file":
+        _relist(path, name)  # re-signed, as an attacker would: checksums alone prove nothing
     with pytest.raises(BundleError, match=f"'{name}' .*holds a pickle"):
         load_model(path)
     assert not ran.exists()
+
+
+def test_files_a_bundle_does_not_hold_are_refused_even_when_listed(logreg_model, tmp_path):
+    path = _bundle(logreg_model, tmp_path / "b")
+    (path / "notes.txt").write_text("hello")
+    _relist(path, "notes.txt")
+    with pytest.raises(BundleError, match="'notes.txt' .*is not a bundle file"):
+        load_model(path)
+    # an old-style pickle (protocol 0, plain text) where the weights belong: the strict
+    # safetensors parser refuses it; nothing unpickles
+    path = _bundle(logreg_model, tmp_path / "c")
+    (path / "model.safetensors").write_bytes(pickle.dumps({"a": 1}, protocol=0))
+    _relist(path, "model.safetensors")
+    with pytest.raises(BundleError, match="model.safetensors .*is not a valid safetensors file"):
+        load_model(path)
+
+
+def test_a_fifo_or_an_oversized_entry_is_refused_before_it_is_read(logreg_model, tmp_path):
+    import os
+
+    path = _bundle(logreg_model, tmp_path / "b")
+    os.mkfifo(path / "config.json.fifo")
+    with pytest.raises(BundleError, match="'config.json.fifo' .*is not a regular file"):
+        load_model(path)  # returns at once: a FIFO would block a reader forever
+    folder = _bundle(logreg_model, tmp_path / "c")
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
+        for p in folder.iterdir():
+            data = p.read_bytes()
+            if p.name == "README.md":  # 200 MB of zeros, a few hundred kB compressed
+                data = data + b"\0" * (200 << 20)
+            z.writestr(p.name, data)
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(BundleError, match="size mismatch for 'README.md'"):
+        load_model(bomb)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000  # kB: not inflated
+
+
+def test_an_onnx_graph_that_reads_outside_the_bundle_is_refused(logreg_model, tmp_path):
+    import onnx
+
+    path = _bundle(logreg_model, tmp_path / "b")
+    model = onnx.load(path / "model.onnx")
+    tensor = model.graph.initializer[0]
+    tensor.ClearField("raw_data")
+    tensor.data_location = onnx.TensorProto.EXTERNAL
+    entry = tensor.external_data.add()
+    entry.key, entry.value = "location", "secret.txt"
+    (path / "model.onnx").write_bytes(model.SerializeToString())
+    _relist(path, "model.onnx")
+    with pytest.raises(BundleError, match="stores the tensor .* in an external file"):
+        load_model(path)
+    model = onnx.load(_bundle(logreg_model, tmp_path / "c") / "model.onnx")
+    model.graph.node[0].domain = "com.evil"
+    (tmp_path / "c" / "model.onnx").write_bytes(model.SerializeToString())
+    _relist(tmp_path / "c", "model.onnx")
+    with pytest.raises(BundleError, match="uses the operator com.evil"):
+        load_model(tmp_path / "c")
 
 
 def _relist(path, name):
@@ -292,3 +344,46 @@ def test_no_items_give_no_rows(logreg_model, tmp_path):
     loaded = load_model(_bundle(logreg_model, tmp_path / "b"))
     assert loaded.predict_proba(np.zeros((0, 8, 8))).shape == (0, 10)
     assert loaded.predict(np.zeros((0, 8, 8))).shape == (0,)
+
+
+@pytest.mark.parametrize("change", ["unknown setting", "object setting", "oversized network",
+                                    "vectoriser opens files"])
+def test_settings_in_config_json_cannot_reach_a_constructor_unchecked(digits, tmp_path, change):
+    if change == "vectoriser opens files":
+        texts = ["rain and wind", "sun and heat", "goal and match", "snow and ice"] * 5
+        pool = Pool.from_texts(texts, ["w", "w", "s", "w"] * 5)
+        from workbench.data.text import TextVectorizer
+
+        vectorizer = TextVectorizer()
+        pool.X[:] = vectorizer.fit_transform(texts)
+        learner = LogisticRegression().fit(pool.X, pool.y)
+        model = Model(learner, pool.classes, InputSignature.of(pool, text=vectorizer))
+    else:
+        fitted = TorchClassifier(min_steps=5, max_epochs=2, n_members=1, hidden=8).fit(
+            digits.X[:50], digits.y[:50])
+        model = Model(fitted, digits.classes, InputSignature.of(digits))
+    path = _bundle(model, tmp_path / "b")
+    config = json.loads((path / "config.json").read_text())
+    if change == "unknown setting":
+        config["learner"]["params"]["__class__"] = "os.system"
+    elif change == "object setting":
+        config["learner"]["params"]["hidden"] = [1, 2]
+    elif change == "oversized network":
+        config["learner"]["params"]["hidden"] = 100_000_000
+    else:
+        config["preprocessing"][0]["words"]["input"] = "filename"
+    (path / "config.json").write_text(json.dumps(config))
+    _relist(path, "config.json")
+    message = {"unknown setting": "unknown setting '__class__'", "object setting": "plain value",
+               "oversized network": "do not fit the network", "vectoriser opens files":
+               "vectoriser settings differ"}[change]
+    with pytest.raises(BundleError, match=message):
+        load_model(path)
+
+
+def test_whole_numbers_for_an_image_model_are_raw_pixels(logreg_model, digits, tmp_path):
+    loaded = load_model(_bundle(logreg_model, tmp_path / "b"))
+    raw = np.rint(digits.X[:20] * 16).astype(np.uint8)  # the digits' own 0-16 values
+    np.testing.assert_allclose(loaded.predict_proba(raw), logreg_model.predict_proba(digits.X[:20]),
+                               atol=1e-6)
+    assert loaded.predict([]).shape == (0,)

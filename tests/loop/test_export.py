@@ -191,3 +191,60 @@ def test_a_learner_without_a_prior_learns_the_bundles_confident_calls(split, tmp
         accuracy[start is None] = session.history["accuracy"].iloc[-1]
         session.close()
     assert accuracy[False] > accuracy[True] + 0.1, accuracy
+
+
+def test_no_commit_is_claimed_when_the_store_holds_labels_the_model_did_not_learn(split, tmp_path):
+    from workbench import LabelStore
+
+    a, _, test = split
+    store = LabelStore.open(tmp_path / "store")
+    store.append("not-in-this-pool", "3")  # another pool's item, labeled in the same store
+    session = labeled_session(a, test, tmp_path / "store", 40)
+    path = session.export(tmp_path / "b")
+    training = json.loads((path / "config.json").read_text())["training"]
+    assert training["commit"] is None and training["labels_hash"] == session.model.info["labels_hash"]
+    assert "No commit of the store" in (path / "README.md").read_text()
+    again = session.export(tmp_path / "c")  # and again: no "nothing to commit" error
+    assert json.loads((again / "config.json").read_text())["training"]["commit"] is None
+    session.close()
+
+
+def test_overwrite_replaces_a_bundle_and_nothing_else(exported, tmp_path):
+    session, _ = exported
+    (tmp_path / "project" / "data").mkdir(parents=True)
+    (tmp_path / "project" / "data" / "notes.txt").write_text("keep me")
+    with pytest.raises(ValueError, match="exists and is not a model bundle; refusing to replace it"):
+        session.export(tmp_path / "project", overwrite=True)
+    assert (tmp_path / "project" / "data" / "notes.txt").read_text() == "keep me"
+    first = session.export(tmp_path / "b")
+    assert session.export(first, overwrite=True) == first
+
+
+def test_a_bundle_remembers_the_bundle_its_model_started_from(exported, split, tmp_path):
+    _, path = exported
+    _, b, test = split
+    session = Session(b, tmp_path / "s", watch=False, test=(test.X, test.y), start_from=path)
+    session.label_many({i.item_id: b.true_label(i.item_id) for i in session.peek(10)})
+    child = session.export(tmp_path / "child")
+    session.close()
+    parent = json.loads((path / "config.json").read_text())["training"]
+    training = json.loads((child / "config.json").read_text())["training"]
+    assert training["started_from"]["bundle"] == str(path)
+    assert training["started_from"]["commit"] == parent["commit"]
+    assert f"Started from the model `{path}`" in (child / "README.md").read_text()
+    with pytest.warns(UserWarning, match="trained starting from the bundle"):
+        Session(b, tmp_path / "s", watch=False, test=(test.X, test.y)).close()
+
+
+def test_any_learner_can_start_from_the_default_bundle(exported, split, tmp_path):
+    from sklearn.linear_model import LogisticRegression
+
+    _, path = exported
+    _, b, test = split
+    session = Session(b, tmp_path / "s", watch=False, test=(test.X, test.y), start_from=path,
+                      learner=LogisticRegression(max_iter=500))
+    assert session.next().suggestion is not None and session.history["accuracy"].iloc[0] > 0.9
+    session.label_many({i.item_id: b.true_label(i.item_id) for i in session.peek(10)})
+    session.retrain()
+    assert session.history["accuracy"].iloc[-1] > 0.85
+    session.close()

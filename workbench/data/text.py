@@ -15,6 +15,7 @@ Users with other embeddings pass them as `embeddings=` instead.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import tempfile
@@ -147,10 +148,17 @@ class TextVectorizer:
         if config.get("method") != f"tfidf-lsa:v{VERSION}":
             raise ValueError(f"text features made by {config.get('method')!r}; this workbench "
                              f"encodes texts with tfidf-lsa:v{VERSION} only")
+        for name, settings in (("words", WORDS), ("chars", CHARS)):
+            # the recipe is this version's, never read from the file: a stored setting could
+            # otherwise make the vectoriser open files (input="filename") or backtrack forever
+            if json.loads(json.dumps(config.get(name))) != json.loads(json.dumps(settings)):
+                raise ValueError(f"the {name} vectoriser settings differ from tfidf-lsa:v{VERSION}'s")
         out = cls(config["n_components"])
-        for name in ("words", "chars"):
+        for name, settings in (("words", WORDS), ("chars", CHARS)):
             vocabulary = config[f"{name}_vocabulary"]
-            v = TfidfVectorizer(**config[name], vocabulary=vocabulary or None)
+            if not isinstance(vocabulary, list) or not all(isinstance(t, str) for t in vocabulary):
+                raise ValueError(f"the {name} vocabulary must be a list of strings")
+            v = TfidfVectorizer(**settings, vocabulary=vocabulary or None)
             if vocabulary:
                 v.idf_ = arrays[f"{name}.idf"]
             setattr(out, f"{name}_", v)

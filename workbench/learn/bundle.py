@@ -27,6 +27,7 @@ import os
 import platform
 import re
 import shutil
+import stat
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -49,8 +50,10 @@ FORMAT = "workbench-model"
 FORMAT_VERSION = 1
 CONFIG, WEIGHTS, GRAPH, CARD, MANIFEST = ("config.json", "model.safetensors", "model.onnx",
                                           "README.md", "manifest.json")
+BUNDLE_FILES = (CONFIG, WEIGHTS, GRAPH, CARD)  # what a manifest may list
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".pt", ".pth", ".joblib", ".bin", ".ckpt", ".npy")
-MAX_BYTES = 4 << 30  # a zip claiming more than this uncompressed is refused (zip bombs)
+MAX_BYTES = 4 << 30  # one file larger than this is refused before it is read
+MAX_MANIFEST = 1 << 20
 
 
 class BundleError(ValueError):
@@ -67,6 +70,7 @@ class Bundle:
     onnx: bytes
     card: str
     manifest: dict
+    files: dict[str, bytes]  # every file as verified, the manifest too: what a copy writes
 
     def model(self) -> Model:
         return _model_from(self)
@@ -74,8 +78,10 @@ class Bundle:
 
 # -- writing ----------------------------------------------------------------------------------------
 def write_bundle(model: Model, path, *, card: str, training: dict | None = None,
-                 as_zip: bool = False, overwrite: bool = False) -> Path:
-    """Write `model` as a bundle folder at `path` (or, `as_zip`, one .zip file)."""
+                 as_zip: bool = False, overwrite: bool = False, check_items=None) -> Path:
+    """Write `model` as a bundle folder at `path` (or, `as_zip`, one .zip file). With
+    `check_items` (a few items of the pool), the ONNX graph is run on them first and must
+    agree with the model within 1e-4: a graph that drifted from the weights is never written."""
     from safetensors.numpy import save
 
     from workbench.learn.onnx_graph import to_onnx
@@ -86,6 +92,8 @@ def write_bundle(model: Model, path, *, card: str, training: dict | None = None,
         graph = to_onnx(model).SerializeToString()
     except ValueError as e:
         raise BundleError(f"cannot export this model: {e}") from e
+    if check_items is not None and len(check_items):
+        _check_agreement(model, graph, check_items)
     files = {CONFIG: json.dumps(config, indent=1, ensure_ascii=False).encode(),
              WEIGHTS: save({k: np.ascontiguousarray(v) for k, v in tensors.items()},
                            metadata={"format": FORMAT, "format_version": str(FORMAT_VERSION)}),
@@ -93,11 +101,37 @@ def write_bundle(model: Model, path, *, card: str, training: dict | None = None,
     files[MANIFEST] = json.dumps(manifest_for(files), indent=1).encode()
     if path.exists() and not overwrite:
         raise BundleError(f"{str(path)!r} already exists; choose another path or pass overwrite=True")
+    if path.exists() and not _is_bundle(path):  # overwrite replaces a bundle, nothing else
+        raise BundleError(f"{str(path)!r} exists and is not a model bundle; refusing to replace it")
     if as_zip:
         _write_zip(path, files)
     else:
         _write_folder(path, files)
     return path
+
+
+def _check_agreement(model: Model, graph: bytes, items) -> None:
+    import onnxruntime as ort
+
+    X = model.signature.features(items)
+    expected = model.predict_proba(X)
+    got = ort.InferenceSession(graph, providers=["CPUExecutionProvider"]).run(
+        ["probabilities"], {"items": np.ascontiguousarray(X, dtype=np.float32)})[0]
+    worst = float(np.abs(got - expected).max())
+    if not worst <= 1e-4:
+        raise BundleError(f"the ONNX graph disagrees with the model by {worst:.2g} on {len(X)} "
+                          "items (at most 1e-4 expected); not writing a broken bundle")
+
+
+def _is_bundle(path: Path) -> bool:
+    if path.is_dir():
+        return (path / MANIFEST).is_file() and all(p.name in (*BUNDLE_FILES, MANIFEST)
+                                                   for p in path.iterdir())
+    try:
+        with zipfile.ZipFile(path) as z:
+            return MANIFEST in {PurePosixPath(n).name for n in z.namelist()}
+    except (zipfile.BadZipFile, OSError):
+        return False
 
 
 def bundle_parts(model: Model, *, training: dict | None = None) -> tuple[dict, dict[str, np.ndarray]]:
@@ -187,53 +221,91 @@ def _write_zip(path: Path, files: dict[str, bytes]) -> None:
 
 # -- reading ------------------------------------------------------------------------------------------
 def read_bundle(path) -> Bundle:
-    """Read and verify a bundle folder or zip; nothing in it is executed."""
+    """Read and verify a bundle folder or zip; nothing in it is executed.
+
+    The manifest is read first, and only the files it lists, each at most the size it
+    states: an unlisted or oversized entry, a FIFO or a link is refused before a byte of it
+    is read, so a crafted bundle can neither hang the reader nor fill its memory."""
     path = Path(path)
     if path.is_dir():
-        files = _folder_files(path)
+        source = _Folder(path)
     elif path.is_file():
         if not zipfile.is_zipfile(path):
             raise BundleError(f"{str(path)!r} is neither a bundle folder nor a zip file")
-        files = _zip_files(path)
+        source = _Zip(path)
     else:
         raise BundleError(f"no bundle at {str(path)!r}")
-    return _verify(str(path), files)
+    with source:
+        return _verify(str(path), source)
 
 
-def _folder_files(path: Path) -> dict[str, bytes]:
-    files = {}
-    for p in sorted(path.iterdir()):
-        if p.is_symlink():
-            raise BundleError(f"{p.name!r} in {str(path)!r} is a symbolic link; a bundle holds plain files")
-        if p.is_dir():
-            raise BundleError(f"{p.name!r} in {str(path)!r} is a folder; a bundle holds plain files")
-        files[p.name] = p.read_bytes()
-    return files
+class _Folder:
+    def __init__(self, path: Path):
+        self.path = path
+        self.entries = {}
+        for p in sorted(path.iterdir()):
+            mode = p.lstat().st_mode
+            if stat.S_ISLNK(mode):
+                raise BundleError(f"{p.name!r} in {str(path)!r} is a symbolic link; a bundle holds "
+                                  "plain files")
+            if not stat.S_ISREG(mode):
+                kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file"
+                raise BundleError(f"{p.name!r} in {str(path)!r} is {kind}; a bundle holds plain files")
+            self.entries[p.name] = p
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def read(self, name: str, limit: int) -> bytes:
+        with open(self.entries[name], "rb") as f:
+            return f.read(limit + 1)
 
 
-def _zip_files(path: Path) -> dict[str, bytes]:
-    files = {}
-    with zipfile.ZipFile(path) as z:
-        infos = z.infolist()
-        if sum(i.file_size for i in infos) > MAX_BYTES:
-            raise BundleError(f"{str(path)!r} would unpack to more than {MAX_BYTES >> 30} GiB")
-        names = [i.filename for i in infos if not i.is_dir()]
-        for name in names:
-            _check_entry(path, name)
-        # flat, or everything inside one top folder (a zipped bundle folder)
-        tops = {PurePosixPath(n).parts[0] for n in names}
-        prefix = tops.pop() + "/" if len(tops) == 1 and all("/" in n for n in names) else ""
+class _Zip:
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            self.zip = zipfile.ZipFile(path)
+            infos = [i for i in self.zip.infolist() if not i.is_dir()]
+        except (zipfile.BadZipFile, OSError) as e:
+            raise BundleError(f"{str(path)!r} is not a readable zip file ({e})") from e
         for info in infos:
-            if info.is_dir():
-                continue
+            _check_entry(path, info.filename)
             if (info.external_attr >> 16) & 0o170000 == 0o120000:
                 raise BundleError(f"zip entry {info.filename!r} in {str(path)!r} is a symbolic link")
+        # flat, or everything inside one top folder (a zipped bundle folder)
+        names = [i.filename for i in infos]
+        tops = {PurePosixPath(n).parts[0] for n in names}
+        prefix = tops.pop() + "/" if len(tops) == 1 and all("/" in n for n in names) else ""
+        self.entries = {}
+        for info in infos:
             name = info.filename[len(prefix):]
             if "/" in name:
                 raise BundleError(f"zip entry {info.filename!r} in {str(path)!r} is in a subfolder; "
                                   "a bundle holds plain files")
-            files[name] = z.read(info)
-    return files
+            if name in self.entries:  # which copy would an unzip tool take? neither
+                raise BundleError(f"zip entry {info.filename!r} appears twice in {str(path)!r}")
+            self.entries[name] = info
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.zip.close()
+        return False
+
+    def read(self, name: str, limit: int) -> bytes:
+        info = self.entries[name]
+        if info.file_size > limit:
+            return b"\0" * (limit + 1)  # the caller reports the size; nothing is inflated
+        try:
+            with self.zip.open(info) as f:
+                return f.read(limit + 1)
+        except (zipfile.BadZipFile, OSError, EOFError) as e:  # a bad CRC, a truncated entry
+            raise BundleError(f"zip entry {info.filename!r} in {str(self.path)!r} is damaged ({e})") from e
 
 
 def _check_entry(path: Path, name: str) -> None:
@@ -244,27 +316,50 @@ def _check_entry(path: Path, name: str) -> None:
         raise BundleError(f"zip entry {name!r} in {str(path)!r} has '..' in its path; refusing the zip")
 
 
-def _verify(source: str, files: dict[str, bytes]) -> Bundle:
-    if MANIFEST not in files:
+def _verify(source: str, entries) -> Bundle:
+    names = set(entries.entries)
+    if MANIFEST not in names:
         raise BundleError(f"{source!r} has no {MANIFEST}; it is not a workbench model bundle")
-    for name, data in files.items():
-        _refuse_pickle(source, name, data)
-    manifest = _json(source, MANIFEST, files[MANIFEST])
+    data = data_of_manifest = entries.read(MANIFEST, MAX_MANIFEST)
+    if len(data) > MAX_MANIFEST:
+        raise BundleError(f"{MANIFEST} in {source!r} is larger than {MAX_MANIFEST} bytes")
+    _refuse_pickle(source, MANIFEST, data)
+    manifest = _json(source, MANIFEST, data)
     _check_version(source, MANIFEST, manifest)
     listed = manifest.get("files")
     if not isinstance(listed, dict):
         raise BundleError(f"{MANIFEST} in {source!r} has no 'files' table")
-    for name in sorted(set(files) - set(listed) - {MANIFEST}):
-        raise BundleError(f"{name!r} in {source!r} is not in the manifest; refusing a bundle with "
-                          "files nobody vouched for")
-    for name, entry in sorted(listed.items()):
-        if name not in files:
+    for name in sorted((names | set(listed)) - {MANIFEST}):
+        if name.lower().endswith(PICKLE_SUFFIXES):
+            raise BundleError(f"{name!r} in {source!r} holds a pickle (its name ends in "
+                              f"{Path(name).suffix}, a pickle format); a bundle never runs code when "
+                              "loaded, so it is refused")
+        if name not in listed:
+            raise BundleError(f"{name!r} in {source!r} is not in the manifest; refusing a bundle with "
+                              "files nobody vouched for")
+        if name not in BUNDLE_FILES:
+            raise BundleError(f"{name!r} in {source!r} is not a bundle file; a bundle holds only "
+                              f"{', '.join(BUNDLE_FILES)} and {MANIFEST}")
+        if name not in names:
             raise BundleError(f"{name!r} is listed in {MANIFEST} but missing from {source!r}")
-        digest = hashlib.sha256(files[name]).hexdigest()
+    files = {}
+    for name, entry in sorted(listed.items()):
+        size = entry.get("bytes") if isinstance(entry, dict) else None
+        if not isinstance(size, int) or not 0 <= size <= MAX_BYTES:
+            raise BundleError(f"{MANIFEST} in {source!r} gives {name!r} a size of {size!r}; expected "
+                              f"a whole number of bytes up to {MAX_BYTES}")
+        data = entries.read(name, size)
+        if len(data) != size:
+            raise BundleError(f"size mismatch for {name!r} in {source!r}: the manifest says {size} "
+                              f"bytes, the file has {'more' if len(data) > size else len(data)}; it "
+                              "was changed after export")
+        _refuse_pickle(source, name, data)
+        digest = hashlib.sha256(data).hexdigest()
         if digest != entry.get("sha256"):
             raise BundleError(f"checksum mismatch for {name!r} in {source!r}: the manifest says "
                               f"sha256 {str(entry.get('sha256'))[:12]}..., the file has {digest[:12]}...; "
                               "it was changed after export")
+        files[name] = data
     for name in (CONFIG, WEIGHTS, GRAPH):
         if name not in files:
             raise BundleError(f"{source!r} has no {name}")
@@ -276,16 +371,63 @@ def _verify(source: str, files: dict[str, bytes]) -> Bundle:
         tensors = load(files[WEIGHTS])
     except Exception as e:  # a malformed header: safetensors parses, it never executes
         raise BundleError(f"{WEIGHTS} in {source!r} is not a valid safetensors file ({e})") from e
-    card = files.get(CARD, b"").decode("utf-8", errors="replace")
-    return Bundle(source, config, tensors, files[GRAPH], card, manifest)
+    check_graph(source, files[GRAPH])
+    try:
+        card = files.get(CARD, b"").decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise BundleError(f"{CARD} in {source!r} is not UTF-8 text ({e})") from e
+    files[MANIFEST] = data_of_manifest
+    return Bundle(source, config, tensors, files[GRAPH], card, manifest, files)
+
+
+ONNX_DOMAINS = ("", "ai.onnx", "ai.onnx.ml")  # the standard operator sets; nothing custom
+
+
+def check_graph(source: str, data: bytes) -> None:
+    """Refuse an ONNX graph that reaches outside itself: a tensor stored as external data
+    (onnxruntime would read that file, relative to the working directory, into the model),
+    an operator outside the standard domains (a custom op library), or local functions.
+    What is left is arithmetic on the items; a deliberately huge graph can still use much
+    memory, as any model can."""
+    import onnx
+
+    try:
+        model = onnx.load_model_from_string(data)
+    except Exception as e:  # protobuf parsing: no code runs
+        raise BundleError(f"{GRAPH} in {source!r} is not a valid ONNX model ({e})") from e
+    for opset in model.opset_import:
+        if opset.domain not in ONNX_DOMAINS:
+            raise BundleError(f"{GRAPH} in {source!r} imports the operator set {opset.domain!r}; only "
+                              "the standard ONNX operators are allowed")
+    if len(model.functions):
+        raise BundleError(f"{GRAPH} in {source!r} defines functions; a bundle's graph has none")
+
+    def tensors_of(graph):
+        yield from graph.initializer
+        yield from (t.values for t in graph.sparse_initializer)
+        for node in graph.node:
+            if node.domain not in ONNX_DOMAINS:
+                raise BundleError(f"{GRAPH} in {source!r} uses the operator {node.domain}.{node.op_type}; "
+                                  "only the standard ONNX operators are allowed")
+            for attribute in node.attribute:
+                if attribute.HasField("t"):
+                    yield attribute.t
+                yield from attribute.tensors
+                for sub in ([attribute.g] if attribute.HasField("g") else []) + list(attribute.graphs):
+                    yield from tensors_of(sub)
+
+    for tensor in tensors_of(model.graph):
+        if tensor.data_location == onnx.TensorProto.EXTERNAL or len(tensor.external_data):
+            raise BundleError(f"{GRAPH} in {source!r} stores the tensor {tensor.name!r} in an external "
+                              "file; a bundle's graph must hold all of its data")
 
 
 def _refuse_pickle(source: str, name: str, data: bytes) -> None:
-    """Pickles (and torch.save files, which are zips around one) by suffix or by content."""
+    """Pickles (and torch.save files, which are zips around one) by content, for a clear
+    message: the parsers each file goes through (JSON, safetensors, ONNX, UTF-8) would
+    refuse them anyway, and nothing here unpickles."""
     why = None
-    if name.lower().endswith(PICKLE_SUFFIXES):
-        why = f"its name ends in {Path(name).suffix}, a pickle format"
-    elif len(data) >= 2 and data[0] == 0x80 and 2 <= data[1] <= 5 and data[8:9] != b"{":
+    if len(data) >= 2 and data[0] == 0x80 and 2 <= data[1] <= 5 and data[8:9] != b"{":
         # (a safetensors file whose header is 640-1535 bytes long starts with the same two
         # bytes; its JSON header then begins at byte 8, where a pickle has no '{')
         why = f"it starts with the pickle protocol {data[1]} header"
@@ -294,7 +436,7 @@ def _refuse_pickle(source: str, name: str, data: bytes) -> None:
             inner = zipfile.ZipFile(io.BytesIO(data)).namelist()
         except zipfile.BadZipFile:
             inner = []
-        if any(n.endswith((".pkl", "data.pkl")) for n in inner):
+        if any(n.endswith(".pkl") for n in inner):
             why = "it is a torch.save archive (a pickle inside a zip)"
     elif data[:6] == b"\x93NUMPY" and (b"'O'" in data[:256] or b"'|O'" in data[:256]):
         why = "it is a NumPy file of Python objects (pickled)"
@@ -370,7 +512,7 @@ def _model_from(bundle: Bundle) -> Model:
                                                        if k.startswith("learner.")})
     except BundleError:
         raise
-    except (KeyError, TypeError, ValueError) as e:
+    except Exception as e:  # whatever a crafted config or weights make the rebuild fail with
         raise BundleError(f"{CONFIG} or {WEIGHTS} in {bundle.source!r} does not describe a model this "
                           f"workbench can rebuild ({type(e).__name__}: {e})") from e
     return Model(learner, classes, signature, encoder=encoder,

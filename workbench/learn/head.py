@@ -76,6 +76,8 @@ class LightHead(ClassifierMixin, BaseEstimator):
     def fit(self, X, y, X_unlabeled=None, graph=None, prior=None):
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
+        if prior is not None and y.dtype.kind in "US":  # fixed-width text would cut longer names
+            y = y.astype(object)
         known = y if prior is None else np.concatenate([y, np.asarray(prior[1], dtype=y.dtype)])
         self._encoder = LabelEncoder().fit(known)
         self.classes_ = self._encoder.classes_

@@ -56,7 +56,7 @@ def restore_learner(config: dict, tensors: dict[str, np.ndarray]):
     if kind == "LightHead":
         from workbench.learn.head import LightHead
 
-        learner = LightHead(**config["params"])
+        learner = LightHead(**_checked(LightHead, config["params"]))
         learner.classes_ = np.asarray(config["classes"])
         learner.n_features_in_ = config["n_features_in"]
         learner.head_ = _logistic(tensors, "head", config["params"].get("C", 1.0))
@@ -66,7 +66,7 @@ def restore_learner(config: dict, tensors: dict[str, np.ndarray]):
     if kind == "LogisticRegression":
         from sklearn.linear_model import LogisticRegression
 
-        learner = LogisticRegression(**config["params"])
+        learner = LogisticRegression(**_checked(LogisticRegression, config["params"]))
         learner.classes_ = np.asarray(config["classes"])
         learner.coef_, learner.intercept_ = tensors["coef"], tensors["intercept"]
         learner.n_features_in_ = config["n_features_in"]
@@ -113,6 +113,24 @@ def _params(estimator, drop=()) -> dict:
     return params
 
 
+def _checked(estimator, params, drop=()) -> dict:
+    """Settings read from a bundle, for `estimator(**params)`: known names and plain values
+    only (a crafted config.json must not reach a constructor with anything else)."""
+    if not isinstance(params, dict):
+        raise ValueError(f"learner params must be a JSON object, got {type(params).__name__}")
+    known = set(estimator().get_params(deep=False)) - set(drop)
+    plain = (int, float, str, bool, type(None))
+    for key, value in params.items():
+        if key not in known:
+            raise ValueError(f"unknown setting {key!r} for {estimator.__name__}; it takes "
+                             f"{sorted(known)}")
+        values = value.values() if isinstance(value, dict) else [value]
+        if not all(isinstance(v, plain) for v in values):
+            raise ValueError(f"setting {key!r} of {estimator.__name__} must be a plain value, got "
+                             f"{type(value).__name__}")
+    return params
+
+
 def _values(classes) -> list:
     return [c.item() if hasattr(c, "item") else c for c in classes]
 
@@ -137,7 +155,7 @@ def _restore_torch(config, tensors):
 
     from workbench.learn.learners import TorchClassifier, _device
 
-    learner = TorchClassifier(**config["params"])
+    learner = TorchClassifier(**_checked(TorchClassifier, config["params"], drop=("module", "device")))
     learner.classes_ = np.asarray(config["classes"])
     learner.input_shape_ = tuple(config["input_shape"])
     learner.n_features_in_ = int(np.prod(learner.input_shape_))
@@ -148,9 +166,18 @@ def _restore_torch(config, tensors):
     learner.history_, learner.n_pseudo_labels_ = [], 0
 
     def network(prefix):
-        net = learner._build(len(learner.classes_))
         state = {k[len(prefix) + 1:]: torch.from_numpy(np.ascontiguousarray(v))
                  for k, v in tensors.items() if k.startswith(prefix + ".")}
+        # the settings size the network: check them against the weights on the meta device
+        # (no memory) before building it for real
+        with torch.device("meta"):
+            shapes = {k: tuple(v.shape) for k, v in learner._build(len(learner.classes_))
+                      .state_dict().items()}
+        given = {k: tuple(v.shape) for k, v in state.items()}
+        if shapes != given:
+            raise ValueError(f"the {prefix} weights do not fit the network its settings describe "
+                             f"(hidden={learner.hidden}, n_members={learner.n_members})")
+        net = learner._build(len(learner.classes_))
         net.load_state_dict(state, strict=True)
         return net.eval()
 

@@ -66,9 +66,11 @@ class InputSignature:
         if isinstance(items, pd.DataFrame):
             return self.check(self._table(items))
         if isinstance(items, np.ndarray) and items.dtype.kind in "biuf":
-            return self.check(items)
+            return self.check(self._pixels(items) if items.dtype.kind in "biu" else items)
         if isinstance(items, (str, Path)):
             items = [items]
+        if isinstance(items, (list, tuple)) and not items:  # nothing to predict: no rows
+            return np.zeros((0, *self.shape), dtype=np.float32)
         if isinstance(items, (pd.Series, Sequence, np.ndarray)) and len(items) and all(
                 isinstance(i, (str, Path)) for i in items):
             return self.check(self._raw(list(items)))
@@ -79,6 +81,16 @@ class InputSignature:
         if array.dtype.kind not in "biuf":
             raise ValueError(self._expected(f"got {type(items).__name__} of {array.dtype}"))
         return self.check(array)
+
+    def _pixels(self, X: np.ndarray) -> np.ndarray:
+        """Whole numbers for an image model are raw pixel values (a pool's X is float in
+        [0, 1]): scaled as the pool's were, or refused when that scale is unknown."""
+        if self.kind != "image":
+            return X
+        if self.image_scale is None:
+            raise ValueError(f"got an integer array ({X.dtype}) of raw pixels, but this model's "
+                             "pixel scale is unknown; pass floats in [0, 1] as the pool's X")
+        return X.astype(np.float32) / self.image_scale
 
     def check(self, X) -> np.ndarray:
         X = np.asarray(X)

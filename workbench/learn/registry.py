@@ -80,14 +80,12 @@ def resolve(ref: str, *, registry=None) -> Path:
 def push(bundle, name: str, *, registry=None) -> str:
     """Copy a bundle (folder or zip; verified first) into the registry as the next version
     of `name`; returns "name@version"."""
-    from workbench.learn.bundle import _zip_files, read_bundle, shareable
+    from workbench.learn.bundle import read_bundle, shareable
 
     name, version = _parse(name)
     if version is not None:
         raise ValueError(f"push takes a name; versions are numbered by the registry, got {name}@{version}")
-    read_bundle(bundle)  # never publish what would not load
-    source = Path(bundle)
-    files = {p.name: p.read_bytes() for p in source.iterdir()} if source.is_dir() else _zip_files(source)
+    files = read_bundle(bundle).files  # verified: never publish what would not load
     folder = _root(registry) / name
     folder.mkdir(parents=True, exist_ok=True)
     staged = Path(tempfile.mkdtemp(dir=folder, prefix=".push-"))

@@ -55,11 +55,14 @@ def export_session(session, path, *, name: str | None = None, as_zip: bool = Fal
                 "learner": type(model.learner).__name__, "eval_on": eval_on,
                 "accuracy": _number(scores["accuracy"]), "macro_f1": _number(scores["macro_f1"]),
                 "exported": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
-                "pool": session.pool.name}
-    card = model_card(name, model, training=training, labels=_label_table(session, labels),
+                "pool": session.pool.name, "started_from": started_from(session)}
+    trained = session._model.trained_on if session._model is not None else list(labels)
+    card = model_card(name, model, training=training, labels=_label_table(session, trained),
                       truth=truth, predicted=predicted, history=session.history)
+    sample = np.random.default_rng(0).choice(len(session.pool), min(64, len(session.pool)),
+                                             replace=False)
     return write_bundle(model, path, card=card, training=training, as_zip=as_zip,
-                        overwrite=overwrite)
+                        overwrite=overwrite, check_items=session.pool.X[np.sort(sample)])
 
 
 def evaluation(session, model) -> tuple[np.ndarray, np.ndarray, str]:
@@ -79,23 +82,44 @@ def evaluation(session, model) -> tuple[np.ndarray, np.ndarray, str]:
             f"random audit sample ({len(audited)} items)")
 
 
+def started_from(session) -> dict | None:
+    """What the session's model inherited: the bundle it started from, and what that one
+    learned from (its own started_from too, so a chain of bundles stays traceable)."""
+    start = getattr(session, "_start", None)
+    if start is None:
+        return None
+    keys = ("bundle", "commit", "labels_hash", "n_labels", "store", "accuracy", "started_from")
+    return {k: start.info.get(k) for k in keys}
+
+
 def _commit_of(session, trained_hash: str, name: str):
-    """The commit whose labels the model learned from; made now if the head is not it."""
+    """The commit whose labels are exactly those the model learned from: the head when it
+    holds them, else one made now. None when no commit can be: the store holds labels the
+    session does not train on (items outside the pool, another writer's label that arrived
+    after the round), so its labels are not the model's; the card then says so."""
+    from workbench.store import StoreError
+
     store = session.store
     if session.at is not None:
-        return store.rev(session.at)
+        commit = store.rev(session.at)
+        return commit if commit.labels_hash == trained_hash else None
     try:
         head = store.rev("HEAD")
-    except Exception:  # no commit yet on this branch
+    except StoreError:  # no commit yet on this branch
         head = None
     if head is not None and head.labels_hash == trained_hash:
         return head
-    return store.commit(f"labels of model {name}")
+    try:
+        commit = store.commit(f"labels of model {name}")
+    except StoreError:  # nothing to commit: the store's labels are the head's, not the model's
+        return None
+    return commit if commit.labels_hash == trained_hash else None
 
 
-def _label_table(session, labels: dict) -> pd.DataFrame:
+def _label_table(session, trained: list[str]) -> pd.DataFrame:
+    """The labels the model was fitted on (audit labels, kept for evaluation, are not)."""
     current = session.store.current_labels()
-    frame = current[current.index.isin(list(labels))] if len(current) else current
+    frame = current[current.index.isin(trained)] if len(current) else current
     return frame[["label", "annotator"]] if len(frame) else pd.DataFrame(columns=["label", "annotator"])
 
 

@@ -77,10 +77,15 @@ def model_card(name: str, model, *, training: dict, labels: pd.DataFrame, truth,
         "",
         "## What it learned from",
         "",
-        f"- Label commit `{commit[:12] if commit else 'none'}` on branch `{training.get('branch')}` "
-        f"of the store `{training.get('store')}`; labels_hash `{training.get('labels_hash')}`.",
+        (f"- Label commit `{commit[:12]}` on branch `{training.get('branch')}` of the store "
+         f"`{training.get('store')}`; labels_hash `{training.get('labels_hash')}`." if commit else
+         f"- No commit of the store `{training.get('store')}` holds exactly the labels it learned "
+         "from (the store also has labels the session does not train on: items outside the pool, "
+         f"or labels that arrived after the round); labels_hash `{training.get('labels_hash')}` "
+         "identifies them."),
         f"- {training.get('n_labels')} labels used in training (round {training.get('round')}, "
         f"pool `{training.get('pool')}`), chosen by active learning: not a random sample of the pool.",
+        *_parent(training.get("started_from")),
         "",
         "| class | labels |", "|---|---|",
         *[f"| {_cell(c)} | {int(per_class[c])} |" for c in classes],
@@ -129,6 +134,16 @@ def model_card(name: str, model, *, training: dict, labels: pd.DataFrame, truth,
         "",
     ]
     return "\n".join(lines)
+
+
+def _parent(start: dict | None) -> list[str]:
+    if not start:
+        return []
+    commit = (start.get("commit") or "none")[:12]
+    return [f"- Started from the model `{start.get('bundle')}` ({start.get('n_labels')} labels, commit "
+            f"`{commit}` of `{start.get('store')}`, labels_hash `{start.get('labels_hash')}`): its "
+            "representation encodes the items and its predictions taught every round beside the "
+            "labels above, so this model carries what that one learned too."]
 
 
 def _preprocessing(model) -> str:

@@ -27,6 +27,7 @@ import logging
 import os
 import threading
 import time
+import warnings
 import weakref
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future
@@ -583,6 +584,8 @@ class Session(Reviewing):
             labeled = list(self._labels)
         model = _Model(self._start.learner, scores, scores, [], labeled, 0, False, self._start)
         self._model = model
+        if self._history:  # a reopened store whose saved round could not be rebuilt: no row 0
+            return self._rank(model, set(self._skipped))
         if self.test is not None:
             X, y = self.test
             metrics = metric_scores(y, self._start.predict(X))
@@ -906,9 +909,12 @@ class Session(Reviewing):
         return f"_session-{_safe(self.annotator)}.json"
 
     def _save_state(self) -> None:
+        from workbench.loop.export import started_from
+
         self.store.save_sidecar(self._state_name, {
             "history": self._history, "trained_on": self._model.trained_on,
-            "labeled_at_train": self._model.labeled, "strategy": self.strategy_name})
+            "labeled_at_train": self._model.labeled, "strategy": self.strategy_name,
+            "started_from": started_from(self)})
 
     def _restore(self) -> None:
         """Rebuild the model the user last saw from the labels it was trained on, so the
@@ -917,6 +923,11 @@ class Session(Reviewing):
         if state is None:
             return
         self._history = state.get("history", [])
+        parent = state.get("started_from")
+        if parent and self._start is None:
+            warnings.warn(f"this store's model was trained starting from the bundle "
+                          f"{parent.get('bundle')!r}; without start_from= it is rebuilt from the "
+                          "labels alone, a different model", stacklevel=3)
         known = state.get("labeled_at_train", state.get("trained_on", []))
         trained = {i: self._labels[i] for i in known if i in self._labels}
         if len(set(map(str, trained.values()))) >= 2:

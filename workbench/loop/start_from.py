@@ -60,7 +60,8 @@ def learner_after(model: Model, seed: int):
 def start_proba(model: Model, inputs, pool) -> np.ndarray:
     """The model's probabilities for every pool item (N, classes), in blocks; straight from
     the representation when the pool was encoded with the model's own encoder."""
-    if inputs.given_encoder is not None and inputs.given_encoder is model.encoder:
+    if inputs.job is not None and inputs.given_encoder is not None \
+            and inputs.given_encoder is model.encoder:
         features = inputs.features()
         return np.concatenate([model.align(model.learner.predict_proba(features[i:i + 8192]))
                                for i in range(0, len(features), 8192)])
