@@ -248,3 +248,22 @@ def test_any_learner_can_start_from_the_default_bundle(exported, split, tmp_path
     session.retrain()
     assert session.history["accuracy"].iloc[-1] > 0.85
     session.close()
+
+
+def test_the_card_shows_names_from_the_data_as_text_never_as_markup(tmp_path):
+    import re
+
+    import workbench
+
+    rng = np.random.default_rng(0)
+    names = np.array(["<img src=x onerror=alert(1)>", "*plain* `tick`"])
+    X = rng.normal(size=(80, 4)) + np.repeat([[0.0], [3.0]], 40, axis=0)
+    pool = workbench.Pool.from_arrays(X, names[np.repeat([0, 1], 40)])
+    session = Session(pool, tmp_path / "s", watch=False, annotator="<b>ana</b>")
+    session.label_many({i: pool.true_label(i) for i in pool.item_ids[::4]})
+    card = (session.export(tmp_path / "b") / "README.md").read_text()
+    session.close()
+    outside_code = re.sub(r"(`+).*?\1", "", card)
+    assert "<img" not in outside_code and "<b>" not in outside_code
+    assert "| &lt;img src=x onerror=alert\\(1\\)&gt; |" in card and "| &lt;b&gt;ana&lt;/b&gt; |" in card
+    assert "`` *plain* `tick` ``" in card

@@ -10,6 +10,9 @@ trusted. The front matter is the Hugging Face Hub's model-card metadata.
 
 from __future__ import annotations
 
+import html
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -64,7 +67,7 @@ def model_card(name: str, model, *, training: dict, labels: pd.DataFrame, truth,
         f"# {name}",
         "",
         f"A {type(model.learner).__name__} that sorts {sig.kind} items into {len(classes)} classes: "
-        f"{', '.join(f'`{c}`' for c in classes)}.",
+        f"{', '.join(_code(c) for c in classes)}.",
         "",
         "## What it reads",
         "",
@@ -77,14 +80,14 @@ def model_card(name: str, model, *, training: dict, labels: pd.DataFrame, truth,
         "",
         "## What it learned from",
         "",
-        (f"- Label commit `{commit[:12]}` on branch `{training.get('branch')}` of the store "
-         f"`{training.get('store')}`; labels_hash `{training.get('labels_hash')}`." if commit else
-         f"- No commit of the store `{training.get('store')}` holds exactly the labels it learned "
+        (f"- Label commit `{commit[:12]}` on branch {_code(training.get('branch'))} of the store "
+         f"{_code(training.get('store'))}; labels_hash `{training.get('labels_hash')}`." if commit else
+         f"- No commit of the store {_code(training.get('store'))} holds exactly the labels it learned "
          "from (the store also has labels the session does not train on: items outside the pool, "
          f"or labels that arrived after the round); labels_hash `{training.get('labels_hash')}` "
          "identifies them."),
         f"- {training.get('n_labels')} labels used in training (round {training.get('round')}, "
-        f"pool `{training.get('pool')}`), chosen by active learning: not a random sample of the pool.",
+        f"pool {_code(training.get('pool'))}), chosen by active learning: not a random sample of the pool.",
         *_parent(training.get("started_from")),
         "",
         "| class | labels |", "|---|---|",
@@ -140,8 +143,9 @@ def _parent(start: dict | None) -> list[str]:
     if not start:
         return []
     commit = (start.get("commit") or "none")[:12]
-    return [f"- Started from the model `{start.get('bundle')}` ({start.get('n_labels')} labels, commit "
-            f"`{commit}` of `{start.get('store')}`, labels_hash `{start.get('labels_hash')}`): its "
+    return [f"- Started from the model {_code(start.get('bundle'))} ({start.get('n_labels')} labels, "
+            f"commit `{commit}` of {_code(start.get('store'))}, labels_hash "
+            f"`{start.get('labels_hash')}`): its "
             "representation encodes the items and its predictions taught every round beside the "
             "labels above, so this model carries what that one learned too."]
 
@@ -180,10 +184,10 @@ def _curve(history: pd.DataFrame) -> list[str]:
 
 
 def _limits(model, training, per_class, n_eval) -> list[str]:
-    out = [f"- Made for {model.signature.kind} items like those of the pool `{training.get('pool')}`; "
+    out = [f"- Made for {model.signature.kind} items like those of the pool {_code(training.get('pool'))}; "
            "items from elsewhere (other cameras, sources, vocabularies) may score far lower than "
            "the figures above."]
-    few = [f"`{c}` ({int(k)})" for c, k in per_class.items() if k < 10]
+    few = [f"{_code(c)} ({int(k)})" for c, k in per_class.items() if k < 10]
     if few:
         out.append(f"- Few labels for {', '.join(few)}: predictions of these classes are the "
                    "least reliable.")
@@ -198,7 +202,17 @@ def _limits(model, training, per_class, n_eval) -> list[str]:
 
 
 def _cell(value) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    """A name from the data (a class, an annotator) as Markdown text: HTML and Markdown
+    characters escaped, so a card shows it as written and never renders it."""
+    text = html.escape(" ".join(str(value).split()), quote=False)
+    return re.sub(r"([\\`*_{}\[\]()#+!|~])", r"\\\1", text)
+
+
+def _code(value) -> str:
+    """A name from the data in code style; backticks in it cannot close the span early."""
+    text = " ".join(str(value).split())
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    return f"{fence} {text} {fence}" if "`" in text else f"`{text}`"
 
 
 def _pct(value) -> str:
