@@ -267,3 +267,33 @@ def test_the_card_shows_names_from_the_data_as_text_never_as_markup(tmp_path):
     assert "<img" not in outside_code and "<b>" not in outside_code
     assert "| &lt;img src=x onerror=alert\\(1\\)&gt; |" in card and "| &lt;b&gt;ana&lt;/b&gt; |" in card
     assert "`` *plain* `tick` ``" in card
+
+
+def test_a_text_bundle_carries_the_pools_own_vectoriser(tmp_path, monkeypatch):
+    import workbench
+    from workbench.data import text
+
+    monkeypatch.setenv("WORKBENCH_TEXT_MODEL", "tfidf")
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))  # fitted here, not cached
+    words = {"sport": "goal match team score league", "food": "bread soup cheese bake taste",
+             "weather": "rain wind storm cloud sunny"}
+    rng = np.random.default_rng(0)
+    texts, labels = [], []
+    for n in range(90):
+        topic = list(words)[n % 3]
+        texts.append(" ".join(rng.choice(words[topic].split(), 4)) + f" item {n}")
+        labels.append(topic)
+    pool = workbench.Pool.from_texts(texts, labels)
+    session = Session(pool, tmp_path / "s", watch=False)
+    session.label_many({i: pool.true_label(i) for i in pool.item_ids[::2]})
+
+    def no_refit(*args, **kw):
+        raise AssertionError("the vectoriser was fitted again")
+
+    monkeypatch.setattr(text.TextVectorizer, "fit_transform", no_refit)
+    path = session.export(tmp_path / "b")
+    loaded = load_model(path)
+    assert json.loads((path / "config.json").read_text())["input"]["raw_texts"]
+    np.testing.assert_array_equal(loaded.predict(texts), session.model.predict(pool))
+    np.testing.assert_allclose(loaded.predict_proba(texts), session.model.predict_proba(pool), atol=1e-6)
+    session.close()

@@ -47,10 +47,31 @@ def text_features(texts: list[str], *, cache: bool = True) -> np.ndarray:
         features = np.asarray(encoder[1].encode(texts, show_progress_bar=False,
                                                 normalize_embeddings=True), dtype=np.float32)
     else:
-        features = TextVectorizer().fit_transform(texts)
+        vectorizer = TextVectorizer()
+        features = vectorizer.fit_transform(texts)
+        _remember(texts, vectorizer)
     if path is not None:
         _save(path, features)
     return features
+
+
+# The vectorisers fitted in this process, by their texts: a model bundle carries the one that
+# made a pool's features, and fitting it again costs as much as the first time (seconds for
+# thousands of texts). Memory only, the last two: each holds its LSA components (tens of MB).
+_FITTED: dict[str, TextVectorizer] = {}
+
+
+def _key(texts: list[str]) -> str:
+    h = hashlib.blake2b(digest_size=20)
+    h.update(f"{len(texts)}|".encode())
+    h.update("\x1f".join(texts).encode())
+    return h.hexdigest()
+
+
+def _remember(texts: list[str], vectorizer: TextVectorizer) -> None:
+    _FITTED[_key(texts)] = vectorizer
+    while len(_FITTED) > 2:
+        _FITTED.pop(next(iter(_FITTED)))
 
 
 def local_sentence_encoder():
@@ -189,11 +210,17 @@ def _empty(n: int):
 
 
 def vectorizer_of(texts: list[str], features: np.ndarray) -> TextVectorizer | None:
-    """The built-in vectoriser that made `features` from `texts`, fitted again (it is
-    deterministic), or None when they came from elsewhere (sentence embeddings, a user's
-    own `embeddings=`): new texts can then not be encoded the same way."""
+    """The built-in vectoriser that made `features` from `texts`: the one fitted in this
+    process if it reproduces them, else fitted again (it is deterministic); None when they
+    came from elsewhere (sentence embeddings, a user's own `embeddings=`): new texts can then
+    not be encoded the same way."""
     if features.ndim != 2 or len(texts) != len(features):
         return None
+    fitted = _FITTED.get(_key(list(texts)))
+    if fitted is not None:  # check a few rows: the features may have come from elsewhere
+        rows = slice(0, min(32, len(texts)))
+        if np.allclose(fitted.transform(list(texts[rows])), features[rows], atol=1e-5):
+            return fitted
     vectorizer = TextVectorizer()
     again = vectorizer.fit_transform(list(texts))
     if again.shape != features.shape or not np.allclose(again, features, atol=1e-5):
