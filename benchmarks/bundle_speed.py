@@ -25,7 +25,6 @@ import json
 import os
 import pickle
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 import standins  # noqa: E402
+from timing import timed as _timed  # noqa: E402
 
 from workbench import Pool, Session, load_model  # noqa: E402
 
@@ -44,15 +44,8 @@ RESULTS = Path(__file__).parent / "results"
 TARGETS_S = {"export": 2.0, "predict_10k_28x28": 2.0}
 
 
-def timed(fn, repeat: int = 3, warmup: bool = True) -> tuple[float, object]:
-    if warmup:
-        fn()
-    times, out = [], None
-    for _ in range(repeat):
-        started = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times), out
+def timed(fn, repeat: int = 3) -> tuple[float, object]:
+    return _timed(fn, repeat, warmup=True)  # every figure here is after a warm-up
 
 
 def trained_session(pool: Pool, y, test, store: Path, n_labels: int) -> Session:

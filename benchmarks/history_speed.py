@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 import platform
-import statistics
+import sys
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -26,6 +26,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).parent))
+from timing import timed as _timed  # noqa: E402
 
 from workbench.store import LabelStore
 from workbench.store.sync import clone, push
@@ -50,12 +53,7 @@ def build(path: Path, n_events: int, *, n_items: int, commits: int = 10, seed: i
 
 
 def timed(fn, repeat: int = 5) -> tuple[float, object]:
-    times, out = [], None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), out
+    return _timed(fn, repeat)
 
 
 def measure(store: LabelStore, tmp: Path, n_push: int) -> dict:

@@ -24,7 +24,7 @@ import pandas as pd
 from workbench.data.pool import Pool
 from workbench.learn.learners import features_for
 
-__all__ = ["InputSignature", "Model"]
+__all__ = ["InputSignature", "Model", "aligned", "class_columns"]
 
 
 @dataclass
@@ -163,12 +163,7 @@ class Model:
         self.signature = signature
         self.encoder = encoder
         self.info = dict(info or {})
-        names = [str(c) for c in self.classes]
-        index = {name: j for j, name in enumerate(names)}
-        unknown = [c for c in learner.classes_ if str(c) not in index]
-        if unknown:
-            raise ValueError(f"the learner knows classes {unknown} that are not among {names}")
-        self._columns = np.array([index[str(c)] for c in learner.classes_], dtype=np.int64)
+        self._columns = class_columns(learner.classes_, self.classes)
 
     def __repr__(self) -> str:
         what = f"{type(self.learner).__name__}" + (f" on {self.encoder.name} features"
@@ -196,6 +191,22 @@ class Model:
 
     def align(self, raw: np.ndarray) -> np.ndarray:
         """The learner's probabilities (columns: its classes_) in this model's class order."""
-        proba = np.zeros((len(raw), len(self.classes)), dtype=np.float32)
-        proba[:, self._columns] = raw
-        return proba
+        return aligned(raw, self._columns, len(self.classes))
+
+
+def class_columns(learner_classes, classes) -> np.ndarray:
+    """For each of a learner's classes_, its column among `classes` (compared as text)."""
+    names = [str(c) for c in classes]
+    index = {name: j for j, name in enumerate(names)}
+    unknown = [c for c in learner_classes if str(c) not in index]
+    if unknown:
+        raise ValueError(f"the learner knows classes {unknown} that are not among {names}")
+    return np.array([index[str(c)] for c in learner_classes], dtype=np.int64)
+
+
+def aligned(raw: np.ndarray, columns: np.ndarray, n_classes: int, dtype=np.float32) -> np.ndarray:
+    """Probabilities with one column per class, even when a learner saw only some of them
+    (a class it never saw gets 0)."""
+    proba = np.zeros((len(raw), n_classes), dtype=dtype)
+    proba[:, columns] = raw
+    return proba

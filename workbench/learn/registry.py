@@ -140,12 +140,11 @@ def show(ref: str, *, registry=None) -> str:
 
 def pull(ref: str, out, *, registry=None) -> Path:
     """Copy `name@version` out of the registry to the folder `out` (verified first)."""
-    from workbench.learn.bundle import BundleError, read_bundle
+    from workbench.learn.bundle import BundleError, _write_folder, read_bundle
 
-    path = resolve(ref, registry=registry)
-    read_bundle(path)
     out = Path(out)
     if out.exists():
         raise BundleError(f"{str(out)!r} already exists; choose another folder")
-    shutil.copytree(path, out)
+    # the bytes that were verified, not a second read of the shared drive
+    _write_folder(out, read_bundle(resolve(ref, registry=registry)).files)
     return out

@@ -58,6 +58,7 @@ from sklearn.base import clone
 from threadpoolctl import threadpool_limits
 
 from workbench.learn.learners import features_for
+from workbench.learn.model import aligned, class_columns
 from workbench.learn.queue import AUDIT
 
 __all__ = ["CrossFit", "METHODS", "cross_fit", "suspicion", "suspects"]
@@ -281,11 +282,7 @@ def _label_array(values: list) -> np.ndarray:
 
 def _aligned(raw, learner, names) -> np.ndarray:
     """Probabilities with one column per session class (a fold may miss some)."""
-    out = np.zeros((len(raw), len(names)))
-    index = {name: j for j, name in enumerate(names)}
-    for column, c in enumerate(learner.classes_):
-        out[:, index[str(c)]] = raw[:, column]
-    return out
+    return aligned(raw, class_columns(learner.classes_, names), len(names), dtype=np.float64)
 
 
 def _provenance(session, item_ids: list[str], labels: list[str]) -> dict:

@@ -68,18 +68,16 @@ def export_session(session, path, *, name: str | None = None, as_zip: bool = Fal
 def evaluation(session, model) -> tuple[np.ndarray, np.ndarray, str]:
     """(true labels, the model's predictions, what they are) on the session's test split,
     else its labeled random audit sample: data the strategy did not choose."""
-    if session.test is not None:
-        X, y = session.test
-        return (np.asarray([str(v) for v in y]), np.asarray([str(v) for v in model.predict(X)]),
-                f"held-out test split ({len(y)} items)")
     with session._lock:
-        audited = [i for i in session._audit_ids() if i in session._labels]
-        truth = [str(session._labels[i]) for i in audited]
-    if not audited:
+        positions, truth, what = session._held_out(dict(session._labels), session._audit_ids())
+    if positions is None:
+        X = session.test[0]
+    elif not truth:
         return np.empty(0, str), np.empty(0, str), "no held-out data (no test split, no audit labels)"
-    X = session.pool.X[session.pool.positions(audited)]
-    return (np.asarray(truth), np.asarray([str(v) for v in model.predict(X)]),
-            f"random audit sample ({len(audited)} items)")
+    else:
+        X = session.pool.X[positions]
+    return (np.asarray([str(v) for v in truth]), np.asarray([str(v) for v in model.predict(X)]),
+            what)
 
 
 def started_from(session) -> dict | None:

@@ -586,10 +586,9 @@ class Session(Reviewing):
         self._model = model
         if self._history:  # a reopened store whose saved round could not be rebuilt: no row 0
             return self._rank(model, set(self._skipped))
-        if self.test is not None:
-            X, y = self.test
-            metrics = metric_scores(y, self._start.predict(X))
-            eval_on, n_eval = f"held-out test split ({len(y)} items)", len(y)
+        positions, truth, eval_on = self._held_out({}, set())
+        if positions is None:  # no audit labels yet at the start: only a test split can tell
+            metrics, n_eval = metric_scores(truth, self._start.predict(self.test[0])), len(truth)
         else:
             metrics = metric_scores([], [])
             eval_on, n_eval = "the model started from (not evaluated here)", 0
@@ -656,21 +655,28 @@ class Session(Reviewing):
         return _Model(learner, proba, query_proba, train_ids, list(labels), round_, self_trained,
                       predictor), row
 
+    def _held_out(self, labels: dict, audit: set[str]) -> tuple[np.ndarray | None, list, str]:
+        """What accuracy is measured on, data the strategy did not choose: (the labeled audit
+        items' pool positions, or None for the test split; their true labels; in words)."""
+        if self.test is not None:
+            return None, list(self.test[1]), f"held-out test split ({len(self.test[1])} items)"
+        audited = [i for i in audit if i in labels]
+        return (self.pool.positions(audited), [str(labels[i]) for i in audited],
+                f"random audit sample ({len(audited)} items)")
+
     def _evaluate(self, learner, labels, audit) -> tuple[dict, str, int]:
         """Accuracy, macro-F1, balanced accuracy and recall per class (workbench.learn.metrics)
         on data the strategy did not choose."""
-        if self.test is not None:
-            X, y = self.test
-            pred = learner.predict(features_for(learner, self.inputs.test_features(X)))
-            return metric_scores(y, pred), f"held-out test split ({len(y)} items)", len(y)
-        audited = [i for i in audit if i in labels]
-        if len(audited) < 5:
-            return (metric_scores([], []), f"audit sample too small ({len(audited)} of 5 needed)",
-                    len(audited))
-        X = self.inputs.features()[self.pool.positions(audited)]
+        positions, truth, what = self._held_out(labels, audit)
+        if positions is None:
+            X = self.inputs.test_features(self.test[0])
+        elif len(truth) < 5:
+            return (metric_scores([], []), f"audit sample too small ({len(truth)} of 5 needed)",
+                    len(truth))
+        else:
+            X = self.inputs.features()[positions]
         pred = learner.predict(features_for(learner, X))
-        truth = [str(labels[i]) for i in audited]
-        return metric_scores(truth, pred), f"random audit sample ({len(audited)} items)", len(audited)
+        return metric_scores(truth, pred), what, len(truth)
 
     # -- the queue ----------------------------------------------------------------------------
     def _rank(self, model: _Model, skipped: set[str]):
