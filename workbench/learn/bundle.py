@@ -67,10 +67,13 @@ class Bundle:
     source: str
     config: dict
     tensors: dict[str, np.ndarray]
-    onnx: bytes
     card: str
     manifest: dict
     files: dict[str, bytes]  # every file as verified, the manifest too: what a copy writes
+
+    @property
+    def onnx(self) -> bytes:
+        return self.files[GRAPH]
 
     def model(self) -> Model:
         return _model_from(self)
@@ -377,7 +380,7 @@ def _verify(source: str, entries) -> Bundle:
     except UnicodeDecodeError as e:
         raise BundleError(f"{CARD} in {source!r} is not UTF-8 text ({e})") from e
     files[MANIFEST] = data_of_manifest
-    return Bundle(source, config, tensors, files[GRAPH], card, manifest, files)
+    return Bundle(source, config, tensors, card, manifest, files)
 
 
 ONNX_DOMAINS = ("", "ai.onnx", "ai.onnx.ml")  # the standard operator sets; nothing custom
