@@ -591,7 +591,7 @@ class Session(Reviewing):
             metrics, n_eval = metric_scores(truth, self._start.predict(self.test[0])), len(truth)
         else:
             metrics = metric_scores([], [])
-            eval_on, n_eval = "the model started from (not evaluated here)", 0
+            eval_on, n_eval = "not measured here yet: no test split, no audit labels", 0
         self._history.append({
             "round": 0, "n_labels": 0, "accuracy": metrics["accuracy"], "eval_on": eval_on,
             "n_eval": n_eval, "loss": [], "train_accuracy": [], "duration_s": 0.0,
