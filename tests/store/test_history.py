@@ -21,7 +21,7 @@ from workbench.store.views import labels_hash
 
 def replay(events: pd.DataFrame) -> dict:
     """item -> label, applying events one at a time in log order (the slow, obvious way)."""
-    events = events.sort_values(["time", "writer", "seq"])
+    events = events.sort_values(["clock", "writer", "seq"])
     undone = set(events.loc[events["action"] == "undo", "target"])
     state = {}
     for e in events.itertuples():
@@ -269,7 +269,7 @@ def test_a_version_one_store_reads_as_main(tmp_path):
     pq.write_table(pa.Table.from_pylist(rows), path / "part-w1-000000000000.parquet")
     store = LabelStore.open(path)
     assert store.labels().to_dict() == {"i0": "x", "i1": "x", "i2": "x"}
-    assert json.loads((path / "_workbench.json").read_text())["schema_version"] == 2
+    assert json.loads((path / "_workbench.json").read_text())["schema_version"] == 3
     assert store.commit("first").n_labels == 3
 
 

@@ -43,7 +43,7 @@ def run_python(code: str, **kwargs) -> subprocess.Popen:
 def test_create_then_reopen_keeps_every_event(tmp_path):
     path = tmp_path / "labels"
     store = LabelStore.open(path, annotator="ann")
-    assert (store.path, store.annotator, store.version, len(store)) == (path, "ann", 2, 0)
+    assert (store.path, store.annotator, store.version, len(store)) == (path, "ann", 3, 0)
     meta = json.loads((path / "_workbench.json").read_text())
     assert meta == {"format": "workbench-labelstore", "schema_version": SCHEMA_VERSION,
                     "store_id": store.store_id} and len(store.store_id) == 32
@@ -438,8 +438,8 @@ def test_newer_schema_version_is_refused(tmp_path):
     LabelStore.open(tmp_path).append("a", "cat")
     (tmp_path / "_workbench.json").write_text(
         json.dumps({"format": "workbench-labelstore", "schema_version": SCHEMA_VERSION + 1}))
-    with pytest.raises(SchemaVersionError, match="schema_version 3, but this workbench reads "
-                                                 "versions 1 to 2"):
+    with pytest.raises(SchemaVersionError, match="schema_version 4, but this workbench reads "
+                                                 "versions 1 to 3"):
         LabelStore.open(tmp_path)
     assert len(pd.read_parquet(tmp_path)) == 1
     assert issubclass(SchemaVersionError, StoreError) and issubclass(StoreError, ValueError)

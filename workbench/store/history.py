@@ -35,13 +35,12 @@ import os
 import re
 import uuid
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from workbench.store import files, views
+from workbench.store import clock, files, views
 from workbench.store.errors import StoreError
 
 MAIN = "main"
@@ -109,9 +108,11 @@ class History:
         """The commit a ref names: a commit id or a unique prefix of one (4+ hex digits), a
         tag, a branch, "HEAD" (this branch's head), "<ref>~N" (N first parents back), or
         "<remote>/<branch>" (where a pulled store's branch was)."""
+        if isinstance(ref, Commit):  # what commit(), merge() and rev() return
+            ref = ref.id
         if not isinstance(ref, str) or not ref:
             raise StoreError(f"a ref must be a non-empty str (a commit id, tag, branch or "
-                             f"HEAD), got {ref!r}")
+                             f"HEAD) or a Commit, got {type(ref).__name__} {ref!r}")
         base, _, back = ref.partition("~")
         if back and not back.isdigit():
             raise StoreError(f"in ref {ref!r}, what follows '~' must be a number of commits")
@@ -165,14 +166,14 @@ class History:
                    "removed", "parents", "labels_hash", "id"]
         if ref == "HEAD" and self._head_id() is None:
             return pd.DataFrame(columns=columns)
-        commits = [self._commit(c) for c in self._ancestors(self.rev(ref).id)]
+        commits = sorted((self._commit(c) for c in self._ancestors(self.rev(ref).id)),
+                         key=lambda c: (self._generation(c.id), c.time, c.id), reverse=True)
         rows = [{"commit": c.short, "time": pd.Timestamp(c.time), "author": c.author,
                  "message": c.message, "n_labels": c.n_labels, "added": c.added,
                  "changed": c.changed, "removed": c.removed,
                  "parents": " ".join(p[:7] for p in c.parents), "labels_hash": c.labels_hash,
                  "id": c.id} for c in commits]
-        frame = pd.DataFrame(rows, columns=columns)
-        return frame.sort_values("time", ascending=False, kind="stable", ignore_index=True)
+        return pd.DataFrame(rows, columns=columns)  # children before parents, whatever the clocks
 
     def branches(self) -> pd.DataFrame:
         """Every branch, its head commit, and which one this handle is on."""
@@ -351,9 +352,9 @@ class History:
         if head is None:
             return list(found)
         cached = getattr(self, "_ancestry", None)
-        if cached is None or cached[0] != head:  # oldest first, kept until the head moves
+        if cached is None or cached[0] != head:  # parents first, kept until the head moves
             cached = (head, sorted((self._commit(c) for c in self._ancestors(head)),
-                                   key=lambda c: c.time))
+                                   key=lambda c: (self._generation(c.id), c.time, c.id)))
             self._ancestry = cached
         commits = cached[1]
         events = pd.DataFrame({"writer": writers, "seq": seqs})
@@ -393,31 +394,37 @@ class History:
             raise StoreError(f"a commit needs a message (a non-empty str), got {message!r}")
         author = author or self.annotator
         with self._lock, files.locked(self._lock_path()):
-            view = self._view()
-            merging = self._merge_state()
-            parents = [p for p in (self._head_id(),) if p]
-            if merging is not None:
-                open_ = sorted(set(merging["conflicts"]) - set(merging["resolved"]))
-                if open_:
-                    raise StoreError(f"a merge of {merging['theirs'][:7]} is in progress with "
-                                     f"{len(open_)} unresolved conflicts ({', '.join(open_[:5])}"
-                                     f"{' ...' if len(open_) > 5 else ''}); resolve each with "
-                                     "store.resolve(item_id, label), or store.abort_merge()")
-                parents.append(merging["theirs"])
-            changes = view.changes()
-            if not changes and merging is None:
-                raise StoreError(f"nothing to commit on branch {self.current_branch!r}: the labels are "
-                                 f"those of {parents[0][:7] if parents else 'the empty store'}")
-            frontier = dict(self._frontier)
-            for writer, count in self._local_counts.items():
-                frontier[writer] = max(frontier.get(writer, 0), count)
-            commit = self._write_commit(parents, author, message.strip(), view.n_labels,
-                                        view.labels_hash, changes, frontier)
-            if merging is not None:
-                (self._hdir() / f"merging-{self.current_branch}.json").unlink(missing_ok=True)
-            view.mark()
-            self._scope_key, self._frontier = (commit.id, None), frontier
-            return commit
+            return self._commit_locked(message.strip(), author)
+
+    def _commit_locked(self, message: str, author: str) -> Commit:
+        """commit(), for a caller that holds the handle's lock and the history lock."""
+        merging = self._merge_state()
+        if merging is not None:
+            self._complete_merge_writes(merging)  # a merge another process left half written
+        view = self._view()
+        parents = [p for p in (self._head_id(),) if p]
+        if merging is not None:
+            open_ = sorted(set(merging["conflicts"]) - set(merging["resolved"]))
+            if open_:
+                raise StoreError(f"a merge of {merging['theirs'][:7]} is in progress with "
+                                 f"{len(open_)} unresolved conflicts ({', '.join(open_[:5])}"
+                                 f"{' ...' if len(open_) > 5 else ''}); resolve each with "
+                                 "store.resolve(item_id, label), or store.abort_merge()")
+            parents.append(merging["theirs"])
+        changes = view.changes()
+        if not changes and merging is None:
+            raise StoreError(f"nothing to commit on branch {self.current_branch!r}: the labels are "
+                             f"those of {parents[0][:7] if parents else 'the empty store'}")
+        frontier = dict(self._frontier)
+        for writer, count in self._local_counts.items():
+            frontier[writer] = max(frontier.get(writer, 0), count)
+        commit = self._write_commit(parents, author, message, view.n_labels,
+                                    view.labels_hash, changes, frontier)
+        if merging is not None:
+            (self._hdir() / f"merging-{self.current_branch}.json").unlink(missing_ok=True)
+        view.mark()
+        self._scope_key, self._frontier = (commit.id, None), frontier
+        return commit
 
     def _write_commit(self, parents, author, message, n_labels, labels_hash, changes,
                       frontier) -> Commit:
@@ -425,7 +432,7 @@ class History:
         for was, now in changes.values():
             counts["added" if was is None else "removed" if now is None else "changed"] += 1
         body = {"parents": list(parents), "branch": self.current_branch, "author": author,
-                "time": datetime.now(timezone.utc).isoformat(timespec="microseconds"),
+                "time": clock.wall_clock().isoformat(timespec="microseconds"),
                 "message": message, "n_labels": n_labels, "labels_hash": labels_hash,
                 **counts, "frontier": dict(sorted(frontier.items()))}
         commit_id = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:40]
@@ -487,8 +494,8 @@ class History:
                                  f"again since ({', '.join(moved[:5])}{' ...' if len(moved) > 5 else ''}"
                                  f"); use store.restore(ref) to make the labels equal to a commit")
             targets = {item: before for item, (before, _) in back.items()}
-            self._write_fixes(targets, "revert", [self._commit_frontier(parent)])
-        return self.commit(message or f"Revert {commit.short}: {commit.message}")
+            return self._fix_and_commit(targets, "revert", [self._commit_frontier(parent)],
+                                        message or f"Revert {commit.short}: {commit.message}")
 
     def restore(self, ref: str, message: str | None = None) -> Commit:
         """Make this branch's labels equal to a commit's, with new events, and commit that."""
@@ -499,9 +506,9 @@ class History:
             if not change:
                 raise StoreError(f"the labels are already those of {commit.short}; nothing to "
                                  "restore")
-            self._write_fixes({item: before for item, (before, _) in change.items()},
-                              "restore", [commit.frontier])
-        return self.commit(message or f"Restore {commit.short}: {commit.message}")
+            return self._fix_and_commit({item: before for item, (before, _) in change.items()},
+                                        "restore", [commit.frontier],
+                                        message or f"Restore {commit.short}: {commit.message}")
 
     # -- merge ---------------------------------------------------------------------------------------
     def merge(self, ref: str, message: str | None = None) -> MergeResult:
@@ -537,14 +544,17 @@ class History:
                 else:
                     target[item] = ours  # kept until resolved
                     conflicts[item] = {"base": was, "ours": ours, "theirs": their}
-            state = {"theirs": theirs.id, "base": base, "conflicts": conflicts, "resolved": {},
+            # The one record of the merge, written before any of its events: everything after
+            # it is replayed from it should the process die (see _complete_merge_writes).
+            state = {"theirs": theirs.id, "base": base, "head": head, "conflicts": conflicts,
+                     "resolved": {}, "target": target,
                      "message": message or f"Merge {ref} ({theirs.short}) into {self.current_branch}"}
             self._write_merge_state(state)
-            self._view()  # the scope now includes their side
-            self._write_fixes(target, "merge", [ft, fo], state=state)
-        if conflicts:
-            return MergeResult(None, False, taken, self.conflicts())
-        return MergeResult(self.commit(state["message"]), False, taken, _conflict_frame({}))
+            self._complete_merge_writes(state)
+            if conflicts:
+                return MergeResult(None, False, taken, self.conflicts())
+            return MergeResult(self._commit_locked(state["message"], self.annotator), False, taken,
+                               _conflict_frame({}))
 
     def conflicts(self) -> pd.DataFrame:
         """The items of the merge in progress that both sides changed, not yet resolved."""
@@ -589,7 +599,26 @@ class History:
             self._view()
 
     # -- internals -------------------------------------------------------------------------------------
-    def _write_fixes(self, target: dict, source: str, origins: list[dict], *, state=None) -> None:
+    def _fix_and_commit(self, target: dict, source: str, origins: list[dict], message: str) -> Commit:
+        """Revert and restore: write the events that make the labels `target`, and commit.
+        The plan is recorded first, so a process killed anywhere in between leaves either
+        nothing or a plan that the next open finishes (`_finish_pending`)."""
+        rows = self._fix_rows(target, source, origins)
+        plan = {"head": self._head_id(), "message": message, "fixes": rows, "source": source}
+        files.write_durably(self._hdir(), self._pending_name(), json.dumps(plan).encode())
+        self._write_rows(rows)
+        commit = self._commit_locked(message, self.annotator)
+        (self._hdir() / self._pending_name()).unlink(missing_ok=True)
+        return commit
+
+    def _write_rows(self, rows: list[dict]) -> None:
+        """Write those of these fix events that are not in the log yet (ids are minted in the
+        plan, so writing a plan twice writes each event once)."""
+        missing = [r for r in rows if self._find(r["event_id"]) is None]
+        if missing:
+            self.append_many(missing, source=missing[0]["source"])
+
+    def _fix_rows(self, target: dict, source: str, origins: list[dict]) -> list[dict]:
         """Events that make each item's label what `target` says (None: no label), for the
         items where the fold of this branch's scope says otherwise. Each names the event it
         copies: the item's event at the first of the `origins` (frontiers) that has that label."""
@@ -606,12 +635,7 @@ class History:
             action = "remove" if label is None else ("relabel" if view.label(item) else "label")
             rows.append({"item_id": item, "label": label, "action": action, "source": source,
                          "query": source, "target": copied, "event_id": uuid.uuid4().hex})
-        if state is not None:  # recorded first: a crash before the write below is recoverable
-            state["events"] = [r["event_id"] for r in rows]
-            state["fixes"] = rows
-            self._write_merge_state(state)
-        if rows:
-            self.append_many(rows, source=source)
+        return rows
 
     def _touched(self, fa: dict, fb: dict) -> set[str]:
         """Items with an event inside one frontier and not the other."""
@@ -701,12 +725,37 @@ class History:
                 todo.extend(self._commit(c).parents)
         return seen
 
+    def _generation(self, commit_id: str) -> int:
+        """1 + the longest chain of parents behind a commit: a parent always has a lower one.
+        Commits never change, so the number is kept."""
+        known = self.__dict__.setdefault("_generations", {})
+        todo = [commit_id]
+        while todo:  # iterative: a long history must not hit the recursion limit
+            c = todo[-1]
+            if c in known:
+                todo.pop()
+                continue
+            parents = self._commit(c).parents
+            missing = [p for p in parents if p not in known]
+            if missing:
+                todo.extend(missing)
+            else:
+                known[c] = 1 + max((known[p] for p in parents), default=0)
+                todo.pop()
+        return known[commit_id]
+
     def _merge_base(self, a: str, b: str) -> str | None:
-        """The newest commit both lead to (None: they share no history)."""
+        """The best common ancestor, found by ancestry, never by the commits' wall clocks: a
+        common ancestor of `a` and `b` that no other common ancestor descends from (the
+        deepest, should a criss-cross merge leave several). None: no shared history."""
         common = self._ancestors(a) & self._ancestors(b)
         if not common:
             return None
-        return max(common, key=lambda c: self._commit(c).time)
+        below = set()
+        for c in common:
+            below |= self._ancestors(c) - {c}
+        best = common - below
+        return max(best, key=lambda c: (self._generation(c), c))
 
     def _merge_state(self) -> dict | None:
         try:
@@ -728,15 +777,50 @@ class History:
                 frontier[writer] = max(frontier.get(writer, 0), count)
         return (head, None if merging is None else merging["theirs"]), frontier
 
-    def _finish_merge_writes(self) -> None:
-        """A merge killed between recording its events and writing them: write them now."""
-        state = self._merge_state()
-        if state is None or not state.get("fixes"):
-            return
-        self._refresh()
-        missing = [r for r in state["fixes"] if self._find(r["event_id"]) is None]
-        if missing:
-            self.append_many(missing, source=missing[0]["source"])
+    def _complete_merge_writes(self, state: dict) -> None:
+        """Write the events a recorded merge takes (its `target` labels), once: a merge that
+        died after recording its state is finished from that state, never from a fold of
+        the two sides (which would give the later event, not the three-way result)."""
+        if "fixes" not in state:
+            if "target" not in state:  # recorded by a workbench before 2026-12
+                return
+            self._view()  # the scope now includes their side
+            theirs = self._commit(state["theirs"]).frontier
+            state["fixes"] = self._fix_rows(state["target"], "merge",
+                                            [theirs, self._commit_frontier(state["head"])])
+            state["events"] = [r["event_id"] for r in state["fixes"]]
+            self._write_merge_state(state)  # the ids are fixed before any event is written
+        self._write_rows(state["fixes"])
+
+    def _finish_interrupted(self) -> None:
+        """On open: finish what a killed process left half done on this branch. A merge
+        completes its writes (and commits when it had no conflicts to wait for), a revert or
+        restore writes its events and commits; a record whose commit was made is dropped."""
+        records = (f"merging-{self.current_branch}.json", self._pending_name())
+        if not any((self._hdir() / name).exists() for name in records):
+            return  # the usual case: no lock taken, so opening never waits for a merge
+        with self._lock, files.locked(self._lock_path()):
+            head = self._head_id()
+            state = self._merge_state()
+            if state is not None and "head" in state:
+                if head != state["head"] and state["theirs"] in self._ancestors(head):
+                    (self._hdir() / f"merging-{self.current_branch}.json").unlink()  # committed
+                else:
+                    self._complete_merge_writes(state)
+                    if not state["conflicts"]:
+                        self._commit_locked(state["message"], self.annotator)
+            try:
+                plan = json.loads((self._hdir() / self._pending_name()).read_text())
+            except FileNotFoundError:
+                return
+            if plan["head"] == head:  # its commit was not made yet
+                self._write_rows(plan["fixes"])
+                if self._view().changes():
+                    self._commit_locked(plan["message"], self.annotator)
+            (self._hdir() / self._pending_name()).unlink()
+
+    def _pending_name(self) -> str:
+        return f"pending-{self.current_branch}.json"
 
 
 def _conflict_frame(conflicts: dict) -> pd.DataFrame:

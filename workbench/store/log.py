@@ -15,7 +15,9 @@ Why this shape:
 - An append writes one new file and touches no other, so its cost does not grow with the
   store; several notebooks can write at once because each handle has its own writer id in
   its file names; and events never change once written, which is what history (commit,
-  diff, checkout) needs. Events are totally ordered by (time, writer, seq).
+  diff, checkout) needs. Events are totally ordered by (clock, writer, seq): `clock` is a
+  hybrid logical clock (see `_now`), so order is causal whatever the machines' wall clocks
+  say; `time` is the wall clock, kept for people to read.
 - compact() writes the merged segment before it deletes the parts, so a crash in between
   leaves duplicates, never a loss: our readers skip parts a segment lists (and dedupe by
   event_id), and open() finishes the job.
@@ -43,11 +45,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute  # noqa: F401 - pa.compute, for filtering a segment
 
-from workbench.store import files, history, views
+from workbench.store import clock, files, history, views
 from workbench.store.errors import SchemaVersionError, StoreError
 from workbench.store.history import MAIN, History, check_name
 
-SCHEMA_VERSION = 2  # 2: events carry their branch and home store; the "remove" action
+SCHEMA_VERSION = 3  # 2: events carry their branch and home store; 3: a causal clock
 FORMAT = "workbench-labelstore"
 ACTIONS = ("label", "skip", "undo", "relabel", "remove", "confirm")
 SOURCES = ("human", "suggestion", "import", "simulated", "merge", "revert", "restore")
@@ -62,7 +64,7 @@ SCHEMA = pa.schema([
     ("action", pa.string()), ("annotator", pa.string()), ("time", pa.timestamp("us", tz="UTC")),
     ("source", pa.string()), ("target", pa.string()), ("query", pa.string()),
     ("writer", pa.string()), ("seq", pa.int64()), ("schema_version", pa.int16()),
-    ("branch", pa.string()), ("store_id", pa.string()),
+    ("branch", pa.string()), ("store_id", pa.string()), ("clock", pa.timestamp("us", tz="UTC")),
 ])
 COLUMNS = SCHEMA.names
 
@@ -85,6 +87,7 @@ class Event:
     schema_version: int
     branch: str = MAIN
     store_id: str | None = None
+    clock: datetime | None = None  # the causal order (see _now); `time` is for people
 
 
 class LabelStore(History):
@@ -102,7 +105,7 @@ class LabelStore(History):
         self.current_branch = branch
         self._lock = threading.RLock()  # a background thread may append while the UI does
         self._new_writer()  # sets _writer, _pid and _seq
-        self._last_time = datetime.min.replace(tzinfo=timezone.utc)
+        self._clock = datetime.min.replace(tzinfo=timezone.utc)  # the latest clock seen or given
         self._loaded: set[str] = set()  # files whose events are in memory (or covered by one)
         self._chunks: list[pd.DataFrame] = []  # the in-memory log, lazily concatenated
         self._pending: list[dict] = []  # this handle's single appends, not yet in _chunks
@@ -129,7 +132,7 @@ class LabelStore(History):
                              f"store.branch({branch!r}))")
         files.clean_temp_files(path)
         store.compact(min_parts=AUTO_COMPACT_PARTS + 1)  # also finishes interrupted compactions
-        store._finish_merge_writes()  # a merge killed between recording and writing its events
+        store._finish_interrupted()  # a merge, revert or restore killed half way
         return store
 
     # -- writing -----------------------------------------------------------------------------
@@ -149,10 +152,10 @@ class LabelStore(History):
             event_id = self._check_new_id(event_id)
             if action == "undo":
                 item_id = self._undo_target(target, item_id)["item_id"]
-            now = self._now()  # first: a forked child gets its own writer and seq here
+            now, tick = self._now()  # first: a forked child gets its own writer and seq here
             event = Event(event_id, item_id, label, action, annotator, now, source,
                           target, query, self._writer, self._seq, SCHEMA_VERSION,
-                          self.current_branch, self.store_id)
+                          self.current_branch, self.store_id, tick)
             row = asdict(event)
             self._write_part(pa.Table.from_pylist([row], schema=SCHEMA))
             self._ingest_rows([row])
@@ -176,10 +179,10 @@ class LabelStore(History):
             for target in targets:
                 _check_event(None, None, "undo", source, annotator, None, target)
             items = [self._undo_target(t, None)["item_id"] for t in targets]
-            now = self._now()
+            now, tick = self._now()
             rows = [asdict(Event(uuid.uuid4().hex, item, None, "undo", annotator, now, source,
                                  target, None, self._writer, self._seq + k, SCHEMA_VERSION,
-                                 self.current_branch, self.store_id))
+                                 self.current_branch, self.store_id, tick))
                     for k, (item, target) in enumerate(zip(items, targets))]
             self._write_part(pa.Table.from_pylist(rows, schema=SCHEMA))
             self._ingest_rows(rows)
@@ -286,10 +289,10 @@ class LabelStore(History):
             if confirms.empty:
                 return pd.DataFrame(columns=columns, index=pd.Index([], name="item_id"))
             last = views.in_order(confirms).drop_duplicates("item_id", keep="last").set_index("item_id")
-            labels = views.labels(view.frame())
-            current = labels.reindex(last.index)
-            stands = (current["label"] == last["label"]).to_numpy() & (
-                pd.to_datetime(current["time"], utc=True) <= pd.to_datetime(last["time"], utc=True)
+            frame = view.frame()
+            current = frame[views.isin(frame["action"], views.LABELING)].reindex(last.index)
+            stands = (current["label"] == last["label"]).to_numpy() & (  # after the label it keeps
+                pd.to_datetime(current["clock"], utc=True) <= pd.to_datetime(last["clock"], utc=True)
             ).to_numpy()
             return last.loc[stands, columns]
 
@@ -321,7 +324,7 @@ class LabelStore(History):
                 return 0
             table = _read(self.path, parts).sort_by([(c, "ascending") for c in ORDER])
             table = table.replace_schema_metadata({files.MERGED_KEY: json.dumps(parts)})
-            stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+            stamp = clock.wall_clock().strftime("%Y%m%dT%H%M%S")
             files.write_durably(self.path, f"segment-{stamp}-{uuid.uuid4().hex[:12]}.parquet",
                                 files.parquet_bytes(table))
             for part in parts:  # only now: until here the parts are the only copy
@@ -356,12 +359,22 @@ class LabelStore(History):
     def _new_writer(self) -> None:
         self._writer, self._pid, self._seq = uuid.uuid4().hex[:16], os.getpid(), 0
 
-    def _now(self) -> datetime:
-        """Time for the next event: never before this writer's last one, so its order holds."""
+    def _now(self) -> tuple[datetime, datetime]:
+        """(wall time, clock) for the next event. The clock is a hybrid logical clock: the
+        wall time, but always after every event this handle has read or written, so an event
+        sorts after everything its writer had seen (a relabel after the label it replaces)
+        even when another machine's clock runs ahead. Pulls and merges carry it along: their
+        events are read, so whatever is written next comes after them."""
         if os.getpid() != self._pid:  # a forked child must not reuse its parent's file names
             self._new_writer()
-        self._last_time = max(datetime.now(timezone.utc), self._last_time)
-        return self._last_time
+        wall = clock.wall_clock()
+        self._clock = max(wall, self._clock + clock.TICK)
+        return wall, self._clock
+
+    def _saw_clock(self, latest) -> None:
+        """Move the clock past an event read or written (a datetime or Timestamp; NaT skipped)."""
+        if latest is not None and not pd.isna(latest):
+            self._clock = max(self._clock, pd.Timestamp(latest).to_pydatetime())
 
     def _check_new_id(self, event_id: str | None) -> str:
         if event_id is None:
@@ -386,7 +399,7 @@ class LabelStore(History):
         if not set(frame.columns) <= set(allowed):
             raise StoreError(f"append_many got columns {sorted(frame.columns)}; expected some "
                              f"of {allowed}")
-        now, n = self._now(), len(frame)
+        (now, tick), n = self._now(), len(frame)
         defaults = {"item_id": None, "label": None, "query": None, "target": None,
                     "action": "label", "annotator": self.annotator, "source": source}
         for col, default in defaults.items():
@@ -427,10 +440,15 @@ class LabelStore(History):
             raise StoreError(f"append_many: {err}") from None
         if len(set(event_ids)) != n:
             raise StoreError("append_many: the same event_id appears on two rows")
+        # Rows given a time later than the clock keep it as their clock, so a batch of
+        # imported history keeps its order; every other row sorts after all this handle has seen.
+        clocks = times.dt.floor("us").clip(lower=pd.Timestamp(tick))
+        self._saw_clock(clocks.max())
         return pa.table({
             **{c: _strings(frame[c], c) for c in defaults},
             "event_id": pa.array(event_ids, pa.string()),
             "time": pa.array(times.dt.floor("us"), pa.timestamp("us", tz="UTC")),
+            "clock": pa.array(clocks, pa.timestamp("us", tz="UTC")),
             "writer": pa.array([self._writer] * n, pa.string()),
             "seq": pa.array(range(self._seq, self._seq + n), pa.int64()),
             "schema_version": pa.array([SCHEMA_VERSION] * n, pa.int16()),
@@ -488,6 +506,7 @@ class LabelStore(History):
 
     def _ingest(self, frame: pd.DataFrame) -> None:
         self._chunks.append(frame)
+        self._saw_clock(frame["clock"].max())
         local = frame[_local_mask(frame, self.current_branch, self.store_id)]
         for writer, top in local.groupby("writer")["seq"].max().items():
             self._local_counts[writer] = max(self._local_counts.get(writer, 0), int(top) + 1)
@@ -498,6 +517,7 @@ class LabelStore(History):
 
     def _ingest_rows(self, rows: list[dict]) -> None:
         self._pending.extend(rows)
+        self._saw_clock(max((r["clock"] for r in rows), default=None))
         if self._unsynced is not None:
             self._unsynced.append(rows)
         for row in rows:
@@ -587,7 +607,10 @@ class LabelStore(History):
 
 
 def _read(directory: Path, names: list[str]) -> pa.Table:
-    return files.read_parquet_files(directory, names, SCHEMA)
+    table = files.read_parquet_files(directory, names, SCHEMA)
+    # Events from before the causal clock (schema 1 and 2) were ordered by their wall time.
+    ticks = pa.compute.coalesce(table["clock"], table["time"])
+    return table.set_column(table.schema.get_field_index("clock"), "clock", ticks)
 
 
 def _init_dir(path: Path) -> dict:

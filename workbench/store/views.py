@@ -1,7 +1,7 @@
 """Views of the label log: pure folds over events, which never write.
 
 An item's state is decided by its latest *effective* event, in the log's total order
-(time, writer, seq): a label, relabel, skip or remove that no undo retracts. Current labels
+(clock, writer, seq): a label, relabel, skip or remove that no undo retracts. Current labels
 are that fold over the events in scope; "as of" a point is the same fold over the events up to
 the point (a frontier: for each writer, how many of its events count), which is what label
 history (commit, diff, checkout) is built on.
@@ -17,7 +17,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-ORDER = ["time", "writer", "seq"]
+# The order of events is causal, never the wall clock: `clock` is a hybrid logical clock (the
+# writer's wall time, but never at or before any event the writer had seen when it wrote), so
+# an event written after seeing another always sorts after it, whatever the machines' clocks
+# say. `time` is the wall clock, for people to read. Ties (concurrent events, a batch sharing
+# one clock) are broken by writer id, then by the writer's own sequence number.
+ORDER = ["clock", "writer", "seq"]
 EFFECTIVE = ("label", "relabel", "skip", "remove")  # the actions that decide an item's state
 LABELING = ("label", "relabel")  # the effective actions that leave the item labeled
 # A review that keeps a label: it carries the label it kept, changes no item's state (so
@@ -28,7 +33,7 @@ UNDOABLE = (*EFFECTIVE, CONFIRM)
 _HASH_KEYS = ("workbench-label1", "workbench-label2")  # pandas wants 16 characters
 _MASK = (1 << 64) - 1
 VIEW = ["label", "annotator", "time", "source", "query", "event_id"]
-VIEW_COLUMNS = [*VIEW, "action", "writer", "seq", "target"]
+VIEW_COLUMNS = [*VIEW, "action", "writer", "seq", "target", "clock"]
 
 
 def isin(column: pd.Series, values) -> np.ndarray:
@@ -59,7 +64,7 @@ class Keys:
         self.writer = np.empty(0, dtype=np.int64)
         self._items = pd.Index([], dtype=object)  # item ids in first-seen order: code = position
         self.item = np.empty(0, dtype=np.int64)
-        self.time = np.empty(0, dtype=np.int64)
+        self.clock = np.empty(0, dtype=np.int64)
         self.seq = np.empty(0, dtype=np.int64)
         self.extend(log)
 
@@ -80,7 +85,7 @@ class Keys:
             codes[unseen] = fresh + len(self._items)
             self._items = self._items.append(pd.Index(uniques, dtype=object))
         self.item = np.concatenate([self.item, codes])
-        self.time = np.concatenate([self.time, new["time"].to_numpy(dtype="datetime64[us]").astype(np.int64)])
+        self.clock = np.concatenate([self.clock, _ticks(new["clock"])])
         self.seq = np.concatenate([self.seq, new["seq"].to_numpy()])
         self.n = len(log)
         return self
@@ -108,7 +113,7 @@ def effective_mask(log: pd.DataFrame, retracted: set[str], **equal: str) -> np.n
 
 
 def latest(log: pd.DataFrame, retracted: set[str] | None = None) -> pd.DataFrame:
-    """The latest effective event per item, indexed by item_id, sorted by (time, writer, seq)."""
+    """The latest effective event per item, indexed by item_id, sorted by (clock, writer, seq)."""
     if retracted is None:
         retracted = retracted_ids(log)
     rows = log.iloc[latest_positions(log, effective_mask(log, retracted))]
@@ -116,24 +121,23 @@ def latest(log: pd.DataFrame, retracted: set[str] | None = None) -> pd.DataFrame
 
 
 def latest_positions(log: pd.DataFrame, mask: np.ndarray, keys: Keys | None = None) -> np.ndarray:
-    """Row positions of the last masked event of each item in (time, writer, seq) order,
+    """Row positions of the last masked event of each item in (clock, writer, seq) order,
     in that order. Works on integer codes with numpy and copies no column of the log: on a
     million events, several times faster than sorting the frame."""
     rows = np.flatnonzero(mask)
     if len(rows) == 0:
         return rows
     keys = keys or Keys(log)
-    rows = rows[np.lexsort((keys.seq[rows], keys.writer[rows], keys.time[rows]))]
+    rows = rows[np.lexsort((keys.seq[rows], keys.writer[rows], keys.clock[rows]))]
     return rows[~pd.Series(keys.item[rows]).duplicated(keep="last").to_numpy()]
 
 
 def in_order(log: pd.DataFrame) -> pd.DataFrame:
-    """The log sorted by (time, writer, seq), on integer keys with numpy's lexsort."""
+    """The log sorted by (clock, writer, seq), on integer keys with numpy's lexsort."""
     if len(log) < 2:
         return log
     codes, _ = pd.factorize(log["writer"], sort=True)
-    times = log["time"].to_numpy(dtype="datetime64[us]").astype(np.int64)
-    return log.iloc[np.lexsort((log["seq"].to_numpy(), codes, times))]
+    return log.iloc[np.lexsort((log["seq"].to_numpy(), codes, _ticks(log["clock"])))]
 
 
 def as_of(log: pd.DataFrame, frontier: dict[str, int]) -> pd.DataFrame:
@@ -258,7 +262,7 @@ class Latest:
         self._marked = {}
 
     def frame(self) -> pd.DataFrame:
-        """The whole view, indexed by item_id, in (time, writer, seq) order."""
+        """The whole view, indexed by item_id, in (clock, writer, seq) order."""
         if self._changed:
             changed, self._changed = self._changed, {}
             kept = self._frame[~self._frame.index.isin(list(changed))]
@@ -275,13 +279,13 @@ def _label(top: dict | None) -> str | None:
 
 
 def last_row(log: pd.DataFrame, mask: np.ndarray) -> dict | None:
-    """The masked row latest in (time, writer, seq), without copying or sorting the log."""
+    """The masked row latest in (clock, writer, seq), without copying or sorting the log."""
     rows = np.flatnonzero(mask)
     if not len(rows):
         return None
-    times = log["time"].to_numpy(dtype="datetime64[us]")[rows]
-    rows = rows[times == times.max()]
-    if len(rows) > 1:  # a tie in time (a batch shares one): the largest writer, then seq
+    clocks = _ticks(log["clock"])[rows]
+    rows = rows[clocks == clocks.max()]
+    if len(rows) > 1:  # a tie in clock (a batch shares one): the largest writer, then seq
         writers = log["writer"].iloc[rows].to_numpy()
         rows = rows[writers == writers.max()]
     best = rows[log["seq"].to_numpy()[rows].argmax()]
@@ -289,4 +293,9 @@ def last_row(log: pd.DataFrame, mask: np.ndarray) -> dict | None:
 
 
 def _key(row) -> tuple:
-    return pd.Timestamp(row["time"]), row["writer"], row["seq"]
+    return pd.Timestamp(row["clock"]), row["writer"], row["seq"]
+
+
+def _ticks(clock: pd.Series) -> np.ndarray:
+    """Clock values as integer microseconds, for lexsort."""
+    return clock.to_numpy(dtype="datetime64[us]").astype(np.int64)
