@@ -220,3 +220,39 @@ def test_predict_refuses_what_does_not_fit(trained, tmp_path, capsys):
     code, _, err = run(capsys, "models", "push", tampered, "digits", "--registry", tmp_path / "reg")
     assert code == 2 and "checksum mismatch" in err and not (tmp_path / "reg" / "digits" / "1").exists()
     assert not (tmp_path / "p.parquet").exists()
+
+
+def test_predict_refuses_a_bundle_whose_graph_reads_a_file_beside_it(trained, tmp_path, capsys,
+                                                                     monkeypatch):
+    """A Constant node's sparse_value stored as external data 'secret.bin': onnxruntime
+    would read it from the working directory. The bundle is re-signed, as an attacker
+    would, so only the graph check stands in the way."""
+    import hashlib
+    import json
+
+    import onnx
+    from onnx import helper, numpy_helper
+
+    pool, _, _, bundle = trained
+    crafted = tmp_path / "crafted"
+    shutil.copytree(bundle, crafted)
+    graph = onnx.load_model_from_string((crafted / "model.onnx").read_bytes())
+    secret = onnx.TensorProto(name="leak", data_type=onnx.TensorProto.FLOAT, dims=[4],
+                              data_location=onnx.TensorProto.EXTERNAL)
+    secret.external_data.add(key="location", value="secret.bin")
+    sparse = helper.make_sparse_tensor(secret, numpy_helper.from_array(np.arange(4)), [4])
+    graph.graph.node.append(helper.make_node("Constant", [], ["leak"], name="leak", sparse_value=sparse))
+    data = graph.SerializeToString()
+    (crafted / "model.onnx").write_bytes(data)
+    manifest = json.loads((crafted / "manifest.json").read_text())
+    manifest["files"]["model.onnx"] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    (crafted / "manifest.json").write_text(json.dumps(manifest))
+    np.arange(4, dtype=np.float32).tofile(tmp_path / "secret.bin")
+    monkeypatch.chdir(tmp_path)
+    np.savez(tmp_path / "items.npz", X=pool.X[:5])
+
+    code, _, err = run(capsys, "predict", crafted, tmp_path / "items.npz", "--out", tmp_path / "p.parquet")
+    assert code == 2, err
+    assert (f"stores the tensor 'leak' at graph.node[{len(graph.graph.node) - 1}] 'leak'.attribute[0] "
+            "'sparse_value'.sparse_tensor.values in an external file ('secret.bin')") in err
+    assert not (tmp_path / "p.parquet").exists()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import pickle
+import re
 import zipfile
 
 import numpy as np
@@ -210,6 +211,136 @@ def test_an_onnx_graph_that_reads_outside_the_bundle_is_refused(logreg_model, tm
         load_model(tmp_path / "c")
 
 
+# -- external data: a graph that would make onnxruntime read a file beside the bundle -----------
+SECRET = np.arange(4, dtype=np.float32)  # what a crafted graph hopes to read back
+
+
+def _external(name, dtype=None):
+    """A tensor whose data is in the file 'secret.bin', as onnx's save_as_external_data
+    stores it: onnxruntime would read that file, relative to the working directory when the
+    graph comes as bytes."""
+    import onnx
+
+    tensor = onnx.TensorProto(name=name, data_type=dtype or onnx.TensorProto.FLOAT, dims=[4],
+                              data_location=onnx.TensorProto.EXTERNAL)
+    tensor.external_data.add(key="location", value="secret.bin")
+    return tensor
+
+
+def _plant(graph, place: str) -> str:
+    """Put a tensor stored in 'secret.bin' at `place` in `graph`; returns where the refusal
+    must say it is."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    values = numpy_helper.from_array(np.zeros(4, np.float32), "values")
+    indices = numpy_helper.from_array(np.arange(4, dtype=np.int64), "indices")
+    external_indices = _external("indices", onnx.TensorProto.INT64)
+    out = helper.make_tensor_value_info("out", onnx.TensorProto.FLOAT, [4])
+    n = len(graph.node)
+    if place == "Constant sparse_value":
+        sparse = helper.make_sparse_tensor(_external("leak"), indices, [4])
+        graph.node.append(helper.make_node("Constant", [], ["leak"], name="leak", sparse_value=sparse))
+        return f"graph.node[{n}] 'leak'.attribute[0] 'sparse_value'.sparse_tensor.values"
+    if place == "sparse_tensors attribute":
+        sparse = helper.make_sparse_tensor(values, external_indices, [4])
+        graph.node.append(helper.make_node("Identity", ["items"], ["leak"], name="leak", hidden=[sparse]))
+        return f"graph.node[{n}] 'leak'.attribute[0] 'hidden'.sparse_tensors[0].indices"
+    if place == "Constant value":
+        graph.node.append(helper.make_node("Constant", [], ["leak"], name="leak", value=_external("leak")))
+        return f"graph.node[{n}] 'leak'.attribute[0] 'value'.t"
+    if place == "tensors attribute":
+        graph.node.append(helper.make_node("Identity", ["items"], ["leak"], name="leak",
+                                           hidden=[values, _external("leak")]))
+        return f"graph.node[{n}] 'leak'.attribute[0] 'hidden'.tensors[1] 'leak'"
+    if place == "initializer":
+        graph.initializer.append(_external("leak"))
+        return f"graph.initializer[{len(graph.initializer) - 1}] 'leak'"
+    if place == "sparse initializer values":
+        graph.sparse_initializer.append(helper.make_sparse_tensor(_external("leak"), indices, [4]))
+        return "graph.sparse_initializer[0].values"
+    if place == "sparse initializer indices":
+        graph.sparse_initializer.append(helper.make_sparse_tensor(values, external_indices, [4]))
+        return "graph.sparse_initializer[0].indices"
+    if place == "If branch":  # make_node sorts attributes: else_branch, then then_branch
+        leak = helper.make_node("Constant", [], ["out"], name="leak", value=_external("leak"))
+        plain = helper.make_node("Constant", [], ["out"], name="plain", value=values)
+        graph.node.append(helper.make_node(
+            "If", ["cond"], ["branch"], name="branch",
+            then_branch=helper.make_graph([leak], "then", [], [out]),
+            else_branch=helper.make_graph([plain], "else", [], [out])))
+        return f"graph.node[{n}] 'branch'.attribute[1] 'then_branch'.g.node[0] 'leak'.attribute[0] 'value'.t"
+    if place == "Loop body":
+        body = helper.make_graph([helper.make_node("Identity", ["cond"], ["cond_out"])], "body", [], [out])
+        body.sparse_initializer.append(helper.make_sparse_tensor(values, external_indices, [4]))
+        graph.node.append(helper.make_node("Loop", ["", "cond"], ["looped"], name="loop", body=body))
+        return f"graph.node[{n}] 'loop'.attribute[0] 'body'.g.sparse_initializer[0].indices"
+    raise AssertionError(place)
+
+
+def _plant_in_bundle(path, place: str) -> str:
+    import onnx
+
+    model = onnx.load_model_from_string((path / "model.onnx").read_bytes())
+    where = _plant(model.graph, place)
+    (path / "model.onnx").write_bytes(model.SerializeToString())
+    _relist(path, "model.onnx")
+    return where
+
+
+PLACES = ["Constant sparse_value", "sparse_tensors attribute", "Constant value", "tensors attribute",
+          "initializer", "sparse initializer values", "sparse initializer indices", "If branch",
+          "Loop body"]
+
+
+@pytest.mark.parametrize("place", PLACES)
+def test_external_data_anywhere_in_the_graph_is_refused_by_where_it_is(logreg_model, tmp_path,
+                                                                       monkeypatch, place):
+    # beside the bundle and in the working directory (inside the bundle folder it would be
+    # refused as a file the manifest does not list, before the graph is looked at)
+    SECRET.tofile(tmp_path / "secret.bin")
+    monkeypatch.chdir(tmp_path)
+    path = _bundle(logreg_model, tmp_path / "b")
+    where = _plant_in_bundle(path, place)
+    with pytest.raises(BundleError) as refused:
+        load_model(path)
+    message = str(refused.value)
+    assert message.startswith(f"model.onnx in {str(path)!r} stores the tensor "), message
+    assert f" at {where} in an external file ('secret.bin')" in message, message
+
+
+def test_a_start_from_bundle_with_external_data_is_refused(logreg_model, digits, tmp_path, monkeypatch):
+    from workbench.loop.session import Session
+
+    SECRET.tofile(tmp_path / "secret.bin")
+    monkeypatch.chdir(tmp_path)
+    path = _bundle(logreg_model, tmp_path / "b")
+    where = _plant_in_bundle(path, "Constant sparse_value")
+    with pytest.raises(BundleError, match=f"at {re.escape(where)} in an external file"):
+        Session(digits, tmp_path / "store", watch=False, start_from=path)
+
+
+def test_a_graph_run_from_bytes_never_reads_a_file_in_the_working_directory(tmp_path, monkeypatch):
+    """The second wall, behind check_graph: the session itself has nowhere to read from."""
+    import onnx
+    from onnx import helper
+
+    from workbench.learn.bundle import OnnxLearner
+
+    SECRET.tofile(tmp_path / "secret.bin")
+    monkeypatch.chdir(tmp_path)
+    sparse = helper.make_sparse_tensor(_external("leak"),
+                                       onnx.numpy_helper.from_array(np.arange(4, dtype=np.int64)), [4])
+    graph = helper.make_graph(
+        [helper.make_node("Constant", [], ["leak"], sparse_value=sparse),
+         helper.make_node("Add", ["items", "leak"], ["probabilities"])], "leaky",
+        [helper.make_tensor_value_info("items", onnx.TensorProto.FLOAT, ["N", 4])],
+        [helper.make_tensor_value_info("probabilities", onnx.TensorProto.FLOAT, ["N", 4])])
+    leaky = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    with pytest.raises(Exception, match="secret.bin"):  # onnxruntime's own refusal
+        OnnxLearner(leaky.SerializeToString(), [0, 1, 2, 3])
+
+
 def _relist(path, name):
     """Re-sign the manifest as an attacker would: checksums alone do not make a file safe."""
     import hashlib
@@ -387,3 +518,98 @@ def test_whole_numbers_for_an_image_model_are_raw_pixels(logreg_model, digits, t
     np.testing.assert_allclose(loaded.predict_proba(raw), logreg_model.predict_proba(digits.X[:20]),
                                atol=1e-6)
     assert loaded.predict([]).shape == (0,)
+
+
+# -- config.json: every malformed field is refused by name -------------------------------------
+def _set(*keys, value):
+    """A change to config.json: the field at `keys` set to `value`."""
+    def change(config):
+        for key in keys[:-1]:
+            config = config[key]
+        config[keys[-1]] = value
+    return change
+
+
+def _drop(*keys):
+    def change(config):
+        for key in keys[:-1]:
+            config = config[key]
+        del config[keys[-1]]
+    return change
+
+
+MALFORMED = {
+    "classes is an object": (_set("classes", value={"0": 0}),
+                             r": classes is \{'0': 0\}; expected a list of class names"),
+    "a class is a list": (_set("classes", 0, value=[0]),
+                          r": classes\[0\] is \[0\]; expected a class name"),
+    "input is a list": (_set("input", value=[]), r": input is \[\]; expected a JSON object"),
+    "input has no shape": (_drop("input", "shape"), r" has no input\.shape; expected a list of sizes"),
+    "a size is a string": (_set("input", "shape", 0, value="8"),
+                           r": input\.shape\[0\] is '8'; expected a whole number from 1"),
+    "a size is true": (_set("input", "shape", 0, value=True),
+                       r": input\.shape\[0\] is True; expected a whole number from 1"),
+    "an unknown kind": (_set("input", "kind", value="video"),
+                        r": input\.kind is 'video'; expected one of 'image', "),
+    "image_scale is a string": (_set("input", "image_scale", value="16"),
+                                r": input\.image_scale is '16'; expected a positive number or null"),
+    "feature_names is a number": (_set("input", "feature_names", value=3),
+                                  r": input\.feature_names is 3; expected a list of column names"),
+    "preprocessing is an object": (_set("preprocessing", value={}),
+                                   r": preprocessing is \{\}; expected a list of steps"),
+    "a step is a list": (_set("preprocessing", value=[[]]),
+                         r": preprocessing\[0\] is \[\]; expected a JSON object"),
+    "an unknown step": (_set("preprocessing", value=[{"step": "shell"}]),
+                        r": preprocessing\[0\]\.step is 'shell'; expected one of 'representation', "),
+    "a step with no kind": (_set("preprocessing", value=[{"method": "standardised"}]),
+                            r" has no preprocessing\[0\]\.step; expected one of "),
+    "an encoder value is an object": (
+        _set("preprocessing", value=[{"step": "representation", "method": "standardised",
+                                      "values": {"dims": {"a": 1}}}]),
+        r": preprocessing\[0\]\.values\.dims is \{'a': 1\}; expected a string, a number"),
+    "learner is a string": (_set("learner", value="LogisticRegression"),
+                            r": learner is 'LogisticRegression'; expected a JSON object"),
+    "learner type is a list": (_set("learner", "type", value=["onnx"]),
+                               r": learner\.type is \['onnx'\]; expected one of 'LightHead', "),
+    "learner params is a list": (_set("learner", "params", value=[]),
+                                 r": learner\.params is \[\]; expected a JSON object"),
+    "n_features_in is a string": (_set("learner", "n_features_in", value="64"),
+                                  r": learner\.n_features_in is '64'; expected a whole number"),
+    "learner classes is an object": (_set("learner", "classes", value={}),
+                                     r": learner\.classes is \{\}; expected a list of class names"),
+    "learner knows another class": (_set("learner", "classes", value=[99] * 10),
+                                    r"does not describe a model .*knows classes .*99.* not among"),
+    "training is a list": (_set("training", value=[]), r": training is \[\]; expected a JSON object"),
+    "round is a string": (_set("training", "round", value="1"),
+                          r": training\.round is '1'; expected a whole number from 0 or null"),
+    "started_from is a list": (_set("training", "started_from", value=[]),
+                               r": training\.started_from is \[\]; expected a JSON object or null"),
+    "a commit deep in started_from": (
+        _set("training", "started_from", value={"started_from": {"commit": 5}}),
+        r": training\.started_from\.started_from\.commit is 5; expected a string or null"),
+    "format_version is true": (_set("format_version", value=True),
+                               r" has format_version True; expected a whole number from 1"),
+}
+
+
+@pytest.mark.parametrize("change, message", MALFORMED.values(), ids=list(MALFORMED))
+def test_a_malformed_config_is_refused_naming_the_field(logreg_model, tmp_path, change, message):
+    path = _bundle(logreg_model, tmp_path / "b")
+    config = json.loads((path / "config.json").read_text())
+    change(config)
+    (path / "config.json").write_text(json.dumps(config))
+    _relist(path, "config.json")
+    with pytest.raises(BundleError, match=r"config\.json (in|or) .*" + message):
+        load_model(path)
+
+
+@pytest.mark.parametrize("name, depth", [("config.json", 10_000), ("config.json", 200),
+                                         ("manifest.json", 10_000)])
+def test_json_nested_too_deep_is_refused(logreg_model, tmp_path, name, depth):
+    path = _bundle(logreg_model, tmp_path / "b")
+    text = (path / name).read_text()
+    (path / name).write_text(text[:-1] + ', "deep": ' + "[" * depth + "]" * depth + "}")
+    if name != "manifest.json":
+        _relist(path, name)
+    with pytest.raises(BundleError, match=rf"{name} in .* is nested more than 100 levels deep"):
+        load_model(path)

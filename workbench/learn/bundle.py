@@ -23,14 +23,17 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 import platform
 import re
+import reprlib
 import shutil
 import stat
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -54,6 +57,7 @@ BUNDLE_FILES = (CONFIG, WEIGHTS, GRAPH, CARD)  # what a manifest may list
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".pt", ".pth", ".joblib", ".bin", ".ckpt", ".npy")
 MAX_BYTES = 4 << 30  # one file larger than this is refused before it is read
 MAX_MANIFEST = 1 << 20
+MAX_JSON_DEPTH = 100  # config.json's deepest is a chain of bundles each started from the last
 
 
 class BundleError(ValueError):
@@ -114,11 +118,9 @@ def write_bundle(model: Model, path, *, card: str, training: dict | None = None,
 
 
 def _check_agreement(model: Model, graph: bytes, items) -> None:
-    import onnxruntime as ort
-
     X = model.signature.features(items)
     expected = model.predict_proba(X)
-    got = ort.InferenceSession(graph, providers=["CPUExecutionProvider"]).run(
+    got = onnx_session(graph).run(
         ["probabilities"], {"items": np.ascontiguousarray(X, dtype=np.float32)})[0]
     worst = float(np.abs(got - expected).max())
     if not worst <= 1e-4:
@@ -368,6 +370,7 @@ def _verify(source: str, entries) -> Bundle:
             raise BundleError(f"{source!r} has no {name}")
     config = _json(source, CONFIG, files[CONFIG])
     _check_version(source, CONFIG, config)
+    _check_config(source, config)
     try:
         from safetensors.numpy import load
 
@@ -404,25 +407,37 @@ def check_graph(source: str, data: bytes) -> None:
                               "the standard ONNX operators are allowed")
     if len(model.functions):
         raise BundleError(f"{GRAPH} in {source!r} defines functions; a bundle's graph has none")
+    for where, part in _parts(model):
+        if isinstance(part, onnx.NodeProto) and part.domain not in ONNX_DOMAINS:
+            raise BundleError(f"{GRAPH} in {source!r} uses the operator {part.domain}.{part.op_type} "
+                              f"at {where}; only the standard ONNX operators are allowed")
+        if isinstance(part, onnx.TensorProto) and (
+                part.data_location == onnx.TensorProto.EXTERNAL or len(part.external_data)):
+            location = next((e.value for e in part.external_data if e.key == "location"), None)
+            raise BundleError(f"{GRAPH} in {source!r} stores the tensor {reprlib.repr(part.name)} at "
+                              f"{where} in an external file ({reprlib.repr(location)}); a bundle's "
+                              "graph must hold all of its data")
 
-    def tensors_of(graph):
-        yield from graph.initializer
-        yield from (t.values for t in graph.sparse_initializer)
-        for node in graph.node:
-            if node.domain not in ONNX_DOMAINS:
-                raise BundleError(f"{GRAPH} in {source!r} uses the operator {node.domain}.{node.op_type}; "
-                                  "only the standard ONNX operators are allowed")
-            for attribute in node.attribute:
-                if attribute.HasField("t"):
-                    yield attribute.t
-                yield from attribute.tensors
-                for sub in ([attribute.g] if attribute.HasField("g") else []) + list(attribute.graphs):
-                    yield from tensors_of(sub)
 
-    for tensor in tensors_of(model.graph):
-        if tensor.data_location == onnx.TensorProto.EXTERNAL or len(tensor.external_data):
-            raise BundleError(f"{GRAPH} in {source!r} stores the tensor {tensor.name!r} in an external "
-                              "file; a bundle's graph must hold all of its data")
+def _parts(message, where: str = ""):
+    """(where, message) for `message` and every message inside it, at any depth. The walk
+    follows the protobuf fields themselves rather than a list of the places ONNX keeps
+    tensors, so none is missed: a sparse tensor's indices, a node's `tensors` or
+    `sparse_tensors` attribute, a subgraph of a subgraph, a training graph. (protobuf
+    refuses to parse messages nested more than 100 deep, so the recursion is bounded.)"""
+    from google.protobuf.message import Message
+
+    yield where, message
+    for descriptor, value in message.ListFields():
+        if descriptor.message_type is None:  # numbers, strings, bytes: nothing inside
+            continue
+        path = f"{where}.{descriptor.name}" if where else descriptor.name
+        if isinstance(value, Message):
+            yield from _parts(value, path)
+        else:
+            for i, item in enumerate(value):
+                name = getattr(item, "name", "")
+                yield from _parts(item, f"{path}[{i}]" + (f" {reprlib.repr(name)}" if name else ""))
 
 
 def _refuse_pickle(source: str, name: str, data: bytes) -> None:
@@ -449,25 +464,209 @@ def _refuse_pickle(source: str, name: str, data: bytes) -> None:
 
 
 def _json(source: str, name: str, data: bytes) -> dict:
+    too_deep = (f"{name} in {source!r} is nested more than {MAX_JSON_DEPTH} levels deep; a "
+                "bundle's JSON is not")
     try:
         value = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise BundleError(f"{name} in {source!r} is not valid JSON ({e})") from e
+    except RecursionError:  # the parser recurses per level: thousands of '[' exhaust it
+        raise BundleError(too_deep) from None
+    # whatever reads it later (a schema check, a model card, json.dumps at the next export)
+    # recurses too: a bound here keeps them all far from the recursion limit
+    if _depth(value) > MAX_JSON_DEPTH:
+        raise BundleError(too_deep)
     if not isinstance(value, dict):
         raise BundleError(f"{name} in {source!r} must hold a JSON object")
     return value
+
+
+def _depth(value) -> int:
+    """How deeply lists and objects nest in a parsed JSON value (1: a flat object), counted
+    with a stack, not by recursion."""
+    deepest, stack = 0, [(value, 1)] if isinstance(value, (dict, list)) else []
+    while stack:
+        value, depth = stack.pop()
+        deepest = max(deepest, depth)
+        inside = value.values() if isinstance(value, dict) else value
+        stack.extend((v, depth + 1) for v in inside if isinstance(v, (dict, list)))
+    return deepest
 
 
 def _check_version(source: str, name: str, doc: dict) -> None:
     if doc.get("format") != FORMAT:
         raise BundleError(f"{name} in {source!r} says format {doc.get('format')!r}; expected {FORMAT!r}")
     version = doc.get("format_version")
-    if not isinstance(version, int) or version < 1:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise BundleError(f"{name} in {source!r} has format_version {version!r}; expected a whole "
                           "number from 1")
     if version > FORMAT_VERSION:
         raise BundleError(f"{source!r} was written by bundle format version {version}; this "
                           f"workbench reads versions up to {FORMAT_VERSION}: upgrade workbench to load it")
+
+
+# -- config.json's structure ---------------------------------------------------------------------
+# Every field the loader, a session or a model card reads is checked against what the writer
+# puts there before anything is built from it: a crafted or damaged config.json is refused
+# with the field it got wrong, rather than failing wherever a wrong type first meets an
+# operation (a TypeError deep in the rebuild, or in a model card written much later).
+@dataclass(frozen=True)
+class _Leaf:
+    """A value that passes `test`: a string, a number, one of some names."""
+
+    test: Callable[[object], bool]
+    expected: str
+
+
+@dataclass(frozen=True)
+class _Maybe:
+    """null, or what `spec` describes."""
+
+    spec: object
+
+
+@dataclass(frozen=True)
+class _List:
+    item: object
+    expected: str
+
+
+@dataclass(frozen=True)
+class _Object:
+    """A JSON object with `fields` (required unless `optional`); every other field must be
+    `others` when given, and is otherwise left alone (nothing reads it)."""
+
+    fields: dict = field(default_factory=dict)
+    optional: tuple = ()
+    others: object = None
+
+
+@dataclass(frozen=True)
+class _Kinds:
+    """An object whose field `key` names which of `kinds` (each an _Object) it is."""
+
+    key: str
+    kinds: dict
+
+
+def _whole(least: int) -> _Leaf:
+    return _Leaf(lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= least,
+                 f"a whole number from {least}")
+
+
+TEXT = _Leaf(lambda v: isinstance(v, str), "a string")
+FLAG = _Leaf(lambda v: isinstance(v, bool), "true or false")
+NUMBER = _Leaf(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), "a number")
+SCALE = _Leaf(lambda v: NUMBER.test(v) and math.isfinite(v) and v > 0, "a positive number")
+PLAIN = _Leaf(lambda v: v is None or isinstance(v, (str, int, float)),
+              "a string, a number, true, false or null")
+CLASSES = _List(_Leaf(lambda v: isinstance(v, (str, int, float)), "a class name (a string or a number)"),
+                "a list of class names")
+SETTINGS = _Object()  # their names and values are checked against the estimator (learner_state)
+ITEM_KINDS = ("image", "vector", "text", "table")
+INPUT = _Object({"kind": _Leaf(lambda v: v in ITEM_KINDS, f"one of {', '.join(map(repr, ITEM_KINDS))}"),
+                 "shape": _List(_whole(1), "a list of sizes"), "dtype": TEXT,
+                 "image_scale": _Maybe(SCALE), "feature_names": _Maybe(_List(TEXT, "a list of column names")),
+                 "onnx_input": TEXT, "raw_texts": FLAG},
+                optional=("onnx_input", "raw_texts"))
+STEP = _Kinds("step", {
+    "representation": _Object({"in_onnx": FLAG, "method": TEXT, "values": _Object(others=PLAIN)},
+                              optional=("in_onnx",)),
+    "text-vectoriser": _Object({"in_onnx": FLAG, "method": TEXT, "n_components": _whole(1),
+                                "words": SETTINGS, "chars": SETTINGS,
+                                "words_vocabulary": _List(TEXT, "a list of words"),
+                                "chars_vocabulary": _List(TEXT, "a list of character n-grams")},
+                               optional=("in_onnx",))})
+LINEAR = _Object({"params": SETTINGS, "classes": CLASSES, "n_features_in": _whole(0)})
+LEARNER = _Kinds("type", {
+    "LightHead": LINEAR, "LogisticRegression": LINEAR,
+    "TorchClassifier": _Object({"params": SETTINGS, "classes": CLASSES,
+                                "input_shape": _List(_whole(1), "a list of sizes"),
+                                "is_image": FLAG, "self_trained": FLAG}),
+    "onnx": _Object({"estimator": TEXT, "why": TEXT}, optional=("estimator", "why"))})
+_TRAINING_FIELDS = {**dict.fromkeys(("commit", "labels_hash", "branch", "store", "pool", "learner",
+                                     "eval_on", "exported", "bundle"), _Maybe(TEXT)),
+                    "round": _Maybe(_whole(0)), "n_labels": _Maybe(_whole(0)),
+                    "accuracy": _Maybe(NUMBER), "macro_f1": _Maybe(NUMBER)}
+TRAINING = _Object(_TRAINING_FIELDS, optional=tuple(_TRAINING_FIELDS) + ("started_from",))
+# what a bundle started from has the same fields, and its own start in turn
+TRAINING.fields["started_from"] = _Maybe(TRAINING)
+CONFIG_SCHEMA = _Object({"classes": CLASSES, "input": INPUT,
+                         "preprocessing": _List(STEP, "a list of steps"), "learner": LEARNER,
+                         "training": TRAINING}, optional=("training",))
+
+
+class _Malformed(Exception):
+    """Where config.json differs from its schema (raised inside the check, reported once)."""
+
+    def __init__(self, where: str, value, expected: str, missing: bool = False):
+        super().__init__(where, value, expected, missing)
+        self.where, self.value, self.expected, self.missing = where, value, expected, missing
+
+
+def _check_config(source: str, config: dict) -> None:
+    try:
+        _conform(config, CONFIG_SCHEMA, "")
+    except _Malformed as e:
+        if e.missing:
+            raise BundleError(f"{CONFIG} in {source!r} has no {e.where}; expected {e.expected}") from None
+        raise BundleError(f"{CONFIG} in {source!r}: {e.where} is {reprlib.repr(e.value)}; expected "
+                          f"{e.expected}") from None
+
+
+def _conform(value, spec, where: str) -> None:
+    """Raise _Malformed at the first part of `value` that is not what `spec` describes."""
+    if isinstance(spec, _Maybe):
+        try:
+            if value is not None:
+                _conform(value, spec.spec, where)
+        except _Malformed as e:
+            if e.where != where:  # wrong inside: that part is what to name
+                raise
+            raise _Malformed(where, value, _expected(spec)) from None
+    elif isinstance(spec, _Leaf):
+        if not spec.test(value):
+            raise _Malformed(where, value, spec.expected)
+    elif isinstance(spec, _List):
+        if not isinstance(value, list):
+            raise _Malformed(where, value, spec.expected)
+        for i, item in enumerate(value):
+            _conform(item, spec.item, f"{where}[{i}]")
+    elif isinstance(spec, _Kinds):
+        if not isinstance(value, dict):
+            raise _Malformed(where, value, "a JSON object")
+        kinds = f"one of {', '.join(map(repr, sorted(spec.kinds)))}"
+        if spec.key not in value:
+            raise _Malformed(_dotted(where, spec.key), None, kinds, missing=True)
+        kind = value[spec.key]
+        if not isinstance(kind, str) or kind not in spec.kinds:  # (a list is not hashable)
+            raise _Malformed(_dotted(where, spec.key), kind, kinds)
+        _conform_object(value, spec.kinds[kind], where)
+    else:
+        _conform_object(value, spec, where)
+
+
+def _conform_object(value, spec: _Object, where: str) -> None:
+    if not isinstance(value, dict):
+        raise _Malformed(where, value, "a JSON object")
+    for key, part in spec.fields.items():
+        if key in value:
+            _conform(value[key], part, _dotted(where, key))
+        elif key not in spec.optional:
+            raise _Malformed(_dotted(where, key), None, _expected(part), missing=True)
+    if spec.others is not None:
+        for key in value.keys() - spec.fields.keys():
+            _conform(value[key], spec.others, _dotted(where, key))
+
+
+def _dotted(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _expected(spec) -> str:
+    if isinstance(spec, _Maybe):
+        return f"{_expected(spec.spec)} or null"
+    return getattr(spec, "expected", "a JSON object")
 
 
 # -- loading --------------------------------------------------------------------------------------------
@@ -513,17 +712,31 @@ def _model_from(bundle: Bundle) -> Model:
         else:
             learner = restore_learner(learner_config, {k[len("learner."):]: v for k, v in tensors.items()
                                                        if k.startswith("learner.")})
+        return Model(learner, classes, signature, encoder=encoder,
+                     info={**config.get("training", {}), "bundle": bundle.source})
     except BundleError:
         raise
     except Exception as e:  # whatever a crafted config or weights make the rebuild fail with
         raise BundleError(f"{CONFIG} or {WEIGHTS} in {bundle.source!r} does not describe a model this "
                           f"workbench can rebuild ({type(e).__name__}: {e})") from e
-    return Model(learner, classes, signature, encoder=encoder,
-                 info={**config.get("training", {}), "bundle": bundle.source})
 
 
 def _prefix(step: dict) -> str:
     return {"text-vectoriser": "text", "representation": "encoder"}.get(step["step"], step["step"])
+
+
+def onnx_session(graph: bytes):
+    """An onnxruntime session of `graph`, made from its bytes (never from a path), whose
+    external data, if any were left, could only come from a new empty folder. check_graph
+    refuses such a graph already; this is the second wall: from bytes alone, onnxruntime
+    would read a relative location against the working directory."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    with tempfile.TemporaryDirectory(prefix="workbench-no-external-data-") as empty:
+        options.add_session_config_entry("session.model_external_initializers_file_folder_path",
+                                         empty)
+        return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
 
 
 class OnnxLearner:
@@ -533,10 +746,8 @@ class OnnxLearner:
     accepts_images = True  # the graph takes items as the pool holds them
 
     def __init__(self, graph: bytes, classes):
-        import onnxruntime as ort
-
         self.classes_ = np.asarray(classes)
-        self._session = ort.InferenceSession(graph, providers=["CPUExecutionProvider"])
+        self._session = onnx_session(graph)
 
     def predict_proba(self, X, batch: int = 256) -> np.ndarray:
         # in batches: a graph's intermediate maps can take megabytes per item
