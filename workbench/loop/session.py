@@ -52,6 +52,7 @@ from workbench.learn.queue import (
     overlap_items,
 )
 from workbench.learn.strategies import get_strategy, strategy_name
+from workbench.loop import pool_source
 from workbench.loop.agreement import ADJUDICATION, agreement, annotations
 from workbench.loop.inputs import LearnerInputs, Scores
 from workbench.loop.review import Reviewing
@@ -117,6 +118,7 @@ class Session(Reviewing):
         self.at = None if at is None else self.store.rev(at).id
         self.store.bind(classes=self.class_names, n_items=len(pool),
                         items_hash=labels_hash(pool.item_ids, [""] * len(pool)))
+        pool_source.record(self.store, pool)  # so the store alone can reopen it: Session.open
         # The default: a light head on the pool's representation, learned once in the
         # background and cached (see workbench.loop.inputs); other learners see pool.X.
         self.learner = (learner if learner is not None else LightHead(random_state=seed)
@@ -181,6 +183,16 @@ class Session(Reviewing):
         if self._model is None:
             self._queue = self._start_queue() if self._start is not None else self._cold_start_queue()
         self._watcher = Watcher(self.sync) if watch and self.at is None else None
+
+    @classmethod
+    def open(cls, store, **options) -> Session:
+        """Reopen a session from its store alone: the pool is read again from where the
+        store records it came from (see `workbench.loop.pool_source`), the classes are the
+        store's; `options` as for `Session(...)`."""
+        pool = pool_source.rebuild(store, otherwise="open it with Session(pool, store) and the "
+                                                    "pool it labels")
+        options.setdefault("classes", pool_source.classes_for(store, pool))
+        return cls(pool, store, **options)
 
     # -- reading state ----------------------------------------------------------------------
     @property
