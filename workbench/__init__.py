@@ -6,49 +6,90 @@ log, retrain on cue, and watch loss and accuracy as the labels grow.
 The packages, imports pointing one way: `data` (pools) and `store` (the label log) know
 nothing else; `learn` (learners, strategies, the queue) uses `data`; `loop` (the session)
 uses all three; `ui` (widget, charts) uses `loop`.
+
+Every public name is imported on first use (PEP 562): `import workbench` costs nothing, so
+the command line, scripts and background workers load torch, scikit-learn, onnx or Altair
+only when they touch what needs them (`workbench log` used to take 3-5 s for that alone).
 """
 
+import importlib as _importlib
+import importlib.abc as _abc
+import importlib.util as _util
 import sys as _sys
-
-from workbench.data import datasets
-from workbench.data.pool import Pool
-from workbench.learn import registry as models
-from workbench.learn import strategies
-from workbench.learn.bundle import BundleError, load_model
-from workbench.learn.head import LightHead
-from workbench.learn.learners import TorchClassifier, features_for, logistic_regression, make_learner
-from workbench.learn.model import Model
-from workbench.learn.queue import QueueItem
-from workbench.loop.session import Session
-from workbench.loop.simulate import labels_to_reach, simulate
-from workbench.store import LabelStore, SchemaVersionError, StoreError
 
 __version__ = "0.1.0"
 
-# `workbench.strategies` and `workbench.datasets` are part of the public API as modules, so
-# `from workbench.strategies import margin` keeps working where they now live in packages.
-_sys.modules[__name__ + ".strategies"] = strategies
-_sys.modules[__name__ + ".datasets"] = datasets
-_sys.modules[__name__ + ".models"] = models  # the model registry: push, list_models, show, pull
+# name -> (module, attribute); attribute None: the name is the module itself.
+_PUBLIC = {
+    "BundleError": ("workbench.learn.bundle", "BundleError"),
+    "HistoryView": ("workbench.ui.history_view", "HistoryView"),
+    "LabelStore": ("workbench.store", "LabelStore"),
+    "LabelWidget": ("workbench.ui.label_widget", "LabelWidget"),
+    "LightHead": ("workbench.learn.head", "LightHead"),
+    "Model": ("workbench.learn.model", "Model"),
+    "Pool": ("workbench.data.pool", "Pool"),
+    "QueueItem": ("workbench.learn.queue", "QueueItem"),
+    "SchemaVersionError": ("workbench.store", "SchemaVersionError"),
+    "Session": ("workbench.loop.session", "Session"),
+    "StoreError": ("workbench.store", "StoreError"),
+    "TorchClassifier": ("workbench.learn.learners", "TorchClassifier"),
+    "charts": ("workbench.ui.charts", None),
+    "datasets": ("workbench.data.datasets", None),
+    "features_for": ("workbench.learn.learners", "features_for"),
+    "labels_to_reach": ("workbench.loop.simulate", "labels_to_reach"),
+    "load_model": ("workbench.learn.bundle", "load_model"),
+    "logistic_regression": ("workbench.learn.learners", "logistic_regression"),
+    "make_learner": ("workbench.learn.learners", "make_learner"),
+    "models": ("workbench.learn.registry", None),  # the model registry: push, list_models, ...
+    "simulate": ("workbench.loop.simulate", "simulate"),
+    "strategies": ("workbench.learn.strategies", None),
+}
+
+# Modules of the public API that live in packages now: `from workbench.strategies import
+# margin` must keep working, so `workbench.<name>` imports as the module it stands for.
+_ALIASES = {f"{__name__}.{name}": module for name, (module, attr) in _PUBLIC.items()
+            if attr is None and name != "charts"}
 
 
 def __getattr__(name):
-    # The widget and the charts pull in anywidget and Altair: import them on first use, so
-    # `import workbench` stays light for scripts, the CLI and background workers.
-    if name == "LabelWidget":
-        from workbench.ui.label_widget import LabelWidget
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'workbench' has no attribute {name!r}")
+    module, attr = _PUBLIC[name]
+    value = _importlib.import_module(module)
+    if attr is not None:
+        value = getattr(value, attr)
+    elif f"{__name__}.{name}" in _ALIASES:
+        _sys.modules.setdefault(f"{__name__}.{name}", value)
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value
 
-        return LabelWidget
-    if name == "HistoryView":
-        from workbench.ui.history_view import HistoryView
 
-        return HistoryView
-    if name == "charts":
-        import workbench.ui.charts as charts
+def __dir__():
+    return sorted({*globals(), *__all__})
 
-        return charts
-    raise AttributeError(f"module 'workbench' has no attribute {name!r}")
 
+class _AliasFinder(_abc.MetaPathFinder, _abc.Loader):
+    """Imports `workbench.strategies` (and the other aliases) as the module it stands for,
+    without importing that module before someone asks for it."""
+
+    aliases_workbench = True  # how a reload of this package recognises an installed finder
+
+    def find_spec(self, fullname, path=None, target=None):
+        return _util.spec_from_loader(fullname, self) if fullname in _ALIASES else None
+
+    def create_module(self, spec):
+        module = _importlib.import_module(_ALIASES[spec.name])
+        self._specs = {**getattr(self, "_specs", {}), spec.name: module.__spec__}
+        return module
+
+    def exec_module(self, module):
+        # The import machinery stamped the alias's spec on the real module; give it back its
+        # own, so reloading and pickling by reference still find the real one.
+        module.__spec__ = self._specs.pop(module.__spec__.name)
+
+
+if not any(getattr(f, "aliases_workbench", False) for f in _sys.meta_path):  # once, even on reload
+    _sys.meta_path.append(_AliasFinder())
 
 __all__ = [
     "BundleError",
