@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 
 from workbench import cli
@@ -62,9 +63,202 @@ def test_merge_clone_push_pull_on_the_command_line(tmp_path, capsys):
     store.commit("ann")
     assert run(capsys, "pull", tmp_path / "laptop")[0] == 0
     code, out, _ = run(capsys, "merge", tmp_path / "laptop", "origin/main")
-    assert code == 1 and "1 conflicts" in out and "a" in out
+    assert code == 1 and out.startswith("1 conflict;") and "a" in out
     LabelStore.open(tmp_path / "laptop").resolve("a", "z")
     assert run(capsys, "commit", tmp_path / "laptop", "-m", "merged")[0] == 0
     assert run(capsys, "push", tmp_path / "laptop")[0] == 0
     assert LabelStore.open(shared).labels().to_dict() == {"a": "z", "b": "x"}
     assert pd.read_parquet(shared)["event_id"].is_unique
+
+
+# -- a path with no store is refused, never created (issue 17, item 11) -------------------------
+def test_every_verb_refuses_a_path_that_holds_no_store_and_creates_nothing(tmp_path, capsys):
+    typo = tmp_path / "stroe"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    verbs = [["log"], ["status"], ["diff"], ["blame"], ["show"], ["commit", "-m", "x"], ["tag"],
+             ["branch"], ["merge", "main"], ["merge", "--abort"], ["revert", "HEAD"],
+             ["restore", "HEAD"], ["push"], ["pull"], ["agreement"], ["resolve", "a", "x"],
+             ["export", "--out", tmp_path / "bundle"]]
+    for path in (typo, empty):
+        for verb, *rest in verbs:
+            code, out, err = run(capsys, verb, path, *rest)
+            assert code != 0 and f"not a label store: {path}" in err, (verb, out, err)
+            assert "workbench init" in err  # and what to do instead
+    assert not typo.exists() and list(empty.iterdir()) == []
+    assert not (tmp_path / "bundle").exists()
+
+
+def test_init_makes_an_empty_store_and_log_then_says_no_commits_yet(tmp_path, capsys):
+    path = tmp_path / "new" / "store"
+    code, out, _ = run(capsys, "init", path)
+    assert code == 0 and out.strip() == f"initialised an empty label store in {path}"
+    assert run(capsys, "log", path)[1].strip() == "no commits yet"
+    code, out, _ = run(capsys, "init", path)  # again: says so, changes nothing
+    assert code == 0 and out.strip() == f"{path} is a label store already"
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("not a store")
+    code, _, err = run(capsys, "init", tmp_path / "notes")
+    assert code == 2 and "holds something else (todo.txt)" in err
+
+
+# -- conflicts on the command line (issue 17, item 12) --------------------------------------------
+def conflicted(path):
+    """A store whose main and branch `bob` both changed items a, b and c since `base`."""
+    store = LabelStore.open(path, annotator="ann")
+    for item in "abc":
+        store.append(item, "x")
+    store.commit("base")
+    store.branch("bob")
+    bob = LabelStore.open(path, annotator="bob", branch="bob")
+    for item in "abc":
+        bob.append(item, "y", action="relabel")
+    bob.commit("bob's labels")
+    for item in "abc":
+        store.append(item, "z", action="relabel")
+    store.commit("ann's labels")
+    return store
+
+
+def test_conflicts_are_listed_resolved_and_committed_on_the_command_line(tmp_path, capsys):
+    path = tmp_path / "store"
+    conflicted(path)
+    code, out, _ = run(capsys, "merge", path, "bob")
+    assert code == 1 and out.startswith("3 conflicts")
+    assert f"workbench resolve {path} ITEM LABEL" in out and "--abort" in out
+
+    code, out, _ = run(capsys, "status", path)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("On branch main at ") and "merging " in lines[1]
+    assert "3 conflicts to resolve" in lines[1]
+    assert lines[2].split() == ["item_id", "base", "ours", "theirs"]
+    assert [line.split() for line in lines[3:6]] == [["a", "x", "z", "y"], ["b", "x", "z", "y"],
+                                                    ["c", "x", "z", "y"]]
+    assert f"workbench resolve {path} ITEM LABEL" in out and "--remove" in out
+    assert f"workbench merge {path} --abort" in out
+    status = json.loads(run(capsys, "status", path, "--format", "json")[1])
+    assert status["branch"] == "main" and status["merging"] is not None
+    assert status["conflicts"][0] == {"item_id": "a", "base": "x", "ours": "z", "theirs": "y"}
+
+    code, out, _ = run(capsys, "resolve", path, "a", "y")
+    assert code == 0 and out.strip() == "resolved a: y (2 conflicts left)"
+    code, out, _ = run(capsys, "resolve", path, "b", "--remove")
+    assert code == 0 and out.strip() == "resolved b: no label (1 conflict left)"
+    code, _, err = run(capsys, "resolve", path, "zz", "x")
+    assert code == 2 and "'zz' is not in conflict" in err
+    code, _, err = run(capsys, "resolve", path, "c")
+    assert code == 2 and "give the label" in err and "--remove" in err
+    code, _, err = run(capsys, "resolve", path, "c", "x", "--remove")
+    assert code == 2 and "not both" in err
+    code, out, _ = run(capsys, "resolve", path, "c", "z")
+    assert code == 0 and "no conflicts left" in out and f"workbench commit {path} -m" in out
+    code, out, _ = run(capsys, "status", path)
+    assert "all conflicts resolved" in out and f"workbench commit {path} -m" in out
+    assert run(capsys, "commit", path, "-m", "merged bob")[0] == 0
+    assert LabelStore.open(path).labels().to_dict() == {"a": "y", "c": "z"}
+    code, out, _ = run(capsys, "status", path)
+    assert "merging" not in out and "nothing to commit" in out
+
+
+def test_a_merge_is_aborted_on_the_command_line(tmp_path, capsys):
+    path = tmp_path / "store"
+    conflicted(path)
+    assert run(capsys, "merge", path, "bob")[0] == 1
+    assert run(capsys, "resolve", path, "a", "y")[0] == 0
+    code, out, _ = run(capsys, "merge", path, "--abort")
+    assert code == 0 and out.strip() == "merge aborted; the labels are as they were"
+    assert LabelStore.open(path).labels().to_dict() == {"a": "z", "b": "z", "c": "z"}
+    code, out, _ = run(capsys, "status", path)
+    assert "merging" not in out and "nothing to commit" in out
+    code, _, err = run(capsys, "merge", path, "--abort")
+    assert code == 2 and "no merge is in progress" in err
+    code, _, err = run(capsys, "merge", path)
+    assert code == 2 and "name the branch or commit to merge" in err
+    code, _, err = run(capsys, "merge", path, "bob", "--abort")
+    assert code == 2 and "not both" in err
+
+
+def test_resolve_refuses_a_label_outside_the_stores_classes(tmp_path, capsys):
+    path = tmp_path / "store"
+    conflicted(path).bind(classes=["x", "y", "z"], items_hash="0" * 16, n_items=3)
+    assert run(capsys, "merge", path, "bob")[0] == 1
+    code, _, err = run(capsys, "resolve", path, "a", "w")
+    assert code == 2 and "label 'w' is not one of the store's classes ['x', 'y', 'z']" in err
+
+
+# -- diff with no ref, and Commit objects as refs (issue 17, item 14) -----------------------------
+def test_diff_without_a_ref_compares_the_working_labels_with_head(tmp_path, capsys):
+    path = tmp_path / "store"
+    store = LabelStore.open(path, annotator="ann")
+    store.append("a", "cat")
+    store.commit("a cat")
+    assert run(capsys, "diff", path)[1].strip() == "no differences"
+    store.append("a", "dog", action="relabel")
+    store.append("b", "cat")
+    code, out, _ = run(capsys, "diff", path)
+    assert code == 0 and out.splitlines() == ["~ a: cat -> dog  (ann, human)",
+                                              "+ b: (none) -> cat  (ann, human)"]
+
+
+def two_commits(path):
+    store = LabelStore.open(path, annotator="ann")
+    store.append("a", "cat")
+    first = store.commit("a cat")
+    store.append("a", "dog", action="relabel")
+    second = store.commit("a dog")
+    return store, first, second
+
+
+def test_diff_takes_commit_objects(tmp_path):
+    store, first, second = two_commits(tmp_path / "store")
+    assert store.diff(first, second)[["item_id", "before", "after"]].values.tolist() == [
+        ["a", "cat", "dog"]]
+    assert store.diff(first)["after"].tolist() == ["dog"]
+
+
+def test_labels_at_takes_a_commit_object(tmp_path):
+    store, first, second = two_commits(tmp_path / "store")
+    assert store.labels(at=first).to_dict() == {"a": "cat"}
+    assert store.current_labels_at(second)["label"].to_dict() == {"a": "dog"}
+
+
+def test_revert_takes_a_commit_object(tmp_path):
+    store, _, second = two_commits(tmp_path / "store")
+    store.revert(second)
+    assert store.labels().to_dict() == {"a": "cat"}
+
+
+def test_restore_takes_a_commit_object(tmp_path):
+    store, first, _ = two_commits(tmp_path / "store")
+    store.restore(first)
+    assert store.labels().to_dict() == {"a": "cat"}
+
+
+def test_merge_takes_a_commit_object(tmp_path):
+    store, first, _ = two_commits(tmp_path / "store")
+    store.branch("side", at=first)
+    side = LabelStore.open(tmp_path / "store", branch="side")
+    side.append("b", "cat")
+    theirs = side.commit("b cat")
+    result = store.merge(theirs)
+    assert result.commit is not None and store.labels().to_dict() == {"a": "dog", "b": "cat"}
+
+
+def test_session_at_takes_a_commit_object(tmp_path):
+    from workbench.data.pool import Pool
+    from workbench.learn.learners import logistic_regression
+    from workbench.loop.session import Session
+
+    X = np.arange(40, dtype=float).reshape(20, 2)
+    pool = Pool.from_arrays(X, np.repeat(["cat", "dog"], 10))
+    store = LabelStore.open(tmp_path / "store", annotator="ann")
+    store.append(pool.item_ids[0], "cat")
+    first = store.commit("one label")
+    store.append(pool.item_ids[1], "dog")
+    store.commit("two labels")
+    session = Session(pool, store.path, at=first, learner=logistic_regression(), watch=False)
+    try:
+        assert session.at == first.id and session.labels == {pool.item_ids[0]: "cat"}
+    finally:
+        session.close()

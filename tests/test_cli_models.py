@@ -12,7 +12,9 @@ from PIL import Image
 from workbench import cli
 from workbench.cli import load_data
 from workbench.data.datasets import digits
+from workbench.data.pool import Pool
 from workbench.learn.bundle import load_model
+from workbench.learn.learners import logistic_regression
 from workbench.loop.session import Session
 
 WORDS = {"sports": ["goal", "match", "team", "score", "league", "coach", "striker", "referee"],
@@ -106,8 +108,54 @@ def test_export_says_why_there_is_no_model(tmp_path, capsys):
     assert "4 labels of 1 class(es)" in err and "at least 2 classes" in err
     assert not (tmp_path / "b").exists()
     code, _, err = run(capsys, "export", tmp_path / "nowhere", "--out", tmp_path / "b")
-    assert code == 2 and "is not a workbench label store" in err
+    assert code == 2 and f"not a label store: {tmp_path / 'nowhere'}" in err
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_export_needs_no_data_flag_when_the_store_knows_its_pool(tmp_path, capsys):
+    """A store labeled in a notebook on a folder of images: export rebuilds the pool from
+    what the session recorded, so `workbench export STORE --out B` needs nothing else."""
+    pool = digits()
+    picked = np.concatenate([np.flatnonzero(pool.y == d)[:30] for d in (3, 8)])
+    for position in picked:
+        folder = tmp_path / "images" / str(pool.y[position])
+        folder.mkdir(parents=True, exist_ok=True)
+        pixels = (pool.X[position] * 16).astype(np.uint8)
+        Image.fromarray(pixels).save(folder / f"{pool.item_ids[position]}.png")
+    images = Pool.from_folder(tmp_path / "images")
+    session = Session(images, tmp_path / "store", learner=logistic_regression(), watch=False)
+    label_from_queue(session, images.y, 20)
+    session.close()
+    code, out, err = run(capsys, "export", tmp_path / "store", "--out", tmp_path / "b",
+                         "--learner", "logreg")
+    assert code == 0, err
+    assert out.startswith(f"exported bundle to {tmp_path / 'b'}")
+    assert load_model(tmp_path / "b").classes == ["3", "8"]
+
+
+def test_export_of_a_pool_built_in_memory_names_the_missing_flag(tmp_path, capsys):
+    pool = digits()
+    arrays = Pool.from_arrays(pool.X[:200], pool.y[:200], item_ids=pool.item_ids[:200])
+    session = Session(arrays, tmp_path / "store", learner=logistic_regression(), watch=False)
+    label_from_queue(session, arrays.y, 20)
+    session.close()
+    code, _, err = run(capsys, "export", tmp_path / "store", "--out", tmp_path / "b")
+    assert code == 2 and "does not record where its pool came from" in err
+    assert "pass --data" in err and not (tmp_path / "b").exists()
+
+
+def test_predict_without_data_predicts_the_pool_the_model_learned_on(trained, tmp_path, capsys):
+    pool, root, proba, bundle = trained
+    code, out, err = run(capsys, "predict", bundle, "--out", tmp_path / "p.parquet")
+    assert code == 0, err
+    assert out.startswith(f"predicted {len(pool)} items in ")
+    frame = pd.read_parquet(tmp_path / "p.parquet")
+    assert frame["item_id"].tolist() == pool.item_ids.tolist()
+    np.testing.assert_allclose(frame[[f"p_{c}" for c in range(10)]].to_numpy(), proba, atol=1e-5)
+    # a store folder as DATA: the pool that store labels
+    code, _, err = run(capsys, "predict", bundle, root / "store", "--out", tmp_path / "q.parquet")
+    assert code == 0, err
+    assert len(pd.read_parquet(tmp_path / "q.parquet")) == len(pool)
 
 
 def test_predict_images_from_a_folder_and_an_npz(trained, tmp_path, capsys):

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
+# Building the parser imports nothing heavy (strategies need numpy alone): each verb imports
+# what it needs when it runs, so `--help` and the history verbs never wait for torch,
+# scikit-learn, onnx or Altair (tests/test_cli_imports.py keeps it so).
 from workbench import cli_history, cli_models
 from workbench.learn.strategies import STRATEGIES
 
@@ -60,26 +62,11 @@ def main(argv=None) -> int:
 
 
 def load_data(data: str, label_column: str | None = None, text_column: str | None = None):
-    from workbench.data.datasets import digits
-    from workbench.data.pool import Pool
+    """The pool that `--data` (with `--label-column`, `--text-column`) names; it remembers
+    where it came from, so a session opened on it records that in its store."""
+    from workbench.loop import pool_source
 
-    if data == "digits":
-        return digits()
-    path = Path(data)
-    if path.is_dir():
-        return Pool.from_folder(path)
-    if not path.exists():
-        raise FileNotFoundError(f"--data {data!r} is neither 'digits' nor an existing file or folder")
-    if text_column is not None and path.suffix.lower() not in (".csv", ".tsv", ".txt", ".parquet", ".pq"):
-        raise ValueError(f"--text-column needs a CSV or Parquet file, got {path.name!r}")
-    extra = {} if text_column is None else {"text_column": text_column}
-    try:
-        return Pool.from_file(path, label_column=label_column, **extra)
-    except ValueError as e:
-        if "no numeric feature columns" not in str(e):
-            raise
-        raise ValueError(f"{path.name} has no numeric feature columns to learn from; for a file "
-                         "of texts, name their column with --text-column") from e
+    return pool_source.load(pool_source.from_data_flag(data, label_column, text_column))
 
 
 def _simulate(args) -> int:

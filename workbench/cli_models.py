@@ -3,10 +3,16 @@ from a bundle on new data, and the folder model registry, on the command line.
 
 `export` reopens the store the way a notebook would (same pool, learner and seed), so the
 model it writes is the one the session last trained, retrained first when labels came
-after it (see `workbench.loop.export`). `predict` needs no store and no pool: the bundle
-alone says what one item is (`config.json`'s input signature), and the data are read by
-that kind. Building a Pool instead would be wrong for text, which would fit a new
-vectoriser to the new texts rather than use the one the model learned with.
+after it (see `workbench.loop.export`). The pool is the one the store records (see
+`workbench.loop.pool_source`) unless `--data` names it. `predict` needs no store and no
+pool: the bundle alone says what one item is (`config.json`'s input signature), and the
+data are read by that kind. Building a Pool instead would be wrong for text, which would
+fit a new vectoriser to the new texts rather than use the one the model learned with; the
+exception is predicting over the pool the model learned on (no DATA, or a store as DATA),
+whose features are the ones it was trained with.
+
+numpy, pandas and the learners are imported inside the verbs: `workbench --help` and the
+history verbs build this parser too.
 """
 
 from __future__ import annotations
@@ -15,12 +21,11 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
 from workbench.learn.strategies import STRATEGIES
 
 VERBS = ("export", "predict", "models")
+DATA_FLAG = ("pass --data (a .npz/.csv/.parquet file, an image folder or 'digits'), with "
+             "--label-column/--text-column as the session read it")
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq")
 
 
@@ -28,9 +33,10 @@ def add_commands(sub) -> None:
     exp = sub.add_parser("export", help="write a store's latest model as a bundle (folder or zip)")
     exp.add_argument("store", help="the label store folder")
     exp.add_argument("--out", required=True, help="the bundle folder (or .zip file, with --zip)")
-    exp.add_argument("--data", default="digits",
+    exp.add_argument("--data", default=None,
                      help="the pool the store labels: 'digits' or a .npz/.csv/.parquet file or "
-                          "image folder, as given to the session")
+                          "image folder, as given to the session (default: where the store "
+                          "records its pool came from)")
     exp.add_argument("--label-column", default=None, help="ground-truth column of a CSV/Parquet file")
     exp.add_argument("--text-column", default=None, help="column of texts in a CSV/Parquet file")
     exp.add_argument("--learner", default="head", choices=["head", "torch", "logreg"],
@@ -45,13 +51,16 @@ def add_commands(sub) -> None:
 
     pred = sub.add_parser("predict", help="predict with a bundle: a parquet of classes and probabilities")
     pred.add_argument("bundle", help="a bundle folder or zip, or name@version in the registry")
-    pred.add_argument("data", help="image models: a folder of images; text models: a CSV/Parquet "
-                                   "file with a text column; table models: a CSV/Parquet file "
-                                   "with the feature columns; vector models: a CSV/Parquet file "
-                                   "whose numeric columns (but item_id and y) are the features; "
-                                   "any model: a .npz with the features as X (image models: or "
-                                   "raw pixel values). Item ids: the item_id column or item_ids "
-                                   "array, else row numbers; image paths within the folder")
+    pred.add_argument("data", nargs="?", default=None,
+                      help="omitted: the pool of the store the bundle was exported from; a label "
+                           "store folder: the pool that store labels; "
+                           "image models: a folder of images; text models: a CSV/Parquet "
+                           "file with a text column; table models: a CSV/Parquet file "
+                           "with the feature columns; vector models: a CSV/Parquet file "
+                           "whose numeric columns (but item_id and y) are the features; "
+                           "any model: a .npz with the features as X (image models: or "
+                           "raw pixel values). Item ids: the item_id column or item_ids "
+                           "array, else row numbers; image paths within the folder")
     pred.add_argument("--out", default="predictions.parquet",
                       help="the parquet to write (default predictions.parquet)")
     pred.add_argument("--text-column", default="text", help="the column of texts (default text)")
@@ -91,21 +100,22 @@ def run(args) -> int:
 # -- export -------------------------------------------------------------------------------------
 def _export(args) -> int:
     from workbench.cli import load_data
+    from workbench.cli_history import require_store
     from workbench.learn.bundle import read_bundle
     from workbench.learn.learners import make_learner
+    from workbench.loop import pool_source
     from workbench.loop.session import Session
-    from workbench.store.log import read_meta
 
-    store = Path(args.store)
-    # Read first: Session would create an empty store at a mistyped path.
-    meta = read_meta(store)
-    pool = load_data(args.data, args.label_column, args.text_column)
-    # A pool without ground truth (the usual case) has no classes; the store keeps the ones
-    # its first session was given.
+    store = require_store(args.store)  # first: Session would create a store at a mistyped path
+    if args.data is not None:
+        pool = load_data(args.data, args.label_column, args.text_column)
+    elif args.label_column is not None or args.text_column is not None:
+        raise ValueError("--label-column and --text-column say how to read --data; give --data too")
+    else:
+        pool = pool_source.rebuild(store, otherwise=DATA_FLAG)
     learner = None if args.start_from and args.learner == "head" else make_learner(args.learner,
                                                                                     args.seed)
-    session = Session(pool, store, learner=learner,
-                      classes=None if pool.classes else meta.get("classes"),
+    session = Session(pool, store, learner=learner, classes=pool_source.classes_for(store, pool),
                       strategy=args.strategy, seed=args.seed, watch=False,
                       start_from=args.start_from)
     try:
@@ -139,14 +149,20 @@ def _size(path: Path) -> str:
 
 # -- predict ------------------------------------------------------------------------------------
 def _predict(args) -> int:
+    import numpy as np
+    import pandas as pd
     from tqdm import tqdm
 
+    from workbench.cli_history import is_store
     from workbench.learn.bundle import load_model
 
     if args.batch < 1:
         raise ValueError(f"--batch must be at least 1, got {args.batch}")
     model = load_model(args.bundle, registry=args.registry)
-    ids, items = read_items(model.signature, Path(args.data), text_column=args.text_column)
+    if args.data is None or is_store(args.data):
+        ids, items = _store_pool(model, args.data)
+    else:
+        ids, items = read_items(model.signature, Path(args.data), text_column=args.text_column)
     started = time.perf_counter()
     parts = []
     # Batches bound the memory: image files are read, and texts vectorised, a batch at a time.
@@ -170,9 +186,30 @@ def _predict(args) -> int:
     return 0
 
 
+def _store_pool(model, store) -> tuple[list[str], object]:
+    """(item ids, features) of the pool a store labels: `store`, else the one the bundle
+    was exported from. Its features are what the model learned from, so they go in as is."""
+    from workbench.cli_history import is_store
+    from workbench.loop import pool_source
+
+    otherwise = "pass DATA (the items to predict)"
+    if store is None:
+        store = model.info.get("store")
+        if not store:
+            raise ValueError(f"the bundle names no store it was exported from; {otherwise}")
+        if not is_store(store):
+            raise ValueError(f"the bundle was exported from the store {store!r}, which is not "
+                             f"here; {otherwise}")
+    pool = pool_source.rebuild(store, otherwise=otherwise)
+    return pool.item_ids.tolist(), model.signature.check(pool.X)
+
+
 def read_items(signature, path: Path, *, text_column: str = "text") -> tuple[list[str], object]:
     """(item ids, items) of `path` as this model reads them: feature arrays, image paths,
     texts or table rows, sliceable in batches; a clear error when they cannot fit."""
+    import numpy as np
+    import pandas as pd
+
     from workbench.data.loaders import IMAGE_SUFFIXES
 
     kind = signature.kind
@@ -212,7 +249,9 @@ def read_items(signature, path: Path, *, text_column: str = "text") -> tuple[lis
     return ids, signature.check(frame[numeric].to_numpy(dtype=np.float64))
 
 
-def _npz(signature, path: Path) -> tuple[list[str], np.ndarray]:
+def _npz(signature, path: Path) -> tuple[list[str], object]:
+    import numpy as np
+
     with np.load(path, allow_pickle=False) as data:
         if "X" not in data:
             raise ValueError(f"{path.name} has arrays {list(data.keys())}; expected the features as 'X'")
