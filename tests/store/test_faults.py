@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import shutil
 
+import killing
 import pytest
 
-import killing
 from workbench.store import LabelStore
 
 

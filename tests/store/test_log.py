@@ -318,6 +318,11 @@ def test_compaction_keeps_every_event_exactly_once(tmp_path):
     before = b.events()
     assert len(parquet_names(tmp_path)) == 23
     assert b.compact() == 23
+    assert len(parquet_names(tmp_path)) == 24  # the parts stay for readers that listed them
+    assert len(pd.read_parquet(tmp_path)) == 104  # (plain pandas sees them twice)...
+    for store in (a, b, LabelStore.open(tmp_path)):
+        assert store.events().equals(before)  # ...our readers do not
+    assert b.compact(retire_after=0) == 0  # retired once no reader can still need them
     names = parquet_names(tmp_path)
     assert len(names) == 1 and names[0].startswith("segment-")
     assert len(pd.read_parquet(tmp_path)) == 52
@@ -329,18 +334,21 @@ def test_compaction_keeps_every_event_exactly_once(tmp_path):
     assert a.compact() == 0  # a single loose part is not worth a segment
 
 
-def test_interrupted_compaction_is_finished_by_open(tmp_path):
+def test_interrupted_compaction_is_finished_by_open(tmp_path, monkeypatch):
     writer = LabelStore.open(tmp_path, annotator="ann")
     for i in range(10):
         writer.append(f"i{i}", "x")
     reader = LabelStore.open(tmp_path)  # opened, nothing read yet
     saved = {n: (tmp_path / n).read_bytes() for n in parquet_names(tmp_path)}
-    assert LabelStore.open(tmp_path).compact() == 10
+    assert LabelStore.open(tmp_path).compact(retire_after=0) == 10
     for name, data in saved.items():  # as if killed after writing the segment, before deleting
         (tmp_path / name).write_bytes(data)
     assert len(pd.read_parquet(tmp_path)) == 20  # plain pandas sees the duplicates...
     assert len(reader.events()) == 10  # ...our readers do not
     assert reader.events()["event_id"].is_unique and len(writer.events()) == 10
+    LabelStore.open(tmp_path)
+    assert len(parquet_names(tmp_path)) == 11  # the segment is new: a reader may need the parts
+    monkeypatch.setattr(store_module, "RETIRE_AFTER_S", 0)
     LabelStore.open(tmp_path)
     assert len(parquet_names(tmp_path)) == 1 and len(pd.read_parquet(tmp_path)) == 10
 
@@ -365,7 +373,14 @@ def test_open_compacts_many_loose_parts(tmp_path, monkeypatch):
     assert len(parquet_names(tmp_path)) == 5  # not above the threshold yet
     store.append("i5", "x")
     assert len(LabelStore.open(tmp_path)) == 6
-    assert len(parquet_names(tmp_path)) == 1
+    assert len(parquet_names(tmp_path)) == 7  # a segment, and the parts it holds for a while
+    for i in range(6, 10):
+        store.append(f"i{i}", "x")
+    LabelStore.open(tmp_path)  # compacted parts do not count towards the threshold
+    assert len(parquet_names(tmp_path)) == 11
+    monkeypatch.setattr(store_module, "RETIRE_AFTER_S", 0)
+    assert len(LabelStore.open(tmp_path)) == 10
+    assert len(parquet_names(tmp_path)) == 5
 
 
 def test_append_writes_one_new_file_and_touches_no_other_in_a_big_store(tmp_path, monkeypatch):

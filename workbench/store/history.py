@@ -178,7 +178,8 @@ class History:
     def branches(self) -> pd.DataFrame:
         """Every branch, its head commit, and which one this handle is on."""
         heads = self._hdir() / "refs" / "heads"
-        names = sorted({MAIN, *(p.name for p in heads.iterdir())} if heads.is_dir() else {MAIN})
+        found = {p.name for p in heads.iterdir() if not p.name.startswith(".")} if heads.is_dir() else set()
+        names = sorted({MAIN, *found})  # (a dot name is a ref being written, never a branch)
         rows = []
         for name in names:
             head = self._head_id(name)
@@ -188,7 +189,8 @@ class History:
 
     def tags(self) -> pd.DataFrame:
         folder = self._hdir() / "refs" / "tags"
-        names = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+        names = sorted(p.name for p in folder.iterdir()
+                       if not p.name.startswith(".")) if folder.is_dir() else []
         rows = [{"tag": n, "commit": (folder / n).read_text().strip()[:7]} for n in names]
         return pd.DataFrame(rows, columns=["tag", "commit"])
 
@@ -520,7 +522,7 @@ class History:
             if self._merge_state() is not None:
                 raise StoreError("a merge is in progress on this branch: resolve its conflicts "
                                  "(store.conflicts()) and commit, or store.abort_merge()")
-            if ref == self.current_branch:
+            if isinstance(ref, str) and ref == self.current_branch:
                 raise StoreError(f"cannot merge branch {ref!r} into itself")
             theirs = self.rev(ref)
             self._require_clean("merge")
@@ -548,7 +550,8 @@ class History:
             # it is replayed from it should the process die (see _complete_merge_writes).
             state = {"theirs": theirs.id, "base": base, "head": head, "conflicts": conflicts,
                      "resolved": {}, "target": target,
-                     "message": message or f"Merge {ref} ({theirs.short}) into {self.current_branch}"}
+                     "message": message or f"Merge {ref if isinstance(ref, str) else theirs.short} "
+                                           f"({theirs.short}) into {self.current_branch}"}
             self._write_merge_state(state)
             self._complete_merge_writes(state)
             if conflicts:
@@ -591,6 +594,7 @@ class History:
             state = self._merge_state()
             if state is None:
                 raise StoreError("no merge is in progress on this branch")
+            self._refresh()  # a fresh handle has not read the merge's events yet
             ids = [e for e in state.get("events", []) + list(state["resolved"].values())
                    if e not in self._retracted and self._find(e) is not None]
             if ids:
@@ -614,6 +618,7 @@ class History:
     def _write_rows(self, rows: list[dict]) -> None:
         """Write those of these fix events that are not in the log yet (ids are minted in the
         plan, so writing a plan twice writes each event once)."""
+        self._refresh()  # another handle may have written them: read the log first
         missing = [r for r in rows if self._find(r["event_id"]) is None]
         if missing:
             self.append_many(missing, source=missing[0]["source"])

@@ -18,9 +18,11 @@ Why this shape:
   diff, checkout) needs. Events are totally ordered by (clock, writer, seq): `clock` is a
   hybrid logical clock (see `_now`), so order is causal whatever the machines' wall clocks
   say; `time` is the wall clock, kept for people to read.
-- compact() writes the merged segment before it deletes the parts, so a crash in between
-  leaves duplicates, never a loss: our readers skip parts a segment lists (and dedupe by
-  event_id), and open() finishes the job.
+- compact() writes the merged segment and leaves the parts it holds in place: a reader that
+  listed them (a teammate's pull, say) must still find them. They are retired once the
+  segment is RETIRE_AFTER_S old, as git's gc keeps loose objects for a grace period. Until
+  then readers skip parts a segment lists (and dedupe by event_id); a crash anywhere in
+  between leaves duplicates, never a loss.
 - An undo names the event it retracts (`target`); nothing in the store means "the latest".
 
 In memory, a handle keeps the log it has read and, on each read call, lists the directory
@@ -35,6 +37,7 @@ import json
 import os
 import re
 import threading
+import time
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -56,6 +59,7 @@ SOURCES = ("human", "suggestion", "import", "simulated", "merge", "revert", "res
 PROVENANCE = history.PROVENANCE  # their events name the event they copy (target)
 ORDER = views.ORDER
 AUTO_COMPACT_PARTS = 500  # open() compacts above this many loose parts, so reopening stays fast
+RETIRE_AFTER_S = 15 * 60  # a compacted part stays this long for readers that listed it
 EVENT_ID = re.compile(r"[0-9a-f]{32}")
 _META = "_workbench.json"
 
@@ -117,6 +121,7 @@ class LabelStore(History):
         self._current: views.Latest | None = None  # the state per item; None until first needed
         self._unfolded: list[dict] = []  # events not yet folded into _current
         self._unsynced: list | None = None  # events read or written since the last sync()
+        self._synced_scope: tuple | None = None  # (scope key, frontier) at the last sync()
 
     @classmethod
     def open(cls, path: str | os.PathLike, *, annotator: str | None = None,
@@ -131,9 +136,20 @@ class LabelStore(History):
                              f"{', '.join(store.branches()['branch'])} (make one with "
                              f"store.branch({branch!r}))")
         files.clean_temp_files(path)
+        history_dir = path / history.HISTORY
+        for folder, _, _ in os.walk(history_dir) if history_dir.is_dir() else ():
+            files.clean_temp_files(Path(folder))  # a ref or commit a killed writer left half made
         store.compact(min_parts=AUTO_COMPACT_PARTS + 1)  # also finishes interrupted compactions
         store._finish_interrupted()  # a merge, revert or restore killed half way
         return store
+
+    @classmethod
+    def reader(cls, path: str | os.PathLike, *, branch: str = MAIN) -> LabelStore:
+        """A handle that only reads: another store's files during a pull, push or clone.
+        Unlike open(), it creates nothing, compacts nothing, finishes nothing; a path that
+        holds no store is a StoreError."""
+        path = Path(path)
+        return cls(path, _default_annotator(), read_meta(path), check_name(branch, "branch"))
 
     # -- writing -----------------------------------------------------------------------------
     def append(self, item_id: str | None, label: str | None = None, *, action: str = "label",
@@ -152,6 +168,8 @@ class LabelStore(History):
             event_id = self._check_new_id(event_id)
             if action == "undo":
                 item_id = self._undo_target(target, item_id)["item_id"]
+            elif action in ("relabel", "remove"):
+                self._refresh()  # it replaces the label it saw: read it, so the clock passes it
             now, tick = self._now()  # first: a forked child gets its own writer and seq here
             event = Event(event_id, item_id, label, action, annotator, now, source,
                           target, query, self._writer, self._seq, SCHEMA_VERSION,
@@ -221,12 +239,27 @@ class LabelStore(History):
         by other handles (other notebooks, processes), which are read first, and through this
         one (a merge, a restore). Cheap when nothing changed: one directory listing. The first
         call only starts the count (it returns nothing: read the current state after it).
-        Meant for one consumer per handle, the session that owns it."""
+        Meant for one consumer per handle, the session that owns it.
+
+        When the branch's head moved (a merge, pull, revert, restore or reset, by any handle),
+        the events that came into the branch's scope or left it count as arrived too, so a
+        session sees a teammate's merged labels like any new label."""
         with self._lock:
             self._refresh()
             new, self._unsynced = self._unsynced or [], []
-            return [row for batch in new
+            rows = [row for batch in new
                     for row in (batch.to_dict("records") if isinstance(batch, pd.DataFrame) else batch)]
+            key, frontier = self._read_scope()
+            if self._synced_scope is not None and key != self._synced_scope[0]:
+                rows += self._moved_between(self._synced_scope[1], frontier)
+            self._synced_scope = (key, frontier)
+            return rows
+
+    def _moved_between(self, before: dict, after: dict) -> list[dict]:
+        """The events inside one of two frontiers and not the other (as dicts)."""
+        log = self._log()
+        moved = views.frontier_mask(log, before) != views.frontier_mask(log, after)
+        return [_row(r) for r in log[moved].to_dict("records")]
 
     def save_sidecar(self, name: str, data: dict) -> None:
         """Keep a small JSON document beside the log (a session's history, say). `name`
@@ -256,6 +289,16 @@ class LabelStore(History):
             log = self._log()
             rows = log[views.isin(log["item_id"], item_ids)]
             return rows.sort_values(ORDER, ignore_index=True)
+
+    def missing_events(self, frontier: dict[str, int]) -> dict[str, int]:
+        """writer -> how many of the events a frontier names are not in this store (none
+        missing: empty). A ref may point at a commit only when this is empty for its frontier."""
+        with self._lock:
+            self._refresh()
+            log = self._log()
+            inside = log[views.frontier_mask(log, frontier)]
+            have = inside.groupby("writer")["seq"].nunique()
+            return {w: n - int(have.get(w, 0)) for w, n in frontier.items() if have.get(w, 0) < n}
 
     def event(self, event_id: str) -> dict:
         """One event by id, as a dict; a StoreError if there is none."""
@@ -310,26 +353,28 @@ class LabelStore(History):
             tops = ((item, view.top(item)) for item in dict.fromkeys(item_ids))
             return {item: top for item, top in tops if top is not None}
 
-    def compact(self, *, min_parts: int = 2) -> int:
-        """Merge loose part files into one segment; returns how many parts it merged.
+    def compact(self, *, min_parts: int = 2, retire_after: float | None = None) -> int:
+        """Merge loose part files into one segment; returns how many parts it merged. Parts
+        that segments hold are deleted once their segment is `retire_after` seconds old
+        (default RETIRE_AFTER_S; 0: at once, when no other process may be reading).
 
         Returns 0 without waiting when another process holds the compaction lock.
         """
+        retire_after = RETIRE_AFTER_S if retire_after is None else retire_after
         with files.locked(self.path / ".compact.lock", wait=False) as held:
             if not held:
                 return 0
-            self._finish_compactions()
-            parts = sorted(files.list_names(self.path, ("part-",)))
+            covered = self._retire_parts(retire_after)
+            parts = sorted(set(files.list_names(self.path, ("part-",))) - covered)
             if len(parts) < min_parts:
+                self._retire_parts(retire_after)
                 return 0
             table = _read(self.path, parts).sort_by([(c, "ascending") for c in ORDER])
             table = table.replace_schema_metadata({files.MERGED_KEY: json.dumps(parts)})
             stamp = clock.wall_clock().strftime("%Y%m%dT%H%M%S")
             files.write_durably(self.path, f"segment-{stamp}-{uuid.uuid4().hex[:12]}.parquet",
                                 files.parquet_bytes(table))
-            for part in parts:  # only now: until here the parts are the only copy
-                (self.path / part).unlink(missing_ok=True)
-            files.fsync_dir(self.path)
+            self._retire_parts(retire_after)  # the parts stay until the segment is old enough
             return len(parts)
 
     def __len__(self) -> int:
@@ -534,7 +579,11 @@ class LabelStore(History):
         self._refresh()
         key, frontier = self._read_scope()
         rows, self._unfolded = self._unfolded, []
-        if self._current is None or key != self._scope_key or len(rows) > 1000:
+        # Events the scope's commits already hold may arrive after the view was built (a
+        # teammate's commit read before its events, a pull): they are not changes since the
+        # commit, so the view is built again rather than folding them in as new.
+        late = any(row["seq"] < frontier.get(row["writer"], 0) for row in rows)
+        if self._current is None or key != self._scope_key or len(rows) > 1000 or late:
             self._build_view(key, frontier)
         elif rows:
             rows = [row for row in rows if self._in_scope(row)]
@@ -596,14 +645,25 @@ class LabelStore(History):
         rows = log[(log["event_id"] == event_id).to_numpy()]
         return None if rows.empty else _row(rows.iloc[0].to_dict())
 
-    def _finish_compactions(self) -> None:
-        """Delete parts that a finished segment already holds (a compaction cut short)."""
-        leftovers = [self.path / p for s in files.list_names(self.path, ("segment-",))
-                     for p in files.merged_parts(self.path / s) if (self.path / p).exists()]
-        for part in leftovers:
+    def _retire_parts(self, older_than: float) -> set[str]:
+        """Delete the parts that segments at least `older_than` seconds old hold; returns the
+        names of all parts some segment holds (retired or not)."""
+        covered, retired = set(), []
+        now = time.time()
+        for segment in files.list_names(self.path, ("segment-",)):
+            try:
+                held = files.merged_parts(self.path / segment)
+                age = now - (self.path / segment).stat().st_mtime
+            except FileNotFoundError:
+                continue
+            covered |= held
+            if age >= older_than:
+                retired += [self.path / p for p in held if (self.path / p).exists()]
+        for part in retired:
             part.unlink(missing_ok=True)
-        if leftovers:
+        if retired:
             files.fsync_dir(self.path)
+        return covered
 
 
 def _read(directory: Path, names: list[str]) -> pa.Table:

@@ -15,47 +15,75 @@ copy killed at any moment leaves both stores readable and losing nothing acknowl
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import uuid
 from pathlib import Path
 
 from workbench.store import files
 from workbench.store.errors import StoreError
-from workbench.store.history import HISTORY, check_name
+from workbench.store.history import HISTORY, MAIN, check_name
 from workbench.store.log import LabelStore, read_meta, write_meta
 
 ORIGIN = "origin"
+COPY_ROUNDS = 5  # listings of the other side before a pull or push gives up on a missing event
 
 
 def clone(source: str | os.PathLike, target: str | os.PathLike, *,
           annotator: str | None = None) -> LabelStore:
-    """A new store at `target` holding everything of `source`, which it calls "origin"."""
+    """A new store at `target` holding everything of `source`, which it calls "origin".
+
+    The clone starts from what the source shows on main now, uncommitted labels included,
+    as a commit of its own; the source is only read. It is built in a hidden folder beside
+    `target` and renamed into place when whole, so a clone killed half way leaves no store.
+    """
     source, target = Path(source), Path(target)
     meta = read_meta(source)
-    if target.exists() and any(not n.startswith(".") for n in os.listdir(target)):
+    if target.exists() and (not target.is_dir() or any(not n.startswith(".") for n in os.listdir(target))):
         raise StoreError(f"clone target {str(target)!r} is not empty; expected a new folder")
-    LabelStore.open(target, annotator=annotator)  # a fresh store: its own id
-    mine = read_meta(target)
-    write_meta(target, {**mine, **{k: meta[k] for k in ("classes", "pool") if k in meta},
-                        "remotes": {ORIGIN: str(source.resolve())}})
-    copy = LabelStore.open(target, annotator=annotator)
-    pull(copy, ORIGIN)
-    # What the source shows on main includes labels nobody committed yet; the clone starts
-    # from exactly that, as a commit of its own (the source is left as it was).
-    original = LabelStore.open(source)
-    original._view()
-    frontier = dict(original._frontier)
-    for writer, count in original._local_counts.items():
-        frontier[writer] = max(frontier.get(writer, 0), count)
-    if frontier != original._commit_frontier(original._head_id()):
-        parents = [p for p in (original._head_id(),) if p]
-        copy._snapshot(frontier, parents, f"Clone of {source.name}, with its uncommitted labels")
+    # What to copy is fixed first: the source's refs and what its main shows now. Whatever
+    # its writers add while we copy is left for the next pull, so a commit here never names
+    # an event this store lacks.
+    original = LabelStore.reader(source)
+    with original._lock:
+        original._view()
+        head = original._head_id()
+        shown = dict(original._frontier)
+        for writer, count in original._local_counts.items():
+            shown[writer] = max(shown.get(writer, 0), count)
+    heads = _heads(source)
+    building = target.parent / f".{target.name}.clone-{uuid.uuid4().hex[:8]}"
+    try:
+        copy = LabelStore.open(building, annotator=annotator)  # a fresh store: its own id
+        write_meta(building, {**read_meta(building),
+                              **{k: meta[k] for k in ("classes", "pool", "pool_source") if k in meta},
+                              "remotes": {ORIGIN: str(source.resolve())}})
+        _copy_until_covered(source, copy, [shown, *(_frontier(source, c) for c in heads.values())])
+        with files.locked(copy._lock_path()):
+            for branch, commit in heads.items():
+                copy._set_ref("remotes", f"{ORIGIN}/{branch}", commit)
+            if head is not None:
+                copy._set_ref("heads", MAIN, head)
+        if shown != original._commit_frontier(head):
+            copy = LabelStore.open(building, annotator=annotator)
+            copy._snapshot(shown, [head] if head else [],
+                           f"Clone of {source.name}, with its uncommitted labels")
+        if target.exists():
+            target.rmdir()  # empty (checked above): the finished clone takes its place
+        os.rename(building, target)
+        files.fsync_dir(target.parent)
+    finally:
+        if building.exists():
+            shutil.rmtree(building, ignore_errors=True)
     return LabelStore.open(target, annotator=annotator)
 
 
 def push(store: LabelStore, remote: str | os.PathLike = ORIGIN, *,
          branch: str | None = None) -> dict:
     """Copy to `remote` the events and commits it lacks, then move its `branch` (default:
-    the store's current branch) to ours, if that only moves it forward."""
+    the store's current branch) to ours, if that only moves it forward. The ref moves only
+    once every event our head names is durable there."""
     there = _remote_path(store, remote)
     _check_compatible(store.path, there)
     branch = branch or store.current_branch
@@ -65,13 +93,14 @@ def push(store: LabelStore, remote: str | os.PathLike = ORIGIN, *,
     if branch == store.current_branch and store._view().changes():
         raise StoreError(f"branch {branch!r} has uncommitted changes; a push sends commits, "
                          "so commit them first")
-    copied = _copy_missing(store.path, there)
-    remote_store = LabelStore.open(there)
+    remote_store = LabelStore.reader(there)
+    copied = _copy_until_covered(store.path, remote_store, [store._commit(head).frontier])
     with files.locked(remote_store._lock_path()):
         theirs = remote_store._head_id(branch)
         if theirs is not None and theirs not in store._ancestors(head):
             raise StoreError(f"{there} has commits on {branch!r} that this store lacks (its "
-                             f"head is {theirs[:7]}); pull and merge first, then push")
+                             f"head is {theirs[:7]}); pull, merge (store.merge("
+                             f"\"{_remote_name(store, remote, there)}/{branch}\")), then push")
         remote_store._set_ref("heads", branch, head)
     return {"files": copied, "branch": branch, "from": theirs, "to": head}
 
@@ -79,28 +108,29 @@ def push(store: LabelStore, remote: str | os.PathLike = ORIGIN, *,
 def pull(store: LabelStore, remote: str | os.PathLike = ORIGIN) -> dict:
     """Copy from `remote` the events and commits this store lacks; note where each of its
     branches is (`<remote>/<branch>`), and move this store's current branch forward to the
-    remote's when nothing of ours would be left behind."""
+    remote's when nothing of ours would be left behind.
+
+    The remote's refs are read first and moved here only once every event they name has
+    been copied, so a pull that races a teammate's commit or compaction never leaves a ref
+    pointing past the events it has."""
     there = _remote_path(store, remote)
     _check_compatible(there, store.path)
-    name = remote if remote in _remotes(store.path) else Path(there).name
-    copied = _copy_missing(there, store.path)
-    remote_store = LabelStore.open(there)
+    name = _remote_name(store, remote, there)
+    heads = _heads(there)  # first: what we copy next covers them
+    copied = _copy_until_covered(there, store, [_frontier(there, c) for c in heads.values()])
     moved = None
     with store._lock, files.locked(store._lock_path()):
-        heads = remote_store.branches()
-        for branch, _ in heads[["branch", "head"]].itertuples(index=False):
-            commit = remote_store._head_id(branch)
-            if commit is not None:
-                store._set_ref("remotes", f"{name}/{branch}", commit)
-        theirs = remote_store._head_id(store.current_branch)
+        for branch, commit in heads.items():
+            store._set_ref("remotes", f"{name}/{branch}", commit)
+        theirs = heads.get(store.current_branch)
         ours = store._head_id()
-        store._refresh()
         if theirs is not None and theirs != ours and not store._view().changes() and (
                 ours is None or ours in store._ancestors(theirs)):
             store._set_ref("heads", store.current_branch, theirs)
             moved = theirs
     store._view()
-    return {"files": copied, "remote": name, "fast_forward": moved}
+    return {"files": copied, "remote": name, "fast_forward": moved,
+            "branches": {b: c[:7] for b, c in heads.items()}}
 
 
 def _remote_path(store: LabelStore, remote) -> Path:
@@ -117,6 +147,63 @@ def _remote_path(store: LabelStore, remote) -> Path:
 
 def _remotes(path: Path) -> dict:
     return dict(read_meta(path).get("remotes", {}))
+
+
+def _remote_name(store: LabelStore, remote, there: Path) -> str:
+    """What `<remote>/<branch>` refs are called: a remote's name, also when it is given by
+    its path (so `merge origin/main` works however the pull was spelled)."""
+    remotes = _remotes(store.path)
+    if isinstance(remote, str) and remote in remotes:
+        return remote
+    for known, path in remotes.items():
+        if Path(path).resolve() == Path(there).resolve():
+            return known
+    return check_name(Path(there).resolve().name, "remote")
+
+
+def _heads(path: Path) -> dict[str, str]:
+    """branch -> head commit id of a store, read from its refs (never a temp file)."""
+    folder = path / HISTORY / "refs" / "heads"
+    if not folder.is_dir():
+        return {}
+    heads = {}
+    for entry in os.scandir(folder):
+        if entry.name.startswith(".") or not entry.is_file():
+            continue
+        try:
+            heads[entry.name] = Path(entry.path).read_text().strip()
+        except FileNotFoundError:
+            continue
+    return heads
+
+
+def _frontier(path: Path, commit_id: str) -> dict:
+    """A commit's frontier, from a store's commit file (written before any ref names it)."""
+    try:
+        return json.loads((path / HISTORY / "commits" / f"{commit_id}.json").read_text())["frontier"]
+    except FileNotFoundError:
+        raise StoreError(f"{path} names commit {commit_id[:7]} in a ref but lacks its file; "
+                         "its history is damaged") from None
+
+
+def _copy_until_covered(source: Path, target: LabelStore, frontiers: list[dict]) -> int:
+    """Copy what `target` lacks until it holds every event the frontiers name. A listing of
+    `source` can miss events (a part compacted away between listing and reading, its
+    segment written after the listing): list again. Refuses, moving nothing, if events stay
+    missing."""
+    need: dict[str, int] = {}
+    for frontier in frontiers:
+        for writer, count in frontier.items():
+            need[writer] = max(need.get(writer, 0), count)
+    copied = 0
+    for _ in range(COPY_ROUNDS):
+        copied += _copy_missing(source, target.path)
+        missing = target.missing_events(need)
+        if not missing:
+            return copied
+    raise StoreError(f"{source} names events that could not be copied from it "
+                     f"({', '.join(f'{n} of writer {w}' for w, n in sorted(missing.items())[:3])}); "
+                     "nothing was moved: try again, and check that the folder is whole")
 
 
 def _check_compatible(source: Path, target: Path) -> None:
