@@ -193,3 +193,53 @@ def test_copy_missing_lists_names_it_has_by_segment(tmp_path):
     store.compact(retire_after=0)
     assert _copy_missing(tmp_path / "a", LabelStore.open(tmp_path / "b").path) == 1
     assert _copy_missing(tmp_path / "a", tmp_path / "b") == 0
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_500_pulls_racing_a_teammate_who_labels_commits_and_compacts(tmp_path):
+    path = tmp_path / "shared"
+    shared = LabelStore.open(path, annotator="ann")
+    shared.append("seed", "x")
+    shared.commit("seed")
+    laptop = clone(path, tmp_path / "laptop", annotator="bob")
+    stop = tmp_path / "stop"
+    code = textwrap.dedent("""
+        import sys
+        from pathlib import Path
+        from workbench.store import LabelStore
+        store = LabelStore.open(sys.argv[1], annotator="ann")
+        print("ready", flush=True)
+        k = 0
+        while not Path(sys.argv[2]).exists():
+            store.append(f"i{k}", "x")
+            if k % 3 == 0:
+                store.append(f"i{k - 1}", "y", action="relabel")
+            if k % 4 == 0:
+                store.commit(f"ann {k}")
+            if k % 10 == 0:  # harsher than the default: parts vanish at once, no grace period
+                store.compact(retire_after=0)
+            k += 1
+        print(k, flush=True)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code, str(path), str(stop)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        phantoms = past = moved = 0
+        for _ in range(500):
+            result = pull(laptop)
+            moved += result["fast_forward"] is not None
+            phantoms += laptop.status()["uncommitted"] > 0
+            head = laptop.rev("HEAD")
+            past += bool(laptop.missing_events(head.frontier))
+            past += bool(laptop.missing_events(laptop.rev("origin/main").frontier))
+    finally:
+        stop.touch()
+        written = int(proc.communicate(timeout=60)[0].split()[-1])
+    assert (phantoms, past) == (0, 0)
+    assert moved > 20 and written > 50  # the race really ran
+    pull(laptop)
+    final = LabelStore.open(path)
+    assert laptop.labels(at="origin/main").to_dict() == final.labels(at="HEAD").to_dict()
+    assert laptop.labels().to_dict() == final.labels(at="HEAD").to_dict()

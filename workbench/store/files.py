@@ -70,8 +70,19 @@ def read_parquet_files(directory: Path, names: list[str], schema: pa.Schema) -> 
 
 
 def merged_parts(segment: Path) -> set[str]:
-    """The part files a compacted segment holds (from its metadata)."""
-    return set(json.loads((pq.read_schema(segment).metadata or {}).get(MERGED_KEY, b"[]")))
+    """The part files a compacted segment holds (from its metadata). A segment never changes
+    once written under its name (which holds a random id), so what it holds is kept."""
+    key = str(segment)
+    held = _MERGED.get(key)
+    if held is None:
+        held = frozenset(json.loads((pq.read_schema(segment).metadata or {}).get(MERGED_KEY, b"[]")))
+        if len(_MERGED) > 100_000:
+            _MERGED.clear()
+        _MERGED[key] = held
+    return set(held)
+
+
+_MERGED: dict[str, frozenset] = {}  # segment path -> the parts it holds
 
 
 def list_names(directory: Path, prefixes: tuple[str, ...], suffix: str = ".parquet") -> list[str]:
