@@ -17,7 +17,8 @@
 // Keys (JupyterLab's notebook shortcuts fire for any focused element, so the handler stops
 // every plain key it owns and every plain letter from reaching the notebook; Ctrl/Cmd/Alt
 // combinations and Shift+Enter pass through untouched):
-//   single item:  1-9, 0 class · Enter accept the suggestion · s skip · z/Backspace undo
+//   single item:  1-9, 0 class · Enter accept the suggestion (a review item: keep the label
+//                 shown, see enterAction) · s skip · z/Backspace undo
 //                 ←/→ walk back/forward to fix a label · g grid (image pools)
 //   grid:         1-9, 0 label the highlighted thumbnail (then the next is highlighted)
 //                 Shift+1-9/0 that class for every thumbnail still showing "?"
@@ -33,6 +34,8 @@ const SINGLE_HELP = "number keys: class (see the buttons) · Enter: accept sugge
   + "z/⌫: undo · ←/→: fix earlier labels";
 const REVIEW_HELP = "number keys: relabel · Enter: keep the label · s: later (nothing written) · "
   + "z/⌫: undo · ←/→: fix earlier labels";
+const REVIEW_BACK_HELP = "number keys: relabel · Enter: keep the label shown · z/⌫: undo · "
+  + "←/→: walk through earlier labels";
 const GRID_HELP = "number: label the highlighted thumbnail · Shift+number: that class for every ? · "
   + "s: skip it · arrows/click: move · z: undo · Enter: save the page · g: back";
 
@@ -189,12 +192,41 @@ function isReview(item) {
   return !!item && item.strategy === "review" && item.given !== null && item.given !== undefined;
 }
 
-function drawSuggestion(els, item) {
-  const hint = isReview(item)
-    ? ` · Enter keeps ${item.given} · a class key relabels · s: later`
-    : ` · ${item.suggested_by ? item.suggested_by + " · " : ""}Enter accepts`;
+// What Enter does on the single-item screen, worked out in one place from the state, so that
+// the hint, the Enter button, the help line and accept() can never disagree:
+//   keep    a review item: Enter keeps `label`, the label the screen shows it with (walked
+//           back: the label its entry has now). `write`: a confirm event is needed (the live
+//           item, or one walked back to that was left for later); otherwise the label stands
+//           already (kept or relabeled before) and Enter only moves on.
+//   accept  Enter labels the item with the model's suggestion, `label`.
+//   none    no suggestion: Enter only says so.
+function enterAction(S) {
+  const entry = S.view === null ? null : S.history[S.view];
+  const item = entry ? entry.item : S.current;
+  if (!item) return { kind: "none", item: null, entry };
+  if (isReview(item)) {
+    if (!entry) return { kind: "keep", item, entry, label: item.given, write: true };
+    return { kind: "keep", item, entry, label: entry.label, write: !!entry.deferred };
+  }
+  if (!hasSuggestion(item)) return { kind: "none", item, entry };
+  return { kind: "accept", item, entry, label: item.suggestion };
+}
+
+function enterHint(enter) {
+  if (enter.kind === "keep") {
+    return ` · Enter keeps ${enter.label} · a class key relabels${enter.entry ? "" : " · s: later"}`;
+  }
+  if (enter.kind === "accept") {
+    return ` · ${enter.item.suggested_by ? enter.item.suggested_by + " · " : ""}Enter accepts`;
+  }
+  return "";
+}
+
+function drawSuggestion(els, enter) {
+  const item = enter.item;
+  const hint = h("span", "wb-hint", enterHint(enter));
   if (!hasSuggestion(item)) {
-    els.suggest.textContent = "no suggestion yet (no model)";
+    els.suggest.replaceChildren(document.createTextNode("no suggestion yet (no model)"), hint);
     return;
   }
   els.suggest.replaceChildren(
@@ -202,11 +234,11 @@ function drawSuggestion(els, item) {
     h("strong", "wb-suggested-name", item.suggestion),
     document.createTextNode(item.confidence !== null && item.confidence !== undefined
       ? ` (${pct(item.confidence)})` : ""),
-    h("span", "wb-hint", hint));
+    hint);
 }
 
-function drawSingle(S, model, els, view) {
-  const item = S.view === null ? S.current : S.history[S.view].item;
+function drawSingle(S, model, els, view, enter) {
+  const item = enter.item;
   const names = model.get("class_names");
   els.review.replaceChildren();
   if (item !== view.drawnItem || !item) els.item.replaceChildren();
@@ -241,7 +273,7 @@ function drawSingle(S, model, els, view) {
     els.review.appendChild(document.createTextNode(`labeled ${item.given}; is that right?`));
     given = item.given;
   }
-  drawSuggestion(els, item);
+  drawSuggestion(els, enter);
   // Who gave the label this item has now, when, in which commit (from the kernel's blame).
   els.blame.textContent = S.view === null && item.blame ? item.blame : "";
   markClassButtons(view.classButtons, names, { suggested: hasSuggestion(item) ? item.suggestion : null, given });
@@ -346,18 +378,20 @@ function render({ model, el }) {
     const grid = isGrid();
     els.root.classList.toggle("wb-mode-grid", grid);
     gridBtn.hidden = model.get("pool_kind") !== "image";
-    const reviewing = !grid && S.view === null && isReview(S.current);
-    els.help.textContent = grid ? GRID_HELP
-      : (reviewing ? REVIEW_HELP : SINGLE_HELP) + (gridBtn.hidden ? "" : " · g: grid");
+    const enter = enterAction(S);
+    const keeping = !grid && enter.kind === "keep";
+    const reviewing = keeping && !enter.entry;  // the live review item: s leaves it for later
+    const help = keeping ? (reviewing ? REVIEW_HELP : REVIEW_BACK_HELP) : SINGLE_HELP;
+    els.help.textContent = grid ? GRID_HELP : help + (gridBtn.hidden ? "" : " · g: grid");
     // A review item's Enter keeps its label and s leaves it for later: the buttons say so.
-    acceptBtn.querySelector(".wb-button-label").textContent = reviewing ? "keep" : "accept";
+    acceptBtn.querySelector(".wb-button-label").textContent = keeping ? "keep" : "accept";
     skipBtn.querySelector(".wb-button-label").textContent = reviewing ? "later" : "skip";
     els.main.hidden = grid;
     els.grid.hidden = !grid;
     backBtn.disabled = grid || S.history.length === 0 || S.view === 0;
     fwdBtn.disabled = grid || S.view === null;
     if (grid) drawGrid(S, model, els, view, (i) => { S.grid.cursor = i; els.root.focus({ preventScroll: true }); draw(); });
-    else drawSingle(S, model, els, view);
+    else drawSingle(S, model, els, view, enter);
     drawStatus(S, model, els);
   }
 
@@ -427,6 +461,10 @@ function render({ model, el }) {
   // Items an undo took back and the kernel sends again: in front, the first one on screen.
   function bringBack(items, p) {
     for (const item of items) S.done.delete(item.item_id);
+    // The kernel says which label each item has now: what a review item on screen keeps.
+    for (const fresh of items) {
+      for (const x of [S.current, ...S.buffer]) if (x && x.item_id === fresh.item_id) x.given = fresh.given;
+    }
     if (isGrid()) { requestPage(); return; }
     const onScreen = p && p.action && p.action.kind !== "page" && p.action.kind !== "relabel";
     if (onScreen) return;                       // already brought back locally by undo()
@@ -468,7 +506,7 @@ function render({ model, el }) {
   // A label or skip the kernel refused comes back on screen, so nothing is lost silently.
   function restore(action) {
     S.actions = S.actions.filter((a) => a !== action);
-    if (action.kind === "relabel") { action.entry.label = action.prev; action.entry.skipped = action.prevSkipped; return; }
+    if (action.kind === "relabel") { Object.assign(action.entry, action.prev); return; }
     if (action.kind === "page") {
       for (const entry of action.entries) unrecord(entry);
       return;
@@ -497,20 +535,29 @@ function render({ model, el }) {
   // -- single-item actions ----------------------------------------------------------------------
   function labelShown(name, source) {
     if (S.view !== null) {                       // walked back: change an earlier label
-      const entry = S.history[S.view];
-      const action = { kind: "relabel", eventIds: [newEventId()], entry, prev: entry.label, prevSkipped: entry.skipped };
-      entry.label = name;
-      entry.skipped = false;
-      S.actions.push(action);
-      send({ type: "label", item_id: entry.item.item_id, label: name, source,
-        query: entry.item.strategy, event_id: action.eventIds[0] }, { kind: "label", n: 1, action });
-      S.view = S.view + 1 < S.history.length ? S.view + 1 : null;
-      draw();
+      amend(S.history[S.view], name, { type: "label", label: name, source });
       return;
     }
     if (!S.current) { waitingFlash(); return; }
     if (S.flash) S.flash = "";
     advance({ label: name, skipped: false }, "label", { type: "label", label: name, source });
+  }
+
+  // Walked back: write `msg` about an earlier item, which then has the label `name` (z puts
+  // its entry back as it was), and step forward.
+  function amend(entry, name, msg) {
+    const action = { kind: "relabel", eventIds: [newEventId()], entry,
+      prev: { label: entry.label, skipped: entry.skipped, deferred: entry.deferred } };
+    Object.assign(entry, { label: name, skipped: false, deferred: false });
+    S.actions.push(action);
+    send({ ...msg, item_id: entry.item.item_id, query: entry.item.strategy, event_id: action.eventIds[0] },
+      { kind: msg.type, n: 1, action });
+    stepForward();
+  }
+
+  function stepForward() {
+    S.view = S.view !== null && S.view + 1 < S.history.length ? S.view + 1 : null;
+    draw();
   }
 
   // The item on screen is done with: record what happened to it, show the next one, and tell
@@ -538,23 +585,28 @@ function render({ model, el }) {
     draw();
   }
 
+  // Enter does what the screen says it does: both come from enterAction().
   function accept() {
     if (isGrid()) { savePage(); return; }
-    const item = S.view === null ? S.current : S.history[S.view].item;
-    if (!item) return;
-    if (S.view === null && isReview(item)) { confirmShown(); return; }
-    if (!hasSuggestion(item)) {
+    const enter = enterAction(S);
+    if (!enter.item) return;
+    if (enter.kind === "keep") { keep(enter); return; }
+    if (enter.kind === "none") {
       S.flash = "no suggestion yet: pick a class with 1-9/0 (Retrain to get suggestions)";
       draw();
       return;
     }
-    labelShown(item.suggestion, "suggestion");
+    labelShown(enter.label, "suggestion");
   }
 
-  // Enter on a review item keeps its label: a confirm event, which z takes back like a label.
-  function confirmShown() {
+  // Enter on a review item keeps the label the screen names: a confirm event that carries it
+  // (the kernel refuses it if the label changed meanwhile), which z takes back like a label.
+  function keep(enter) {
     if (S.flash) S.flash = "";
-    advance({ label: S.current.given, skipped: false }, "label", { type: "confirm" });
+    const msg = { type: "confirm", label: enter.label };
+    if (!enter.entry) advance({ label: enter.label, skipped: false }, "label", msg);
+    else if (enter.write) amend(enter.entry, enter.label, msg);
+    else stepForward();                        // kept or relabeled already: the label stands
   }
 
   function skip() {
@@ -562,7 +614,7 @@ function render({ model, el }) {
     if (S.view !== null) return;
     if (!S.current) { waitingFlash(); return; }
     if (isReview(S.current)) {  // s on a review item leaves it for later: no event
-      advance({ label: S.current.given, skipped: false }, null, { type: "defer" });
+      advance({ label: S.current.given, skipped: false, deferred: true }, null, { type: "defer" });
       return;
     }
     advance({ label: null, skipped: true }, "skip", { type: "skip" });
@@ -587,8 +639,7 @@ function render({ model, el }) {
       return;
     }
     if (action.kind === "relabel") {
-      action.entry.label = action.prev;
-      action.entry.skipped = action.prevSkipped;
+      Object.assign(action.entry, action.prev);
     } else if (action.kind === "page") {
       for (const entry of action.entries) unrecord(entry);
     } else {

@@ -292,6 +292,103 @@ def test_undo_takes_back_this_sessions_action_not_another_notebooks(split, tmp_p
     session.close()
 
 
+def test_undo_moves_past_actions_another_handle_undid(split, tmp_path):
+    """Issue 17 item 9: an action undone elsewhere (a second notebook, code on the store) is
+    skipped; undo takes back the latest action of this session's that still stands."""
+    session = make(split, tmp_path, annotator="me", watch=False)  # undo() itself must look
+    a, b, c = session.peek(3)
+    first, second, third = (session.label(q, k) for q, k in ((a, 1), (b, 2), (c, 3)))
+    other = LabelStore.open(tmp_path / "labels", annotator="me")  # my second notebook
+    other.undo(third.event_id)
+    assert session.undo() == [b.item_id]
+    session.store.undo(first.event_id)  # code on the session's own store handle
+    assert session.undo() == []  # nothing of this session's left to undo
+    assert session.labels == {}
+    undos = session.store.events().query("action == 'undo'")["target"].tolist()
+    assert sorted(undos) == sorted([first.event_id, second.event_id, third.event_id])
+    session.close()
+
+
+def test_undo_takes_back_what_stands_of_a_page_another_handle_partly_undid(split, tmp_path):
+    session = make(split, tmp_path, watch=False)
+    page = [q.item_id for q in session.peek(3)]
+    ids = session.label_many({i: 4 for i in page})
+    LabelStore.open(tmp_path / "labels").undo(ids[1])
+    assert sorted(session.undo()) == sorted([page[0], page[2]])
+    assert session.labels == {} and session.undo() == []
+    session.close()
+
+
+def test_an_undo_on_another_branch_leaves_the_action_to_undo_here(split, tmp_path):
+    session = make(split, tmp_path, watch=False)
+    a = session.next()
+    mine = session.label(a, 1)
+    session.store.commit("one label")
+    session.store.branch("exp")
+    LabelStore.open(tmp_path / "labels", branch="exp").undo(mine.event_id)
+    assert session.undo() == [a.item_id]  # on main the label stood until now
+    assert session.labels == {}
+    session.close()
+
+
+def test_undo_moves_past_an_undo_that_a_merge_brought_in(split, tmp_path):
+    """The undo was read while it was on another branch; merged, it applies here."""
+    session = make(split, tmp_path, watch=False)
+    a, b = session.peek(2)
+    session.label(a, 1)
+    last = session.label(b, 2)
+    session.store.commit("two labels")
+    session.store.branch("exp")
+    exp = LabelStore.open(tmp_path / "labels", branch="exp")
+    exp.undo(last.event_id)
+    exp.commit("took the 2 back")
+    session.sync()  # sees the undo while it is exp's alone
+    session.store.merge("exp")
+    assert session.undo() == [a.item_id]
+    session.close()
+
+
+def test_undo_retries_when_another_handle_undoes_the_action_while_it_looks(split, tmp_path,
+                                                                           monkeypatch):
+    """The other handle's undo lands after this session read the store and before its own
+    write: the store refuses the write, and undo moves on to the previous action."""
+    session = make(split, tmp_path, watch=False)
+    a, b = session.peek(2)
+    session.label(a, 1)
+    late = session.label(b, 2)
+    other = LabelStore.open(tmp_path / "labels")
+    real_sync = session.store.sync
+
+    def sync_then_other_undoes():
+        new = real_sync()
+        if late.event_id not in {e["target"] for e in other.events().to_dict("records")}:
+            other.undo(late.event_id)
+        return new
+
+    monkeypatch.setattr(session.store, "sync", sync_then_other_undoes)
+    assert session.undo() == [a.item_id]
+    assert session.labels == {}
+    session.close()
+
+
+@pytest.mark.slow
+def test_undo_moves_past_an_action_another_process_undid(split, tmp_path):
+    import subprocess
+    import sys
+
+    session = make(split, tmp_path, annotator="me")
+    a, b = session.peek(2)
+    session.label(a, 1)
+    last = session.label(b, 2)
+    code = ("import sys; from workbench import LabelStore; "
+            "LabelStore.open(sys.argv[1], annotator='me').undo(sys.argv[2])")
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "labels"), last.event_id],
+                   check=True, timeout=120)
+    assert session.undo() == [a.item_id]
+    assert session.labels == {} and session.undo() == []
+    session.close()
+
+
 def test_label_many_is_one_action_that_one_undo_takes_back(split, tmp_path):
     session = make(split, tmp_path)
     page = session.peek(6)

@@ -282,6 +282,36 @@ def test_undo_names_the_events_it_takes_back(browser, session):
     assert browser("undo")["type"] == "error"  # an undo that names nothing is refused
 
 
+def test_a_review_keeps_only_the_label_the_screen_named(browser, session):
+    """Issue 17 item 10: Enter on a review item keeps the label the screen says it keeps.
+    The confirm carries that label; if the item's label changed since it was shown (another
+    notebook relabeled it), nothing is written and the screen gets the item's label now."""
+    label_items = [q.item_id for q in session.peek(3)]
+    session.label_many({i: 3 for i in label_items})
+    session.focus(label_items, role="review")
+    browser.hello()
+    shown = browser.current
+    assert shown["item_id"] == label_items[0] and shown["given"] == "3"
+    LabelStore.open(session.store.path, annotator="teammate").append(label_items[0], "5")
+    session.sync()
+    before = len(session.store.events())
+    reply = browser("confirm", item_id=label_items[0], label="3", query="review",
+                    event_id=uuid.uuid4().hex)
+    assert reply["type"] == "error"
+    assert "'3'" in reply["message"] and "'5'" in reply["message"] and label_items[0] in reply["message"]
+    assert len(session.store.events()) == before  # no confirm of a label nobody saw
+    reset = browser.of_type("reset")[-1]
+    assert reset["reason"] == "confirm refused"
+    assert reset["items"][0]["item_id"] == label_items[0] and reset["items"][0]["given"] == "5"
+
+    reply = browser("confirm", item_id=label_items[0], label="5", query="review",
+                    event_id=uuid.uuid4().hex)
+    assert reply["type"] == "ack"
+    assert events(session)[-1] == ("confirm", label_items[0], "5")
+    reply = browser("confirm", item_id=label_items[1], query="review", event_id=uuid.uuid4().hex)
+    assert reply["type"] == "error" and "label=None" in reply["message"]
+
+
 def test_relabel_of_an_earlier_item(browser, session):
     ids = browser.hello()
     browser("label", item_id=ids[0], label="1")

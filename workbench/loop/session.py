@@ -61,6 +61,7 @@ from workbench.loop.training import Trainer
 from workbench.loop.watch import Watcher
 from workbench.store import LabelStore
 from workbench.store.claims import Claims
+from workbench.store.errors import StoreError
 from workbench.store.views import labels_hash
 
 log = logging.getLogger(__name__)
@@ -506,18 +507,24 @@ class Session(Reviewing):
     def undo(self, event_ids: str | Iterable[str] | None = None) -> list[str]:
         """Take back an action; returns the ids of the items it touched ([]: nothing to undo).
 
-        With no argument: this session's latest action that is not undone yet (a label, a
-        skip, or a whole `label_many` page); never another notebook's. With `event_ids`:
-        exactly those events, whoever wrote them. All of them are retracted in one write."""
+        With no argument: this session's latest action that still stands (a label, a skip,
+        or a whole `label_many` page); never another notebook's. Events of this session's
+        that another handle undid meanwhile (a second notebook, another process, code on the
+        store) are passed over, so an undo there moves this one on to the previous action;
+        [] says that nothing of this session's is left to undo. With `event_ids`: exactly
+        those events, whoever wrote them. All of them are retracted in one write."""
         self._check_open()
         with self._lock:
             if event_ids is None:
-                if not self._actions:
+                changed = self._sync_locked()  # undos written elsewhere leave the stack first
+                targets, undone = self._retract_latest_action()
+                if not targets:
+                    if changed:
+                        self._emit("labels_changed")
                     return []
-                targets = list(self._actions[-1])
             else:
                 targets = [event_ids] if isinstance(event_ids, str) else list(event_ids)
-            undone = self.store.retract(targets, annotator=self.annotator)
+                undone = self.store.retract(targets, annotator=self.annotator)
             gone = set(targets)
             self._actions = [a for a in self._actions if not gone & set(a)]
             items = list(dict.fromkeys(e.item_id for e in undone))
@@ -530,6 +537,40 @@ class Session(Reviewing):
             self._queue.rewind()
         self._emit("labels_changed")
         return items
+
+    def _retract_latest_action(self) -> tuple[list[str], list]:
+        """Retract what stands of this session's latest action; returns its event ids and
+        the undo events written, ([], []) when the undo stack is empty.
+
+        Another handle may have undone the action in a way this session has not read yet (a
+        write after its last look, an undo that a merge or pull brought into this branch):
+        the store then refuses the write, and asking the store which of the action's events
+        are undone takes those off the stack. A refusal that this does not explain is raised."""
+        while self._actions:
+            targets = self._actions[-1]
+            try:
+                return list(targets), self.store.retract(list(targets), annotator=self.annotator)
+            except StoreError:
+                self._sync_locked()
+                items = {self.store.event(e)["item_id"] for e in targets}
+                self._forget_undone(set(targets), items)
+                if self._actions and self._actions[-1] == targets:
+                    raise
+        return [], []
+
+    def _forget_undone(self, event_ids: set[str], item_ids: set[str]) -> None:
+        """Take those of `event_ids` (events on `item_ids`) that an undo on this branch
+        retracted off the undo stack, and drop actions left with none, so that `undo()` moves
+        on to the previous action instead of failing on one that is already undone."""
+        # The store's history of each item says which undos are in this branch's scope: an
+        # undo written on another branch does not retract the event on this one.
+        gone = set()
+        for item_id in item_ids:
+            history = self.store.item_history(item_id)
+            gone.update(set(history.loc[history["undone"], "event_id"]) & event_ids)
+        if gone:
+            self._actions = [left for action in self._actions
+                             if (left := tuple(e for e in action if e not in gone))]
 
     def sync(self) -> list[str]:
         """Pick up what other sessions wrote to the store since the last look; returns the
@@ -913,6 +954,14 @@ class Session(Reviewing):
         new = self.store.sync()
         if not new:
             return []
+        # Another handle's undo of this session's events: they leave its undo stack. (This
+        # session's own undos come back here too, already off the stack.)
+        undos = {e["target"]: e["item_id"] for e in new if e["action"] == "undo"}
+        if undos and self._actions:
+            mine = {e for action in self._actions for e in action}
+            undone = {target: item for target, item in undos.items() if target in mine}
+            if undone:
+                self._forget_undone(set(undone), set(undone.values()))
         touched = [e for e in new if e["item_id"] in self._overlap]
         if touched:
             self._reannotate({e["item_id"] for e in touched})

@@ -16,7 +16,8 @@ Messages, browser -> kernel (every one with a `seq` gets an "ack" or an "error" 
     {"type": "hello"}                                  a view appeared: send it a fresh buffer
     {"type": "label", seq, item_id, label, source, query, event_id}   label: a class name
     {"type": "skip", seq, item_id, query, event_id}
-    {"type": "confirm", seq, item_id, query, event_id} a review keeps the item's label
+    {"type": "confirm", seq, item_id, label, query, event_id}   a review keeps the item's
+                                                       label: the one the screen named
     {"type": "defer", seq, item_id}                    a review item left for later (no event)
     {"type": "undo", seq, event_ids}                   take back exactly these events
     {"type": "label_page", seq, n, labels: [[item_id, label, source, query, event_id]],
@@ -229,8 +230,8 @@ class LabelWidget(anywidget.AnyWidget):
                 self.error = f"{kind or 'message'} failed: {message}"
                 self.send({"type": "error", "seq": seq, "action": kind, "item_id": item_id,
                            "message": message})
-                if kind == "undo":  # the browser took it back on screen: show the truth again
-                    self.refresh(reason="undo failed")
+                if kind in ("undo", "confirm"):  # the browser moved on: show the truth again
+                    self.refresh(reason="undo failed" if kind == "undo" else "confirm refused")
                 self._refresh_status()
                 return
             # The action is done (durable, for labels): nothing below may turn it into an error.
@@ -267,6 +268,8 @@ class LabelWidget(anywidget.AnyWidget):
             if not item_id:
                 raise ValueError(f"no item to {kind} (item_id={item_id!r})")
             item_id = str(item_id)
+            if kind == "confirm":
+                self._check_kept(item_id, content.get("label"))
             self._prefetch(item_id)
             if kind == "confirm":
                 ids = [self.session.confirm(item_id, query=content.get("query"),
@@ -316,6 +319,18 @@ class LabelWidget(anywidget.AnyWidget):
             return None
         raise ValueError(f"unknown message type {kind!r} from the browser; expected one of "
                          f"{', '.join(MESSAGES)}")
+
+    def _check_kept(self, item_id: str, shown) -> None:
+        """A review's Enter keeps the label the screen said it keeps. If the item's label
+        changed since it was shown (another notebook relabeled it), a confirm would record a
+        label nobody looked at: refuse it, and the refresh that follows shows the label now."""
+        if shown is None:
+            raise ValueError(f"confirm of item {item_id!r} needs the label the screen showed "
+                             f"it keeps, got label=None")
+        now = self._given(item_id)
+        if now != str(shown):
+            raise ValueError(f"item {item_id!r} was shown to keep label {str(shown)!r}, but its "
+                             f"label is now {now!r}; nothing was written, look at it again")
 
     # -- the buffer of what the browser holds --------------------------------------------------
     def _forget(self, item_id: str) -> None:
