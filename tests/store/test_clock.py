@@ -94,3 +94,40 @@ def test_a_pulled_event_moves_the_clock_of_the_store_that_pulls_it(tmp_path, mon
     laptop.commit("x is 3")
     push(laptop)
     assert LabelStore.open(tmp_path / "shared").labels().to_dict() == {"x": "3"}
+
+
+def test_two_processes_an_hour_apart_label_in_the_order_they_saw(tmp_path):
+    """Real processes, one with its clock an hour ahead: each relabel acts on the label its
+    writer saw, whichever machine's clock is ahead."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import sys
+        from datetime import timedelta
+        from workbench.store import LabelStore, clock
+        real = clock.wall_clock
+        clock.wall_clock = lambda: real() + timedelta(hours=float(sys.argv[2]))
+        store = LabelStore.open(sys.argv[1], annotator=sys.argv[3])
+        for line in sys.stdin:  # "item label": relabel what this writer sees now
+            item, label = line.split()
+            action = "relabel" if item in store.labels() else "label"
+            store.append(item, label, action=action)
+            print(store.labels()[item], flush=True)
+    """)
+    path = tmp_path / "s"
+    LabelStore.open(path)
+    ahead, behind = (subprocess.Popen([sys.executable, "-c", code, str(path), hours, who],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                     for hours, who in (("1", "ahead"), ("-0.5", "behind")))
+    steps = [(ahead, "x cat"), (behind, "x dog"), (ahead, "x cow"), (behind, "x emu"),
+             (behind, "y one"), (ahead, "y two")]
+    for proc, line in steps:
+        proc.stdin.write(line + "\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().strip() == line.split()[1]  # acknowledged, and in effect
+    for proc in (ahead, behind):
+        proc.stdin.close()
+        proc.wait(timeout=30)
+    assert LabelStore.open(path).labels().to_dict() == {"x": "emu", "y": "two"}

@@ -37,7 +37,18 @@ def _finish(path) -> LabelStore:
         store.commit("merge")
     if len(store.rev("HEAD").parents) < 2:
         store.merge("b")
+    whole(store)
     return store
+
+
+def whole(store: LabelStore) -> None:
+    """Each event once (no event written twice by a recovery), and every commit on the
+    branch names only events the store holds."""
+    events = store.events()
+    assert events["event_id"].is_unique
+    assert not events.duplicated(["writer", "seq"]).any()
+    for commit in store.log()["id"]:
+        assert store.missing_events(store.rev(commit).frontier) == {}
 
 
 def test_a_merge_killed_after_recording_its_state_finishes_three_way(tmp_path):
