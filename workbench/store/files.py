@@ -25,11 +25,14 @@ STALE_EMPTY_TMP_S = 10  # an empty temp file this young may belong to a writer a
 MERGED_KEY = b"workbench.merged"  # segment metadata: the part files it holds
 
 
-def write_durably(directory: Path, name: str, data: bytes | pa.Buffer, *, sync: bool = True) -> None:
+def write_durably(directory: Path, name: str, data: bytes | pa.Buffer, *, sync: bool = True,
+                  sync_dir: bool = True) -> None:
     """temp file -> fsync -> rename -> fsync dir: `name` is either absent or complete.
 
     `sync=False` skips both fsyncs, for files that are only hints (claims): a crash may then
     lose the file's latest version, but never leaves a half-written one under its name.
+    `sync_dir=False` leaves the directory's fsync to the caller, who writes several files
+    and then calls `fsync_dir` once before anything depends on them (a pull's copies).
     """
     tmp = directory / f".tmp-{uuid.uuid4().hex[:8]}-{name}"
     try:
@@ -43,7 +46,7 @@ def write_durably(directory: Path, name: str, data: bytes | pa.Buffer, *, sync: 
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    if sync:
+    if sync and sync_dir:
         fsync_dir(directory)
 
 

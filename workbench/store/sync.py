@@ -198,12 +198,32 @@ def _copy_until_covered(source: Path, target: LabelStore, frontiers: list[dict])
     copied = 0
     for _ in range(COPY_ROUNDS):
         copied += _copy_missing(source, target.path)
-        missing = target.missing_events(need)
+        missing = _missing_parts(source, target.path, need)
         if not missing:
             return copied
-    raise StoreError(f"{source} names events that could not be copied from it "
-                     f"({', '.join(f'{n} of writer {w}' for w, n in sorted(missing.items())[:3])}); "
+    raise StoreError(f"{source} names events that could not be copied from it (in "
+                     f"{', '.join(sorted(missing)[:3])}{' ...' if len(missing) > 3 else ''}); "
                      "nothing was moved: try again, and check that the folder is whole")
+
+
+def _missing_parts(source: Path, target: Path, need: dict[str, int]) -> set[str]:
+    """The part files holding events the frontier `need` names that `source` has (as a file
+    or inside a segment) and `target` lacks. By name alone, no event read: every event is
+    born in a part named `part-<writer>-<first seq>`, and a segment lists the parts it holds."""
+    wanted = set()
+    for name in _covered(source):
+        writer, first = _part_key(name)
+        if writer is not None and first < need.get(writer, 0):
+            wanted.add(name)
+    return wanted - _covered(target)
+
+
+def _part_key(name: str) -> tuple[str | None, int]:
+    """(writer, first seq) of a part file's name; (None, 0) for a segment's."""
+    if not name.startswith("part-"):
+        return None, 0
+    writer, _, first = name[len("part-"):-len(".parquet")].rpartition("-")
+    return writer, int(first)
 
 
 def _check_compatible(source: Path, target: Path) -> None:
@@ -221,29 +241,38 @@ def _check_compatible(source: Path, target: Path) -> None:
 def _copy_missing(source: Path, target: Path) -> int:
     """Copy event files, then commits and tags, that `target` lacks; returns how many."""
     have = _covered(target)
+    names = files.list_names(source, ("part-", "segment-"))
+    segments = [n for n in names if n.startswith("segment-")]
+    # Parts a segment holds are left for a grace period after compaction: copy the segment.
+    held = set().union(*(_held(source / n) for n in segments)) if segments else set()
     copied = 0
-    for name in sorted(files.list_names(source, ("part-", "segment-"))):
+    for name in sorted(set(names) - held):
         if name in have:
             continue
         try:
             data = (source / name).read_bytes()
         except FileNotFoundError:  # compacted away meanwhile: its segment is copied instead
             continue
-        files.write_durably(target, name, data)
+        files.write_durably(target, name, data, sync_dir=False)
         copied += 1
+    if copied:
+        files.fsync_dir(target)  # once for all the renames, before any ref can name them
     for sub in ("commits", "refs/tags"):
         folder = source / HISTORY / sub
         if not folder.is_dir():
             continue
         out = target / HISTORY / sub
         out.mkdir(parents=True, exist_ok=True)
+        before = copied
         for entry in os.scandir(folder):
             if entry.name.startswith(".") or (out / entry.name).exists():
                 continue
             if sub == "refs/tags":
                 check_name(entry.name, "tag")
-            files.write_durably(out, entry.name, Path(entry.path).read_bytes())
+            files.write_durably(out, entry.name, Path(entry.path).read_bytes(), sync_dir=False)
             copied += 1
+        if copied > before:
+            files.fsync_dir(out)
     return copied
 
 
@@ -252,6 +281,14 @@ def _covered(path: Path) -> set[str]:
     names = set(files.list_names(path, ("part-", "segment-")))
     for name in list(names):
         if name.startswith("segment-"):
-            names |= files.merged_parts(path / name)
+            names |= _held(path / name)
     return names
+
+
+def _held(segment: Path) -> set[str]:
+    """The parts a segment holds; none if it was never there (a listing can be stale)."""
+    try:
+        return files.merged_parts(segment)
+    except FileNotFoundError:
+        return set()
 
