@@ -122,3 +122,162 @@ def merge_killed_in_fixes(started, path: str, ref: str) -> None:
     store = LabelStore.open(path)
     started.set()
     store.merge(ref)
+
+
+# -- the operations of benchmarks/fault_run.py: each acks what it was told was done ----------
+def label_work(started, path: str, ack_path: str, n: int, prefix: str) -> None:
+    """Label n new items one append at a time, acking each event id as append returns."""
+    from workbench.store import LabelStore
+
+    store = LabelStore.open(path, annotator="labeler")
+    started.set()
+    for k in range(n):
+        ack(ack_path, store.append(f"{prefix}{k}", str(k % 10)).event_id)
+
+
+def undo_work(started, path: str, ack_path: str, targets: list[str]) -> None:
+    """Undo each of these events in turn, acking each undo's event id."""
+    from workbench.store import LabelStore
+
+    store = LabelStore.open(path, annotator="undoer")
+    started.set()
+    for target in targets:
+        ack(ack_path, store.undo(target).event_id)
+
+
+def commit_work(started, path: str, ack_path: str, n: int, prefix: str) -> None:
+    """n times: label a new item, then commit it; acks 'event <id>' and 'commit <id>'."""
+    from workbench.store import LabelStore
+
+    store = LabelStore.open(path, annotator="committer")
+    started.set()
+    for k in range(n):
+        ack(ack_path, "event", store.append(f"{prefix}{k}", str(k % 10)).event_id)
+        ack(ack_path, "commit", store.commit(f"{prefix} {k}").id)
+
+
+def merge_acked_work(started, path: str, ref: str, ack_path: str) -> None:
+    """merge_work, acking the merge commit's id once merge() returns."""
+    from workbench.store import LabelStore
+
+    store = LabelStore.open(path)
+    started.set()
+    result = store.merge(ref)
+    ack(ack_path, result.commit.id if result.commit is not None else "conflicts")
+
+
+def revert_work(started, path: str, ref: str, ack_path: str) -> None:
+    from workbench.store import LabelStore
+
+    store = LabelStore.open(path)
+    started.set()
+    ack(ack_path, store.revert(ref).id)
+
+
+def restore_work(started, path: str, ref: str, ack_path: str) -> None:
+    from workbench.store import LabelStore
+
+    store = LabelStore.open(path)
+    started.set()
+    ack(ack_path, store.restore(ref).id)
+
+
+def compact_work(started, path: str, ack_path: str, retire_after: float | None) -> None:
+    """compact() (retire_after=0: parts deleted at once; None: the default grace period)."""
+    from workbench.store import LabelStore
+
+    store = LabelStore.open(path)
+    started.set()
+    ack(ack_path, store.compact(retire_after=retire_after))
+
+
+def push_work(started, path: str, ack_path: str) -> None:
+    """push() the store's branch to its origin, acking the commit the remote's branch got."""
+    from workbench.store import LabelStore
+    from workbench.store.sync import push
+
+    store = LabelStore.open(path)
+    started.set()
+    ack(ack_path, push(store)["to"])
+
+
+def pull_work(started, path: str, ack_path: str) -> None:
+    """pull() from origin, acking the commit this branch fast-forwarded to (or None)."""
+    from workbench.store import LabelStore
+    from workbench.store.sync import pull
+
+    store = LabelStore.open(path)
+    started.set()
+    ack(ack_path, pull(store)["fast_forward"])
+
+
+def clone_work(started, source: str, target: str, ack_path: str) -> None:
+    """clone() source to target, acking the clone's head once clone() returns."""
+    from workbench.store.sync import clone
+
+    started.set()
+    ack(ack_path, clone(source, target).rev("HEAD").id)
+
+
+# -- two processes at once: a teammate working in a loop while the parent pulls or pushes ----
+def start(work, *args, timeout: float = 60):
+    """Start `work(started, *args)` in a forked process and return it once it set `started`
+    (the caller stops it, e.g. with a stop file, and joins it)."""
+    ctx = context()
+    started = ctx.Event()
+    proc = ctx.Process(target=_child, args=(work, started, args))
+    proc.start()
+    if not started.wait(timeout):
+        proc.kill()
+        proc.join()
+        raise TimeoutError(f"{work.__name__} did not start within {timeout} s")
+    return proc
+
+
+def teammate_work(started, path: str, ack_path: str, stop_path: str, branch: str,
+                  commit_every: int, compact_every: int, retire_after: float | None,
+                  pause: float = 0.0) -> None:
+    """Label (and now and then relabel) on `branch` of the store at `path` until `stop_path`
+    exists, committing every `commit_every` labels and compacting every `compact_every`
+    (retire_after=0: compacted parts vanish at once, the harshest case for a reader);
+    `pause` seconds between labels keeps the store from growing too big for a short run."""
+    from workbench.store import LabelStore
+
+    store = LabelStore.open(path, annotator=f"teammate-{branch}", branch=branch)
+    started.set()
+    k = 0
+    while not os.path.exists(stop_path):
+        ack(ack_path, "event", store.append(f"{branch}-{k}", str(k % 10)).event_id)
+        if k % 3 == 2:
+            store.append(f"{branch}-{k - 1}", str((k + 1) % 10), action="relabel")
+        if k % commit_every == commit_every - 1:
+            ack(ack_path, "commit", store.commit(f"{branch} {k}").id)
+        if k % compact_every == compact_every - 1:
+            store.compact(retire_after=retire_after)
+        k += 1
+        time.sleep(pause)
+
+
+def pusher_work(started, path: str, ack_path: str, rounds: int, prefix: str) -> None:
+    """One of two clones pushing to one shared folder: each round labels an item, commits
+    and pushes; a refused push (the other got there first) is followed by pull, merge of
+    origin/main and push again. Acks 'pushed <head>' and 'refused'."""
+    from workbench.store import LabelStore, StoreError
+    from workbench.store.sync import pull, push
+
+    store = LabelStore.open(path, annotator=prefix)
+    started.set()
+    for k in range(rounds):
+        ack(ack_path, "event", store.append(f"{prefix}-{k}", str(k % 10)).event_id)
+        store.commit(f"{prefix} {k}")
+        while True:
+            try:
+                ack(ack_path, "pushed", push(store)["to"])
+                break
+            except StoreError as err:
+                if "lacks" not in str(err):
+                    raise
+                ack(ack_path, "refused")
+                pull(store)
+                if store.rev("origin/main").id not in store._ancestors(store.rev("HEAD").id):
+                    store.merge("origin/main")
