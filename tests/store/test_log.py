@@ -552,3 +552,26 @@ def test_sidecars_live_beside_the_log_and_pandas_never_sees_them(tmp_path):
     with pytest.raises(StoreError, match="sidecar name must look like"):
         store.save_sidecar("part-evil.parquet", {})
     assert len(pd.read_parquet(tmp_path)) == 1
+
+
+def test_compaction_merges_segments_once_there_are_many(tmp_path, monkeypatch):
+    """Pulls and pushes read every segment's list of parts: segments are merged too, and the
+    ones merged retire like parts, while a reader that loaded them sees nothing twice."""
+    monkeypatch.setattr(store_module, "MAX_SEGMENTS", 3)
+    store = LabelStore.open(tmp_path / "s", annotator="ann")
+    early = LabelStore.open(tmp_path / "s")
+    for round_ in range(4):
+        for i in range(3):
+            store.append(f"r{round_}-{i}", "x")
+        if round_ == 1:
+            early.events()  # a reader that has read the first segments and some parts
+        assert store.compact(retire_after=0) == 3
+    names = parquet_names(tmp_path / "s")
+    assert len(names) == 1  # the fourth compaction merged the three segments with its parts
+    for handle in (store, early, LabelStore.open(tmp_path / "s")):
+        events = handle.events()
+        assert len(events) == 12 and events["event_id"].is_unique
+    from workbench.store.sync import clone
+
+    copy = clone(tmp_path / "s", tmp_path / "copy")
+    assert len(parquet_names(tmp_path / "copy")) == 1 and len(copy.events()) == 12

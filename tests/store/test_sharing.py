@@ -138,16 +138,22 @@ def test_a_killed_clone_leaves_no_store_and_a_killed_push_leaves_no_branch(tmp_p
     store.commit("start")
     heads = path / "_history" / "refs" / "heads"
     (heads / ".tmp-1a2b3c4d-main").write_text(store.rev("HEAD").id)  # a push killed mid-rename
-    building = tmp_path / ".copy.clone-deadbeef"  # a clone killed half way
+    building = tmp_path / ".copy.clone-deadbeef"  # a clone killed half way, an hour ago
     building.mkdir()
+    (building / "_workbench.json").write_text("{}")
+    os.utime(building / "_workbench.json", (0, 0))
+    os.utime(building, (0, 0))
+    running = tmp_path / ".copy.clone-0123abcd"  # one still being built: left alone
+    running.mkdir()
     reopened = LabelStore.open(path)
     assert reopened.branches()["branch"].tolist() == ["main"]
     assert not (heads / ".tmp-1a2b3c4d-main").exists()
     copy = clone(path, tmp_path / "copy")
     assert copy.branches()["branch"].tolist() == ["main"]
     assert not any(p.name.startswith(".tmp") for p in (tmp_path / "copy" / "_history").rglob("*"))
+    assert not building.exists() and running.exists()
     with pytest.raises(StoreError, match="not a workbench label store"):
-        LabelStore.reader(building)
+        LabelStore.reader(running)
 
 
 def test_after_a_refused_push_pull_updates_origin_main_by_path_or_by_name(tmp_path):

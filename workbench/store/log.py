@@ -60,6 +60,7 @@ PROVENANCE = history.PROVENANCE  # their events name the event they copy (target
 ORDER = views.ORDER
 AUTO_COMPACT_PARTS = 500  # open() compacts above this many loose parts, so reopening stays fast
 RETIRE_AFTER_S = 15 * 60  # a compacted part stays this long for readers that listed it
+MAX_SEGMENTS = 8  # compaction merges the segments too when there are this many
 EVENT_ID = re.compile(r"[0-9a-f]{32}")
 _META = "_workbench.json"
 
@@ -366,11 +367,17 @@ class LabelStore(History):
                 return 0
             covered = self._retire_parts(retire_after)
             parts = sorted(set(files.list_names(self.path, ("part-",))) - covered)
-            if len(parts) < min_parts:
-                self._retire_parts(retire_after)
+            segments = sorted(set(files.list_names(self.path, ("segment-",))) - covered)
+            # Every pull and push reads each segment's list of parts: past a few segments,
+            # merge them too (the new one lists theirs and them, and they retire like parts).
+            deep = len(segments) >= MAX_SEGMENTS
+            if len(parts) < min_parts and not deep:
                 return 0
-            table = _read(self.path, parts).sort_by([(c, "ascending") for c in ORDER])
-            table = table.replace_schema_metadata({files.MERGED_KEY: json.dumps(parts)})
+            inputs = parts + (segments if deep else [])
+            held = set(inputs).union(*(files.merged_parts(self.path / n) for n in segments)) if deep \
+                else set(parts)
+            table = _read(self.path, inputs).sort_by([(c, "ascending") for c in ORDER])
+            table = table.replace_schema_metadata({files.MERGED_KEY: json.dumps(sorted(held))})
             stamp = clock.wall_clock().strftime("%Y%m%dT%H%M%S")
             files.write_durably(self.path, f"segment-{stamp}-{uuid.uuid4().hex[:12]}.parquet",
                                 files.parquet_bytes(table))
@@ -534,7 +541,10 @@ class LabelStore(History):
     def _read_new(self) -> tuple[pa.Table | None, set[str]]:
         new = set(files.list_names(self.path, ("part-", "segment-"))) - self._loaded
         tables, loaded = [], set()
-        for name in sorted(n for n in new if n.startswith("segment-")):
+        # Newest first: a segment that merged older ones makes reading those unnecessary.
+        for name in sorted((n for n in new if n.startswith("segment-")), reverse=True):
+            if name in loaded:
+                continue
             merged = files.merged_parts(self.path / name)
             seen = merged & self._loaded
             if seen != merged:  # a segment of only seen parts holds nothing new
@@ -646,8 +656,8 @@ class LabelStore(History):
         return None if rows.empty else _row(rows.iloc[0].to_dict())
 
     def _retire_parts(self, older_than: float) -> set[str]:
-        """Delete the parts that segments at least `older_than` seconds old hold; returns the
-        names of all parts some segment holds (retired or not)."""
+        """Delete the parts (and merged segments) that segments at least `older_than` seconds
+        old hold; returns the names of all files some segment holds (retired or not)."""
         covered, retired = set(), []
         now = time.time()
         for segment in files.list_names(self.path, ("segment-",)):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 import uuid
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from workbench.store.log import LabelStore, read_meta, write_meta
 
 ORIGIN = "origin"
 COPY_ROUNDS = 5  # listings of the other side before a pull or push gives up on a missing event
+STALE_CLONE_S = 3600  # a clone's hidden build folder untouched this long was left by a killed clone
 
 
 def clone(source: str | os.PathLike, target: str | os.PathLike, *,
@@ -53,6 +55,7 @@ def clone(source: str | os.PathLike, target: str | os.PathLike, *,
         for writer, count in original._local_counts.items():
             shown[writer] = max(shown.get(writer, 0), count)
     heads = _heads(source)
+    _remove_dead_clones(target)
     building = target.parent / f".{target.name}.clone-{uuid.uuid4().hex[:8]}"
     try:
         copy = LabelStore.open(building, annotator=annotator)  # a fresh store: its own id
@@ -77,6 +80,21 @@ def clone(source: str | os.PathLike, target: str | os.PathLike, *,
         if building.exists():
             shutil.rmtree(building, ignore_errors=True)
     return LabelStore.open(target, annotator=annotator)
+
+
+def _remove_dead_clones(target: Path, older_than_s: float = STALE_CLONE_S) -> None:
+    """Hidden folders of clones into `target` that were killed half way (an hour old: a clone
+    still running is never that slow to touch its folder)."""
+    if not target.parent.is_dir():
+        return
+    for entry in os.scandir(target.parent):
+        if entry.name.startswith(f".{target.name}.clone-") and entry.is_dir(follow_symlinks=False):
+            try:
+                newest = max([entry.stat().st_mtime] + [e.stat().st_mtime for e in os.scandir(entry.path)])
+            except FileNotFoundError:
+                continue
+            if time.time() - newest > older_than_s:
+                shutil.rmtree(entry.path, ignore_errors=True)
 
 
 def push(store: LabelStore, remote: str | os.PathLike = ORIGIN, *,
