@@ -603,6 +603,31 @@ def test_a_malformed_config_is_refused_naming_the_field(logreg_model, tmp_path, 
         load_model(path)
 
 
+# Plain JSON Schema would let these by (8.0 is an "integer" to it, and NaN passes every bound):
+# bundle_config narrows "integer" to whole numbers as written and checks a "finite" format.
+BEYOND_JSON_SCHEMA = {
+    "a size is 8.0": (_set("input", "shape", 0, value=8.0),
+                      r": input\.shape\[0\] is 8\.0; expected a whole number from 1"),
+    "image_scale is NaN": (_set("input", "image_scale", value=float("nan")),
+                           r": input\.image_scale is nan; expected a positive number or null"),
+    "image_scale is infinite": (_set("input", "image_scale", value=float("inf")),
+                                r": input\.image_scale is inf; expected a positive number or null"),
+}
+
+
+@pytest.mark.parametrize("change, message", BEYOND_JSON_SCHEMA.values(), ids=list(BEYOND_JSON_SCHEMA))
+def test_config_json_refuses_what_plain_json_schema_accepts(logreg_model, tmp_path, change, message):
+    test_a_malformed_config_is_refused_naming_the_field(logreg_model, tmp_path, change, message)
+
+
+def test_config_json_schema_is_a_valid_draft_2020_12_schema():
+    from jsonschema import Draft202012Validator
+
+    from workbench.learn.bundle_config import CONFIG_SCHEMA
+
+    Draft202012Validator.check_schema(CONFIG_SCHEMA)
+
+
 @pytest.mark.parametrize("name, depth", [("config.json", 10_000), ("config.json", 200),
                                          ("manifest.json", 10_000)])
 def test_json_nested_too_deep_is_refused(logreg_model, tmp_path, name, depth):

@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import math
 import os
 import platform
 import re
@@ -32,12 +31,13 @@ import shutil
 import stat
 import tempfile
 import zipfile
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from workbench.learn.bundle_config import check_config
+from workbench.learn.bundle_errors import BundleError
 from workbench.learn.learner_state import (
     NotRebuildable,
     encoder_state,
@@ -58,10 +58,6 @@ PICKLE_SUFFIXES = (".pkl", ".pickle", ".pt", ".pth", ".joblib", ".bin", ".ckpt",
 MAX_BYTES = 4 << 30  # one file larger than this is refused before it is read
 MAX_MANIFEST = 1 << 20
 MAX_JSON_DEPTH = 100  # config.json's deepest is a chain of bundles each started from the last
-
-
-class BundleError(ValueError):
-    """A bundle that cannot be trusted or read; the message names the file or value."""
 
 
 @dataclass
@@ -370,7 +366,7 @@ def _verify(source: str, entries) -> Bundle:
             raise BundleError(f"{source!r} has no {name}")
     config = _json(source, CONFIG, files[CONFIG])
     _check_version(source, CONFIG, config)
-    _check_config(source, config)
+    check_config(source, config)  # workbench.learn.bundle_config: JSON Schema
     try:
         from safetensors.numpy import load
 
@@ -503,170 +499,6 @@ def _check_version(source: str, name: str, doc: dict) -> None:
     if version > FORMAT_VERSION:
         raise BundleError(f"{source!r} was written by bundle format version {version}; this "
                           f"workbench reads versions up to {FORMAT_VERSION}: upgrade workbench to load it")
-
-
-# -- config.json's structure ---------------------------------------------------------------------
-# Every field the loader, a session or a model card reads is checked against what the writer
-# puts there before anything is built from it: a crafted or damaged config.json is refused
-# with the field it got wrong, rather than failing wherever a wrong type first meets an
-# operation (a TypeError deep in the rebuild, or in a model card written much later).
-@dataclass(frozen=True)
-class _Leaf:
-    """A value that passes `test`: a string, a number, one of some names."""
-
-    test: Callable[[object], bool]
-    expected: str
-
-
-@dataclass(frozen=True)
-class _Maybe:
-    """null, or what `spec` describes."""
-
-    spec: object
-
-
-@dataclass(frozen=True)
-class _List:
-    item: object
-    expected: str
-
-
-@dataclass(frozen=True)
-class _Object:
-    """A JSON object with `fields` (required unless `optional`); every other field must be
-    `others` when given, and is otherwise left alone (nothing reads it)."""
-
-    fields: dict = field(default_factory=dict)
-    optional: tuple = ()
-    others: object = None
-
-
-@dataclass(frozen=True)
-class _Kinds:
-    """An object whose field `key` names which of `kinds` (each an _Object) it is."""
-
-    key: str
-    kinds: dict
-
-
-def _whole(least: int) -> _Leaf:
-    return _Leaf(lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= least,
-                 f"a whole number from {least}")
-
-
-TEXT = _Leaf(lambda v: isinstance(v, str), "a string")
-FLAG = _Leaf(lambda v: isinstance(v, bool), "true or false")
-NUMBER = _Leaf(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), "a number")
-SCALE = _Leaf(lambda v: NUMBER.test(v) and math.isfinite(v) and v > 0, "a positive number")
-PLAIN = _Leaf(lambda v: v is None or isinstance(v, (str, int, float)),
-              "a string, a number, true, false or null")
-CLASSES = _List(_Leaf(lambda v: isinstance(v, (str, int, float)), "a class name (a string or a number)"),
-                "a list of class names")
-SETTINGS = _Object()  # their names and values are checked against the estimator (learner_state)
-ITEM_KINDS = ("image", "vector", "text", "table")
-INPUT = _Object({"kind": _Leaf(lambda v: v in ITEM_KINDS, f"one of {', '.join(map(repr, ITEM_KINDS))}"),
-                 "shape": _List(_whole(1), "a list of sizes"), "dtype": TEXT,
-                 "image_scale": _Maybe(SCALE), "feature_names": _Maybe(_List(TEXT, "a list of column names")),
-                 "onnx_input": TEXT, "raw_texts": FLAG},
-                optional=("onnx_input", "raw_texts"))
-STEP = _Kinds("step", {
-    "representation": _Object({"in_onnx": FLAG, "method": TEXT, "values": _Object(others=PLAIN)},
-                              optional=("in_onnx",)),
-    "text-vectoriser": _Object({"in_onnx": FLAG, "method": TEXT, "n_components": _whole(1),
-                                "words": SETTINGS, "chars": SETTINGS,
-                                "words_vocabulary": _List(TEXT, "a list of words"),
-                                "chars_vocabulary": _List(TEXT, "a list of character n-grams")},
-                               optional=("in_onnx",))})
-LINEAR = _Object({"params": SETTINGS, "classes": CLASSES, "n_features_in": _whole(0)})
-LEARNER = _Kinds("type", {
-    "LightHead": LINEAR, "LogisticRegression": LINEAR,
-    "TorchClassifier": _Object({"params": SETTINGS, "classes": CLASSES,
-                                "input_shape": _List(_whole(1), "a list of sizes"),
-                                "is_image": FLAG, "self_trained": FLAG}),
-    "onnx": _Object({"estimator": TEXT, "why": TEXT}, optional=("estimator", "why"))})
-_TRAINING_FIELDS = {**dict.fromkeys(("commit", "labels_hash", "branch", "store", "pool", "learner",
-                                     "eval_on", "exported", "bundle"), _Maybe(TEXT)),
-                    "round": _Maybe(_whole(0)), "n_labels": _Maybe(_whole(0)),
-                    "accuracy": _Maybe(NUMBER), "macro_f1": _Maybe(NUMBER)}
-TRAINING = _Object(_TRAINING_FIELDS, optional=tuple(_TRAINING_FIELDS) + ("started_from",))
-# what a bundle started from has the same fields, and its own start in turn
-TRAINING.fields["started_from"] = _Maybe(TRAINING)
-CONFIG_SCHEMA = _Object({"classes": CLASSES, "input": INPUT,
-                         "preprocessing": _List(STEP, "a list of steps"), "learner": LEARNER,
-                         "training": TRAINING}, optional=("training",))
-
-
-class _Malformed(Exception):
-    """Where config.json differs from its schema (raised inside the check, reported once)."""
-
-    def __init__(self, where: str, value, expected: str, missing: bool = False):
-        super().__init__(where, value, expected, missing)
-        self.where, self.value, self.expected, self.missing = where, value, expected, missing
-
-
-def _check_config(source: str, config: dict) -> None:
-    try:
-        _conform(config, CONFIG_SCHEMA, "")
-    except _Malformed as e:
-        if e.missing:
-            raise BundleError(f"{CONFIG} in {source!r} has no {e.where}; expected {e.expected}") from None
-        raise BundleError(f"{CONFIG} in {source!r}: {e.where} is {reprlib.repr(e.value)}; expected "
-                          f"{e.expected}") from None
-
-
-def _conform(value, spec, where: str) -> None:
-    """Raise _Malformed at the first part of `value` that is not what `spec` describes."""
-    if isinstance(spec, _Maybe):
-        try:
-            if value is not None:
-                _conform(value, spec.spec, where)
-        except _Malformed as e:
-            if e.where != where:  # wrong inside: that part is what to name
-                raise
-            raise _Malformed(where, value, _expected(spec)) from None
-    elif isinstance(spec, _Leaf):
-        if not spec.test(value):
-            raise _Malformed(where, value, spec.expected)
-    elif isinstance(spec, _List):
-        if not isinstance(value, list):
-            raise _Malformed(where, value, spec.expected)
-        for i, item in enumerate(value):
-            _conform(item, spec.item, f"{where}[{i}]")
-    elif isinstance(spec, _Kinds):
-        if not isinstance(value, dict):
-            raise _Malformed(where, value, "a JSON object")
-        kinds = f"one of {', '.join(map(repr, sorted(spec.kinds)))}"
-        if spec.key not in value:
-            raise _Malformed(_dotted(where, spec.key), None, kinds, missing=True)
-        kind = value[spec.key]
-        if not isinstance(kind, str) or kind not in spec.kinds:  # (a list is not hashable)
-            raise _Malformed(_dotted(where, spec.key), kind, kinds)
-        _conform_object(value, spec.kinds[kind], where)
-    else:
-        _conform_object(value, spec, where)
-
-
-def _conform_object(value, spec: _Object, where: str) -> None:
-    if not isinstance(value, dict):
-        raise _Malformed(where, value, "a JSON object")
-    for key, part in spec.fields.items():
-        if key in value:
-            _conform(value[key], part, _dotted(where, key))
-        elif key not in spec.optional:
-            raise _Malformed(_dotted(where, key), None, _expected(part), missing=True)
-    if spec.others is not None:
-        for key in value.keys() - spec.fields.keys():
-            _conform(value[key], spec.others, _dotted(where, key))
-
-
-def _dotted(where: str, key: str) -> str:
-    return f"{where}.{key}" if where else key
-
-
-def _expected(spec) -> str:
-    if isinstance(spec, _Maybe):
-        return f"{_expected(spec.spec)} or null"
-    return getattr(spec, "expected", "a JSON object")
 
 
 # -- loading --------------------------------------------------------------------------------------------
