@@ -318,11 +318,14 @@ def test_compaction_keeps_every_event_exactly_once(tmp_path):
     before = b.events()
     assert len(parquet_names(tmp_path)) == 23
     assert b.compact() == 23
-    assert len(parquet_names(tmp_path)) == 24  # the parts stay for readers that listed them
-    assert len(pd.read_parquet(tmp_path)) == 104  # (plain pandas sees them twice)...
+    # Not published yet: the parts stay for readers that listed them, and the segment waits
+    # under a name that every reader, plain pandas too, skips: nobody sees an event twice.
+    assert len(parquet_names(tmp_path)) == 23
+    assert len([n for n in os.listdir(tmp_path) if n.startswith("_pending-segment-")]) == 1
+    assert len(pd.read_parquet(tmp_path)) == 52
     for store in (a, b, LabelStore.open(tmp_path)):
-        assert store.events().equals(before)  # ...our readers do not
-    assert b.compact(retire_after=0) == 0  # retired once no reader can still need them
+        assert store.events().equals(before)
+    assert b.compact(retire_after=0) == 0  # published once no reader can still need the parts
     names = parquet_names(tmp_path)
     assert len(names) == 1 and names[0].startswith("segment-")
     assert len(pd.read_parquet(tmp_path)) == 52
@@ -334,7 +337,7 @@ def test_compaction_keeps_every_event_exactly_once(tmp_path):
     assert a.compact() == 0  # a single loose part is not worth a segment
 
 
-def test_interrupted_compaction_is_finished_by_open(tmp_path, monkeypatch):
+def test_interrupted_compaction_is_finished_by_open(tmp_path):
     writer = LabelStore.open(tmp_path, annotator="ann")
     for i in range(10):
         writer.append(f"i{i}", "x")
@@ -346,10 +349,7 @@ def test_interrupted_compaction_is_finished_by_open(tmp_path, monkeypatch):
     assert len(pd.read_parquet(tmp_path)) == 20  # plain pandas sees the duplicates...
     assert len(reader.events()) == 10  # ...our readers do not
     assert reader.events()["event_id"].is_unique and len(writer.events()) == 10
-    LabelStore.open(tmp_path)
-    assert len(parquet_names(tmp_path)) == 11  # the segment is new: a reader may need the parts
-    monkeypatch.setattr(store_module, "RETIRE_AFTER_S", 0)
-    LabelStore.open(tmp_path)
+    LabelStore.open(tmp_path)  # a published segment's parts go at once (its grace has passed)
     assert len(parquet_names(tmp_path)) == 1 and len(pd.read_parquet(tmp_path)) == 10
 
 
@@ -373,13 +373,13 @@ def test_open_compacts_many_loose_parts(tmp_path, monkeypatch):
     assert len(parquet_names(tmp_path)) == 5  # not above the threshold yet
     store.append("i5", "x")
     assert len(LabelStore.open(tmp_path)) == 6
-    assert len(parquet_names(tmp_path)) == 7  # a segment, and the parts it holds for a while
+    assert len(parquet_names(tmp_path)) == 6  # the segment waits for its grace period, unseen
     for i in range(6, 10):
         store.append(f"i{i}", "x")
     LabelStore.open(tmp_path)  # compacted parts do not count towards the threshold
-    assert len(parquet_names(tmp_path)) == 11
+    assert len(parquet_names(tmp_path)) == 10
     monkeypatch.setattr(store_module, "RETIRE_AFTER_S", 0)
-    assert len(LabelStore.open(tmp_path)) == 10
+    assert len(LabelStore.open(tmp_path)) == 10  # published: the segment, and four loose parts
     assert len(parquet_names(tmp_path)) == 5
 
 
@@ -575,3 +575,13 @@ def test_compaction_merges_segments_once_there_are_many(tmp_path, monkeypatch):
 
     copy = clone(tmp_path / "s", tmp_path / "copy")
     assert len(parquet_names(tmp_path / "copy")) == 1 and len(copy.events()) == 12
+
+
+def test_a_reader_that_listed_parts_before_a_compaction_still_reads_them(tmp_path):
+    store = LabelStore.open(tmp_path, annotator="ann")
+    for i in range(5):
+        store.append(f"i{i}", "x")
+    listed = parquet_names(tmp_path)  # a teammate's pull lists the folder...
+    assert LabelStore.open(tmp_path).compact() == 5  # ...we compact (default grace period)...
+    table = store_module._read(tmp_path, listed)  # ...and every file it listed is still there
+    assert table.num_rows == 5

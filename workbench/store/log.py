@@ -5,6 +5,7 @@ Layout of a store directory::
     _workbench.json                  {"format": "workbench-labelstore", "schema_version": 1}
     part-<writer>-<seq>.parquet      one small file per append() / append_many() / retract()
     segment-<stamp>-<id>.parquet     parts merged by compact(); its metadata lists them
+    _pending-segment-<stamp>-<id>.parquet  a compaction not published yet (see below)
     _claims/                         which items each open session is showing (claims.py)
     .tmp-*                           files being written; every reader ignores them
     .compact.lock                    flock that lets one process at a time compact
@@ -18,11 +19,13 @@ Why this shape:
   diff, checkout) needs. Events are totally ordered by (clock, writer, seq): `clock` is a
   hybrid logical clock (see `_now`), so order is causal whatever the machines' wall clocks
   say; `time` is the wall clock, kept for people to read.
-- compact() writes the merged segment and leaves the parts it holds in place: a reader that
-  listed them (a teammate's pull, say) must still find them. They are retired once the
-  segment is RETIRE_AFTER_S old, as git's gc keeps loose objects for a grace period. Until
-  then readers skip parts a segment lists (and dedupe by event_id); a crash anywhere in
-  between leaves duplicates, never a loss.
+- compact() writes the merged segment under a name every reader ignores (`_pending-...`)
+  and leaves the parts in place: a reader that listed them (a teammate's pull, say) still
+  finds them, and plain pandas never sees an event twice. Once the segment is
+  RETIRE_AFTER_S old (as git's gc keeps loose objects for a grace period) a later compact()
+  or open() publishes it by a rename, then deletes the parts it holds. Our readers skip parts
+  a segment lists (and dedupe by event_id), so a crash anywhere in between leaves
+  duplicates, never a loss, and the next compaction finishes the job.
 - An undo names the event it retracts (`target`); nothing in the store means "the latest".
 
 In memory, a handle keeps the log it has read and, on each read call, lists the directory
@@ -59,7 +62,8 @@ SOURCES = ("human", "suggestion", "import", "simulated", "merge", "revert", "res
 PROVENANCE = history.PROVENANCE  # their events name the event they copy (target)
 ORDER = views.ORDER
 AUTO_COMPACT_PARTS = 500  # open() compacts above this many loose parts, so reopening stays fast
-RETIRE_AFTER_S = 15 * 60  # a compacted part stays this long for readers that listed it
+RETIRE_AFTER_S = 15 * 60  # a compaction is published (its parts deleted) after this long
+PENDING = "_pending-"  # the prefix of a segment not published yet: pyarrow and pandas skip "_"
 MAX_SEGMENTS = 8  # compaction merges the segments too when there are this many
 EVENT_ID = re.compile(r"[0-9a-f]{32}")
 _META = "_workbench.json"
@@ -355,9 +359,10 @@ class LabelStore(History):
             return {item: top for item, top in tops if top is not None}
 
     def compact(self, *, min_parts: int = 2, retire_after: float | None = None) -> int:
-        """Merge loose part files into one segment; returns how many parts it merged. Parts
-        that segments hold are deleted once their segment is `retire_after` seconds old
-        (default RETIRE_AFTER_S; 0: at once, when no other process may be reading).
+        """Merge loose part files into one segment; returns how many parts it merged. The
+        segment is published, and the parts it holds deleted, once it is `retire_after`
+        seconds old (default RETIRE_AFTER_S; 0: at once, when no other process may be
+        reading); until then it waits under a name readers skip.
 
         Returns 0 without waiting when another process holds the compaction lock.
         """
@@ -365,7 +370,7 @@ class LabelStore(History):
         with files.locked(self.path / ".compact.lock", wait=False) as held:
             if not held:
                 return 0
-            covered = self._retire_parts(retire_after)
+            covered = self._publish_compactions(retire_after)
             parts = sorted(set(files.list_names(self.path, ("part-",))) - covered)
             segments = sorted(set(files.list_names(self.path, ("segment-",))) - covered)
             # Every pull and push reads each segment's list of parts: past a few segments,
@@ -379,9 +384,9 @@ class LabelStore(History):
             table = _read(self.path, inputs).sort_by([(c, "ascending") for c in ORDER])
             table = table.replace_schema_metadata({files.MERGED_KEY: json.dumps(sorted(held))})
             stamp = clock.wall_clock().strftime("%Y%m%dT%H%M%S")
-            files.write_durably(self.path, f"segment-{stamp}-{uuid.uuid4().hex[:12]}.parquet",
+            files.write_durably(self.path, f"{PENDING}segment-{stamp}-{uuid.uuid4().hex[:12]}.parquet",
                                 files.parquet_bytes(table))
-            self._retire_parts(retire_after)  # the parts stay until the segment is old enough
+            self._publish_compactions(retire_after)  # at once only when retire_after is 0
             return len(parts)
 
     def __len__(self) -> int:
@@ -655,22 +660,35 @@ class LabelStore(History):
         rows = log[(log["event_id"] == event_id).to_numpy()]
         return None if rows.empty else _row(rows.iloc[0].to_dict())
 
-    def _retire_parts(self, older_than: float) -> set[str]:
-        """Delete the parts (and merged segments) that segments at least `older_than` seconds
-        old hold; returns the names of all files some segment holds (retired or not)."""
-        covered, retired = set(), []
+    def _publish_compactions(self, older_than: float) -> set[str]:
+        """Publish pending segments at least `older_than` seconds old (a rename), then delete
+        the files published segments hold (parts, and segments a deep compaction merged);
+        returns the names of all files some segment, pending or published, holds."""
+        covered, published = set(), False
         now = time.time()
+        for pending in files.list_names(self.path, (f"{PENDING}segment-",)):
+            try:
+                held = files.merged_parts(self.path / pending)
+                age = now - (self.path / pending).stat().st_mtime
+            except FileNotFoundError:
+                continue
+            if age >= older_than:
+                os.rename(self.path / pending, self.path / pending[len(PENDING):])
+                published = True
+            else:
+                covered |= held
+        if published:
+            files.fsync_dir(self.path)  # the segment is durable under its name before any delete
+        retired = []
         for segment in files.list_names(self.path, ("segment-",)):
             try:
                 held = files.merged_parts(self.path / segment)
-                age = now - (self.path / segment).stat().st_mtime
             except FileNotFoundError:
                 continue
             covered |= held
-            if age >= older_than:
-                retired += [self.path / p for p in held if (self.path / p).exists()]
-        for part in retired:
-            part.unlink(missing_ok=True)
+            retired += [self.path / p for p in held if (self.path / p).exists()]
+        for name in retired:
+            name.unlink(missing_ok=True)
         if retired:
             files.fsync_dir(self.path)
         return covered
