@@ -12,7 +12,10 @@ import io
 import json
 import pickle
 import re
+import subprocess
+import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -620,12 +623,45 @@ def test_config_json_refuses_what_plain_json_schema_accepts(logreg_model, tmp_pa
     test_a_malformed_config_is_refused_naming_the_field(logreg_model, tmp_path, change, message)
 
 
-def test_config_json_schema_is_a_valid_draft_2020_12_schema():
-    from jsonschema import Draft202012Validator
+def test_config_json_schema_is_a_valid_draft_7_schema_of_draft_7_keywords():
+    import fastjsonschema
 
     from workbench.learn.bundle_config import CONFIG_SCHEMA
 
-    Draft202012Validator.check_schema(CONFIG_SCHEMA)
+    # the Draft 7 meta-schema as jsonschema ships it (nbformat installs it); only its file is read
+    specifications = pytest.importorskip("jsonschema_specifications")
+    meta = json.loads((Path(specifications.__file__).parent / "schemas" / "draft7" /
+                       "metaschema.json").read_text())
+    fastjsonschema.compile(meta)(CONFIG_SCHEMA)
+    # a validator ignores a keyword it does not know ("$defs", "prefixItems" of 2020-12), and
+    # the meta-schema lets any through: every one used must be one of Draft 7's
+    assert set(_keywords(CONFIG_SCHEMA)) <= set(meta["properties"]) | {"$schema"}
+
+
+def _keywords(schema: dict):
+    yield from schema
+    for key, value in schema.items():
+        if key in ("properties", "definitions"):
+            for inner in value.values():
+                yield from _keywords(inner)
+        elif key in ("allOf", "anyOf", "oneOf"):
+            for inner in value:
+                yield from _keywords(inner)
+        elif isinstance(value, dict) and key not in ("const", "enum", "default"):
+            yield from _keywords(value)  # items, additionalProperties, not, if, then, else
+
+
+def test_checking_a_config_imports_no_jsonschema(logreg_model, tmp_path):
+    # `import jsonschema` takes about 2 s where jupyterlab's format extras are installed
+    path = _bundle(logreg_model, tmp_path / "b")
+    probe = ("import json, sys\n"
+             "from workbench.learn.bundle_config import check_config\n"
+             "check_config('b', json.loads(sys.argv[1]))\n"
+             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'jsonschema'))")
+    result = subprocess.run([sys.executable, "-c", probe, (path / "config.json").read_text()],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["[]"]
 
 
 @pytest.mark.parametrize("name, depth", [("config.json", 10_000), ("config.json", 200),

@@ -1,4 +1,4 @@
-"""config.json's structure: a JSON Schema (Draft 2020-12), checked with `jsonschema`.
+"""config.json's structure: a JSON Schema (Draft 7), checked with `fastjsonschema`.
 
 Every field the loader, a session or a model card reads is checked against what the writer
 puts there before anything is built from it: a crafted or damaged config.json is refused
@@ -8,13 +8,17 @@ operation (a TypeError deep in the rebuild, or in a model card written much late
 Each schema node's "description" says what it expects in words; the refusal names the
 field's path (`learner.params`, `preprocessing[0].step`), the value found and that text.
 `format` and `format_version` are checked by bundle.py first, as in the manifest.
+
+fastjsonschema compiles the schema to Python once, on first use, and imports in about 0.03 s
+(it also comes with nbformat); `jsonschema` took about 2 s to import where jupyterlab's format
+extras are installed (it builds rfc3987_syntax's IRI parsers), on every first bundle load.
 """
 
 from __future__ import annotations
 
 import functools
-import math
 import reprlib
+import sys
 
 from workbench.learn.bundle_errors import BundleError
 
@@ -29,7 +33,13 @@ def _whole(least: int) -> dict:
 
 
 def _maybe(schema: dict) -> dict:
-    return {"anyOf": [{"type": "null"}, schema], "description": f"{schema['description']} or null"}
+    # "null" joins the type rather than an anyOf: a refusal inside the value (a field of an
+    # object that may be null) is then reported where it is, not as "no branch matched"
+    return {**schema, "type": [*_types(schema), "null"], "description": f"{schema['description']} or null"}
+
+
+def _types(schema: dict) -> list:
+    return schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
 
 
 def _list(item: dict, expected: str) -> dict:
@@ -63,8 +73,11 @@ def _kinds(key: str, kinds: dict) -> dict:
 TEXT = {"type": "string", "description": "a string"}
 FLAG = {"type": "boolean", "description": "true or false"}
 NUMBER = {"type": "number", "description": "a number"}  # NaN and infinity too, as json.dumps writes them
-# "finite" (below): NaN compares false with every bound, so exclusiveMinimum alone lets it by
-SCALE = {"type": "number", "exclusiveMinimum": 0, "format": "finite", "description": "a positive number"}
+# positive and finite: the bounds refuse 0, negatives and both infinities, but NaN compares false
+# with every bound and passes them all; it passes {"maximum": 0} too, which no positive number
+# does, so "not" that refuses NaN (and is typed, so that the null of _maybe(SCALE) passes)
+SCALE = {"type": "number", "exclusiveMinimum": 0, "maximum": sys.float_info.max,
+         "not": {"type": "number", "maximum": 0}, "description": "a positive number"}
 PLAIN = {"type": ["string", "number", "boolean", "null"],
          "description": "a string, a number, true, false or null"}
 # true and false were always accepted as class names (Python's bool is an int); kept so
@@ -91,55 +104,69 @@ LEARNER = _kinds("type", {
     "TorchClassifier": _object({"params": SETTINGS, "classes": CLASSES, "input_shape": SIZES,
                                 "is_image": FLAG, "self_trained": FLAG}),
     "onnx": _object({"estimator": TEXT, "why": TEXT}, optional=("estimator", "why"))})
+# an object with the fields below (all optional), found by "$ref" so that started_from (what a
+# bundle started from: the same fields, and its own start in turn) can nest; Draft 7 ignores
+# whatever sits beside a "$ref", hence the allOf, and the target leaves out the type so that
+# the null of _maybe(TRAINING) passes
+TRAINING = {"type": "object", "description": OBJECT, "allOf": [{"$ref": "#/definitions/training"}]}
 _TRAINING_FIELDS = {**dict.fromkeys(("commit", "labels_hash", "branch", "store", "pool", "learner",
                                      "eval_on", "exported", "bundle"), _maybe(TEXT)),
                     "round": _maybe(_whole(0)), "n_labels": _maybe(_whole(0)),
                     "accuracy": _maybe(NUMBER), "macro_f1": _maybe(NUMBER),
-                    # what a bundle started from has the same fields, and its own start in turn
-                    "started_from": _maybe({"$ref": "#/$defs/training", "description": OBJECT})}
-TRAINING = _object(_TRAINING_FIELDS, optional=tuple(_TRAINING_FIELDS))
-CONFIG_SCHEMA = {"$schema": "https://json-schema.org/draft/2020-12/schema",
-                 "$defs": {"training": TRAINING},
+                    "started_from": _maybe(TRAINING)}
+CONFIG_SCHEMA = {"$schema": "http://json-schema.org/draft-07/schema#",
+                 "definitions": {"training": {"properties": _TRAINING_FIELDS}},
                  **_object({"classes": CLASSES, "input": INPUT,
                             "preprocessing": _list(STEP, "a list of steps"), "learner": LEARNER,
-                            "training": {"$ref": "#/$defs/training"}},
+                            "training": TRAINING},
                            optional=("training",))}
+
+
+class _Written(float):
+    """A float that is a whole number (8.0): Draft 7 counts it as an "integer", fastjsonschema
+    by asking float.is_integer; a size or a count here is an int, as the writer puts it."""
+
+    __slots__ = ()
+
+    def is_integer(self) -> bool:
+        return False
+
+
+def _as_written(value):
+    """`value` with its whole-number floats as _Written, for the check only (the same values
+    and reprs; Draft 7 already keeps true and false out of "integer" and "number")."""
+    if isinstance(value, dict):
+        return {k: _as_written(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_written(v) for v in value]
+    if type(value) is float and value.is_integer():
+        return _Written(value)
+    return value
+
 
 @functools.cache
 def _validator():
-    # imported on first use, not with bundle.py: where jupyterlab's format extras are
-    # installed, `import jsonschema` also builds rfc3987_syntax's IRI parsers (about 2 s)
-    from jsonschema import Draft202012Validator, FormatChecker, validators
+    # imported and compiled to Python on first use (about 70 ms), not with bundle.py
+    import fastjsonschema
 
-    # JSON Schema counts 8.0 as an integer; a size or a count here is an int, as the writer
-    # puts it (Draft 2020-12 already keeps true and false out of "integer" and "number")
-    types = Draft202012Validator.TYPE_CHECKER.redefine(
-        "integer", lambda _, v: isinstance(v, int) and not isinstance(v, bool))
-    formats = FormatChecker(formats=())
-    formats.checks("finite")(lambda v: not isinstance(v, float) or math.isfinite(v))
-    return validators.extend(Draft202012Validator, type_checker=types)(CONFIG_SCHEMA,
-                                                                       format_checker=formats)
+    return fastjsonschema.compile(CONFIG_SCHEMA, use_default=False)
 
 
 def check_config(source: str, config: dict) -> None:
     """Raise BundleError naming the first field of `config` that the schema refuses (within
-    one object, a missing field comes before a wrong one: jsonschema checks "required" first)."""
-    error = next(_validator().iter_errors(config), None)
-    if error is None:
-        return
-    # anyOf (a value or null) fails at its own field when no branch got past the value's
-    # type; when one did, that branch's error further in names the part that is wrong
-    while error.context:
-        deeper = [e for e in error.context if len(e.absolute_path) > len(error.absolute_path)]
-        if not deeper:
-            break
-        error = deeper[0]
-    where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}"
-                    for part in error.absolute_path).removeprefix(".")
-    if error.validator == "required":
-        missing = next(k for k in error.validator_value if k not in error.instance)
-        field = f"{where}.{missing}" if where else missing
-        raise BundleError(f"{CONFIG} in {source!r} has no {field}; expected "
-                          f"{error.schema['properties'][missing]['description']}")
-    raise BundleError(f"{CONFIG} in {source!r}: {where} is {reprlib.repr(error.instance)}; expected "
-                      f"{error.schema['description']}")
+    one object, a missing field comes before a wrong one: fastjsonschema checks "required"
+    before "properties")."""
+    from fastjsonschema import JsonSchemaValueException
+
+    try:
+        _validator()(_as_written(config))
+    except JsonSchemaValueException as error:
+        # its name is the field's path from the root, "data": data.preprocessing[0].step
+        where = error.name.removeprefix("data").removeprefix(".")
+        if error.rule == "required":
+            missing = next(k for k in error.definition["required"] if k not in error.value)
+            field = f"{where}.{missing}" if where else missing
+            raise BundleError(f"{CONFIG} in {source!r} has no {field}; expected "
+                              f"{error.definition['properties'][missing]['description']}") from None
+        raise BundleError(f"{CONFIG} in {source!r}: {where} is {reprlib.repr(error.value)}; "
+                          f"expected {error.definition['description']}") from None
