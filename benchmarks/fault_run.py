@@ -269,28 +269,10 @@ def run_commit(tmp: Path, n: int) -> Row:
     return row
 
 
-def diverged(path: Path) -> dict:
-    """tests/store/test_faults._diverged: the three-way result is x=2, y=5, z=7 (a plain fold
-    of both sides would give x=1)."""
-    main = LabelStore.open(path, annotator="ann")
-    main.append("x", "1")
-    main.append("z", "7")
-    main.commit("start")
-    main.branch("b")
-    main.append("x", "2", action="relabel")
-    main.commit("x is 2")
-    side = LabelStore.open(path, annotator="bob", branch="b")
-    side.append("x", "3", action="relabel")
-    side.append("x", "1", action="relabel")
-    side.append("y", "5")
-    side.commit("bob")
-    return {"x": "2", "y": "5", "z": "7"}
-
-
 def run_merge(tmp: Path, n: int) -> Row:
     row = Row("merge")
     template = tmp / "merge-template"
-    expected = diverged(template)
+    expected = killing.diverged(template)
     before = LabelStore.reader(template)
     before_ids = list(before.events()["event_id"])
     span = aim(killing.merge_acked_work, (None, "b", str(tmp / "scratch-ack")), template, tmp)

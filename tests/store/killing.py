@@ -99,6 +99,27 @@ def random_delays(n: int, span: float, seed: int) -> list[float]:
     return [span * (k + rng.random()) / n for k in range(n)]
 
 
+def diverged(path) -> dict:
+    """Two branches of one store that a plain fold would merge wrongly: main relabels x to 2;
+    branch b relabels x to 3 and back to 1 and adds y. Returns the three-way result of
+    merging b into main (x=2: only main changed x in the end; a fold of both sides gives x=1)."""
+    from workbench.store import LabelStore
+
+    main = LabelStore.open(path, annotator="ann")
+    main.append("x", "1")
+    main.append("z", "7")
+    main.commit("start")
+    main.branch("b")
+    main.append("x", "2", action="relabel")
+    main.commit("x is 2")
+    side = LabelStore.open(path, annotator="bob", branch="b")
+    side.append("x", "3", action="relabel")
+    side.append("x", "1", action="relabel")
+    side.append("y", "5")
+    side.commit("bob")
+    return {"x": "2", "y": "5", "z": "7"}
+
+
 # -- the operations under test: each runs in the child, `started` set just before the write ----
 def merge_work(started, path: str, ref: str) -> None:
     from workbench.store import LabelStore

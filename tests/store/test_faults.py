@@ -12,24 +12,6 @@ import pytest
 from workbench.store import LabelStore
 
 
-def _diverged(path):
-    """main relabels x to 2; branch b relabels x to 3 and back to 1 and adds y: the three-way
-    result is x=2 (only main changed x in the end), y=5. A plain fold of both sides gives x=1."""
-    main = LabelStore.open(path, annotator="ann")
-    main.append("x", "1")
-    main.append("z", "7")
-    main.commit("start")
-    main.branch("b")
-    main.append("x", "2", action="relabel")
-    main.commit("x is 2")
-    side = LabelStore.open(path, annotator="bob", branch="b")
-    side.append("x", "3", action="relabel")
-    side.append("x", "1", action="relabel")
-    side.append("y", "5")
-    side.commit("bob")
-    return {"x": "2", "y": "5", "z": "7"}
-
-
 def _finish(path) -> LabelStore:
     """What a user does after the kill: reopen; run the merge if it never happened."""
     store = LabelStore.open(path)
@@ -53,7 +35,7 @@ def whole(store: LabelStore) -> None:
 
 def test_a_merge_killed_after_recording_its_state_finishes_three_way(tmp_path):
     path = tmp_path / "s"
-    expected = _diverged(path)
+    expected = killing.diverged(path)
     assert killing.run(killing.merge_killed_in_fixes, str(path), "b", kill_after=5.0)
     store = _finish(path)
     assert store.labels().to_dict() == expected
@@ -65,7 +47,7 @@ def test_a_merge_killed_after_recording_its_state_finishes_three_way(tmp_path):
 @pytest.mark.timeout(300)
 def test_merges_killed_at_random_points_always_give_the_three_way_result(tmp_path):
     template = tmp_path / "template"
-    expected = _diverged(template)
+    expected = killing.diverged(template)
     copies = [str(shutil.copytree(template, tmp_path / f"measure{k}")) for k in range(3)]
     span = killing.duration(killing.merge_work, None, "b", copies=copies)
     killed = 0

@@ -423,7 +423,7 @@ class History:
         commit = self._write_commit(parents, author, message, view.n_labels,
                                     view.labels_hash, changes, frontier)
         if merging is not None:
-            (self._hdir() / f"merging-{self.current_branch}.json").unlink(missing_ok=True)
+            (self._hdir() / self._merging_name()).unlink(missing_ok=True)
         view.mark()
         self._scope_key, self._frontier = (commit.id, None), frontier
         return commit
@@ -599,7 +599,7 @@ class History:
                    if e not in self._retracted and self._find(e) is not None]
             if ids:
                 self.retract(ids)
-            (self._hdir() / f"merging-{self.current_branch}.json").unlink(missing_ok=True)
+            (self._hdir() / self._merging_name()).unlink(missing_ok=True)
             self._view()
 
     # -- internals -------------------------------------------------------------------------------------
@@ -764,13 +764,13 @@ class History:
 
     def _merge_state(self) -> dict | None:
         try:
-            return json.loads((self._hdir() / f"merging-{self.current_branch}.json").read_text())
+            return json.loads((self._hdir() / self._merging_name()).read_text())
         except FileNotFoundError:
             return None
 
     def _write_merge_state(self, state: dict) -> None:
         self._hdir().mkdir(exist_ok=True)
-        files.write_durably(self._hdir(), f"merging-{self.current_branch}.json", json.dumps(state).encode())
+        files.write_durably(self._hdir(), self._merging_name(), json.dumps(state).encode())
 
     def _read_scope(self) -> tuple[tuple, dict]:
         """(head commit, merging commit) and the frontier of the events they hold."""
@@ -801,7 +801,7 @@ class History:
         """On open: finish what a killed process left half done on this branch. A merge
         completes its writes (and commits when it had no conflicts to wait for), a revert or
         restore writes its events and commits; a record whose commit was made is dropped."""
-        records = (f"merging-{self.current_branch}.json", self._pending_name())
+        records = (self._merging_name(), self._pending_name())
         if not any((self._hdir() / name).exists() for name in records):
             return  # the usual case: no lock taken, so opening never waits for a merge
         with self._lock, files.locked(self._lock_path()):
@@ -809,7 +809,7 @@ class History:
             state = self._merge_state()
             if state is not None and "head" in state:
                 if head != state["head"] and state["theirs"] in self._ancestors(head):
-                    (self._hdir() / f"merging-{self.current_branch}.json").unlink()  # committed
+                    (self._hdir() / self._merging_name()).unlink()  # committed
                 else:
                     self._complete_merge_writes(state)
                     if not state["conflicts"]:
@@ -825,7 +825,10 @@ class History:
             (self._hdir() / self._pending_name()).unlink()
 
     def _pending_name(self) -> str:
-        return f"pending-{self.current_branch}.json"
+        return f"pending-{self.current_branch}.json"  # a revert or restore's plan
+
+    def _merging_name(self) -> str:
+        return f"merging-{self.current_branch}.json"  # a merge in progress
 
 
 def _conflict_frame(conflicts: dict) -> pd.DataFrame:

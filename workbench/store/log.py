@@ -386,7 +386,8 @@ class LabelStore(History):
             stamp = clock.wall_clock().strftime("%Y%m%dT%H%M%S")
             files.write_durably(self.path, f"{PENDING}segment-{stamp}-{uuid.uuid4().hex[:12]}.parquet",
                                 files.parquet_bytes(table))
-            self._publish_compactions(retire_after)  # at once only when retire_after is 0
+            if retire_after <= 0:  # nobody else reading: publish at once
+                self._publish_compactions(retire_after)
             return len(parts)
 
     def __len__(self) -> int:
@@ -679,16 +680,17 @@ class LabelStore(History):
                 covered |= held
         if published:
             files.fsync_dir(self.path)  # the segment is durable under its name before any delete
-        retired = []
-        for segment in files.list_names(self.path, ("segment-",)):
+        present = set(files.list_names(self.path, ("part-", "segment-")))  # one listing, no stat each
+        retired = set()
+        for segment in (n for n in present if n.startswith("segment-")):
             try:
                 held = files.merged_parts(self.path / segment)
             except FileNotFoundError:
                 continue
             covered |= held
-            retired += [self.path / p for p in held if (self.path / p).exists()]
+            retired |= held & present
         for name in retired:
-            name.unlink(missing_ok=True)
+            (self.path / name).unlink(missing_ok=True)
         if retired:
             files.fsync_dir(self.path)
         return covered

@@ -62,7 +62,7 @@ def clone(source: str | os.PathLike, target: str | os.PathLike, *,
         write_meta(building, {**read_meta(building),
                               **{k: meta[k] for k in ("classes", "pool", "pool_source") if k in meta},
                               "remotes": {ORIGIN: str(source.resolve())}})
-        _copy_until_covered(source, copy, [shown, *(_frontier(source, c) for c in heads.values())])
+        _copy_until_covered(source, copy.path, [shown, *(_frontier(source, c) for c in heads.values())])
         with files.locked(copy._lock_path()):
             for branch, commit in heads.items():
                 copy._set_ref("remotes", f"{ORIGIN}/{branch}", commit)
@@ -112,7 +112,7 @@ def push(store: LabelStore, remote: str | os.PathLike = ORIGIN, *,
         raise StoreError(f"branch {branch!r} has uncommitted changes; a push sends commits, "
                          "so commit them first")
     remote_store = LabelStore.reader(there)
-    copied = _copy_until_covered(store.path, remote_store, [store._commit(head).frontier])
+    copied = _copy_until_covered(store.path, there, [store._commit(head).frontier])
     with files.locked(remote_store._lock_path()):
         theirs = remote_store._head_id(branch)
         if theirs is not None and theirs not in store._ancestors(head):
@@ -135,7 +135,7 @@ def pull(store: LabelStore, remote: str | os.PathLike = ORIGIN) -> dict:
     _check_compatible(there, store.path)
     name = _remote_name(store, remote, there)
     heads = _heads(there)  # first: what we copy next covers them
-    copied = _copy_until_covered(there, store, [_frontier(there, c) for c in heads.values()])
+    copied = _copy_until_covered(there, store.path, [_frontier(there, c) for c in heads.values()])
     moved = None
     with store._lock, files.locked(store._lock_path()):
         for branch, commit in heads.items():
@@ -204,8 +204,8 @@ def _frontier(path: Path, commit_id: str) -> dict:
                          "its history is damaged") from None
 
 
-def _copy_until_covered(source: Path, target: LabelStore, frontiers: list[dict]) -> int:
-    """Copy what `target` lacks until it holds every event the frontiers name. A listing of
+def _copy_until_covered(source: Path, target: Path, frontiers: list[dict]) -> int:
+    """Copy what the store at `target` lacks until it holds every event the frontiers name. A listing of
     `source` can miss events (a part compacted away between listing and reading, its
     segment written after the listing): list again. Refuses, moving nothing, if events stay
     missing."""
@@ -215,8 +215,8 @@ def _copy_until_covered(source: Path, target: LabelStore, frontiers: list[dict])
             need[writer] = max(need.get(writer, 0), count)
     copied = 0
     for _ in range(COPY_ROUNDS):
-        copied += _copy_missing(source, target.path)
-        missing = _missing_parts(source, target.path, need)
+        copied += _copy_missing(source, target)
+        missing = _missing_parts(source, target, need)
         if not missing:
             return copied
     raise StoreError(f"{source} names events that could not be copied from it (in "
