@@ -8,6 +8,7 @@ a session started from it must begin where the bundle left off and keep learning
 from __future__ import annotations
 
 import json
+import zipfile
 
 import numpy as np
 import onnxruntime as ort
@@ -297,3 +298,33 @@ def test_a_text_bundle_carries_the_pools_own_vectoriser(tmp_path, monkeypatch):
     np.testing.assert_array_equal(loaded.predict(texts), session.model.predict(pool))
     np.testing.assert_allclose(loaded.predict_proba(texts), session.model.predict_proba(pool), atol=1e-6)
     session.close()
+
+
+@pytest.mark.parametrize("name", ["x.zip", "x.ZIP"])
+def test_a_path_ending_in_zip_gets_a_zip_file_that_loads(exported, split, tmp_path, name):
+    session, _ = exported
+    path = session.export(tmp_path / name)
+    assert path == tmp_path / name and path.is_file() and zipfile.is_zipfile(path)
+    with zipfile.ZipFile(path) as z:
+        assert "manifest.json" in z.namelist()
+    np.testing.assert_array_equal(load_model(path).predict_proba(split[0].X),
+                                  session.model.predict_proba(split[0].X))
+    assert json.loads(zipfile.ZipFile(path).read("config.json"))["training"]["commit"]
+    folder = session.export(tmp_path / "folder", as_zip=False)  # other names: a folder still
+    assert folder.is_dir() and (folder / "manifest.json").is_file()
+
+
+def test_as_zip_false_with_a_zip_path_is_refused_naming_the_path(exported, tmp_path, monkeypatch):
+    from workbench.loop.export import bundle_as_zip
+
+    with pytest.raises(ValueError, match=r"'[^']*x\.Zip' ends in '\.Zip' but as_zip=False"):
+        bundle_as_zip(tmp_path / "x.Zip", False)
+    assert bundle_as_zip("x.zip", None) and bundle_as_zip("x", True) and not bundle_as_zip("x", None)
+    # Session.export passes on its default; once that default is None (not False), a False
+    # there is the person's and is refused; before, it cannot be told apart, and the name decides
+    session, _ = exported
+    monkeypatch.setitem(type(session).export.__kwdefaults__, "as_zip", None)
+    with pytest.raises(ValueError, match="x.zip' ends in '.zip' but as_zip=False"):
+        session.export(tmp_path / "x.zip", as_zip=False)
+    assert not (tmp_path / "x.zip").exists()
+    assert zipfile.is_zipfile(session.export(tmp_path / "x.zip"))
