@@ -140,11 +140,26 @@ function buildDom(el) {
 }
 
 // ---- drawing: functions of the state, writing into the DOM ---------------------------------
+// Which queue the item on screen comes from and how many are left in it: the queues opened on
+// request (review, spot-check, ...) by their role, anything else from the strategy's queue
+// (the last one). Another open queue waiting behind is named too, so none is forgotten.
+function queueLine(S, p, model) {
+  const queues = p.queues || [];
+  const item = S.current;
+  if (!item || !queues.length || model.get("mode") === "grid") return "";
+  const strategyQueue = queues[queues.length - 1];
+  const mine = queues.slice(0, -1).find((q) => q.queue === item.strategy) || strategyQueue;
+  const waiting = queues.slice(0, -1).filter((q) => q !== mine && q.left > 0)
+    .map((q) => `${q.queue} ${q.left}`);
+  return ` · this item: ${mine.queue} queue, ${mine.left} left`
+    + (waiting.length ? ` (waiting: ${waiting.join(", ")})` : "");
+}
+
 function drawStatus(S, model, els) {
   const p = model.get("progress") || {};
   const rate = p.labels_per_minute ? ` · ${p.labels_per_minute} labels/min` : "";
   els.progress.textContent = `${p.n_labeled ?? 0} labeled · ${p.n_skipped ?? 0} skipped · `
-    + `${p.n_queued ?? "?"} queued · pool ${p.pool_size ?? "?"}${rate}`;
+    + `${p.n_queued ?? "?"} queued · pool ${p.pool_size ?? "?"}${rate}${queueLine(S, p, model)}`;
   let n = 0;
   for (const pending of S.pending.values()) n += pending.n || 1;
   els.saving.textContent = n ? `saving ${n}…` : "all saved";
@@ -420,7 +435,7 @@ function render({ model, el }) {
 
   function onReset(msg) {
     S.waiting = false;
-    if (msg.reason === "review" && S.flash === REVIEW_FLASH) S.flash = "";
+    if (msg.reason === "focus" && S.flash === REVIEW_FLASH) S.flash = "";
     const before = holdingIds();
     if (msg.replace_current) { S.current = null; S.view = null; }
     S.buffer = [];
@@ -441,7 +456,7 @@ function render({ model, el }) {
     const gone = new Set(msg.item_ids || []);
     S.buffer = S.buffer.filter((x) => !gone.has(x.item_id));
     if (S.current && gone.has(S.current.item_id)) {
-      S.flash = `${S.current.item_id} was ${msg.reason || "labeled elsewhere"}; moved on`;
+      if (!msg.quiet) S.flash = `${S.current.item_id} was ${msg.reason || "labeled elsewhere"}; moved on`;
       S.current = S.buffer.shift() || null;
     }
     addItems(msg.items);

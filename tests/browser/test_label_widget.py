@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -564,9 +565,20 @@ table = session.suspects()  # what the button's review will show, in its order
 doubted = table[table["suggested"].astype(str) != table["given"].astype(str)].head(3)
 report("review", truth=truth, flipped=flipped, suspects=list(doubted["item_id"]),
        given={{i: str(session.label_of(i)) for i in doubted["item_id"]}})
+
+import pathlib, threading, time
+def label_from_code(go=pathlib.Path({str(server.root / "review-go")!r})):
+    """Another cell of this kernel labels the item on screen (the test names it)."""
+    while not go.exists():
+        time.sleep(0.05)
+    item = go.read_text()
+    session.label(item, int(truth[item]))
+    report("review-code", item=item)
+threading.Thread(target=label_from_code, daemon=True).start()
 session.widget(charts=False)
 '''
     server.clear_state("review")
+    server.clear_state("review-code")
     open_notebook(page, server, server.write_notebook("review.ipynb", [cell]))
     state = server.wait_state("review")
     suspects, given, truth = state["suspects"], state["given"], state["truth"]
@@ -575,6 +587,8 @@ session.widget(charts=False)
     page.locator(f"{WIDGET} .wb-item[data-item-id='{suspects[0]}']").wait_for(timeout=30_000)
     page.locator(f"{WIDGET} .wb-review", has_text=f"labeled {given[suspects[0]]}; is that right?").wait_for()
     assert f"Enter keeps {given[suspects[0]]}" in page.locator(f"{WIDGET} .wb-suggestion").inner_text()
+    status = page.locator(f"{WIDGET} .wb-progress").inner_text()  # which queue, and what is left
+    assert re.search(r"this item: review queue, \d+ left", status), status
     labels = page.locator(f"{WIDGET} .wb-button-label").all_inner_texts()
     assert "keep" in labels and "later" in labels and "accept" not in labels
     focus_widget(page)
@@ -592,6 +606,14 @@ session.widget(charts=False)
     wait_saved(page)
     log = pd.read_parquet(store).sort_values(["time", "writer", "seq"])
     assert log.iloc[-1]["action"] == "undo" and log.iloc[-1]["target"] == log.iloc[-2]["event_id"]
+
+    # Issue 18 item 7: code in this kernel labels the item on screen: the view moves on
+    # without claiming that another session did it.
+    on_screen = shown_id(page)
+    (server.root / "review-go").write_text(on_screen)
+    assert server.wait_state("review-code")["item"] == on_screen
+    page.wait_for_function(f"() => document.querySelector('{SHOWN}')?.dataset.itemId !== '{on_screen}'")
+    assert "another session" not in page.locator(f"{WIDGET} .wb-error").inner_text()
 
 
 def test_a_rectangle_dragged_on_the_map_becomes_the_queue(server, page):

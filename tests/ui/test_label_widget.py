@@ -582,10 +582,10 @@ def test_the_review_button_puts_the_suspects_first_or_says_why_not(tmp_path):
     flipped = pool.item_ids[7]
     session.label_many({i: (t + 1) % 10 if i == flipped else t for i, t in truth.items()})
     browser("review")
-    while not any(m.get("reason") == "review" for m in browser.of_type("reset")):
+    while not any(m.get("reason") == "focus" for m in browser.of_type("reset")):
         assert time.monotonic() < deadline + 30, browser.widget.error
         time.sleep(0.02)
-    reset = [m for m in browser.of_type("reset") if m["reason"] == "review"][-1]
+    reset = [m for m in browser.of_type("reset") if m["reason"] == "focus"][-1]
     assert reset["replace_current"] is True and reset["items"][0]["strategy"] == "review"
     table = session.suspects()
     doubted = table[table["suggested"].astype(str) != table["given"].astype(str)]
@@ -594,3 +594,38 @@ def test_the_review_button_puts_the_suspects_first_or_says_why_not(tmp_path):
     assert reset["items"][0]["given"] == str(session.label_of(shown[0]))
     assert browser.widget.error == ""
     session.close()
+
+
+def test_code_in_this_kernel_moves_the_view_on_quietly(browser, session):
+    """Issue 18 item 7: a label written by this session from another cell is not "labeled in
+    another session"; a teammate's still is."""
+    held = browser.hello()
+    session.label(held[0], 4)  # the item on screen, labeled from code
+    quiet = browser.of_type("withdraw")[-1]
+    assert quiet["item_ids"] == [held[0]] and quiet["quiet"] is True
+    assert browser.current["item_id"] != held[0]
+    teammate = LabelStore.open(session.store.path, annotator="teammate")
+    teammate.append(held[3], "5")
+    session.sync()
+    loud = browser.of_type("withdraw")[-1]
+    assert loud["item_ids"] == [held[3]] and not loud.get("quiet")
+    assert loud["reason"] == "labeled in another session"
+
+
+def test_a_queue_opened_from_code_starts_at_once_and_the_status_names_it(browser, session):
+    """Issue 18 items 4 and 5: `session.review()` (here: a focus in the role "review") while
+    an item is on screen replaces it with the first review item; the progress the status line
+    draws names each queue and what is left in it."""
+    held = browser.hello()
+    session.label_many({i: 3 for i in held[1:4]})
+    on_screen = browser.current["item_id"]
+    session.focus(held[1:4], role="review")
+    reset = browser.of_type("reset")[-1]
+    assert reset["reason"] == "focus" and reset["replace_current"] is True
+    assert browser.current["item_id"] == held[1] != on_screen
+    assert browser.current["strategy"] == "review"
+    queues = browser.widget.progress["queues"]
+    assert queues[0] == {"queue": "review", "left": 3}
+    assert queues[-1]["queue"] == session.strategy_name
+    browser("confirm", item_id=held[1], label="3", query="review", event_id=uuid.uuid4().hex)
+    assert browser.widget.progress["queues"][0] == {"queue": "review", "left": 2}

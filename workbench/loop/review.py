@@ -12,7 +12,7 @@ after a person has checked a random sample of them.
   random sample of them in the queue in the role "spot-check"; `SuggestionBatch.precision()`
   estimates the batch's precision from what the person said about the sample (a Wilson 95%
   interval), and `accept()` writes the rest as `source="suggestion"` events in one file (and
-  one commit where the store has commits), which one `undo()` takes back.
+  one commit), which one `undo()` takes back.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ class Reviewing:
             label = str(self._labels[item_id])
             event = self.store.append(item_id, label, action="confirm", source="human",
                                       annotator=self.annotator, query=role, event_id=event_id)
-            self._focus_done.add(item_id)
+            self._focuses.mark_done(item_id)
             self._actions.append((event.event_id,))
             table = getattr(self, "_review_table", None)
             if table is not None and item_id in table.index:
@@ -111,7 +111,9 @@ class Reviewing:
         item_id, _ = _item_and_role(item, None)
         self.pool.position(item_id)
         with self._lock:
-            self._focus_done.add(item_id)
+            focus = self._focuses.serving(item_id)
+            if focus is not None:
+                focus.done.add(item_id)
         self.release([item_id])
         self._emit("labels_changed")
 
@@ -139,10 +141,11 @@ class Reviewing:
         if event != "retrain_finished" or getattr(self, "_review_table", None) is None:
             return
         with self._lock:
-            if self._focus_role != REVIEW or self._focus is None:
+            focus = self._focuses.get(REVIEW)
+            if focus is None or not focus.pending():
                 self._review_table = None
                 return
-            done = set(self._focus_done)
+            done = set(focus.done)
         try:
             table = self._open_suspects(None)
         except ValueError:  # too few labels now (an undo): keep the review as it is
@@ -152,11 +155,11 @@ class Reviewing:
         if self._review_k is not None:
             table = table.head(max(0, self._review_k - len(done)))
         with self._lock:
-            if self._focus_role != REVIEW or self._focus is None:
+            if self._focuses.get(REVIEW) is not focus:  # cleared or opened again meanwhile
                 return
-            self._focus = list(table["item_id"]) + [i for i in self._focus if i in done]
-            self._focus_reasons.update(zip(table["item_id"], table["reason"]))
-            self._focus_suggestions.update(self._held_out_suggestions(table))
+            focus.reorder(list(table["item_id"]) + [i for i in focus.items if i in done])
+            focus.reasons.update(zip(table["item_id"], table["reason"]))
+            focus.suggestions.update(self._held_out_suggestions(table))
             self._review_table = table.set_index("item_id")
         self._emit("queue_changed")
 
@@ -257,18 +260,17 @@ class SuggestionBatch:
         if not rows:
             return []
         store = session.store
-        status = store.status()
-        committing = status["head"] is not None  # a store with commits: one commit
-        if committing and status["uncommitted"]:
+        # One action, one commit, on a store without commits yet too (its first commit then
+        # holds the labels people gave before).
+        if store.status()["uncommitted"]:
             # People's labels so far (the spot check among them) get a commit of their own,
             # so that the batch's commit holds the suggestions alone.
             store.commit(f"Labels before accepting suggestions, with a spot check of "
                          f"{p['reviewed']} of them")
         self.accepted = session.label_many(rows, source="suggestion")
-        if committing:
-            share = ("no reviewed sample" if p["estimate"] is None else
-                     f"precision {p['estimate']:.0%} [{p['low']:.0%}, {p['high']:.0%}] on "
-                     f"{p['reviewed']} reviewed")
-            store.commit(message or f"Accept {len(rows)} suggestions of the round-"
-                         f"{self.model_round} model at >= {self.min_confidence:.0%} ({share})")
+        share = ("no reviewed sample" if p["estimate"] is None else
+                 f"precision {p['estimate']:.0%} [{p['low']:.0%}, {p['high']:.0%}] on "
+                 f"{p['reviewed']} reviewed")
+        store.commit(message or f"Accept {len(rows)} suggestions of the round-"
+                     f"{self.model_round} model at >= {self.min_confidence:.0%} ({share})")
         return self.accepted

@@ -55,7 +55,8 @@ from workbench.learn.strategies import get_strategy, strategy_name
 from workbench.loop import pool_source
 from workbench.loop.agreement import ADJUDICATION, agreement, annotations
 from workbench.loop.inputs import LearnerInputs, Scores
-from workbench.loop.review import Reviewing
+from workbench.loop.focus import Focuses
+from workbench.loop.review import REVIEW, Reviewing
 from workbench.loop.start_from import learner_after, open_start, start_proba
 from workbench.loop.training import Trainer
 from workbench.loop.watch import Watcher
@@ -157,11 +158,7 @@ class Session(Reviewing):
         self._issued: dict[str, list[str]] = {}  # item -> the roles this session showed it in
         self._actions: list[tuple[str, ...]] = []  # this session's undo stack: event ids per action
         self._annotations: dict[str, dict[str, str]] = {}  # overlap item -> annotator -> label
-        self._focus: list[str] | None = None  # items to show before the queue (adjudication...)
-        self._focus_role = ""
-        self._focus_done: set[str] = set()
-        self._focus_reasons: dict[str, str] = {}
-        self._focus_suggestions: dict[str, tuple] = {}
+        self._focuses = Focuses()  # queues shown on request, before the ranked one (loop/focus.py)
         self._closed: str | None = None  # why this session no longer acts, once it does not
         self._cold_start_waits = False
         self._review_table, self._review_k = None, None  # an open review (see loop/review.py)
@@ -246,9 +243,12 @@ class Session(Reviewing):
             self._sync_locked()  # after reading the claims: an item is seen claimed or labeled
             self._respread_cold_start()
             blocked = lambda item: self._blocked(item, taken)  # noqa: E731
-            for item in self._focus or []:
-                if len(out) < k and item not in self._focus_done and not blocked(item):
-                    out.append(self._focus_item(item))
+            for focus in self._focuses.in_order():
+                for item in focus.pending():
+                    if len(out) >= k:
+                        break
+                    if not blocked(item) and item not in {q.item_id for q in out}:
+                        out.append(self._focus_item(focus, item))
             done = lambda p: self._is_done(ids[p])  # noqa: E731
             if len(out) < k:
                 for position, role, score in self._queue.upcoming(done, lambda p: blocked(ids[p])):
@@ -272,7 +272,13 @@ class Session(Reviewing):
             self._claims.release(str(i) for i in item_ids)
 
     def suggest(self, item_id) -> tuple[object, float] | tuple[None, None]:
-        """The model's guess for an item and its probability."""
+        """The model's guess for an item and its probability; for an item waiting in a queue
+        that carries its own suggestions (a review: the models that never saw its label),
+        that queue's, so that every number on its card comes from one computation."""
+        with self._lock:
+            focus = self._focuses.serving(str(item_id))
+            if focus is not None and str(item_id) in focus.suggestions:
+                return focus.suggestions[str(item_id)]
         if self._model is None:
             return None, None
         p = self._model.proba[self.pool.position(item_id)]
@@ -309,6 +315,17 @@ class Session(Reviewing):
         return (f"labeled {line['label']} by {line['annotator']}{source}, "
                 f"{_ago(line['time'])}, {where}")
 
+    def acted_here(self, item_id: str) -> bool:
+        """Whether the item's state (its label or skip) was written by this session (the
+        widget, or code in the same kernel), not by another notebook or a teammate."""
+        item_id = str(item_id)
+        with self._lock:
+            mine = {e for action in self._actions for e in action}
+            if not mine:
+                return False
+            top = self.store.states([item_id]).get(item_id)
+        return top is not None and top["event_id"] in mine
+
     def role_of(self, item_id: str) -> str | None:
         """The role the item's current label was given in (None: not labeled)."""
         with self._lock:
@@ -321,7 +338,7 @@ class Session(Reviewing):
             return self._is_done(item_id)
 
     def _is_done(self, item_id: str) -> bool:
-        if self._focus is not None and item_id in self._focus and item_id not in self._focus_done:
+        if self._focuses.is_pending(item_id):
             return False  # to be shown (a review asks about labeled items again)
         if item_id in self._overlap:
             who = self._annotations.get(item_id, {})
@@ -340,19 +357,42 @@ class Session(Reviewing):
 
     def focus(self, item_ids, *, role: str = "review", reasons: dict | None = None,
               suggestions: dict | None = None) -> None:
-        """Show these items next, in this order and in this role (before the ranked queue),
-        each once: labeling one records the role; labeled items are shown again.
-        `suggestions`: item -> (class, probability) to show instead of the model's (a review
-        shows what the models that never saw the item's label say)."""
+        """Show these items next, in this role, each once, before the ranked queue: labeling
+        one records the role; labeled items are shown again. Queues opened on request compose
+        (see `workbench.loop.focus`): this one starts at once, and one opened before keeps its
+        items and resumes when this one is done or cleared; a queue of the same role is
+        replaced. `suggestions`: item -> (class, probability) to show instead of the model's
+        (a review shows what the models that never saw the item's label say)."""
         ids = [str(i) for i in item_ids]
         for item in ids:
             self.pool.position(item)
         with self._lock:
-            self._focus, self._focus_role = ids, role
-            self._focus_done = set()
-            self._focus_reasons = dict(reasons or {})
-            self._focus_suggestions = dict(suggestions or {})
-        self._emit("queue_changed")
+            self._focuses.open(role, ids, reasons=reasons, suggestions=suggestions)
+        self._emit("focus_changed")
+
+    @property
+    def queues(self) -> list[dict]:
+        """The queues items are served from, in serving order, each with the number of items
+        left in it: [{"queue": "review", "left": 55}, {"queue": "spot-check", "left": 20},
+        {"queue": "diverse_margin", "left": 1600}] (the last: the strategy's ranked queue,
+        every item not labeled or skipped)."""
+        with self._lock:
+            out = [{"queue": f.role, "left": len(f.pending())} for f in self._focuses.in_order()]
+            n_done = len(self._labels) + len(self._skipped)
+            out.append({"queue": self.strategy_name, "left": max(0, len(self.pool) - n_done)})
+        return out
+
+    def clear_queue(self, queue: str | None = None) -> list[str]:
+        """Stop serving a queue opened on request ("review", "spot-check", "adjudication",
+        ...; None: all of them); returns the names of the queues closed. Nothing is written:
+        the items of a cleared queue are served by the strategy's queue as usual."""
+        with self._lock:
+            closed = self._focuses.clear(queue)
+            if queue == REVIEW or (queue is None and closed):
+                self._review_table = None
+        if closed:
+            self._emit("focus_changed")
+        return closed
 
     def adjudicate(self) -> pd.DataFrame:
         """Show the items whose annotators disagree next (an adjudication queue); returns
@@ -368,13 +408,13 @@ class Session(Reviewing):
         """Agreement between this store's annotators (see workbench.loop.agreement)."""
         return agreement(self.store.events())
 
-    def _focus_item(self, item_id: str) -> QueueItem:
+    def _focus_item(self, focus, item_id: str) -> QueueItem:
         position = self.pool.position(item_id)
-        base = self._queue_item(position, self._focus_role, None)
-        reason = self._focus_reasons.get(item_id) or f"{self._focus_role}: shown on request"
+        base = self._queue_item(position, focus.role, None)
+        reason = focus.reasons.get(item_id) or f"{focus.role}: shown on request"
         fields = {**base.__dict__, "reason": reason}
-        if item_id in self._focus_suggestions:
-            fields["suggestion"], fields["confidence"] = self._focus_suggestions[item_id]
+        if item_id in focus.suggestions:
+            fields["suggestion"], fields["confidence"] = focus.suggestions[item_id]
         return QueueItem(**fields)
 
     def progress(self) -> dict:
@@ -387,7 +427,7 @@ class Session(Reviewing):
             n_done = len(self._labels) + len(self._skipped)
             return {"n_labeled": len(self._labels), "n_skipped": len(self._skipped),
                     "n_queued": len(self.pool) - n_done, "pool_size": len(self.pool),
-                    "labels_per_minute": round(rate, 1)}
+                    "labels_per_minute": round(rate, 1), "queues": self.queues}
 
     def model_state(self) -> dict:
         with self._lock:
@@ -533,7 +573,7 @@ class Session(Reviewing):
                 if event["query"]:
                     self._served(event["item_id"], event["query"])
             self._absorb(items)
-            self._focus_done.difference_update(items)  # an undone review comes back too
+            self._focuses.bring_back(items)  # an undone review comes back too
             self._queue.rewind()
         self._emit("labels_changed")
         return items
@@ -857,8 +897,7 @@ class Session(Reviewing):
         return "relabel" if item_id in self._labels else "label"
 
     def _annotate(self, item_id: str, label: str | None, annotator: str | None = None) -> None:
-        if self._focus is not None and item_id in self._focus:
-            self._focus_done.add(item_id)
+        self._focuses.mark_done(item_id)
         if item_id not in self._overlap:
             return
         who = self._annotations.setdefault(item_id, {})

@@ -31,7 +31,8 @@ Messages, browser -> kernel (every one with a `seq` gets an "ack" or an "error" 
 kernel -> browser:
     {"type": "items", items}                           top-up: append what is not held yet
     {"type": "reset", items, replace_current, reason}  the queue changed: replace the buffer
-    {"type": "withdraw", item_ids, reason}             labeled elsewhere: drop them
+    {"type": "withdraw", item_ids, reason, quiet?}     labeled elsewhere: drop them (quiet:
+                                                       by this session's code, say nothing)
     {"type": "ack", seq, action, item_id, event_ids, items?, undone?, page?}
     {"type": "suggestion", item_id, suggestion, confidence, suggested_by}
     {"type": "error", seq, action, item_id, message}
@@ -164,7 +165,7 @@ class LabelWidget(anywidget.AnyWidget):
     def review(self) -> threading.Thread:
         """Find the suspected mislabels in the background (models trained without each label,
         seconds on a big pool) and put them in front of the queue; the view refreshes when
-        they are (the session's "queue_changed"). A failure (too few labels) is shown."""
+        they are (the session's "focus_changed"). A failure (too few labels) is shown."""
         def run():
             try:
                 table = self.session.review()
@@ -176,7 +177,6 @@ class LabelWidget(anywidget.AnyWidget):
                 self.error = "review: models trained without each label agree with every label"
             elif self.error.startswith("review"):
                 self.error = ""
-            self.refresh(reason="review")  # the first suspect replaces the item on screen
         thread = threading.Thread(target=run, name="workbench-review", daemon=True)
         thread.start()
         return thread
@@ -409,7 +409,9 @@ class LabelWidget(anywidget.AnyWidget):
             with self._lock:
                 if event == "retrain_finished":
                     self.refresh(replace_current=False, reason="retrained")
-                elif event == "queue_changed":  # a review or adjudication comes next
+                elif event == "focus_changed":  # a review, spot check... starts at once
+                    self.refresh(replace_current=True, reason="focus")
+                elif event == "queue_changed":  # an open review ranked again
                     self.refresh(replace_current=False, reason="queue changed")
                 elif event == "retrain_failed":
                     self.error = f"retrain failed: {self.session.model_state().get('last_error')}"
@@ -426,10 +428,19 @@ class LabelWidget(anywidget.AnyWidget):
         """Items the browser holds that someone else labeled or skipped meanwhile: take
         them away, and top the buffer up."""
         gone = [i for i in self._sent if self.session.is_done(i)]
-        if gone:
-            for item_id in gone:
-                self._forget(item_id)
-            self.send({"type": "withdraw", "item_ids": gone,
+        if not gone:
+            return
+        for item_id in gone:
+            self._forget(item_id)
+        # Labeled by this very session from code (another cell of this kernel): the view
+        # moves on quietly; only another notebook's or a teammate's label is worth a word.
+        here = [i for i in gone if self.session.acted_here(i)]
+        elsewhere = [i for i in gone if i not in here]
+        if here:
+            self.send({"type": "withdraw", "item_ids": here, "reason": "labeled in this session",
+                       "quiet": True, "items": [] if elsewhere else self._top_up()})
+        if elsewhere:
+            self.send({"type": "withdraw", "item_ids": elsewhere,
                        "reason": "labeled in another session", "items": self._top_up()})
 
     def _refresh_status(self) -> None:
