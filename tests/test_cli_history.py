@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import shlex
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from workbench import cli
-from workbench.store import LabelStore
+from workbench.store import LabelStore, StoreError
 
 
 def run(capsys, *argv) -> tuple[int, str, str]:
@@ -262,3 +264,73 @@ def test_session_at_takes_a_commit_object(tmp_path):
         assert session.at == first.id and session.labels == {pool.item_ids[0]: "cat"}
     finally:
         session.close()
+
+
+# -- errors suggest the command in the user's language (issue 18, item 6) -------------------------
+def _no_commits(path):
+    LabelStore.open(path).append("a", "x")
+    return LabelStore.open(path)
+
+
+def _on_bob_merging_main(path):
+    """Branch bob with a merge of main in progress, its conflicts unresolved."""
+    conflicted(path)
+    bob = LabelStore.open(path, annotator="bob", branch="bob")
+    assert bob.merge("main").commit is None
+    return bob
+
+
+def _changed_again(path):
+    store = LabelStore.open(path)
+    for label, action in (("x", "label"), ("y", "relabel"), ("z", "relabel")):
+        store.append("a", label, action=action)
+        store.commit(f"a is {label}")
+    return store
+
+
+# (what is set up, the Python call, the command's words after the store path,
+#  the hints Python gives, the hints the command line gives: {} is the store path as typed)
+HINTED = {
+    "no commits yet": (_no_commits, lambda s: s.rev("HEAD"), ["diff"],
+                       ["make one with store.commit(message)"],
+                       ["make one with `workbench commit {} -m MESSAGE`"]),
+    "unresolved conflicts": (_on_bob_merging_main, lambda s: s.commit("done"),
+                             ["commit", "-m", "done", "--branch", "bob"],
+                             ["resolve each with store.resolve(item_id, label), or "
+                              "store.abort_merge()"],
+                             ["resolve each with `workbench resolve {} ITEM LABEL --branch bob`, or "
+                              "`workbench merge {} --abort --branch bob`"]),
+    "a merge in progress": (_on_bob_merging_main, lambda s: s.merge("main"),
+                            ["merge", "main", "--branch", "bob"],
+                            ["resolve its conflicts (store.conflicts()) and commit, or "
+                             "store.abort_merge()"],
+                            ["resolve its conflicts (`workbench status {} --branch bob` lists them) "
+                             "and commit, or `workbench merge {} --abort --branch bob`"]),
+    "revert of items changed again": (_changed_again, lambda s: s.revert("HEAD~1"),
+                                      ["revert", "HEAD~1"],
+                                      ["use store.restore(ref) to make the labels equal"],
+                                      ["use `workbench restore {} REF` to make the labels equal"]),
+    "no such branch": (_no_commits, lambda s: LabelStore.open(s.path, branch="nope"),
+                       ["log", "--branch", "nope"], ["(make one with store.branch('nope'))"],
+                       ["(make one with `workbench branch {} nope`)"]),
+}
+
+
+@pytest.mark.parametrize("case", list(HINTED))
+def test_store_errors_suggest_python_in_python_and_commands_on_the_command_line(tmp_path, capsys,
+                                                                                  case):
+    setup, call, words, python, command = HINTED[case]
+    path = tmp_path / "my labels"  # a path the shell needs quoted
+    store = setup(path)
+    with pytest.raises(StoreError) as python_error:
+        call(store)
+    assert all(hint in str(python_error.value) for hint in python), str(python_error.value)
+    assert "workbench " not in str(python_error.value)
+    code, _, err = run(capsys, words[0], path, *words[1:])
+    quoted = shlex.quote(str(path))
+    assert code == 2 and all(hint.format(quoted, quoted) in err for hint in command), err
+    assert "store." not in err.replace(str(path), "") and err.count("\n") == 1
+    # the same message otherwise, word for word
+    hints = python_error.value.hints
+    assert hints and err.strip() == "workbench: error: " + python_error.value.for_cli(
+        quoted, " --branch bob" if "bob" in words else "")

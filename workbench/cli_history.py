@@ -83,6 +83,21 @@ def require_store(path) -> Path:
 
 
 def run(args) -> int:
+    """Run a verb; a store error that suggests what to do next says it as a `workbench`
+    command on this store (and branch), not as the Python call `str()` of it gives."""
+    from workbench.store import StoreError
+
+    try:
+        return _run(args)
+    except StoreError as e:
+        if not e.hints or getattr(args, "store", None) is None:
+            raise
+        branch = getattr(args, "branch", "main")
+        raise type(e)(e.for_cli(_quote(args.store), "" if branch == "main" else
+                                f" --branch {_quote(branch)}")) from e
+
+
+def _run(args) -> int:
     from workbench.store import LabelStore, sync
 
     fmt = args.format

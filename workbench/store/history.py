@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.store import clock, files, views
-from workbench.store.errors import StoreError
+from workbench.store.errors import ABORT_MERGE, COMMIT, CONFLICTS, RESOLVE, RESTORE, StoreError
 
 MAIN = "main"
 HISTORY = "_history"
@@ -127,8 +127,8 @@ class History:
         if ref == "HEAD":
             head = self._head_id()
             if head is None:
-                raise StoreError(f"branch {self.current_branch!r} has no commits yet; make one with "
-                                 "store.commit(message)")
+                raise StoreError(f"branch {self.current_branch!r} has no commits yet; make one with ",
+                                 COMMIT)
             return self._commit(head)
         for kind in ("heads", "tags", "remotes"):
             path = self._hdir() / "refs" / kind / ref
@@ -410,8 +410,8 @@ class History:
             if open_:
                 raise StoreError(f"a merge of {merging['theirs'][:7]} is in progress with "
                                  f"{len(open_)} unresolved conflicts ({', '.join(open_[:5])}"
-                                 f"{' ...' if len(open_) > 5 else ''}); resolve each with "
-                                 "store.resolve(item_id, label), or store.abort_merge()")
+                                 f"{' ...' if len(open_) > 5 else ''}); resolve each with ", RESOLVE,
+                                 ", or ", ABORT_MERGE)
             parents.append(merging["theirs"])
         changes = view.changes()
         if not changes and merging is None:
@@ -494,7 +494,7 @@ class History:
             if moved:
                 raise StoreError(f"cannot revert {commit.short}: {len(moved)} of its items changed "
                                  f"again since ({', '.join(moved[:5])}{' ...' if len(moved) > 5 else ''}"
-                                 f"); use store.restore(ref) to make the labels equal to a commit")
+                                 "); use ", RESTORE, " to make the labels equal to a commit")
             targets = {item: before for item, (before, _) in back.items()}
             return self._fix_and_commit(targets, "revert", [self._commit_frontier(parent)],
                                         message or f"Revert {commit.short}: {commit.message}")
@@ -520,8 +520,8 @@ class History:
         settles each, and `commit()` completes it (or `abort_merge()` drops it)."""
         with self._lock, files.locked(self._lock_path()):
             if self._merge_state() is not None:
-                raise StoreError("a merge is in progress on this branch: resolve its conflicts "
-                                 "(store.conflicts()) and commit, or store.abort_merge()")
+                raise StoreError("a merge is in progress on this branch: resolve its conflicts (",
+                                 CONFLICTS, ") and commit, or ", ABORT_MERGE)
             if isinstance(ref, str) and ref == self.current_branch:
                 raise StoreError(f"cannot merge branch {ref!r} into itself")
             theirs = self.rev(ref)

@@ -52,7 +52,7 @@ import pyarrow as pa
 import pyarrow.compute  # noqa: F401 - pa.compute, for filtering a segment
 
 from workbench.store import clock, files, history, views
-from workbench.store.errors import SchemaVersionError, StoreError
+from workbench.store.errors import SchemaVersionError, StoreError, make_branch
 from workbench.store.history import MAIN, History, check_name
 
 SCHEMA_VERSION = 3  # 2: events carry their branch and home store; 3: a causal clock
@@ -138,8 +138,8 @@ class LabelStore(History):
         store = cls(path, annotator or _default_annotator(), _init_dir(path), branch)
         if branch != MAIN and branch not in store.branches()["branch"].tolist():
             raise StoreError(f"no branch {branch!r} in {path}; branches: "
-                             f"{', '.join(store.branches()['branch'])} (make one with "
-                             f"store.branch({branch!r}))")
+                             f"{', '.join(store.branches()['branch'])} (make one with ",
+                             make_branch(branch), ")")
         files.clean_temp_files(path)
         history_dir = path / history.HISTORY
         for folder, _, _ in os.walk(history_dir) if history_dir.is_dir() else ():
