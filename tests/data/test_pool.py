@@ -1,9 +1,12 @@
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
 
 from workbench import Pool, datasets
+from workbench.data import loaders
 
 
 def test_digits_is_the_embedded_default():
@@ -132,3 +135,86 @@ def test_split_is_stratified_and_seeded():
     assert len(a_test) == 540 and set(a_train.item_ids).isdisjoint(a_test.item_ids)
     counts = pd.Series(a_test.y).value_counts()
     assert counts.min() >= 50
+
+
+def test_blank_texts_are_refused_naming_their_rows(tmp_path):
+    with pytest.raises(ValueError, match=r"texts hold 3 missing or blank values: row 1 \(empty\), "
+                                         r"row 2 \(missing\), row 3 \(only whitespace\); expected some "
+                                         "text for every item"):
+        Pool.from_texts(["a cat", "", None, " \n\t", "a dog"], embeddings=np.ones((5, 2)))
+    with pytest.raises(ValueError, match=r"9 missing or blank values: item 'a' \(only whitespace\), "
+                                         r"item 'b' .* item 'e' \(only whitespace\) and 4 more;"):
+        Pool.from_texts([" "] * 9, item_ids=list("abcdefghi"), embeddings=np.ones((9, 2)))
+    # a text column of a frame or a file: named, with the rows' item ids
+    frame = pd.DataFrame({"id": ["m1", "m2", "m3"], "body": ["win now", "  ", "lunch?"],
+                          "y": ["spam", "spam", "ham"]})
+    with pytest.raises(ValueError, match=r"text column 'body' holds 1 missing or blank value: "
+                                         r"item 'm2' \(only whitespace\)"):
+        Pool.from_dataframe(frame, text_column="body", id_column="id", label_column="y",
+                            embeddings=np.ones((3, 2)))
+    frame.assign(body=["win now", None, "lunch?"]).to_csv(tmp_path / "sms.csv", index=False)
+    with pytest.raises(ValueError, match=r"text column 'body' holds 1 missing or blank value: "
+                                         r"item '1' \(missing\)"):
+        Pool.from_file(tmp_path / "sms.csv", text_column="body", embeddings=np.ones((3, 2)))
+
+
+def image_folder(root, classes=("0", "1"), n=3):
+    for cls in classes:
+        (root / cls).mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(np.full((4, 4), 40 * i, np.uint8)).save(root / cls / f"{i}{cls}.png")
+    return root
+
+
+def test_files_that_are_not_images_are_skipped_with_one_warning(tmp_path):
+    image_folder(tmp_path)
+    (tmp_path / "notes.txt").write_text("labels by hand")
+    (tmp_path / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    with pytest.warns(UserWarning) as caught:
+        pool = Pool.from_folder(tmp_path)
+    assert len(pool) == 6 and pool.classes == ["0", "1"]  # the stray files change nothing
+    assert len(caught) == 1 and caught[0].category is loaders.SkippedFilesWarning
+    assert str(caught[0].message).startswith(
+        f"skipped 2 files that are not images under {str(tmp_path)!r}: .DS_Store, notes.txt (")
+    assert caught[0].filename == __file__  # it points at the call, not at the loader
+
+    for i in range(5):
+        (tmp_path / "1" / f"scan{i}.pdf").write_bytes(b"%PDF")
+    with pytest.warns(loaders.SkippedFilesWarning, match=r"skipped 7 files .*: \.DS_Store, "
+                      r"1/scan0\.pdf, 1/scan1\.pdf, 1/scan2\.pdf, 1/scan3\.pdf and 2 more \("):
+        Pool.from_folder(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a folder of images alone: no warning
+        Pool.from_folder(tmp_path / "0")
+
+
+def test_display_name_hides_the_class_folder_that_is_the_label(tmp_path):
+    pool = Pool.from_folder(image_folder(tmp_path / "digits"))
+    assert pool.true_label("1/01.png") == "1" and "1/01.png" in pool  # the id keeps its folder
+    assert pool.display_name("1/01.png") == "01.png" and pool.display_name("0/20.png") == "20.png"
+    with pytest.raises(KeyError, match="'0/nope.png' is not in the pool"):
+        pool.display_name("0/nope.png")
+    train, test = pool.train_test_split(0.5, seed=0)
+    sub = pool.subset([4, 0])
+    for part in (train, test, sub):
+        assert [part.display_name(i) for i in part.item_ids] == \
+            [i.split("/")[1] for i in part.item_ids]
+    # a pool reopened from where a store says it came from names its items the same way
+    from workbench.loop import pool_source
+
+    again = pool_source.load(pool_source.describe(pool))
+    assert again.display_name("1/21.png") == "21.png"
+
+    # where the folder is not the label, the name is the item id
+    flat = Pool.from_folder(tmp_path / "digits" / "1")
+    assert flat.classes is None and flat.display_name("01.png") == "01.png"
+    nested = tmp_path / "nested"
+    (nested / "a" / "b").mkdir(parents=True)
+    (nested / "c").mkdir()
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(nested / "a" / "b" / "x.png")
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(nested / "c" / "y.png")
+    deep = Pool.from_folder(nested)  # not one level of class folders: no ground truth
+    assert deep.classes is None and deep.display_name("a/b/x.png") == "a/b/x.png"
+    assert datasets.digits().display_name("digit-0005") == "digit-0005"
+    assert Pool.from_texts(["a/b", "c"], embeddings=np.ones((2, 2)),
+                           item_ids=["x/1", "y"]).display_name("x/1") == "x/1"

@@ -9,12 +9,18 @@ This module does not import `Pool`: `Pool.from_folder(path)` and friends call in
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
+SHOWN = 5  # how many rows or files an error or warning names before "and N more"
+
+
+class SkippedFilesWarning(UserWarning):
+    """Files under an image folder that are not images (by their suffix) were left out."""
 
 
 def array_parts(X, y=None, *, item_ids=None, classes=None, X_test=None, y_test=None,
@@ -40,13 +46,17 @@ def array_parts(X, y=None, *, item_ids=None, classes=None, X_test=None, y_test=N
 
 
 def text_parts(texts, y=None, *, item_ids=None, classes=None, embeddings=None,
-               name="texts") -> dict:
+               name="texts", column: str | None = None) -> dict:
     """Texts. Features are sentence embeddings when a model is installed locally, else
     TF-IDF + LSA computed offline (see `workbench.data.text`), unless you pass your own
-    `embeddings` (N x D)."""
+    `embeddings` (N x D). Every item needs a text: a missing, empty or whitespace-only one
+    is refused, naming its items (`column`, when given, is named as where the texts came from)."""
     texts = pd.Series(list(texts), dtype="object")
-    if texts.isna().any():
-        raise ValueError(f"texts contain {int(texts.isna().sum())} missing values; expected strings")
+    problem = blank_texts(texts, item_ids)
+    if problem:
+        where = "texts hold" if column is None else f"text column {column!r} holds"
+        raise ValueError(f"{where} {problem}; expected some text for every item - fill in or "
+                         "drop those rows")
     texts = texts.astype(str)
     if embeddings is None:
         from workbench.data.text import text_features
@@ -88,7 +98,7 @@ def dataframe_parts(
 
     if text_column:
         return text_parts(df[text_column], y, item_ids=ids, classes=classes,
-                          embeddings=embeddings, name=name)
+                          embeddings=embeddings, name=name, column=text_column)
     if image_column:
         base = df.attrs.get("base_dir")
         paths = [str(Path(base, p)) if base else str(p) for p in df[image_column]]
@@ -148,7 +158,7 @@ def folder_parts(path, *, name: str | None = None, **kw) -> dict:
     root = Path(path)
     if not root.is_dir():
         raise ValueError(f"{str(root)!r} is not a folder of images")
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    files = image_files(root, stacklevel=4)  # the warning points at Pool.from_folder's caller
     if not files:
         raise ValueError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) found under {str(root)!r}")
     rel = [p.relative_to(root) for p in files]
@@ -156,9 +166,58 @@ def folder_parts(path, *, name: str | None = None, **kw) -> dict:
     df = pd.DataFrame({"path": [str(p) for p in files], "item_id": [r.as_posix() for r in rel]})
     if labelled:
         df["label"] = [r.parts[0] for r in rel]
-    return dataframe_parts(df, image_column="path", id_column="item_id",
-                           label_column="label" if labelled else None,
-                           name=name or root.name, **kw)
+    parts = dataframe_parts(df, image_column="path", id_column="item_id",
+                            label_column="label" if labelled else None,
+                            name=name or root.name, **kw)
+    # Each id starts with its class folder, which is its label: Pool.display_name drops it.
+    return {**parts, "class_folders": labelled}
+
+
+def image_files(root: Path, *, stacklevel: int = 2) -> list[Path]:
+    """The image files under `root` (by suffix, sorted), and one `SkippedFilesWarning`
+    naming the other files there (notes, .DS_Store, ...) when there are any."""
+    files, skipped = [], []
+    for p in sorted(root.rglob("*")):
+        if p.is_file():
+            (files if p.suffix.lower() in IMAGE_SUFFIXES else skipped).append(p)
+    if skipped:
+        names = [p.relative_to(root).as_posix() for p in skipped]
+        what = "1 file that is not an image" if len(names) == 1 else \
+            f"{len(names)} files that are not images"
+        warnings.warn(f"skipped {what} under {str(root)!r}: {first_few(names)} (images end in "
+                      f"{', '.join(sorted(IMAGE_SUFFIXES))})", SkippedFilesWarning,
+                      stacklevel=stacklevel)
+    return files
+
+
+def blank_texts(texts, item_ids=None, *, allow_blank: bool = False) -> str | None:
+    """What is wrong with `texts`, when some are missing, empty or only whitespace (only
+    missing, with `allow_blank`): how many, and the first few by item id (by row number when
+    there are no ids), as "2 missing or blank values: item 'a' (empty), item 'c' (missing)";
+    else None."""
+    texts = pd.Series(list(texts), dtype="object")
+    missing = texts.isna().to_numpy()
+    blank = np.zeros(len(texts), dtype=bool) if allow_blank else np.array(
+        [not m and not str(t).strip() for t, m in zip(texts, missing)], dtype=bool)
+    bad = np.flatnonzero(missing | blank)
+    if not len(bad):
+        return None
+    ids = None if item_ids is None else [str(i) for i in item_ids]
+    if ids is not None and len(ids) != len(texts):
+        ids = None  # the length mismatch is reported elsewhere
+    described = [f"{f'item {ids[i]!r}' if ids is not None else f'row {i}'} "
+                 f"({'missing' if missing[i] else 'empty' if texts.iloc[i] == '' else 'only whitespace'})"
+                 for i in bad[:SHOWN]]
+    what = "missing" if allow_blank else "missing or blank"
+    return f"{len(bad)} {what} value{'s' if len(bad) != 1 else ''}: {first_few(described, total=len(bad))}"
+
+
+def first_few(names: list[str], total: int | None = None, *, shown: int = SHOWN) -> str:
+    """The first `shown` of `names` (of `total`, default all of them), and how many more
+    there are: "a, b, c, d, e and 3 more"."""
+    total = len(names) if total is None else total
+    text = ", ".join(names[:shown])
+    return text if total <= shown else f"{text} and {total - shown} more"
 
 
 def _read_images(paths) -> np.ndarray:

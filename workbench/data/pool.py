@@ -36,6 +36,9 @@ class Pool:
     `image_scale` is what raw pixel values were divided by to give X (255 for 8-bit files),
     and `feature_names` the columns a table's X was read from: with them a model bundle
     reads new image files and table rows exactly as this pool's were read.
+    `class_folders` says each item id begins with a folder named after the item's label
+    (`Pool.from_folder` with class subfolders): `display_name` then leaves that folder out,
+    so that what a labeler is shown does not give the answer away.
     """
 
     def __init__(
@@ -53,6 +56,7 @@ class Pool:
         image_source: str = "features",
         image_scale: float | None = None,
         feature_names: Sequence[str] | None = None,
+        class_folders: bool = False,
     ):
         X = np.asarray(X)
         if X.ndim == 0 or X.shape[0] == 0:
@@ -121,6 +125,7 @@ class Pool:
             _check_finite(self.X_test, None, "test features")
             if self.y_test is None or len(self.y_test) != len(self.X_test):
                 raise ValueError("X_test needs a y_test of the same length")
+        self.class_folders = bool(class_folders)
         self._positions = pd.Series(np.arange(n), index=item_ids)
         self._render_cache: dict[str, dict] = {}
 
@@ -157,6 +162,19 @@ class Pool:
             self.position(missing[0])
         return self._positions.loc[ids].to_numpy() if ids else np.empty(0, dtype=np.int64)
 
+    def display_name(self, item_id) -> str:
+        """What to call `item_id` where a person labels it: the item id, except that when
+        the class folder is the label (`Pool.from_folder` with class subfolders) it is the
+        path without that folder ("224.png", not "1/224.png"), which would give the answer
+        away. Names need not be unique (cats/1.png and dogs/1.png are both "1.png"); the item
+        id stays the key everywhere else. A KeyError for ids that are not in the pool."""
+        key = str(item_id)
+        self.position(key)
+        if not self.class_folders:
+            return key
+        _, _, rest = key.partition("/")
+        return rest or key
+
     @property
     def has_ground_truth(self) -> bool:
         return self.y is not None
@@ -182,6 +200,7 @@ class Pool:
             image_source=self.image_source,
             image_scale=self.image_scale,
             feature_names=self.feature_names,
+            class_folders=self.class_folders,
         )
         return sub
 
