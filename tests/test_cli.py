@@ -3,6 +3,12 @@ import sys
 
 import numpy as np
 import pandas as pd
+import pytest
+from PIL import Image
+
+from workbench import cli
+from workbench.data.pool import Pool
+from workbench.loop.simulate import simulate
 
 
 def run(*args, cwd=None):
@@ -79,3 +85,53 @@ def test_simulate_labels_texts_from_a_csv(tmp_path):
     # without --text-column the file has no numeric features: the error says what to pass
     result = run("simulate", "--data", str(tmp_path / "texts.csv"), "--label-column", "topic")
     assert result.returncode == 2 and "name their column with --text-column" in result.stderr
+
+
+def main(capsys, *args) -> tuple[int, str, str]:
+    """The command in-process: fast enough for the errors that come before any training."""
+    code = cli.main([str(a) for a in args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_simulate_without_ground_truth_names_the_flag_and_the_columns(tmp_path, capsys):
+    sms = pd.DataFrame({"id": ["m1", "m2"], "text": ["win a prize now", "lunch at noon?"],
+                        "is_spam": [1, 0]})
+    sms.to_csv(tmp_path / "sms.csv", index=False)
+    code, _, err = main(capsys, "simulate", "--data", tmp_path / "sms.csv", "--text-column", "text")
+    assert code == 2
+    assert err == ("workbench: error: simulation needs ground truth labels, and pool 'sms' has none; "
+                   "give the column that holds the true labels with --label-column NAME "
+                   "(sms.csv has columns 'id', 'is_spam')\n")
+    wide = pd.DataFrame(np.ones((2, 14)), columns=[f"f{i}" for i in range(14)])
+    wide.to_parquet(tmp_path / "wide.parquet")
+    code, _, err = main(capsys, "simulate", "--data", tmp_path / "wide.parquet")
+    assert code == 2 and "pool 'wide' has none; give the column that holds the true labels with " \
+        "--label-column NAME (wide.parquet has columns 'f0', 'f1', " in err
+    assert "'f11' and 2 more)" in err
+    np.savez(tmp_path / "arrays.npz", X=np.ones((4, 2)))
+    code, _, err = main(capsys, "simulate", "--data", tmp_path / "arrays.npz")
+    assert code == 2 and "pool 'arrays' has none; arrays.npz needs an array 'y' of true labels" in err
+
+
+def test_simulate_on_a_folder_without_class_folders_says_what_it_needs(tmp_path, capsys):
+    (tmp_path / "scans").mkdir()
+    for i in range(3):
+        Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "scans" / f"{i}.png")
+    (tmp_path / "scans" / "notes.txt").write_text("which is which")
+    code, _, err = main(capsys, "simulate", "--data", tmp_path / "scans")
+    assert code == 2
+    warning, error = err.splitlines()
+    assert warning.startswith("workbench: warning: skipped 1 file that is not an image under ")
+    assert warning.endswith(": notes.txt (images end in .bmp, .gif, .jpeg, .jpg, .png, .tif, "
+                            ".tiff, .webp)")
+    assert error == ("workbench: error: simulation needs ground truth labels, and pool 'scans' has "
+                     "none; --data needs one subfolder per class (cats/1.png, dogs/2.png), whose "
+                     "names are the true labels")
+
+
+def test_simulate_in_python_names_the_pool_arguments():
+    with pytest.raises(ValueError, match=r"pool 'arrays' has none; build the pool with them: "
+                                         r"Pool.from_file\(path, label_column=NAME\)") as caught:
+        simulate(Pool.from_arrays(np.ones((4, 2))))
+    assert "y= for Pool.from_texts" in str(caught.value) and "--" not in str(caught.value)

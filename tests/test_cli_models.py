@@ -172,6 +172,8 @@ def test_predict_images_from_a_folder_and_an_npz(trained, tmp_path, capsys):
     code, out, err = run(capsys, "predict", bundle, tmp_path / "images", "--out",
                          tmp_path / "p.parquet", "--batch", 7)
     assert code == 0, err
+    assert err.startswith("workbench: warning: skipped 1 file that is not an image under ")
+    assert ": notes.txt (images end in" in err
     assert out.startswith("predicted 60 items in ") and "items/s" in out
     frame = pd.read_parquet(tmp_path / "p.parquet")
     assert list(frame.columns) == ["item_id", "predicted", "confidence",
@@ -214,6 +216,12 @@ def test_predict_texts_with_the_models_vectoriser(text_bundle, tmp_path, capsys)
     assert (frame["predicted"] == new["label"]).mean() >= 0.9  # the topics are easy
     code, _, err = run(capsys, "predict", text_bundle, tmp_path, "--out", tmp_path / "q.parquet")
     assert code == 2 and "is a folder; this model reads text items" in err
+    new.loc[[3, 7], "body"] = None
+    new.to_parquet(tmp_path / "gaps.parquet")
+    code, _, err = run(capsys, "predict", text_bundle, tmp_path / "gaps.parquet",
+                       "--text-column", "body", "--out", tmp_path / "q.parquet")
+    assert code == 2 and ("column 'body' of gaps.parquet holds 2 missing values: item 't3' "
+                          "(missing), item 't7' (missing); expected a text in every row") in err
 
 
 def test_registry_round_trip(trained, tmp_path, capsys):

@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
+from pathlib import Path
 
 # Building the parser imports nothing heavy (strategies need numpy alone): each verb imports
 # what it needs when it runs, so `--help` and the history verbs never wait for torch,
 # scikit-learn, onnx or Altair (tests/test_cli_imports.py keeps it so).
 from workbench import cli_history, cli_models
 from workbench.learn.strategies import STRATEGIES
+
+TABLES = (".csv", ".tsv", ".txt", ".parquet", ".pq")  # files with columns, as loaders reads them
 
 
 def main(argv=None) -> int:
@@ -48,6 +52,12 @@ def main(argv=None) -> int:
     cli_models.add_commands(sub)
 
     args = parser.parse_args(argv)
+    with warnings.catch_warnings():  # restores how warnings are shown when main returns
+        warnings.showwarning = _showing_warnings(warnings.showwarning)
+        return _run(args)
+
+
+def _run(args) -> int:
     try:
         if args.command == "simulate":
             return _simulate(args)
@@ -61,6 +71,20 @@ def main(argv=None) -> int:
         return 2
 
 
+def _showing_warnings(show):
+    """`warnings.showwarning` that says the files a folder's loader skipped as the command's
+    own warning, and shows other warnings as `show` does."""
+    def showwarning(message, category, filename, lineno, file=None, line=None) -> None:
+        from workbench.data.loaders import SkippedFilesWarning
+
+        if issubclass(category, SkippedFilesWarning):
+            print(f"workbench: warning: {message}", file=sys.stderr)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    return showwarning
+
+
 def load_data(data: str, label_column: str | None = None, text_column: str | None = None):
     """The pool that `--data` (with `--label-column`, `--text-column`) names; it remembers
     where it came from, so a session opened on it records that in its store."""
@@ -72,10 +96,19 @@ def load_data(data: str, label_column: str | None = None, text_column: str | Non
 def _simulate(args) -> int:
     import pandas as pd
 
+    from workbench.loop import pool_source
+
+    source = pool_source.from_data_flag(args.data, args.label_column, args.text_column)
+    if _has_no_labels(source):  # known from the file's header: no need to read it all first
+        raise ValueError(f"simulation needs ground truth labels, and pool "
+                         f"{Path(source['path']).stem!r} has none; {_where_labels_are(source)}")
+    pool = pool_source.load(source)
+    if not pool.has_ground_truth:
+        raise ValueError(f"simulation needs ground truth labels, and pool {pool.name!r} has none; "
+                         f"{_where_labels_are(source)}")
     from workbench.learn.learners import make_learner
     from workbench.loop.simulate import simulate
 
-    pool = load_data(args.data, args.label_column, args.text_column)
     curve = simulate(pool, strategy=args.strategy, learner=make_learner(args.learner, args.seed),
                      budget=args.budget, batch=args.batch, initial=args.initial, seed=args.seed,
                      cold_start=args.cold_start,
@@ -89,6 +122,56 @@ def _simulate(args) -> int:
           f"balanced_accuracy@{int(last['n_labels'])}={last['balanced_accuracy']:.4f}")
     print(f"accuracy@{int(last['n_labels'])}={last['accuracy']:.4f}")
     return 0
+
+
+def _where_labels_are(source: dict) -> str:
+    """How to give `workbench simulate` the true labels of the data `source` names."""
+    from workbench.data.loaders import first_few
+
+    if source["kind"] == "folder":
+        return ("--data needs one subfolder per class (cats/1.png, dogs/2.png), whose names "
+                "are the true labels")
+    if source["kind"] != "file":
+        return "give --data with them"
+    path = Path(source["path"])
+    if path.suffix.lower() not in TABLES:
+        return f"{path.name} needs an array 'y' of true labels beside 'X'"
+    hint = "give the column that holds the true labels with --label-column NAME"
+    try:
+        columns = _columns(path)
+    except Exception:  # noqa: BLE001 - the hint stands without the column list
+        return hint
+    columns = [c for c in columns if c != source.get("text_column")]
+    if not columns:
+        return hint
+    return f"{hint} ({path.name} has columns {first_few([repr(c) for c in columns], shown=12)})"
+
+
+def _has_no_labels(source: dict) -> bool:
+    """Whether the CSV/Parquet file `source` names surely holds no ground truth: no
+    --label-column, and no column 'y' (which a file's loader takes as the labels)."""
+    if source["kind"] != "file" or source.get("label_column") is not None:
+        return False
+    path = Path(source["path"])
+    if path.suffix.lower() not in TABLES:
+        return False
+    try:
+        return "y" not in _columns(path)
+    except Exception:  # noqa: BLE001 - an unreadable file: loading it says what is wrong
+        return False
+
+
+def _columns(path: Path) -> list[str]:
+    """The column names of a CSV/TSV or Parquet file, read from its header alone."""
+    import pandas as pd
+
+    if path.suffix.lower() in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        names = pq.read_schema(path).names
+        return [n for n in names if not n.startswith("__index_level_")]
+    return [str(c) for c in pd.read_csv(path, nrows=0, sep="\t" if path.suffix.lower() == ".tsv"
+                                        else ",").columns]
 
 
 def _lab(args) -> int:

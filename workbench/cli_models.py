@@ -210,7 +210,7 @@ def read_items(signature, path: Path, *, text_column: str = "text") -> tuple[lis
     import numpy as np
     import pandas as pd
 
-    from workbench.data.loaders import IMAGE_SUFFIXES
+    from workbench.data.loaders import IMAGE_SUFFIXES, blank_texts, image_files
 
     kind = signature.kind
     if not path.exists():
@@ -221,7 +221,7 @@ def read_items(signature, path: Path, *, text_column: str = "text") -> tuple[lis
         if kind != "image":
             raise ValueError(f"{str(path)!r} is a folder; this model reads {kind} items, "
                              f"{_wants(kind)}")
-        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        files = image_files(path)  # warns of the files it skips (notes, .DS_Store)
         if not files:
             raise ValueError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) found under "
                              f"{str(path)!r}")
@@ -238,9 +238,10 @@ def read_items(signature, path: Path, *, text_column: str = "text") -> tuple[lis
             raise ValueError(f"{path.name} has no column {text_column!r} of texts; its columns are "
                              f"{list(frame.columns)}: name the texts' column with --text-column")
         texts = frame[text_column]
-        if texts.isna().any():
-            raise ValueError(f"column {text_column!r} of {path.name} has {int(texts.isna().sum())} "
-                             "missing texts")
+        problem = blank_texts(texts, ids, allow_blank=True)  # a model reads "" as it reads any text
+        if problem:
+            raise ValueError(f"column {text_column!r} of {path.name} holds {problem}; expected a text "
+                             "in every row - fill in or drop those rows")
         return ids, texts.astype(str).tolist()
     if kind == "table":
         return ids, frame  # the signature picks its feature columns, or names the missing ones

@@ -39,7 +39,11 @@ def simulate(pool: Pool, *, strategy="diverse_margin", learner=None, budget: int
     benchmarks that only need the labels-to-target figure; curves then end early).
     """
     if not pool.has_ground_truth:
-        raise ValueError(f"simulation needs ground truth labels, and pool {pool.name!r} has none")
+        raise ValueError(f"simulation needs ground truth labels, and pool {pool.name!r} has none; "
+                         "build the pool with them: Pool.from_file(path, label_column=NAME) or "
+                         "Pool.from_dataframe(df, label_column=NAME) for the column that holds "
+                         "them, y= for Pool.from_texts, Pool.from_arrays or Pool(...), or a "
+                         "folder with one subfolder per class for Pool.from_folder")
     if pool.X_test is not None:
         train, test = pool, (pool.X_test, pool.y_test)
     else:
