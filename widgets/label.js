@@ -170,15 +170,12 @@ function drawStatus(S, model, els) {
   if (m.representation) parts.push(m.representation);  // learned once per pool, in the background
   if (m.training) parts.push("training…");
   if (m.rounds || m.started_from) {
-    let acc = "";
-    if (m.last_accuracy !== null && m.last_accuracy !== undefined) {
-      acc = `, accuracy ${(m.last_accuracy * 100).toFixed(1)}%`;
-      if (m.last_macro_f1 !== null && m.last_macro_f1 !== undefined) {
-        acc += `, macro-F1 ${(m.last_macro_f1 * 100).toFixed(1)}%`;
-      }
-      if (m.eval_on) acc += ` on ${m.eval_on}`;
-    } else if (m.eval_on) {
-      acc = ` (${m.eval_on})`;
+    // The kernel words the accuracy (metrics.accuracy_headline): with its 95% interval and
+    // sample size, or "not enough audit labels yet" while the interval is wider than ±10 points.
+    let acc = m.accuracy_headline ? `, ${m.accuracy_headline}` : "";
+    if (m.accuracy_headline && m.accuracy_headline.startsWith("accuracy ")
+        && m.last_macro_f1 !== null && m.last_macro_f1 !== undefined) {
+      acc += `, macro-F1 ${(m.last_macro_f1 * 100).toFixed(1)}%`;
     }
     parts.push(m.rounds ? `model round ${m.rounds}${acc}` : `the model you started from${acc}`);
   } else if (!m.training) {
@@ -273,7 +270,7 @@ function drawSingle(S, model, els, view, enter) {
   if (item !== view.drawnItem) {
     els.item.dataset.itemId = item.item_id;
     els.item.appendChild(drawContent(item.render));
-    els.item.appendChild(h("div", "wb-item-id", item.item_id));
+    els.item.appendChild(h("div", "wb-item-id", item.name || item.item_id));
     view.drawnItem = item;
   }
   let given = null;
@@ -456,7 +453,7 @@ function render({ model, el }) {
     const gone = new Set(msg.item_ids || []);
     S.buffer = S.buffer.filter((x) => !gone.has(x.item_id));
     if (S.current && gone.has(S.current.item_id)) {
-      if (!msg.quiet) S.flash = `${S.current.item_id} was ${msg.reason || "labeled elsewhere"}; moved on`;
+      if (!msg.quiet) S.flash = `${S.current.name || S.current.item_id} was ${msg.reason || "labeled elsewhere"}; moved on`;
       S.current = S.buffer.shift() || null;
     }
     addItems(msg.items);

@@ -125,7 +125,7 @@ def _export(args) -> int:
             raise ValueError(f"the store {str(store)!r} has {len(labels)} labels of "
                              f"{len(classes)} class(es) and no trained model; a model needs "
                              "labels of at least 2 classes")
-        path = session.export(args.out, name=args.name, as_zip=args.zip, overwrite=args.overwrite)
+        path = session.export(args.out, name=args.name, as_zip=args.zip or None, overwrite=args.overwrite)
     finally:
         session.close()
     training = read_bundle(path).config["training"]

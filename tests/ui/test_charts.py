@@ -21,7 +21,7 @@ def make_history(rounds: int = 4, epochs: int = 5) -> pd.DataFrame:
     for r in range(1, rounds + 1):
         loss = list(np.linspace(2.0, 0.5, epochs) / r)
         rows.append({"round": r, "n_labels": 10 * r, "accuracy": 0.5 + 0.1 * r,
-                     "eval_on": EVAL_ON, "loss": loss, "train_accuracy": [1 - x / 3 for x in loss],
+                     "eval_on": EVAL_ON, "n_eval": 10 * r, "loss": loss, "train_accuracy": [1 - x / 3 for x in loss],
                      "duration_s": 0.3})
     return pd.DataFrame(rows)
 
@@ -72,27 +72,48 @@ def test_loss_chart_placeholders(history, message):
     assert any(message in text for text in texts(spec))
 
 
-def test_accuracy_chart():
+def layer(spec: dict, mark: str) -> dict:
+    (found,) = [x for x in spec["layer"] if (x["mark"]["type"] if isinstance(x["mark"], dict)
+                                             else x["mark"]) == mark]
+    return found
+
+
+def test_accuracy_chart_draws_the_interval_as_a_band():
+    """Issue 18 item 1: every accuracy carries its Wilson 95% interval (from n_eval)."""
+    from scipy.stats import binomtest
+
     history = make_history()
     history.loc[1, "accuracy"] = np.nan  # a round that could not be scored
     spec = charts.accuracy_chart(history).to_dict()
     assert spec["title"] == f"Accuracy on {EVAL_ON}"
-    assert [row["n_labels"] for row in rows(spec)] == [10, 30, 40]
-    assert spec["encoding"]["x"]["field"] == "n_labels"
-    lower, upper = spec["encoding"]["y"]["scale"]["domain"]
-    assert 0 <= lower <= 0.6 and upper == 1
-    tooltip = {t["field"] for t in spec["encoding"]["tooltip"]}
-    assert {"round", "n_labels", "accuracy", "eval_on"} <= tooltip
+    line, band = layer(spec, "line"), layer(spec, "area")
+    data = spec["datasets"][line["data"]["name"]]
+    assert [row["n_labels"] for row in data] == [10, 30, 40]
+    assert line["encoding"]["x"]["field"] == "n_labels"
+    assert (band["encoding"]["y"]["field"], band["encoding"]["y2"]["field"]) == (
+        "accuracy_low", "accuracy_high")
+    for row in spec["datasets"][band["data"]["name"]]:  # 6 of 10, 8 of 30, 9 of 40 right
+        ci = binomtest(round(row["accuracy"] * row["n_eval"]), row["n_eval"]).proportion_ci(
+            0.95, method="wilson")
+        assert (row["accuracy_low"], row["accuracy_high"]) == pytest.approx((ci.low, ci.high))
+    lower, upper = line["encoding"]["y"]["scale"]["domain"]
+    assert 0 <= lower <= min(r["accuracy_low"] for r in data) and upper == 1  # the band in view
+    tooltip = {t["field"] for t in line["encoding"]["tooltip"]}
+    assert {"round", "n_labels", "accuracy", "accuracy_low", "accuracy_high", "n_eval",
+            "eval_on"} <= tooltip
 
 
 def test_accuracy_chart_with_baselines():
     history = make_history()
     spec = charts.accuracy_chart(history, other={"random": history.assign(accuracy=0.3)})
     spec = spec.to_dict()
-    assert spec["encoding"]["color"]["scale"]["domain"] == ["this session", "random"]
-    assert spec["encoding"]["y"]["scale"]["domain"][0] <= 0.3  # the baseline stays in view
-    assert len(rows(spec)) == 8
-    assert len(rows(charts.accuracy_chart(history, other=history).to_dict())) == 8
+    line = layer(spec, "line")
+    assert line["encoding"]["color"]["scale"]["domain"] == ["this session", "random"]
+    assert line["encoding"]["y"]["scale"]["domain"][0] <= 0.3  # the baseline stays in view
+    assert len(spec["datasets"][line["data"]["name"]]) == 8
+    no_n = history.drop(columns="n_eval")  # a history without sample sizes: no band, no error
+    spec = charts.accuracy_chart(no_n, other=no_n).to_dict()
+    assert len(spec["datasets"][layer(spec, "line")["data"]["name"]]) == 8
 
 
 def test_accuracy_chart_placeholders_say_why():
@@ -237,13 +258,13 @@ def test_dashboard_survives_a_failing_store(caplog):
 def test_accuracy_chart_shows_macro_f1_and_balanced_accuracy_when_there():
     history = make_history().assign(macro_f1=[0.2, 0.3, np.nan, 0.5], balanced_accuracy=0.4)
     spec = charts.accuracy_chart(history).to_dict()
-    accuracy, others = spec["layer"]
+    band, accuracy, others = spec["layer"]
     assert accuracy["encoding"]["y"]["field"] == "accuracy"
     assert others["mark"]["strokeDash"] == [4, 3]
     data = rows(spec)
     assert sorted({r["metric"] for r in data if "metric" in r}) == ["balanced accuracy", "macro-F1"]
     assert len([r for r in data if r.get("metric") == "macro-F1"]) == 3  # the NaN round is left out
-    assert spec["layer"][0]["encoding"]["y"]["scale"]["domain"][0] <= 0.2  # all stay in view
+    assert accuracy["encoding"]["y"]["scale"]["domain"][0] <= 0.2  # all stay in view
 
 
 def test_learning_curves_of_another_metric():
@@ -258,8 +279,8 @@ def test_learning_curves_of_another_metric():
 def test_accuracy_chart_names_every_line_and_one_axis_title():
     history = make_history().assign(macro_f1=0.5, balanced_accuracy=0.55)
     spec = charts.accuracy_chart(history).to_dict()
-    solid, dashed = spec["layer"]
-    assert solid["encoding"]["y"]["title"] == dashed["encoding"]["y"]["title"] == (
+    band, solid, dashed = spec["layer"]
+    assert band["encoding"]["y"]["title"] == solid["encoding"]["y"]["title"] == dashed["encoding"]["y"]["title"] == (
         "accuracy, macro-F1, balanced accuracy")  # Vega-Lite would join two different titles
     assert solid["encoding"]["color"]["legend"]["labelExpr"] == "'accuracy'"
     assert {r["metric"] for r in spec["datasets"][dashed["data"]["name"]]} == {

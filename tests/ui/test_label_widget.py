@@ -629,3 +629,26 @@ def test_a_queue_opened_from_code_starts_at_once_and_the_status_names_it(browser
     assert queues[-1]["queue"] == session.strategy_name
     browser("confirm", item_id=held[1], label="3", query="review", event_id=uuid.uuid4().hex)
     assert browser.widget.progress["queues"][0] == {"queue": "review", "left": 2}
+
+
+def test_an_image_from_a_class_folder_is_shown_without_the_folder(tmp_path):
+    """Issue 18 item 11: "1/224.png" on screen tells the labeler the answer; the screen shows
+    "224.png" and the store keeps the full id."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for label in ("cat", "dog"):
+        (tmp_path / "data" / label).mkdir(parents=True)
+        for k in range(3):
+            pixels = rng.integers(0, 255, (8, 8), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "data" / label / f"{label[0]}{k}.png")
+    pool = Pool.from_folder(tmp_path / "data")
+    session = Session(pool, tmp_path / "s", learner=logistic_regression(), watch=False, audit_every=0)
+    browser = Browser(LabelWidget(session, charts=False))
+    browser.hello()
+    shown = browser.current
+    assert "/" in shown["item_id"] and shown["name"] == shown["item_id"].split("/")[-1]
+    assert all(not item["name"].startswith(("cat", "dog")) for item in browser.buffer)
+    browser.press("cat")
+    assert shown["item_id"] in session.store.current_labels().index
+    session.close()

@@ -38,3 +38,64 @@ def scores(y_true, y_pred) -> dict:
         f1.append(0.0 if p + r == 0 else 2 * p * r / (p + r))
     return {"accuracy": float(np.mean(truth == pred)), "macro_f1": float(np.mean(f1)),
             "balanced_accuracy": float(np.mean(list(recall.values()))), "recall": recall}
+
+
+# -- how sure a measured accuracy is ----------------------------------------------------------
+# A headline figure always carries its uncertainty: 5 of 5 audit items right is "somewhere in
+# 57-100%", not "100%". Until the 95% interval is narrower than +-HEADLINE_HALF_WIDTH the
+# figure is not shown as a point at all. (README: how many audit labels buy what interval.)
+HEADLINE_HALF_WIDTH = 0.10
+_Z = 1.959963984540054  # the 97.5% normal quantile: a 95% interval
+
+
+def wilson(correct, n) -> tuple[float, float]:
+    """The Wilson score 95% interval of a proportion `correct`/`n` (as scipy's
+    `binomtest(...).proportion_ci(method="wilson")`, without importing scipy): (nan, nan)
+    when n is 0. Arrays give arrays."""
+    correct, n = np.asarray(correct, dtype=float), np.asarray(n, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = correct / n
+        denominator = 1 + _Z**2 / n
+        center = (p + _Z**2 / (2 * n)) / denominator
+        half = _Z / denominator * np.sqrt(p * (1 - p) / n + _Z**2 / (4 * n**2))
+        low, high = np.clip(center - half, 0, 1), np.clip(center + half, 0, 1)
+    if low.ndim == 0:
+        return float(low), float(high)
+    return low, high
+
+
+def accuracy_interval(accuracy, n_eval) -> tuple[float, float]:
+    """The Wilson 95% interval of an accuracy measured on `n_eval` items (nan, nan: none)."""
+    if n_eval is None or accuracy is None or not n_eval or np.isnan(float(accuracy)):
+        return float("nan"), float("nan")
+    return wilson(round(float(accuracy) * int(n_eval)), int(n_eval))
+
+
+def labels_needed(accuracy, n_eval, half_width: float = HEADLINE_HALF_WIDTH) -> int:
+    """How many evaluation labels an accuracy like this one needs for a 95% interval no
+    wider than +-`half_width`. The estimate is pulled toward 1/2 first (2 right, 2 wrong added:
+    Agresti-Coull), so that 5 of 5 does not promise a narrow interval after a few more."""
+    n_eval = int(n_eval or 0)
+    correct = round(float(accuracy) * n_eval) if n_eval else 0
+    p = (correct + 2) / (n_eval + 4)
+    n = np.arange(1, 5001)
+    low, high = wilson(np.round(p * n), n)
+    narrow = np.flatnonzero((high - low) / 2 <= half_width)
+    return int(n[narrow[0]]) if len(narrow) else int(n[-1])
+
+
+def accuracy_headline(accuracy, n_eval, eval_on: str | None = None) -> str:
+    """The accuracy as a person should read it, in one line: the point figure with its 95%
+    interval and sample size once the interval is narrower than +-10 points, and before that
+    how many evaluation labels there are of how many it takes, with the interval."""
+    low, high = accuracy_interval(accuracy, n_eval)
+    if np.isnan(low):
+        return "accuracy not measured yet" + (f" ({eval_on})" if eval_on else "")
+    n = int(n_eval)
+    audit = eval_on is not None and "audit" in eval_on
+    what = "audit labels" if audit else "test items" if eval_on and "test" in eval_on else "items"
+    if (high - low) / 2 > HEADLINE_HALF_WIDTH:
+        lead = "not enough audit labels yet" if audit else f"too few {what} for a figure"
+        return (f"accuracy: {lead} ({n} of ~{labels_needed(accuracy, n)} for ±10 points); "
+                f"somewhere in {low:.0%}–{high:.0%}")
+    return f"accuracy {float(accuracy):.1%} (95% CI {low:.1%}–{high:.1%}, {n} {what})"

@@ -34,7 +34,7 @@ def export_session(session, path, *, name: str | None = None, as_zip: bool | Non
     """Write the session's model as a bundle at `path`: one zip file when `path` ends in
     ".zip" (any case) or `as_zip`, else a folder. See `bundle_as_zip` for `as_zip=False`."""
     path = Path(path)
-    as_zip = bundle_as_zip(path, as_zip, forwarded=_forwards_its_default(session, as_zip))
+    as_zip = bundle_as_zip(path, as_zip)
     name = name or path.stem
     with session._lock:
         labels = dict(session._labels)
@@ -68,13 +68,12 @@ def export_session(session, path, *, name: str | None = None, as_zip: bool | Non
                         overwrite=overwrite, check_items=session.pool.X[np.sort(sample)])
 
 
-def bundle_as_zip(path, as_zip: bool | None, *, forwarded: bool = False) -> bool:
+def bundle_as_zip(path, as_zip: bool | None) -> bool:
     """Whether the bundle at `path` is a zip file: what `as_zip` says, else (None) what the
     name says (".zip", any case). A folder named "x.zip" is what nobody means: an explicit
-    `as_zip=False` with such a name is refused, naming the path. `forwarded`: the False came
-    from a caller's default, not from the person, so the name decides."""
+    `as_zip=False` with such a name is refused, naming the path."""
     named_zip = Path(path).suffix.lower() == ".zip"
-    if as_zip is None or (forwarded and as_zip is False):
+    if as_zip is None:
         return named_zip
     if not as_zip and named_zip:
         raise ValueError(f"{str(path)!r} ends in {Path(path).suffix!r} but as_zip=False asks for "
@@ -82,19 +81,6 @@ def bundle_as_zip(path, as_zip: bool | None, *, forwarded: bool = False) -> bool
                          "path without .zip for a folder")
     return bool(as_zip)
 
-
-def _forwards_its_default(session, as_zip) -> bool:
-    """Whether this `as_zip` may be `Session.export`'s own default, passed on: while that
-    default is False rather than None, a False from it cannot be told from one the person
-    wrote, so it does not count as a choice (a person's `as_zip=False` with a .zip path is
-    refused once `Session.export` defaults to None)."""
-    import inspect
-
-    export = getattr(type(session), "export", None)
-    if as_zip is not False or export is None:
-        return False
-    param = inspect.signature(export).parameters.get("as_zip")
-    return param is not None and param.default is False
 
 
 def evaluation(session, model) -> tuple[np.ndarray, np.ndarray, str]:

@@ -40,6 +40,7 @@ from sklearn.base import clone
 from workbench.data.pool import Pool
 from workbench.learn.head import LightHead
 from workbench.learn.learners import features_for
+from workbench.learn.metrics import HEADLINE_HALF_WIDTH, accuracy_headline, accuracy_interval
 from workbench.learn.metrics import scores as metric_scores
 from workbench.learn.model import InputSignature, Model
 from workbench.learn.queue import (
@@ -69,6 +70,7 @@ log = logging.getLogger(__name__)
 HISTORY_COLUMNS = ["round", "n_labels", "accuracy", "eval_on", "n_eval", "loss",
                    "train_accuracy", "duration_s", "time", "labels_hash",
                    "macro_f1", "balanced_accuracy", "recall"]
+EARLY_AUDIT_EVERY = 4  # the audit pace, left to the default, until the accuracy is known +-10 points
 MANUAL = "manual"  # the role of an item labeled without being served by the queue
 EVENTS = ("labels_changed", "retrain_started", "retrain_finished", "retrain_failed",
           "representation_progress")
@@ -139,6 +141,9 @@ class Session(Reviewing):
                                     encoder=None if self._start is None else self._start.encoder)
         self._prior = None  # (the start model's probabilities over the pool, classes)
         self.audit_every = audit_every if audit_every is not None else (None if self.test else 10)
+        # Left to the default, audit labels come faster (every EARLY_AUDIT_EVERY-th item) until
+        # they measure the accuracy within +-10 points: a figure on 5 audit labels says nothing.
+        self._audit_paced = audit_every is None and self.test is None
         self._reserve = audit_reserve(pool.item_ids, self.audit_every)  # positions, serving order
         self.overlap = overlap
         self._overlap = overlap_items(pool.item_ids, overlap)  # served to two annotators
@@ -220,8 +225,16 @@ class Session(Reviewing):
 
     @property
     def history(self) -> pd.DataFrame:
+        """One row per training round: n_labels, accuracy with its Wilson 95% interval
+        (accuracy_low, accuracy_high) on n_eval items of eval_on, macro-F1, balanced accuracy,
+        recall per class, the loss curve, duration and the labels' hash."""
         with self._lock:
-            return pd.DataFrame(self._history, columns=HISTORY_COLUMNS)
+            frame = pd.DataFrame(self._history, columns=HISTORY_COLUMNS)
+        bounds = [accuracy_interval(a, n) for a, n in zip(frame["accuracy"], frame["n_eval"])]
+        at = frame.columns.get_loc("n_eval") + 1
+        frame.insert(at, "accuracy_low", pd.Series([b[0] for b in bounds], dtype=float))
+        frame.insert(at + 1, "accuracy_high", pd.Series([b[1] for b in bounds], dtype=float))
+        return frame
 
     @property
     def model(self) -> Model | None:
@@ -437,6 +450,9 @@ class Session(Reviewing):
                     "rounds": 0 if last is None else int(last["round"]),
                     "started_from": self._start is not None and last is not None and last["round"] == 0,
                     "last_accuracy": None if last is None or pd.isna(last["accuracy"]) else last["accuracy"],
+                    # what the widget shows: the figure with its interval, or why not yet
+                    "accuracy_headline": None if last is None else accuracy_headline(
+                        last["accuracy"], last["n_eval"], last["eval_on"]),
                     "eval_on": None if last is None else last["eval_on"],
                     "last_macro_f1": None if last is None or pd.isna(last.get("macro_f1", np.nan))
                     else last["macro_f1"],
@@ -650,7 +666,7 @@ class Session(Reviewing):
             self._emit("retrain_started")
             try:
                 model, row = self._fit(snapshot, audit, round_)
-                queue = self._rank(model, skipped)
+                queue = self._rank(model, skipped, row)
             except Exception as e:  # shown to the user; labels and the last model are untouched
                 with self._lock:
                     self._rounds_running -= 1
@@ -772,11 +788,12 @@ class Session(Reviewing):
         return metric_scores(truth, pred), what, len(truth)
 
     # -- the queue ----------------------------------------------------------------------------
-    def _rank(self, model: _Model, skipped: set[str]):
+    def _rank(self, model: _Model, skipped: set[str], row: dict | None = None):
         """Rank what was unlabeled when the model was trained, not now: the ranking is then
-        a function of the training round alone, and a reopened session, which retrains on
-        the same labels, rebuilds the very same queue (batch-aware strategies such as
-        diverse_margin would otherwise group the candidates differently)."""
+        a function of the training round alone (and of its history `row`, default the last
+        one, for the audit pace), and a reopened session, which retrains on the same labels,
+        rebuilds the very same queue (batch-aware strategies such as diverse_margin would
+        otherwise group the candidates differently)."""
         open_ = ~self.pool.item_ids.isin(model.labeled + list(skipped))
         candidates = np.flatnonzero(open_ & ~self._in_reserve)
         audit = self._reserve[open_[self._reserve]]
@@ -797,7 +814,20 @@ class Session(Reviewing):
             query = self.strategy(model.query_proba[candidates], len(candidates), rng=rng)
             query_positions, scores = query.positions, query.scores
         return build_queue(candidates[query_positions], scores, self.strategy_name,
-                           audit=audit, audit_every=self.audit_every)
+                           audit=audit, audit_every=self._audit_pace(row))
+
+    def _audit_pace(self, row: dict | None = None) -> int | None:
+        """Every how many items an audit item is served: `audit_every`, or, left to the
+        default, EARLY_AUDIT_EVERY until the accuracy measured on the audit labels (in `row`,
+        default the latest history row) is known within +-10 points."""
+        if not self._audit_paced or not self.audit_every:
+            return self.audit_every
+        row = row if row is not None else (self._history[-1] if self._history else None)
+        if row is None:
+            return EARLY_AUDIT_EVERY
+        low, high = accuracy_interval(row["accuracy"], row["n_eval"])
+        sure = not np.isnan(low) and (high - low) / 2 <= HEADLINE_HALF_WIDTH
+        return self.audit_every if sure else EARLY_AUDIT_EVERY
 
     def _cold_start_queue(self):
         """No model yet: begin with a diverse batch (one item per k-means cluster), then
@@ -816,7 +846,8 @@ class Session(Reviewing):
             first = free[diverse_positions(features[free], max(self.batch_size, 2 * len(self.classes)),
                                            seed=self.seed)]
             order = np.concatenate([first, order[~np.isin(order, first)]])
-        return build_queue(order, None, COLD_START, audit=self._reserve, audit_every=self.audit_every)
+        return build_queue(order, None, COLD_START, audit=self._reserve,
+                           audit_every=self._audit_pace())
 
     def _respread_cold_start(self) -> None:
         """Called under the lock before serving: the cold start was spread over the pool's
@@ -1065,12 +1096,13 @@ class Session(Reviewing):
             except Exception:  # the action already happened (a label is durable): report only
                 log.exception("a workbench subscriber failed on %r", event)
 
-    def export(self, path, *, name: str | None = None, as_zip: bool = False,
+    def export(self, path, *, name: str | None = None, as_zip: bool | None = None,
                overwrite: bool = False):
-        """Write the model as a bundle (`workbench.learn.bundle`): a folder, or one zip with
-        `as_zip`, holding config.json, model.safetensors, model.onnx, a model card and a
-        manifest. Retrains first if labels came since the last round, and names the label
-        commit the model learned from (committing the labels if the head is not it)."""
+        """Write the model as a bundle (`workbench.learn.bundle`): a folder, or one zip file
+        when `path` ends in ".zip" or `as_zip=True`, holding config.json, model.safetensors,
+        model.onnx, a model card and a manifest. Retrains first if labels came since the last
+        round, and names the label commit the model learned from (committing the labels if
+        the head is not it)."""
         from workbench.loop.export import export_session
 
         return export_session(self, path, name=name, as_zip=as_zip, overwrite=overwrite)

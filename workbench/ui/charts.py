@@ -17,7 +17,10 @@ from pathlib import Path
 
 import altair as alt
 import ipywidgets as widgets
+import numpy as np
 import pandas as pd
+
+from workbench.learn.metrics import accuracy_interval
 
 log = logging.getLogger(__name__)
 WIDTH, HEIGHT = 300, 200
@@ -68,6 +71,8 @@ def accuracy_chart(history: pd.DataFrame, *,
                    other: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None) -> alt.Chart:
     """Accuracy vs labels over all rounds; ``other``: a baseline history or {name: history}.
 
+    Each accuracy is drawn with its Wilson 95% interval as a band (from n_eval, the number of
+    items it was measured on): 5 audit labels say little, and the band shows how little.
     When the history has them, this session's macro-F1 and balanced accuracy are drawn
     beside its accuracy (dashed): on imbalanced data accuracy alone hides the rare classes."""
     runs = {"this session": history, **(
@@ -77,11 +82,20 @@ def accuracy_chart(history: pd.DataFrame, *,
     if data.empty or data["accuracy"].isna().all():  # eval_on then says why, if anything
         why = "" if data.empty else f"\n{data['eval_on'].iloc[-1]}"
         return _message(f"no accuracy measured yet{why}", "Accuracy")
-    data = data.dropna(subset=["accuracy"])[["run", "round", "n_labels", "accuracy", "eval_on"]]
+    data = data.dropna(subset=["accuracy"])
+    if "n_eval" not in data:
+        data = data.assign(n_eval=np.nan)
+    bounds = [accuracy_interval(a, n) if pd.notna(n) else (np.nan, np.nan)
+              for a, n in zip(data["accuracy"], data["n_eval"])]
+    data = data.assign(accuracy_low=[b[0] for b in bounds], accuracy_high=[b[1] for b in bounds])
+    data = data[["run", "round", "n_labels", "accuracy", "accuracy_low", "accuracy_high", "n_eval",
+                 "eval_on"]]
     mine = data[data["run"] == "this session"]
     title = f"Accuracy on {(mine if len(mine) else data)['eval_on'].iloc[-1]}"
     extra = _other_metrics(history)
-    lowest = min([data["accuracy"].min(), *([extra["value"].min()] if len(extra) else [])])
+    lowest = min([data["accuracy"].min(), data["accuracy_low"].min(skipna=True),
+                  *([extra["value"].min()] if len(extra) else [])])
+    lowest = data["accuracy"].min() if pd.isna(lowest) else lowest
     lower = max(0.0, math.floor(lowest * 10 - 1) / 10)  # zoom in, in tenths
     names = list(dict.fromkeys(data["run"]))
     legend = alt.Legend(title=None, orient="bottom-right") if len(names) > 1 else None
@@ -91,11 +105,18 @@ def accuracy_chart(history: pd.DataFrame, *,
     scale = alt.Scale(domain=[lower, 1])
     # Layers sharing an axis join their titles: give both the same one.
     y_title = "accuracy" if extra.empty else "accuracy, macro-F1, balanced accuracy"
-    chart = alt.Chart(data, title=title).mark_line(point=True).encode(
-        x=x, y=alt.Y("accuracy:Q", title=y_title, scale=scale),
-        color=alt.Color("run:N", legend=legend, scale=alt.Scale(domain=names, range=PALETTE)),
-        tooltip=["run:N", "round:Q", "n_labels:Q", alt.Tooltip("accuracy:Q", format=".3f"),
-                 "eval_on:N"]).properties(width=WIDTH, height=HEIGHT)
+    color = alt.Color("run:N", legend=legend, scale=alt.Scale(domain=names, range=PALETTE))
+    tooltip = ["run:N", "round:Q", "n_labels:Q", alt.Tooltip("accuracy:Q", format=".3f"),
+               alt.Tooltip("accuracy_low:Q", title="95% CI low", format=".3f"),
+               alt.Tooltip("accuracy_high:Q", title="95% CI high", format=".3f"),
+               alt.Tooltip("n_eval:Q", title="measured on (items)"), "eval_on:N"]
+    line = alt.Chart(data).mark_line(point=True).encode(
+        x=x, y=alt.Y("accuracy:Q", title=y_title, scale=scale), color=color, tooltip=tooltip)
+    band = alt.Chart(data.dropna(subset=["accuracy_low"])).mark_area(opacity=0.18).encode(
+        x=x, y=alt.Y("accuracy_low:Q", title=y_title, scale=scale), y2="accuracy_high:Q",
+        color=alt.Color("run:N", legend=None, scale=alt.Scale(domain=names, range=PALETTE)),
+        tooltip=tooltip)
+    chart = alt.layer(band, line, title=title).properties(width=WIDTH, height=HEIGHT)
     if extra.empty:
         return chart
     metrics = list(dict.fromkeys(extra["metric"]))
@@ -104,7 +125,7 @@ def accuracy_chart(history: pd.DataFrame, *,
         color=alt.Color("metric:N", title=None, legend=alt.Legend(orient="bottom-right"),
                         scale=alt.Scale(domain=metrics, range=[ORANGE, "#54a24b"])),
         tooltip=["metric:N", "round:Q", "n_labels:Q", alt.Tooltip("value:Q", format=".3f")])
-    return alt.layer(chart, dashed, title=title).resolve_scale(color="independent").properties(
+    return alt.layer(band, line, dashed, title=title).resolve_scale(color="independent").properties(
         width=WIDTH, height=HEIGHT)
 
 

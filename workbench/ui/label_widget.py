@@ -375,8 +375,8 @@ class LabelWidget(anywidget.AnyWidget):
         return [self._payload(q) for q in page]
 
     def _payload(self, q) -> dict:
-        return {"item_id": q.item_id, "strategy": q.strategy, "score": _number(q.score),
-                "reason": q.reason,
+        return {"item_id": q.item_id, "name": self._name(q.item_id), "strategy": q.strategy,
+                "score": _number(q.score), "reason": q.reason,
                 "suggestion": None if q.suggestion is None else str(q.suggestion),
                 "confidence": _number(q.confidence), "suggested_by": self.session.suggested_by,
                 "blame": self.session.blame_text(q.item_id), "given": self._given(q.item_id),
@@ -390,12 +390,18 @@ class LabelWidget(anywidget.AnyWidget):
     def _payload_for(self, item_id: str, *, reason: str) -> dict:
         """An item shown outside the queue order (brought back by undo), in its old role."""
         suggestion, confidence = self.session.suggest(item_id)
-        return {"item_id": item_id, "strategy": self.session.served_as(item_id) or "manual",
+        return {"item_id": item_id, "name": self._name(item_id),
+                "strategy": self.session.served_as(item_id) or "manual",
                 "score": None, "reason": reason,
                 "suggestion": None if suggestion is None else str(suggestion),
                 "confidence": _number(confidence), "suggested_by": self.session.suggested_by,
                 "blame": self.session.blame_text(item_id), "given": self._given(item_id),
                 "render": self._render(item_id)}
+
+    def _name(self, item_id: str) -> str:
+        """What the item is called on screen: its id, less a class folder that would tell
+        the labeler the answer (`Pool.display_name`); the store keeps the full id."""
+        return self.session.pool.display_name(item_id)
 
     def _render(self, item_id: str) -> dict:
         try:
