@@ -288,6 +288,27 @@ def _changed_again(path):
     return store
 
 
+def _behind_origin(path):
+    """A clone whose origin got a commit it lacks, with a commit of its own: push is refused."""
+    from workbench.store.sync import clone
+
+    origin = LabelStore.open(path.parent / "origin", annotator="ann")
+    origin.append("a", "x")
+    origin.commit("a")
+    store = clone(origin.path, path)
+    origin.append("b", "y")
+    origin.commit("b")
+    store.append("c", "z")
+    store.commit("c")
+    return store
+
+
+def _push(store):
+    from workbench.store.sync import push
+
+    return push(store)
+
+
 # (what is set up, the Python call, the command's words after the store path,
 #  the hints Python gives, the hints the command line gives: {} is the store path as typed)
 HINTED = {
@@ -310,6 +331,9 @@ HINTED = {
                                       ["revert", "HEAD~1"],
                                       ["use store.restore(ref) to make the labels equal"],
                                       ["use `workbench restore {} REF` to make the labels equal"]),
+    "push behind": (_behind_origin, lambda s: _push(s), ["push"],
+                    ["pull, merge (store.merge('origin/main')), then push"],
+                    ["pull, merge (`workbench merge {} origin/main`), then push"]),
     "no such branch": (_no_commits, lambda s: LabelStore.open(s.path, branch="nope"),
                        ["log", "--branch", "nope"], ["(make one with store.branch('nope'))"],
                        ["(make one with `workbench branch {} nope`)"]),

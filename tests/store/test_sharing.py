@@ -165,7 +165,7 @@ def test_after_a_refused_push_pull_updates_origin_main_by_path_or_by_name(tmp_pa
     laptop.commit("bob")
     shared.append("c", "z")
     ann = shared.commit("ann")
-    with pytest.raises(StoreError, match=r"pull, merge \(store.merge\(\"origin/main\"\)\), then push"):
+    with pytest.raises(StoreError, match=r"pull, merge \(store.merge\('origin/main'\)\), then push"):
         push(laptop)
     result = pull(laptop, tmp_path / "shared")  # spelled as a path: still "origin"
     assert result["remote"] == "origin" and result["fast_forward"] is None

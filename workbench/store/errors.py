@@ -55,3 +55,8 @@ RESTORE = Hint("store.restore(ref)", "`workbench restore {store} REF{branch}`")
 def make_branch(name: str) -> Hint:
     """Making branch `name` (a checked name: no quoting needed), from the main branch's head."""
     return Hint(f"store.branch({name!r})", f"`workbench branch {{store}} {name}`")
+
+
+def merge_from(other: str) -> Hint:
+    """Merging `other` ("origin/main") into the branch the command worked on."""
+    return Hint(f"store.merge({other!r})", f"`workbench merge {{store}} {other}{{branch}}`")

@@ -23,7 +23,7 @@ import uuid
 from pathlib import Path
 
 from workbench.store import files
-from workbench.store.errors import StoreError
+from workbench.store.errors import StoreError, merge_from
 from workbench.store.history import HISTORY, MAIN, check_name
 from workbench.store.log import LabelStore, read_meta, write_meta
 
@@ -116,9 +116,9 @@ def push(store: LabelStore, remote: str | os.PathLike = ORIGIN, *,
     with files.locked(remote_store._lock_path()):
         theirs = remote_store._head_id(branch)
         if theirs is not None and theirs not in store._ancestors(head):
+            other = f"{_remote_name(store, remote, there)}/{branch}"
             raise StoreError(f"{there} has commits on {branch!r} that this store lacks (its "
-                             f"head is {theirs[:7]}); pull, merge (store.merge("
-                             f"\"{_remote_name(store, remote, there)}/{branch}\")), then push")
+                             f"head is {theirs[:7]}); pull, merge (", merge_from(other), "), then push")
         remote_store._set_ref("heads", branch, head)
     return {"files": copied, "branch": branch, "from": theirs, "to": head}
 
