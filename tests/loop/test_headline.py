@@ -29,7 +29,8 @@ def test_a_few_audit_labels_give_an_interval_not_a_figure(pool, tmp_path):
     session.retrain()
     history = session.history
     columns = list(history.columns)
-    assert columns[columns.index("n_eval") + 1: columns.index("n_eval") + 3] == ["accuracy_low", "accuracy_high"]
+    at = columns.index("n_eval")
+    assert columns[at + 1: at + 3] == ["accuracy_low", "accuracy_high"]
     row = history.iloc[-1]
     assert row["n_eval"] == 7 and "audit" in row["eval_on"]
     assert (row["accuracy_low"], row["accuracy_high"]) == pytest.approx(

@@ -21,7 +21,8 @@ def make_history(rounds: int = 4, epochs: int = 5) -> pd.DataFrame:
     for r in range(1, rounds + 1):
         loss = list(np.linspace(2.0, 0.5, epochs) / r)
         rows.append({"round": r, "n_labels": 10 * r, "accuracy": 0.5 + 0.1 * r,
-                     "eval_on": EVAL_ON, "n_eval": 10 * r, "loss": loss, "train_accuracy": [1 - x / 3 for x in loss],
+                     "eval_on": EVAL_ON, "n_eval": 10 * r, "loss": loss,
+                     "train_accuracy": [1 - x / 3 for x in loss],
                      "duration_s": 0.3})
     return pd.DataFrame(rows)
 
@@ -280,8 +281,8 @@ def test_accuracy_chart_names_every_line_and_one_axis_title():
     history = make_history().assign(macro_f1=0.5, balanced_accuracy=0.55)
     spec = charts.accuracy_chart(history).to_dict()
     band, solid, dashed = spec["layer"]
-    assert band["encoding"]["y"]["title"] == solid["encoding"]["y"]["title"] == dashed["encoding"]["y"]["title"] == (
-        "accuracy, macro-F1, balanced accuracy")  # Vega-Lite would join two different titles
+    titles = {layer["encoding"]["y"]["title"] for layer in (band, solid, dashed)}
+    assert titles == {"accuracy, macro-F1, balanced accuracy"}  # Vega-Lite would join two titles
     assert solid["encoding"]["color"]["legend"]["labelExpr"] == "'accuracy'"
     assert {r["metric"] for r in spec["datasets"][dashed["data"]["name"]]} == {
         "macro-F1", "balanced accuracy"}

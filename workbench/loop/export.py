@@ -36,6 +36,9 @@ def export_session(session, path, *, name: str | None = None, as_zip: bool | Non
     path = Path(path)
     as_zip = bundle_as_zip(path, as_zip)
     name = name or path.stem
+    # A reopened store's model may still be rebuilt in the background (Session._restore):
+    # export that one, not a round trained anew beside it.
+    session.wait_for_training()
     with session._lock:
         labels = dict(session._labels)
     current = labels_hash(list(labels), [str(v) for v in labels.values()])

@@ -55,8 +55,8 @@ from workbench.learn.queue import (
 from workbench.learn.strategies import get_strategy, strategy_name
 from workbench.loop import pool_source
 from workbench.loop.agreement import ADJUDICATION, agreement, annotations
-from workbench.loop.inputs import LearnerInputs, Scores
 from workbench.loop.focus import Focuses
+from workbench.loop.inputs import LearnerInputs, Scores
 from workbench.loop.review import REVIEW, Reviewing
 from workbench.loop.start_from import learner_after, open_start, start_proba
 from workbench.loop.training import Trainer
@@ -156,6 +156,8 @@ class Session(Reviewing):
         self._model: _Model | None = None
         self._history: list[dict] = []
         self._rounds_running = 0
+        self._rounds_done = 0  # rounds trained here: a model rebuilt in the background yields to them
+        self._rebuild: tuple | None = None  # (labels, audit, round) _restore could not rebuild at once
         self._last_error: str | None = None
         self._labels_at_train = 0
         self._version = 0  # counts changes of the labels: the trainer skips rounds with nothing new
@@ -185,6 +187,8 @@ class Session(Reviewing):
             self._restore()
         if self._model is None:
             self._queue = self._start_queue() if self._start is not None else self._cold_start_queue()
+        if self._rebuild is not None:  # after the queue above, which the rebuilt model replaces
+            self._trainer.first(self._rebuild_round)
         self._watcher = Watcher(self.sync) if watch and self.at is None else None
 
     @classmethod
@@ -642,10 +646,22 @@ class Session(Reviewing):
     def retrain(self, background: bool = False) -> Future | None:
         """Fit a fresh copy of the learner on the current labels, re-rank the queue and
         record a history row. In the background, labeling goes on meanwhile; asking again
-        while a round runs adds at most one more round, and only if labels changed."""
+        while a round runs adds at most one more round, and only if labels changed.
+
+        Interrupted (the kernel's stop button, Ctrl-C) while it trains in the foreground, it
+        raises `RetrainInterrupted`, a KeyboardInterrupt that a notebook shows as one line,
+        "retrain interrupted; the previous model is kept": the cell stops, the previous
+        model, queue and history stay, and the session goes on as before."""
+        from workbench.loop.training import RetrainInterrupted
+
         self._check_open(writing=False)
         if not background:
-            self._train_round()
+            try:
+                self._train_round()
+            except RetrainInterrupted:
+                raise
+            except KeyboardInterrupt:  # the learner's traceback says nothing to the user
+                raise RetrainInterrupted() from None
             return None
         return self._trainer.request()
 
@@ -656,6 +672,8 @@ class Session(Reviewing):
     def _train_round(self) -> int:
         """One round: fit, score, re-rank; the session changes only if all of it succeeds.
         Returns the label version it trained on."""
+        from workbench.loop.training import INTERRUPTED
+
         with self._round_lock:
             with self._lock:
                 snapshot, audit = dict(self._labels), self._audit_ids()
@@ -663,15 +681,15 @@ class Session(Reviewing):
                 self._labels_at_train = len(snapshot)
                 self._rounds_running += 1
                 round_ = self._history[-1]["round"] + 1 if self._history else 1
-            self._emit("retrain_started")
             try:
+                self._emit("retrain_started")
                 model, row = self._fit(snapshot, audit, round_)
                 queue = self._rank(model, skipped, row)
+            except KeyboardInterrupt:  # labels and the last model are untouched here too
+                self._round_failed(INTERRUPTED)
+                raise
             except Exception as e:  # shown to the user; labels and the last model are untouched
-                with self._lock:
-                    self._rounds_running -= 1
-                    self._last_error = f"{type(e).__name__}: {e}"
-                self._emit("retrain_failed")
+                self._round_failed(f"{type(e).__name__}: {e}")
                 raise
             with self._lock:
                 self._model = model
@@ -680,8 +698,12 @@ class Session(Reviewing):
                 self._last_error = None
                 self._queue = queue
                 self._rounds_running -= 1
-                if self._closed is None and self.at is None:  # replaced or read-only: keep
-                    self._save_state()                        # the working session's state
+                self._rounds_done += 1
+                keep = self._closed is None and self.at is None  # replaced or read-only: keep
+                if keep:                                         # the working session's state
+                    self._save_state()
+            if keep:  # the arrays too, outside the lock: labeling goes on while they are written
+                self._save_model(model)
             self._emit("retrain_finished")
             return version
 
@@ -727,28 +749,8 @@ class Session(Reviewing):
         self.inputs.fit(learner, self.pool.positions(train_ids),
                         np.asarray(y, dtype=object if isinstance(y[0], str) else None), unlabeled,
                         prior=self._prior)
-        features = self.inputs.features()
-
-        rep = self.inputs.representation()
-        predictor = Model(learner, self.classes, self.signature,
-                          encoder=None if rep is None else rep.encoder,
-                          info={"round": round_, "n_labels": len(train_ids),
-                                "labels_hash": labels_hash(list(labels),
-                                                           [str(v) for v in labels.values()])})
-
-        def scores(predict) -> Scores:  # computed for the items that are asked about, only
-            return Scores(len(self.pool), len(self.classes), lambda positions: predictor.align(
-                predict(features_for(learner, features[positions]))))
-
-        proba = scores(learner.predict_proba)
-        # Suggestions and accuracy come from the final model; uncertainty is ranked by what
-        # knows only people's labels: label spreading seeded with them alone, or the
-        # networks trained before self-training.
-        self_trained = bool(getattr(learner, "n_pseudo_labels_", 0)) and hasattr(learner, "query_proba")
-        spread = getattr(learner, "transductive_proba_", None)
-        query_proba = scores(learner.query_proba) if self_trained or spread is not None else proba
-        if spread is not None:
-            query_proba.fill(unlabeled, predictor.align(spread))
+        model = self._model_of(learner, labels, audit, round_)
+        predictor = model.predictor
         metrics, eval_on, n_eval = self._evaluate(learner, labels, audit)
         curve = getattr(learner, "history_", None) or []
         row = {"n_labels": len(train_ids), "accuracy": metrics["accuracy"], "eval_on": eval_on,
@@ -761,8 +763,7 @@ class Session(Reviewing):
                "labels_hash": predictor.info["labels_hash"],
                "macro_f1": metrics["macro_f1"], "balanced_accuracy": metrics["balanced_accuracy"],
                "recall": metrics["recall"]}
-        return _Model(learner, proba, query_proba, train_ids, list(labels), round_, self_trained,
-                      predictor), row
+        return model, row
 
     def _held_out(self, labels: dict, audit: set[str]) -> tuple[np.ndarray | None, list, str]:
         """What accuracy is measured on, data the strategy did not choose: (the labeled audit
@@ -1054,8 +1055,12 @@ class Session(Reviewing):
             "started_from": started_from(self)})
 
     def _restore(self) -> None:
-        """Rebuild the model the user last saw from the labels it was trained on, so the
-        queue comes back in the same order (training is seeded)."""
+        """Bring back the model the user last saw, so the queue comes back in the same order:
+        from its arrays kept in the store (see `workbench.loop.saved_model`), at once; when
+        they cannot rebuild it (another learner, one without an array form, an older store)
+        or the representation it reads is still being learned, it is rebuilt in the
+        background (`_rebuild_round`: from the arrays, or trained again on the labels it
+        was trained on; training is seeded) and the constructor never waits for it."""
         state = self.store.load_sidecar(self._state_name)
         if state is None:
             return
@@ -1068,10 +1073,13 @@ class Session(Reviewing):
         known = state.get("labeled_at_train", state.get("trained_on", []))
         trained = {i: self._labels[i] for i in known if i in self._labels}
         if len(set(map(str, trained.values()))) >= 2:
-            model, _ = self._fit(trained, self._audit_ids(),
-                                 self._history[-1]["round"] if self._history else 0)
-            self._model = model
+            audit, round_ = self._audit_ids(), self._history[-1]["round"] if self._history else 0
             self._labels_at_train = len(trained)
+            model = self._saved_model(trained, audit, round_) if self.inputs.ready() else None
+            if model is None:
+                self._rebuild = (trained, audit, round_)  # started at the end of __init__
+                return
+            self._model = model
             self._queue = self._rank(model, set(self._skipped))
 
     # -- helpers --------------------------------------------------------------------------------
@@ -1158,6 +1166,101 @@ class Session(Reviewing):
         return (f"Session({self.pool.name!r}, {p['n_labeled']}/{p['pool_size']} labeled, "
                 f"strategy={self.strategy_name}, learner={type(self.learner).__name__}, "
                 f"store={str(self.store.path)!r})")
+
+    # -- a round's model, kept and rebuilt (see workbench.loop.saved_model) --------------------------
+    def _model_of(self, learner, labels: dict, audit: set[str], round_: int) -> _Model:
+        """A fitted (or rebuilt) learner with what the session reads from it: its
+        probabilities over the pool (computed on demand) and those the queue ranks by."""
+        train_ids = [i for i in labels if i not in audit]
+        unlabeled = np.flatnonzero(~self.pool.item_ids.isin(list(labels)))
+        features = self.inputs.features()
+        rep = self.inputs.representation()
+        predictor = Model(learner, self.classes, self.signature,
+                          encoder=None if rep is None else rep.encoder,
+                          info={"round": round_, "n_labels": len(train_ids),
+                                "labels_hash": labels_hash(list(labels),
+                                                           [str(v) for v in labels.values()])})
+
+        def scores(predict) -> Scores:  # computed for the items that are asked about, only
+            return Scores(len(self.pool), len(self.classes), lambda positions: predictor.align(
+                predict(features_for(learner, features[positions]))))
+
+        proba = scores(learner.predict_proba)
+        # Suggestions and accuracy come from the final model; uncertainty is ranked by what
+        # knows only people's labels: label spreading seeded with them alone, or the
+        # networks trained before self-training.
+        self_trained = bool(getattr(learner, "n_pseudo_labels_", 0)) and hasattr(learner, "query_proba")
+        spread = getattr(learner, "transductive_proba_", None)
+        query_proba = scores(learner.query_proba) if self_trained or spread is not None else proba
+        if spread is not None:
+            query_proba.fill(unlabeled, predictor.align(spread))
+        return _Model(learner, proba, query_proba, train_ids, list(labels), round_, self_trained,
+                      predictor)
+
+    def _save_model(self, model: _Model) -> None:
+        """Keep the round's learner as arrays in the store, so reopening it trains nothing."""
+        from workbench.loop import saved_model
+
+        saved_model.save(self.store, saved_model.file_name(self._state_name), model.learner,
+                         round_=model.round, labels_hash=model.predictor.info["labels_hash"])
+
+    def _saved_model(self, labels: dict, audit: set[str], round_: int) -> _Model | None:
+        """Round `round_`'s model rebuilt from the arrays kept in the store, if they are
+        that round's on these labels for this session's learner; None otherwise."""
+        from workbench.loop import saved_model
+
+        learner = saved_model.load(self.store, saved_model.file_name(self._state_name),
+                                   self.learner, round_=round_,
+                                   labels_hash=labels_hash(list(labels),
+                                                           [str(v) for v in labels.values()]))
+        return None if learner is None else self._model_of(learner, labels, audit, round_)
+
+    def _rebuild_round(self) -> None:
+        """In the background, the model `_restore` could not bring back at once: from its
+        arrays, or trained again on the labels it was trained on. Meanwhile the session
+        serves its cold start (or the model it started from); a round trained here first (a
+        foreground retrain) makes it unnecessary."""
+        labels, audit, round_ = self._rebuild
+        with self._round_lock:
+            with self._lock:
+                if self._rounds_done or self._closed is not None:
+                    return
+                self._rounds_running += 1
+            try:
+                self._emit("retrain_started")
+                model = self._saved_model(labels, audit, round_)
+                trained = model is None
+                if trained:
+                    model, _ = self._fit(labels, audit, round_)
+                with self._lock:
+                    skipped = set(self._skipped)
+                queue = self._rank(model, skipped)
+            except KeyboardInterrupt:
+                message = (f"rebuilding the round-{round_} model was interrupted; the session "
+                           "goes on without it (retrain() trains a new one)")
+                log.warning(message)
+                self._round_failed(message)
+                return
+            except Exception as e:
+                log.warning("the round-%d model could not be rebuilt: %s: %s", round_,
+                            type(e).__name__, e)
+                self._round_failed(f"{type(e).__name__}: {e}")
+                return
+            with self._lock:
+                self._model, self._queue = model, queue
+                self._last_error = None
+                self._rounds_running -= 1
+                keep = trained and self._closed is None and self.at is None
+            if keep:
+                self._save_model(model)
+            self._emit("retrain_finished")
+
+    def _round_failed(self, message: str) -> None:
+        """A round that failed or was interrupted: the previous model, queue and history stay."""
+        with self._lock:
+            self._rounds_running -= 1
+            self._last_error = message
+        self._emit("retrain_failed")
 
 
 def _ago(when) -> str:

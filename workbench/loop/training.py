@@ -4,7 +4,8 @@ A round is whatever the session hands in (fit a fresh learner, score the pool, r
 this module only decides when rounds run. Asking for a round while one runs schedules at
 most one more, and only if the labels changed since the running round took its snapshot:
 a second click on Retrain never trains twice on the same labels. A round that fails
-reports its error and leaves the worker ready for the next request.
+reports its error and leaves the worker ready for the next request; so does one that is
+interrupted (a KeyboardInterrupt raised inside it): the previous model is kept.
 """
 
 from __future__ import annotations
@@ -17,6 +18,19 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
 log = logging.getLogger(__name__)
+INTERRUPTED = "retrain interrupted; the previous model is kept"
+
+
+class RetrainInterrupted(KeyboardInterrupt):
+    """What a foreground `session.retrain()` raises when the kernel is interrupted while it
+    trains: still a KeyboardInterrupt (the cell stops, a loop around it too), shown in a
+    notebook as its one line instead of the traceback through the learner's code."""
+
+    def __init__(self, message: str = INTERRUPTED):
+        super().__init__(message)
+
+    def _render_traceback_(self) -> list[str]:  # IPython shows these lines instead of a traceback
+        return [f"KeyboardInterrupt: {self}"]
 
 
 class Trainer:
@@ -52,6 +66,17 @@ class Trainer:
                 self._pending = Future()
             return self._pending
 
+    def first(self, run_round: Callable[[], int | None]) -> Future:
+        """Run `run_round` instead of the usual round, now, while nothing else runs (a
+        reopened session rebuilding its model); requests made meanwhile wait for it."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("this session is closed; open a new Session to train")
+            if self._running is not None:
+                raise RuntimeError("a training round is running already")
+            self._running = self._submit(run_round)
+            return self._running
+
     def wait(self, timeout: float | None = None) -> bool:
         """Block until no round runs or waits; False if `timeout` seconds passed first."""
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -78,15 +103,17 @@ class Trainer:
         if executor is not None:
             executor.shutdown(wait=wait)
 
-    def _submit(self) -> Future:
+    def _submit(self, run_round: Callable[[], int | None] | None = None) -> Future:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="workbench-train")
-        return self._executor.submit(self._round)
+        return self._executor.submit(self._round, run_round or self._run_round)
 
-    def _round(self) -> None:
+    def _round(self, run_round: Callable[[], int | None]) -> None:
         trained = None
         try:
-            trained = self._run_round()
+            trained = run_round()
+        except KeyboardInterrupt:  # recorded by the session too; one line, no traceback
+            log.warning(INTERRUPTED)
         except Exception:  # the session has recorded it; the worker must stay usable
             log.debug("training round failed", exc_info=True)
         finally:
