@@ -55,7 +55,7 @@ without it they are null.
 
     python benchmarks/label_noise.py [--quick]  ->  results/label_noise.json
 
-About 15 minutes on 2 cores (--quick: 2 seeds, 10% and 200/500 labels only, no 100k timing,
+About 12 minutes on 2 cores (--quick: 2 seeds, 10% and 200/500 labels only, no 100k timing,
 about 3 minutes, into results/label_noise_quick.json).
 """
 

@@ -43,7 +43,7 @@ helps on chosen labels, plausibly because the margin ranks a right label with on
 rival class above a wrong one whose held-out probability is spread over several classes;
 the loss asks only how little the given label gets. The third pass is within noise (+0.4
 points on seeds 0-2, -1.2 on the held-out ones) and costs a pass where the second still
-changed something (100,000 vectors: 17 s instead of 12). Tried on (b) and not taken (see the
+changed something (100,000 vectors: 18 s instead of 14, in one run). Tried on (b) and not taken (see the
 benchmark's "alternatives"): 10 folds, a k-nearest-neighbour vote over the labeled items in
 the learner's features averaged in as a second opinion (the label spreading inside the
 default learner already is one), and confident learning's per-class thresholds used to
@@ -59,8 +59,8 @@ annotators) are judged on their current label; disagreements between annotators 
 anything: its item trains every fold and is left out of the ranking (listed, with why, in
 `table.attrs["unscored"]`).
 
-Nothing is cached: each call reads the current labels and fits afresh, 5 to 15 fits (about a
-second on the 1,797 digits, 17 s on 100,000 vectors of 64 dimensions, on 2 cores). Like a
+Nothing is cached: each call reads the current labels and fits afresh, 5 to 15 fits (1.5 s
+on the 1,797 digits, 18 s on 100,000 vectors of 64 dimensions, on 2 shared cores). Like a
 training round it waits for the pool's representation while that is being learned.
 """
 
