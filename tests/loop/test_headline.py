@@ -7,7 +7,7 @@ import pytest
 
 from workbench import Session, datasets, logistic_regression
 from workbench.learn.metrics import wilson
-from workbench.loop.session import EARLY_AUDIT_EVERY
+from workbench.loop.ranking import EARLY_AUDIT_EVERY
 
 
 @pytest.fixture(scope="module")
@@ -43,12 +43,12 @@ def test_a_few_audit_labels_give_an_interval_not_a_figure(pool, tmp_path):
 
 def test_the_audit_pace_slows_once_the_estimate_is_sure(pool, tmp_path):
     session = Session(pool, tmp_path / "s", learner=logistic_regression(), watch=False)
-    assert session._audit_pace({"accuracy": 1.0, "n_eval": 5}) == EARLY_AUDIT_EVERY
-    assert session._audit_pace({"accuracy": 0.9, "n_eval": 200}) == session.audit_every == 10
-    assert session._audit_pace({"accuracy": float("nan"), "n_eval": 2}) == EARLY_AUDIT_EVERY
+    assert session.ranker.audit_pace({"accuracy": 1.0, "n_eval": 5}) == EARLY_AUDIT_EVERY
+    assert session.ranker.audit_pace({"accuracy": 0.9, "n_eval": 200}) == session.audit_every == 10
+    assert session.ranker.audit_pace({"accuracy": float("nan"), "n_eval": 2}) == EARLY_AUDIT_EVERY
     session.close()
     fixed = Session(pool, tmp_path / "f", learner=logistic_regression(), watch=False, audit_every=10)
-    assert fixed._audit_pace({"accuracy": 1.0, "n_eval": 5}) == 10  # asked for: kept
+    assert fixed.ranker.audit_pace({"accuracy": 1.0, "n_eval": 5}) == 10  # asked for: kept
     assert [q.strategy for q in fixed.peek(20)].count("audit") == 2
     fixed.close()
 

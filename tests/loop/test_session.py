@@ -164,7 +164,7 @@ def test_self_training_learners_get_the_unlabeled_rest_of_the_pool(split, tmp_pa
     session = Session(train, tmp_path / "labels", learner=_RecordingLearner(max_iter=500))  # audit mode
     label_truth(session, 40)
     session.retrain()
-    audited = len([i for i in session.labels if i in session._audit_ids()])
+    audited = len([i for i in session.labels if i in session.item_state.audit_ids()])
     assert audited > 0
     # trained on the labels minus audit items; the unlabeled pool excludes every labeled item
     assert _RecordingLearner.seen == [(40 - audited, len(train) - 40)]
@@ -203,7 +203,7 @@ def test_every_item_is_queued_once_in_one_role(tmp_path):
         items = session.peek(len(pool))
         ids = [i.item_id for i in items]
         assert len(ids) == len(set(ids)) == len(pool) - len(session.labels)
-        reserve = set(pool.item_ids[session._reserve])
+        reserve = set(pool.item_ids[session.ranker.reserve])
         assert {i.item_id for i in items if i.strategy == "audit"} == reserve - set(session.labels)
         assert [i.strategy for i in items[:20]].count("audit") == 2  # every 10th slot
         label_truth(session, 40)
@@ -231,7 +231,7 @@ def test_the_role_recorded_is_the_role_shown(tmp_path):
     assert log[["item_id", "action", "query"]].values.tolist() == [
         [audit.item_id, "label", "audit"], [picked.item_id, "label", "cold-start"],
         [unserved, "label", "manual"], [audit.item_id, "relabel", "audit"]]
-    assert session._audit_ids() == {audit.item_id}
+    assert session.item_state.audit_ids() == {audit.item_id}
     session.close()
 
 
@@ -577,7 +577,7 @@ def test_an_overlap_serves_items_to_two_annotators_and_gives_agreement(tmp_path)
               test=datasets.digits().subset(np.arange(300, 500)))
     ann = Session(pool, tmp_path / "s", annotator="ann", **kw)
     bob = Session(pool, tmp_path / "s", annotator="bob", **kw)
-    overlap = ann._overlap
+    overlap = ann.overlap_items
     assert 40 < len(overlap) < 80
     for session in (ann, bob):
         for _ in range(150):

@@ -118,7 +118,7 @@ def test_colours_by_label_prediction_and_uncertainty(session):
     chart = data_map(session, color="uncertainty")
     assert chart.spec["encoding"]["color"]["field"] == "uncertainty"
     data = points(chart)
-    model = session._model
+    model = session.rounds.model
     positions = session.pool.positions(data["item_id"])
     expected = 1 - np.asarray(model.query_proba[positions]).max(axis=1)
     np.testing.assert_allclose(data["uncertainty"], expected, rtol=1e-5)

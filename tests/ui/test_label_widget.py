@@ -438,7 +438,7 @@ def test_texts_shown_tell_one_story(session, browser):
     session.retrain()
     payload = browser.widget._payload_for(session.next().item_id, reason="x")
     assert payload["suggested_by"] == "round 1"
-    cold = session._reason("cold-start", None, 0)
+    cold = session.ranker.reason("cold-start", None, 0)
     assert "no model" not in cold and "before any model was trained" in cold
     item = next(q for q in session.peek(20) if q.strategy == session.strategy_name)
     assert "the round-1 model hesitates between" in item.reason
@@ -545,7 +545,7 @@ def test_two_hundred_rounds_store_exactly_the_role_each_item_was_shown_in(tmp_pa
     stored = dict(zip(log["item_id"], log["query"]))
     assert stored == browser.shown_as
     assert {"audit", "margin", "cold-start"} <= set(stored.values())
-    reserve = set(pool.item_ids[session._reserve])
+    reserve = set(pool.item_ids[session.ranker.reserve])
     audited = {i for i, q in stored.items() if q == "audit"}
     assert audited and audited <= reserve
     assert not {i for i, q in stored.items() if q == "margin"} & reserve

@@ -23,6 +23,7 @@ import pandas as pd
 
 from workbench.learn.bundle import write_bundle
 from workbench.learn.metrics import scores as metric_scores
+from workbench.loop.held_out import held_out
 from workbench.loop.model_card import model_card
 from workbench.store.views import labels_hash
 
@@ -36,11 +37,10 @@ def export_session(session, path, *, name: str | None = None, as_zip: bool | Non
     path = Path(path)
     as_zip = bundle_as_zip(path, as_zip)
     name = name or path.stem
-    # A reopened store's model may still be rebuilt in the background (Session._restore):
+    # A reopened store's model may still be rebuilt in the background (loop/resume.py):
     # export that one, not a round trained anew beside it.
     session.wait_for_training()
-    with session._lock:
-        labels = dict(session._labels)
+    labels = session.labels
     current = labels_hash(list(labels), [str(v) for v in labels.values()])
     model = session.model
     if model is None or model.info.get("labels_hash") != current:
@@ -62,7 +62,8 @@ def export_session(session, path, *, name: str | None = None, as_zip: bool | Non
                 "accuracy": _number(scores["accuracy"]), "macro_f1": _number(scores["macro_f1"]),
                 "exported": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
                 "pool": session.pool.name, "started_from": started_from(session)}
-    trained = session._model.trained_on if session._model is not None else list(labels)
+    rounds = session.rounds
+    trained = rounds.model.trained_on if rounds.model is not None else list(labels)
     card = model_card(name, model, training=training, labels=_label_table(session, trained),
                       truth=truth, predicted=predicted, history=session.history)
     sample = np.random.default_rng(0).choice(len(session.pool), min(64, len(session.pool)),
@@ -89,8 +90,9 @@ def bundle_as_zip(path, as_zip: bool | None) -> bool:
 def evaluation(session, model) -> tuple[np.ndarray, np.ndarray, str]:
     """(true labels, the model's predictions, what they are) on the session's test split,
     else its labeled random audit sample: data the strategy did not choose."""
-    with session._lock:
-        positions, truth, what = session._held_out(dict(session._labels), session._audit_ids())
+    with session.lock:
+        positions, truth, what = held_out(session, dict(session.item_state.labels),
+                                          session.item_state.audit_ids())
     if positions is None:
         X = session.test[0]
     elif not truth:
@@ -104,7 +106,7 @@ def evaluation(session, model) -> tuple[np.ndarray, np.ndarray, str]:
 def started_from(session) -> dict | None:
     """What the session's model inherited: the bundle it started from, and what that one
     learned from (its own started_from too, so a chain of bundles stays traceable)."""
-    start = getattr(session, "_start", None)
+    start = session.rounds.start
     if start is None:
         return None
     keys = ("bundle", "commit", "labels_hash", "n_labels", "store", "accuracy", "started_from")

@@ -1,4 +1,4 @@
-"""Reviewing labels, a part of `Session` (a mixin): the suspected mislabels put in front of
+"""Reviewing labels, one room of `Session`: the suspected mislabels put in front of
 the queue, reviews recorded as events, and the model's confident suggestions accepted in bulk
 after a person has checked a random sample of them.
 
@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from workbench.loop.acting import item_and_role
+
 log = logging.getLogger(__name__)
 
 REVIEW = "review"  # the role of an item shown because it is suspected of a wrong label
@@ -33,7 +35,17 @@ _EVIDENCE = "_review-evidence.json"  # store sidecar: what the models said when 
 
 
 class Reviewing:
-    """The review methods of `Session` (they use its lock, store, queue and model)."""
+    """Cleaning and review for one session: suspects, duplicates, the review queue, confirm
+    and defer, and suggestions accepted in bulk. It uses the session's public seams only."""
+
+    def __init__(self, session):
+        self.session = session
+        self.table: pd.DataFrame | None = None  # the open review, by item_id
+        self.k: int | None = None               # how many the open review asked for
+
+    def close(self) -> None:
+        """The review queue was cleared: nothing to re-rank after the next round."""
+        self.table = None
 
     # -- suspected mislabels ------------------------------------------------------------------
     def suspects(self, k: int | None = None, **options) -> pd.DataFrame:
@@ -42,14 +54,14 @@ class Reviewing:
         columns and the `method`, `folds` and `passes` options)."""
         from workbench.loop.cleaning import suspects
 
-        return suspects(self, k, **options)
+        return suspects(self.session, k, **options)
 
     def duplicates(self, *, near: bool = True, threshold: float | None = None) -> pd.DataFrame:
         """Exact and near-duplicate items, with leakage between the test split or the audit
         sample and the training labels flagged (see `workbench.loop.duplicates`)."""
         from workbench.loop.duplicates import duplicates
 
-        return duplicates(self, near=near, threshold=threshold)
+        return duplicates(self.session, near=near, threshold=threshold)
 
     def review(self, k: int | None = None) -> pd.DataFrame:
         """Show next, one at a time in the role "review", the labels that models trained without
@@ -60,70 +72,66 @@ class Reviewing:
         leaves it for later. Items whose confirmation still stands are left out unless new
         evidence arrived; after each training round the rest is ranked again."""
         table = self._open_suspects(k)
-        self._focus_review(table)
-        with self._lock:
-            self._review_k = k
-            self._review_table = table.set_index("item_id")
+        self.session.focus(table["item_id"], role=REVIEW,
+                           reasons=dict(zip(table["item_id"], table["reason"])),
+                           suggestions=self._held_out_suggestions(table))
+        with self.session.lock:
+            self.k = k
+            self.table = table.set_index("item_id")
         return table
-
-    def _focus_review(self, table: pd.DataFrame) -> None:
-        self.focus(table["item_id"], role=REVIEW, reasons=dict(zip(table["item_id"], table["reason"])),
-                   suggestions=self._held_out_suggestions(table))
 
     def _held_out_suggestions(self, table: pd.DataFrame) -> dict:
         """item -> (class, probability) that the models which never saw its label give."""
-        by_name = dict(zip(self.class_names, self.classes))
+        by_name = self.session.class_by_name
         return {i: (by_name.get(str(s), s), float(c))
                 for i, s, c in zip(table["item_id"], table["suggested"], table["confidence"])}
 
     def confirm(self, item, *, query: str | None = None, event_id: str | None = None):
         """Keep an item's label after looking at it again: a `confirm` event that carries the
         label it keeps (history, blame and `item_history` show who checked it, and when)."""
-        from workbench.loop.session import _item_and_role
-
-        self._check_open()
-        item_id, query = _item_and_role(item, query)
-        self.pool.position(item_id)
-        with self._lock:
-            if item_id not in self._labels:
+        session = self.session
+        session.check_open()
+        item_id, query = item_and_role(item, query)
+        session.pool.position(item_id)
+        state = session.item_state
+        with session.lock:
+            if item_id not in state.labels:
                 raise ValueError(f"item {item_id!r} has no label to confirm; label it instead")
-            role = self._role(item_id, query, "confirm")
-            label = str(self._labels[item_id])
-            event = self.store.append(item_id, label, action="confirm", source="human",
-                                      annotator=self.annotator, query=role, event_id=event_id)
-            self._focuses.mark_done(item_id)
-            self._actions.append((event.event_id,))
-            table = getattr(self, "_review_table", None)
-            if table is not None and item_id in table.index:
-                row = table.loc[item_id]
-                evidence = self.store.load_sidecar(_EVIDENCE) or {}
+            role = state.role(item_id, query, "confirm")
+            label = str(state.labels[item_id])
+            event = session.store.append(item_id, label, action="confirm", source="human",
+                                         annotator=session.annotator, query=role, event_id=event_id)
+            session.serving.focuses.mark_done(item_id)
+            session.actions.record((event.event_id,))
+            if self.table is not None and item_id in self.table.index:
+                row = self.table.loc[item_id]
+                evidence = session.store.load_sidecar(_EVIDENCE) or {}
                 evidence[item_id] = {"label": label, "suggested": str(row["suggested"]),
                                      "score": float(row["score"])}
-                self.store.save_sidecar(_EVIDENCE, evidence)
-        self._emit("labels_changed")
+                session.store.save_sidecar(_EVIDENCE, evidence)
+        session.emit("labels_changed")
         return event
 
     def defer(self, item) -> None:
         """Leave a review item for later: nothing is written, the item leaves this review and
         comes back at the next `review()`."""
-        from workbench.loop.session import _item_and_role
-
-        item_id, _ = _item_and_role(item, None)
-        self.pool.position(item_id)
-        with self._lock:
-            focus = self._focuses.serving(item_id)
+        session = self.session
+        item_id, _ = item_and_role(item, None)
+        session.pool.position(item_id)
+        with session.lock:
+            focus = session.serving.focuses.serving(item_id)
             if focus is not None:
                 focus.done.add(item_id)
-        self.release([item_id])
-        self._emit("labels_changed")
+        session.release([item_id])
+        session.emit("labels_changed")
 
     def _open_suspects(self, k: int | None) -> pd.DataFrame:
         """The labels the held-out models would change, less the items whose confirmation
         stands and has no new evidence."""
-        table = self.suspects(None)
+        table = self.session.suspects(None)  # the public seam: what the user would see
         table = table[[str(a) != str(b) for a, b in zip(table["suggested"], table["given"])]]
-        confirmed = self.store.confirmations()
-        evidence = self.store.load_sidecar(_EVIDENCE) or {}
+        confirmed = self.session.store.confirmations()
+        evidence = self.session.store.load_sidecar(_EVIDENCE) or {}
         keep = []
         for row in table.itertuples():
             if row.item_id not in confirmed.index:
@@ -136,14 +144,16 @@ class Reviewing:
         table = table[np.asarray(keep, dtype=bool)].reset_index(drop=True)
         return table if k is None else table.head(k)
 
-    def _rereview(self, event: str) -> None:
+    def rereview(self, event: str) -> None:
         """After a training round, rank what is left of an open review on the new model."""
-        if event != "retrain_finished" or getattr(self, "_review_table", None) is None:
+        if event != "retrain_finished" or self.table is None:
             return
-        with self._lock:
-            focus = self._focuses.get(REVIEW)
+        session = self.session
+        focuses = session.serving.focuses
+        with session.lock:
+            focus = focuses.get(REVIEW)
             if focus is None or not focus.pending():
-                self._review_table = None
+                self.table = None
                 return
             done = set(focus.done)
         try:
@@ -152,16 +162,16 @@ class Reviewing:
             log.debug("review not re-ranked", exc_info=True)
             return
         table = table[~table["item_id"].isin(done)]
-        if self._review_k is not None:
-            table = table.head(max(0, self._review_k - len(done)))
-        with self._lock:
-            if self._focuses.get(REVIEW) is not focus:  # cleared or opened again meanwhile
+        if self.k is not None:
+            table = table.head(max(0, self.k - len(done)))
+        with session.lock:
+            if focuses.get(REVIEW) is not focus:  # cleared or opened again meanwhile
                 return
             focus.reorder(list(table["item_id"]) + [i for i in focus.items if i in done])
             focus.reasons.update(zip(table["item_id"], table["reason"]))
             focus.suggestions.update(self._held_out_suggestions(table))
-            self._review_table = table.set_index("item_id")
-        self._emit("queue_changed")
+            self.table = table.set_index("item_id")
+        session.emit("queue_changed")
 
     # -- suggestions in bulk ------------------------------------------------------------------
     def accept_suggestions(self, min_confidence: float = 0.95, *, review: int = 50,
@@ -175,31 +185,33 @@ class Reviewing:
             raise ValueError(f"min_confidence must be a probability in (0, 1], got {min_confidence!r}")
         if isinstance(review, bool) or not isinstance(review, (int, np.integer)) or review < 0:
             raise ValueError(f"review must be a number of items >= 0, got {review!r}")
-        with self._lock:
-            model = self._model
+        session = self.session
+        with session.lock:
+            model = session.rounds.model
             if model is None:
                 raise ValueError("no model yet: label some items and retrain before accepting "
                                  "suggestions")
-            ids = self.pool.item_ids
-            open_ = ~ids.isin(list(self._labels) + list(self._skipped) + list(self._overlap))
-            open_ &= ~self._in_reserve
+            ids = session.pool.item_ids
+            state = session.item_state
+            open_ = ~ids.isin(list(state.labels) + list(state.skipped) + list(session.overlap_items))
+            open_ &= ~session.ranker.in_reserve
             positions = np.flatnonzero(open_)
-            proba = model.proba[positions] if len(positions) else np.zeros((0, len(self.classes)))
+            proba = model.proba[positions] if len(positions) else np.zeros((0, len(session.classes)))
         best = proba.argmax(axis=1) if len(proba) else np.zeros(0, dtype=int)
         confidence = proba.max(axis=1) if len(proba) else np.zeros(0)
         sure = confidence >= min_confidence
         proposed = pd.DataFrame({"item_id": ids[positions[sure]].to_numpy(),
-                                 "suggestion": [self.classes[b] for b in best[sure]],
+                                 "suggestion": [session.classes[b] for b in best[sure]],
                                  "confidence": confidence[sure].astype(float)})
         proposed = proposed.sort_values("confidence", ascending=False, ignore_index=True)
-        rng = np.random.default_rng(self.seed if seed is None else seed)
+        rng = np.random.default_rng(session.seed if seed is None else seed)
         sample = list(proposed["item_id"].to_numpy()[
             rng.permutation(len(proposed))[:min(review, len(proposed))]])
         suggestion = dict(zip(proposed["item_id"], proposed["suggestion"]))
-        self.focus(sample, role=SPOT_CHECK, reasons={
+        session.focus(sample, role=SPOT_CHECK, reasons={
             i: f"spot-check: 1 of {len(sample)} random items of {len(proposed)} suggestions the "
                f"model is >= {min_confidence:.0%} sure of; it says {suggestion[i]}" for i in sample})
-        return SuggestionBatch(self, proposed, sample, min_confidence, model.round)
+        return SuggestionBatch(session, proposed, sample, min_confidence, model.round)
 
 
 @dataclass
@@ -250,13 +262,14 @@ class SuggestionBatch:
         if p["reviewed"] < p["sample"] and not force:
             raise ValueError(f"review the sample first: {p['reviewed']} of {p['sample']} items "
                              f"reviewed (or accept(force=True))")
-        with session._lock:
-            taken = set(session._labels) | set(session._skipped) | set(self.sample)
+        state = session.item_state
+        with session.lock:
+            taken = set(state.labels) | set(state.skipped) | set(self.sample)
             rows = [(i, s, "suggestion", BULK) for i, s in zip(self.proposed["item_id"],
                                                                self.proposed["suggestion"])
                     if i not in taken]
             for item_id, *_ in rows:
-                session._served(item_id, BULK)
+                state.served(item_id, BULK)
         if not rows:
             return []
         store = session.store

@@ -1,0 +1,60 @@
+"""What a session's accuracy is measured on: data the strategy did not choose.
+
+A held-out test split when the pool has one (or `Session(test=...)` gives one), otherwise the
+random audit sample (`workbench.learn.queue`), whose labels are kept out of training.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from workbench.data.pool import Pool
+from workbench.learn.learners import features_for
+from workbench.learn.metrics import scores as metric_scores
+
+MIN_AUDIT = 5  # audit labels below this measure nothing
+
+
+def test_split(test, pool: Pool) -> tuple[np.ndarray, np.ndarray] | None:
+    """A held-out split as (X, y): `test` given as a Pool with ground truth or as a pair,
+    else the pool's own test split, else None."""
+    if test is None:
+        return None if pool.X_test is None else (pool.X_test, pool.y_test)
+    if isinstance(test, Pool):
+        if not test.has_ground_truth:
+            raise ValueError(f"test pool {test.name!r} has no ground truth labels to score against")
+        return test.X, test.y
+    try:
+        X, y = test
+    except (TypeError, ValueError):
+        raise ValueError(f"test must be a Pool with ground truth or a pair (X, y), got {type(test).__name__}"
+                         ) from None
+    X, y = np.asarray(X, dtype=np.float32), np.asarray(y)
+    if len(X) != len(y):
+        raise ValueError(f"test X has {len(X)} rows but y has {len(y)} labels")
+    return X, y
+
+
+def held_out(session, labels: dict, audit: set[str]) -> tuple[np.ndarray | None, list, str]:
+    """What accuracy is measured on: (the labeled audit items' pool positions, or None for
+    the test split; their true labels; in words)."""
+    if session.test is not None:
+        return None, list(session.test[1]), f"held-out test split ({len(session.test[1])} items)"
+    audited = [i for i in audit if i in labels]
+    return (session.pool.positions(audited), [str(labels[i]) for i in audited],
+            f"random audit sample ({len(audited)} items)")
+
+
+def evaluate(session, learner, labels: dict, audit: set[str]) -> tuple[dict, str, int]:
+    """Accuracy, macro-F1, balanced accuracy and recall per class (workbench.learn.metrics)
+    on data the strategy did not choose; with what it was measured on, and on how many."""
+    positions, truth, what = held_out(session, labels, audit)
+    if positions is None:
+        X = session.inputs.test_features(session.test[0])
+    elif len(truth) < MIN_AUDIT:
+        return (metric_scores([], []), f"audit sample too small ({len(truth)} of {MIN_AUDIT} needed)",
+                len(truth))
+    else:
+        X = session.inputs.features()[positions]
+    pred = learner.predict(features_for(learner, X))
+    return metric_scores(truth, pred), what, len(truth)
