@@ -91,6 +91,11 @@ class _AliasFinder(_abc.MetaPathFinder, _abc.Loader):
 if not any(getattr(f, "aliases_workbench", False) for f in _sys.meta_path):  # once, even on reload
     _sys.meta_path.append(_AliasFinder())
 
+# The session's views (widget, map, history view) are the ui's: it registers them with the
+# loop (workbench.loop.views), which never imports it. Cheap: each view imports its widget
+# module only when called.
+_importlib.import_module("workbench.ui")
+
 __all__ = [
     "BundleError",
     "HistoryView",
