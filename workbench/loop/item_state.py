@@ -43,6 +43,22 @@ class ItemState:
             raise ValueError(f"label {label!r} is not one of the classes {session.class_names}")
         return session.class_by_name[key]
 
+    # -- reading -----------------------------------------------------------------------------
+    def current(self) -> dict:
+        """Current labels, item_id -> class value (every annotator's)."""
+        with self.session.lock:
+            return dict(self.labels)
+
+    def label_of(self, item_id: str):
+        """The item's current label (a class value), None if it has none."""
+        with self.session.lock:
+            return self.labels.get(str(item_id))
+
+    def role_of(self, item_id: str) -> str | None:
+        """The role the item's current label was given in (None: not labeled)."""
+        with self.session.lock:
+            return self.roles.get(str(item_id))
+
     # -- reading the store --------------------------------------------------------------------
     def load(self) -> None:
         """Every item's state as the store holds it now (or as of the session's commit)."""
@@ -141,8 +157,10 @@ class ItemState:
         roles.append(role)  # the latest last: a label without a role is recorded in this one
 
     def served_as(self, item_id: str) -> str | None:
-        roles = self.issued.get(str(item_id))
-        return roles[-1] if roles else None
+        """The role this session last showed the item in (None: never served)."""
+        with self.session.lock:
+            roles = self.issued.get(str(item_id))
+            return roles[-1] if roles else None
 
     def role(self, item_id: str, query: str | None, action: str) -> str:
         """The role to record: the one the item was shown in, checked against what this

@@ -139,3 +139,11 @@ class Ranker:
         if role == "random":
             return f"random pick ({who} says {guess})"
         return f"{role} score {score:.3g} ({who} says {guess})"
+
+
+def check_strategy_fits(strategy, name: str, learner) -> None:
+    """Refuse a strategy that needs what the learner cannot give (MC-dropout samples)."""
+    if getattr(strategy, "needs_samples", False) and not hasattr(learner, "predict_proba_samples"):
+        raise ValueError(f"strategy {name!r} needs a learner with MC-dropout samples "
+                         f"(predict_proba_samples), e.g. TorchClassifier; got "
+                         f"{type(learner).__name__}")

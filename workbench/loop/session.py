@@ -28,7 +28,6 @@ Honest accuracy: the model is scored on data the strategy did not choose (loop/h
 from __future__ import annotations
 
 import functools
-import logging
 import threading
 
 from workbench.data.pool import Pool
@@ -38,10 +37,11 @@ from workbench.learn.queue import overlap_items
 from workbench.learn.strategies import get_strategy, strategy_name
 from workbench.loop import pool_source, views
 from workbench.loop.acting import Actions
+from workbench.loop.events import Events
 from workbench.loop.held_out import test_split
 from workbench.loop.inputs import LearnerInputs
 from workbench.loop.item_state import ItemState
-from workbench.loop.ranking import Ranker
+from workbench.loop.ranking import Ranker, check_strategy_fits
 from workbench.loop.resume import Resume
 from workbench.loop.review import Reviewing
 from workbench.loop.rounds import Rounds
@@ -53,10 +53,6 @@ from workbench.store import LabelStore
 from workbench.store.claims import Claims
 from workbench.store.views import labels_hash
 
-log = logging.getLogger(__name__)
-EVENTS = ("labels_changed", "retrain_started", "retrain_finished", "retrain_failed",
-          "representation_progress")
-
 
 def _forward(room: str, method):
     """A Session method that is `method` of the room `room` (its name, docstring and signature)."""
@@ -66,15 +62,9 @@ def _forward(room: str, method):
     return forwarded
 
 
-def _view(name: str, doc: str):
-    """A Session method drawn by a front end (see workbench.loop.views)."""
-    def view(self, *args, **kwargs):
-        return views.show(name, self, *args, **kwargs)
-    view.__name__, view.__doc__ = name, doc
-    return view
-
-
 class Session:
+    """The active-learning loop a person drives (see this module's docstring for its rooms)."""
+
     def __init__(self, pool: Pool, store, *, learner=None, strategy="diverse_margin", classes=None,
                  test: Pool | tuple | None = None, batch_size: int = 10, retrain_every: int | None = None,
                  audit_every: int | None = None, annotator: str | None = None, seed: int = 0,
@@ -109,10 +99,10 @@ class Session:
                         if start is None else learner_after(start, seed))
         self.strategy = get_strategy(strategy)
         self.strategy_name = strategy_name(strategy)
-        _check_strategy_fits(self.strategy, self.strategy_name, self.learner)
+        check_strategy_fits(self.strategy, self.strategy_name, self.learner)
         self.batch_size, self.retrain_every, self.seed = batch_size, retrain_every, seed
         self.test = test_split(test, pool)
-        self._subscribers: list = []  # before the representation job, which reports progress
+        self.events = Events()  # before the representation job, which reports progress
         self.inputs = LearnerInputs(pool, self.learner, representation=representation,
                                     cache=representation_cache,
                                     on_progress=lambda state: self.emit("representation_progress"),
@@ -132,7 +122,7 @@ class Session:
         self.actions = Actions(self)
         self.reviewing = Reviewing(self)
         self.team = Team(self)
-        self._subscribers = [self.reviewing.rereview]  # an open review is re-ranked after a round
+        self.subscribe(self.reviewing.rereview)  # an open review is re-ranked after a round
         self.store.sync()  # start counting other writers' events before reading the state
         self.item_state.load()
         if self.overlap_items and self.at is None:
@@ -159,26 +149,10 @@ class Session:
         return cls(pool, store, **options)
 
     # -- reading state ------------------------------------------------------------------------
-    @property
-    def labels(self) -> dict:
-        """Current labels, item_id -> class value (every annotator's)."""
-        with self.lock:
-            return dict(self.item_state.labels)
-
-    def label_of(self, item_id: str):
-        """The item's current label (a class value), None if it has none."""
-        with self.lock:
-            return self.item_state.labels.get(str(item_id))
-
-    def role_of(self, item_id: str) -> str | None:
-        """The role the item's current label was given in (None: not labeled)."""
-        with self.lock:
-            return self.item_state.roles.get(str(item_id))
-
-    def served_as(self, item_id: str) -> str | None:
-        """The role this session last showed the item in (None: never served)."""
-        with self.lock:
-            return self.item_state.served_as(item_id)
+    labels = property(lambda self: self.item_state.current(), doc=ItemState.current.__doc__)
+    label_of = _forward("item_state", ItemState.label_of)
+    role_of = _forward("item_state", ItemState.role_of)
+    served_as = _forward("item_state", ItemState.served_as)
 
     def is_done(self, item_id: str) -> bool:
         """Whether this session has nothing more to ask about the item: it is labeled or
@@ -240,14 +214,14 @@ class Session:
     agreement = _forward("team", Team.agreement)
 
     # -- views, drawn by workbench.ui (loop/views.py) -----------------------------------------
-    widget = _view("widget", "The labeling widget (workbench.ui.label_widget.LabelWidget).")
-    map = _view("map", "A 2-D map of the items (an Altair chart with a brush), coloured by label, "
+    widget = views.method("widget", "The labeling widget (workbench.ui.label_widget.LabelWidget).")
+    map = views.method("map", "A 2-D map of the items (an Altair chart with a brush), coloured by label, "
                        "prediction, uncertainty or suspicion; `queue_from(chart)` labels what you "
                        "select. See `workbench.ui.data_map`.")
-    queue_from = _view("queue_from", "Show next the items of a selection: the brushed region of "
+    queue_from = views.method("queue_from", "Show next the items of a selection: the brushed region of "
                                      "`map()`'s chart, its selection value, or a list of item ids; "
                                      "returns their ids.")
-    history_view = _view("history_view", "The store's commit log and what each commit changed, with "
+    history_view = views.method("history_view", "The store's commit log and what each commit changed, with "
                                          "the items (a widget).")
 
     def export(self, path, *, name: str | None = None, as_zip: bool | None = None,
@@ -262,21 +236,8 @@ class Session:
         return export_session(self, path, name=name, as_zip=as_zip, overwrite=overwrite)
 
     # -- events and life ----------------------------------------------------------------------
-    def subscribe(self, callback):
-        """Call `callback(event)` on "labels_changed", "queue_changed" (a review, an
-        adjudication, a focus), "retrain_started", "retrain_finished", "retrain_failed" and
-        "representation_progress" (possibly from a background thread). A callback that raises is
-        logged and never undoes or hides the action that notified it."""
-        self._subscribers.append(callback)
-        return lambda: self._subscribers.remove(callback) if callback in self._subscribers else None
-
-    def emit(self, event: str) -> None:
-        """Tell the subscribers (see `subscribe`)."""
-        for callback in list(self._subscribers):
-            try:
-                callback(event)
-            except Exception:  # the action already happened (a label is durable): report only
-                log.exception("a workbench subscriber failed on %r", event)
+    subscribe = _forward("events", Events.subscribe)
+    emit = _forward("events", Events.emit)
 
     def close(self, *, reason: str = "closed", wait: bool = True) -> None:
         """Stop the watcher and the training thread (after its round, if `wait`) and drop our
@@ -304,10 +265,3 @@ class Session:
         return (f"Session({self.pool.name!r}, {p['n_labeled']}/{p['pool_size']} labeled, "
                 f"strategy={self.strategy_name}, learner={type(self.learner).__name__}, "
                 f"store={str(self.store.path)!r})")
-
-
-def _check_strategy_fits(strategy, name: str, learner) -> None:
-    if getattr(strategy, "needs_samples", False) and not hasattr(learner, "predict_proba_samples"):
-        raise ValueError(f"strategy {name!r} needs a learner with MC-dropout samples "
-                         f"(predict_proba_samples), e.g. TorchClassifier; got "
-                         f"{type(learner).__name__}")

@@ -26,3 +26,11 @@ def show(name: str, session, *args, **kwargs):
         raise RuntimeError(f"session.{name}() is drawn by workbench.ui, which is not loaded: "
                            "`import workbench.ui` first (it needs ipywidgets and anywidget)")
     return view(session, *args, **kwargs)
+
+
+def method(name: str, doc: str):
+    """A Session method that shows the view `name` of the session."""
+    def view(self, *args, **kwargs):
+        return show(name, self, *args, **kwargs)
+    view.__name__, view.__qualname__, view.__doc__ = name, f"Session.{name}", doc
+    return view
