@@ -15,7 +15,7 @@ from workbench.learn.metrics import scores as metric_scores
 MIN_AUDIT = 5  # audit labels below this measure nothing
 
 
-def test_split(test, pool: Pool) -> tuple[np.ndarray, np.ndarray] | None:
+def held_out_split(test, pool: Pool) -> tuple[np.ndarray, np.ndarray] | None:
     """A held-out split as (X, y): `test` given as a Pool with ground truth or as a pair,
     else the pool's own test split, else None."""
     if test is None:

@@ -38,7 +38,7 @@ from workbench.learn.strategies import get_strategy, strategy_name
 from workbench.loop import pool_source, views
 from workbench.loop.acting import Actions
 from workbench.loop.events import Events
-from workbench.loop.held_out import test_split
+from workbench.loop.held_out import held_out_split
 from workbench.loop.inputs import LearnerInputs
 from workbench.loop.item_state import ItemState
 from workbench.loop.ranking import Ranker, check_strategy_fits
@@ -101,7 +101,7 @@ class Session:
         self.strategy_name = strategy_name(strategy)
         check_strategy_fits(self.strategy, self.strategy_name, self.learner)
         self.batch_size, self.retrain_every, self.seed = batch_size, retrain_every, seed
-        self.test = test_split(test, pool)
+        self.test = held_out_split(test, pool)
         self.events = Events()  # before the representation job, which reports progress
         self.inputs = LearnerInputs(pool, self.learner, representation=representation,
                                     cache=representation_cache,
