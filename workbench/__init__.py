@@ -17,7 +17,7 @@ import importlib.abc as _abc
 import importlib.util as _util
 import sys as _sys
 
-__version__ = "0.1.0"
+from workbench._version import __version__ as __version__  # the one place it is set
 
 # name -> (module, attribute); attribute None: the name is the module itself.
 _PUBLIC = {

@@ -36,6 +36,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from workbench._version import __version__
 from workbench.learn.bundle_config import check_config
 from workbench.learn.bundle_errors import BundleError
 from workbench.learn.learner_state import (
@@ -170,9 +171,7 @@ def manifest_for(files: dict[str, bytes]) -> dict:
     import onnx
     import safetensors
 
-    import workbench
-
-    versions = {"workbench": workbench.__version__, "python": platform.python_version(),
+    versions = {"workbench": __version__, "python": platform.python_version(),
                 "numpy": np.__version__, "onnx": onnx.__version__,
                 "safetensors": safetensors.__version__}
     return {"format": FORMAT, "format_version": FORMAT_VERSION,
