@@ -14,6 +14,7 @@ from pathlib import Path
 # what it needs when it runs, so `--help` and the history verbs never wait for torch,
 # scikit-learn, onnx or Altair (tests/test_cli_imports.py keeps it so).
 from workbench import cli_history, cli_models
+from workbench.cli_data import load_data as load_data  # re-exported: imported from here too
 from workbench.learn.strategies import STRATEGIES
 
 TABLES = (".csv", ".tsv", ".txt", ".parquet", ".pq")  # files with columns, as loaders reads them
@@ -83,14 +84,6 @@ def _showing_warnings(show):
             show(message, category, filename, lineno, file, line)
 
     return showwarning
-
-
-def load_data(data: str, label_column: str | None = None, text_column: str | None = None):
-    """The pool that `--data` (with `--label-column`, `--text-column`) names; it remembers
-    where it came from, so a session opened on it records that in its store."""
-    from workbench.loop import pool_source
-
-    return pool_source.load(pool_source.from_data_flag(data, label_column, text_column))
 
 
 def _simulate(args) -> int:

@@ -99,7 +99,7 @@ def run(args) -> int:
 
 # -- export -------------------------------------------------------------------------------------
 def _export(args) -> int:
-    from workbench.cli import load_data
+    from workbench.cli_data import load_data
     from workbench.cli_history import require_store
     from workbench.learn.bundle import read_bundle
     from workbench.learn.learners import make_learner
