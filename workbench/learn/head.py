@@ -31,14 +31,9 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, check_random_state, validate_data
 
-from workbench.learn.learners import fit_takes
+from workbench.learn.contract import accepts_graph
 
 __all__ = ["LightHead", "accepts_graph", "spread_labels"]
-
-
-def accepts_graph(learner) -> bool:
-    """Whether `learner.fit` takes `graph` (the pool's neighbour graph), as LightHead does."""
-    return fit_takes(learner, "graph")
 
 
 class LightHead(ClassifierMixin, BaseEstimator):

@@ -153,7 +153,8 @@ def _logistic(tensors, prefix: str, C: float):
 def _restore_torch(config, tensors):
     import torch
 
-    from workbench.learn.learners import TorchClassifier, _device
+    from workbench.learn.torch_classifier import TorchClassifier
+    from workbench.learn.torch_rng import _device
 
     learner = TorchClassifier(**_checked(TorchClassifier, config["params"], drop=("module", "device")))
     learner.classes_ = np.asarray(config["classes"])

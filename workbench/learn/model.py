@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.data.pool import Pool
-from workbench.learn.learners import features_for
+from workbench.learn.contract import features_for
 
 __all__ = ["InputSignature", "Model", "aligned", "class_columns"]
 

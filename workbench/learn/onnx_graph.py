@@ -46,7 +46,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from workbench.data.representation import MAX_SIDE, PatchEncoder, UnitEncoder, VectorEncoder
 from workbench.learn.head import LightHead
-from workbench.learn.learners import TorchClassifier
+from workbench.learn.torch_classifier import TorchClassifier
 
 __all__ = ["OPSET", "to_onnx"]
 
