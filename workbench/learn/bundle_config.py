@@ -7,7 +7,7 @@ operation (a TypeError deep in the rebuild, or in a model card written much late
 
 Each schema node's "description" says what it expects in words; the refusal names the
 field's path (`learner.params`, `preprocessing[0].step`), the value found and that text.
-`format` and `format_version` are checked by bundle.py first, as in the manifest.
+`format` and `format_version` are checked by bundle_read.py first, as in the manifest.
 
 fastjsonschema compiles the schema to Python once, on first use, and imports in about 0.03 s
 (it also comes with nbformat); `jsonschema` took about 2 s to import where jupyterlab's format
@@ -146,7 +146,7 @@ def _as_written(value):
 
 @functools.cache
 def _validator():
-    # imported and compiled to Python on first use (about 70 ms), not with bundle.py
+    # imported and compiled to Python on first use (about 70 ms), not with bundle_read.py
     import fastjsonschema
 
     return fastjsonschema.compile(CONFIG_SCHEMA, use_default=False)

@@ -5,82 +5,31 @@
 
 The registry is `registry=`, else `WORKBENCH_MODELS`, else `~/.cache/workbench/models`.
 Versions count up from 1; a push that races another for the same number takes the next
-one (each version folder appears with one atomic rename). `load_model("name@version")` and
-`workbench models push|list|show|pull` go through here; "name" alone, or "name@latest",
-means the highest version.
+one (each version folder appears with one atomic rename). `workbench models
+push|list|show|pull` go through here; what `name@version` names (also for
+`load_model("name@version")`) is worked out in registry_refs.py: "name" alone, or
+"name@latest", means the highest version.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import tempfile
 from pathlib import Path
 
 import pandas as pd
 
+from workbench.learn.registry_refs import _parse, _root, _versions, default_registry, resolve
+
 __all__ = ["default_registry", "list_models", "pull", "push", "resolve", "show"]
-
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-
-
-def default_registry() -> Path:
-    root = os.environ.get("WORKBENCH_MODELS")
-    if root:
-        return Path(root).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base).expanduser() / "workbench" / "models"
-
-
-def _root(registry) -> Path:
-    return Path(registry).expanduser() if registry is not None else default_registry()
-
-
-def _parse(ref: str) -> tuple[str, str | None]:
-    name, _, version = str(ref).partition("@")
-    if not NAME.match(name):
-        raise ValueError(f"{ref!r} is not a model name: expected 'name' or 'name@version', the name "
-                         "of letters, digits, '.', '_' and '-'")
-    if version in ("", "latest"):
-        return name, None
-    if not version.isdigit():
-        raise ValueError(f"in {ref!r} the version must be a number or 'latest', got {version!r}")
-    return name, str(int(version))
-
-
-def _versions(folder: Path) -> list[int]:
-    if not folder.is_dir():
-        return []
-    return sorted(int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit())
-
-
-def resolve(ref: str, *, registry=None) -> Path:
-    """The bundle folder of `name@version`; a clear error naming what the registry holds."""
-    from workbench.learn.bundle import BundleError
-
-    root = _root(registry)
-    try:
-        name, version = _parse(ref)
-    except ValueError as e:
-        raise BundleError(f"no bundle at {ref!r}, and {e}") from None
-    versions = _versions(root / name)
-    if not versions:
-        known = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-        raise BundleError(f"no bundle at {ref!r} and no model named {name!r} in the registry "
-                          f"{str(root)!r}; it holds {', '.join(known) or 'no models'}")
-    if version is None:
-        version = str(versions[-1])
-    if int(version) not in versions:
-        raise BundleError(f"model {name!r} has no version {version} in {str(root)!r}; versions: "
-                          f"{', '.join(map(str, versions))}")
-    return root / name / version
 
 
 def push(bundle, name: str, *, registry=None) -> str:
     """Copy a bundle (folder or zip; verified first) into the registry as the next version
     of `name`; returns "name@version"."""
-    from workbench.learn.bundle import read_bundle, shareable
+    from workbench.learn.bundle_read import read_bundle
+    from workbench.learn.bundle_write import shareable
 
     name, version = _parse(name)
     if version is not None:
@@ -133,14 +82,16 @@ def list_models(*, registry=None) -> pd.DataFrame:
 
 def show(ref: str, *, registry=None) -> str:
     """The model card of `name@version`."""
-    from workbench.learn.bundle import read_bundle
+    from workbench.learn.bundle_read import read_bundle
 
     return read_bundle(resolve(ref, registry=registry)).card
 
 
 def pull(ref: str, out, *, registry=None) -> Path:
     """Copy `name@version` out of the registry to the folder `out` (verified first)."""
-    from workbench.learn.bundle import BundleError, _write_folder, read_bundle
+    from workbench.learn.bundle_errors import BundleError
+    from workbench.learn.bundle_read import read_bundle
+    from workbench.learn.bundle_write import _write_folder
 
     out = Path(out)
     if out.exists():

@@ -1,0 +1,78 @@
+"""A verified bundle's parts (`Bundle`) and the `Model` rebuilt from them: the input
+signature, the preprocessing steps (a text vectoriser, the representation's encoder) and the
+learner, from config.json and the safetensors arrays, or, for a learner with no array form,
+from the ONNX graph alone (`OnnxLearner`). Nothing here reads or checks a file: bundle_read.py
+has verified every byte before a `Bundle` exists."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from workbench.learn.bundle_errors import BundleError
+from workbench.learn.bundle_graph import OnnxLearner
+from workbench.learn.bundle_layout import CONFIG, GRAPH, WEIGHTS
+from workbench.learn.learner_state import restore_encoder, restore_learner
+from workbench.learn.model import InputSignature, Model
+
+__all__ = ["Bundle"]
+
+
+@dataclass
+class Bundle:
+    """A verified bundle's parsed parts."""
+
+    source: str
+    config: dict
+    tensors: dict[str, np.ndarray]
+    card: str
+    manifest: dict
+    files: dict[str, bytes]  # every file as verified, the manifest too: what a copy writes
+
+    @property
+    def onnx(self) -> bytes:
+        return self.files[GRAPH]
+
+    def model(self) -> Model:
+        return _model_from(self)
+
+
+def _model_from(bundle: Bundle) -> Model:
+    config, tensors = bundle.config, bundle.tensors
+    try:
+        spec = config["input"]
+        text = None
+        encoder = None
+        for step in config["preprocessing"]:
+            part = {k[len(_prefix(step)) + 1:]: v for k, v in tensors.items()
+                    if k.startswith(_prefix(step) + ".")}
+            if step["step"] == "text-vectoriser":
+                from workbench.data.text import TextVectorizer
+
+                text = TextVectorizer.from_state(step, part)
+            elif step["step"] == "representation":
+                encoder = restore_encoder(step, part)
+            else:
+                raise BundleError(f"unknown preprocessing step {step['step']!r} in {CONFIG}")
+        signature = InputSignature(kind=spec["kind"], shape=tuple(spec["shape"]), dtype=spec["dtype"],
+                                   image_scale=spec["image_scale"], feature_names=spec["feature_names"],
+                                   text=text)
+        classes = config["classes"]
+        learner_config = config["learner"]
+        if learner_config["type"] == "onnx":
+            learner, encoder = OnnxLearner(bundle.onnx, classes), None
+        else:
+            learner = restore_learner(learner_config, {k[len("learner."):]: v for k, v in tensors.items()
+                                                       if k.startswith("learner.")})
+        return Model(learner, classes, signature, encoder=encoder,
+                     info={**config.get("training", {}), "bundle": bundle.source})
+    except BundleError:
+        raise
+    except Exception as e:  # whatever a crafted config or weights make the rebuild fail with
+        raise BundleError(f"{CONFIG} or {WEIGHTS} in {bundle.source!r} does not describe a model this "
+                          f"workbench can rebuild ({type(e).__name__}: {e})") from e
+
+
+def _prefix(step: dict) -> str:
+    return {"text-vectoriser": "text", "representation": "encoder"}.get(step["step"], step["step"])

@@ -1,0 +1,173 @@
+"""Writing a bundle: a model's config, weights, graph and card, a manifest of their
+checksums, and the folder or zip they go in, staged beside the target and renamed into
+place so that a reader never sees half a bundle. With items to check, the ONNX graph must
+agree with the model before anything is written."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+
+from workbench._version import __version__
+from workbench.learn.bundle_errors import BundleError
+from workbench.learn.bundle_graph import onnx_session
+from workbench.learn.bundle_layout import (
+    BUNDLE_FILES,
+    CARD,
+    CONFIG,
+    FORMAT,
+    FORMAT_VERSION,
+    GRAPH,
+    MANIFEST,
+    WEIGHTS,
+)
+from workbench.learn.learner_state import NotRebuildable, encoder_state, learner_state
+from workbench.learn.model import Model
+
+__all__ = ["bundle_parts", "manifest_for", "shareable", "write_bundle"]
+
+
+def write_bundle(model: Model, path, *, card: str, training: dict | None = None,
+                 as_zip: bool = False, overwrite: bool = False, check_items=None) -> Path:
+    """Write `model` as a bundle folder at `path` (or, `as_zip`, one .zip file). With
+    `check_items` (a few items of the pool), the ONNX graph is run on them first and must
+    agree with the model within 1e-4: a graph that drifted from the weights is never written."""
+    from safetensors.numpy import save
+
+    from workbench.learn.onnx_graph import to_onnx
+
+    path = Path(path)
+    config, tensors = bundle_parts(model, training=training)
+    try:
+        graph = to_onnx(model).SerializeToString()
+    except ValueError as e:
+        raise BundleError(f"cannot export this model: {e}") from e
+    if check_items is not None and len(check_items):
+        _check_agreement(model, graph, check_items)
+    files = {CONFIG: json.dumps(config, indent=1, ensure_ascii=False).encode(),
+             WEIGHTS: save({k: np.ascontiguousarray(v) for k, v in tensors.items()},
+                           metadata={"format": FORMAT, "format_version": str(FORMAT_VERSION)}),
+             GRAPH: graph, CARD: card.encode()}
+    files[MANIFEST] = json.dumps(manifest_for(files), indent=1).encode()
+    if path.exists() and not overwrite:
+        raise BundleError(f"{str(path)!r} already exists; choose another path or pass overwrite=True")
+    if path.exists() and not _is_bundle(path):  # overwrite replaces a bundle, nothing else
+        raise BundleError(f"{str(path)!r} exists and is not a model bundle; refusing to replace it")
+    if as_zip:
+        _write_zip(path, files)
+    else:
+        _write_folder(path, files)
+    return path
+
+
+def _check_agreement(model: Model, graph: bytes, items) -> None:
+    X = model.signature.features(items)
+    expected = model.predict_proba(X)
+    got = onnx_session(graph).run(
+        ["probabilities"], {"items": np.ascontiguousarray(X, dtype=np.float32)})[0]
+    worst = float(np.abs(got - expected).max())
+    if not worst <= 1e-4:
+        raise BundleError(f"the ONNX graph disagrees with the model by {worst:.2g} on {len(X)} "
+                          "items (at most 1e-4 expected); not writing a broken bundle")
+
+
+def _is_bundle(path: Path) -> bool:
+    if path.is_dir():
+        return (path / MANIFEST).is_file() and all(p.name in (*BUNDLE_FILES, MANIFEST)
+                                                   for p in path.iterdir())
+    try:
+        with zipfile.ZipFile(path) as z:
+            return MANIFEST in {PurePosixPath(n).name for n in z.namelist()}
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def bundle_parts(model: Model, *, training: dict | None = None) -> tuple[dict, dict[str, np.ndarray]]:
+    """(config.json's content, the tensors) of a model. A learner with no array form is kept
+    in the ONNX graph alone; it must convert there (to_onnx says so at export if not)."""
+    sig = model.signature
+    config = {"format": FORMAT, "format_version": FORMAT_VERSION,
+              "classes": [c.item() if hasattr(c, "item") else c for c in model.classes],
+              "input": {"kind": sig.kind, "shape": list(sig.shape), "dtype": sig.dtype,
+                        "image_scale": sig.image_scale, "feature_names": sig.feature_names,
+                        "onnx_input": "items", "raw_texts": sig.text is not None},
+              "preprocessing": [], "training": training or {}}
+    tensors: dict[str, np.ndarray] = {}
+    if sig.text is not None:
+        text_config, arrays = sig.text.state()
+        config["preprocessing"].append({"step": "text-vectoriser", "in_onnx": False, **text_config})
+        tensors.update({f"text.{k}": v for k, v in arrays.items()})
+    if model.encoder is not None:
+        enc_config, arrays = encoder_state(model.encoder)
+        config["preprocessing"].append({"step": "representation", "in_onnx": True, **enc_config})
+        tensors.update({f"encoder.{k}": v for k, v in arrays.items()})
+    try:
+        learner_config, arrays = learner_state(model.learner)
+        tensors.update({f"learner.{k}": v for k, v in arrays.items()})
+    except NotRebuildable as e:
+        learner_config = {"type": "onnx", "estimator": type(model.learner).__name__,
+                          "why": str(e)}
+    config["learner"] = learner_config
+    config["outputs"] = {"probabilities": "float32 (N, classes), columns in `classes` order",
+                         "class_index": "int64 (N,): index into `classes`"}
+    return config, tensors
+
+
+def manifest_for(files: dict[str, bytes]) -> dict:
+    import onnx
+    import safetensors
+
+    versions = {"workbench": __version__, "python": platform.python_version(),
+                "numpy": np.__version__, "onnx": onnx.__version__,
+                "safetensors": safetensors.__version__}
+    return {"format": FORMAT, "format_version": FORMAT_VERSION,
+            "files": {name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+                      for name, data in sorted(files.items())},
+            "written_by": versions}
+
+
+def shareable(path: Path, *, folder: bool) -> None:
+    """Give a staged file or folder the permissions a plain `mkdir`/`open` would have had:
+    mkdtemp and mkstemp make them private (0700/0600), and a bundle on a shared drive, or a
+    registry version, is for colleagues to read."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, (0o777 if folder else 0o666) & ~umask)
+
+
+def _write_folder(path: Path, files: dict[str, bytes]) -> None:
+    # Written beside the target, then renamed: a reader never sees half a bundle.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}-"))
+    try:
+        for name, data in files.items():
+            (tmp / name).write_bytes(data)
+        shareable(tmp, folder=True)
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _write_zip(path: Path, files: dict[str, bytes]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".zip.tmp")
+    try:
+        with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as z:
+            for name, data in files.items():
+                z.writestr(name, data)
+        shareable(Path(tmp), folder=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
