@@ -49,8 +49,6 @@ from pathlib import Path
 import anywidget
 import traitlets
 
-import workbench
-
 log = logging.getLogger(__name__)
 POSITION_KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "0"]  # 0 is the tenth class
 MESSAGES = ("hello", "label", "skip", "confirm", "defer", "undo", "label_page", "page", "holding",
@@ -59,7 +57,7 @@ MESSAGES = ("hello", "label", "skip", "confirm", "defer", "undo", "label_page", 
 
 def _static_dir() -> Path:
     """The front-end files: `_static` inside an installed wheel, `widgets/` in a checkout."""
-    packaged = Path(workbench.__file__).parent / "_static"
+    packaged = Path(__file__).resolve().parents[1] / "_static"
     if (packaged / "label.js").exists():
         return packaged
     return Path(__file__).resolve().parents[2] / "widgets"
@@ -80,7 +78,7 @@ class LabelWidget(anywidget.AnyWidget):
     Backspace/z undoes, arrows walk back to fix a label, g toggles a grid of thumbnails
     (image pools).
 
-    Displaying the widget also shows `workbench.charts.dashboard(session)` below it,
+    Displaying the widget also shows `workbench.ui.charts.dashboard(session)` below it,
     unless `charts=False`.
     """
 
