@@ -1,6 +1,6 @@
 """LabelWidget without a browser: messages in, session calls, store events and replies out.
 
-`Browser` below stands in for label.js: it holds the item on screen and a buffer, mints
+`Browser` below stands in for the front end (widgets/label/): it holds the item on screen and a buffer, mints
 event ids, sends each label with the role its item was shown in, keeps an undo stack of
 actions and applies the kernel's replies the way the front end does. The real front end is
 tested in tests/browser/.
@@ -9,6 +9,8 @@ tested in tests/browser/.
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 import threading
 import time
 import uuid
@@ -20,7 +22,8 @@ from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 
 from workbench import LabelStore, Pool, Session, datasets, logistic_regression
-from workbench.ui.label_widget import LabelWidget, _static_dir, class_keys
+from workbench.ui.front_end import LABEL_PARTS, _static_dir, label_module
+from workbench.ui.label_widget import LabelWidget, class_keys
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +42,7 @@ def session(digits, tmp_path):
 
 
 class Browser:
-    """Stands in for the front end: sends messages the way label.js does, keeps the replies."""
+    """Stands in for the front end: sends messages the way widgets/label/ does, keeps the replies."""
 
     def __init__(self, widget: LabelWidget):
         self.widget = widget
@@ -485,13 +488,47 @@ def test_class_keys():
 
 def test_front_end_files_and_scoped_css():
     static = _static_dir()
-    js = (static / "label.js").read_text()
+    js = LabelWidget._esm
     assert "export default" in js and "stopPropagation" in js
-    assert "innerHTML" not in js  # data goes in with textContent only
+    for bad in ("innerHTML", "outerHTML", "insertAdjacentHTML"):  # data goes in with textContent only
+        assert bad not in js, bad
     css = (static / "label.css").read_text()
     css = re.sub(r"/\*.*?\*/", "", css, flags=re.S)
     selectors = [s.strip() for block in re.findall(r"([^{}]+)\{", css) for s in block.split(",")]
     assert selectors and all(s.startswith(".wb-label") for s in selectors), selectors
+
+
+def test_the_label_module_is_its_parts_joined_in_order():
+    """anywidget loads `_esm` as one module from a blob URL (relative imports do not work), so
+    the Python side joins content.js and the parts of widgets/label/ in LABEL_PARTS' order."""
+    static = _static_dir()
+    js = label_module()
+    assert js == LabelWidget._esm == label_module()  # the same text every time
+    on_disk = sorted(p.relative_to(static).as_posix() for p in (static / "label").glob("*.js"))
+    assert sorted(LABEL_PARTS) == on_disk and len(set(LABEL_PARTS)) == len(LABEL_PARTS)
+    names = ("content.js", *LABEL_PARTS)
+    assert re.findall(r"^// ---- (\S+) ----$", js, flags=re.M) == list(names)
+    at = 0
+    for name in names:  # each file whole, in order
+        at = js.index((static / name).read_text(), at)
+    assert LABEL_PARTS[-1] == "label/widget.js" and js.rstrip().endswith("export default { render };")
+    assert js.count("export default") == 1
+    assert not re.search(r"^\s*import\b", js, flags=re.M)  # a blob URL module has nothing to import from
+    # One scope: no two parts may define the same top-level name.
+    top = re.findall(r"^(?:async\s+)?(?:function\*?|const|let|var|class)\s+(\w+)", js, flags=re.M)
+    assert len(top) == len(set(top)), sorted(n for n in set(top) if top.count(n) > 1)
+    # The map in widgets/label/README.md lists the parts in the order they are joined.
+    readme = (static / "label" / "README.md").read_text()
+    listed = re.findall(r"^\| \d+ \| `(\w+\.js)` \|", readme, flags=re.M)
+    assert ["label/" + f for f in listed] == list(LABEL_PARTS)
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node to parse the module")
+def test_the_label_module_parses(tmp_path):
+    module = tmp_path / "label.mjs"
+    module.write_text(label_module())
+    out = subprocess.run(["node", "--check", str(module)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
 
 
 def _view_model_id(widget) -> str:

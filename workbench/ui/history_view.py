@@ -15,7 +15,7 @@ import anywidget
 import pandas as pd
 import traitlets
 
-from workbench.ui.label_widget import _STATIC, front_end
+from workbench.ui.front_end import STATIC, front_end
 
 log = logging.getLogger(__name__)
 WORKING = "working"  # the `selected` value that means "the uncommitted changes"
@@ -23,7 +23,7 @@ WORKING = "working"  # the `selected` value that means "the uncommitted changes"
 
 class HistoryView(anywidget.AnyWidget):
     _esm = front_end("history.js")
-    _css = _STATIC / "history.css"
+    _css = STATIC / "history.css"
 
     branch = traitlets.Unicode("").tag(sync=True)
     commits = traitlets.List(traitlets.Dict()).tag(sync=True)

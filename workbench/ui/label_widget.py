@@ -44,32 +44,16 @@ import logging
 import math
 import threading
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 
 import anywidget
 import traitlets
+
+from workbench.ui.front_end import STATIC, label_module
 
 log = logging.getLogger(__name__)
 POSITION_KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "0"]  # 0 is the tenth class
 MESSAGES = ("hello", "label", "skip", "confirm", "defer", "undo", "label_page", "page", "holding",
             "suggest", "retrain", "review")
-
-
-def _static_dir() -> Path:
-    """The front-end files: `_static` inside an installed wheel, `widgets/` in a checkout."""
-    packaged = Path(__file__).resolve().parents[1] / "_static"
-    if (packaged / "label.js").exists():
-        return packaged
-    return Path(__file__).resolve().parents[2] / "widgets"
-
-
-_STATIC = _static_dir()
-
-
-def front_end(name: str) -> str:
-    """A widget's ES module: the shared drawing code (content.js), then the widget's own file.
-    Plain concatenation, so the front end still needs no build step."""
-    return (_STATIC / "content.js").read_text() + "\n" + (_STATIC / name).read_text()
 
 
 class LabelWidget(anywidget.AnyWidget):
@@ -82,8 +66,8 @@ class LabelWidget(anywidget.AnyWidget):
     unless `charts=False`.
     """
 
-    _esm = front_end("label.js")
-    _css = _STATIC / "label.css"
+    _esm = label_module()
+    _css = STATIC / "label.css"
 
     class_names = traitlets.List(traitlets.Unicode()).tag(sync=True)
     class_keys = traitlets.List(traitlets.Unicode()).tag(sync=True)  # "" = button only

@@ -1,0 +1,121 @@
+// label/state.js: the widget's own state, kept apart from the view.
+//
+// What is on screen, what is buffered behind it, what was done here (for walking back and for
+// undo) and what is still on its way to the kernel. Every function in this part reads or
+// updates that state and nothing else (no DOM, no model, no messages), so each rule, such as
+// what Enter does or what a thumbnail will be saved as, is written once and drawn everywhere.
+
+const HISTORY_LIMIT = 100;
+const RETRAIN_FLASH = "retrain requested…";
+const REVIEW_FLASH = "finding suspected mislabels…";
+
+function newState() {
+  return {
+    current: null,       // the live item (payload from the kernel)
+    buffer: [],          // the items after it
+    done: new Set(),     // ids acted on here (labeled/skipped, not undone): never shown again
+    history: [],         // [{item, label, skipped}], most recent last
+    actions: [],         // undo stack: {kind: "label"|"skip"|"relabel"|"page", eventIds, ...}
+    pending: new Map(),  // seq -> {kind, n, action}: sent, not yet acknowledged
+    seq: 0,
+    view: null,          // index into history while walking back, null when live
+    grid: newGrid(),
+    flash: "",
+    waiting: true,       // no reply to "hello" yet
+  };
+}
+
+// The grid's page: the thumbnails, the highlighted one, the choices made on it (not saved yet)
+// and the undo stack of those choices.
+function newGrid({ page = [], loading = false } = {}) {
+  return { page, cursor: 0, choices: new Map(), edits: [], loading };
+}
+
+// 32 hex digits, like Python's uuid4().hex; getRandomValues works outside secure contexts too.
+function newEventId() {
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function hasSuggestion(item) {
+  return item && item.suggestion !== null && item.suggestion !== undefined;
+}
+
+// A review item: shown again because models that never saw its label doubt it.
+function isReview(item) {
+  return !!item && item.strategy === "review" && item.given !== null && item.given !== undefined;
+}
+
+// What Enter does on the single-item screen, worked out in one place from the state, so that
+// the hint, the Enter button, the help line and accept() can never disagree:
+//   keep    a review item: Enter keeps `label`, the label the screen shows it with (walked
+//           back: the label its entry has now). `write`: a confirm event is needed (the live
+//           item, or one walked back to that was left for later); otherwise the label stands
+//           already (kept or relabeled before) and Enter only moves on.
+//   accept  Enter labels the item with the model's suggestion, `label`.
+//   none    no suggestion: Enter only says so.
+function enterAction(S) {
+  const entry = S.view === null ? null : S.history[S.view];
+  const item = entry ? entry.item : S.current;
+  if (!item) return { kind: "none", item: null, entry };
+  if (isReview(item)) {
+    if (!entry) return { kind: "keep", item, entry, label: item.given, write: true };
+    return { kind: "keep", item, entry, label: entry.label, write: !!entry.deferred };
+  }
+  if (!hasSuggestion(item)) return { kind: "none", item, entry };
+  return { kind: "accept", item, entry, label: item.suggestion };
+}
+
+// What a thumbnail will be saved as: a person's choice, else the model's suggestion, else "?".
+function gridLabel(grid, item) {
+  const choice = grid.choices.get(item.item_id);
+  if (choice) return choice;
+  if (hasSuggestion(item)) return { label: item.suggestion, from: "suggestion" };
+  return { label: null, from: "none" };
+}
+
+function gridCounts(grid) {
+  const counts = { suggestion: 0, chosen: 0, skip: 0, none: 0 };
+  for (const item of grid.page) {
+    const { label, from } = gridLabel(grid, item);
+    if (label === "skip") counts.skip += 1;
+    else if (from === "suggestion") counts.suggestion += 1;
+    else if (from === "none") counts.none += 1;
+    else counts.chosen += 1;
+  }
+  return counts;
+}
+
+// Whether the view holds an item: acted on here, on screen or buffered.
+function held(S, id) {
+  if (S.done.has(id)) return true;
+  if (S.current && S.current.item_id === id) return true;
+  return S.buffer.some((x) => x.item_id === id);
+}
+
+// The ids on screen and buffered, in order: what the view tells the kernel it holds.
+function holdingIds(S) {
+  return [S.current, ...S.buffer].filter(Boolean).map((x) => x.item_id);
+}
+
+// An item done with here (labeled, skipped or left for later): walking back can reach it.
+function record(S, entry) {
+  S.history.push(entry);
+  if (S.history.length > HISTORY_LIMIT) S.history.shift();
+  S.done.add(entry.item.item_id);
+}
+
+function unrecord(S, entry) {
+  const at = S.history.lastIndexOf(entry);
+  if (at >= 0) S.history.splice(at, 1);
+  S.done.delete(entry.item.item_id);
+  if (S.view !== null && S.view >= S.history.length) S.view = null;
+}
+
+// Labels sent and not acknowledged yet (the kernel acknowledges once they are durable).
+function unsaved(S) {
+  let n = 0;
+  for (const pending of S.pending.values()) n += pending.n || 1;
+  return n;
+}

@@ -1,0 +1,146 @@
+// label/widget.js: the widget: the shared core each part gets, the controls, draw(), and the
+// wiring to the model. anywidget calls render() once per view; it returns the cleanup.
+
+function render({ model, el }) {
+  // The shared core. Each part is a function of it that returns its actions, and reaches the
+  // others through it (w.single.advance, w.grid.requestPage, ...) when they are called.
+  const w = {
+    model,
+    S: newState(),                                   // label/state.js
+    els: buildDom(el),                               // label/view.js
+    view: { drawnItem: null, classButtons: [] },     // what is drawn now
+    isGrid: () => model.get("mode") === "grid",
+    draw: () => draw(w),
+  };
+  w.kernel = connection(w);
+  w.undo = undoStack(w);
+  w.single = singleMode(w);
+  w.review = reviewMode(w);
+  w.grid = gridMode(w);
+  w.act = actions(w);
+  w.buttons = buildControls(w);
+  const stopKeys = listenToKeys(w);
+
+  const { S } = w;
+  const onMsg = (msg) => w.kernel.onMessage(msg);
+  const onClasses = () => { buildClassButtons(w); w.draw(); };
+  const redrawOn = ["progress", "model_state", "error", "mode", "retrain_every", "pool_kind"];
+  const onModelState = () => { if (S.flash === RETRAIN_FLASH) { S.flash = ""; w.draw(); } };
+  const onErrorShown = () => { if (S.flash === REVIEW_FLASH && model.get("error")) { S.flash = ""; w.draw(); } };
+  model.on("msg:custom", onMsg);
+  model.on("change:class_names", onClasses);
+  model.on("change:class_keys", onClasses);
+  for (const name of redrawOn) model.on(`change:${name}`, w.draw);
+  model.on("change:model_state", onModelState);
+  model.on("change:error", onErrorShown);
+  buildClassButtons(w);
+  if (w.isGrid()) w.grid.requestPage();
+  w.draw();
+  model.send({ type: "hello" });
+  requestAnimationFrame(() => w.els.root.focus({ preventScroll: true }));
+
+  return () => {
+    model.off("msg:custom", onMsg);
+    model.off("change:class_names", onClasses);
+    model.off("change:class_keys", onClasses);
+    for (const name of redrawOn) model.off(`change:${name}`, w.draw);
+    model.off("change:model_state", onModelState);
+    model.off("change:error", onErrorShown);
+    stopKeys();
+  };
+}
+
+// What each key and button does: the one place that says which mode's part acts.
+function actions(w) {
+  const { model } = w;
+  return {
+    pick(i, fill) {
+      const names = model.get("class_names");
+      if (i >= names.length) return;
+      if (w.isGrid()) w.grid.pick(names[i], fill);
+      else if (!fill) w.single.label(names[i], "human");
+    },
+    accept: () => (w.isGrid() ? w.grid.save() : w.single.accept()),
+    skip: () => (w.isGrid() ? w.grid.skip() : w.single.skip()),
+    undo: () => w.undo.undo(),
+    walk: (step) => w.single.walk(step),
+    toggleGrid: () => w.grid.toggle(),
+  };
+}
+
+// The buttons under the item and the footer (retrain, review, retrain every n labels).
+function buildControls(w) {
+  const { S, model, els, act } = w;
+  els.errorClose.addEventListener("click", () => { model.set("error", ""); model.save_changes(); S.flash = ""; w.draw(); });
+  const buttons = {
+    back: button("back", "←", "walk back to fix an earlier label", () => act.walk(-1)),
+    forward: button("forward", "→", "walk forward again", () => act.walk(1)),
+    undo: button("undo", "z", "undo the last action (z or Backspace)", () => act.undo()),
+    skip: button("skip", "s", "skip this item", () => act.skip()),
+    accept: button("accept", "⏎", "accept the model's suggestion (grid: save the page)", () => act.accept()),
+    grid: button("grid", "g", "label a page of thumbnails at once", () => act.toggleGrid()),
+  };
+  els.actions.append(...Object.values(buttons));
+
+  const retrainBtn = button("Retrain", null, "train the model on the labels so far (in the background)",
+    () => { model.send({ type: "retrain" }); S.flash = RETRAIN_FLASH; w.draw(); });
+  retrainBtn.classList.add("wb-retrain");
+  const everyLabel = h("label", "wb-every");
+  everyLabel.appendChild(h("span", null, "retrain every "));
+  els.everyInput = h("input", "wb-every-input");
+  els.everyInput.type = "number";
+  els.everyInput.min = "0";
+  els.everyInput.step = "1";
+  els.everyInput.title = "0: only when you press Retrain";
+  els.everyInput.addEventListener("change", () => {
+    model.set("retrain_every", Math.max(0, parseInt(els.everyInput.value, 10) || 0));
+    model.save_changes();
+  });
+  everyLabel.append(els.everyInput, h("span", null, " labels"));
+  // Review: the labels that models trained without them doubt come first (Enter keeps one).
+  const reviewBtn = button("Review labels", null,
+    "show the labels that models trained without them doubt, most suspicious first",
+    () => { model.send({ type: "review" }); S.flash = REVIEW_FLASH; w.draw(); });
+  reviewBtn.classList.add("wb-review-button");
+  els.footer.append(els.model, retrainBtn, reviewBtn, everyLabel);
+  return buttons;
+}
+
+function buildClassButtons(w) {
+  const { model, els, view } = w;
+  els.classes.replaceChildren();
+  const keys = model.get("class_keys") || [];
+  view.classButtons = model.get("class_names").map((name, i) => {
+    const b = button(name, keys[i] || null, `label as ${name}`, () => w.act.pick(i, false));
+    b.classList.add("wb-class");
+    b.dataset.classIndex = String(i);
+    els.classes.appendChild(b);
+    return b;
+  });
+}
+
+// Everything on screen, from the state and the model's traits: the mode's own part draws the
+// item or the grid; the help line and the button labels say what the keys do now.
+function draw(w) {
+  const { S, model, els, buttons } = w;
+  const grid = w.isGrid();
+  els.root.classList.toggle("wb-mode-grid", grid);
+  buttons.grid.hidden = model.get("pool_kind") !== "image";
+  const enter = enterAction(S);
+  const keeping = !grid && enter.kind === "keep";
+  const reviewing = keeping && !enter.entry;  // the live review item: s leaves it for later
+  const help = keeping ? (reviewing ? REVIEW_HELP : REVIEW_BACK_HELP) : SINGLE_HELP;
+  els.help.textContent = grid ? GRID_HELP : help + (buttons.grid.hidden ? "" : " · g: grid");
+  // A review item's Enter keeps its label and s leaves it for later: the buttons say so.
+  buttons.accept.querySelector(".wb-button-label").textContent = keeping ? "keep" : "accept";
+  buttons.skip.querySelector(".wb-button-label").textContent = reviewing ? "later" : "skip";
+  els.main.hidden = grid;
+  els.grid.hidden = !grid;
+  buttons.back.disabled = grid || S.history.length === 0 || S.view === 0;
+  buttons.forward.disabled = grid || S.view === null;
+  if (grid) w.grid.draw();
+  else w.single.draw(enter);
+  drawStatus(S, model, els);
+}
+
+export default { render };
