@@ -10,12 +10,13 @@ baseline. `make_learner` picks one by the name the command line and benchmarks u
 
 from __future__ import annotations
 
-from workbench.learn.contract import accepts_unlabeled, features_for, fit_takes
+# `name as name`: a name re-exported, importable from here as before it had a module of its own
+from workbench.learn.contract import accepts_unlabeled, features_for
+from workbench.learn.contract import fit_takes as fit_takes
 from workbench.learn.torch_classifier import TorchClassifier
-from workbench.learn.torch_rng import _device  # noqa: F401 - workbench.loop.saved_model imports it from here
+from workbench.learn.torch_rng import _device as _device
 
-__all__ = ["TorchClassifier", "accepts_unlabeled", "logistic_regression", "make_learner", "features_for",
-           "fit_takes"]
+__all__ = ["TorchClassifier", "accepts_unlabeled", "logistic_regression", "make_learner", "features_for"]
 
 
 def logistic_regression(random_state: int = 0):
