@@ -100,7 +100,7 @@ def local_sentence_encoder():
 
 
 def _cache_path(texts: list[str], method: str) -> Path | None:
-    from workbench.data.representation import default_cache_dir
+    from workbench.data.representation_cache import default_cache_dir
 
     h = hashlib.blake2b(digest_size=20)
     h.update(f"{method}|{len(texts)}|".encode())

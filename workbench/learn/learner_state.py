@@ -78,7 +78,7 @@ def restore_learner(config: dict, tensors: dict[str, np.ndarray]):
 
 
 def encoder_state(encoder) -> tuple[dict, dict[str, np.ndarray]]:
-    """An encoder of the pool's representation (`workbench.data.representation`)."""
+    """An encoder of the pool's representation (`workbench.data.encoders`)."""
     config, tensors = {"method": encoder.name, "values": {}}, {}
     for key, value in encoder.arrays().items():
         value = np.asarray(value)
@@ -90,7 +90,7 @@ def encoder_state(encoder) -> tuple[dict, dict[str, np.ndarray]]:
 
 
 def restore_encoder(config: dict, tensors: dict[str, np.ndarray]):
-    from workbench.data.representation import ENCODERS
+    from workbench.data.encoders import ENCODERS
 
     method = config.get("method")
     if method not in ENCODERS:

@@ -17,7 +17,7 @@ The class names are in the metadata, "classes": a JSON list of `str(c)` in colum
 What it builds from: the default `LightHead`, scikit-learn's `LogisticRegression` and
 `TorchClassifier`'s built-in networks are written by hand from their weights (one product
 and a softmax; the ensembles' convolutions and grouped dense layers), the three encoders of
-`workbench.data.representation` likewise; any other scikit-learn classifier goes through
+`workbench.data.encoders` likewise; any other scikit-learn classifier goes through
 skl2onnx's converter and is spliced in after the preprocessing. A `TorchClassifier` with a
 user `module=`, and a learner skl2onnx cannot convert, raise ValueError. Only standard
 operators (opset 17, plus "ai.onnx.ml" where skl2onnx uses it), nothing onnxruntime-specific.
@@ -44,7 +44,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from workbench.data.representation import MAX_SIDE, PatchEncoder, UnitEncoder, VectorEncoder
+from workbench.data.encoders import MAX_SIDE, PatchEncoder, UnitEncoder, VectorEncoder
 from workbench.learn.head import LightHead
 from workbench.learn.torch_classifier import TorchClassifier
 
@@ -212,7 +212,7 @@ def _project(g: _Graph, x: str, projection: dict) -> str:
 
 
 def _unit(g: _Graph, x: str) -> str:
-    """Rows L2-normalised, as representation._unit."""
+    """Rows L2-normalised, as encoders._unit."""
     norm = g.op("ReduceL2", x, axes=[1], keepdims=1)
     return g.op("Div", x, g.op("Add", norm, 1e-12))
 

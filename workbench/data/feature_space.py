@@ -1,0 +1,71 @@
+"""A pool's learned feature space, `Representation`: a vector for every pool item, its
+neighbour graph, and the fitted encoder that maps new items of the same kind into the same
+space; saved and loaded as a .npz of plain arrays (no pickle)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from workbench.data.encoders import ENCODERS, Encoder
+
+__all__ = ["Representation"]
+
+
+@dataclass
+class Representation:
+    """Features of every pool item (row i = pool position i), its neighbour graph, and the
+    fitted encoder that maps new items of the same kind into the same space."""
+
+    features: np.ndarray              # (N, D) float32
+    neighbors: np.ndarray | None      # (N, k) int32 pool positions, nearest first; None: no graph
+    weights: np.ndarray | None        # (N, k) float32 similarities in (0, 1]
+    encoder: Encoder
+    fingerprint: str
+    method: str
+    build_seconds: float = 0.0
+    from_cache: bool = False
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    @property
+    def has_graph(self) -> bool:
+        return self.neighbors is not None
+
+    def transform(self, X) -> np.ndarray:
+        """Features of new items given in the pool's own feature space (e.g. a test split)."""
+        return self.encoder.transform(np.asarray(X, dtype=np.float32))
+
+    def save(self, path: Path) -> None:
+        arrays = {f"encoder__{k}": v for k, v in self.encoder.arrays().items()}
+        arrays.update(features=self.features, fingerprint=np.array(self.fingerprint),
+                      method=np.array(self.method), build_seconds=np.array(self.build_seconds))
+        if self.neighbors is not None:
+            arrays.update(neighbors=self.neighbors, weights=self.weights)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Write then rename: a reader sees the whole file or none (two notebooks may race).
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **arrays)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, path: Path) -> Representation:
+        with np.load(path, allow_pickle=False) as data:
+            method = str(data["method"])
+            encoder = ENCODERS[method].from_arrays(
+                {k[len("encoder__"):]: data[k] for k in data.files if k.startswith("encoder__")})
+            has_graph = "neighbors" in data.files
+            return cls(features=data["features"], neighbors=data["neighbors"] if has_graph else None,
+                       weights=data["weights"] if has_graph else None, encoder=encoder,
+                       fingerprint=str(data["fingerprint"]), method=method,
+                       build_seconds=float(data["build_seconds"]), from_cache=True)

@@ -1,0 +1,76 @@
+"""Where representations are kept: by fingerprint, the last few in memory and every one as
+a .npz file in a cache folder (`WORKBENCH_CACHE_DIR`, else
+`~/.cache/workbench/representations`), so reopening a notebook reuses it. A truncated or
+foreign file is ignored (and rebuilt); a folder that cannot be written keeps them in memory."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import zipfile
+from collections import OrderedDict
+from pathlib import Path
+
+from workbench.data.feature_space import Representation
+
+__all__ = ["RepresentationCache", "default_cache_dir"]
+
+log = logging.getLogger(__name__)
+
+
+def default_cache_dir() -> Path:
+    root = os.environ.get("WORKBENCH_CACHE_DIR")
+    if root:
+        return Path(root).expanduser() / "representations"
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "workbench" / "representations"
+
+
+class RepresentationCache:
+    """Representations by fingerprint: the last few in memory, all on disk (`folder`;
+    None keeps them in memory only)."""
+
+    def __init__(self, folder: str | Path | None = None, *, in_memory: int = 4):
+        self.folder = None if folder is None else Path(folder)
+        self._memory: OrderedDict[str, Representation] = OrderedDict()
+        self._in_memory = in_memory
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Representation | None:
+        with self._lock:
+            if key in self._memory:
+                self._memory.move_to_end(key)
+                return self._memory[key]
+        path = self._path(key)
+        if path is None or not path.exists():
+            return None
+        try:
+            rep = Representation.load(path)
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+            # a truncated or foreign file: rebuild
+            log.warning("ignoring unreadable cached representation %s (%s)", path, e)
+            return None
+        if rep.fingerprint != key:
+            return None
+        self._remember(rep)
+        return rep
+
+    def put(self, rep: Representation) -> None:
+        self._remember(rep)
+        path = self._path(rep.fingerprint)
+        if path is not None:
+            try:
+                rep.save(path)
+            except OSError as e:  # a read-only home (some hosted notebooks): memory only
+                log.warning("could not cache the representation in %s (%s)", path, e)
+
+    def _remember(self, rep):
+        with self._lock:
+            self._memory[rep.fingerprint] = rep
+            self._memory.move_to_end(rep.fingerprint)
+            while len(self._memory) > self._in_memory:
+                self._memory.popitem(last=False)
+
+    def _path(self, key: str) -> Path | None:
+        return None if self.folder is None else self.folder / f"{key}.npz"
