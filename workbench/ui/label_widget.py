@@ -3,6 +3,7 @@
 The browser holds a prefetch buffer of the next few items with their rendered payloads,
 so a key press shows the next item at once; the label goes to the kernel as a message,
 `Session.label` makes it durable, and the reply acknowledges it and tops the buffer up.
+What is sent about an item (its payload) is built in `workbench.ui.label_payload`.
 Python owns the state: every action the browser can take is also a public method here
 (`label`, `skip`, `undo`, `retrain`, `label_page`), so all of it is testable without one.
 
@@ -41,7 +42,6 @@ kernel -> browser:
 from __future__ import annotations
 
 import logging
-import math
 import threading
 from collections.abc import Iterable, Mapping
 
@@ -49,6 +49,7 @@ import anywidget
 import traitlets
 
 from workbench.ui.front_end import STATIC, label_module
+from workbench.ui.label_payload import item_payload, json_number, label_now, returned_payload
 
 log = logging.getLogger(__name__)
 POSITION_KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "0"]  # 0 is the tenth class
@@ -291,7 +292,7 @@ class LabelWidget(anywidget.AnyWidget):
             suggestion, confidence = self.session.suggest(item_id)
             self.send({"type": "suggestion", "item_id": item_id,
                        "suggestion": None if suggestion is None else str(suggestion),
-                       "confidence": _number(confidence), "suggested_by": self.session.suggested_by})
+                       "confidence": json_number(confidence), "suggested_by": self.session.suggested_by})
             return None
         if kind == "retrain":
             self.retrain()
@@ -309,7 +310,7 @@ class LabelWidget(anywidget.AnyWidget):
         if shown is None:
             raise ValueError(f"confirm of item {item_id!r} needs the label the screen showed "
                              f"it keeps, got label=None")
-        now = self._given(item_id)
+        now = label_now(self.session, item_id)
         if now != str(shown):
             raise ValueError(f"item {item_id!r} was shown to keep label {str(shown)!r}, but its "
                              f"label is now {now!r}; nothing was written, look at it again")
@@ -357,39 +358,11 @@ class LabelWidget(anywidget.AnyWidget):
         return [self._payload(q) for q in page]
 
     def _payload(self, q) -> dict:
-        return {"item_id": q.item_id, "name": self._name(q.item_id), "strategy": q.strategy,
-                "score": _number(q.score), "reason": q.reason,
-                "suggestion": None if q.suggestion is None else str(q.suggestion),
-                "confidence": _number(q.confidence), "suggested_by": self.session.suggested_by,
-                "blame": self.session.blame_text(q.item_id), "given": self._given(q.item_id),
-                "render": self._render(q.item_id)}
-
-    def _given(self, item_id: str) -> str | None:
-        """The item's current label, as a class name (a review item shows what it keeps)."""
-        label = self.session.label_of(item_id)
-        return None if label is None else str(label)
+        return item_payload(self.session, q)
 
     def _payload_for(self, item_id: str, *, reason: str) -> dict:
         """An item shown outside the queue order (brought back by undo), in its old role."""
-        suggestion, confidence = self.session.suggest(item_id)
-        return {"item_id": item_id, "name": self._name(item_id),
-                "strategy": self.session.served_as(item_id) or "manual",
-                "score": None, "reason": reason,
-                "suggestion": None if suggestion is None else str(suggestion),
-                "confidence": _number(confidence), "suggested_by": self.session.suggested_by,
-                "blame": self.session.blame_text(item_id), "given": self._given(item_id),
-                "render": self._render(item_id)}
-
-    def _name(self, item_id: str) -> str:
-        """What the item is called on screen: its id, less a class folder that would tell
-        the labeler the answer (`Pool.display_name`); the store keeps the full id."""
-        return self.session.pool.display_name(item_id)
-
-    def _render(self, item_id: str) -> dict:
-        try:
-            return self.session.pool.render(item_id)
-        except Exception as e:  # one broken item must not stop labeling: show it, skip it
-            return {"kind": "error", "reason": f"{type(e).__name__}: {e}"}
+        return returned_payload(self.session, item_id, reason=reason)
 
     # -- the session's events (any thread) ---------------------------------------------------------
     def _on_session_event(self, event: str) -> None:
@@ -434,7 +407,7 @@ class LabelWidget(anywidget.AnyWidget):
     def _refresh_status(self) -> None:
         self.progress = dict(self.session.progress())
         state = dict(self.session.model_state())
-        self.model_state = {k: (_number(v) if isinstance(v, float) else v)
+        self.model_state = {k: (json_number(v) if isinstance(v, float) else v)
                             for k, v in state.items()}
 
     @traitlets.observe("retrain_every")
@@ -457,10 +430,3 @@ def class_keys(names: list[str], keys: str = "auto") -> list[str]:
         return list(names)
     return [POSITION_KEYS[i] if i < len(POSITION_KEYS) else "" for i in range(len(names))]
 
-
-def _number(value):
-    """A float for JSON: None for missing or NaN."""
-    if value is None:
-        return None
-    value = float(value)
-    return None if math.isnan(value) or math.isinf(value) else value
