@@ -1,9 +1,9 @@
-"""LabelWidget: the keyboard-first labeling widget, as synced traits plus message handling.
+"""LabelWidget: the keyboard-first labeling widget: its synced traits, its actions, and the buffer
+of items the browser holds.
 
 The browser holds a prefetch buffer of the next few items with their rendered payloads,
 so a key press shows the next item at once; the label goes to the kernel as a message,
 `Session.label` makes it durable, and the reply acknowledges it and tops the buffer up.
-What is sent about an item (its payload) is built in `workbench.ui.label_payload`.
 Python owns the state: every action the browser can take is also a public method here
 (`label`, `skip`, `undo`, `retrain`, `label_page`), so all of it is testable without one.
 
@@ -13,30 +13,9 @@ event's id, so an undo names the events it takes back even while their writes ar
 flight. Everything this widget sends goes out under one lock, in the order the state changed,
 so a background refresh can never resend an item whose label was just acknowledged.
 
-Messages, browser -> kernel (every one with a `seq` gets an "ack" or an "error" back):
-    {"type": "hello"}                                  a view appeared: send it a fresh buffer
-    {"type": "label", seq, item_id, label, source, query, event_id}   label: a class name
-    {"type": "skip", seq, item_id, query, event_id}
-    {"type": "confirm", seq, item_id, label, query, event_id}   a review keeps the item's
-                                                       label: the one the screen named
-    {"type": "defer", seq, item_id}                    a review item left for later (no event)
-    {"type": "undo", seq, event_ids}                   take back exactly these events
-    {"type": "label_page", seq, n, labels: [[item_id, label, source, query, event_id]],
-                                   skips: [[item_id, query, event_id]]}   one action
-    {"type": "page", seq, n}                           the next n items, for the grid
-    {"type": "holding", item_ids, dropped}             after a reset: what the view kept, and
-                                                       what it let go (other sessions may show it)
-    {"type": "suggest", item_id}                       what the model now thinks of an item
-    {"type": "retrain"}
-    {"type": "review"}                                 put the suspected mislabels first
-kernel -> browser:
-    {"type": "items", items}                           top-up: append what is not held yet
-    {"type": "reset", items, replace_current, reason}  the queue changed: replace the buffer
-    {"type": "withdraw", item_ids, reason, quiet?}     labeled elsewhere: drop them (quiet:
-                                                       by this session's code, say nothing)
-    {"type": "ack", seq, action, item_id, event_ids, items?, undone?, page?}
-    {"type": "suggestion", item_id, suggestion, confidence, suggested_by}
-    {"type": "error", seq, action, item_id, message}
+The messages between the browser and the kernel, and their handling, are in
+`workbench.ui.label_messages`; what is sent about an item is `workbench.ui.label_payload`;
+the front end's files and the order they are joined in, `workbench.ui.front_end`.
 """
 
 from __future__ import annotations
@@ -49,15 +28,14 @@ import anywidget
 import traitlets
 
 from workbench.ui.front_end import STATIC, label_module
-from workbench.ui.label_payload import item_payload, json_number, label_now, returned_payload
+from workbench.ui.label_messages import LabelMessages
+from workbench.ui.label_payload import item_payload, json_number, returned_payload
 
 log = logging.getLogger(__name__)
 POSITION_KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "0"]  # 0 is the tenth class
-MESSAGES = ("hello", "label", "skip", "confirm", "defer", "undo", "label_page", "page", "holding",
-            "suggest", "retrain", "review")
 
 
-class LabelWidget(anywidget.AnyWidget):
+class LabelWidget(LabelMessages, anywidget.AnyWidget):
     """Label a session's queue from the keyboard: 1-9/0 pick a class (0 is the tenth; see
     `class_keys` for classes named by digits), Enter accepts the model's suggestion, s skips,
     Backspace/z undoes, arrows walk back to fix a label, g toggles a grid of thumbnails
@@ -197,123 +175,6 @@ class LabelWidget(anywidget.AnyWidget):
         import ipywidgets
 
         return ipywidgets.VBox([self, self.dashboard])._repr_mimebundle_(**kwargs)
-
-    # -- messages from the browser ------------------------------------------------------------
-    def _on_msg(self, _widget, content, _buffers) -> None:
-        content = content if isinstance(content, dict) else {}
-        kind, seq, item_id = content.get("type"), content.get("seq"), content.get("item_id")
-        with self._lock:
-            try:
-                reply = self._handle(kind, content)
-            except Exception as e:  # reported in the widget, so the user sees what failed
-                expected = isinstance(e, (ValueError, KeyError))  # bad label, unknown item, ...
-                log.log(logging.DEBUG if expected else logging.ERROR,
-                        "label widget could not handle %r", content, exc_info=True)
-                message = f"{type(e).__name__}: {e}"
-                self.error = f"{kind or 'message'} failed: {message}"
-                self.send({"type": "error", "seq": seq, "action": kind, "item_id": item_id,
-                           "message": message})
-                if kind in ("undo", "confirm"):  # the browser moved on: show the truth again
-                    self.refresh(reason="undo failed" if kind == "undo" else "confirm refused")
-                self._refresh_status()
-                return
-            # The action is done (durable, for labels): nothing below may turn it into an error.
-            # (The progress shown was updated by the session's "labels_changed" event.)
-            try:
-                if reply is not None:
-                    self.send({"type": "ack", "seq": seq, "action": kind, "item_id": item_id, **reply})
-                if kind in ("label", "skip", "undo", "label_page") and self.error:
-                    self.error = ""
-            except Exception:
-                log.exception("label widget could not acknowledge %r", content)
-
-    def _handle(self, kind, content: dict) -> dict | None:
-        if kind == "hello":
-            self.refresh(reason="hello")
-            return None
-        if kind in ("label", "skip"):
-            item_id = content.get("item_id")
-            if not item_id:
-                raise ValueError(f"no item to {kind} (item_id={item_id!r})")
-            item_id = str(item_id)
-            value = self._class_value(content.get("label")) if kind == "label" else None
-            self._prefetch(item_id)  # the browser never waits on the durable write for its next item
-            if kind == "label":
-                event = self.session.label(item_id, value, source=content.get("source") or "human",
-                                           query=content.get("query"), event_id=content.get("event_id"))
-            else:
-                event = self.session.skip(item_id, query=content.get("query"),
-                                          event_id=content.get("event_id"))
-            self._forget(item_id)
-            return {"event_ids": [event.event_id], "items": self._top_up()}
-        if kind in ("confirm", "defer"):
-            item_id = content.get("item_id")
-            if not item_id:
-                raise ValueError(f"no item to {kind} (item_id={item_id!r})")
-            item_id = str(item_id)
-            if kind == "confirm":
-                self._check_kept(item_id, content.get("label"))
-            self._prefetch(item_id)
-            if kind == "confirm":
-                ids = [self.session.confirm(item_id, query=content.get("query"),
-                                            event_id=content.get("event_id")).event_id]
-            else:
-                self.session.defer(item_id)
-                ids = []
-            self._forget(item_id)
-            return {"event_ids": ids, "items": self._top_up()}
-        if kind == "undo":
-            event_ids = content.get("event_ids")
-            if not isinstance(event_ids, list) or not event_ids:
-                raise ValueError(f"undo needs the event_ids it takes back, got {event_ids!r}")
-            items = self.session.undo(event_ids)
-            back = [self._payload_for(i, reason="brought back by undo") for i in items
-                    if not self.session.is_done(i)]
-            self._sent = {**dict.fromkeys(p["item_id"] for p in back), **self._sent}
-            return {"event_ids": event_ids, "undone": back, "items": self._top_up()}
-        if kind == "label_page":
-            labels = [list(row) for row in content.get("labels") or []]
-            for row in labels:
-                row[1] = self._class_value(row[1])
-            event_ids = self.session.label_many(labels, skips=content.get("skips") or [])
-            page = self._page(int(content.get("n") or self.grid_size))
-            self.refresh(reason="page")
-            return {"event_ids": event_ids, "page": page}
-        if kind == "page":
-            return {"page": self._page(int(content.get("n") or self.grid_size))}
-        if kind == "holding":
-            kept = [str(i) for i in content.get("item_ids") or [] if not self.session.is_done(str(i))]
-            self._sent = {**dict.fromkeys(kept), **self._sent}
-            kept_anyway = self._sent.keys() | self._page_ids
-            self.session.release(str(i) for i in content.get("dropped") or [] if str(i) not in kept_anyway)
-            return None
-        if kind == "suggest":
-            item_id = str(content.get("item_id"))
-            suggestion, confidence = self.session.suggest(item_id)
-            self.send({"type": "suggestion", "item_id": item_id,
-                       "suggestion": None if suggestion is None else str(suggestion),
-                       "confidence": json_number(confidence), "suggested_by": self.session.suggested_by})
-            return None
-        if kind == "retrain":
-            self.retrain()
-            return None
-        if kind == "review":
-            self.review()
-            return None
-        raise ValueError(f"unknown message type {kind!r} from the browser; expected one of "
-                         f"{', '.join(MESSAGES)}")
-
-    def _check_kept(self, item_id: str, shown) -> None:
-        """A review's Enter keeps the label the screen said it keeps. If the item's label
-        changed since it was shown (another notebook relabeled it), a confirm would record a
-        label nobody looked at: refuse it, and the refresh that follows shows the label now."""
-        if shown is None:
-            raise ValueError(f"confirm of item {item_id!r} needs the label the screen showed "
-                             f"it keeps, got label=None")
-        now = label_now(self.session, item_id)
-        if now != str(shown):
-            raise ValueError(f"item {item_id!r} was shown to keep label {str(shown)!r}, but its "
-                             f"label is now {now!r}; nothing was written, look at it again")
 
     # -- the buffer of what the browser holds --------------------------------------------------
     def _forget(self, item_id: str) -> None:
