@@ -133,13 +133,12 @@ def merge_killed_in_fixes(started, path: str, ref: str) -> None:
     """The merge, killed at the start of computing its events (after it recorded its state)."""
     import signal
 
-    from workbench.store import LabelStore
-    from workbench.store.history import History
+    from workbench.store import LabelStore, fixes
 
     def die(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGKILL)
 
-    History._fix_rows = die
+    fixes.fix_rows = die
     store = LabelStore.open(path)
     started.set()
     store.merge(ref)

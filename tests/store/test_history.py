@@ -430,7 +430,7 @@ def test_a_hinted_error_reads_as_python_and_renders_for_the_command_line():
 
 
 # Python calls a store error may still name: no `workbench` verb does what they suggest
-PYTHON_ONLY = {("log.py", "store.events()"): "an undo target: there is no `workbench undo`"}
+PYTHON_ONLY = {("writing.py", "store.events()"): "an undo target: there is no `workbench undo`"}
 
 
 def test_no_store_error_names_a_python_call_in_its_plain_text():

@@ -16,13 +16,14 @@ import time
 import pandas as pd
 import pytest
 
-import workbench.store.log as store_module
 from workbench.store import (
     SCHEMA_VERSION,
     Event,
     LabelStore,
     SchemaVersionError,
     StoreError,
+    compaction,
+    schema,
 )
 
 
@@ -365,7 +366,7 @@ def test_compaction_skips_when_another_process_holds_the_lock(tmp_path):
 
 
 def test_open_compacts_many_loose_parts(tmp_path, monkeypatch):
-    monkeypatch.setattr(store_module, "AUTO_COMPACT_PARTS", 5)
+    monkeypatch.setattr(compaction, "AUTO_COMPACT_PARTS", 5)
     store = LabelStore.open(tmp_path)
     for i in range(5):
         store.append(f"i{i}", "x")
@@ -378,7 +379,7 @@ def test_open_compacts_many_loose_parts(tmp_path, monkeypatch):
         store.append(f"i{i}", "x")
     LabelStore.open(tmp_path)  # compacted parts do not count towards the threshold
     assert len(parquet_names(tmp_path)) == 10
-    monkeypatch.setattr(store_module, "RETIRE_AFTER_S", 0)
+    monkeypatch.setattr(compaction, "RETIRE_AFTER_S", 0)
     assert len(LabelStore.open(tmp_path)) == 10  # published: the segment, and four loose parts
     assert len(parquet_names(tmp_path)) == 5
 
@@ -393,7 +394,7 @@ def test_append_writes_one_new_file_and_touches_no_other_in_a_big_store(tmp_path
     assert len(reopened) == 100_001
     for handle in (store, reopened):
         before = file_state(tmp_path / "s")
-        monkeypatch.setattr(store_module, "_read", None)  # and it reads no file either
+        monkeypatch.setattr(schema, "read_files", None)  # and it reads no file either
         handle.append("b", "dog")
         monkeypatch.undo()
         after = file_state(tmp_path / "s")
@@ -557,7 +558,7 @@ def test_sidecars_live_beside_the_log_and_pandas_never_sees_them(tmp_path):
 def test_compaction_merges_segments_once_there_are_many(tmp_path, monkeypatch):
     """Pulls and pushes read every segment's list of parts: segments are merged too, and the
     ones merged retire like parts, while a reader that loaded them sees nothing twice."""
-    monkeypatch.setattr(store_module, "MAX_SEGMENTS", 3)
+    monkeypatch.setattr(compaction, "MAX_SEGMENTS", 3)
     store = LabelStore.open(tmp_path / "s", annotator="ann")
     early = LabelStore.open(tmp_path / "s")
     for round_ in range(4):
@@ -583,5 +584,5 @@ def test_a_reader_that_listed_parts_before_a_compaction_still_reads_them(tmp_pat
         store.append(f"i{i}", "x")
     listed = parquet_names(tmp_path)  # a teammate's pull lists the folder...
     assert LabelStore.open(tmp_path).compact() == 5  # ...we compact (default grace period)...
-    table = store_module._read(tmp_path, listed)  # ...and every file it listed is still there
+    table = schema.read_files(tmp_path, listed)  # ...and every file it listed is still there
     assert table.num_rows == 5
