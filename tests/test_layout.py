@@ -1,53 +1,49 @@
-"""The package's architecture, checked: imports between its packages point one way.
+"""The package's architecture, checked.
 
-data and store know nothing else; learn uses data; loop uses data, store and learn; only
-ui, cli and the package's __init__ reach ui. The loop runs headless: nothing it imports
-pulls in IPython, anywidget, ipywidgets or Altair.
+The import contracts in pyproject.toml ([tool.importlinter]) are run by `lint-imports`: the
+command line on top, then ui, loop, learn and store, data at the bottom; the store knows no
+other package; no import circles between the modules of any package (imports inside
+functions count). The loop runs headless: nothing it imports pulls in IPython, anywidget,
+ipywidgets or Altair. And a module holds one idea: none is over 400 lines.
 """
 
 from __future__ import annotations
 
-import ast
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent.parent / "workbench"
-# One deliberate exception: the notebook's one-liners on `Session` (`widget()`,
-# `history_view()`, `map()`, `queue_from()`) import the ui lazily inside the method, so the
-# loop still runs headless (see the second test).
-EXCEPTIONS = {("loop/session.py", "ui")}
-ALLOWED = {
-    "data": {"data"},
-    "store": {"store"},
-    "learn": {"learn", "data"},
-    "loop": {"loop", "data", "store", "learn"},
-    "ui": {"ui", "loop", "data", "store", "learn"},
-}
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "workbench"
+MAX_LINES = 400
 
 
-def workbench_imports(path: Path) -> set[str]:
-    """The workbench packages a module imports (`workbench.X...` -> X), lazily or not."""
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                 else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
-        for name in names:
-            parts = name.split(".")
-            if parts[0] == "workbench" and len(parts) > 1:
-                found.add(parts[1])
-    return found
+def test_the_import_contracts_hold():
+    lint = Path(sys.executable).with_name("lint-imports")
+    out = subprocess.run([str(lint), "--no-cache"], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "0 broken" in out.stdout
 
 
-def test_imports_between_packages_point_one_way():
-    wrong = []
-    for package, allowed in ALLOWED.items():
-        for module in (PACKAGE / package).glob("*.py"):
-            name = module.relative_to(PACKAGE).as_posix()
-            bad = {p for p in workbench_imports(module) - allowed if (name, p) not in EXCEPTIONS}
-            if bad:
-                wrong.append(f"{name} imports workbench.{sorted(bad)}")
-    assert not wrong, "\n".join(wrong)
+def test_a_wrong_arrow_breaks_the_contract(tmp_path):
+    """The contract is not vacuous: a store module that imports the loop is caught."""
+    copy = tmp_path / "src"
+    shutil.copytree(PACKAGE, copy / "workbench")
+    (copy / "workbench" / "store" / "wrong.py").write_text("import workbench.loop.session\n")
+    (tmp_path / ".importlinter").write_text(
+        "[importlinter]\nroot_package = workbench\n\n[importlinter:contract:store]\nname = store\n"
+        "type = forbidden\nsource_modules = workbench.store\nforbidden_modules = workbench.loop\n")
+    lint = Path(sys.executable).with_name("lint-imports")
+    out = subprocess.run([str(lint), "--no-cache"], cwd=tmp_path, capture_output=True, text=True,
+                         env={"PYTHONPATH": str(copy), "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 1 and "workbench.store.wrong -> workbench.loop.session" in out.stdout
+
+
+def test_no_module_is_over_400_lines():
+    long = {p.relative_to(ROOT).as_posix(): n for p in PACKAGE.rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert not long, f"modules over {MAX_LINES} lines: {long}"
 
 
 def test_the_loop_runs_headless():
