@@ -185,6 +185,13 @@ class Pool:
         value = self.y[self.position(item_id)]
         return value.item() if hasattr(value, "item") else value
 
+    def parts(self, rows_per_part: int | None = None) -> list:
+        """The pool's rows as parts whose features can be read on their own, in order (see
+        `workbench.data.parts`): what a job over the whole pool maps over."""
+        from workbench.data.parts import ROWS_PER_PART, array_parts_of
+
+        return array_parts_of(self.X, rows_per_part or ROWS_PER_PART)
+
     # -- derived pools -----------------------------------------------------------------------
     def subset(self, positions, *, name: str | None = None) -> Pool:
         """A pool of the given rows, keeping their ids, classes and render sources."""
