@@ -28,14 +28,45 @@ Progress = Callable[[float, str], None]
 
 
 class Encoder:
-    """Maps items in the pool's feature space to representation vectors; saved as arrays."""
+    """Maps items in the pool's feature space to representation vectors; saved as arrays.
+
+    Two stages, so that a pool of any size is fitted on a sample and encoded part by part
+    (`workbench.data.representation.build`, on a cluster or not): the base (`fit_base`,
+    `encode_base`: per item, e.g. patch responses) and the top (`fit_top` on the base
+    features of the sample, `encode_top`: e.g. a PCA). `fit` learns both from a sample,
+    `transform` encodes any items, `fit_transform` does both for items it fits on."""
 
     name = "encoder"
 
-    def fit_transform(self, X: np.ndarray, progress: Progress) -> np.ndarray:
-        raise NotImplementedError
+    def fit(self, X: np.ndarray, progress: Progress | None = None) -> Encoder:
+        """Learn from `X`, a sample of the pool (all of it up to 50,000 items)."""
+        progress = progress or _quiet
+        self.fit_base(X, progress)
+        self.fit_top(self.encode_base(X), progress)
+        return self
+
+    def fit_transform(self, X: np.ndarray, progress: Progress | None = None) -> np.ndarray:
+        """`fit(X)` then `transform(X)`, encoding the items once."""
+        progress = progress or _quiet
+        self.fit_base(X, progress)
+        base = self.encode_base(X)
+        self.fit_top(base, progress)
+        return self.encode_top(base)
 
     def transform(self, X: np.ndarray) -> np.ndarray:
+        return self.encode_top(self.encode_base(X))
+
+    def fit_base(self, X: np.ndarray, progress: Progress) -> None:
+        """Learn what encoding single items needs (nothing, unless an encoder says so)."""
+
+    def encode_base(self, X: np.ndarray) -> np.ndarray:
+        """Each item's base features, item by item (what a part's worker computes)."""
+        return X.reshape(len(X), -1)
+
+    def fit_top(self, base: np.ndarray, progress: Progress) -> None:
+        """Learn the top stage from the sample's base features."""
+
+    def encode_top(self, base: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -94,17 +125,18 @@ class PatchEncoder(Encoder):
     def __init__(self, n_atoms: int = 256, dims: int = 128, seed: int = 0, device: str = "auto"):
         self.n_atoms, self.dims, self.seed, self.device = n_atoms, dims, seed, device
 
-    def fit_transform(self, X, progress):
+    def fit_base(self, X, progress):
+        """The dictionary: k-means atoms of whitened patches of 2,000 of the images."""
         import torch
         import torch.nn.functional as F
         from sklearn.cluster import MiniBatchKMeans
 
         rng = np.random.default_rng(self.seed)
-        x = self._prepare(X)
-        c, h, w = x.shape[1:]
-        self.patch = int(np.clip(round(min(h, w) / 5), 3, 6))
         progress(0.02, "sampling image patches")
-        sample = x[torch.from_numpy(rng.choice(len(x), min(len(x), 2000), replace=False))]
+        # only the images patches are drawn from are prepared (downscaled) here
+        sample = self._prepare(np.asarray(X)[rng.choice(len(X), min(len(X), 2000), replace=False)])
+        c, h, w = sample.shape[1:]
+        self.patch = int(np.clip(round(min(h, w) / 5), 3, 6))
         cols = F.unfold(sample, self.patch)  # (n, c*p*p, positions)
         patches = cols.transpose(1, 2).reshape(-1, cols.shape[1])
         keep = rng.choice(len(patches), min(len(patches), 50_000), replace=False)
@@ -124,15 +156,17 @@ class PatchEncoder(Encoder):
         self.filters = np.ascontiguousarray(
             (zca @ atoms.T).T.reshape(len(atoms), c, self.patch, self.patch).float().numpy())
         self.bias = np.ascontiguousarray((mean @ zca @ atoms.T).float().numpy())
-        pooled = self._encode(x, lambda f: progress(0.15 + 0.7 * f, f"encoding {len(x)} images"))
+
+    def encode_base(self, X, progress: Callable[[float], None] | None = None):
+        """The pooled patch responses (N x 8K), before the PCA."""
+        return self._encode(self._prepare(X), progress or (lambda f: None))
+
+    def fit_top(self, pooled, progress):
+        """The PCA, fitted on the pooled responses of the sample."""
         progress(0.86, "projecting (PCA)")
         self.projection = _Projection.fit(pooled, self.dims, whiten=True, seed=self.seed)
-        return self._finish(pooled)
 
-    def transform(self, X):
-        return self._finish(self._encode(self._prepare(X), lambda f: None))
-
-    def _finish(self, pooled):
+    def encode_top(self, pooled):
         return _unit(_Projection.apply(self.projection, pooled))
 
     def _prepare(self, X):
@@ -215,19 +249,16 @@ class VectorEncoder(Encoder):
     def __init__(self, dims: int = 128, seed: int = 0):
         self.dims, self.seed = dims, seed
 
-    def fit_transform(self, X, progress):
+    def fit_top(self, flat, progress):
         progress(0.05, "standardising features")
-        flat = X.reshape(len(X), -1)
         if flat.shape[1] > self.dims:
             self.projection = _Projection.fit(flat, self.dims, whiten=False, seed=self.seed)
         else:
             mean, scale = flat.mean(axis=0), flat.std(axis=0) + 1e-6
             self.projection = {"mean": mean.astype(np.float32), "scale": scale.astype(np.float32),
                                "components": np.empty((0, 0), np.float32)}
-        return self.transform(X)
 
-    def transform(self, X):
-        flat = X.reshape(len(X), -1)
+    def encode_top(self, flat):
         p = self.projection
         if p["components"].size:
             return _Projection.apply(p, flat).astype(np.float32)
@@ -248,11 +279,8 @@ class UnitEncoder(Encoder):
 
     name = "normalised"
 
-    def fit_transform(self, X, progress):
-        return self.transform(X)
-
-    def transform(self, X):
-        return _unit(X.reshape(len(X), -1))
+    def encode_top(self, flat):
+        return _unit(flat)
 
     def arrays(self):
         return {}
@@ -267,6 +295,10 @@ def encoder_for(pool, *, seed: int = 0) -> Encoder:
     if pool.kind == "text":
         return UnitEncoder()
     return VectorEncoder(seed=seed)
+
+
+def _quiet(fraction: float, message: str) -> None:
+    pass
 
 
 def _unit(Z: np.ndarray) -> np.ndarray:

@@ -47,6 +47,8 @@ from workbench.data.encoders import UnitEncoder as UnitEncoder
 from workbench.data.encoders import VectorEncoder as VectorEncoder
 from workbench.data.feature_space import Representation
 from workbench.data.neighbors import N_NEIGHBORS, nearest_neighbors
+from workbench.data.pool_encoding import FIT_SAMPLE as FIT_SAMPLE
+from workbench.data.pool_encoding import encode_pool
 from workbench.data.representation_cache import RepresentationCache, default_cache_dir
 
 log = logging.getLogger(__name__)
@@ -83,20 +85,26 @@ def fingerprint(pool, method: str, seed: int = 0) -> str:
 
 
 def build(pool, *, progress: Progress | None = None, seed: int = 0,
-          max_graph_items: int = MAX_GRAPH_ITEMS, encoder: Encoder | None = None) -> Representation:
+          max_graph_items: int = MAX_GRAPH_ITEMS, encoder: Encoder | None = None,
+          cluster=None) -> Representation:
     """Learn the representation of `pool` now (seconds; see the module notes), or, given a
     fitted `encoder` (a model bundle's), encode the pool with it: a session that starts
-    from a bundle then trains in the very space the bundle's model reads."""
+    from a bundle then trains in the very space the bundle's model reads.
+
+    The encoder is fitted on a sample (every item up to FIT_SAMPLE) and each part of the
+    pool encoded on its own (`workbench.data.pool_encoding`): in this process, or on a Dask
+    cluster when `cluster` is a `dask.distributed.Client` or a scheduler's address, with the
+    same features to float noise (1e-6)."""
     progress = progress or (lambda fraction, message: None)
     started = time.perf_counter()
     if encoder is None:
         encoder = encoder_for(pool, seed=seed)
         key = fingerprint(pool, encoder.name, seed)
-        features = encoder.fit_transform(pool.X, progress)
+        features = encode_pool(pool, encoder, fit=True, cluster=cluster, progress=progress, seed=seed)
     else:
         key = fingerprint(pool, method_of(encoder), seed)
         progress(0.05, f"encoding {len(pool)} items with the bundle's {encoder.name} encoder")
-        features = encoder.transform(pool.X)
+        features = encode_pool(pool, encoder, fit=False, cluster=cluster, progress=progress)
     features = np.ascontiguousarray(features, dtype=np.float32)
     neighbors = weights = None
     if 2 <= len(features) <= max_graph_items:
@@ -140,10 +148,12 @@ class RepresentationJob:
     _listeners: list = field(default_factory=list)
 
     encoder: Encoder | None = None
+    cluster: object = None  # a dask.distributed.Client to encode the pool's parts on, or None
 
     @classmethod
     def start(cls, pool, *, cache: RepresentationCache | None = None, on_progress=None,
-              background: bool = True, encoder: Encoder | None = None) -> RepresentationJob:
+              background: bool = True, encoder: Encoder | None = None,
+              cluster=None) -> RepresentationJob:
         """Fetch the pool's representation from `cache`, else learn it (in a thread when
         `background`), or encode the pool with a given fitted `encoder`. A representation
         is a property of the pool: always seed 0."""
@@ -155,7 +165,7 @@ class RepresentationJob:
                 if on_progress is not None:
                     running._listeners.append(on_progress)
                 return running
-            job = cls(pool, cache, on_progress, encoder=encoder)
+            job = cls(pool, cache, on_progress, encoder=encoder, cluster=cluster)
             cached = cache.get(key)
             if cached is None:
                 _BUILDING[(id(cache), key)] = job
@@ -179,7 +189,7 @@ class RepresentationJob:
 
     def _run(self, key: str) -> None:
         try:
-            rep = build(self.pool, progress=self._report, encoder=self.encoder)
+            rep = build(self.pool, progress=self._report, encoder=self.encoder, cluster=self.cluster)
             self.cache.put(rep)
         except BaseException as e:  # reported through state() and result(); the thread ends
             self._state = {"status": "failed", "progress": self._state["progress"],
