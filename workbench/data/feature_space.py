@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from workbench.data.encoders import ENCODERS, Encoder
+from workbench.data.encoders import Encoder
+from workbench.data.pretrained import ENCODERS  # the built-in encoders and the pretrained one
 
 __all__ = ["Representation"]
 
@@ -38,7 +39,10 @@ class Representation:
         return self.neighbors is not None
 
     def transform(self, X) -> np.ndarray:
-        """Features of new items given in the pool's own feature space (e.g. a test split)."""
+        """Features of new items given in the pool's own feature space (e.g. a test split),
+        or as texts for an encoder that reads texts (a pretrained text model)."""
+        if getattr(self.encoder, "reads", None) in ("texts", "items"):
+            return self.encoder.transform(X)
         return self.encoder.transform(np.asarray(X, dtype=np.float32))
 
     def save(self, path: Path) -> None:

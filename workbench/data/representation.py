@@ -27,6 +27,7 @@ and files). This module keys, builds and fetches them, in the background.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import threading
@@ -49,6 +50,7 @@ from workbench.data.feature_space import Representation
 from workbench.data.neighbors import N_NEIGHBORS, nearest_neighbors
 from workbench.data.pool_encoding import FIT_SAMPLE as FIT_SAMPLE
 from workbench.data.pool_encoding import encode_pool
+from workbench.data.pretrained import encoder_inputs
 from workbench.data.representation_cache import RepresentationCache, default_cache_dir
 
 log = logging.getLogger(__name__)
@@ -103,8 +105,13 @@ def build(pool, *, progress: Progress | None = None, seed: int = 0,
         features = encode_pool(pool, encoder, fit=True, cluster=cluster, progress=progress, seed=seed)
     else:
         key = fingerprint(pool, method_of(encoder), seed)
-        progress(0.05, f"encoding {len(pool)} items with the bundle's {encoder.name} encoder")
-        features = encode_pool(pool, encoder, fit=False, cluster=cluster, progress=progress)
+        encode = getattr(encoder, "encode", None)  # a pretrained encoder: batched, with progress
+        if encode is None:
+            progress(0.05, f"encoding {len(pool)} items with the bundle's {encoder.name} encoder")
+            features = encode_pool(pool, encoder, fit=False, cluster=cluster, progress=progress)
+        else:  # what it reads of the pool: its texts (a text model), else X
+            progress(0.02, f"encoding {len(pool)} items with {encoder.describe()}")
+            features = encode(encoder_inputs(encoder, pool), lambda f, m: progress(0.02 + 0.86 * f, m))
     features = np.ascontiguousarray(features, dtype=np.float32)
     neighbors = weights = None
     if 2 <= len(features) <= max_graph_items:
@@ -169,8 +176,8 @@ class RepresentationJob:
             cached = cache.get(key)
             if cached is None:
                 _BUILDING[(id(cache), key)] = job
-        if cached is not None:
-            job._done(cached)
+        if cached is not None:  # a given encoder is the cached one's equal (its digest is in the key)
+            job._done(cached if encoder is None else dataclasses.replace(cached, encoder=encoder))
         elif background:
             threading.Thread(target=job._run, args=(key,), name="workbench-representation",
                              daemon=True).start()

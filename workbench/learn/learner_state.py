@@ -90,7 +90,7 @@ def encoder_state(encoder) -> tuple[dict, dict[str, np.ndarray]]:
 
 
 def restore_encoder(config: dict, tensors: dict[str, np.ndarray]):
-    from workbench.data.encoders import ENCODERS
+    from workbench.data.pretrained import ENCODERS  # the built-in encoders and the pretrained one
 
     method = config.get("method")
     if method not in ENCODERS:

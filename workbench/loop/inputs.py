@@ -18,6 +18,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from workbench.data.encoders import Encoder
+from workbench.data.pretrained import pretrained
+from workbench.data.jobs import ClusterJobFailed
 from workbench.data.representation import Representation, RepresentationJob, cache_at
 from workbench.learn.head import accepts_graph
 from workbench.learn.learners import accepts_unlabeled, features_for, fit_takes
@@ -27,17 +30,25 @@ class LearnerInputs:
     """The features a session's learner is trained and scored on."""
 
     def __init__(self, pool, learner, *, representation="auto", cache=None,
-                 on_progress: Callable[[dict], None] | None = None, encoder=None):
-        if representation not in ("auto", True, False):
-            raise ValueError(f"representation must be 'auto', True or False, got {representation!r}")
+                 on_progress: Callable[[dict], None] | None = None, encoder=None, cluster=None):
+        representation = resolve_representation(representation)
+        if isinstance(representation, Encoder):  # a pretrained model: the pool is encoded with it
+            if encoder is not None:
+                raise ValueError("a session started from a model encodes the pool with that model's "
+                                 "encoder; pass start_from= or representation=<an encoder>, not both")
+            encoder, representation = representation, True
         self.pool = pool
         self.given_encoder = encoder
         self.uses_representation = bool(getattr(learner, "uses_representation", False)
                                         if representation == "auto" else representation)
+        # a learner that reads the items themselves (learner="finetune") beside a representation
+        # that is still built, for the neighbour graph, the map and duplicates
+        self.reads_items = bool(getattr(learner, "reads_items", False))
         # a given encoder (a bundle's): the pool is encoded with it instead of learning one
-        self.job = (RepresentationJob.start(pool, cache=cache_at(cache), on_progress=on_progress,
-                                            encoder=encoder)
-                    if self.uses_representation else None)
+        # `cluster`: a dask.distributed.Client whose workers encode the pool's parts, or None
+        self._start = lambda: RepresentationJob.start(pool, cache=cache_at(cache), on_progress=on_progress,
+                                                      encoder=encoder, cluster=cluster)
+        self.job = self._start() if self.uses_representation else None
         self._test: tuple[object, np.ndarray] | None = None
 
     def state(self) -> dict | None:
@@ -50,18 +61,32 @@ class LearnerInputs:
         return self.job is None or (self.job.done() and self.job.state()["status"] == "ready")
 
     def representation(self) -> Representation | None:
-        """The pool's representation (waits while it is being learned), None if unused."""
-        return None if self.job is None else self.job.result()
+        """The pool's representation (`features`, `has_graph`, `neighbors`, ...), waiting while
+        it is being learned. None when the session's learner does not use one: it learns from
+        the pool's own features (`pool.X`), and no representation is built; pass
+        `Session(..., representation=True)` to have one built for any learner.
+
+        When building it failed because the Dask cluster did (`ClusterJobFailed`: its workers
+        died), this raises that error and starts building it again, so that the next call
+        (the next round) gets it once the cluster is back; labels are never touched."""
+        if self.job is None:
+            return None
+        try:
+            return self.job.result()
+        except ClusterJobFailed:
+            if self.job.done():  # once per failure: a second caller finds the new job running
+                self.job = self._start()
+            raise
 
     def features(self) -> np.ndarray:
         """Row i: what the learner sees of pool item i."""
         rep = self.representation()
-        return self.pool.X if rep is None else rep.features
+        return self.pool.X if rep is None or self.reads_items else rep.features
 
     def test_features(self, X_test: np.ndarray) -> np.ndarray:
         """A held-out split, encoded like the pool (computed once per split)."""
         rep = self.representation()
-        if rep is None:
+        if rep is None or self.reads_items:
             return X_test
         if self._test is None or self._test[0] is not X_test:
             self._test = (X_test, rep.transform(X_test))
@@ -83,6 +108,17 @@ class LearnerInputs:
             if rep is not None and rep.has_graph and accepts_graph(learner):
                 extra["graph"] = graph_rows(rep, train, unlabeled)
         return learner.fit(features_for(learner, features[train]), y, **extra)
+
+
+def resolve_representation(representation):
+    """'auto', True or False as they are; a spec ("timm:resnet18"), a torch module or a
+    function as its pretrained encoder (`workbench.data.pretrained`), loaded once."""
+    if isinstance(representation, bool) or representation == "auto" or isinstance(representation, Encoder):
+        return representation
+    if isinstance(representation, str) and ":" not in representation:
+        raise ValueError(f"representation must be 'auto', True or False, or a pretrained encoder: "
+                         f"'timm:resnet18', a torch.nn.Module or a function; got {representation!r}")
+    return pretrained(representation)
 
 
 PRIOR_CONFIDENCE = 0.9  # a prior's call this sure becomes a training label (learners without `prior`)
