@@ -98,7 +98,9 @@ def local_folder(name: str, spec: str, pip: str) -> Path:
     if path.is_dir():
         return path
     if path.is_absolute() or name.startswith((".", "~")) or name.count("/") > 1:
-        raise EncoderUnavailable(f"{spec!r}: no folder {str(path)!r}")
+        raise EncoderUnavailable(f"{spec!r}: there is no folder {str(path)!r}; put the model's files "
+                                 "back there (its library's save_pretrained), or name its Hugging Face "
+                                 "id to read it from the local Hugging Face cache")
     try:
         from huggingface_hub import snapshot_download
 

@@ -52,7 +52,7 @@ def _model_from(bundle: Bundle) -> Model:
 
                 text = TextVectorizer.from_state(step, part)
             elif step["step"] == "representation":
-                encoder = restore_encoder(step, part)
+                encoder = _available(restore_encoder(step, part), bundle.source)
             else:
                 raise BundleError(f"unknown preprocessing step {step['step']!r} in {CONFIG}")
         signature = InputSignature(kind=spec["kind"], shape=tuple(spec["shape"]), dtype=spec["dtype"],
@@ -72,6 +72,22 @@ def _model_from(bundle: Bundle) -> Model:
     except Exception as e:  # whatever a crafted config or weights make the rebuild fail with
         raise BundleError(f"{CONFIG} or {WEIGHTS} in {bundle.source!r} does not describe a model this "
                           f"workbench can rebuild ({type(e).__name__}: {e})") from e
+
+
+def _available(encoder, source: str):
+    """A pretrained encoder (`workbench.data.pretrained`) is not in the bundle, only its spec
+    and weights digest: it must be on this machine, or the bundle is refused, naming it and
+    how to fetch it."""
+    check = getattr(encoder, "check", None)
+    if check is None:
+        return encoder
+    from workbench.data.pretrained import EncoderUnavailable
+
+    try:
+        return check()
+    except EncoderUnavailable as e:
+        raise BundleError(f"the model in {source!r} reads vectors of the pretrained encoder "
+                          f"{encoder.describe()}, which a bundle does not hold: {e}") from None
 
 
 def _prefix(step: dict) -> str:

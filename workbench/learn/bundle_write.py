@@ -69,8 +69,12 @@ def write_bundle(model: Model, path, *, card: str, training: dict | None = None,
 
 
 def _check_agreement(model: Model, graph: bytes, items) -> None:
-    X = model.signature.features(items)
-    expected = model.predict_proba(X)
+    if hasattr(model.encoder, "spec"):  # a pretrained encoder: the graph reads its vectors
+        X = model.learner_inputs(items)
+        expected = model.align(model.learner.predict_proba(X))
+    else:
+        X = model.signature.features(items)
+        expected = model.predict_proba(X)
     got = onnx_session(graph).run(
         ["probabilities"], {"items": np.ascontiguousarray(X, dtype=np.float32)})[0]
     worst = float(np.abs(got - expected).max())
@@ -107,7 +111,10 @@ def bundle_parts(model: Model, *, training: dict | None = None) -> tuple[dict, d
         tensors.update({f"text.{k}": v for k, v in arrays.items()})
     if model.encoder is not None:
         enc_config, arrays = encoder_state(model.encoder)
-        config["preprocessing"].append({"step": "representation", "in_onnx": True, **enc_config})
+        # a pretrained encoder stays outside the graph, which then reads its vectors; the
+        # bundle records its spec and weights digest, and loading it needs it on the machine
+        in_onnx = not hasattr(model.encoder, "spec")
+        config["preprocessing"].append({"step": "representation", "in_onnx": in_onnx, **enc_config})
         tensors.update({f"encoder.{k}": v for k, v in arrays.items()})
     try:
         learner_config, arrays = learner_state(model.learner)

@@ -172,7 +172,26 @@ class Model:
 
     def learner_inputs(self, items) -> np.ndarray:
         """What the learner reads for `items`: their representation, or their features."""
+        if self.reads_texts:
+            return self.encoder.transform(self._texts(items))
         return self._inputs(self.signature.features(items))
+
+    @property
+    def reads_texts(self) -> bool:
+        """Whether the encoder reads the items' texts (a pretrained text model), not features."""
+        return self.signature.kind == "text" and getattr(self.encoder, "reads", None) in ("texts", "items")
+
+    def _texts(self, items) -> list[str]:
+        if isinstance(items, Pool) and "text" in items.items:
+            return items.items["text"].astype(str).tolist()
+        if isinstance(items, pd.DataFrame) and "text" in items.columns:
+            return items["text"].astype(str).tolist()
+        if isinstance(items, str):
+            return [items]
+        if isinstance(items, (list, tuple, pd.Series, np.ndarray)) and all(isinstance(t, str) for t in items):
+            return [str(t) for t in items]
+        raise ValueError(f"this model reads texts through {self.encoder.describe()}; pass texts, a "
+                         f"DataFrame with a 'text' column or a text Pool, got {type(items).__name__}")
 
     def _inputs(self, X: np.ndarray) -> np.ndarray:
         if self.encoder is not None:
@@ -180,10 +199,11 @@ class Model:
         return features_for(self.learner, X)
 
     def predict_proba(self, items) -> np.ndarray:
-        X = self.signature.features(items)
+        X = self._texts(items) if self.reads_texts else self.signature.features(items)
         if not len(X):  # no items (an empty folder, a filter that kept nothing): no rows
             return np.zeros((0, len(self.classes)), dtype=np.float32)
-        return self.align(self.learner.predict_proba(self._inputs(X)))
+        inputs = self.encoder.transform(X) if self.reads_texts else self._inputs(X)
+        return self.align(self.learner.predict_proba(inputs))
 
     def predict(self, items) -> np.ndarray:
         proba = self.predict_proba(items)

@@ -58,6 +58,8 @@ def to_onnx(model) -> onnx.ModelProto:
     "items" in, "probabilities" and "class_index" out (see the module notes)."""
     g = _Graph()
     shape = tuple(int(d) for d in model.signature.shape)
+    if hasattr(model.encoder, "spec"):  # a pretrained encoder stays outside: "items" are its vectors
+        shape = (int(model.learner.n_features_in_),)
     features, feature_shape = _learner_inputs(g, model, "items", shape)
     raw, columns = _learner_proba(g, model.learner, features, feature_shape)
     # The learner's columns put in the session's class order: align() applied to the
@@ -123,6 +125,8 @@ def _learner_inputs(g: _Graph, model, x: str, shape: tuple) -> tuple[str, tuple]
     if encoder is None:  # features_for: images stay images only for learners that take them
         if len(shape) > 1 and not getattr(model.learner, "accepts_images", False):
             return g.op("Flatten", x, axis=1), (math.prod(shape),)
+        return x, shape
+    if hasattr(encoder, "spec"):  # a pretrained model (workbench.data.pretrained): outside the graph
         return x, shape
     if isinstance(encoder, PatchEncoder):
         return _patch_features(g, encoder, x, shape)

@@ -69,7 +69,15 @@ def export_session(session, path, *, name: str | None = None, as_zip: bool | Non
     sample = np.random.default_rng(0).choice(len(session.pool), min(64, len(session.pool)),
                                              replace=False)
     return write_bundle(model, path, card=card, training=training, as_zip=as_zip,
-                        overwrite=overwrite, check_items=session.pool.X[np.sort(sample)])
+                        overwrite=overwrite, check_items=_rows(session, model, np.sort(sample)))
+
+
+def _rows(session, model, positions):
+    """Pool rows as the model reads them: their features, or, for a model whose encoder reads
+    texts (a pretrained text model, workbench.data.pretrained), a Pool of them."""
+    if getattr(model, "reads_texts", False):
+        return session.pool.subset(positions)
+    return session.pool.X[positions]
 
 
 def bundle_as_zip(path, as_zip: bool | None) -> bool:
@@ -98,7 +106,7 @@ def evaluation(session, model) -> tuple[np.ndarray, np.ndarray, str]:
     elif not truth:
         return np.empty(0, str), np.empty(0, str), "no held-out data (no test split, no audit labels)"
     else:
-        X = session.pool.X[positions]
+        X = _rows(session, model, positions)
     return (np.asarray([str(v) for v in truth]), np.asarray([str(v) for v in model.predict(X)]),
             what)
 

@@ -158,7 +158,10 @@ def _preprocessing(model) -> str:
         steps.append("none for texts: pass the pool's text features (embeddings)")
     if model.signature.kind == "image":
         steps.append("decoding image files (in Python, outside model.onnx)")
-    if model.encoder is not None:
+    if hasattr(model.encoder, "spec"):  # workbench.data.pretrained: recorded, not carried
+        steps.append(f"the pretrained encoder {model.encoder.describe()}, outside model.onnx (which "
+                     "reads its vectors): it must be on the machine that loads this bundle")
+    elif model.encoder is not None:
         steps.append(f"the pool's representation ({model.encoder.name}), inside model.onnx")
     return "; ".join(steps) or "none"
 
