@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.data import loaders
+from workbench.data.parquet_features import PartitionedFeatures
 
 KINDS = ("image", "vector", "text", "table")
 
@@ -58,7 +59,9 @@ class Pool:
         feature_names: Sequence[str] | None = None,
         class_folders: bool = False,
     ):
-        X = np.asarray(X)
+        # features left on disk (a Parquet dataset's) stay there: checked as they are read
+        lazy = isinstance(X, PartitionedFeatures)
+        X = X if lazy else np.asarray(X)
         if X.ndim == 0 or X.shape[0] == 0:
             raise ValueError(f"the pool is empty (features of shape {X.shape}); expected at least one item")
         n = X.shape[0]
@@ -69,7 +72,7 @@ class Pool:
             raise ValueError(f"{kind} features must be 2-d (items x features), got shape {X.shape}")
         if not np.issubdtype(X.dtype, np.number):
             raise ValueError(f"features must be numeric, got dtype {X.dtype}")
-        X = X.astype(np.float32, copy=False)
+        X = X if lazy else X.astype(np.float32, copy=False)
         if image_source not in ("features", "path"):
             raise ValueError(f"image_source must be 'features' or 'path', got {image_source!r}")
         if image_source == "path" and (items is None or "path" not in items):
@@ -83,7 +86,8 @@ class Pool:
                 f"features and item ids have different lengths: {n} feature rows, "
                 f"{len(item_ids)} item ids; expected one id per row"
             )
-        _check_finite(X, item_ids, "features")
+        if not lazy:
+            _check_finite(X, item_ids, "features")
         if item_ids.has_duplicates:
             dup = item_ids[item_ids.duplicated()][0]
             raise ValueError(f"item id {dup!r} appears more than once; item ids must be unique")
@@ -190,6 +194,8 @@ class Pool:
         `workbench.data.parts`): what a job over the whole pool maps over."""
         from workbench.data.parts import ROWS_PER_PART, array_parts_of
 
+        if isinstance(self.X, PartitionedFeatures):  # one part per file or run of row groups
+            return self.X.parts(rows_per_part)
         return array_parts_of(self.X, rows_per_part or ROWS_PER_PART)
 
     # -- derived pools -----------------------------------------------------------------------
@@ -265,6 +271,15 @@ class Pool:
     def from_folder(cls, path, **kw) -> Pool:
         """Images from a folder; class subfolders give ground truth."""
         return cls(**loaders.folder_parts(path, **kw))
+
+    @classmethod
+    def from_parquet(cls, source, **kw) -> Pool:
+        """A partitioned Parquet dataset (a folder, a glob, a file or a list of files), opened
+        from its footers and small columns: features stay on disk, `X` reads them when asked
+        (see `workbench.data.parquet_pool` for the arguments)."""
+        from workbench.data.parquet_pool import parquet_pool_args
+
+        return cls(**parquet_pool_args(source, **kw))
 
 
 def _check_finite(X: np.ndarray, item_ids, what: str) -> None:

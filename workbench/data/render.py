@@ -24,8 +24,11 @@ def render_item(pool, position: int) -> dict:
         return {"kind": "text", "text": str(pool.items["text"].iloc[position])}
     if pool.kind == "table":
         row = pool.items.iloc[position]
-        rows = [[str(k), _fmt(v)] for k, v in row.items()][:MAX_TABLE_ROWS]
-        return {"kind": "table", "rows": rows}
+        rows = [[str(k), _fmt(v)] for k, v in row.items()]
+        names = pool.feature_names or []
+        if names and not set(names) <= set(pool.items.columns):  # features left on disk (Parquet)
+            rows += [[name, _fmt(v)] for name, v in zip(names, pool.X[position]) if name not in row]
+        return {"kind": "table", "rows": rows[:MAX_TABLE_ROWS]}
     x = pool.X[position]
     rows = [[f"x{i}", _fmt(v)] for i, v in enumerate(x[:MAX_TABLE_ROWS])]
     if len(x) > MAX_TABLE_ROWS:
