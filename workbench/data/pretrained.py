@@ -239,6 +239,12 @@ class PretrainedEncoder(Encoder):
         for a text model or a function."""
         return self._load().module
 
+    def __deepcopy__(self, memo):  # its weights never change: a copy (sklearn's clone) is itself
+        return self
+
+    def __repr__(self) -> str:
+        return f"PretrainedEncoder({self.spec!r})"
+
     def __getstate__(self):  # a worker process gets the settings and loads the model itself
         state = dict(self.__dict__)
         state.pop("_lock")

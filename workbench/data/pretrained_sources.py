@@ -237,9 +237,9 @@ def _open_clip(name: str, spec: str) -> Source:
     size = tuple(size) if isinstance(size, (tuple, list)) else (size, size)
     mean = cfg.get("mean", getattr(visual, "image_mean", None) or open_clip.OPENAI_DATASET_MEAN)
     std = cfg.get("std", getattr(visual, "image_std", None) or open_clip.OPENAI_DATASET_STD)
-    source = _images(model, size, mean, std)
-    source.embed = lambda x: model.encode_image(x)
-    return source
+    # the image tower alone: its forward is encode_image's (unnormalised), and it is the
+    # module fine-tuning trains (workbench.learn.finetune)
+    return _images(visual, size, mean, std)
 
 
 def _sentence_transformers(name: str, spec: str) -> Source:

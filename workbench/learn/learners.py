@@ -26,12 +26,23 @@ def logistic_regression(random_state: int = 0):
     return LogisticRegression(max_iter=2000, random_state=random_state)
 
 
-LEARNERS = ("head", "torch", "logreg")
+LEARNERS = ("head", "torch", "logreg", "finetune")
 
 
-def make_learner(name: str = "head", random_state: int = 0):
+def make_learner(name: str = "head", random_state: int = 0, *, encoder=None):
     """A learner by name: "head" (the default, `LightHead` on the pool's representation),
-    "torch" (`TorchClassifier` on the pool's own features) or "logreg"."""
+    "torch" (`TorchClassifier` on the pool's own features), "logreg", or "finetune"
+    (`workbench.learn.finetune.FineTune`: the last block of `encoder`, a pretrained image
+    encoder, and a head)."""
+    if name == "finetune":
+        from workbench.learn.finetune import FineTune
+
+        if getattr(encoder, "spec", None) is None or getattr(encoder, "module", None) is None:
+            raise ValueError("learner='finetune' trains a pretrained image encoder's last block: pass "
+                             "the encoder as representation= (a torch.nn.Module, 'timm:resnet18', "
+                             "'torchvision:resnet18' or 'open_clip:ViT-B-32'); got "
+                             f"representation={encoder!r}")
+        return FineTune(encoder, random_state=random_state)
     if name == "head":
         from workbench.learn.head import LightHead
 

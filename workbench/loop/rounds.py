@@ -229,7 +229,8 @@ class Rounds:
         features = session.inputs.features()
         rep = session.inputs.representation()
         predictor = Model(learner, classes, session.signature,
-                          encoder=None if rep is None else rep.encoder,
+                          # a learner that reads the items (learner="finetune") holds its encoder
+                          encoder=None if rep is None or session.inputs.reads_items else rep.encoder,
                           info={"round": round_, "n_labels": len(train_ids),
                                 "labels_hash": labels_hash(list(labels),
                                                            [str(v) for v in labels.values()])})

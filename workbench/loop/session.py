@@ -32,6 +32,7 @@ import threading
 
 from workbench.data.pool import Pool
 from workbench.learn.head import LightHead
+from workbench.learn.learners import make_learner
 from workbench.learn.model import InputSignature
 from workbench.learn.queue import overlap_items
 from workbench.learn.strategies import get_strategy, strategy_name
@@ -39,7 +40,7 @@ from workbench.loop import pool_source, views
 from workbench.loop.acting import Actions
 from workbench.loop.events import Events
 from workbench.loop.held_out import held_out_split
-from workbench.loop.inputs import LearnerInputs
+from workbench.loop.inputs import LearnerInputs, resolve_representation
 from workbench.loop.item_state import ItemState
 from workbench.loop.ranking import Ranker, check_strategy_fits
 from workbench.loop.resume import Resume
@@ -95,6 +96,9 @@ class Session:
         pool_source.record(self.store, pool)  # so the store alone can reopen it: Session.open
         # The default: a light head on the pool's representation, learned once in the
         # background and cached (see workbench.loop.inputs); other learners see pool.X.
+        if isinstance(learner, str):  # by name; "finetune" trains the pretrained encoder given as
+            representation = resolve_representation(representation)  # representation= (its last block)
+            learner = make_learner(learner, seed, encoder=representation)
         self.learner = (learner if learner is not None else LightHead(random_state=seed)
                         if start is None else learner_after(start, seed))
         self.strategy = get_strategy(strategy)
