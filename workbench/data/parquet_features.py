@@ -233,7 +233,8 @@ def read_groups(path: str, row_groups: tuple[int, ...], spec: FeatureSpec, first
             mask[owner[flat.is_null().to_numpy(zero_copy_only=False)]] = True
             _refuse_rows(mask, f"{where}: features column {spec.columns[0]!r} has missing numbers in",
                          "expected a number in every place", path, first_row, spec)
-        values = flat.to_numpy(zero_copy_only=False).astype(np.float32, copy=False).reshape(n, *spec.shape)
+        values = flat.to_numpy(zero_copy_only=False)  # a read-only view of Arrow's buffer, if float32
+        values = values.astype(np.float32, copy=not values.flags.writeable).reshape(n, *spec.shape)
     else:
         cols = []
         for name in spec.columns:
@@ -243,7 +244,7 @@ def read_groups(path: str, row_groups: tuple[int, ...], spec: FeatureSpec, first
             cols.append(column.to_numpy().astype(np.float32, copy=False))
         values = np.stack(cols, axis=1) if cols else np.empty((n, 0), np.float32)
     if spec.scale != 1.0:
-        values = values / np.float32(spec.scale)
+        values /= np.float32(spec.scale)  # in place (values is ours): no second copy of the rows
     return values
 
 
