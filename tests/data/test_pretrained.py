@@ -232,3 +232,23 @@ def test_sentence_transformers_from_a_local_folder(tmp_path):
     features = R.build(text_pool(), encoder=encoder).features
     assert features.shape == (40, 16)
     np.testing.assert_allclose(np.linalg.norm(features, axis=1), 1, atol=1e-5)
+
+
+def test_a_bundle_of_a_module_loads_with_that_module_only(tmp_path):
+    pool = image_pool(60)
+    network = tiny_net()
+    session = Session(pool, tmp_path / "store", representation=network, watch=False)
+    try:
+        for _ in range(12):
+            item = session.next()
+            session.label(item, pool.true_label(item.item_id))
+        path = session.export(tmp_path / "bundle")
+        expected = session.model.predict_proba(pool.X[:5])
+    finally:
+        session.close()
+    with pytest.raises(BundleError, match=r"module:torch.*load_model\(\.\.\., encoder=<it>\)"):
+        load_model(path)
+    with pytest.raises(BundleError, match="other weights"):
+        load_model(path, encoder=tiny_net(seed=1))
+    np.testing.assert_allclose(load_model(path, encoder=network).predict_proba(pool.X[:5]), expected,
+                               atol=1e-6)

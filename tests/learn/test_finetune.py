@@ -79,3 +79,21 @@ def test_finetune_needs_a_pretrained_image_encoder(tmp_path):
     X, y = stripes(20)
     with pytest.raises(ValueError, match="learner='finetune' trains a pretrained image encoder"):
         Session(Pool.from_arrays(X, y), tmp_path / "store", learner="finetune", watch=False)
+
+
+def test_a_fine_tuned_model_is_not_exported_and_says_so(tmp_path, monkeypatch):
+    from workbench.learn.bundle import BundleError
+
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    X, y = stripes(40)
+    pool = Pool.from_arrays(X, y)
+    session = Session(pool, tmp_path / "store", representation=net(), learner="finetune", watch=False)
+    session.learner.set_params(steps=2, warn_on_cpu=False)
+    try:
+        for _ in range(10):
+            item = session.next()
+            session.label(item, pool.true_label(item.item_id))
+        with pytest.raises(BundleError, match="fine-tuned network .* is not written to ONNX"):
+            session.export(tmp_path / "bundle")
+    finally:
+        session.close()

@@ -49,14 +49,18 @@ from workbench.learn.registry_refs import resolve
 __all__ = ["BundleError", "Bundle", "FORMAT_VERSION", "load_model", "read_bundle", "write_bundle"]
 
 
-def load_model(source, *, registry=None) -> Model:
+def load_model(source, *, registry=None, encoder=None) -> Model:
     """A bundle (folder, zip, or `name@version` in the model registry) as a `Model`:
     `predict(items)`, `predict_proba(items)` on a Pool, an array shaped like a pool's X,
-    or raw items of its kind. The manifest is verified first; nothing in it is executed."""
+    or raw items of its kind. The manifest is verified first; nothing in it is executed.
+
+    A model trained on a pretrained encoder's vectors needs that encoder: its library's local
+    cache gives it, or `encoder=` (the torch module or function it was given as, which no
+    file holds), checked against the weights digest the bundle records."""
     path = Path(source) if isinstance(source, (str, os.PathLike)) else None
     if path is None:
         raise BundleError(f"load_model takes a bundle path or 'name@version', got "
                           f"{type(source).__name__}")
     if not path.exists():
         path = resolve(str(source), registry=registry)
-    return read_bundle(path).model()
+    return read_bundle(path).model(encoder=encoder)

@@ -34,11 +34,12 @@ class Bundle:
     def onnx(self) -> bytes:
         return self.files[GRAPH]
 
-    def model(self) -> Model:
-        return _model_from(self)
+    def model(self, encoder=None) -> Model:
+        """The model; `encoder`: the pretrained encoder it reads, when no file holds it."""
+        return _model_from(self, encoder)
 
 
-def _model_from(bundle: Bundle) -> Model:
+def _model_from(bundle: Bundle, given=None) -> Model:
     config, tensors = bundle.config, bundle.tensors
     try:
         spec = config["input"]
@@ -52,7 +53,7 @@ def _model_from(bundle: Bundle) -> Model:
 
                 text = TextVectorizer.from_state(step, part)
             elif step["step"] == "representation":
-                encoder = _available(restore_encoder(step, part), bundle.source)
+                encoder = _available(restore_encoder(step, part), bundle.source, given)
             else:
                 raise BundleError(f"unknown preprocessing step {step['step']!r} in {CONFIG}")
         signature = InputSignature(kind=spec["kind"], shape=tuple(spec["shape"]), dtype=spec["dtype"],
@@ -74,20 +75,30 @@ def _model_from(bundle: Bundle) -> Model:
                           f"workbench can rebuild ({type(e).__name__}: {e})") from e
 
 
-def _available(encoder, source: str):
+def _available(encoder, source: str, given=None):
     """A pretrained encoder (`workbench.data.pretrained`) is not in the bundle, only its spec
-    and weights digest: it must be on this machine, or the bundle is refused, naming it and
-    how to fetch it."""
+    and weights digest: it must be on this machine (or `given`, with those weights), or the
+    bundle is refused, naming it and how to fetch it."""
     check = getattr(encoder, "check", None)
     if check is None:
+        if given is not None:
+            raise BundleError(f"the model in {source!r} carries its own encoder; encoder= is for a "
+                              "model that reads a pretrained encoder's vectors")
         return encoder
-    from workbench.data.pretrained import EncoderUnavailable
+    from workbench.data.pretrained import EncoderUnavailable, pretrained
 
+    what = (f"the model in {source!r} reads vectors of the pretrained encoder {encoder.describe()}, "
+            "which a bundle does not hold")
+    if given is not None:
+        given = pretrained(given)
+        if given.digest != encoder.digest:
+            raise BundleError(f"{what}; the encoder= given, {given.describe()}, has other weights")
+        return given
     try:
         return check()
     except EncoderUnavailable as e:
-        raise BundleError(f"the model in {source!r} reads vectors of the pretrained encoder "
-                          f"{encoder.describe()}, which a bundle does not hold: {e}") from None
+        also = " (load_model(..., encoder=<it>))" if encoder.spec.startswith(("module:", "callable:")) else ""
+        raise BundleError(f"{what}: {e}{also}") from None
 
 
 def _prefix(step: dict) -> str:

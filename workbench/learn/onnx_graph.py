@@ -233,6 +233,9 @@ def _learner_proba(g: _Graph, learner, x: str, shape: tuple) -> tuple[str, np.nd
         return _linear_softmax(g, x, learner), identity
     if isinstance(learner, TorchClassifier):
         return _torch_proba(g, learner, x, shape), identity
+    if getattr(learner, "reads_items", False):  # learner="finetune" (workbench.learn.finetune)
+        raise ValueError("a fine-tuned network (learner='finetune') is not written to ONNX: export a "
+                         "session with the default learner (a light head on the pretrained features)")
     return _sklearn_proba(g, learner, x, math.prod(shape)), identity
 
 
