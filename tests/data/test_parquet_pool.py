@@ -285,6 +285,8 @@ def test_missing_ids_labels_and_columns_are_named(data, tmp_path):
         Pool.from_parquet(folder, label_column="label", image_shape=(8, 8))
     with pytest.raises(ParquetDatasetError, match=r"label column 'kind' is not in"):
         Pool.from_parquet(folder, label_column="kind")
+    with pytest.raises(ParquetDatasetError, match=r"id column 'key' is not in .* or id_column=None"):
+        Pool.from_parquet(folder, id_column="key")
     with pytest.raises(ParquetDatasetError, match=r"features column 'item_id' of .* is string; expected"):
         Pool.from_parquet(folder, features="item_id")
     with pytest.raises(ParquetDatasetError, match=r"holds 64 numbers per row, but an image of \(9, 9\)"):

@@ -71,7 +71,9 @@ def parquet_pool_args(source, *, features=None, label_column: str | None = None,
     for role, col in (("id", id_column), ("label", label_column), ("text", text_column),
                       ("image", image_column)):
         if col is not None and col not in schema.names:
-            raise ParquetDatasetError(f"{role} column {col!r} is not in {where}", [infos[0].path])
+            hint = "; pass id_column= naming the ids, or id_column=None for ids made of the file and row" \
+                if role == "id" else ""
+            raise ParquetDatasetError(f"{role} column {col!r} is not in {where}{hint}", [infos[0].path])
     if features is None:
         features = "features" if "features" in schema.names else None
         if features is None and text_column is None:
