@@ -19,8 +19,8 @@ from collections.abc import Callable
 import numpy as np
 
 from workbench.data.encoders import Encoder
-from workbench.data.pretrained import pretrained
 from workbench.data.jobs import ClusterJobFailed
+from workbench.data.pretrained import pretrained
 from workbench.data.representation import Representation, RepresentationJob, cache_at
 from workbench.learn.head import accepts_graph
 from workbench.learn.learners import accepts_unlabeled, features_for, fit_takes

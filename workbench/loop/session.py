@@ -23,6 +23,12 @@ session wires them together and forwards its public methods to them:
     team        blame, agreement, adjudication                       loop/team.py
 
 Honest accuracy: the model is scored on data the strategy did not choose (loop/held_out.py).
+
+On a cluster: `Session(pool, store, cluster=client)` (a `dask.distributed.Client`, or a
+scheduler's address, or `WORKBENCH_DASK_SCHEDULER` in the environment) builds the pool's
+representation as a job over its parts on the cluster's workers (`workbench.data.jobs`);
+`fallback="in-process"` works here instead when the scheduler cannot be reached. The label
+store stays where it is: labels never travel to the workers.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from __future__ import annotations
 import functools
 import threading
 
+from workbench.data.jobs import connect
 from workbench.data.pool import Pool
 from workbench.learn.head import LightHead
 from workbench.learn.learners import make_learner
@@ -71,7 +78,7 @@ class Session:
                  audit_every: int | None = None, annotator: str | None = None, seed: int = 0,
                  resume: bool = True, watch: bool = True, at: str | None = None,
                  overlap: float = 0.0, representation="auto", representation_cache=None,
-                 start_from=None):
+                 start_from=None, cluster=None, fallback: str | None = None):
         if not isinstance(pool, Pool):
             raise TypeError(f"pool must be a workbench.Pool, got {type(pool).__name__}")
         classes = list(classes) if classes is not None else pool.classes
@@ -83,6 +90,10 @@ class Session:
                 "when the pool has no ground truth"
             )
         self.pool = pool
+        # Jobs over the whole pool (its representation) run on a Dask cluster when given one
+        # (a Client, a scheduler address, or WORKBENCH_DASK_SCHEDULER): workbench.data.jobs
+        self.cluster = connect(cluster, fallback=fallback)
+        self._owns_cluster = self.cluster is not None and self.cluster is not cluster
         self.signature = InputSignature.of(pool)  # what the model reads (see learn/model.py)
         self.classes = classes
         self.class_names = [str(c) for c in classes]
@@ -110,7 +121,8 @@ class Session:
         self.inputs = LearnerInputs(pool, self.learner, representation=representation,
                                     cache=representation_cache,
                                     on_progress=lambda state: self.emit("representation_progress"),
-                                    encoder=None if start is None else start.encoder)
+                                    encoder=None if start is None else start.encoder,
+                                    cluster=self.cluster)
         self.audit_every = audit_every if audit_every is not None else (None if self.test else 10)
         self.overlap = overlap
         self.overlap_items = overlap_items(pool.item_ids, overlap)  # served to two annotators
@@ -157,6 +169,7 @@ class Session:
     label_of = _forward("item_state", ItemState.label_of)
     role_of = _forward("item_state", ItemState.role_of)
     served_as = _forward("item_state", ItemState.served_as)
+    representation = _forward("inputs", LearnerInputs.representation)
 
     def is_done(self, item_id: str) -> bool:
         """Whether this session has nothing more to ask about the item: it is labeled or
@@ -254,6 +267,9 @@ class Session:
         self.rounds.trainer.close(wait=wait)
         with self.lock:
             self.claims.close()
+        if self._owns_cluster:  # a client this session opened from an address: not the user's
+            self.cluster.close()
+            self._owns_cluster = False
 
     def check_open(self, *, writing: bool = True) -> None:
         """Refuse an action on a closed session, or a write on a read-only one (`at=`)."""
