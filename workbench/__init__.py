@@ -22,6 +22,7 @@ from workbench._version import __version__ as __version__  # the one place it is
 # name -> (module, attribute); attribute None: the name is the module itself.
 _PUBLIC = {
     "BundleError": ("workbench.learn.bundle", "BundleError"),
+    "EncoderUnavailable": ("workbench.data.pretrained", "EncoderUnavailable"),
     "HistoryView": ("workbench.ui.history_view", "HistoryView"),
     "LabelStore": ("workbench.store", "LabelStore"),
     "LabelWidget": ("workbench.ui.label_widget", "LabelWidget"),
@@ -40,6 +41,7 @@ _PUBLIC = {
     "load_model": ("workbench.learn.bundle", "load_model"),
     "logistic_regression": ("workbench.learn.learners", "logistic_regression"),
     "make_learner": ("workbench.learn.learners", "make_learner"),
+    "pretrained": ("workbench.data.pretrained", "pretrained"),  # a pretrained encoder, with options
     "models": ("workbench.learn.registry", None),  # the model registry: push, list_models, ...
     "simulate": ("workbench.loop.simulate", "simulate"),
     "strategies": ("workbench.learn.strategies", None),
