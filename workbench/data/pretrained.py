@@ -16,6 +16,8 @@ otherwise). Text encoders read the pool's texts (`pool.items["text"]`), not its 
 are sized to the input, on CUDA when there is one, under `torch.inference_mode`, and the
 vectors are L2-normalised (pretrained embeddings compare by angle).
 
+A spec's model is loaded when the session opens (its weights' digest keys the pool's
+representation; a missing one fails there, saying how to fetch it), once per session.
 What a representation and a model bundle record of it is its spec and a digest of its
 weights (a changed model never reuses a stale representation); from those it is loaded
 again from the local cache, or refused with how to fetch it (`EncoderUnavailable`). A

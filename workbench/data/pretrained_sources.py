@@ -164,6 +164,16 @@ def _import(module: str, spec: str, pip: str, python: str | None = None):
 def _timm(name: str, spec: str) -> Source:
     python = f"import timm; timm.create_model('{name}', pretrained=True)"
     timm = _import("timm", spec, "timm", python)
+    _import("timm.data", spec, "timm", python)
+    # most timm weights come from the Hugging Face hub, kept offline below; a few only from a
+    # URL, through torch hub, which has no offline switch: those must already be in its folder
+    try:
+        cfg = timm.models.get_pretrained_cfg(name)
+    except Exception:  # an unknown name: create_model below says so
+        cfg = None
+    url = getattr(cfg, "url", None) if cfg is not None and not getattr(cfg, "hf_hub_id", None) else None
+    if url:
+        _need_file(_torch_hub_file(url), spec, "timm", python)
     try:
         with offline():  # timm fetches pretrained weights through the Hugging Face hub
             model = timm.create_model(name, pretrained=True, num_classes=0)  # pooled features
@@ -184,17 +194,27 @@ def _torchvision(name: str, spec: str) -> Source:
     weights_enum = torchvision.models.get_model_weights(model_name)
     weights = weights_enum[weights_name] if weights_name else weights_enum.DEFAULT
     # get_state_dict would download a missing file: read it from torch hub's folder instead
-    path = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
+    path = _torch_hub_file(weights.url)
     python = (f"import torchvision; torchvision.models.get_model('{model_name}', "
               f"weights='{weights.name}')")
-    if not path.is_file():
-        raise EncoderUnavailable(f"{_fetch(spec, pip, python=python)} (no {path})")
+    _need_file(path, spec, pip, python)
     model = torchvision.models.get_model(model_name, weights=None)
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     _drop_classifier(model)
-    t = weights.transforms()
+    t = weights.transforms()  # resized to its crop size, not cropped: the whole image is seen
     size = tuple(t.crop_size) * (2 if len(t.crop_size) == 1 else 1)
     return _images(model, size[:2], t.mean, t.std)
+
+
+def _torch_hub_file(url: str) -> Path:
+    import torch
+
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
+
+
+def _need_file(path: Path, spec: str, pip: str, python: str) -> None:
+    if not path.is_file():
+        raise EncoderUnavailable(f"{_fetch(spec, pip, python=python)} (no {path})")
 
 
 def _drop_classifier(model) -> None:
@@ -225,6 +245,12 @@ def _open_clip(name: str, spec: str) -> Source:
     python = f"import open_clip; open_clip.create_model_and_transforms('{model_name}', pretrained='{tag}')"
     if tag is None:
         raise EncoderUnavailable(f"open_clip has no pretrained weights for {model_name!r}")
+    # weights on the Hugging Face hub are kept offline below; those only at a URL (OpenAI's)
+    # are downloaded by open_clip itself, into ~/.cache/clip, unless they are there already
+    cfg = getattr(open_clip, "get_pretrained_cfg", lambda *_: {})(model_name, tag) or {}
+    if cfg.get("url") and not cfg.get("hf_hub"):
+        _need_file(Path("~/.cache/clip").expanduser() / os.path.basename(cfg["url"]), spec,
+                   "open_clip_torch", python)
     try:
         with offline():
             model = open_clip.create_model(model_name, pretrained=tag)
