@@ -252,3 +252,15 @@ def test_a_bundle_of_a_module_loads_with_that_module_only(tmp_path):
         load_model(path, encoder=tiny_net(seed=1))
     np.testing.assert_allclose(load_model(path, encoder=network).predict_proba(pool.X[:5]), expected,
                                atol=1e-6)
+
+
+def test_a_cached_representation_is_reused_with_the_module_given_again(tmp_path):
+    pool, network = image_pool(), tiny_net()
+    first = R.RepresentationJob.start(pool, cache=R.RepresentationCache(tmp_path / "c"),
+                                      encoder=pretrained(network), background=False).result()
+    again = pretrained(network)
+    second = R.RepresentationJob.start(pool, cache=R.RepresentationCache(tmp_path / "c"),
+                                       encoder=again, background=False).result()
+    assert second.from_cache and second.encoder is again  # not the file's, which cannot encode
+    np.testing.assert_array_equal(second.features, first.features)
+    np.testing.assert_allclose(second.transform(pool.X[:3]), first.features[:3], atol=1e-6)
