@@ -111,3 +111,40 @@ def test_session_open_says_what_to_pass_when_the_source_is_unknown(tmp_path):
     with pytest.raises(StoreError, match="not a workbench label store"):
         Session.open(tmp_path / "typo")
     assert not (tmp_path / "typo").exists()
+
+
+def test_a_parquet_dataset_is_recorded_by_its_call_and_session_open_reopens_it(tmp_path, monkeypatch):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "shards").mkdir()
+    for k in range(3):
+        X = rng.normal(size=(20, 4)).astype(np.float32)
+        pq.write_table(pa.table({
+            "item_id": [f"{k}-{i}" for i in range(20)], "kind": rng.integers(0, 2, 20),
+            "features": pa.FixedSizeListArray.from_arrays(pa.array(X.ravel()), 4)}),
+            tmp_path / "shards" / f"part-{k}.parquet")
+    monkeypatch.chdir(tmp_path)  # a relative path is recorded as the absolute one
+    pool = Pool.from_parquet("shards", label_column="kind")
+    store = tmp_path / "store"
+    session = Session(pool, store, learner=logistic_regression(), watch=False)
+    session.label(pool.item_ids[5], pool.y[5])
+    session.close()
+    assert read_meta(store)["pool_source"] == {
+        "kind": "parquet", "args": {"source": str(tmp_path / "shards"), "label_column": "kind"}}
+
+    reopened = Session.open(store, learner=logistic_regression(), watch=False)
+    try:
+        assert reopened.pool.item_ids.equals(pool.item_ids)
+        assert reopened.labels == {pool.item_ids[5]: pool.y[5]}
+        np.testing.assert_array_equal(reopened.pool.X[[0, 59]], pool.X[[0, 59]])
+    finally:
+        reopened.close()
+
+    (tmp_path / "shards" / "part-0.parquet").rename(tmp_path / "elsewhere.parquet")
+    import shutil
+
+    shutil.rmtree(tmp_path / "shards")
+    with pytest.raises(FileNotFoundError, match="shards.*not there any more"):
+        Session.open(store, learner=logistic_regression(), watch=False)

@@ -280,3 +280,19 @@ def _name_of(source, root: Path) -> str:
     if isinstance(source, (str, Path)) and Path(source).is_file():
         return Path(source).stem
     return root.resolve().name or "parquet"
+
+
+def reopen_args(source, kw: dict) -> dict | None:
+    """`Pool.from_parquet`'s call as JSON, paths made absolute, so that a label store can open
+    the same dataset again (`workbench.loop.pool_source`); None when an argument is not
+    plain data (a class list of objects, say)."""
+    if isinstance(source, (str, Path)):
+        text = Path(source).expanduser()  # a folder, a file or a glob: made absolute as it is
+        where = str(text if text.is_absolute() else Path.cwd() / text)
+    else:
+        where = [str(Path(p).expanduser().resolve()) for p in source]
+    args = {"reader": "parquet", "source": where, **kw}
+    try:
+        return json.loads(json.dumps(args))
+    except (TypeError, ValueError):
+        return None

@@ -130,6 +130,8 @@ class Pool:
             if self.y_test is None or len(self.y_test) != len(self.X_test):
                 raise ValueError("X_test needs a y_test of the same length")
         self.class_folders = bool(class_folders)
+        # how a reader that can open this pool again was called (JSON), None for data in memory
+        self.opened_with: dict | None = None
         self._positions = pd.Series(np.arange(n), index=item_ids)
         self._render_cache: dict[str, dict] = {}
 
@@ -277,9 +279,11 @@ class Pool:
         """A partitioned Parquet dataset (a folder, a glob, a file or a list of files), opened
         from its footers and small columns: features stay on disk, `X` reads them when asked
         (see `workbench.data.parquet_pool` for the arguments)."""
-        from workbench.data.parquet_pool import parquet_pool_args
+        from workbench.data.parquet_pool import parquet_pool_args, reopen_args
 
-        return cls(**parquet_pool_args(source, **kw))
+        pool = cls(**parquet_pool_args(source, **kw))
+        pool.opened_with = reopen_args(source, kw)  # so a store can reopen it (loop/pool_source.py)
+        return pool
 
 
 def _check_finite(X: np.ndarray, item_ids, what: str) -> None:

@@ -11,11 +11,14 @@ A source is a small JSON dict that `load` rebuilds the pool from:
     {"kind": "dataset", "name": "digits"}                       a data set that ships with us
     {"kind": "folder", "path": "/abs/images"}                   Pool.from_folder (+ "name")
     {"kind": "file", "path": "/abs/rows.csv", "label_column": "kind", "text_column": null}
+    {"kind": "parquet", "args": {"source": "/abs/shards", "label_column": "label", ...}}
+                                                                Pool.from_parquet(**args)
 
 A pool has one when this module built it (`load`, which the command line's `--data` goes
-through), or when it is recognisably what a loader reads: the whole of a built-in data set,
-or exactly the images of one folder as `Pool.from_folder` reads them. A pool built from
-arrays or a DataFrame in memory has none, and then opening its store alone says what to pass.
+through), when its reader says how it was called (`Pool.from_parquet`), or when it is
+recognisably what a loader reads: the whole of a built-in data set, or exactly the images
+of one folder as `Pool.from_folder` reads them. A pool built from arrays or a DataFrame in
+memory has none, and then opening its store alone says what to pass.
 """
 
 from __future__ import annotations
@@ -67,9 +70,12 @@ def load(source: dict) -> Pool:
     elif kind == "file" and isinstance(source.get("path"), str):
         pool = _read_file(Path(source["path"]), source.get("label_column"),
                           source.get("text_column"))
+    elif kind == "parquet" and isinstance(source.get("args"), dict) and "source" in source["args"]:
+        pool = Pool.from_parquet(**source["args"])
     else:
         raise ValueError(f"unknown pool source {source!r}; expected a dict with 'kind' "
-                         f"'dataset' (name: {', '.join(DATASETS)}), 'folder' or 'file' (path: str)")
+                         f"'dataset' (name: {', '.join(DATASETS)}), 'folder' or 'file' (path: str), or "
+                         "'parquet' (args: Pool.from_parquet's)")
     _LOADED[pool] = dict(source)
     return pool
 
@@ -79,6 +85,9 @@ def describe(pool: Pool) -> dict | None:
     known = _LOADED.get(pool)
     if known is not None:
         return dict(known)
+    opened_with = getattr(pool, "opened_with", None)
+    if opened_with is not None and opened_with.get("reader") == "parquet":
+        return {"kind": "parquet", "args": {k: v for k, v in opened_with.items() if k != "reader"}}
     return _builtin(pool) or _folder(pool)
 
 
@@ -104,9 +113,10 @@ def rebuild(store: LabelStore | str | Path, *, otherwise: str) -> Pool:
     if source is None:
         raise ValueError(f"store {str(path)!r} does not record where its pool came from (its "
                          f"sessions were given pools built in memory); {otherwise}")
-    if source.get("kind") in ("folder", "file") and not Path(source["path"]).exists():
+    where = source.get("args", {}).get("source") if source.get("kind") == "parquet" else source.get("path")
+    if isinstance(where, str) and not any(c in where for c in "*?[") and not Path(where).exists():
         raise FileNotFoundError(f"store {str(path)!r} labels the pool read from "
-                                f"{source['path']!r}, which is not there any more; {otherwise}")
+                                f"{where!r}, which is not there any more; {otherwise}")
     return load(source)
 
 
