@@ -56,7 +56,6 @@ from workbench.data.representation_cache import RepresentationCache, default_cac
 log = logging.getLogger(__name__)
 
 VERSION = 2            # bump when an encoder, the graph or a method here changes what it computes
-MAX_GRAPH_ITEMS = 50_000  # exact neighbour search costs N^2 * D: above this, no graph
 
 
 # -- building ------------------------------------------------------------------------------
@@ -90,7 +89,7 @@ def fingerprint(pool, method: str, seed: int = 0) -> str:
 
 
 def build(pool, *, progress: Progress | None = None, seed: int = 0,
-          max_graph_items: int = MAX_GRAPH_ITEMS, encoder: Encoder | None = None,
+          max_graph_items: int | None = None, encoder: Encoder | None = None,
           cluster=None) -> Representation:
     """Learn the representation of `pool` now (seconds; see the module notes), or, given a
     fitted `encoder` (a model bundle's), encode the pool with it: a session that starts
@@ -117,9 +116,11 @@ def build(pool, *, progress: Progress | None = None, seed: int = 0,
             features = encode(encoder_inputs(encoder, pool), lambda f, m: progress(0.02 + 0.86 * f, m))
     features = np.ascontiguousarray(features, dtype=np.float32)
     neighbors = weights = None
-    if 2 <= len(features) <= max_graph_items:
+    # a graph at any size (exact search up to neighbors.EXACT_MAX_ITEMS, approximate above);
+    # `max_graph_items` asks for none above that many items
+    if len(features) >= 2 and (max_graph_items is None or len(features) <= max_graph_items):
         progress(0.9, f"finding each item's {N_NEIGHBORS} nearest neighbours")
-        neighbors, weights = nearest_neighbors(features)
+        neighbors, weights = nearest_neighbors(features, progress=lambda f, m: progress(0.9 + 0.09 * f, m))
     progress(1.0, "ready")
     return Representation(features, neighbors, weights, encoder, key, encoder.name,
                           build_seconds=round(time.perf_counter() - started, 3))

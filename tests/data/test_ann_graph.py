@@ -1,0 +1,129 @@
+"""The neighbour graph above exact search: an approximate index (faiss IVF-Flat, built and
+queried partition by partition) with the exact graph's contract, so that label spreading
+works on pools of any size. The exact-size threshold is passed in (or lowered) so that the
+approximate path runs on a few thousand items."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from workbench import Pool
+from workbench.data import ann
+from workbench.data import neighbors as nb
+from workbench.data import representation as R
+from workbench.learn.head import LightHead
+from workbench.loop.inputs import graph_rows
+
+
+def manifold(n: int, seed: int = 0, dim: int = 128, latent: int = 16, classes: int = 5):
+    """L2-normalised 128-d vectors on a 16-d curved manifold, in `classes` clusters: like a
+    representation's (what items look like varies in few directions), not isotropic noise."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, classes, n)
+    z = rng.normal(size=(n, latent)) + 3 * rng.normal(size=(classes, latent))[y]
+    x = np.tanh(z @ rng.normal(size=(latent, dim)) / np.sqrt(latent)) + 0.1 * rng.normal(size=(n, dim))
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32), y
+
+
+@pytest.fixture(scope="module")
+def data():
+    return manifold(6_000)
+
+
+@pytest.fixture(scope="module")
+def graphs(data):
+    """(exact, approximate, progress messages of the approximate one) on the same vectors."""
+    X, _ = data
+    exact = nb.nearest_neighbors(X)
+    messages = []
+    approx = nb.nearest_neighbors(X, progress=lambda f, m: messages.append((f, m)), exact_max_items=1_000)
+    return exact, approx, messages
+
+
+def recall(exact_index, approx_index) -> float:
+    return float(np.mean([len(set(a) & set(b)) / exact_index.shape[1]
+                          for a, b in zip(exact_index, approx_index)]))
+
+
+def test_approximate_graph_finds_the_exact_neighbours(graphs):
+    (exact_index, _), (approx_index, _), messages = graphs
+    assert recall(exact_index, approx_index) >= 0.95
+    # and it was the approximate index that found them, not exact search
+    assert any("approximate" in m for _, m in messages)
+
+
+def test_approximate_graph_keeps_the_exact_graphs_contract(data, graphs):
+    X, y = data
+    _, (index, weights), _ = graphs
+    assert index.shape == weights.shape == (len(X), nb.N_NEIGHBORS)
+    assert index.dtype == np.int32 and weights.dtype == np.float32
+    assert ((index >= 0) & (index < len(X))).all()
+    assert not (index == np.arange(len(X))[:, None]).any()           # never its own neighbour
+    assert all(len(set(row)) == len(row) for row in index[:500])      # no neighbour twice
+    assert ((weights > 0) & (weights <= 1)).all()
+    assert (np.diff(weights, axis=1) <= 1e-6).all()                   # nearest first
+    # the same width rule as the exact graph: the median k-th distance gives exp(-1)
+    assert np.median(weights[:, -1]) == pytest.approx(np.exp(-1), abs=0.01)
+    assert (y[index] == y[:, None]).mean() > 0.95
+
+
+def test_the_graph_is_built_partition_by_partition_with_progress(data, graphs, monkeypatch):
+    X, _ = data
+    _, approx, _ = graphs
+    monkeypatch.setattr(ann, "CHUNK", 1_000)
+    messages = []
+    chunked = nb.nearest_neighbors(X, progress=lambda f, m: messages.append((f, m)), exact_max_items=1_000)
+    fractions = [f for f, _ in messages]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert sum("indexed" in m for _, m in messages) == 6          # 6 partitions added ...
+    assert sum("found them for" in m for _, m in messages) == 6   # ... and 6 queried
+    # how the rows were cut into partitions does not change the graph
+    np.testing.assert_array_equal(chunked[0], approx[0])
+    np.testing.assert_array_equal(chunked[1], approx[1])
+
+
+def test_the_same_input_gives_the_same_graph(data, graphs):
+    X, _ = data
+    _, (index, weights), _ = graphs
+    again_index, again_weights = nb.nearest_neighbors(X.copy(), exact_max_items=1_000)
+    np.testing.assert_array_equal(again_index, index)
+    np.testing.assert_array_equal(again_weights, weights)
+
+
+def test_duplicates_do_not_break_it():
+    X, _ = manifold(2_000, seed=1)
+    # every item three times, and 40 copies of one item (more than k): exact ties everywhere
+    X = np.concatenate([X, X, X, np.repeat(X[:1], 40, axis=0)])
+    index, weights = nb.nearest_neighbors(X, exact_max_items=500)
+    assert index.shape == (len(X), nb.N_NEIGHBORS)
+    assert not (index == np.arange(len(X))[:, None]).any()
+    assert np.isfinite(weights).all() and ((weights > 0) & (weights <= 1)).all()
+    # an item's copies are at distance 0: each finds its two twins first
+    for i in (7, 1234, 2_000 + 99):
+        twins = {j for j in (i % 2_000, i % 2_000 + 2_000, i % 2_000 + 4_000) if j != i}
+        assert set(index[i, :2].tolist()) == twins
+    exact_index, _ = nb.nearest_neighbors(X)
+    dist = lambda idx: np.linalg.norm(X[idx[:, -1]] - X, axis=1)  # noqa: E731  k-th distance
+    np.testing.assert_allclose(np.median(dist(index)), np.median(dist(exact_index)), atol=1e-3)
+
+
+def test_a_pool_above_the_exact_size_gets_a_graph_that_label_spreading_runs_on(monkeypatch):
+    X, y = manifold(3_000, seed=2, dim=32, classes=3)
+    pool = Pool.from_arrays(X, y)
+    monkeypatch.setattr(nb, "EXACT_MAX_ITEMS", 500)
+    messages = []
+    rep = R.build(pool, progress=lambda f, m: messages.append(m))
+    assert rep.has_graph and rep.neighbors.shape == (3_000, nb.N_NEIGHBORS)
+    assert any("approximate" in m for m in messages)
+    # LightHead spreads 30 labels over it (what a session's round does: inputs.graph_rows)
+    rng = np.random.default_rng(0)
+    train = np.sort(rng.choice(3_000, 30, replace=False))
+    unlabeled = np.setdiff1d(np.arange(3_000), train)
+    head = LightHead(random_state=0).fit(rep.features[train], y[train], X_unlabeled=rep.features[unlabeled],
+                                         graph=graph_rows(rep, train, unlabeled))
+    assert head.transductive_proba_ is not None and head.n_pseudo_labels_ > 0
+    spread = head.classes_[head.transductive_proba_.argmax(axis=1)]
+    assert (spread == y[unlabeled]).mean() > 0.9
+    # max_graph_items still means "no graph above this many items"
+    assert not R.build(pool, max_graph_items=1_000).has_graph
