@@ -14,6 +14,7 @@ from workbench.learn.learners import features_for
 from workbench.learn.metrics import HEADLINE_HALF_WIDTH, accuracy_interval
 from workbench.learn.queue import AUDIT, COLD_START, QueueItem, audit_reserve, build_queue, diverse_positions
 
+COLD_START_READ = 5_000  # rows of a pool on disk read to spread the first items (k-means' sample)
 EARLY_AUDIT_EVERY = 4  # the audit pace, left to the default, until the accuracy is known +-10 points
 
 
@@ -89,8 +90,15 @@ class Ranker:
         self.cold_start_waits = not ready and session.strategy_name != "random"
         if session.strategy_name != "random":
             features = session.inputs.features() if ready else session.pool.X
-            first = free[diverse_positions(features[free], max(session.batch_size, 2 * len(session.classes)),
-                                           seed=session.seed)]
+            among = free
+            if not isinstance(features, np.ndarray) and len(free) > COLD_START_READ:
+                # Features left on disk (a Parquet dataset) are read by row group: a sample of
+                # a few runs of neighbouring rows, from all over the pool, not every row.
+                runs, run = 8, COLD_START_READ // 8
+                starts = np.random.default_rng(session.seed).choice(len(free) - run, runs, replace=False)
+                among = np.unique(np.concatenate([free[s:s + run] for s in starts]))
+            spread = max(session.batch_size, 2 * len(session.classes))
+            first = among[diverse_positions(features[among], spread, seed=session.seed)]
             order = np.concatenate([first, order[~np.isin(order, first)]])
         return build_queue(order, None, COLD_START, audit=self.reserve, audit_every=self.audit_pace())
 
