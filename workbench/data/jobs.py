@@ -150,7 +150,7 @@ def map_parts(fn: Callable, parts: Sequence, *, cluster=None, progress: JobProgr
 
 
 def _on_cluster(client, fn, parts, progress, what) -> list:
-    from distributed import CancelledError, KilledWorker, wait
+    from distributed import CancelledError, KilledWorker, as_completed
 
     address = client.scheduler.address
     slug = re.sub(r"[^a-z0-9]+", "-", what.lower()).strip("-") or "job"
@@ -164,14 +164,20 @@ def _on_cluster(client, fn, parts, progress, what) -> list:
     index = {f.key: i for i, f in enumerate(futures)}
     results: list = [None] * len(parts)
     pending, finished, no_workers_since = set(futures), 0, None
+    # the futures' own client's loop: the user's client need not be Dask's default one
+    arrived = as_completed(futures, loop=client.loop)
+    checked = time.monotonic()
     try:
         while pending:
-            try:
-                done, pending = wait(pending, timeout=1.0, return_when="FIRST_COMPLETED")
-            except TimeoutError:
-                no_workers_since = _check_cluster(client, address, what, parts, futures, index,
-                                                  pending, no_workers_since)
+            done = arrived.next_batch(block=False)
+            if not done:  # nothing new: every second, see that the cluster can still finish it
+                time.sleep(0.02)
+                if time.monotonic() - checked >= 1.0:
+                    no_workers_since = _check_cluster(client, address, what, parts, futures, index,
+                                                      pending, no_workers_since)
+                    checked = time.monotonic()
                 continue
+            pending.difference_update(done)
             for future in sorted(done, key=lambda f: index[f.key]):
                 i = index[future.key]
                 try:
