@@ -264,3 +264,30 @@ def test_a_cached_representation_is_reused_with_the_module_given_again(tmp_path)
     assert second.from_cache and second.encoder is again  # not the file's, which cannot encode
     np.testing.assert_array_equal(second.features, first.features)
     np.testing.assert_allclose(second.transform(pool.X[:3]), first.features[:3], atol=1e-6)
+
+
+def test_an_image_encoder_embedded_in_the_graph_needs_nothing_else(tmp_path):
+    pool = image_pool(60)
+    network = tiny_net()
+    session = Session(pool, tmp_path / "store", representation=pretrained(network, size=24), watch=False)
+    try:
+        for _ in range(12):
+            item = session.next()
+            session.label(item, pool.true_label(item.item_id))
+        path = session.export(tmp_path / "bundle", embed_encoder=True)  # checked against the model
+        expected = session.model.predict_proba(pool.X[:5])
+    finally:
+        session.close()
+    step = json.loads((path / "config.json").read_text())["preprocessing"][-1]
+    assert step["in_onnx"] is True and step["values"]["spec"].startswith("module:")
+    model = load_model(path)  # no encoder= needed: the graph encodes
+    np.testing.assert_allclose(model.predict_proba(pool.X[:5]), expected, atol=1e-4)
+
+
+def test_images_larger_than_the_model_reads_are_not_embedded():
+    from workbench.learn.onnx_encoder import encoder_graph
+
+    with pytest.raises(ValueError, match=r"larger than .* export without embed_encoder"):
+        encoder_graph(pretrained(tiny_net(), size=16), (20, 20), 17)
+    with pytest.raises(ValueError, match="only a pretrained image encoder"):
+        encoder_graph(pretrained(lambda X: X.reshape(len(X), -1)), (20, 20), 17)

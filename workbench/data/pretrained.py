@@ -215,9 +215,10 @@ class PretrainedEncoder(Encoder):
             progress(min(1.0, (start + batch) / len(X)), f"encoding {len(X)} items")
         return np.concatenate(out) if out else np.empty((0, self.dims), np.float32)
 
-    def prepare(self, x):
+    def prepare(self, x, *, antialias: bool = True):
         """Images (a tensor N x H x W [x C] in [0, 1]) as the model reads them: N x C x H' x W',
-        resized and normalised."""
+        resized and normalised. (Antialiasing changes only shrinking: the ONNX export, which
+        has none, is refused for images larger than the model's input.)"""
         import torch
         import torch.nn.functional as F
 
@@ -230,7 +231,7 @@ class PretrainedEncoder(Encoder):
             x = x.mean(1, keepdim=True)
         size = (self.height or x.shape[2], self.width or x.shape[3])
         if tuple(x.shape[2:]) != size:
-            x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
+            x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=antialias)
         mean = torch.as_tensor(self.mean, device=x.device).reshape(1, -1, 1, 1)
         std = torch.as_tensor(self.std, device=x.device).reshape(1, -1, 1, 1)
         return (x - mean) / std

@@ -52,6 +52,10 @@ def _model_from(bundle: Bundle, given=None) -> Model:
                 from workbench.data.text import TextVectorizer
 
                 text = TextVectorizer.from_state(step, part)
+            elif step["step"] == "representation" and step.get("in_onnx") and step["method"] == "pretrained":
+                from workbench.learn.onnx_encoder import OnnxEncoder  # embedded: the graph encodes
+
+                encoder = OnnxEncoder(bundle.onnx, restore_encoder(step, part))
             elif step["step"] == "representation":
                 encoder = _available(restore_encoder(step, part), bundle.source, given)
             else:

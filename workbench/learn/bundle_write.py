@@ -36,22 +36,25 @@ __all__ = ["bundle_parts", "manifest_for", "shareable", "write_bundle"]
 
 
 def write_bundle(model: Model, path, *, card: str, training: dict | None = None,
-                 as_zip: bool = False, overwrite: bool = False, check_items=None) -> Path:
+                 as_zip: bool = False, overwrite: bool = False, check_items=None,
+                 embed_encoder: bool = False) -> Path:
     """Write `model` as a bundle folder at `path` (or, `as_zip`, one .zip file). With
     `check_items` (a few items of the pool), the ONNX graph is run on them first and must
-    agree with the model within 1e-4: a graph that drifted from the weights is never written."""
+    agree with the model within 1e-4: a graph that drifted from the weights is never written.
+    `embed_encoder`: a pretrained image encoder goes inside the graph (onnx_encoder.py)
+    rather than being recorded by name and weights digest only."""
     from safetensors.numpy import save
 
     from workbench.learn.onnx_graph import to_onnx
 
     path = Path(path)
-    config, tensors = bundle_parts(model, training=training)
+    config, tensors = bundle_parts(model, training=training, embed_encoder=embed_encoder)
     try:
-        graph = to_onnx(model).SerializeToString()
+        graph = to_onnx(model, embed_encoder=embed_encoder).SerializeToString()
     except ValueError as e:
         raise BundleError(f"cannot export this model: {e}") from e
     if check_items is not None and len(check_items):
-        _check_agreement(model, graph, check_items)
+        _check_agreement(model, graph, check_items, outside=not config_in_onnx(config))
     files = {CONFIG: json.dumps(config, indent=1, ensure_ascii=False).encode(),
              WEIGHTS: save({k: np.ascontiguousarray(v) for k, v in tensors.items()},
                            metadata={"format": FORMAT, "format_version": str(FORMAT_VERSION)}),
@@ -68,8 +71,14 @@ def write_bundle(model: Model, path, *, card: str, training: dict | None = None,
     return path
 
 
-def _check_agreement(model: Model, graph: bytes, items) -> None:
-    if hasattr(model.encoder, "spec"):  # a pretrained encoder: the graph reads its vectors
+def config_in_onnx(config: dict) -> bool:
+    """Whether the graph reads items (its representation step, if any, is inside it)."""
+    return all(step.get("in_onnx", True) for step in config["preprocessing"]
+               if step["step"] == "representation")
+
+
+def _check_agreement(model: Model, graph: bytes, items, *, outside: bool) -> None:
+    if outside:  # a pretrained encoder outside the graph: it reads the encoder's vectors
         X = model.learner_inputs(items)
         expected = model.align(model.learner.predict_proba(X))
     else:
@@ -94,7 +103,8 @@ def _is_bundle(path: Path) -> bool:
         return False
 
 
-def bundle_parts(model: Model, *, training: dict | None = None) -> tuple[dict, dict[str, np.ndarray]]:
+def bundle_parts(model: Model, *, training: dict | None = None,
+                 embed_encoder: bool = False) -> tuple[dict, dict[str, np.ndarray]]:
     """(config.json's content, the tensors) of a model. A learner with no array form is kept
     in the ONNX graph alone; it must convert there (to_onnx says so at export if not)."""
     sig = model.signature
@@ -110,10 +120,10 @@ def bundle_parts(model: Model, *, training: dict | None = None) -> tuple[dict, d
         config["preprocessing"].append({"step": "text-vectoriser", "in_onnx": False, **text_config})
         tensors.update({f"text.{k}": v for k, v in arrays.items()})
     if model.encoder is not None:
-        enc_config, arrays = encoder_state(model.encoder)
+        enc_config, arrays = encoder_state(getattr(model.encoder, "recorded", model.encoder))
         # a pretrained encoder stays outside the graph, which then reads its vectors; the
         # bundle records its spec and weights digest, and loading it needs it on the machine
-        in_onnx = not hasattr(model.encoder, "spec")
+        in_onnx = embed_encoder or not hasattr(model.encoder, "spec")
         config["preprocessing"].append({"step": "representation", "in_onnx": in_onnx, **enc_config})
         tensors.update({f"encoder.{k}": v for k, v in arrays.items()})
     try:

@@ -46,6 +46,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from workbench.data.encoders import MAX_SIDE, PatchEncoder, UnitEncoder, VectorEncoder
 from workbench.learn.head import LightHead
+from workbench.learn.onnx_encoder import FEATURES, OnnxEncoder, encoder_graph
 from workbench.learn.torch_classifier import TorchClassifier
 
 __all__ = ["OPSET", "to_onnx"]
@@ -53,14 +54,22 @@ __all__ = ["OPSET", "to_onnx"]
 OPSET = 17  # of the default domain: onnxruntime 1.17, the oldest this package allows, runs it
 
 
-def to_onnx(model) -> onnx.ModelProto:
+def to_onnx(model, *, embed_encoder: bool = False) -> onnx.ModelProto:
     """The predict path of `model` (a `workbench.learn.model.Model`) as a checked ONNX model:
-    "items" in, "probabilities" and "class_index" out (see the module notes)."""
+    "items" in, "probabilities" and "class_index" out (see the module notes). A pretrained
+    encoder stays outside ("items" are then its vectors) unless `embed_encoder`
+    (workbench.learn.onnx_encoder)."""
     g = _Graph()
     shape = tuple(int(d) for d in model.signature.shape)
-    if hasattr(model.encoder, "spec"):  # a pretrained encoder stays outside: "items" are its vectors
-        shape = (int(model.learner.n_features_in_),)
-    features, feature_shape = _learner_inputs(g, model, "items", shape)
+    embedded = _embedded(model.encoder, shape, embed_encoder)
+    if embedded is not None:
+        features = g.splice(embedded.graph, "items", "encoder/")[0]
+        features = g.op("Identity", features, out=FEATURES)
+        feature_shape = (int(model.learner.n_features_in_),)
+    else:
+        if hasattr(model.encoder, "spec"):  # a pretrained encoder stays outside: "items" are its vectors
+            shape = (int(model.learner.n_features_in_),)
+        features, feature_shape = _learner_inputs(g, model, "items", shape)
     raw, columns = _learner_proba(g, model.learner, features, feature_shape)
     # The learner's columns put in the session's class order: align() applied to the
     # identity is the 0/1 matrix that does it, so the mapping is the Python path's own, and
@@ -75,7 +84,10 @@ def to_onnx(model) -> onnx.ModelProto:
         [helper.make_tensor_value_info("items", TensorProto.FLOAT, ["N", *shape])],
         [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", len(model.classes)]),
          helper.make_tensor_value_info("class_index", TensorProto.INT64, ["N"])],
-        initializer=g.initializers)
+        initializer=g.initializers,
+        # the embedded encoder's output, named so a loaded bundle can run the graph up to it
+        value_info=[] if embedded is None else [helper.make_tensor_value_info(
+            FEATURES, TensorProto.FLOAT, ["N", int(model.learner.n_features_in_)])])
     opsets = [helper.make_opsetid(domain, version) for domain, version in g.opsets.items()]
     exported = helper.make_model(graph, opset_imports=opsets, producer_name="workbench",
                                  ir_version=helper.find_min_ir_version_for(opsets),
@@ -83,6 +95,20 @@ def to_onnx(model) -> onnx.ModelProto:
     helper.set_model_props(exported, {"classes": json.dumps([str(c) for c in model.classes])})
     onnx.checker.check_model(exported, full_check=True)
     return exported
+
+
+def _embedded(encoder, shape: tuple, embed: bool):
+    """The ONNX model of a pretrained encoder to splice in front (asked for, or a bundle's
+    embedded one again), else None."""
+    if isinstance(encoder, OnnxEncoder):
+        return encoder.part
+    if embed and hasattr(encoder, "spec"):
+        return encoder_graph(encoder, shape, OPSET)
+    if embed:
+        raise ValueError("embed_encoder=True is for a pretrained image encoder (representation=a torch "
+                         "module, 'timm:...', 'torchvision:...'); this model's encoder is inside "
+                         "the graph already" if encoder is not None else "this model has no encoder")
+    return None
 
 
 class _Graph:

@@ -31,7 +31,7 @@ __all__ = ["bundle_as_zip", "export_session", "evaluation"]
 
 
 def export_session(session, path, *, name: str | None = None, as_zip: bool | None = None,
-                   overwrite: bool = False) -> Path:
+                   overwrite: bool = False, embed_encoder: bool = False) -> Path:
     """Write the session's model as a bundle at `path`: one zip file when `path` ends in
     ".zip" (any case) or `as_zip`, else a folder. See `bundle_as_zip` for `as_zip=False`."""
     path = Path(path)
@@ -69,7 +69,8 @@ def export_session(session, path, *, name: str | None = None, as_zip: bool | Non
     sample = np.random.default_rng(0).choice(len(session.pool), min(64, len(session.pool)),
                                              replace=False)
     return write_bundle(model, path, card=card, training=training, as_zip=as_zip,
-                        overwrite=overwrite, check_items=_rows(session, model, np.sort(sample)))
+                        overwrite=overwrite, check_items=_rows(session, model, np.sort(sample)),
+                        embed_encoder=embed_encoder)
 
 
 def _rows(session, model, positions):

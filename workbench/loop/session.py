@@ -242,15 +242,17 @@ class Session:
                                          "the items (a widget).")
 
     def export(self, path, *, name: str | None = None, as_zip: bool | None = None,
-               overwrite: bool = False):
+               overwrite: bool = False, embed_encoder: bool = False):
         """Write the model as a bundle (`workbench.learn.bundle`): a folder, or one zip file
         when `path` ends in ".zip" or `as_zip=True`, holding config.json, model.safetensors,
         model.onnx, a model card and a manifest. Retrains first if labels came since the last
         round, and names the label commit the model learned from (committing the labels if
-        the head is not it)."""
+        the head is not it). A pretrained encoder (`representation=`) is recorded by name and
+        weights digest, or with `embed_encoder=True` (an image model) put inside model.onnx."""
         from workbench.loop.export import export_session
 
-        return export_session(self, path, name=name, as_zip=as_zip, overwrite=overwrite)
+        return export_session(self, path, name=name, as_zip=as_zip, overwrite=overwrite,
+                              embed_encoder=embed_encoder)
 
     # -- events and life ----------------------------------------------------------------------
     subscribe = _forward("events", Events.subscribe)
