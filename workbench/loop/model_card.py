@@ -159,8 +159,9 @@ def _preprocessing(model) -> str:
     if model.signature.kind == "image":
         steps.append("decoding image files (in Python, outside model.onnx)")
     if hasattr(model.encoder, "spec"):  # workbench.data.pretrained: recorded, not carried
-        steps.append(f"the pretrained encoder {model.encoder.describe()}, outside model.onnx (which "
-                     "reads its vectors): it must be on the machine that loads this bundle")
+        steps.append(f"the pretrained encoder {model.encoder.describe()}: outside model.onnx (which "
+                     "then reads its vectors, and the encoder must be on the machine that loads this "
+                     "bundle) unless exported with embed_encoder=True (config.json's in_onnx says which)")
     elif model.encoder is not None:
         steps.append(f"the pool's representation ({model.encoder.name}), inside model.onnx")
     return "; ".join(steps) or "none"
