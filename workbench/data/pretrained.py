@@ -87,8 +87,18 @@ class PretrainedEncoder(Encoder):
         self.digest = src.digest
         size = (size, size) if isinstance(size, int) else size
         self.height, self.width = (int(s) for s in (size or src.size or (0, 0)))
-        self.mean = np.asarray(mean if mean is not None else src.mean, dtype=np.float32)
-        self.std = np.asarray(std if std is not None else src.std, dtype=np.float32)
+        self.mean, self.std = (self._per_channel(given, default, what) for given, default, what
+                               in ((mean, src.mean, "mean"), (std, src.std, "std")))
+
+    def _per_channel(self, given, default, what: str) -> np.ndarray:
+        """A mean or std per channel: the given one, or the model's (averaged over its three
+        channels for a one-channel network)."""
+        values = np.atleast_1d(np.asarray(given if given is not None else default, dtype=np.float32))
+        if given is None and len(values) != self.channels:
+            values = np.full(self.channels, values.mean(), dtype=np.float32)
+        if len(values) not in (1, self.channels):
+            raise ValueError(f"{what} has {len(values)} values; expected one per channel ({self.channels})")
+        return np.broadcast_to(values, (self.channels,)).astype(np.float32)
 
     # -- what the representation and a bundle keep -------------------------------------------
     def arrays(self):
