@@ -65,6 +65,10 @@ def add_commands(sub) -> None:
                       help="the parquet to write (default predictions.parquet)")
     pred.add_argument("--text-column", default="text", help="the column of texts (default text)")
     pred.add_argument("--batch", type=int, default=1024, help="items per batch (default 1024)")
+    pred.add_argument("--scheduler", default=None,
+                      help="a Dask scheduler's address (tcp://host:8786, default "
+                           "$WORKBENCH_DASK_SCHEDULER): predict the items in parts on its workers "
+                           "(a store's pool: each worker reads its own rows); else in this process")
     pred.add_argument("--registry", default=None,
                       help="the model registry folder (default $WORKBENCH_MODELS or "
                            "~/.cache/workbench/models)")
@@ -93,7 +97,13 @@ def run(args) -> int:
     if args.command == "export":
         return _export(args)
     if args.command == "predict":
-        return _predict(args)
+        from workbench.data.jobs import ClusterJobFailed, ClusterUnreachable
+
+        try:
+            return _predict(args)
+        except (ClusterUnreachable, ClusterJobFailed) as e:  # they say what to do: no traceback
+            print(f"workbench: error: {e}", file=sys.stderr)
+            return 2
     return _models(args)
 
 
@@ -149,8 +159,6 @@ def _size(path: Path) -> str:
 
 # -- predict ------------------------------------------------------------------------------------
 def _predict(args) -> int:
-    import numpy as np
-    import pandas as pd
     from tqdm import tqdm
 
     from workbench.cli_history import is_store
@@ -159,6 +167,9 @@ def _predict(args) -> int:
     if args.batch < 1:
         raise ValueError(f"--batch must be at least 1, got {args.batch}")
     model = load_model(args.bundle, registry=args.registry)
+    client = _scheduler(args.scheduler)
+    if client is not None:
+        return _predict_on_cluster(args, model, client)
     if args.data is None or is_store(args.data):
         ids, items = _store_pool(model, args.data)
     else:
@@ -171,8 +182,13 @@ def _predict(args) -> int:
             batch = items[start:start + args.batch]
             parts.append(model.predict_proba(batch))
             bar.update(len(batch))
-    proba = np.concatenate(parts) if parts else np.zeros((0, len(model.classes)), np.float32)
-    seconds = time.perf_counter() - started
+    return _write_predictions(args, model, ids, _stack(parts, model), time.perf_counter() - started)
+
+
+def _write_predictions(args, model, ids, proba, seconds: float) -> int:
+    import numpy as np
+    import pandas as pd
+
     names = [str(c) for c in model.classes]
     frame = pd.DataFrame({"item_id": ids,
                           "predicted": np.asarray(names, dtype=object)[proba.argmax(axis=1)],
@@ -186,9 +202,60 @@ def _predict(args) -> int:
     return 0
 
 
+def _scheduler(address):
+    """The Dask client `--scheduler` (or $WORKBENCH_DASK_SCHEDULER) names, or None."""
+    from workbench.data.jobs import connect
+
+    return connect(address)
+
+
+def _predict_on_cluster(args, model, client) -> int:
+    """The predictions as a job over parts on the cluster: a store's pool in its own parts
+    (each worker reads its rows), other data in parts of the items read here (image paths:
+    the workers open the files, so they must see the same paths, a shared file system). The
+    model (about 1 MB pickled) travels with each part."""
+    import functools
+
+    from workbench.cli_history import is_store
+    from workbench.data.jobs import describe, map_parts, on_rows
+    from workbench.data.parts import ItemsPart
+    from workbench.data.pool_encoding import rows_per_part
+
+    if args.data is None or is_store(args.data):
+        pool = _store_source(model, args.data)
+        ids, parts = pool.item_ids.tolist(), pool.parts(rows_per_part(len(pool), client))
+        fn = on_rows(functools.partial(_checked_proba, model))
+    else:
+        ids, items = read_items(model.signature, Path(args.data), text_column=args.text_column)
+        rows = rows_per_part(len(ids), client)
+        parts = [ItemsPart(start, min(len(ids), start + rows), items[start:start + rows])
+                 for start in range(0, len(ids), rows)]
+        fn = on_rows(model.predict_proba)
+    started = time.perf_counter()
+    print(f"predicting {len(ids)} items in {len(parts)} parts on {describe(client)}", file=sys.stderr)
+    proba = map_parts(fn, parts, cluster=client, what=f"predicting {len(ids)} items")
+    return _write_predictions(args, model, ids, _stack(proba, model), time.perf_counter() - started)
+
+
+def _checked_proba(model, X):
+    return model.predict_proba(model.signature.check(X))
+
+
+def _stack(parts, model):
+    import numpy as np
+
+    return np.concatenate(parts) if parts else np.zeros((0, len(model.classes)), np.float32)
+
+
 def _store_pool(model, store) -> tuple[list[str], object]:
     """(item ids, features) of the pool a store labels: `store`, else the one the bundle
     was exported from. Its features are what the model learned from, so they go in as is."""
+    pool = _store_source(model, store)
+    return pool.item_ids.tolist(), model.signature.check(pool.X)
+
+
+def _store_source(model, store):
+    """The pool a store labels: `store`, else the one the bundle was exported from."""
     from workbench.cli_history import is_store
     from workbench.loop import pool_source
 
@@ -200,8 +267,7 @@ def _store_pool(model, store) -> tuple[list[str], object]:
         if not is_store(store):
             raise ValueError(f"the bundle was exported from the store {store!r}, which is not "
                              f"here; {otherwise}")
-    pool = pool_source.rebuild(store, otherwise=otherwise)
-    return pool.item_ids.tolist(), model.signature.check(pool.X)
+    return pool_source.rebuild(store, otherwise=otherwise)
 
 
 def read_items(signature, path: Path, *, text_column: str = "text") -> tuple[list[str], object]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ArrayPart", "Part", "ROWS_PER_PART", "array_parts_of"]
+__all__ = ["ArrayPart", "ItemsPart", "Part", "ROWS_PER_PART", "array_parts_of"]
 
 ROWS_PER_PART = 65_536  # an in-memory pool's rows per part: 200 MB of 28 x 28 float32 images
 
@@ -46,6 +46,17 @@ class ArrayPart(Part):
 
     def read(self) -> np.ndarray:
         return self.array
+
+
+@dataclass(frozen=True)
+class ItemsPart(Part):
+    """A run of items already read, as a model reads them (image paths, texts, table rows,
+    arrays): `workbench predict --scheduler` carries them to a worker."""
+
+    items: object = None
+
+    def read(self):
+        return self.items
 
 
 def array_parts_of(X: np.ndarray, rows_per_part: int = ROWS_PER_PART) -> list[Part]:
