@@ -178,11 +178,12 @@ def test_vision_libraries_that_are_missing_say_how_to_fetch_them(spec, pip):
     assert "python -c" in str(error.value) and "never downloads" in str(error.value)
 
 
-def test_an_unknown_spec_is_refused():
+def test_an_unknown_spec_is_refused_and_stores_nothing(tmp_path):
     with pytest.raises(ValueError, match="LIBRARY:NAME"):
         PretrainedEncoder("keras:resnet")
     with pytest.raises(ValueError, match="'auto', True or False"):
-        Session(image_pool(), "unused", representation="yes", watch=False)
+        Session(image_pool(), tmp_path / "store", representation="yes", watch=False)
+    assert not (tmp_path / "store").exists()
 
 
 # -- a model bundle records its encoder ----------------------------------------------------------

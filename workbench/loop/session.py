@@ -98,6 +98,10 @@ class Session:
         self.classes = classes
         self.class_names = [str(c) for c in classes]
         self.class_by_name = dict(zip(self.class_names, classes))
+        # a wrong representation is refused before a store is made for it (bad input stores nothing)
+        representation = resolve_representation(representation)
+        if isinstance(learner, str):  # by name; "finetune" trains the encoder given as representation=
+            learner = make_learner(learner, seed, encoder=representation)
         self.store = store if isinstance(store, LabelStore) else LabelStore.open(store, annotator=annotator)
         self.annotator = annotator or self.store.annotator
         # `at`: train and evaluate on the labels of a commit, read-only (an old model rebuilt).
@@ -107,9 +111,6 @@ class Session:
         pool_source.record(self.store, pool)  # so the store alone can reopen it: Session.open
         # The default: a light head on the pool's representation, learned once in the
         # background and cached (see workbench.loop.inputs); other learners see pool.X.
-        if isinstance(learner, str):  # by name; "finetune" trains the pretrained encoder given as
-            representation = resolve_representation(representation)  # representation= (its last block)
-            learner = make_learner(learner, seed, encoder=representation)
         self.learner = (learner if learner is not None else LightHead(random_state=seed)
                         if start is None else learner_after(start, seed))
         self.strategy = get_strategy(strategy)
