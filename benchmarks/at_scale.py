@@ -130,8 +130,11 @@ def compare_build(pool, rows: int, client) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--compare-rows", type=int, default=50_000)
+    parser.add_argument("--compare-rows", type=int, default=20_000)
     parser.add_argument("--dir", default="/tmp/wb-scale")
+    parser.add_argument("--cache", default=None,
+                        help="keep the representation here (default: a temporary folder); "
+                             "benchmarks/ann_label_efficiency.py reuses it")
     args = parser.parse_args()
 
     from dask.distributed import Client, LocalCluster
@@ -168,7 +171,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         session = Session(pool, Path(tmp) / "labels", test=(X_test, y_test), watch=False,
-                          cluster=client, representation_cache=Path(tmp) / "cache")
+                          cluster=client,
+                          representation_cache=Path(args.cache) if args.cache else Path(tmp) / "cache")
         log("session_open_s", round(time.perf_counter() - started, 2))
         started = time.perf_counter()
         session.next()

@@ -245,3 +245,17 @@ def representation_cache(tmp_path_factory):
         os.environ.pop("WORKBENCH_CACHE_DIR", None)
     else:
         os.environ["WORKBENCH_CACHE_DIR"] = before
+
+
+@pytest.fixture(scope="session")
+def client():
+    """One real Dask LocalCluster of 2 worker processes (and a Client on it) for every test
+    that runs jobs on a cluster: starting one costs seconds on 2 cores, so the tests share it.
+    A test that kills a worker waits for the nanny's replacement (`wait_for_workers(2)`)
+    before it returns, so the next test finds 2 workers. `client.cluster_` is the cluster."""
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cluster, \
+            Client(cluster, set_as_default=False) as client:
+        client.cluster_ = cluster
+        yield client

@@ -27,22 +27,21 @@ def bundle(tmp_path_factory):
     return pool, root
 
 
-def test_predict_on_the_cluster_equals_in_process(bundle, tmp_path, capsys):
-    from distributed import LocalCluster
-
+def test_predict_on_the_cluster_equals_in_process(bundle, tmp_path, capsys, client):
     pool, root = bundle
     np.savez(tmp_path / "items.npz", X=pool.X[:700], item_ids=pool.item_ids[:700].to_numpy(str))
-    with LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cluster:
-        for data in ([], [str(tmp_path / "items.npz")]):  # the store's pool; a file of items
-            here, there = tmp_path / "here.parquet", tmp_path / "there.parquet"
-            assert cli.main(["predict", str(root / "bundle"), *data, "--out", str(here)]) == 0
-            assert cli.main(["predict", str(root / "bundle"), *data, "--out", str(there),
-                             "--scheduler", cluster.scheduler_address]) == 0
-            assert "parts on the Dask cluster at tcp://" in capsys.readouterr().err
-            a, b = pd.read_parquet(here), pd.read_parquet(there)
-            assert a["item_id"].tolist() == b["item_id"].tolist() and a["predicted"].equals(b["predicted"])
-            columns = [c for c in a.columns if c.startswith("p_")]
-            np.testing.assert_allclose(b[columns].to_numpy(), a[columns].to_numpy(), atol=1e-6)
+    # the shared LocalCluster of tests/conftest.py, reached by its address as a user would
+    cluster = client.cluster_
+    for data in ([], [str(tmp_path / "items.npz")]):  # the store's pool; a file of items
+        here, there = tmp_path / "here.parquet", tmp_path / "there.parquet"
+        assert cli.main(["predict", str(root / "bundle"), *data, "--out", str(here)]) == 0
+        assert cli.main(["predict", str(root / "bundle"), *data, "--out", str(there),
+                         "--scheduler", cluster.scheduler_address]) == 0
+        assert "parts on the Dask cluster at tcp://" in capsys.readouterr().err
+        a, b = pd.read_parquet(here), pd.read_parquet(there)
+        assert a["item_id"].tolist() == b["item_id"].tolist() and a["predicted"].equals(b["predicted"])
+        columns = [c for c in a.columns if c.startswith("p_")]
+        np.testing.assert_allclose(b[columns].to_numpy(), a[columns].to_numpy(), atol=1e-6)
 
 
 def test_an_unreachable_scheduler_is_named(bundle, tmp_path, capsys):

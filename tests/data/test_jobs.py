@@ -54,17 +54,15 @@ def free_address() -> str:
         return f"tcp://127.0.0.1:{s.getsockname()[1]}"
 
 
-@pytest.fixture(scope="module")
-def client():
+@pytest.fixture(scope="module", autouse=True)
+def _functions_by_value():
+    """This module's functions travel to the workers by value (the `client` fixture of
+    tests/conftest.py): the workers need not import the tests."""
     import cloudpickle
-    from distributed import Client, LocalCluster
 
-    # this module's functions travel by value: the workers need not import the tests
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    with LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cluster, \
-            Client(cluster, set_as_default=False) as client:
-        client.cluster_ = cluster
-        yield client
+    yield
+    cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
 
 
 @pytest.fixture(scope="module")

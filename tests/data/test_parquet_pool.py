@@ -294,14 +294,10 @@ def test_missing_ids_labels_and_columns_are_named(data, tmp_path):
 
 
 @pytest.mark.slow  # a real 2-process Dask cluster: a few seconds to start
-def test_dask_workers_read_their_own_parts(data):
-    from distributed import Client, LocalCluster
-
+def test_dask_workers_read_their_own_parts(data, client):
     from workbench.data.jobs import map_parts
 
     folder, X, _ = data
     pool = Pool.from_parquet(folder, image_shape=(8, 8))
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
-        sums = map_parts(lambda part: part.read().sum(axis=(1, 2)), pool.parts(20), cluster=client)
+    sums = map_parts(lambda part: part.read().sum(axis=(1, 2)), pool.parts(20), cluster=client)
     assert np.allclose(np.concatenate(sums), X.sum(axis=(1, 2)))

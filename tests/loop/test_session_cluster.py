@@ -26,16 +26,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
 
 
 @pytest.fixture(scope="module")
-def client():
-    from distributed import Client, LocalCluster
-
-    with LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cluster, \
-            Client(cluster, set_as_default=False) as client:
-        client.cluster_ = cluster
-        yield client
-
-
-@pytest.fixture(scope="module")
 def digits():
     return datasets.digits().subset(np.arange(600))
 
@@ -76,6 +66,26 @@ def test_the_environment_names_the_scheduler(client, digits, tmp_path, monkeypat
     opened = session.cluster
     session.close()
     assert opened.status == "closed"  # a client the session opened itself, it closes
+
+
+def test_bad_input_is_refused_before_a_client_is_opened_and_a_refusing_store_closes_it(
+        client, digits, tmp_path):
+    def clients_on_the_scheduler():
+        return client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.clients))
+
+    before = clients_on_the_scheduler()
+    address = free_address()  # unreachable: were it connected first, ClusterUnreachable would win
+    with pytest.raises(ValueError, match="no-such-strategy"):
+        Session(digits, tmp_path / "labels", cluster=address, strategy="no-such-strategy", watch=False)
+    assert not (tmp_path / "labels").exists()
+    Session(digits, tmp_path / "bound", classes=list(range(10)), watch=False).close()
+    with pytest.raises(ValueError, match="classes"):  # the store was made for other classes
+        Session(digits, tmp_path / "bound", classes=["a", "b"], cluster=client.scheduler.address,
+                watch=False)
+    deadline = time.monotonic() + 10
+    while clients_on_the_scheduler() > before and time.monotonic() < deadline:
+        time.sleep(0.1)  # the scheduler hears of a closed client shortly after
+    assert clients_on_the_scheduler() == before
 
 
 def test_an_unreachable_scheduler_is_named_before_the_store_is_touched(digits, tmp_path):

@@ -90,25 +90,15 @@ class Session:
                 "when the pool has no ground truth"
             )
         self.pool = pool
-        # Jobs over the whole pool (its representation) run on a Dask cluster when given one
-        # (a Client, a scheduler address, or WORKBENCH_DASK_SCHEDULER): workbench.data.jobs
-        self.cluster = connect(cluster, fallback=fallback)
-        self._owns_cluster = self.cluster is not None and self.cluster is not cluster
         self.signature = InputSignature.of(pool)  # what the model reads (see learn/model.py)
         self.classes = classes
         self.class_names = [str(c) for c in classes]
         self.class_by_name = dict(zip(self.class_names, classes))
-        # a wrong representation is refused before a store is made for it (bad input stores nothing)
+        # Bad input is refused before a store is made for it, or a cluster connected for it
+        # (bad input stores nothing, and leaves no client behind)
         representation = resolve_representation(representation)
         if isinstance(learner, str):  # by name; "finetune" trains the encoder given as representation=
             learner = make_learner(learner, seed, encoder=representation)
-        self.store = store if isinstance(store, LabelStore) else LabelStore.open(store, annotator=annotator)
-        self.annotator = annotator or self.store.annotator
-        # `at`: train and evaluate on the labels of a commit, read-only (an old model rebuilt).
-        self.at = None if at is None else self.store.rev(at).id
-        self.store.bind(classes=self.class_names, n_items=len(pool),
-                        items_hash=labels_hash(pool.item_ids, [""] * len(pool)))
-        pool_source.record(self.store, pool)  # so the store alone can reopen it: Session.open
         # The default: a light head on the pool's representation, learned once in the
         # background and cached (see workbench.loop.inputs); other learners see pool.X.
         self.learner = (learner if learner is not None else LightHead(random_state=seed)
@@ -116,6 +106,24 @@ class Session:
         self.strategy = get_strategy(strategy)
         self.strategy_name = strategy_name(strategy)
         check_strategy_fits(self.strategy, self.strategy_name, self.learner)
+        # Jobs over the whole pool (its representation) run on a Dask cluster when given one
+        # (a Client, a scheduler address, or WORKBENCH_DASK_SCHEDULER): workbench.data.jobs.
+        # An unreachable scheduler is named before the store is touched.
+        self.cluster = connect(cluster, fallback=fallback)
+        self._owns_cluster = self.cluster is not None and self.cluster is not cluster
+        try:
+            self.store = (store if isinstance(store, LabelStore)
+                          else LabelStore.open(store, annotator=annotator))
+            self.annotator = annotator or self.store.annotator
+            # `at`: train and evaluate on the labels of a commit, read-only (an old model rebuilt).
+            self.at = None if at is None else self.store.rev(at).id
+            self.store.bind(classes=self.class_names, n_items=len(pool),
+                            items_hash=labels_hash(pool.item_ids, [""] * len(pool)))
+            pool_source.record(self.store, pool)  # so the store alone can reopen it: Session.open
+        except BaseException:
+            if self._owns_cluster:  # a store that refuses this pool leaves no client open
+                self.cluster.close()
+            raise
         self.batch_size, self.retrain_every, self.seed = batch_size, retrain_every, seed
         self.test = held_out_split(test, pool)
         self.events = Events()  # before the representation job, which reports progress
