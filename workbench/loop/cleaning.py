@@ -62,6 +62,10 @@ anything: its item trains every fold and is left out of the ranking (listed, wit
 Nothing is cached: each call reads the current labels and fits afresh, 5 to 15 fits (1.5 s
 on the 1,797 digits, 18 s on 100,000 vectors of 64 dimensions, on 2 shared cores). Like a
 training round it waits for the pool's representation while that is being learned.
+
+On a session with a Dask cluster (`Session(..., cluster=client)`), each fold of a pass is a
+task on the cluster's workers, with the same results to 1e-6; without one the folds run in
+this process. See `workbench.loop.cleaning_folds`.
 """
 
 from __future__ import annotations
@@ -71,12 +75,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
-from threadpoolctl import threadpool_limits
 
-from workbench.learn.learners import features_for
-from workbench.learn.model import aligned, class_columns
 from workbench.learn.queue import AUDIT
+from workbench.loop.cleaning_folds import one_pass
 
 __all__ = ["CrossFit", "METHODS", "cross_fit", "suspicion", "suspects"]
 
@@ -223,14 +224,15 @@ def cross_fit(session, *, folds: int = 5, passes: int = 3) -> CrossFit:
     scored = np.flatnonzero(~single)
 
     pruned = np.zeros(len(item_ids), dtype=bool)
-    proba = _one_pass(session, positions, values, fold, folds, rest, names, pruned=pruned)
+    proba = one_pass(session, positions, values, fold, folds, rest, names, pruned=pruned)
     by_pass = [proba]
     while len(by_pass) < passes:
         doubted = _to_prune(proba, given, scored)
         if np.array_equal(doubted, pruned):  # the next pass would repeat this one exactly
             break
         pruned = doubted
-        proba = _one_pass(session, positions, values, fold, folds, rest, names, pruned=pruned)
+        proba = one_pass(session, positions, values, fold, folds, rest, names, pruned=pruned,
+                         pass_number=len(by_pass) + 1)
         by_pass.append(proba)
     return CrossFit(item_ids=[item_ids[i] for i in scored], given=given[scored],
                     proba=proba[scored], classes=classes, fold=fold[scored], folds=folds,
@@ -238,36 +240,6 @@ def cross_fit(session, *, folds: int = 5, passes: int = 3) -> CrossFit:
                     unscored={item_ids[i]: f"the only label of class {names[given[i]]}: nothing "
                               "to compare it with" for i in np.flatnonzero(single)},
                     by_pass=[p[scored] for p in by_pass])
-
-
-def _one_pass(session, positions, values, fold, folds, rest, names, *, pruned) -> np.ndarray:
-    """Each fold scored by a fresh clone of the learner trained on the other folds' labels,
-    less the `pruned` ones; held-out and pruned items join the unlabeled pool."""
-    features = session.inputs.features()
-    proba = np.zeros((len(positions), len(names)))
-    for part in range(folds):
-        held = np.flatnonzero(fold == part)
-        if not len(held):
-            continue
-        train = np.flatnonzero((fold != part) & ~pruned)
-        aside = np.flatnonzero((fold != part) & pruned)
-        unlabeled = np.concatenate([positions[held], positions[aside], rest]).astype(np.int64)
-        learner = clone(session.learner)
-        # One BLAS thread: on 2 busy cores a threaded LogisticRegression fit on the digits took
-        # 100x longer (60 s instead of 0.6 s) waiting on its own threads.
-        with threadpool_limits(1, user_api="blas"):
-            session.inputs.fit(learner, positions[train], values[train], unlabeled)
-            raw = learner.predict_proba(features_for(learner, features[positions[held]]))
-        p = _aligned(raw, learner, names)
-        spread = getattr(learner, "transductive_proba_", None)
-        if spread is not None and len(spread) == len(unlabeled):
-            # label spreading's view of the held-out items (from their neighbours' labels),
-            # averaged with the head's. Tried on the digits, seeds 0-2, the benchmark's flips at
-            # 600 and 1,797 labels, one pass, margin: mean P@k 97.4% for the mean, 96.5% for the
-            # head alone, 97.1% for spreading alone
-            p = (p + _aligned(np.asarray(spread)[: len(held)], learner, names)) / 2
-        proba[held] = p
-    return proba
 
 
 def _to_prune(proba, given, scored) -> np.ndarray:
@@ -301,11 +273,6 @@ def _stratified_folds(given, folds: int, seed) -> np.ndarray:
 def _label_array(values: list) -> np.ndarray:
     """Label values as the session hands them to its learner."""
     return np.asarray(values, dtype=object if values and isinstance(values[0], str) else None)
-
-
-def _aligned(raw, learner, names) -> np.ndarray:
-    """Probabilities with one column per session class (a fold may miss some)."""
-    return aligned(raw, class_columns(learner.classes_, names), len(names), dtype=np.float64)
 
 
 def _provenance(session, item_ids: list[str], labels: list[str]) -> dict:
