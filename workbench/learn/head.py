@@ -124,11 +124,12 @@ class LightHead(ClassifierMixin, BaseEstimator):
 
     def _head(self, X, codes, weight=None):
         from sklearn.linear_model import LogisticRegression
-        from threadpoolctl import threadpool_limits
+
+        from workbench.learn.threads import limit_threads
 
         # One BLAS thread: these products are tiny, and on 2 cores two threads made a fit
         # 50x slower (1 s instead of 20 ms) by waiting on each other.
-        with threadpool_limits(1, user_api="blas"):
+        with limit_threads(1, user_api="blas"):
             return LogisticRegression(C=self.C, max_iter=500).fit(X, codes, sample_weight=weight)
 
     def predict_proba(self, X) -> np.ndarray:

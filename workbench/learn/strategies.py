@@ -164,7 +164,8 @@ def diverse_margin(proba, n: int, *, features, batch: int = 10, prefilter: int =
     and for logistic regression it was as good. See benchmarks/label_efficiency.py.
     """
     from sklearn.cluster import KMeans
-    from threadpoolctl import threadpool_limits
+
+    from workbench.learn.threads import limit_threads
 
     proba = _check_proba(proba)
     features = np.asarray(features)  # only the candidates' rows are read (and copied)
@@ -192,7 +193,7 @@ def diverse_margin(proba, n: int, *, features, batch: int = 10, prefilter: int =
         weight = 1.0 + margin_scores(proba[candidates]) + 1e-3  # 1 - (p1 - p2), in (0, 1]
         # One thread: on 2 cores, threads waiting on each other made this 500-point k-means
         # take 50-300 ms instead of 5.
-        with threadpool_limits(1):
+        with limit_threads(1):
             km = KMeans(n_clusters=k, n_init=1, random_state=seed).fit(x, sample_weight=weight)
         picked = []
         for c in range(k):

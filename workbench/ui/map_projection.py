@@ -167,11 +167,12 @@ def _threads() -> int:
 
 def _tsne(F: np.ndarray) -> np.ndarray:
     from sklearn.manifold import TSNE
-    from threadpoolctl import threadpool_limits
+
+    from workbench.learn.threads import limit_threads
 
     if len(F) < 5:  # too few for a perplexity: the principal components say as much
         return _pca(F)
-    with threadpool_limits(_threads()):
+    with limit_threads(_threads()):
         return TSNE(2, perplexity=min(30.0, (len(F) - 1) / 3), init="pca", random_state=0,
                     max_iter=TSNE_ITERATIONS, n_jobs=_threads()).fit_transform(F).astype(np.float32)
 
