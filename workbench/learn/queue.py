@@ -40,21 +40,42 @@ class QueueItem:
 
 class Queue:
     """Ranked positions consumed from the front. `head` skips the done prefix so that
-    finding the next items costs O(k), not O(labels since the last retrain)."""
+    finding the next items costs O(k), not O(labels since the last retrain).
 
-    def __init__(self, positions, roles: list[str], scores: list):
-        self.positions = np.asarray(positions, dtype=np.int64).tolist()
-        if len(set(self.positions)) != len(self.positions):
+    Held in numpy arrays, not Python lists: a round builds the next queue in the background
+    while the person labels, and a list of a million positions (or a set of them, to check
+    for duplicates) is built in one call that holds the interpreter lock for tens of
+    milliseconds, so every `next()` meanwhile waited for it; numpy's sort lets go of it.
+    `roles`: a role per entry, or with `role_names`, each entry's index into them."""
+
+    def __init__(self, positions, roles, scores, *, role_names: list[str] | None = None):
+        self.positions = np.asarray(positions, dtype=np.int64).reshape(-1)
+        n = len(self.positions)
+        if n and np.unique(self.positions).size != n:
             raise ValueError("a queue holds every item at most once")
-        if not len(roles) == len(scores) == len(self.positions):
-            raise ValueError(f"queue of {len(self.positions)} positions got {len(roles)} roles "
-                             f"and {len(scores)} scores")
-        self.roles = list(roles)
-        self.scores = list(scores)
+        if role_names is None:
+            role_names = list(dict.fromkeys(roles))
+            index = {name: code for code, name in enumerate(role_names)}
+            roles = [index[r] for r in roles]
+        self.role_names = list(role_names)
+        self.role_codes = np.asarray(roles, dtype=np.int16).reshape(-1)
+        if scores is None:
+            scores = np.full(n, np.nan)
+        elif not isinstance(scores, np.ndarray):
+            scores = np.array([np.nan if v is None else v for v in scores], dtype=np.float64)
+        self.scores = np.asarray(scores, dtype=np.float64).reshape(-1)  # NaN: no score
+        if not len(self.role_codes) == len(self.scores) == n:
+            raise ValueError(f"queue of {n} positions got {len(self.role_codes)} roles "
+                             f"and {len(self.scores)} scores")
         self.head = 0
 
     def __len__(self) -> int:
         return len(self.positions)
+
+    def entry(self, k: int) -> tuple[int, str, float | None]:
+        """(position, role, score) of the k-th entry."""
+        score = float(self.scores[k])
+        return int(self.positions[k]), self.role_names[self.role_codes[k]], None if score != score else score
 
     def upcoming(self, is_done, is_blocked=None):
         """Yield (position, role, score) of entries neither done nor blocked, in order.
@@ -62,8 +83,9 @@ class Queue:
         Done entries (labeled, skipped) at the front are passed for good; blocked ones (shown
         by another session right now) are passed over but may come back."""
         at_front = True
-        for k in range(self.head, len(self.positions)):
-            position = self.positions[k]
+        positions = self.positions
+        for k in range(self.head, len(positions)):
+            position = int(positions[k])
             if is_done(position):
                 if at_front:
                     self.head = k + 1
@@ -72,7 +94,7 @@ class Queue:
                 at_front = False
                 continue
             at_front = False
-            yield position, self.roles[k], self.scores[k]
+            yield self.entry(k)
 
     def rewind(self) -> None:
         """After an undo an earlier entry may be pending again."""
@@ -109,7 +131,7 @@ def build_queue(ranked, scores, role: str, *, audit=None, audit_every: int | Non
     positions still to serve, in order. Every `audit_every`-th slot takes the next audit item;
     audit items left over when the ranking runs out come last."""
     ranked = np.asarray(ranked, dtype=np.int64)
-    scores = [None] * len(ranked) if scores is None else [float(s) for s in scores]
+    scores = np.full(len(ranked), np.nan) if scores is None else np.asarray(scores, dtype=np.float64)
     audit = np.empty(0, dtype=np.int64) if audit is None or not audit_every else np.asarray(audit)
     if np.isin(ranked, audit).any():
         raise ValueError("audit items must not also be ranked by the strategy")
@@ -129,12 +151,12 @@ def build_queue(ranked, scores, role: str, *, audit=None, audit_every: int | Non
         is_audit[j * every - 1 if every > 1 else 2 * j - 2] = True
     positions = np.empty(len(is_audit), dtype=np.int64)
     positions[is_audit], positions[~is_audit] = audit[:n_audit], ranked
-    out_scores = np.full(len(is_audit), None, dtype=object)
+    out_scores = np.full(len(is_audit), np.nan)
     out_scores[~is_audit] = scores
     rest = len(audit) - n_audit
-    roles = [AUDIT if a else role for a in is_audit.tolist()]
-    return Queue(np.concatenate([positions, audit[n_audit:]]), roles + [AUDIT] * rest,
-                 out_scores.tolist() + [None] * rest)
+    roles = np.concatenate([is_audit, np.ones(rest, dtype=bool)]).astype(np.int16)  # 1: audit
+    return Queue(np.concatenate([positions, audit[n_audit:]]), roles,
+                 np.concatenate([out_scores, np.full(rest, np.nan)]), role_names=[role, AUDIT])
 
 
 def diverse_positions(X: np.ndarray, n: int, *, seed: int = 0, sample: int = 5000) -> np.ndarray:

@@ -27,6 +27,7 @@ from workbench.loop.inputs import Scores
 from workbench.loop.training import INTERRUPTED, RetrainInterrupted, Trainer
 from workbench.store.views import labels_hash
 
+WARM_SUGGESTIONS = 1000  # queue entries whose suggestions a round computes before it is installed
 HISTORY_COLUMNS = ["round", "n_labels", "accuracy", "eval_on", "n_eval", "loss",
                    "train_accuracy", "duration_s", "time", "labels_hash",
                    "macro_f1", "balanced_accuracy", "recall"]
@@ -158,6 +159,9 @@ class Rounds:
                 session.emit("retrain_started")
                 model, row = self.fit(snapshot, audit, round_)
                 queue = session.ranker.rank(model, skipped, row)
+                # The suggestions of the items served next, computed here in the background:
+                # otherwise the first next() on each block of the new queue predicts 1,024 rows
+                model.proba.warm(queue.positions[:WARM_SUGGESTIONS])
             except KeyboardInterrupt:  # labels and the last model are untouched here too
                 self.failed(INTERRUPTED)
                 raise
@@ -173,10 +177,12 @@ class Rounds:
                 self.running -= 1
                 self.done += 1
                 keep = session.closed is None and session.at is None  # replaced or read-only: keep
-                if keep:                                              # the working session's state
-                    session.resume.save_state()
-            if keep:  # the arrays too, outside the lock: labeling goes on while they are written
-                session.resume.save_model(model)
+            # The working session's state, outside the session's lock: its two fsyncs took up
+            # to tens of milliseconds on a busy disk, and next() waited for them. The history
+            # and the model change only under `self.lock`, which this round still holds.
+            if keep:
+                session.resume.save_state()
+                session.resume.save_model(model)  # the arrays too: labeling goes on meanwhile
             session.emit("retrain_finished")
             return version
 

@@ -12,6 +12,13 @@ Claims are hints about the present, not history: they are written without fsync,
 of a process that is gone on this machine (a restarted kernel) is ignored at once, and one
 from another machine that stops renewing it expires (`lease_s`). pyarrow and pandas skip the folder
 (its name starts with "_"), so `pandas.read_parquet(store)` never sees it.
+
+A claim file is rewritten in place, and only under the flock, which every reader holds too:
+nobody reads it half written. Not a temp file renamed over it, as the label log does: creating
+and renaming a file waits for the file system's journal, and while a training round (or anyone
+else on the disk) fsyncs, that took 2.5 ms typically and tens of milliseconds at worst, on
+every item served; a write in place 0.05 ms (benchmarks/next_latency.py). A file that a
+crashed writer left unreadable counts as no claim, and is tidied away after a lease.
 """
 
 from __future__ import annotations
@@ -66,7 +73,10 @@ class Claims:
                 continue
             try:
                 claim = json.loads(Path(entry.path).read_text())
-            except (FileNotFoundError, ValueError):  # just released, or not ours to read
+            except FileNotFoundError:  # just released
+                continue
+            except ValueError:  # cut short by a crash while written: no claim; tidied after a lease
+                _unlink_if_older(entry, now - self.lease_s)
                 continue
             if not isinstance(claim, dict):
                 continue
@@ -89,7 +99,8 @@ class Claims:
         before = len(self.held)
         self.held.difference_update(item_ids)
         if len(self.held) != before:
-            self._write()
+            with files.locked(self.folder / ".lock"):
+                self._write()
 
     def forget(self, item_ids) -> None:
         """Drop items from the claim without rewriting it: for items whose label or skip is
@@ -99,7 +110,8 @@ class Claims:
     def renew(self) -> None:
         """Push the expiry forward when it is due (the session's watcher calls this)."""
         if self._written is None or time.time() - self._written[1] > RENEW_S:
-            self._write(force=True)
+            with files.locked(self.folder / ".lock"):
+                self._write(force=True)
 
     def close(self) -> None:
         self.held.clear()
@@ -112,12 +124,27 @@ class Claims:
         now = time.time()
         claim = {"session": self.session, "annotator": self.annotator, "expires": now + self.lease_s,
                  "host": _HOST, "pid": os.getpid(), "items": sorted(held)}
-        files.write_durably(self.folder, f"{self.session}.json", json.dumps(claim).encode(),
-                            sync=False)
+        data = json.dumps(claim).encode()
+        # In place, under the flock (see the module's doc): open, write, cut, close; the close
+        # also makes the write visible to other machines on a network file system.
+        fd = os.open(self.folder / f"{self.session}.json", os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            os.pwrite(fd, data, 0)
+            os.ftruncate(fd, len(data))
+        finally:
+            os.close(fd)
         self._written = (held, now)
 
 
 _HOST = socket.gethostname()
+
+
+def _unlink_if_older(entry: os.DirEntry, before: float) -> None:
+    try:
+        if entry.stat().st_mtime < before:
+            os.unlink(entry.path)
+    except FileNotFoundError:
+        pass
 
 
 def _alive(pid) -> bool:

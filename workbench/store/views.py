@@ -157,6 +157,11 @@ def label_series(view: pd.DataFrame) -> pd.Series:
 
 def pair_hashes(item_ids, labels_) -> tuple[np.ndarray, np.ndarray]:
     """Two independent 64-bit hashes of each (item_id, label) pair."""
+    if len(item_ids) <= 64 and all(isinstance(v, str) for v in (*item_ids, *labels_)):
+        # A few pairs (each event the view folds in, on the serving path): pandas' Series
+        # machinery costs ~2 ms per call, hashing the strings directly ~0.05 ms, same values.
+        few = np.array([f"{i}\x1f{v}" for i, v in zip(item_ids, labels_)], dtype=object)
+        return tuple(pd.util.hash_array(few, hash_key=k, categorize=False) for k in _HASH_KEYS)
     pairs = pd.Series(item_ids, dtype=object).astype(str) + "\x1f" + pd.Series(
         labels_, dtype=object).astype(str).to_numpy()
     return tuple(pd.util.hash_pandas_object(pairs, index=False, hash_key=k).to_numpy()
