@@ -80,7 +80,11 @@ class Pool:
 
         if item_ids is None:
             item_ids = [f"{i:0{len(str(n - 1))}d}" for i in range(n)]
-        item_ids = pd.Index([str(i) for i in item_ids], name="item_id")
+        if isinstance(item_ids, pd.Index) and isinstance(item_ids.dtype, pd.StringDtype) \
+                and not item_ids.hasnans:
+            item_ids = item_ids.rename("item_id")  # text already (a Parquet dataset's): no pass in Python
+        else:
+            item_ids = pd.Index([str(i) for i in item_ids], name="item_id")
         if len(item_ids) != n:
             raise ValueError(
                 f"features and item ids have different lengths: {n} feature rows, "
