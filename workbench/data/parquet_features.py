@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from workbench.data.loaders import first_few
 from workbench.data.parquet_files import ParquetDatasetError, ParquetFileInfo, file_metadata
 from workbench.data.parts import ROWS_PER_PART, Part
+from workbench.data.unique import unique_ints
 
 
 @dataclass(frozen=True)
@@ -136,13 +137,13 @@ class PartitionedFeatures:
         order = np.argsort(positions, kind="stable")
         wanted = positions[order]
         file_of = np.searchsorted(self._starts, wanted, side="right") - 1
-        for index in np.unique(file_of):
+        for index in unique_ints(file_of):
             info = self.files[index]
             mine = file_of == index
             rows = wanted[mine] - info.start  # rows of this file
             group_starts = np.concatenate([[0], np.cumsum(info.group_rows)])
             group_of = np.searchsorted(group_starts, rows, side="right") - 1
-            groups = np.unique(group_of)
+            groups = unique_ints(group_of)
             file_metadata(info.path, info.num_rows, info.size)
             block = read_groups(info.path, tuple(int(g) for g in groups), self.spec,
                                 int(group_starts[groups[0]]))

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from workbench.data.unique import unique_ints
+
 AUDIT = "audit"
 COLD_START = "cold-start"
 
@@ -51,7 +53,7 @@ class Queue:
     def __init__(self, positions, roles, scores, *, role_names: list[str] | None = None):
         self.positions = np.asarray(positions, dtype=np.int64).reshape(-1)
         n = len(self.positions)
-        if n and np.unique(self.positions).size != n:
+        if n and unique_ints(self.positions).size != n:
             raise ValueError("a queue holds every item at most once")
         if role_names is None:
             role_names = list(dict.fromkeys(roles))

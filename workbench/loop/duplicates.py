@@ -46,6 +46,7 @@ import unicodedata
 import numpy as np
 import pandas as pd
 
+from workbench.data.unique import unique_ints
 from workbench.learn.queue import AUDIT
 
 NEAR_FRACTION = 0.25   # default threshold: this share of the median nearest-neighbour distance
@@ -289,7 +290,7 @@ def _near_pool_pairs(session, features, group, rep, r) -> tuple[np.ndarray, np.n
         i, j = i[valid], j[valid]
         close = np.linalg.norm(features[i] - features[j], axis=1) <= r
         a, b = rep[group[i[close]]], rep[group[j[close]]]
-        keys = np.unique(np.minimum(a, b)[a != b] * len(features) + np.maximum(a, b)[a != b])
+        keys = unique_ints(np.minimum(a, b)[a != b] * len(features) + np.maximum(a, b)[a != b])
         return keys // len(features), keys % len(features)
     unique = rep  # one item per exact group
     a, b = _close_pairs(features[unique], r, seed=getattr(session, "seed", 0))
@@ -355,7 +356,7 @@ def _forest_pairs(F: np.ndarray, r: float, *, trees: int = FOREST_TREES, leaf: i
             b, i, j = np.nonzero((d2 <= r * r * (1 + 1e-4) + 1e-6) & upper_triangle)
             a, c = leaves[b, i], leaves[b, j]
             keys.append(np.minimum(a, c) * n + np.maximum(a, c))
-    keys = np.unique(np.concatenate(keys)) if keys else np.empty(0, dtype=np.int64)
+    keys = unique_ints(np.concatenate(keys)) if keys else np.empty(0, dtype=np.int64)
     i, j = keys // n, keys % n
     close = np.linalg.norm(F[i] - F[j], axis=1) <= r
     return i[close], j[close]

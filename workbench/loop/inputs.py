@@ -22,6 +22,7 @@ from workbench.data.encoders import Encoder
 from workbench.data.jobs import ClusterJobFailed
 from workbench.data.pretrained import pretrained
 from workbench.data.representation import Representation, RepresentationJob, cache_at
+from workbench.data.unique import unique_ints
 from workbench.learn.head import accepts_graph
 from workbench.learn.learners import accepts_unlabeled, features_for, fit_takes
 
@@ -176,7 +177,7 @@ class Scores:
         """Compute these rows now, exactly these (not their blocks): a round does it in the
         background for the head of its queue, so that serving an item never waits for a
         prediction."""
-        wanted = np.unique(np.asarray(positions, dtype=np.int64))
+        wanted = unique_ints(np.asarray(positions, dtype=np.int64))
         missing = wanted[~self._known[wanted]]
         return self.fill(missing, self._compute(missing)) if len(missing) else self
 
@@ -185,7 +186,7 @@ class Scores:
         wanted = np.atleast_1d(np.asarray(positions, dtype=np.int64))
         missing = wanted[~self._known[wanted]]
         if len(missing):  # every unknown row of the blocks asked about: O(rows of those blocks)
-            starts = np.unique(missing // self._block) * self._block
+            starts = unique_ints(missing // self._block) * self._block
             todo = (starts[:, None] + np.arange(self._block)).ravel()
             todo = todo[todo < len(self._rows)]
             todo = todo[~self._known[todo]]

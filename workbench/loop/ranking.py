@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from workbench.data.unique import unique_ints
 from workbench.learn.learners import features_for
 from workbench.learn.metrics import HEADLINE_HALF_WIDTH, accuracy_interval
 from workbench.learn.queue import AUDIT, COLD_START, QueueItem, audit_reserve, build_queue, diverse_positions
@@ -96,7 +97,7 @@ class Ranker:
                 # a few runs of neighbouring rows, from all over the pool, not every row.
                 runs, run = 8, COLD_START_READ // 8
                 starts = np.random.default_rng(session.seed).choice(len(free) - run, runs, replace=False)
-                among = np.unique(np.concatenate([free[s:s + run] for s in starts]))
+                among = unique_ints(np.concatenate([free[s:s + run] for s in starts]))
             spread = max(session.batch_size, 2 * len(session.classes))
             first = among[diverse_positions(features[among], spread, seed=session.seed)]
             order = np.concatenate([first, order[~np.isin(order, first)]])
