@@ -9,6 +9,7 @@ import os
 import time
 
 import numpy as np
+import pandas as pd
 
 from workbench.store.claims import Claims
 from workbench.store.views import labels_hash, pair_hashes
@@ -52,3 +53,19 @@ def test_a_few_pairs_hash_like_many():
         assert (few[0][0], few[1][0]) == (many[0][k], many[1][k])
     # non-string values take the vectorised path, as before
     assert labels_hash([1, 2], ["3", "4"]) == labels_hash(["1", "2"], ["3", "4"])
+
+
+def test_many_pairs_hash_as_pandas_series_hashing_did_for_arrow_backed_ids():
+    """Stores keep these hashes: the large path hashes an object array in C, and must give
+    the values that hashing the pairs as a pandas Series gave, for ids held as Arrow-backed
+    text (a Parquet pool's) and as Python strings, non-ASCII included."""
+    from workbench.store.views import _HASH_KEYS
+
+    ids = [f"item-{i}" for i in range(300)] + ["é-ü", "数字", "a b", ""]
+    labels = [str(i % 7) for i in range(len(ids))]
+    pairs = (pd.Series(ids, dtype=object).astype(str) + "\x1f"
+             + pd.Series(labels, dtype=object).astype(str).to_numpy())
+    before = tuple(pd.util.hash_pandas_object(pairs, index=False, hash_key=k).to_numpy() for k in _HASH_KEYS)
+    for given in (ids, pd.Index(pd.array(ids, dtype="str"))):
+        after = pair_hashes(given, labels)
+        assert all(np.array_equal(a, b) for a, b in zip(before, after))

@@ -82,7 +82,9 @@ def fingerprint(pool, method: str, seed: int = 0) -> str:
              f"k{N_NEIGHBORS}".encode())
     digest = getattr(pool.X, "content_digest", None)
     h.update(digest().encode() if digest is not None else np.ascontiguousarray(pool.X).data)
-    h.update("\x1f".join(pool.item_ids).encode())
+    # joined from an object array: iterating pandas' Arrow-backed text yields one Python
+    # object at a time (5 s for 2,000,000 ids), the same bytes
+    h.update("\x1f".join(pool.item_ids.to_numpy(dtype=object)).encode())
     if pool.kind == "text" and "text" in pool.items:
         h.update("\x1f".join(pool.items["text"].astype(str)).encode())
     return h.hexdigest()
