@@ -19,8 +19,10 @@ The job carries its rows rather than scattering the pool's features once: a task
 arguments stay with the scheduler, so a fold whose worker dies runs again on another one
 (Dask's `allowed-failures`); a fold that still cannot finish raises `ClusterJobFailed`
 naming the fold, and nothing has changed (suspects() reads labels, never writes them).
-What a fold sends, for a 50,000-item pool of 128-d features: the unlabeled rows' features
-(24 MB) and their graph rows, about 30 MB a fold.
+What a fold sends, for a 50,000-item pool of 128-d features and 2,000 labels: the unlabeled
+rows' features (24 MB) and the graph's rows (10 neighbours), about 27 MB a fold; every fold of
+a pass is sent at once, so the scheduler holds a pass's worth (5 x 27 MB) while it runs. Timed
+against this process in benchmarks/suspects_cluster.py.
 """
 
 from __future__ import annotations
