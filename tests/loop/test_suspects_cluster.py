@@ -23,16 +23,6 @@ N_LABELS, FLIP_EVERY = 200, 25  # 8 of the 200 labels flipped to the next class
 
 
 @pytest.fixture(scope="module")
-def client():
-    from distributed import Client, LocalCluster
-
-    with LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cluster, \
-            Client(cluster, set_as_default=False) as client:
-        client.cluster_ = cluster
-        yield client
-
-
-@pytest.fixture(scope="module")
 def digits():
     return datasets.digits().subset(np.arange(600))
 
