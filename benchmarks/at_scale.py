@@ -87,6 +87,18 @@ def label_randomly(session, y, n: int, seed: int = 0) -> None:
     session.label_many(dict(picks))
 
 
+def rounds_at(session, y, n: int) -> dict:
+    """Label (randomly) up to `n` items, then time 3 rounds: the median, each, the accuracy."""
+    label_randomly(session, y, n)
+    times = []
+    for _ in range(3):
+        started = time.perf_counter()
+        session.retrain()
+        times.append(time.perf_counter() - started)
+    return {"median_s": round(statistics.median(times), 2), "all_s": [round(t, 2) for t in times],
+            "accuracy": round(float(session.history["accuracy"].iloc[-1]), 4)}
+
+
 def next_latency_during_round(session, y, n: int = 200) -> dict:
     """`next()` then `label()` of what it served, `n` times, while a round trains."""
     future = session.retrain(background=True)
@@ -184,15 +196,7 @@ def main() -> None:
                                "has_graph": rep.has_graph})
         log("rss_after_representation_mb", rss_mb())
         for n in (100, 1000):
-            label_randomly(session, y, n)
-            times = []
-            for _ in range(3):
-                started = time.perf_counter()
-                session.retrain()
-                times.append(time.perf_counter() - started)
-            log(f"round_at_{n}_labels", {"median_s": round(statistics.median(times), 2),
-                                         "all_s": [round(t, 2) for t in times],
-                                         "accuracy": round(float(session.history["accuracy"].iloc[-1]), 4)})
+            log(f"round_at_{n}_labels", rounds_at(session, y, n))
         log("latency_during_background_round", next_latency_during_round(session, y))
         log("rss_end_mb", rss_mb())
         session.close()

@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
 import tempfile
 import time
@@ -35,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from at_scale import label_randomly, rss_mb  # noqa: E402
+from at_scale import rounds_at, rss_mb  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 DIM, CLASSES = 64, 10
@@ -119,15 +118,7 @@ def main() -> None:
         session.representation()
         log("session_ready_s", round(time.perf_counter() - started, 2))
         for n in (100, 1000):
-            label_randomly(session, y, n)
-            times = []
-            for _ in range(3):
-                started = time.perf_counter()
-                session.retrain()
-                times.append(time.perf_counter() - started)
-            log(f"round_at_{n}_labels", {"median_s": round(statistics.median(times), 2),
-                                         "all_s": [round(t, 2) for t in times],
-                                         "accuracy": round(float(session.history["accuracy"].iloc[-1]), 4)})
+            log(f"round_at_{n}_labels", rounds_at(session, y, n))
         started = time.perf_counter()
         served = [session.next() for _ in range(20)]
         log("next_after_round_ms_mean", round(1000 * (time.perf_counter() - started) / len(served), 2))

@@ -32,11 +32,11 @@ from dataclasses import dataclass
 
 import numpy as np
 from sklearn.base import clone
-from threadpoolctl import threadpool_limits
 
 from workbench.data.jobs import map_parts
 from workbench.learn.learners import features_for
 from workbench.learn.model import aligned, class_columns
+from workbench.learn.threads import limit_threads
 
 __all__ = ["FoldJob", "one_pass", "run_fold"]
 
@@ -74,7 +74,7 @@ def run_fold(job: FoldJob) -> np.ndarray:
     learner = job.learner
     # One BLAS thread: on 2 busy cores a threaded LogisticRegression fit on the digits took
     # 100x longer (60 s instead of 0.6 s) waiting on its own threads.
-    with threadpool_limits(1, user_api="blas"):
+    with limit_threads(1, user_api="blas"):
         learner.fit(job.X, job.y, **job.extra)
         raw = learner.predict_proba(job.X_held)
     p = _aligned(raw, learner, job.names)
