@@ -14,6 +14,8 @@ from sklearn.linear_model import LogisticRegression
 from workbench import LightHead, Pool, Session, datasets
 from workbench.data import representation as R
 from workbench.data.representation import Representation, UnitEncoder
+from workbench.learn.head import spread_labels
+from workbench.learn.spreading import spread
 from workbench.loop.inputs import Scores, graph_rows
 
 
@@ -121,9 +123,13 @@ def test_graph_rows_leave_out_what_is_neither_trained_on_nor_unlabeled():
     rep = Representation(np.zeros((4, 2), np.float32), neighbors, np.ones((4, 2), np.float32),
                          UnitEncoder(), "key", "normalised")
     # item 3 is an audit item: not a row, and not anyone's neighbour
-    rows, weights = graph_rows(rep, np.array([2]), np.array([0, 1]))
-    np.testing.assert_array_equal(rows, [[-1, 1], [2, 0], [1, -1]])
-    np.testing.assert_array_equal(weights, [[0, 1], [1, 1], [1, 0]])
+    graph = graph_rows(rep, np.array([2]), np.array([0, 1]))
+    assert graph.rows.tolist() == [2, 0, 1] and graph.matrix is rep.graph_matrix()  # built once
+    # spreading over it is spreading over the graph with item 3's edges cut: rows [2, 0, 1]
+    by_arrays = spread_labels(np.array([[-1, 1], [2, 0], [1, -1]]), np.array([[0, 1], [1, 1], [1, 0]]),
+                              np.array([1]), 2)
+    np.testing.assert_allclose(spread(graph, np.array([1]), 2), by_arrays, atol=1e-6)
+    assert by_arrays[1:, 1].min() > 0.5
 
 
 def test_scores_are_computed_once_and_only_where_asked():

@@ -131,9 +131,10 @@ class FineTune(ClassifierMixin, BaseEstimator):
         weight = np.ones(len(codes), dtype=np.float32)
         if graph is None or X_unlabeled is None or not len(X_unlabeled) or len(self.classes_) < 2:
             return X, codes, weight
-        from workbench.learn.head import spread_labels
+        from workbench.learn.spreading import as_graph
+        from workbench.learn.spreading import spread as spread_over
 
-        spread = spread_labels(graph[0], graph[1], codes, len(self.classes_))[len(codes):]
+        spread = spread_over(as_graph(graph), codes, len(self.classes_))[len(codes):]
         sure = np.flatnonzero(spread.max(axis=1) >= PSEUDO_CONFIDENCE)
         sure = sure[np.argsort(-spread[sure].max(axis=1), kind="stable")][:PSEUDO_PER_LABEL * len(codes)]
         if not len(sure):

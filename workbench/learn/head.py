@@ -15,9 +15,10 @@ say about that space, which takes milliseconds:
 
 Without a graph (a plain `fit(X, y)`, or a pool too large for one) the head learns from the
 labels alone. Per round at 100 labels on a 10,000-item pool with 128-d features (counted in
-benchmarks/round_speed.py): spreading costs 30 iterations x ~20 edges x 10 classes per item
-(60 M multiply-adds), the head some 30 L-BFGS steps over 2,100 rows x 128 x 10 (0.16 G);
-suggestions are scored only for the items shown (in blocks of 1,024 rows around them).
+benchmarks/round_speed.py): spreading costs at most 30 steps (about 15 are needed) x ~20
+edges x 10 classes per item (30-60 M multiply-adds), the head some 30 L-BFGS steps over 2,100
+rows x 128 x 10 (0.16 G); suggestions are scored only for the items shown (in blocks of
+1,024 rows around them).
 
 It is a scikit-learn estimator: hyperparameters in `__init__`, `fit` returns self,
 `classes_`, `predict_proba`, `random_state`.
@@ -32,6 +33,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, check_random_state, validate_data
 
 from workbench.learn.contract import accepts_graph
+from workbench.learn.spreading import NeighbourGraph, as_graph, spread
 
 __all__ = ["LightHead", "accepts_graph", "spread_labels"]
 
@@ -43,12 +45,14 @@ class LightHead(ClassifierMixin, BaseEstimator):
     ----------
     C: inverse regularisation of the head (features are unit-length or standardised).
     alpha: how far labels spread (0: not at all; near 1: across the whole graph).
-    n_iter: spreading iterations (alpha ** n_iter is what is left of the start).
+    n_iter: at most this many spreading steps (conjugate gradients: each moves every
+        probability less, and spreading stops once none moves by 0.001).
     max_pseudo: at most this many spread labels (a seeded sample) train the head.
     random_state: int, None or a numpy RandomState (which spread labels are sampled).
 
     `fit(X, y, X_unlabeled=None, graph=None, prior=None)`: `graph` is `(neighbors, weights)`,
-    two (n_rows, k) arrays over the rows of `[X; X_unlabeled]` (index -1: no neighbour).
+    two (n_rows, k) arrays over the rows of `[X; X_unlabeled]` (index -1: no neighbour), or a
+    `NeighbourGraph` (what a session passes: the pool's graph, built once, and its rows).
     `prior` is `(proba, classes)`: what an earlier model (a bundle a session started from)
     says of the X_unlabeled rows; it seeds spreading beside the labels at `prior_weight` of
     a person's label, so a model trained elsewhere keeps teaching while new labels correct
@@ -84,7 +88,9 @@ class LightHead(ClassifierMixin, BaseEstimator):
         self.n_pseudo_labels_ = 0
         if X_unlabeled is None or (graph is None and prior is None):
             return self
-        unlabeled = check_array(X_unlabeled, dtype=np.float64, ensure_min_samples=0,
+        # float32 stays float32: only the few rows picked as pseudo-labels are read (copying a
+        # million rows to float64 first cost a second and 1 GB)
+        unlabeled = check_array(X_unlabeled, dtype=[np.float64, np.float32], ensure_min_samples=0,
                                 input_name="X_unlabeled")
         if unlabeled.shape[1] != X.shape[1]:
             raise ValueError(f"X_unlabeled has {unlabeled.shape[1]} features, X has {X.shape[1]}")
@@ -92,21 +98,25 @@ class LightHead(ClassifierMixin, BaseEstimator):
         if graph is None:  # no graph to spread over: the prior itself gives the pseudo-labels
             candidates = seed / np.maximum(seed.sum(axis=1, keepdims=True), 1e-12)
         else:
-            neighbors, weights = (np.asarray(a) for a in graph)
             n_rows = len(X) + len(unlabeled)
-            if neighbors.shape != weights.shape or len(neighbors) != n_rows:
-                raise ValueError(f"graph must be two arrays of {n_rows} rows (X then X_unlabeled), "
-                                 f"got shapes {neighbors.shape} and {weights.shape}")
-            spread = spread_labels(neighbors, weights, codes, len(self.classes_),
-                                   alpha=self.alpha, n_iter=self.n_iter, prior=seed)
-            self.transductive_proba_ = candidates = spread[len(X):]
+            if not isinstance(graph, NeighbourGraph):
+                neighbors, weights = (np.asarray(a) for a in graph)
+                if neighbors.shape != weights.shape or len(neighbors) != n_rows:
+                    raise ValueError(f"graph must be two arrays of {n_rows} rows (X then X_unlabeled), "
+                                     f"got shapes {neighbors.shape} and {weights.shape}")
+            graph = as_graph(graph)
+            if len(graph) != n_rows:
+                raise ValueError(f"graph must have {n_rows} rows (X then X_unlabeled), got {len(graph)}")
+            spread_ = spread(graph, codes, len(self.classes_), alpha=self.alpha, max_iter=self.n_iter,
+                             prior=seed)
+            self.transductive_proba_ = candidates = spread_[len(X):]
         reached = np.flatnonzero(candidates.max(axis=1) > 1 / len(self.classes_))
         if len(reached) > self.max_pseudo:
             reached = np.sort(rng.choice(reached, self.max_pseudo, replace=False))
         if len(reached) == 0:
             return self
         pseudo = candidates[reached]
-        self.head_ = self._head(np.concatenate([X, unlabeled[reached]]),
+        self.head_ = self._head(np.concatenate([X, unlabeled[reached].astype(np.float64)]),
                                 np.concatenate([codes, pseudo.argmax(axis=1)]),
                                 np.concatenate([np.ones(len(X)), pseudo.max(axis=1)]))
         self.n_pseudo_labels_ = int(len(reached))
@@ -169,28 +179,11 @@ def _softmax_proba(head, X) -> np.ndarray:
 
 def spread_labels(neighbors, weights, codes, n_classes: int, *, alpha: float = 0.9,
                   n_iter: int = 30, prior: np.ndarray | None = None) -> np.ndarray:
-    """Label spreading: F <- alpha * S F + (1 - alpha) * Y over the symmetrically normalised
-    neighbour graph S, where rows 0..len(codes)-1 are the labeled items (Y one-hot there,
-    zero elsewhere, or the rows of `prior` there when given). Returns row-normalised
-    distributions; a row the labels never reach is uniform."""
-    from scipy import sparse
-
-    n_rows, k = neighbors.shape
-    rows = np.repeat(np.arange(n_rows), k)
-    cols = neighbors.ravel().astype(np.int64)
-    vals = np.asarray(weights, dtype=np.float64).ravel()
-    keep = (cols >= 0) & (vals > 0)
-    W = sparse.csr_matrix((vals[keep], (rows[keep], cols[keep])), shape=(n_rows, n_rows))
-    W = W.maximum(W.T)  # neighbourhood is mutual: an edge either way counts both ways
-    degree = np.asarray(W.sum(axis=1)).ravel()
-    inv = 1 / np.sqrt(np.where(degree > 0, degree, 1.0))
-    S = sparse.diags(inv) @ W @ sparse.diags(inv)
-    Y = np.zeros((n_rows, n_classes))
-    Y[np.arange(len(codes)), codes] = 1.0
-    if prior is not None:
-        Y[len(codes):] = prior
-    F = Y.copy()
-    for _ in range(n_iter):
-        F = alpha * (S @ F) + (1 - alpha) * Y
-    total = F.sum(axis=1, keepdims=True)
-    return np.where(total > 1e-12, F / np.where(total > 1e-12, total, 1.0), 1.0 / n_classes)
+    """Label spreading over the graph given as `(neighbors, weights)`, two (n_rows, k) arrays
+    (index -1: no neighbour), where rows 0..len(codes)-1 are the labeled items (and `prior`,
+    when given, seeds the rest): the fixed point of F <- alpha * S F + (1 - alpha) * Y over the
+    symmetrically normalised graph S, in at most `n_iter` conjugate-gradient steps
+    (`workbench.learn.spreading`). Returns row distributions; a row the labels never reach is
+    uniform."""
+    return spread(NeighbourGraph.from_arrays(neighbors, weights), np.asarray(codes), n_classes,
+                  alpha=alpha, max_iter=n_iter, prior=prior)

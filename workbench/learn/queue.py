@@ -24,6 +24,7 @@ from workbench.data.unique import unique_ints
 
 AUDIT = "audit"
 COLD_START = "cold-start"
+RANDOM = "random"  # the role of items past a ranked sample: served in a random order
 
 
 @dataclass(frozen=True)
@@ -128,12 +129,19 @@ def overlap_items(item_ids: pd.Index, share: float) -> set[str]:
     return set(pd.Index(item_ids)[hashes < np.uint64(int(2**64 * share) - 1)])
 
 
-def build_queue(ranked, scores, role: str, *, audit=None, audit_every: int | None = None) -> Queue:
+def build_queue(ranked, scores, role: str, *, audit=None, audit_every: int | None = None,
+                rest=None) -> Queue:
     """`ranked`: positions best first (none of them audit reserve items); `audit`: reserve
-    positions still to serve, in order. Every `audit_every`-th slot takes the next audit item;
-    audit items left over when the ranking runs out come last."""
-    ranked = np.asarray(ranked, dtype=np.int64)
+    positions still to serve, in order; `rest`: positions served after the ranked ones, in
+    the role "random" (the unlabeled items a strategy did not rank, in a random order).
+    Every `audit_every`-th slot takes the next audit item; audit items left over when the
+    ranking runs out come last."""
     scores = np.full(len(ranked), np.nan) if scores is None else np.asarray(scores, dtype=np.float64)
+    n_rest = 0 if rest is None else len(rest)
+    if n_rest:
+        ranked = np.concatenate([np.asarray(ranked, dtype=np.int64), np.asarray(rest, dtype=np.int64)])
+        scores = np.concatenate([scores, np.full(n_rest, np.nan)])
+    ranked = np.asarray(ranked, dtype=np.int64)
     audit = np.empty(0, dtype=np.int64) if audit is None or not audit_every else np.asarray(audit)
     if np.isin(ranked, audit).any():
         raise ValueError("audit items must not also be ranked by the strategy")
@@ -155,10 +163,14 @@ def build_queue(ranked, scores, role: str, *, audit=None, audit_every: int | Non
     positions[is_audit], positions[~is_audit] = audit[:n_audit], ranked
     out_scores = np.full(len(is_audit), np.nan)
     out_scores[~is_audit] = scores
-    rest = len(audit) - n_audit
-    roles = np.concatenate([is_audit, np.ones(rest, dtype=bool)]).astype(np.int16)  # 1: audit
+    left = len(audit) - n_audit
+    roles = np.concatenate([is_audit, np.ones(left, dtype=bool)]).astype(np.int16)  # 1: audit
+    if n_rest:  # 2: past the ranked ones
+        unranked = np.zeros(n_ranked, dtype=bool)
+        unranked[n_ranked - n_rest:] = True
+        roles[np.flatnonzero(~is_audit)[unranked]] = 2
     return Queue(np.concatenate([positions, audit[n_audit:]]), roles,
-                 np.concatenate([out_scores, np.full(rest, np.nan)]), role_names=[role, AUDIT])
+                 np.concatenate([out_scores, np.full(left, np.nan)]), role_names=[role, AUDIT, RANDOM])
 
 
 def diverse_positions(X: np.ndarray, n: int, *, seed: int = 0, sample: int = 5000) -> np.ndarray:

@@ -5,7 +5,7 @@ A fold trains a fresh clone of the session's learner on the other folds' labels 
 its held-out labels (see `workbench.loop.cleaning`). Everything it needs travels in a
 `FoldJob`: the unfitted clone, exactly what `session.inputs.fit` hands the learner (the
 training rows' features and labels and, for a semi-supervised learner, the unlabeled rows'
-features and the neighbour graph's rows over both), and the held-out rows' features. Never
+features and the neighbour graph over both), and the held-out rows' features. Never
 the session, its store or the whole pool. `run_fold` is the fold's math, the one function
 that runs it in both places:
 
@@ -20,9 +20,10 @@ arguments stay with the scheduler, so a fold whose worker dies runs again on ano
 (Dask's `allowed-failures`); a fold that still cannot finish raises `ClusterJobFailed`
 naming the fold, and nothing has changed (suspects() reads labels, never writes them).
 What a fold sends, for a 50,000-item pool of 128-d features and 2,000 labels: the unlabeled
-rows' features (24 MB) and the graph's rows (10 neighbours), about 27 MB a fold; every fold of
-a pass is sent at once, so the scheduler holds a pass's worth (5 x 27 MB) while it runs. Timed
-against this process in benchmarks/suspects_cluster.py.
+rows' features (24 MB) and the pool's neighbour graph (a sparse matrix of about 19 edges an
+item, 8 MB, and the rows' positions), about 33 MB a fold; every fold of a pass is sent at once,
+so the scheduler holds a pass's worth (5 x 33 MB) while it runs. Timed against this process
+in benchmarks/suspects_cluster.py.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ from workbench.data.representation import Representation, RepresentationJob, cac
 from workbench.data.unique import unique_ints
 from workbench.learn.head import accepts_graph
 from workbench.learn.learners import accepts_unlabeled, features_for, fit_takes
+from workbench.learn.spreading import NeighbourGraph
 
 
 class LearnerInputs:
@@ -139,15 +140,10 @@ def with_prior_labels(prior, train: np.ndarray, y: np.ndarray, unlabeled: np.nda
     return np.concatenate([train, sure]), y, np.setdiff1d(unlabeled, sure)
 
 
-def graph_rows(rep: Representation, train: np.ndarray, unlabeled: np.ndarray):
-    """The pool's neighbour graph re-indexed to the rows `[train; unlabeled]`; neighbours
-    outside both (audit items, whose labels must not spread) become -1."""
-    row_of = np.full(len(rep), -1, dtype=np.int64)
-    rows = np.concatenate([train, unlabeled]).astype(np.int64)
-    row_of[rows] = np.arange(len(rows))
-    neighbors = row_of[rep.neighbors[rows]]
-    weights = np.where(neighbors >= 0, rep.weights[rows], 0).astype(np.float32)
-    return neighbors, weights
+def graph_rows(rep: Representation, train: np.ndarray, unlabeled: np.ndarray) -> NeighbourGraph:
+    """The pool's neighbour graph with the rows `[train; unlabeled]`; edges to other items
+    (audit items, whose labels must not spread) do not count."""
+    return NeighbourGraph(rep.graph_matrix(), np.concatenate([train, unlabeled]).astype(np.int64))
 
 
 class Scores:
