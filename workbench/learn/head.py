@@ -15,8 +15,8 @@ say about that space, which takes milliseconds:
 
 Without a graph (a plain `fit(X, y)`, or a pool too large for one) the head learns from the
 labels alone. Per round at 100 labels on a 10,000-item pool with 128-d features (counted in
-benchmarks/round_speed.py): spreading costs at most 30 steps (about 15 are needed) x ~20
-edges x 10 classes per item (30-60 M multiply-adds), the head some 30 L-BFGS steps over 2,100
+benchmarks/round_speed.py): spreading costs at most 20 steps (about 15 are needed) x ~20
+edges x 10 classes per item (30-40 M multiply-adds), the head some 30 L-BFGS steps over 2,100
 rows x 128 x 10 (0.16 G); suggestions are scored only for the items shown (in blocks of
 1,024 rows around them).
 
@@ -33,7 +33,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, check_random_state, validate_data
 
 from workbench.learn.contract import accepts_graph
-from workbench.learn.spreading import NeighbourGraph, as_graph, spread
+from workbench.learn.spreading import MAX_STEPS, NeighbourGraph, as_graph, spread
 
 __all__ = ["LightHead", "accepts_graph", "spread_labels"]
 
@@ -45,8 +45,8 @@ class LightHead(ClassifierMixin, BaseEstimator):
     ----------
     C: inverse regularisation of the head (features are unit-length or standardised).
     alpha: how far labels spread (0: not at all; near 1: across the whole graph).
-    n_iter: at most this many spreading steps (conjugate gradients: each moves every
-        probability less, and spreading stops once none moves by 0.001).
+    n_iter: at most this many spreading steps (conjugate gradients, which stops earlier once
+        no probability moves by 0.001; see `workbench.learn.spreading.MAX_STEPS`).
     max_pseudo: at most this many spread labels (a seeded sample) train the head.
     random_state: int, None or a numpy RandomState (which spread labels are sampled).
 
@@ -63,7 +63,7 @@ class LightHead(ClassifierMixin, BaseEstimator):
 
     uses_representation = True  # the session hands it the pool's representation, not raw items
 
-    def __init__(self, C=10.0, alpha=0.9, n_iter=30, max_pseudo=2000, prior_weight=0.5,
+    def __init__(self, C=10.0, alpha=0.9, n_iter=20, max_pseudo=2000, prior_weight=0.5,
                  random_state=0):
         self.C = C
         self.alpha = alpha
@@ -178,7 +178,7 @@ def _softmax_proba(head, X) -> np.ndarray:
 
 
 def spread_labels(neighbors, weights, codes, n_classes: int, *, alpha: float = 0.9,
-                  n_iter: int = 30, prior: np.ndarray | None = None) -> np.ndarray:
+                  n_iter: int = MAX_STEPS, prior: np.ndarray | None = None) -> np.ndarray:
     """Label spreading over the graph given as `(neighbors, weights)`, two (n_rows, k) arrays
     (index -1: no neighbour), where rows 0..len(codes)-1 are the labeled items (and `prior`,
     when given, seeds the rest): the fixed point of F <- alpha * S F + (1 - alpha) * Y over the

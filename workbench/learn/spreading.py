@@ -4,12 +4,13 @@ the labels (one-hot) and, optionally, a prior's probabilities.
 
 The fixed point is the solution of the linear system (I - alpha S) F = (1 - alpha) Y, and it is
 solved as one: conjugate gradients, one sparse product per step, run until no probability
-moves by more than `tol` in a step. The plain iteration above gains a factor `alpha` (0.9)
-per product: its 30 products left probabilities up to 0.006 from the fixed point; conjugate
-gradients is within 0.0007 after 15 products and 2e-5 after 20 (200,000 items of a real
-kNN graph, 100 labels; the system's condition number is (1 + alpha) / (1 - alpha) = 19). At
-1,000,000 items one product over the graph costs about 0.3 s on one core, so this is what a
-round's spreading costs (benchmarks/round_speed.py, benchmarks/at_scale.py).
+moves by more than `tol`, or for MAX_STEPS steps. The plain iteration above gains a factor
+`alpha` (0.9) per product: on 200,000 items of a 64-d mixture's kNN graph with 100 labels its
+30 products left probabilities up to 0.006 from the fixed point, conjugate gradients 0.0007
+after 15 products (the system's condition number is (1 + alpha) / (1 - alpha) = 19). On a
+large pool with few labels both are limited by how far the labels are: see MAX_STEPS. At
+1,000,000 items one product over the graph costs about 0.3 s on one core and half that on
+two threads; it is most of a round there (benchmarks/at_scale.py).
 
 The graph is `NeighbourGraph`: the symmetric matrix of a whole pool, built once per
 representation (`Representation.graph_matrix`), and which of its items are the learner's rows.
@@ -34,7 +35,14 @@ __all__ = ["NeighbourGraph", "as_graph", "spread"]
 # Sparse products let go of the interpreter lock: the classes' products on 2 threads took
 # 0.16 s instead of 0.34 s at 1,000,000 items on 2 cores.
 THREADS = max(1, min(4, os.cpu_count() or 1))
-TOLERANCE = 1e-3  # stop once no item's probability of any class moves by more than this in a step
+TOLERANCE = 1e-3  # stop once no item's probability of any class moves by more than this ...
+CHECK_EVERY = 3   # ... over this many steps (a check costs about a quarter of a step)
+# At most this many steps. Each product carries the labels one more edge away, so a large
+# pool with few labels needs about as many steps as items are edges from the nearest label:
+# on the 1,000,000 jittered digits with 100 labels, 20 steps put 99.7% of the items in the
+# same class as the exact fixed point (30: 99.997%), where the 30 plain iterations used
+# before put 98.6% (benchmarks/results/at_scale.json). Smaller pools stop early on `tol`.
+MAX_STEPS = 20
 
 
 @dataclass(frozen=True)
@@ -68,10 +76,10 @@ def as_graph(graph) -> NeighbourGraph:
 
 
 def spread(graph: NeighbourGraph, codes: np.ndarray, n_classes: int, *, alpha: float = 0.9,
-           max_iter: int = 30, prior: np.ndarray | None = None, tol: float = TOLERANCE) -> np.ndarray:
+           max_iter: int = MAX_STEPS, prior: np.ndarray | None = None, tol: float = TOLERANCE) -> np.ndarray:
     """Spread the labels `codes` of the graph's first len(codes) rows (and `prior`, rows x
-    classes, over the rest, if given) to every row. Returns (len(graph), n_classes) row
-    distributions; a row the labels never reach is uniform."""
+    classes, over the rest, if given) to every row, in at most `max_iter` steps. Returns
+    (len(graph), n_classes) row distributions; a row the labels never reach is uniform."""
     W, rows = graph.matrix, np.asarray(graph.rows, dtype=np.int64)
     n_items = W.shape[0]
     inside = np.zeros(n_items, dtype=np.float32)
@@ -87,49 +95,55 @@ def spread(graph: NeighbourGraph, codes: np.ndarray, n_classes: int, *, alpha: f
     if prior is not None:
         Y[:, rows[len(codes):]] = np.asarray(prior, dtype=np.float32).T
 
-    def product(p):  # S p, S = D^-1/2 W D^-1/2 over the items inside
-        return scale * (W @ (scale * p))
+    def product(P, out, c):  # out[c] = S P[c], S = D^-1/2 W D^-1/2 over the items inside
+        np.multiply(scale, W @ (scale * P[c]), out=out[c])
 
     with ThreadPoolExecutor(THREADS) as threads:
-        def system(P):  # (I - alpha S) P, the classes on THREADS threads
-            return P - alpha * np.stack(list(threads.map(product, P)))
+        def system(P, out):  # out = (I - alpha S) P, the classes on THREADS threads
+            list(threads.map(lambda c: product(P, out, c), range(len(P))))
+            out *= -alpha
+            out += P
 
         return _solve(system, Y, max_iter=max_iter, tol=tol)[:, rows].T.astype(np.float64)
 
 
 def _solve(system, Y, *, max_iter: int, tol: float) -> np.ndarray:
     """Conjugate gradients on system(F) = Y (symmetric positive definite), one class per row
-    of F; returns F's columns as distributions once they move by no more than `tol`."""
-    F = np.zeros_like(Y)
-    R = Y.copy()                       # the residual (the start, F = 0, leaves all of Y)
-    P = R.copy()
+    of F, in place on a few buffers (at 1,000,000 items each vector operation is 40 MB);
+    returns F's columns as distributions once they move by no more than `tol` over
+    CHECK_EVERY steps, or after `max_iter` steps."""
+    F, R, P = np.zeros_like(Y), Y.copy(), Y.copy()  # the start, F = 0, leaves all of Y as residual
+    AP, scratch = np.empty_like(Y), np.empty_like(Y)
     rr = _dots(R, R)
     shown = _distributions(F)
-    for _ in range(max_iter):
-        if not rr.any():
-            break
-        AP = system(P)
+    for step_number in range(1, max_iter + 1):
+        system(P, AP)
         step = (rr / np.maximum(_dots(P, AP), 1e-30)).astype(np.float32)[:, None]
-        F += step * P
-        R -= step * AP
-        now = _distributions(F)
-        moved = float(np.abs(now - shown).max())
-        shown = now
-        if moved <= tol:  # what the caller sees (row distributions) no longer moves
-            break
+        F += np.multiply(step, P, out=scratch)
+        R -= np.multiply(step, AP, out=scratch)
         rr, previous = _dots(R, R), rr
-        P = R + (rr / np.maximum(previous, 1e-30)).astype(np.float32)[:, None] * P
-    return shown
+        if step_number % CHECK_EVERY == 0 or not rr.any():
+            now = _distributions(F)
+            moved, shown = float(np.abs(now - shown).max()), now
+            if moved <= tol or not rr.any():  # the row distributions no longer move
+                return shown
+        P *= (rr / np.maximum(previous, 1e-30)).astype(np.float32)[:, None]
+        P += R
+    return _distributions(F)
 
 
 def _distributions(F: np.ndarray) -> np.ndarray:
     """Each item's column of F (classes x items) as a distribution over classes; uniform
     where it is all zero (the labels never reached it). The exact solution is never
-    negative: an iterate's small negative entries count as zero."""
-    F = np.maximum(F, 0)
-    total = F.sum(axis=0)
+    negative: an iterate's small negative entries count as zero. (In place on one copy:
+    at 1,000,000 items the obvious np.where version took 0.1 s.)"""
+    out = np.maximum(F, 0)
+    total = out.sum(axis=0)
     reached = total > 1e-12
-    return np.where(reached, F / np.where(reached, total, 1), np.float32(1 / len(F)))
+    np.divide(1, total, out=total, where=reached)
+    out *= total
+    out[:, ~reached] = 1 / len(F)
+    return out
 
 
 def _dots(A, B) -> np.ndarray:
