@@ -1,8 +1,9 @@
 """Pretrained encoders (workbench.data.pretrained): the real loading code, on small models
 made here (a random torch network, a model2vec model of random vectors saved as a Hugging
-Face cache entry or a folder, a tiny random BERT for sentence-transformers); timm,
-torchvision and open_clip are not installable beside this CPU torch, so only their
-"how to fetch it" errors are tested."""
+Face cache entry or a folder, a tiny random BERT for sentence-transformers). timm,
+torchvision and open_clip are not installable beside this CPU torch: here only their "how to
+fetch it" errors are tested; tests/data/test_vision_encoders.py loads each of them where they
+are installed."""
 
 from __future__ import annotations
 
