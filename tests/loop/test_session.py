@@ -635,3 +635,18 @@ def test_a_simulation_starts_from_what_the_widget_shows_first(tmp_path):
     assert at_random == list(train.item_ids[np.random.default_rng(0).permutation(len(train))[:20]])
     with pytest.raises(ValueError, match="cold_start must be 'queue' or 'random', got 'kmeans'"):
         simulate(pool, budget=20, cold_start="kmeans")
+
+
+def test_a_simulation_finds_the_representation_in_the_cache_it_is_given(tmp_path):
+    from workbench import simulate
+    from workbench.data.representation import cache_at
+
+    pool = datasets.digits().subset(np.arange(200))
+    simulate(pool, budget=20, initial=20, seed=0, representation_cache=tmp_path / "reps")
+    (saved,) = (tmp_path / "reps").glob("*.npz")  # learned once, kept where it was asked to be
+    key = saved.stem
+    cached = cache_at(tmp_path / "reps").get(key)
+    cached.features[:] = 0  # a marked copy: a second run must read this one, not learn again
+    curve = simulate(pool, budget=30, initial=20, seed=0, representation_cache=tmp_path / "reps")
+    assert len(list((tmp_path / "reps").glob("*.npz"))) == 1 and len(curve) == 2
+    assert curve["accuracy"].max() < 0.5  # zeroed features: the marked copy was used

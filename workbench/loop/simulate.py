@@ -24,7 +24,8 @@ COLUMNS = ["n_labels", "accuracy", "macro_f1", "balanced_accuracy", "strategy", 
 def simulate(pool: Pool, *, strategy="diverse_margin", learner=None, budget: int = 200, batch: int = 10,
              initial: int = 20, seed: int = 0, test_size: float = 0.3, store=None, cold_start: str = "queue",
              stop_at: float | None = None, extra_rounds: int = 0,
-             progress: Callable[[int, float], None] | None = None) -> pd.DataFrame:
+             progress: Callable[[int, float], None] | None = None,
+             representation_cache=None) -> pd.DataFrame:
     """Labels up to `budget` items and returns rows `n_labels, accuracy, macro_f1,
     balanced_accuracy, strategy, seed, recall` (recall: {class: recall on the test split}).
 
@@ -37,6 +38,8 @@ def simulate(pool: Pool, *, strategy="diverse_margin", learner=None, budget: int
 
     `stop_at` ends the run `extra_rounds` rounds after accuracy first reaches it (for
     benchmarks that only need the labels-to-target figure; curves then end early).
+    `representation_cache`: where the session looks for (and keeps) the pool's representation,
+    as `Session(representation_cache=)`; default the user's cache folder.
     """
     if not pool.has_ground_truth:
         raise ValueError(f"simulation needs ground truth labels, and pool {pool.name!r} has none; "
@@ -65,6 +68,8 @@ def simulate(pool: Pool, *, strategy="diverse_margin", learner=None, budget: int
         tmp = tempfile.TemporaryDirectory(prefix="workbench-sim-")
         store = f"{tmp.name}/labels"
     kwargs = {} if learner is None else {"learner": learner}
+    if representation_cache is not None:
+        kwargs["representation_cache"] = representation_cache
     session = Session(train, store, strategy=strategy, test=test, batch_size=batch, seed=seed,
                       annotator="simulator", resume=False, watch=False, **kwargs)
     try:
