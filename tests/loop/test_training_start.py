@@ -209,3 +209,33 @@ def test_an_interrupted_rebuild_leaves_a_usable_session(split, tmp_path, caplog)
     label_truth(again, 2)
     again.retrain()
     assert again.history["round"].tolist() == [1, 2]
+
+
+def test_a_background_round_runs_nicely_and_puts_the_interpreter_back():
+    import os
+    import sys
+
+    from workbench.loop.training import BACKGROUND_NICENESS, SWITCH_INTERVAL_S, Trainer
+
+    seen = {}
+
+    def round_():
+        tid = threading.get_native_id()
+        seen["interval"] = sys.getswitchinterval()
+        if sys.platform.startswith("linux"):
+            seen["niceness"] = os.getpriority(os.PRIO_PROCESS, tid)
+            child = threading.Thread(target=lambda: seen.__setitem__(
+                "child", os.getpriority(os.PRIO_PROCESS, threading.get_native_id())))
+            child.start()
+            child.join()
+        return 0
+
+    before = sys.getswitchinterval()
+    trainer = Trainer(round_, lambda: 0)
+    trainer.request()
+    assert trainer.wait(10)
+    trainer.close()
+    assert seen["interval"] == min(before, SWITCH_INTERVAL_S) and sys.getswitchinterval() == before
+    if sys.platform.startswith("linux"):  # the spreading threads a round starts inherit it
+        assert seen["niceness"] >= BACKGROUND_NICENESS and seen["child"] == seen["niceness"]
+        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) < BACKGROUND_NICENESS

@@ -11,14 +11,30 @@ interrupted (a KeyboardInterrupt raised inside it): the previous model is kept.
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import contextmanager
 
 log = logging.getLogger(__name__)
 INTERRUPTED = "retrain interrupted; the previous model is kept"
+# The niceness of the training thread (and of the threads it starts, which inherit it): on
+# 2 cores a round's two spreading threads and the kernel's thread took turns, and next()
+# waited for its turn (p99 6 ms at 100,000 items, benchmarks/next_latency.py); a nicer
+# round yields the core at once.
+BACKGROUND_NICENESS = 10
+# The interpreter's switch interval while a round trains in the background: a thread that
+# wants the interpreter lock waits up to this long for the running one to let go, and a
+# round's Python (the head's fit, the queue) held it for the default 5 ms at a time, which
+# was next()'s p95 at 20,000 items. Put back when no round runs.
+SWITCH_INTERVAL_S = 0.0005
+_switching = threading.Lock()
+_rounds_running = 0
+_interval_before = 0.005
 
 
 class RetrainInterrupted(KeyboardInterrupt):
@@ -105,13 +121,15 @@ class Trainer:
 
     def _submit(self, run_round: Callable[[], int | None] | None = None) -> Future:
         if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="workbench-train")
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="workbench-train",
+                                                initializer=_run_nicely)
         return self._executor.submit(self._round, run_round or self._run_round)
 
     def _round(self, run_round: Callable[[], int | None]) -> None:
         trained = None
         try:
-            trained = run_round()
+            with _responsive_interpreter():
+                trained = run_round()
         except KeyboardInterrupt:  # recorded by the session too; one line, no traceback
             log.warning(INTERRUPTED)
         except Exception:  # the session has recorded it; the worker must stay usable
@@ -130,3 +148,34 @@ class Trainer:
                 return
             self._running = self._submit()
             self._running.add_done_callback(lambda f: pending.set_result(None))
+
+
+def _run_nicely() -> None:
+    """Lower this thread's scheduling priority (Linux, where a thread has its own niceness);
+    elsewhere, or where it is not allowed, rounds run at the kernel's priority as before."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, max(os.getpriority(os.PRIO_PROCESS, tid), BACKGROUND_NICENESS))
+    except OSError:
+        log.debug("could not lower the training thread's priority", exc_info=True)
+
+
+@contextmanager
+def _responsive_interpreter():
+    """SWITCH_INTERVAL_S while any session's round runs in the background, the interval
+    found before the first of them once the last one ends."""
+    global _rounds_running, _interval_before
+    with _switching:
+        if _rounds_running == 0:
+            _interval_before = sys.getswitchinterval()
+            sys.setswitchinterval(min(_interval_before, SWITCH_INTERVAL_S))
+        _rounds_running += 1
+    try:
+        yield
+    finally:
+        with _switching:
+            _rounds_running -= 1
+            if _rounds_running == 0:
+                sys.setswitchinterval(_interval_before)
