@@ -637,6 +637,7 @@ def test_a_simulation_starts_from_what_the_widget_shows_first(tmp_path):
         simulate(pool, budget=20, cold_start="kmeans")
 
 
+@pytest.mark.filterwarnings("ignore:Number of distinct clusters")  # the zeroed features below
 def test_a_simulation_finds_the_representation_in_the_cache_it_is_given(tmp_path):
     from workbench import simulate
     from workbench.data.representation import cache_at

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from workbench.data.encoders import Encoder
 from workbench.data.pretrained import ENCODERS  # the built-in encoders and the pretrained one
 
 __all__ = ["Representation"]
+
+_GRAPH_LOCK = threading.Lock()
 
 
 @dataclass
@@ -44,11 +47,12 @@ class Representation:
         building it takes 1.6 s, and every round spreads over it."""
         if self.neighbors is None:
             raise ValueError("this representation has no neighbour graph")
-        if getattr(self, "_graph_matrix", None) is None:
-            from workbench.data.neighbors import graph_matrix
+        with _GRAPH_LOCK:  # a round and the session's warm-up thread build it once between them
+            if getattr(self, "_graph_matrix", None) is None:
+                from workbench.data.neighbors import graph_matrix
 
-            self._graph_matrix = graph_matrix(self.neighbors, self.weights)
-        return self._graph_matrix
+                self._graph_matrix = graph_matrix(self.neighbors, self.weights)
+            return self._graph_matrix
 
     def transform(self, X) -> np.ndarray:
         """Features of new items given in the pool's own feature space (e.g. a test split),

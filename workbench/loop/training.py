@@ -122,7 +122,7 @@ class Trainer:
     def _submit(self, run_round: Callable[[], int | None] | None = None) -> Future:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="workbench-train",
-                                                initializer=_run_nicely)
+                                                initializer=run_nicely)
         return self._executor.submit(self._round, run_round or self._run_round)
 
     def _round(self, run_round: Callable[[], int | None]) -> None:
@@ -150,7 +150,7 @@ class Trainer:
             self._running.add_done_callback(lambda f: pending.set_result(None))
 
 
-def _run_nicely() -> None:
+def run_nicely() -> None:
     """Lower this thread's scheduling priority (Linux, where a thread has its own niceness);
     elsewhere, or where it is not allowed, rounds run at the kernel's priority as before."""
     if not sys.platform.startswith("linux"):
