@@ -60,19 +60,18 @@ def _drop_self(distances, index):
     return distances[keep].reshape(-1, k), index[keep].reshape(-1, k)
 
 
-def graph_matrix(neighbors: np.ndarray, weights: np.ndarray, n_items: int | None = None):
-    """The graph as a symmetric sparse matrix (float32 CSR, n_items x n_items, default one
-    row per row of `neighbors`): an edge either way counts both ways, with the larger
-    weight; index -1 or weight 0 is no edge. What label spreading multiplies by."""
+def graph_matrix(neighbors: np.ndarray, weights: np.ndarray):
+    """The graph as a symmetric sparse matrix (float32 CSR, one row and column per row of
+    `neighbors`): an edge either way counts both ways, with the larger weight; index -1 or
+    weight 0 is no edge. What label spreading multiplies by."""
     from scipy import sparse
 
     n_rows, k = neighbors.shape
-    n_items = n_rows if n_items is None else n_items
     rows = np.repeat(np.arange(n_rows, dtype=np.int64), k)
     cols = neighbors.ravel().astype(np.int64)
     vals = np.asarray(weights, dtype=np.float32).ravel()
     keep = (cols >= 0) & (vals > 0)
-    W = sparse.csr_matrix((vals[keep], (rows[keep], cols[keep])), shape=(n_items, n_items))
+    W = sparse.csr_matrix((vals[keep], (rows[keep], cols[keep])), shape=(n_rows, n_rows))
     W = W.maximum(W.T).tocsr()
     W.sort_indices()
     return W

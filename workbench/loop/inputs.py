@@ -54,7 +54,7 @@ class LearnerInputs:
                                                       encoder=encoder, cluster=cluster)
         self.job = self._start() if self.uses_representation else None
         self._test: tuple[object, np.ndarray] | None = None
-        if self.job is not None:  # the first round then finds the graph's matrix made
+        if self.job is not None and accepts_graph(learner):  # the first round finds it made
             threading.Thread(target=self._warm_graph, name="workbench-graph", daemon=True).start()
 
     def _warm_graph(self) -> None:
