@@ -109,3 +109,60 @@ def bbc_articles():
 
     frame = pd.read_csv(BBC)
     return frame["text"].astype(str).tolist(), frame["category"].to_numpy(dtype=object)
+
+
+def bbc_digests(n: int = 3000, seed: int = 0, test_share: float = 0.3, sentences: int = 3):
+    """A multi-label text set built offline from the BBC News articles: each item is a news
+    digest, the leads (first `sentences` sentences) of 1, 2 or 3 articles (chances 0.4, 0.4,
+    0.2), and its label is the set of their categories. Test digests are made of other
+    articles than the pool's: `(texts, label_sets, test_texts, test_label_sets)`, the test
+    set a third of the pool's size."""
+    import re
+
+    import pandas as pd
+
+    if not BBC.exists():
+        raise FileNotFoundError(f"{BBC} not found: the text benchmark reads the shared BBC News set")
+    frame = pd.read_csv(BBC)
+    leads = [" ".join([p.strip() for p in re.split(r"(?<=[.!?])\s+", str(t)) if p.strip()][:sentences])
+             for t in frame["text"]]
+    categories = frame["category"].astype(str).to_numpy()
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(leads))
+    cut = int(len(order) * (1 - test_share))
+
+    def digests(articles, count):
+        texts, sets = [], []
+        for _ in range(count):
+            chosen = rng.choice(articles, rng.choice([1, 2, 3], p=[0.4, 0.4, 0.2]), replace=False)
+            texts.append("\n\n".join(leads[i] for i in chosen))
+            sets.append(sorted({categories[i] for i in chosen}))
+        return texts, sets
+
+    texts, sets = digests(order[:cut], n)
+    test_texts, test_sets = digests(order[cut:], max(n // 3, 1))
+    return texts, sets, test_texts, test_sets
+
+
+def digit_pairs(n: int = 3000, seed: int = 0, test_share: float = 0.3):
+    """A multi-label image set built from scikit-learn's bundled digits: each item is two
+    8 x 8 digits side by side (8 x 16, values in [0, 1]) and its label is the set of the
+    digits shown (one class when both are the same digit). Test pairs are made of other
+    originals than the pool's: `(X, label_sets, X_test, test_label_sets)`, the test set a
+    third of the pool's size."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(digits.images))
+    cut = int(len(order) * (1 - test_share))
+
+    def pairs(originals, count):
+        left, right = rng.choice(originals, count), rng.choice(originals, count)
+        X = np.concatenate([digits.images[left], digits.images[right]], axis=2) / 16.0
+        return X.astype(np.float32), [sorted({int(digits.target[a]), int(digits.target[b])})
+                                      for a, b in zip(left, right)]
+
+    X, sets = pairs(order[:cut], n)
+    X_test, test_sets = pairs(order[cut:], max(n // 3, 1))
+    return X, sets, X_test, test_sets

@@ -21,6 +21,7 @@ import pandas as pd
 
 from workbench.data import loaders
 from workbench.data.parquet_features import PartitionedFeatures
+from workbench.data.tasks import MULTI_LABEL, SINGLE, check_task, ground_truth_sets, is_collection
 
 KINDS = ("image", "vector", "text", "table")
 
@@ -37,6 +38,8 @@ class Pool:
     `image_scale` is what raw pixel values were divided by to give X (255 for 8-bit files),
     and `feature_names` the columns a table's X was read from: with them a model bundle
     reads new image files and table rows exactly as this pool's were read.
+    `task` says what one label is: "single" (one class per item, the default) or
+    "multi_label" (any subset of the classes; `y` then holds a list of classes per item).
     `class_folders` says each item id begins with a folder named after the item's label
     (`Pool.from_folder` with class subfolders): `display_name` then leaves that folder out,
     so that what a labeler is shown does not give the answer away.
@@ -58,7 +61,9 @@ class Pool:
         image_scale: float | None = None,
         feature_names: Sequence[str] | None = None,
         class_folders: bool = False,
+        task: str = SINGLE,
     ):
+        task = check_task(task)
         # features left on disk (a Parquet dataset's) stay there: checked as they are read
         lazy = isinstance(X, PartitionedFeatures)
         X = X if lazy else np.asarray(X)
@@ -104,16 +109,19 @@ class Pool:
             items = items.copy()
             items.index = item_ids
 
-        if y is not None:
-            y = np.asarray(y)
-            if y.shape[0] != n:
-                raise ValueError(f"labels y have {y.shape[0]} entries but the pool has {n} items")
+        y, found = _ground_truth(y, task, "y")
+        if y is not None and y.shape[0] != n:
+            raise ValueError(f"labels y have {y.shape[0]} entries but the pool has {n} items")
         if classes is None and y is not None:
-            classes = np.unique(y).tolist()
+            classes = found
         if classes is not None:
             classes = [c.item() if hasattr(c, "item") else c for c in classes]
             if len(set(map(str, classes))) != len(classes):
                 raise ValueError(f"class names must be distinct as text, got {classes!r}")
+            if task == MULTI_LABEL and y is not None:
+                unknown = sorted(set(map(str, found)) - set(map(str, classes)))
+                if unknown:
+                    raise ValueError(f"y names classes {unknown} that are not among the classes {classes}")
 
         self.X = X
         self.y = y
@@ -127,8 +135,9 @@ class Pool:
         if self.feature_names is not None and len(self.feature_names) != int(np.prod(X.shape[1:])):
             raise ValueError(f"{len(self.feature_names)} feature names for {int(np.prod(X.shape[1:]))} "
                              "features; expected one name per feature column")
+        self.task = task
         self.X_test = None if X_test is None else np.asarray(X_test, dtype=np.float32)
-        self.y_test = None if y_test is None else np.asarray(y_test)
+        self.y_test = _ground_truth(y_test, task, "y_test")[0]
         if self.X_test is not None:
             _check_finite(self.X_test, None, "test features")
             if self.y_test is None or len(self.y_test) != len(self.X_test):
@@ -145,8 +154,9 @@ class Pool:
 
     def __repr__(self) -> str:
         classes = "?" if self.classes is None else len(self.classes)
+        task = "" if self.task == SINGLE else f", task={self.task!r}"
         return (f"Pool({self.name!r}, {len(self)} {self.kind} items, features {self.X.shape[1:]}, "
-                f"classes={classes})")
+                f"classes={classes}{task})")
 
     @property
     def item_ids(self) -> pd.Index:
@@ -190,9 +200,12 @@ class Pool:
         return self.y is not None
 
     def true_label(self, item_id):
+        """The item's ground truth: a class, or a list of classes in a multi-label pool."""
         if self.y is None:
             raise ValueError(f"pool {self.name!r} has no ground truth labels")
         value = self.y[self.position(item_id)]
+        if self.task == MULTI_LABEL:
+            return list(value)
         return value.item() if hasattr(value, "item") else value
 
     def parts(self, rows_per_part: int | None = None) -> list:
@@ -220,6 +233,7 @@ class Pool:
             image_scale=self.image_scale,
             feature_names=self.feature_names,
             class_folders=self.class_folders,
+            task=self.task,
         )
         return sub
 
@@ -230,7 +244,8 @@ class Pool:
         if not 0 < test_size < 1:
             raise ValueError(f"test_size must be between 0 and 1, got {test_size}")
         positions = np.arange(len(self))
-        stratify = self.y if self.y is not None and _can_stratify(self.y, test_size) else None
+        stratify = (self.y if self.y is not None and self.task == SINGLE
+                    and _can_stratify(self.y, test_size) else None)
         train, test = train_test_split(
             positions, test_size=test_size, random_state=seed, stratify=stratify
         )
@@ -256,27 +271,32 @@ class Pool:
     @classmethod
     def from_arrays(cls, X, y=None, **kw) -> Pool:
         """Images (N x H x W [x C]) or vectors (N x D); see `loaders.array_parts`."""
-        return cls(**loaders.array_parts(X, y, **kw))
+        task = kw.pop("task", SINGLE)
+        return cls(**loaders.array_parts(X, y, **kw), task=task)
 
     @classmethod
     def from_dataframe(cls, df: pd.DataFrame, **kw) -> Pool:
         """Rows of a DataFrame: numeric columns, a text column or an image-path column."""
-        return cls(**loaders.dataframe_parts(df, **kw))
+        task = kw.pop("task", SINGLE)
+        return cls(**loaders.dataframe_parts(df, **kw), task=task)
 
     @classmethod
     def from_texts(cls, texts, y=None, **kw) -> Pool:
         """Texts, with offline TF-IDF + LSA features unless `embeddings=` are given."""
-        return cls(**loaders.text_parts(texts, y, **kw))
+        task = kw.pop("task", SINGLE)
+        return cls(**loaders.text_parts(texts, y, **kw), task=task)
 
     @classmethod
     def from_file(cls, path, **kw) -> Pool:
         """A Parquet, CSV/TSV or NPZ file."""
-        return cls(**loaders.file_parts(path, **kw))
+        task = kw.pop("task", SINGLE)
+        return cls(**loaders.file_parts(path, **kw), task=task)
 
     @classmethod
     def from_folder(cls, path, **kw) -> Pool:
         """Images from a folder; class subfolders give ground truth."""
-        return cls(**loaders.folder_parts(path, **kw))
+        task = kw.pop("task", SINGLE)
+        return cls(**loaders.folder_parts(path, **kw), task=task)
 
     @classmethod
     def from_parquet(cls, source, **kw) -> Pool:
@@ -285,9 +305,26 @@ class Pool:
         (see `workbench.data.parquet_pool` for the arguments)."""
         from workbench.data.parquet_pool import parquet_pool_args, reopen_args
 
-        pool = cls(**parquet_pool_args(source, **kw))
+        rest = {k: v for k, v in kw.items() if k != "task"}
+        pool = cls(**parquet_pool_args(source, **rest), task=kw.get("task", SINGLE))
         pool.opened_with = reopen_args(source, kw)  # so a store can reopen it (loop/pool_source.py)
         return pool
+
+
+def _ground_truth(y, task: str, what: str) -> tuple[np.ndarray | None, list | None]:
+    """Ground truth as an array (multi-label: of class tuples), and the classes in it."""
+    if y is None:
+        return None, None
+    if task == MULTI_LABEL:
+        return ground_truth_sets(y, what)
+    if not isinstance(y, np.ndarray) and any(is_collection(v) for v in list(y)[:1000]):
+        raise ValueError(f"{what} holds lists of classes; a single-label pool takes one class per "
+                         "item - pass task='multi_label' for items with several classes")
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"{what} must hold one class per item (1-d), got shape {y.shape}; pass "
+                         "task='multi_label' and a list of classes per item for several classes")
+    return y, np.unique(y).tolist()
 
 
 def _check_finite(X: np.ndarray, item_ids, what: str) -> None:

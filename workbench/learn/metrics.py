@@ -40,6 +40,33 @@ def scores(y_true, y_pred) -> dict:
             "balanced_accuracy": float(np.mean(list(recall.values()))), "recall": recall}
 
 
+def multi_label_scores(Y_true, Y_pred, class_names) -> dict:
+    """For items that may have several classes (0/1 matrices, items x classes): "accuracy"
+    (the whole set right), "micro_f1" (F1 over every item-class decision), "macro_f1" (the
+    mean of each class's F1), "hamming_loss" (the share of item-class decisions wrong),
+    "balanced_accuracy" (the mean of each class's recall) and "recall" per class. Classes are
+    those present in the truth, as for one class per item."""
+    truth, pred = np.asarray(Y_true, dtype=bool), np.asarray(Y_pred, dtype=bool)
+    if truth.shape != pred.shape:
+        raise ValueError(f"Y_true has shape {truth.shape} but Y_pred has {pred.shape}")
+    if len(truth) == 0:
+        return {"accuracy": float("nan"), "micro_f1": float("nan"), "macro_f1": float("nan"),
+                "hamming_loss": float("nan"), "balanced_accuracy": float("nan"), "recall": {}}
+    hit = (truth & pred).sum(axis=0).astype(float)
+    actual, predicted = truth.sum(axis=0).astype(float), pred.sum(axis=0).astype(float)
+    present = actual > 0
+    recall = {str(class_names[j]): float(hit[j] / actual[j]) for j in np.flatnonzero(present)}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.where(actual + predicted > 0, 2 * hit / (actual + predicted), 0.0)
+    total = actual.sum() + predicted.sum()
+    return {"accuracy": float((truth == pred).all(axis=1).mean()),
+            "micro_f1": float(2 * hit.sum() / total) if total else 1.0,
+            "macro_f1": float(f1[present].mean()) if present.any() else float("nan"),
+            "hamming_loss": float((truth != pred).mean()),
+            "balanced_accuracy": float(np.mean(list(recall.values()))) if recall else float("nan"),
+            "recall": recall}
+
+
 # -- how sure a measured accuracy is ----------------------------------------------------------
 # A headline figure always carries its uncertainty: 5 of 5 audit items right is "somewhere in
 # 57-100%", not "100%". Until the 95% interval is narrower than +-HEADLINE_HALF_WIDTH the

@@ -24,11 +24,15 @@ from typing import NamedTuple
 import numpy as np
 
 __all__ = [
+    "MULTI_LABEL_STRATEGIES",
     "Query",
     "STRATEGIES",
     "bald",
     "bald_scores",
+    "binary_uncertainty",
+    "diverse_batches_by",
     "diverse_margin",
+    "diverse_uncertainty",
     "entropy",
     "entropy_scores",
     "get_strategy",
@@ -36,6 +40,8 @@ __all__ = [
     "least_confidence_scores",
     "margin",
     "margin_scores",
+    "max_uncertainty",
+    "mean_uncertainty",
     "random",
     "select_top",
 ]
@@ -163,21 +169,32 @@ def diverse_margin(proba, n: int, *, features, batch: int = 10, prefilter: int =
     k-means cover them; on the digits (seeds 0-4) it needed 30 labels where 4 needed 40,
     and for logistic regression it was as good. See benchmarks/label_efficiency.py.
     """
+    proba = _check_proba(proba)
+    utility = margin_scores(proba)  # in [-1, 0]: 1 + utility weighs the k-means
+    return diverse_batches_by(utility, 1.0 + utility, n, features=features, batch=batch,
+                              prefilter=prefilter, diverse_batches=diverse_batches, rng=rng)
+
+
+def diverse_batches_by(utility, weight, n: int, *, features, batch: int = 10, prefilter: int = 50,
+                       diverse_batches: int = 5, rng=None) -> Query:
+    """The first `diverse_batches` batches of a batch-aware queue (see `diverse_margin`) for
+    any `utility` (higher: label it), the k-means weighted by `weight` (> 0, larger for the
+    more uncertain); the rest of the queue follows in utility order."""
     from sklearn.cluster import KMeans
 
     from workbench.learn.threads import limit_threads
 
-    proba = _check_proba(proba)
+    utility, weight = np.asarray(utility, dtype=np.float64), np.asarray(weight, dtype=np.float64)
     features = np.asarray(features)  # only the candidates' rows are read (and copied)
     features = features.reshape(len(features), -1)
-    if features.shape[0] != proba.shape[0]:
-        raise ValueError(f"features has {features.shape[0]} rows but proba has {proba.shape[0]}; "
+    if features.shape[0] != utility.shape[0]:
+        raise ValueError(f"features has {features.shape[0]} rows but proba has {utility.shape[0]}; "
                          "they must describe the same items")
     if batch < 1 or prefilter < 1:
         raise ValueError(f"batch and prefilter must be >= 1, got batch={batch}, prefilter={prefilter}")
-    by_margin = select_top(margin_scores(proba), proba.shape[0], rng=rng)
-    n = min(int(n), proba.shape[0])
-    order = by_margin.positions  # margin order
+    by_utility = select_top(utility, utility.shape[0], rng=rng)
+    n = min(int(n), utility.shape[0])
+    order = by_utility.positions  # utility order
     taken = np.zeros(len(order), dtype=bool)  # by rank in `order`: already chosen
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order))
@@ -190,11 +207,11 @@ def diverse_margin(proba, n: int, *, features, batch: int = 10, prefilter: int =
             break
         x = features[candidates].astype(np.float64)
         x = (x - x.mean(axis=0)) / (x.std(axis=0) + 1e-6)
-        weight = 1.0 + margin_scores(proba[candidates]) + 1e-3  # 1 - (p1 - p2), in (0, 1]
         # One thread: on 2 cores, threads waiting on each other made this 500-point k-means
         # take 50-300 ms instead of 5.
         with limit_threads(1):
-            km = KMeans(n_clusters=k, n_init=1, random_state=seed).fit(x, sample_weight=weight)
+            km = KMeans(n_clusters=k, n_init=1, random_state=seed).fit(
+                x, sample_weight=weight[candidates] + 1e-3)
         picked = []
         for c in range(k):
             members = np.flatnonzero(km.labels_ == c)
@@ -202,11 +219,50 @@ def diverse_margin(proba, n: int, *, features, batch: int = 10, prefilter: int =
                 distance = ((x[members] - km.cluster_centers_[c]) ** 2).sum(axis=1)
                 picked.append(int(candidates[members[distance.argmin()]]))
         picked_ranks = np.sort(rank[np.asarray(picked, dtype=np.int64)])
-        chosen.extend(order[picked_ranks].tolist())  # in margin order
+        chosen.extend(order[picked_ranks].tolist())  # in utility order
         taken[picked_ranks] = True
     rest = order[~taken][: max(0, n - len(chosen))]
     positions = np.concatenate([np.asarray(chosen, dtype=np.int64), rest])[:n].astype(np.int64)
-    return Query(positions, margin_scores(proba[positions]) if len(positions) else np.empty(0))
+    return Query(positions, utility[positions] if len(positions) else np.empty(0))
+
+
+# -- multi-label strategies: each column of proba is one class's own probability ---------
+# The uncertainty of one class is 1 - |2p - 1|: 1 at p = 0.5, 0 at 0 or 1. An item's utility is
+# its mean over the classes (the item would teach the most decisions) or the largest (one
+# decision the model cannot make). diverse_uncertainty, the default for multi-label pools,
+# spreads each batch over the feature space as diverse_margin does for one class per item.
+def binary_uncertainty(proba) -> np.ndarray:
+    """(items, classes): 1 - |2p - 1| for each class's own probability."""
+    return 1.0 - np.abs(2.0 * _check_proba(proba) - 1.0)
+
+
+def mean_uncertainty(proba, n: int, *, rng=None) -> Query:
+    """The items whose classes the model is, on average, least sure of."""
+    return select_top(binary_uncertainty(proba).mean(axis=1), n, rng=rng)
+
+
+def max_uncertainty(proba, n: int, *, rng=None) -> Query:
+    """The items with the one class decision the model is least sure of."""
+    return select_top(binary_uncertainty(proba).max(axis=1), n, rng=rng)
+
+
+def diverse_uncertainty(proba, n: int, *, features, batch: int = 10, prefilter: int = 50,
+                        diverse_batches: int = 5, rng=None) -> Query:
+    """Mean binary uncertainty made batch-aware: each of the first batches is spread by
+    k-means over the `prefilter * batch` most uncertain items (see `diverse_margin`)."""
+    utility = binary_uncertainty(proba).mean(axis=1)
+    return diverse_batches_by(utility, utility, n, features=features, batch=batch,
+                              prefilter=prefilter, diverse_batches=diverse_batches, rng=rng)
+
+
+diverse_uncertainty.needs_features = True  # type: ignore[attr-defined]
+
+MULTI_LABEL_STRATEGIES = {
+    "random": random,
+    "mean_uncertainty": mean_uncertainty,
+    "max_uncertainty": max_uncertainty,
+    "diverse_uncertainty": diverse_uncertainty,
+}
 
 
 # BALD is marked so the session knows to ask the learner for MC-dropout samples, and
@@ -224,15 +280,18 @@ STRATEGIES = {
 }
 
 
-def get_strategy(strategy):
-    """A strategy function from its name, or the callable itself."""
+def get_strategy(strategy, task: str = "single"):
+    """A strategy function from its name (among those of the pool's task: STRATEGIES, or
+    MULTI_LABEL_STRATEGIES for "multi_label"), or the callable itself."""
     if callable(strategy):
         return strategy
+    known = MULTI_LABEL_STRATEGIES if task == "multi_label" else STRATEGIES
     try:
-        return STRATEGIES[strategy]
+        return known[strategy]
     except KeyError:
+        kind = "" if task == "single" else f" for a {task!r} pool"
         raise ValueError(
-            f"unknown strategy {strategy!r}; expected one of {sorted(STRATEGIES)} or a callable"
+            f"unknown strategy {strategy!r}{kind}; expected one of {sorted(known)} or a callable"
         ) from None
 
 

@@ -34,6 +34,7 @@ def export_session(session, path, *, name: str | None = None, as_zip: bool | Non
                    overwrite: bool = False, embed_encoder: bool = False) -> Path:
     """Write the session's model as a bundle at `path`: one zip file when `path` ends in
     ".zip" (any case) or `as_zip`, else a folder. See `bundle_as_zip` for `as_zip=False`."""
+    session.single_label_only("export()")
     path = Path(path)
     as_zip = bundle_as_zip(path, as_zip)
     name = name or path.stem

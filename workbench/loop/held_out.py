@@ -9,8 +9,11 @@ from __future__ import annotations
 import numpy as np
 
 from workbench.data.pool import Pool
+from workbench.data.tasks import MULTI_LABEL, ground_truth_sets, indicator
 from workbench.learn.learners import features_for
+from workbench.learn.metrics import multi_label_scores
 from workbench.learn.metrics import scores as metric_scores
+from workbench.learn.model import aligned, class_columns
 
 MIN_AUDIT = 5  # audit labels below this measure nothing
 
@@ -29,7 +32,8 @@ def held_out_split(test, pool: Pool) -> tuple[np.ndarray, np.ndarray] | None:
     except (TypeError, ValueError):
         raise ValueError(f"test must be a Pool with ground truth or a pair (X, y), got {type(test).__name__}"
                          ) from None
-    X, y = np.asarray(X, dtype=np.float32), np.asarray(y)
+    X = np.asarray(X, dtype=np.float32)
+    y = ground_truth_sets(y, "test y")[0] if pool.task == MULTI_LABEL else np.asarray(y)
     if len(X) != len(y):
         raise ValueError(f"test X has {len(X)} rows but y has {len(y)} labels")
     return X, y
@@ -49,12 +53,20 @@ def evaluate(session, learner, labels: dict, audit: set[str]) -> tuple[dict, str
     """Accuracy, macro-F1, balanced accuracy and recall per class (workbench.learn.metrics)
     on data the strategy did not choose; with what it was measured on, and on how many."""
     positions, truth, what = held_out(session, labels, audit)
+    multi = session.task == MULTI_LABEL
     if positions is None:
         X = session.inputs.test_features(session.test[0])
     elif len(truth) < MIN_AUDIT:
-        return (metric_scores([], []), f"audit sample too small ({len(truth)} of {MIN_AUDIT} needed)",
-                len(truth))
+        none = (multi_label_scores(np.zeros((0, 1)), np.zeros((0, 1)), []) if multi
+                else metric_scores([], []))
+        return none, f"audit sample too small ({len(truth)} of {MIN_AUDIT} needed)", len(truth)
     else:
         X = session.inputs.features()[positions]
-    pred = learner.predict(features_for(learner, X))
-    return metric_scores(truth, pred), what, len(truth)
+    if not multi:
+        pred = learner.predict(features_for(learner, X))
+        return metric_scores(truth, pred), what, len(truth)
+    names = session.class_names  # the learner's columns may be its own classes, in its order
+    proba = aligned(learner.predict_proba(features_for(learner, X)),
+                    class_columns(learner.classes_, names), len(names))
+    pred = proba >= getattr(learner, "threshold", 0.5)
+    return multi_label_scores(indicator(truth, names), pred, names), what, len(truth)

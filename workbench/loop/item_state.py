@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 
+from workbench.data.tasks import MULTI_LABEL, label_set, one_class
 from workbench.learn.queue import AUDIT
 from workbench.loop.agreement import annotations
 
@@ -35,13 +36,13 @@ class ItemState:
 
     # -- classes ------------------------------------------------------------------------------
     def check_label(self, label):
-        """The class value a label names (a class value or its string); a ValueError naming
-        the label and the classes otherwise."""
+        """The value a label names: a class (a class value or its string), or in a multi-label
+        pool a LabelSet (a list of classes, or the JSON list the store holds); a ValueError
+        naming the label and what was expected otherwise."""
         session = self.session
-        key = str(label.item() if hasattr(label, "item") else label)
-        if key not in session.class_by_name:
-            raise ValueError(f"label {label!r} is not one of the classes {session.class_names}")
-        return session.class_by_name[key]
+        if session.task == MULTI_LABEL:
+            return label_set(label, session.class_by_name)
+        return one_class(label, session.class_by_name)
 
     # -- reading -----------------------------------------------------------------------------
     def current(self) -> dict:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from workbench.data.tasks import MULTI_LABEL, LabelSet
 from workbench.data.unique import unique_ints
 from workbench.learn.learners import features_for
 from workbench.learn.metrics import HEADLINE_HALF_WIDTH, accuracy_interval
@@ -139,7 +140,12 @@ class Ranker:
         item_id = session.pool.item_ids[position]
         model = session.rounds.model
         suggestion = confidence = None
-        if model is not None:
+        if model is not None and session.task == MULTI_LABEL:
+            # the classes the model gives even odds or more; sure as its least sure decision
+            p = model.proba[position]
+            suggestion = LabelSet(c for c, q in zip(session.classes, p) if q >= 0.5)
+            confidence = float(np.maximum(p, 1 - p).min())
+        elif model is not None:
             p = model.proba[position]
             best = int(p.argmax())
             suggestion, confidence = session.classes[best], float(p[best])
@@ -165,11 +171,13 @@ class Ranker:
         if model is None or score is None:
             return role
         p = model.query_proba[position]
-        top = np.argsort(p)[::-1][:2]
         names = session.class_names
-        guess = f"{names[int(top[0])]} ({p[top[0]]:.0%}) and {names[int(top[1])]} ({p[top[1]]:.0%})"
         who = "the model you started from" if model.round == 0 else f"the round-{model.round} model" + (
             ", trained on your labels alone," if model.self_trained else "")
+        if session.task == MULTI_LABEL:
+            return self.multi_label_reason(role, score, p, who)
+        top = np.argsort(p)[::-1][:2]
+        guess = f"{names[int(top[0])]} ({p[top[0]]:.0%}) and {names[int(top[1])]} ({p[top[1]]:.0%})"
         if role in ("margin", "diverse_margin"):
             return f"margin {-score:.2f}: {who} hesitates between {guess}"
         if role == "least_confidence":
@@ -181,6 +189,19 @@ class Ranker:
         if role == "random":
             return f"random pick ({who} says {guess})"
         return f"{role} score {score:.3g} ({who} says {guess})"
+
+    def multi_label_reason(self, role: str, score: float, p, who: str) -> str:
+        """Why a multi-label item is shown: the class decisions the model is least sure of."""
+        names = self.session.class_names
+        unsure = np.argsort(np.abs(np.asarray(p) - 0.5))[:2]
+        doubt = " and ".join(f"{names[int(j)]} ({p[j]:.0%})" for j in unsure)
+        if role in ("mean_uncertainty", "diverse_uncertainty"):
+            return f"mean uncertainty {score:.2f} over the classes: {who} is least sure of {doubt}"
+        if role == "max_uncertainty":
+            return f"uncertainty {score:.2f}: {who} cannot decide {doubt}"
+        if role == "random":
+            return f"random pick ({who} is least sure of {doubt})"
+        return f"{role}: {who} is least sure of {doubt}"
 
 
 def check_strategy_fits(strategy, name: str, learner) -> None:

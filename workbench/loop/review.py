@@ -54,6 +54,7 @@ class Reviewing:
         columns and the `method`, `folds` and `passes` options)."""
         from workbench.loop.cleaning import suspects
 
+        self.session.single_label_only("suspects()")
         return suspects(self.session, k, **options)
 
     def duplicates(self, *, near: bool = True, threshold: float | None = None) -> pd.DataFrame:
@@ -71,6 +72,7 @@ class Reviewing:
         In the widget: Enter keeps the label (a confirm event), a class key relabels it, s
         leaves it for later. Items whose confirmation still stands are left out unless new
         evidence arrived; after each training round the rest is ranked again."""
+        self.session.single_label_only("review()")
         table = self._open_suspects(k)
         self.session.focus(table["item_id"], role=REVIEW,
                            reasons=dict(zip(table["item_id"], table["reason"])),
@@ -180,6 +182,7 @@ class Reviewing:
         unlabeled items (never audit or overlap items, which people must label), and put a
         random sample of `review` of them in front of the queue, in the role "spot-check".
         Nothing is written until `batch.accept()`."""
+        self.session.single_label_only("accept_suggestions()")
         if isinstance(min_confidence, bool) or not isinstance(min_confidence, (int, float)) \
                 or not 0 < min_confidence <= 1:
             raise ValueError(f"min_confidence must be a probability in (0, 1], got {min_confidence!r}")

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
+from workbench.data.tasks import MULTI_LABEL, indicator
 from workbench.learn.learners import features_for
 from workbench.learn.metrics import accuracy_headline, accuracy_interval
 from workbench.learn.metrics import scores as metric_scores
@@ -30,7 +31,7 @@ from workbench.store.views import labels_hash
 WARM_SUGGESTIONS = 1000  # queue entries whose suggestions a round computes before it is installed
 HISTORY_COLUMNS = ["round", "n_labels", "accuracy", "eval_on", "n_eval", "loss",
                    "train_accuracy", "duration_s", "time", "labels_hash",
-                   "macro_f1", "balanced_accuracy", "recall"]
+                   "macro_f1", "balanced_accuracy", "recall", "micro_f1", "hamming_loss"]
 
 
 @dataclass
@@ -198,16 +199,22 @@ class Rounds:
         session = self.session
         train_ids = [i for i in labels if i not in audit]
         y = [labels[i] for i in train_ids]
-        if len(set(map(str, y))) < 2:
+        if session.task == MULTI_LABEL:
+            if len(set(map(str, y))) < 2:
+                raise ValueError(f"need labels of at least 2 different class sets to train, have "
+                                 f"{len(y)} labels; label a few more items")
+            targets = indicator(y, session.class_names)  # items x classes, 0/1
+        elif len(set(map(str, y))) < 2:
             raise ValueError(f"need labels of at least 2 classes to train, have {len(y)} labels of "
                              f"{len(set(map(str, y)))} class(es); label a few more items")
+        else:
+            targets = np.asarray(y, dtype=object if isinstance(y[0], str) else None)
         started = time.perf_counter()
         learner = clone(session.learner)
         # Semi-supervised learners also learn from the rest of the pool; audit items are left
         # out of it too: pseudo-labeling them would grade the model on its own guesses.
         unlabeled = np.flatnonzero(~session.pool.item_ids.isin(list(labels)))
-        session.inputs.fit(learner, session.pool.positions(train_ids),
-                           np.asarray(y, dtype=object if isinstance(y[0], str) else None), unlabeled,
+        session.inputs.fit(learner, session.pool.positions(train_ids), targets, unlabeled,
                            prior=self.prior)
         model = self.model_of(learner, labels, audit, round_)
         predictor = model.predictor
@@ -222,7 +229,8 @@ class Rounds:
                # labels_hash when it was trained on that commit's labels
                "labels_hash": predictor.info["labels_hash"],
                "macro_f1": metrics["macro_f1"], "balanced_accuracy": metrics["balanced_accuracy"],
-               "recall": metrics["recall"]}
+               "recall": metrics["recall"], "micro_f1": metrics.get("micro_f1", np.nan),
+               "hamming_loss": metrics.get("hamming_loss", np.nan)}
         return model, row
 
     def model_of(self, learner, labels: dict, audit: set[str], round_: int) -> RoundModel:

@@ -38,9 +38,11 @@ import threading
 
 from workbench.data.jobs import connect
 from workbench.data.pool import Pool
+from workbench.data.tasks import MULTI_LABEL
 from workbench.learn.head import LightHead
 from workbench.learn.learners import make_learner
 from workbench.learn.model import InputSignature
+from workbench.learn.multilabel import MultiLabelHead
 from workbench.learn.queue import overlap_items
 from workbench.learn.strategies import get_strategy, strategy_name
 from workbench.loop import pool_source, views
@@ -73,7 +75,7 @@ def _forward(room: str, method):
 class Session:
     """The active-learning loop a person drives (see this module's docstring for its rooms)."""
 
-    def __init__(self, pool: Pool, store, *, learner=None, strategy="diverse_margin", classes=None,
+    def __init__(self, pool: Pool, store, *, learner=None, strategy=None, classes=None,
                  test: Pool | tuple | None = None, batch_size: int = 10, retrain_every: int | None = None,
                  audit_every: int | None = None, annotator: str | None = None, seed: int = 0,
                  resume: bool = True, watch: bool = True, at: str | None = None,
@@ -89,7 +91,11 @@ class Session:
                 f"a session needs at least two classes, got {classes!r}; pass classes=[...] "
                 "when the pool has no ground truth"
             )
+        if pool.task == MULTI_LABEL and start_from is not None:
+            raise ValueError("start_from= is for single-label pools in this version; a multi-label "
+                             "session starts from its own labels")
         self.pool = pool
+        self.task = pool.task  # what one label is: a class, or a set of them (workbench.data.tasks)
         self.signature = InputSignature.of(pool)  # what the model reads (see learn/model.py)
         self.classes = classes
         self.class_names = [str(c) for c in classes]
@@ -101,9 +107,11 @@ class Session:
             learner = make_learner(learner, seed, encoder=representation)
         # The default: a light head on the pool's representation, learned once in the
         # background and cached (see workbench.loop.inputs); other learners see pool.X.
-        self.learner = (learner if learner is not None else LightHead(random_state=seed)
+        self.learner = (learner if learner is not None else self._default_learner(seed)
                         if start is None else learner_after(start, seed))
-        self.strategy = get_strategy(strategy)
+        # diverse_margin ranks one class per item; diverse_uncertainty each class's own decision
+        strategy = strategy or ("diverse_uncertainty" if self.task == MULTI_LABEL else "diverse_margin")
+        self.strategy = get_strategy(strategy, self.task)
         self.strategy_name = strategy_name(strategy)
         check_strategy_fits(self.strategy, self.strategy_name, self.learner)
         # Jobs over the whole pool (its representation) run on a Dask cluster when given one
@@ -117,7 +125,7 @@ class Session:
             self.annotator = annotator or self.store.annotator
             # `at`: train and evaluate on the labels of a commit, read-only (an old model rebuilt).
             self.at = None if at is None else self.store.rev(at).id
-            self.store.bind(classes=self.class_names, n_items=len(pool),
+            self.store.bind(classes=self.class_names, n_items=len(pool), task=self.task,
                             items_hash=labels_hash(pool.item_ids, [""] * len(pool)))
             pool_source.record(self.store, pool)  # so the store alone can reopen it: Session.open
         except BaseException:
@@ -162,6 +170,13 @@ class Session:
         if self.resume.rebuild is not None:  # after the queue above, which the rebuilt model replaces
             self.rounds.trainer.first(self.resume.rebuild_round)
         self._watcher = Watcher(self.sync) if watch and self.at is None else None
+
+    def _default_learner(self, seed: int):
+        """A light head on the pool's representation: with label spreading for one class per
+        item, one-vs-rest for a multi-label pool."""
+        if self.task == MULTI_LABEL:
+            return MultiLabelHead(classes=self.class_names, random_state=seed)
+        return LightHead(random_state=seed)
 
     @classmethod
     def open(cls, store, **options) -> Session:
@@ -290,6 +305,14 @@ class Session:
         if writing and self.at is not None:
             raise RuntimeError(f"this Session is read-only: it shows the labels as of commit "
                                f"{self.at[:7]}; open one without at= to label")
+
+    def single_label_only(self, what: str) -> None:
+        """Refuse `what` (a method this version has for one class per item only) on a pool of
+        another task, with a ValueError that says so."""
+        if self.task != "single":
+            raise ValueError(f"{what} is for single-label pools in this version; this session's "
+                             f"pool is {self.task!r} (labels, rounds, the queue, history and sync "
+                             "work for it)")
 
     def __repr__(self) -> str:
         p = self.progress()

@@ -19,15 +19,19 @@ from workbench.data.pool import Pool
 from workbench.loop.session import Session
 
 COLUMNS = ["n_labels", "accuracy", "macro_f1", "balanced_accuracy", "strategy", "seed", "recall"]
+MULTI_LABEL_COLUMNS = [*COLUMNS, "micro_f1", "hamming_loss"]  # a multi-label pool's curve adds these
 
 
-def simulate(pool: Pool, *, strategy="diverse_margin", learner=None, budget: int = 200, batch: int = 10,
+def simulate(pool: Pool, *, strategy=None, learner=None, budget: int = 200, batch: int = 10,
              initial: int = 20, seed: int = 0, test_size: float = 0.3, store=None, cold_start: str = "queue",
              stop_at: float | None = None, extra_rounds: int = 0,
              progress: Callable[[int, float], None] | None = None,
              representation_cache=None) -> pd.DataFrame:
     """Labels up to `budget` items and returns rows `n_labels, accuracy, macro_f1,
-    balanced_accuracy, strategy, seed, recall` (recall: {class: recall on the test split}).
+    balanced_accuracy, strategy, seed, recall` (recall: {class: recall on the test split}),
+    and for a multi-label pool `micro_f1, hamming_loss` too (its accuracy counts an item
+    right when its whole set of classes is). `strategy` defaults to the session's
+    (diverse_margin, or diverse_uncertainty for a multi-label pool).
 
     The test split is the pool's own (X_test, y_test) when it has one, else a stratified
     `test_size` split fixed by `seed`, so every strategy with the same seed sees the same
@@ -90,7 +94,8 @@ def simulate(pool: Pool, *, strategy="diverse_margin", learner=None, budget: int
             rows.append({"n_labels": n, "accuracy": accuracy, "macro_f1": float(last["macro_f1"]),
                          "balanced_accuracy": float(last["balanced_accuracy"]),
                          "strategy": session.strategy_name, "seed": seed,
-                         "recall": dict(last["recall"])})
+                         "recall": dict(last["recall"]), "micro_f1": float(last["micro_f1"]),
+                         "hamming_loss": float(last["hamming_loss"])})
             if progress:
                 progress(n, accuracy)
             if stop_at is not None and reached_at is None and accuracy >= stop_at:
@@ -103,7 +108,7 @@ def simulate(pool: Pool, *, strategy="diverse_margin", learner=None, budget: int
         session.close()
         if tmp is not None:
             tmp.cleanup()
-    return pd.DataFrame(rows, columns=COLUMNS)
+    return pd.DataFrame(rows, columns=MULTI_LABEL_COLUMNS if pool.task == "multi_label" else COLUMNS)
 
 
 def labels_to_reach(curve: pd.DataFrame, target: float, metric: str = "accuracy") -> float:

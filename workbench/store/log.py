@@ -176,19 +176,26 @@ class LabelStore(History):
             self._refresh()
             return sum(map(len, self._chunks)) + len(self._pending)
 
-    def bind(self, *, classes: list[str], items_hash: str, n_items: int) -> None:
-        """Tie the store to a pool and a class set the first time a session opens it; later,
-        refuse a session (or a push, a pull) of another class set. A pool that gained or lost
-        items is allowed: labels point at item ids, which stay valid."""
+    def bind(self, *, classes: list[str], items_hash: str, n_items: int, task: str = "single") -> None:
+        """Tie the store to a pool, a class set and a task (what one label is: see
+        workbench.data.tasks) the first time a session opens it; later, refuse a session (or a
+        push, a pull) of another class set or task. A pool that gained or lost items is
+        allowed: labels point at item ids, which stay valid. Stores from before tasks hold
+        single-label labels."""
         with self._lock:
             meta = read_meta(self.path)
+            bound_task = meta.get("task", "single")
+            if bound_task != task and (meta.get("classes") is not None or "task" in meta):
+                raise StoreError(f"store {self.path} holds {bound_task!r} labels, not {task!r} ones; "
+                                 f"open another store for a {task!r} pool")
             bound = meta.get("classes")
             if bound is not None and list(bound) != list(classes):
                 raise StoreError(f"store {self.path} holds labels of the classes {bound}, not "
                                  f"{list(classes)}; open another store for this class set")
             pool = {"items_hash": items_hash, "n_items": n_items}
-            if bound is None or meta.get("pool") != pool:
-                write_meta(self.path, {**meta, "classes": list(classes), "pool": pool})
+            if bound is None or meta.get("pool") != pool or meta.get("task", "single") != task:
+                write_meta(self.path, {**meta, "classes": list(classes), "pool": pool,
+                                       **({} if task == "single" else {"task": task})})
 
     def __repr__(self) -> str:
         return (f"LabelStore({str(self.path)!r}, branch={self.current_branch!r}, "

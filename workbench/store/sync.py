@@ -60,7 +60,7 @@ def clone(source: str | os.PathLike, target: str | os.PathLike, *,
     try:
         copy = LabelStore.open(building, annotator=annotator)  # a fresh store: its own id
         write_meta(building, {**read_meta(building),
-                              **{k: meta[k] for k in ("classes", "pool", "pool_source") if k in meta},
+                              **{k: meta[k] for k in ("classes", "pool", "pool_source", "task") if k in meta},
                               "remotes": {ORIGIN: str(source.resolve())}})
         _copy_until_covered(source, copy.path, [shown, *(_frontier(source, c) for c in heads.values())])
         with files.locked(copy._lock_path()):
@@ -254,6 +254,9 @@ def _check_compatible(source: Path, target: Path) -> None:
         if key in src and key in dst and src[key] != dst[key]:
             raise StoreError(f"{source} and {target} hold labels of different {what}s "
                              f"({src[key]} vs {dst[key]}); they cannot share history")
+    if "classes" in src and "classes" in dst and src.get("task", "single") != dst.get("task", "single"):
+        raise StoreError(f"{source} holds {src.get('task', 'single')!r} labels and {target} "
+                         f"{dst.get('task', 'single')!r} ones; they cannot share history")
 
 
 def _copy_missing(source: Path, target: Path) -> int:

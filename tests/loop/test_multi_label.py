@@ -1,0 +1,155 @@
+"""Multi-label pools end to end: the pool, the store's value, the session's label, undo and
+reopen, training, the queue's suggestion and reason, simulation, and the refusals."""
+
+import json
+
+import numpy as np
+import pytest
+
+from workbench import Pool, Session, simulate
+from workbench.data.tasks import LabelSet
+from workbench.store.errors import StoreError
+from workbench.store.meta import read_meta
+
+
+def digit_sets(targets):
+    """Each digit's classes: itself, its parity, and "big" from 5 up."""
+    return [[int(t), "odd" if t % 2 else "even"] + (["big"] if t >= 5 else []) for t in targets]
+
+
+@pytest.fixture(scope="module")
+def pool():
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    return Pool.from_arrays(d.images[:400], digit_sets(d.target[:400]), X_test=d.images[1000:1300],
+                            y_test=digit_sets(d.target[1000:1300]), task="multi_label", name="digit-sets")
+
+
+def test_a_multi_label_pool_holds_a_set_per_item(pool):
+    assert pool.task == "multi_label"
+    assert pool.classes == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, "big", "even", "odd"]  # numbers first
+    assert pool.true_label("005") == [5, "odd", "big"]
+    assert "task='multi_label'" in repr(pool)
+    train, test = pool.train_test_split(0.25, seed=0)  # no stratifying on sets
+    assert train.task == test.task == "multi_label" and len(train) + len(test) == len(pool)
+    assert pool.subset([0, 1]).true_label("001") == [1, "odd"]
+
+
+def test_pool_refuses_what_is_not_its_task(pool):
+    X = np.zeros((3, 2))
+    with pytest.raises(ValueError, match="one class per item - pass task='multi_label'"):
+        Pool.from_arrays(X, [["a"], ["b", "c"], []])
+    with pytest.raises(ValueError, match=r"y\[1\] is str 'b'; a multi-label pool takes a list"):
+        Pool.from_arrays(X, [["a"], "b", []], task="multi_label")
+    with pytest.raises(ValueError, match="unknown task 'multi'"):
+        Pool.from_arrays(X, task="multi")
+    with pytest.raises(ValueError, match="task 'spans' is not available in this version"):
+        Pool.from_arrays(X, task="spans")
+    with pytest.raises(ValueError, match=r"y names classes \['c'\] that are not among"):
+        Pool.from_arrays(X, [["a"], ["b", "c"], []], classes=["a", "b"], task="multi_label")
+
+
+def test_a_label_is_a_set_stored_as_json_in_class_order(pool, tmp_path):
+    session = Session(pool, tmp_path / "s", watch=False)
+    event = session.label("001", ["odd", "1"])  # names or values, any order
+    assert json.loads(session.store.current_labels().loc["001", "label"]) == ["1", "odd"]
+    assert event.label == '["1", "odd"]'
+    assert session.label_of("001") == LabelSet([1, "odd"])
+    session.label("002", [])  # no class applies: a label too
+    assert session.label_of("002") == LabelSet()
+    session.label("001", ("1", "odd", "big"))  # a relabel, the old set kept in history
+    assert session.label_of("001") == LabelSet([1, "big", "odd"])
+    assert [e["action"] for e in session.store.events_of({"001"}).to_dict("records")] == ["label", "relabel"]
+    session.undo()
+    assert session.label_of("001") == LabelSet([1, "odd"])
+    session.close()
+    again = Session(pool, tmp_path / "s", watch=False)  # read back from the store's text
+    assert again.labels == {"001": LabelSet([1, "odd"]), "002": LabelSet()}
+    again.close()
+
+
+@pytest.mark.parametrize("value, message", [
+    ("odd", "a multi-label pool takes a list of classes for each label"),
+    (3, "a multi-label pool takes a list of classes"),
+    (["odd", "purple"], r"names \['purple'\], which are not among the classes"),
+    (["odd", "odd"], "names a class more than once"),
+    ('["odd"', "is not a JSON list of classes"),
+])
+def test_bad_labels_are_refused_and_store_nothing(pool, tmp_path, value, message):
+    session = Session(pool, tmp_path / "s", watch=False)
+    with pytest.raises(ValueError, match=message):
+        session.label("001", value)
+    assert len(session.store) == 0 and session.labels == {}
+    session.close()
+
+
+def test_a_single_label_pool_refuses_a_list(tmp_path):
+    from workbench import datasets
+
+    session = Session(datasets.digits(), tmp_path / "s", watch=False)
+    with pytest.raises(ValueError, match="single-label pool takes one class for each label, got list"):
+        session.label("digit-0001", ["1"])
+    assert len(session.store) == 0
+    session.close()
+
+
+def test_a_store_of_one_task_refuses_the_other(pool, tmp_path):
+    from workbench import datasets
+
+    Session(pool, tmp_path / "multi", watch=False).close()
+    with pytest.raises(StoreError, match="holds 'multi_label' labels, not 'single' ones"):
+        Session(datasets.digits(), tmp_path / "multi", watch=False)
+    Session(datasets.digits(), tmp_path / "single", watch=False).close()
+    with pytest.raises(StoreError, match="holds 'single' labels, not 'multi_label' ones"):
+        Session(pool, tmp_path / "single", watch=False)
+    # a single-label store's metadata is as before tasks: one from before them opens the same
+    assert "task" not in read_meta(tmp_path / "single")
+    assert read_meta(tmp_path / "multi")["task"] == "multi_label"
+
+
+def test_rounds_train_one_vs_rest_and_the_queue_suggests_sets(pool, tmp_path):
+    session = Session(pool, tmp_path / "s", watch=False, seed=0)
+    assert session.strategy_name == "diverse_uncertainty"
+    for item in session.peek(40):
+        session.label(item, pool.true_label(item.item_id))
+    session.retrain()
+    row = session.history.iloc[-1]
+    assert row["micro_f1"] > 0.6 and 0 <= row["hamming_loss"] < 0.2
+    assert set(row["recall"]) <= set(session.class_names)
+    item = session.next()
+    assert isinstance(item.suggestion, LabelSet)
+    assert 0.5 <= item.confidence <= 1
+    assert "least sure of" in item.reason and item.strategy == "diverse_uncertainty"
+    # a page of sets at once, and the suggestion taken as it is
+    session.label_many({q.item_id: pool.true_label(q.item_id) for q in session.peek(5)})
+    session.label(item, item.suggestion)
+    assert session.label_of(item.item_id) == item.suggestion
+    session.close()
+
+
+def test_strategies_are_those_of_the_task(pool, tmp_path):
+    with pytest.raises(ValueError, match="unknown strategy 'margin' for a 'multi_label' pool"):
+        Session(pool, tmp_path / "s", strategy="margin")
+    for name in ("mean_uncertainty", "max_uncertainty", "random"):
+        Session(pool, tmp_path / name, strategy=name, watch=False).close()
+
+
+def test_simulation_reports_micro_f1_and_beats_its_start(pool):
+    curve = simulate(pool, budget=60, batch=20, initial=20, seed=0)
+    assert list(curve.columns[-2:]) == ["micro_f1", "hamming_loss"]
+    assert curve["n_labels"].tolist() == [20, 40, 60]
+    assert curve["micro_f1"].iloc[-1] > curve["micro_f1"].iloc[0]
+    assert curve["micro_f1"].iloc[-1] > 0.75
+
+
+def test_what_is_for_one_class_per_item_says_so(pool, tmp_path):
+    session = Session(pool, tmp_path / "s", watch=False)
+    for call, name in ((session.suspects, "suspects()"), (session.review, "review()"),
+                       (session.accept_suggestions, "accept_suggestions()"),
+                       (lambda: session.export(tmp_path / "bundle"), "export()")):
+        with pytest.raises(ValueError, match=rf"{name.replace('(', '[(]').replace(')', '[)]')} is for "
+                                             "single-label pools in this version"):
+            call()
+    assert not (tmp_path / "bundle").exists()
+    session.close()
