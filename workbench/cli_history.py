@@ -122,7 +122,7 @@ def _run(args) -> int:
         frame = store.diff(args.a, args.b)
         if fmt == "text":
             return _lines([f"{_sign(r.change)} {r.item_id}: {_txt(r.before)} -> {_txt(r.after)}"
-                           f"  ({r.annotator}, {r.source})" for r in frame.itertuples()]
+                           f"{_inside(r)}  ({r.annotator}, {r.source})" for r in frame.itertuples()]
                           or ["no differences"])
         return _table(frame, fmt)
     if args.command == "status":
@@ -145,7 +145,7 @@ def _run(args) -> int:
                     f"Parents: {' '.join(commit.parents) or '-'}", "", f"    {commit.message}", "",
                     f"{commit.n_labels} labels, labels_hash {commit.labels_hash}"]
             return _lines(head + [f"{_sign(r.change)} {r.item_id}: {_txt(r.before)} -> "
-                                  f"{_txt(r.after)}" for r in frame.itertuples()])
+                                  f"{_txt(r.after)}{_inside(r)}" for r in frame.itertuples()])
         return _table(frame, fmt)
     if args.command == "commit":
         return _say(str(store.commit(args.message, args.author)), fmt)
@@ -261,6 +261,15 @@ def _quote(path) -> str:
 
 def _sign(change: str) -> str:
     return {"added": "+", "removed": "-", "changed": "~"}[change]
+
+
+def _inside(row) -> str:
+    """A multi-label item's change within its set, "  [+odd -even]", or ""."""
+    from workbench.store.diffing import inside
+
+    what = inside(None if _txt(row.before) == "(none)" else row.before,
+                  None if _txt(row.after) == "(none)" else row.after)
+    return f"  [{what}]" if what else ""
 
 
 def _txt(value) -> str:

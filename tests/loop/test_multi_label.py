@@ -145,11 +145,59 @@ def test_simulation_reports_micro_f1_and_beats_its_start(pool):
 
 def test_what_is_for_one_class_per_item_says_so(pool, tmp_path):
     session = Session(pool, tmp_path / "s", watch=False)
-    for call, name in ((session.suspects, "suspects()"), (session.review, "review()"),
+    for call, name in ((session.review, "review()"),
                        (session.accept_suggestions, "accept_suggestions()"),
                        (lambda: session.export(tmp_path / "bundle"), "export()")):
         with pytest.raises(ValueError, match=rf"{name.replace('(', '[(]').replace(')', '[)]')} is for "
                                              "single-label pools in this version"):
             call()
     assert not (tmp_path / "bundle").exists()
+    session.close()
+
+
+def test_suspects_are_item_class_decisions_and_find_planted_errors(pool, tmp_path):
+    """Labels chosen by the queue (as a person would label them), 6 of them with one class
+    added or dropped: the planted decisions come out on top."""
+    session = Session(pool, tmp_path / "s", watch=False, seed=0)
+    served = [q.item_id for q in session.peek(20)]
+    for item_id in served:
+        session.label(item_id, pool.true_label(item_id))
+    session.retrain()
+    while len(session.labels) < 200:
+        for q in session.peek(20):
+            session.label(q, pool.true_label(q.item_id))
+        session.retrain()
+    rng = np.random.default_rng(0)
+    planted = set()
+    for item_id in rng.choice(sorted(session.labels), 6, replace=False):
+        truth = pool.true_label(item_id)
+        flip = ["big", "even", "odd"][int(rng.integers(3))]
+        session.label(item_id, [c for c in truth if c != flip] if flip in truth else [*truth, flip])
+        planted.add((item_id, flip))
+    table = session.suspects()
+    assert list(table.columns) == ["item_id", "class", "given", "p_held_out", "suspicion", "label",
+                                   "suggested", "fold"]
+    assert len(table) == 200 * 13 and table["suspicion"].is_monotonic_decreasing
+    top = {(i, str(c)) for i, c in zip(table["item_id"][:12], table["class"][:12])}
+    assert len(top & planted) >= 4, table.head(12)
+    assert len(session.suspects(5)) == 5
+    with pytest.raises(ValueError, match="folds must be an int of at least 2"):
+        session.suspects(folds=1)
+    session.close()
+
+
+def test_history_says_what_changed_inside_a_set(pool, tmp_path, capsys):
+    from workbench import cli
+
+    session = Session(pool, tmp_path / "s", watch=False)
+    session.label("001", [1, "odd"])
+    session.label("002", [2, "even"])
+    first = session.store.commit("two sets")
+    session.label("001", [1, "big"])                # one class swapped for another
+    session.label("003", [3, "odd"])
+    session.store.commit("a fix and a new one")
+    assert cli.main(["diff", str(tmp_path / "s"), first.id, "HEAD"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith('~ 001: ["1", "odd"] -> ["1", "big"]  [+big -odd]  (')
+    assert lines[1].startswith('+ 003: (none) -> ["3", "odd"]  [+3 +odd]  (')
     session.close()

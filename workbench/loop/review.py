@@ -51,10 +51,15 @@ class Reviewing:
     def suspects(self, k: int | None = None, **options) -> pd.DataFrame:
         """The labeled items most likely to be mislabeled, most suspicious first, scored by
         models that never trained on them (see `workbench.loop.cleaning.suspects` for the
-        columns and the `method`, `folds` and `passes` options)."""
+        columns and the `method`, `folds` and `passes` options). In a multi-label pool, every
+        (item, class) decision, most suspicious first (see
+        `workbench.loop.cleaning_multi_label`; option `folds`)."""
         from workbench.loop.cleaning import suspects
 
-        self.session.single_label_only("suspects()")
+        if self.session.task == "multi_label":
+            from workbench.loop.cleaning_multi_label import multi_label_suspects
+
+            return multi_label_suspects(self.session, k, **options)
         return suspects(self.session, k, **options)
 
     def duplicates(self, *, near: bool = True, threshold: float | None = None) -> pd.DataFrame:

@@ -8,6 +8,8 @@ points: everything else is equal anyway.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 
@@ -62,6 +64,24 @@ def diff_between(store, fa: dict, fb: dict | None) -> pd.DataFrame:
     frame["before"] = pd.Series(was, dtype=object)  # None stays None, not NaN
     frame["after"] = pd.Series(now, dtype=object)
     return frame[columns].sort_values("item_id", ignore_index=True)
+
+
+def inside(before, after) -> str:
+    """What changed inside a multi-label item's set (labels that are JSON lists of classes):
+    "+odd -even"; "" for any other label."""
+    sets = []
+    for value in (before, after):
+        if value is None:
+            sets.append([])
+            continue
+        if not (isinstance(value, str) and value.startswith("[")):
+            return ""
+        try:
+            sets.append([str(c) for c in json.loads(value)])
+        except (ValueError, TypeError):
+            return ""
+    was, now = sets
+    return " ".join([*(f"+{c}" for c in now if c not in was), *(f"-{c}" for c in was if c not in now)])
 
 
 def changes(store, fa: dict, fb: dict | None) -> dict[str, tuple]:
