@@ -121,6 +121,7 @@ def test_rounds_train_one_vs_rest_and_the_queue_suggests_sets(pool, tmp_path):
     assert isinstance(item.suggestion, LabelSet)
     assert 0.5 <= item.confidence <= 1
     assert "least sure of" in item.reason and item.strategy == "diverse_uncertainty"
+    assert session.suggest(item.item_id) == (item.suggestion, item.confidence)
     # a page of sets at once, and the suggestion taken as it is
     session.label_many({q.item_id: pool.true_label(q.item_id) for q in session.peek(5)})
     session.label(item, item.suggestion)

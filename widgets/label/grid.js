@@ -29,6 +29,11 @@ function gridMode(w) {
   }
 
   function toggle() {
+    if (w.isMulti()) {                            // a thumbnail's badge holds one class
+      S.flash = "the grid labels one class per item; here number keys toggle classes and Enter saves them";
+      w.draw();
+      return;
+    }
     if (model.get("pool_kind") !== "image") return;
     const grid = !w.isGrid();
     if (!grid && dropPage()) S.flash = "left the grid: the unsaved page's choices were dropped";

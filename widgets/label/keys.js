@@ -6,6 +6,8 @@
 //   single item:  1-9, 0 class · Enter accept the suggestion (a review item: keep the label
 //                 shown, see enterAction) · s skip · z/Backspace undo
 //                 ←/→ walk back/forward to fix a label · g grid (image pools)
+//                 multi-label: 1-9, 0 toggle a class · Enter save the classes selected
+//                 (g only says the grid labels one class per item)
 //   grid:         1-9, 0 label the highlighted thumbnail (then the next is highlighted)
 //                 Shift+1-9/0 that class for every thumbnail still showing "?"
 //                 s skip the highlighted · arrows/click move · z undo · Enter save the page

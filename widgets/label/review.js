@@ -33,7 +33,7 @@ function reviewMode(w) {
   // is marked as given).
   function drawQuestion(item) {
     els.review.appendChild(h("strong", null, "Review: "));
-    els.review.appendChild(document.createTextNode(`labeled ${item.given}; is that right?`));
+    els.review.appendChild(document.createTextNode(`labeled ${labelText(item.given)}; is that right?`));
     return item.given;
   }
 

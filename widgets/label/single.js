@@ -4,9 +4,18 @@
 // model's suggestion (what Enter does comes from enterAction() in label/state.js); s skips;
 // ←/→ walk back through the items done here to change a label. Review items (label/review.js)
 // are shown on this screen too.
+//
+// Multi-label sessions (a label is a set of classes): a class key, or a click on a class
+// button, toggles the class in the selection shown as pressed buttons (selectionOf() in
+// label/state.js: it starts as the model's suggested set, or the label the item has), and
+// Enter saves the selection, none selected included (no class applies).
 
 const SINGLE_HELP = "number keys: class (see the buttons) · Enter: accept suggestion · s: skip · "
   + "z/⌫: undo · ←/→: fix earlier labels";
+const MULTI_HELP = "number keys: toggle a class · Enter: save the classes selected (none: no class "
+  + "applies) · s: skip · z/⌫: undo · ←/→: fix earlier labels";
+const MULTI_REVIEW_HELP = "number keys: toggle a class · Enter: keep the label, or save the classes "
+  + "selected · s: later (nothing written) · z/⌫: undo · ←/→: fix earlier labels";
 
 function singleMode(w) {
   const { S, model, els, view } = w;
@@ -22,9 +31,28 @@ function singleMode(w) {
     advance({ label: name, skipped: false }, "label", { type: "label", label: name, source });
   }
 
+  // Multi-label: a class key toggles the class in the selection Enter saves.
+  function toggle(name) {
+    if (S.view === null && !S.current) { waitingFlash(); return; }
+    if (S.flash) S.flash = "";
+    const on = new Set(selectionOf(S).names);
+    if (on.has(name)) on.delete(name); else on.add(name);
+    S.selection = { key: viewKey(S), names: model.get("class_names").filter((n) => on.has(n)) };
+    w.draw();
+  }
+
+  // Multi-label: Enter saves the selection as the item's label (walked back: relabels it).
+  function save(enter) {
+    if (S.flash) S.flash = "";
+    const msg = { type: "label", label: enter.label, source: enter.source };
+    if (enter.entry) amend(enter.entry, enter.label, msg);
+    else advance({ label: enter.label, skipped: false }, "label", msg);
+  }
+
   // Walked back: write `msg` about an earlier item, which then has the label `name` (z puts
   // its entry back as it was), and step forward.
   function amend(entry, name, msg) {
+    S.selection = null;
     const action = { kind: "relabel", eventIds: [newEventId()], entry,
       prev: { label: entry.label, skipped: entry.skipped, deferred: entry.deferred } };
     Object.assign(entry, { label: name, skipped: false, deferred: false });
@@ -43,6 +71,7 @@ function singleMode(w) {
   // the kernel. `kind` "label" or "skip" puts the action on the undo stack with a fresh event
   // id; null writes nothing (a review left for later), so there is nothing to undo.
   function advance(outcome, kind, msg) {
+    S.selection = null;
     const entry = { item: S.current, ...outcome };
     record(S, entry);
     S.current = S.buffer.shift() || null;
@@ -66,9 +95,10 @@ function singleMode(w) {
 
   // Enter does what the screen says it does: both come from enterAction().
   function accept() {
-    const enter = enterAction(S);
+    const enter = enterAction(S, w.isMulti());
     if (!enter.item) return;
     if (enter.kind === "keep") { w.review.keep(enter); return; }
+    if (enter.kind === "save") { save(enter); return; }
     if (enter.kind === "none") {
       S.flash = "no suggestion yet: pick a class with 1-9/0 (Retrain to get suggestions)";
       w.draw();
@@ -93,6 +123,12 @@ function singleMode(w) {
 
   // -- drawing ------------------------------------------------------------------------------
   function enterHint(enter) {
+    if (enter.kind === "save") {
+      return ` · Enter saves ${labelText(enter.label)}${enter.label.length ? "" : " (no class applies)"}`;
+    }
+    if (enter.kind === "keep" && w.isMulti()) {
+      return ` · Enter keeps ${labelText(enter.label)} · a class key changes it${enter.entry ? "" : " · s: later"}`;
+    }
     if (enter.kind === "keep") {
       return ` · Enter keeps ${enter.label} · a class key relabels${enter.entry ? "" : " · s: later"}`;
     }
@@ -111,7 +147,7 @@ function singleMode(w) {
     }
     els.suggest.replaceChildren(
       document.createTextNode(isReview(item) ? "held-out models suggest " : "model suggests "),
-      h("strong", "wb-suggested-name", item.suggestion),
+      h("strong", "wb-suggested-name", labelText(item.suggestion)),
       document.createTextNode(item.confidence !== null && item.confidence !== undefined
         ? ` (${pct(item.confidence)})` : ""),
       hint);
@@ -141,12 +177,15 @@ function singleMode(w) {
       els.item.appendChild(h("div", "wb-item-id", item.name || item.item_id));
       view.drawnItem = item;
     }
+    const multi = w.isMulti();
     let given = null;
     if (S.view !== null) {
       const entry = S.history[S.view];
       els.review.appendChild(h("strong", null, `Earlier item ${S.history.length - S.view} back: `));
-      els.review.appendChild(document.createTextNode(entry.skipped ? "skipped" : `labeled ${entry.label}`));
-      els.review.appendChild(h("div", "wb-hint", "press a class key to change it, → to go forward"));
+      els.review.appendChild(document.createTextNode(entry.skipped ? "skipped" : `labeled ${labelText(entry.label)}`));
+      els.review.appendChild(h("div", "wb-hint", multi
+        ? "toggle classes with their keys and press Enter to change it, → to go forward"
+        : "press a class key to change it, → to go forward"));
       given = entry.label;
     } else if (isReview(item)) {
       given = w.review.drawQuestion(item);
@@ -154,7 +193,8 @@ function singleMode(w) {
     drawSuggestion(enter);
     // Who gave the label this item has now, when, in which commit (from the kernel's blame).
     els.blame.textContent = S.view === null && item.blame ? item.blame : "";
-    markClassButtons(view.classButtons, names, { suggested: hasSuggestion(item) ? item.suggestion : null, given });
+    markClassButtons(view.classButtons, names, { suggested: hasSuggestion(item) ? item.suggestion : null, given,
+      pressed: multi ? selectionOf(S).names : null });
     els.why.replaceChildren();
     // The reason sentence carries the score when there is one; show the raw score otherwise.
     const score = item.reason || item.score === null || item.score === undefined
@@ -163,5 +203,5 @@ function singleMode(w) {
     els.why.appendChild(h("div", "wb-reason", item.reason || ""));
   }
 
-  return { label, amend, advance, stepForward, accept, skip, walk, draw };
+  return { label, toggle, amend, advance, stepForward, accept, skip, walk, draw };
 }

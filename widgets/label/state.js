@@ -19,6 +19,7 @@ function newState() {
     pending: new Map(),  // seq -> {kind, n, action}: sent, not yet acknowledged
     seq: 0,
     view: null,          // index into history while walking back, null when live
+    selection: null,     // multi-label: {key, names} toggled on the item in view (selectionOf)
     grid: newGrid(),
     flash: "",
     waiting: true,       // no reply to "hello" yet
@@ -47,6 +48,38 @@ function isReview(item) {
   return !!item && item.strategy === "review" && item.given !== null && item.given !== undefined;
 }
 
+// A label as the screen shows it: a class name, or a multi-label set written as the store
+// writes it (["3", "odd"]; [] when no class applies).
+function labelText(label) {
+  return Array.isArray(label) ? `[${label.map((n) => JSON.stringify(String(n))).join(", ")}]` : String(label);
+}
+
+function sameSet(a, b) {
+  if (!Array.isArray(a) || !Array.isArray(b)) return false;
+  const set = new Set(a);
+  return new Set(b).size === set.size && b.every((x) => set.has(x));
+}
+
+// Multi-label: which item in which place the selection belongs to.
+function viewKey(S) {
+  if (S.view === null) return `live:${S.current ? S.current.item_id : ""}`;
+  return `back:${S.view}:${S.history[S.view].item.item_id}`;
+}
+
+// Multi-label: the classes selected for the item in view, in class order, and whether the
+// person toggled any. Untouched, it is the label the item has (walked back to: its entry's;
+// a review item: the label under review), else the model's suggested set, else none.
+function selectionOf(S) {
+  if (S.selection && S.selection.key === viewKey(S)) return { names: S.selection.names, touched: true };
+  const entry = S.view === null ? null : S.history[S.view];
+  const item = entry ? entry.item : S.current;
+  let names = [];
+  if (entry && !entry.skipped && Array.isArray(entry.label)) names = entry.label;
+  else if (!entry && isReview(item) && Array.isArray(item.given)) names = item.given;
+  else if (item && Array.isArray(item.suggestion)) names = item.suggestion;
+  return { names: [...names], touched: false };
+}
+
 // What Enter does on the single-item screen, worked out in one place from the state, so that
 // the hint, the Enter button, the help line and accept() can never disagree:
 //   keep    a review item: Enter keeps `label`, the label the screen shows it with (walked
@@ -55,16 +88,29 @@ function isReview(item) {
 //           already (kept or relabeled before) and Enter only moves on.
 //   accept  Enter labels the item with the model's suggestion, `label`.
 //   none    no suggestion: Enter only says so.
-function enterAction(S) {
+// In a multi-label session (`multi`) Enter saves the selection (selectionOf):
+//   save    Enter labels the item (walked back: relabels it) with the set `label`; `source`
+//           "suggestion" when that is the model's suggested set, untouched.
+//   keep    the selection is the label the item has: a review item's Enter keeps it, as
+//           above; walked back, Enter moves on (`write`: only for a review left for later).
+function enterAction(S, multi = false) {
   const entry = S.view === null ? null : S.history[S.view];
   const item = entry ? entry.item : S.current;
   if (!item) return { kind: "none", item: null, entry };
+  if (multi) return saveAction(item, entry, selectionOf(S));
   if (isReview(item)) {
     if (!entry) return { kind: "keep", item, entry, label: item.given, write: true };
     return { kind: "keep", item, entry, label: entry.label, write: !!entry.deferred };
   }
   if (!hasSuggestion(item)) return { kind: "none", item, entry };
   return { kind: "accept", item, entry, label: item.suggestion };
+}
+
+function saveAction(item, entry, { names, touched }) {
+  const has = entry ? (entry.skipped ? null : entry.label) : (isReview(item) ? item.given : null);
+  if (sameSet(names, has)) return { kind: "keep", item, entry, label: has, write: entry ? !!entry.deferred : true };
+  const suggested = !touched && hasSuggestion(item) && sameSet(names, item.suggestion);
+  return { kind: "save", item, entry, label: names, source: suggested ? "suggestion" : "human" };
 }
 
 // What a thumbnail will be saved as: a person's choice, else the model's suggestion, else "?".

@@ -30,6 +30,7 @@ function undoStack(w) {
       }
     }
     S.view = null;
+    S.selection = null;                        // multi-label: the item shows its own label again
     w.kernel.send({ type: "undo", event_ids: action.eventIds },
       { kind: "undo", n: action.eventIds.length, action });
     w.draw();
@@ -38,6 +39,7 @@ function undoStack(w) {
   // A label or skip the kernel refused comes back on screen, so nothing is lost silently.
   function restore(action) {
     S.actions = S.actions.filter((a) => a !== action);
+    S.selection = null;
     if (action.kind === "relabel") { Object.assign(action.entry, action.prev); return; }
     if (action.kind === "page") {
       for (const entry of action.entries) unrecord(S, entry);

@@ -54,10 +54,21 @@ function buildDom(el) {
   return els;
 }
 
-function markClassButtons(buttons, names, { suggested = null, given = null } = {}) {
+// The class buttons' marks: the model's suggestion, the label the item has (each a class name,
+// or a list of them in a multi-label session) and, multi-label, the classes selected now
+// (`pressed`: shown as pressed buttons, aria-pressed; null in a single-label session).
+function markClassButtons(buttons, names, { suggested = null, given = null, pressed = null } = {}) {
+  const has = (label, name) => (Array.isArray(label) ? label.includes(name) : name === label);
   buttons.forEach((b, i) => {
-    b.classList.toggle("wb-suggested", names[i] === suggested);
-    b.classList.toggle("wb-given", names[i] === given);
+    b.classList.toggle("wb-suggested", has(suggested, names[i]));
+    b.classList.toggle("wb-given", has(given, names[i]));
+    if (pressed === null) {
+      b.removeAttribute("aria-pressed");
+      b.classList.remove("wb-pressed");
+    } else {
+      b.setAttribute("aria-pressed", String(pressed.includes(names[i])));
+      b.classList.toggle("wb-pressed", pressed.includes(names[i]));
+    }
   });
 }
 

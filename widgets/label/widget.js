@@ -10,6 +10,7 @@ function render({ model, el }) {
     els: buildDom(el),                               // label/view.js
     view: { drawnItem: null, classButtons: [] },     // what is drawn now
     isGrid: () => model.get("mode") === "grid",
+    isMulti: () => model.get("task") === "multi_label",   // a label is a set of classes
     draw: () => draw(w),
   };
   w.kernel = connection(w);
@@ -25,11 +26,11 @@ function render({ model, el }) {
   const onMsg = (msg) => w.kernel.onMessage(msg);
   const onClasses = () => { buildClassButtons(w); w.draw(); };
   const redrawOn = ["progress", "model_state", "error", "mode", "retrain_every", "pool_kind"];
+  const classesOn = ["class_names", "class_keys", "task"];
   const onModelState = () => { if (S.flash === RETRAIN_FLASH) { S.flash = ""; w.draw(); } };
   const onErrorShown = () => { if (S.flash === REVIEW_FLASH && model.get("error")) { S.flash = ""; w.draw(); } };
   model.on("msg:custom", onMsg);
-  model.on("change:class_names", onClasses);
-  model.on("change:class_keys", onClasses);
+  for (const name of classesOn) model.on(`change:${name}`, onClasses);
   for (const name of redrawOn) model.on(`change:${name}`, w.draw);
   model.on("change:model_state", onModelState);
   model.on("change:error", onErrorShown);
@@ -41,8 +42,7 @@ function render({ model, el }) {
 
   return () => {
     model.off("msg:custom", onMsg);
-    model.off("change:class_names", onClasses);
-    model.off("change:class_keys", onClasses);
+    for (const name of classesOn) model.off(`change:${name}`, onClasses);
     for (const name of redrawOn) model.off(`change:${name}`, w.draw);
     model.off("change:model_state", onModelState);
     model.off("change:error", onErrorShown);
@@ -58,6 +58,7 @@ function actions(w) {
       const names = model.get("class_names");
       if (i >= names.length) return;
       if (w.isGrid()) w.grid.pick(names[i], fill);
+      else if (!fill && w.isMulti()) w.single.toggle(names[i]);
       else if (!fill) w.single.label(names[i], "human");
     },
     accept: () => (w.isGrid() ? w.grid.save() : w.single.accept()),
@@ -68,6 +69,9 @@ function actions(w) {
   };
 }
 
+const ACCEPT_TITLE = "accept the model's suggestion (grid: save the page)";
+const SAVE_TITLE = "save the classes selected as the item's label (none selected: no class applies)";
+
 // The buttons under the item and the footer (retrain, review, retrain every n labels).
 function buildControls(w) {
   const { S, model, els, act } = w;
@@ -77,7 +81,7 @@ function buildControls(w) {
     forward: button("forward", "→", "walk forward again", () => act.walk(1)),
     undo: button("undo", "z", "undo the last action (z or Backspace)", () => act.undo()),
     skip: button("skip", "s", "skip this item", () => act.skip()),
-    accept: button("accept", "⏎", "accept the model's suggestion (grid: save the page)", () => act.accept()),
+    accept: button("accept", "⏎", ACCEPT_TITLE, () => act.accept()),
     grid: button("grid", "g", "label a page of thumbnails at once", () => act.toggleGrid()),
   };
   els.actions.append(...Object.values(buttons));
@@ -110,8 +114,10 @@ function buildClassButtons(w) {
   const { model, els, view } = w;
   els.classes.replaceChildren();
   const keys = model.get("class_keys") || [];
+  const multi = w.isMulti();
   view.classButtons = model.get("class_names").map((name, i) => {
-    const b = button(name, keys[i] || null, `label as ${name}`, () => w.act.pick(i, false));
+    const title = multi ? `select or unselect ${name} (Enter saves the classes selected)` : `label as ${name}`;
+    const b = button(name, keys[i] || null, title, () => w.act.pick(i, false));
     b.classList.add("wb-class");
     b.dataset.classIndex = String(i);
     els.classes.appendChild(b);
@@ -124,15 +130,19 @@ function buildClassButtons(w) {
 function draw(w) {
   const { S, model, els, buttons } = w;
   const grid = w.isGrid();
+  const multi = w.isMulti();  // the grid labels one class per item: not offered
   els.root.classList.toggle("wb-mode-grid", grid);
-  buttons.grid.hidden = model.get("pool_kind") !== "image";
-  const enter = enterAction(S);
+  buttons.grid.hidden = multi || model.get("pool_kind") !== "image";
+  const enter = enterAction(S, multi);
   const keeping = !grid && enter.kind === "keep";
-  const reviewing = keeping && !enter.entry;  // the live review item: s leaves it for later
-  const help = keeping ? (reviewing ? REVIEW_HELP : REVIEW_BACK_HELP) : SINGLE_HELP;
+  // The live review item: s leaves it for later.
+  const reviewing = multi ? !grid && !enter.entry && isReview(enter.item) : keeping && !enter.entry;
+  const help = multi ? (reviewing ? MULTI_REVIEW_HELP : MULTI_HELP)
+    : keeping ? (reviewing ? REVIEW_HELP : REVIEW_BACK_HELP) : SINGLE_HELP;
   els.help.textContent = grid ? GRID_HELP : help + (buttons.grid.hidden ? "" : " · g: grid");
   // A review item's Enter keeps its label and s leaves it for later: the buttons say so.
-  buttons.accept.querySelector(".wb-button-label").textContent = keeping ? "keep" : "accept";
+  buttons.accept.querySelector(".wb-button-label").textContent = keeping ? "keep" : (multi ? "save" : "accept");
+  buttons.accept.title = multi ? SAVE_TITLE : ACCEPT_TITLE;
   buttons.skip.querySelector(".wb-button-label").textContent = reviewing ? "later" : "skip";
   els.main.hidden = grid;
   els.grid.hidden = !grid;

@@ -139,19 +139,21 @@ class Ranker:
         session = self.session
         item_id = session.pool.item_ids[position]
         model = session.rounds.model
-        suggestion = confidence = None
-        if model is not None and session.task == MULTI_LABEL:
-            # the classes the model gives even odds or more; sure as its least sure decision
-            p = model.proba[position]
-            suggestion = LabelSet(c for c, q in zip(session.classes, p) if q >= 0.5)
-            confidence = float(np.maximum(p, 1 - p).min())
-        elif model is not None:
-            p = model.proba[position]
-            best = int(p.argmax())
-            suggestion, confidence = session.classes[best], float(p[best])
+        suggestion, confidence = (None, None) if model is None else self.suggestion(model.proba[position])
         return QueueItem(item_id=item_id, position=int(position), strategy=role,
                          score=None if score is None else float(score), suggestion=suggestion,
                          confidence=confidence, reason=self.reason(role, score, position))
+
+    def suggestion(self, p) -> tuple:
+        """The model's suggestion from an item's probabilities, and how sure it is: the top
+        class and its probability; for a multi-label pool the set of classes at even odds or
+        more, and the probability of its least sure decision."""
+        session = self.session
+        if session.task == MULTI_LABEL:
+            return (LabelSet(c for c, q in zip(session.classes, p) if q >= 0.5),
+                    float(np.maximum(p, 1 - p).min()))
+        best = int(np.argmax(p))
+        return session.classes[best], float(p[best])
 
     def reason(self, role: str, score, position: int) -> str:
         """Why the item is shown, naming the model whose numbers it quotes: the suggestion

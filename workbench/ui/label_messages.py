@@ -7,10 +7,12 @@ write (`_prefetch`), so it never waits on the disk.
 
 Messages, browser -> kernel:
     {"type": "hello"}                                  a view appeared: send it a fresh buffer
-    {"type": "label", seq, item_id, label, source, query, event_id}   label: a class name
+    {"type": "label", seq, item_id, label, source, query, event_id}   label: a class name; in a
+                                                       multi-label session a list of them ([]: none)
     {"type": "skip", seq, item_id, query, event_id}
     {"type": "confirm", seq, item_id, label, query, event_id}   a review keeps the item's
-                                                       label: the one the screen named
+                                                       label: the one the screen named (a list,
+                                                       multi-label)
     {"type": "defer", seq, item_id}                    a review item left for later (no event)
     {"type": "undo", seq, event_ids}                   take back exactly these events
     {"type": "label_page", seq, n, labels: [[item_id, label, source, query, event_id]],
@@ -29,14 +31,15 @@ kernel -> browser:
     {"type": "ack", seq, action, item_id, event_ids, items?, undone?, page?}
     {"type": "suggestion", item_id, suggestion, confidence, suggested_by}
     {"type": "error", seq, action, item_id, message}
-(items: payloads, see workbench.ui.label_payload.)
+(items: payloads, see workbench.ui.label_payload; a label or suggestion sent is a class name,
+or in a multi-label session a list of class names.)
 """
 
 from __future__ import annotations
 
 import logging
 
-from workbench.ui.label_payload import json_number, label_now
+from workbench.ui.label_payload import is_multi_label, json_number, label_names, label_now
 
 log = logging.getLogger("workbench.ui.label_widget")  # the widget's logger: these are its messages
 MESSAGES = ("hello", "label", "skip", "confirm", "defer", "undo", "label_page", "page", "holding",
@@ -85,7 +88,7 @@ class LabelMessages:
             if not item_id:
                 raise ValueError(f"no item to {kind} (item_id={item_id!r})")
             item_id = str(item_id)
-            value = self._class_value(content.get("label")) if kind == "label" else None
+            value = self._label_value(content.get("label"), item_id) if kind == "label" else None
             self._prefetch(item_id)  # the browser never waits on the durable write for its next item
             if kind == "label":
                 event = self.session.label(item_id, value, source=content.get("source") or "human",
@@ -123,7 +126,7 @@ class LabelMessages:
         if kind == "label_page":
             labels = [list(row) for row in content.get("labels") or []]
             for row in labels:
-                row[1] = self._class_value(row[1])
+                row[1] = self._label_value(row[1], row[0])
             event_ids = self.session.label_many(labels, skips=content.get("skips") or [])
             page = self._page(int(content.get("n") or self.grid_size))
             self.refresh(reason="page")
@@ -140,7 +143,7 @@ class LabelMessages:
             item_id = str(content.get("item_id"))
             suggestion, confidence = self.session.suggest(item_id)
             self.send({"type": "suggestion", "item_id": item_id,
-                       "suggestion": None if suggestion is None else str(suggestion),
+                       "suggestion": label_names(self.session, suggestion),
                        "confidence": json_number(confidence), "suggested_by": self.session.suggested_by})
             return None
         if kind == "retrain":
@@ -160,6 +163,12 @@ class LabelMessages:
             raise ValueError(f"confirm of item {item_id!r} needs the label the screen showed "
                              f"it keeps, got label=None")
         now = label_now(self.session, item_id)
+        if is_multi_label(self.session):
+            shown = label_names(self.session, self._label_value(shown, item_id))
+            if now != shown:
+                raise ValueError(f"item {item_id!r} was shown to keep the classes {shown}, but its "
+                                 f"label is now {now}; nothing was written, look at it again")
+            return
         if now != str(shown):
             raise ValueError(f"item {item_id!r} was shown to keep label {str(shown)!r}, but its "
                              f"label is now {now!r}; nothing was written, look at it again")

@@ -5,19 +5,23 @@ item without asking the kernel: its id and on-screen name, the role it is shown 
 (`strategy`, which comes back with its label), why it is shown, the model's suggestion and
 who made it, who gave the label it has now (`blame`) and that label (`given`), and how to draw
 it (`render`: an image, a text, a table, or the reason it cannot be shown). Numbers are JSON
-floats or None (never NaN).
+floats or None (never NaN). A label (the suggestion, the label given) is a class name; in a
+multi-label session, a list of class names in class order (`[]`: no class applies), so that
+the browser can pre-select them (`label_names`).
 """
 
 from __future__ import annotations
 
 import math
 
+from workbench.data.tasks import MULTI_LABEL, SINGLE, is_collection, label_set
+
 
 def item_payload(session, q) -> dict:
     """An item the queue serves (`q`, from `session.peek` or `session.next`), in its role."""
     return {"item_id": q.item_id, "name": display_name(session, q.item_id), "strategy": q.strategy,
             "score": json_number(q.score), "reason": q.reason,
-            "suggestion": None if q.suggestion is None else str(q.suggestion),
+            "suggestion": label_names(session, q.suggestion),
             "confidence": json_number(q.confidence), "suggested_by": session.suggested_by,
             "blame": session.blame_text(q.item_id), "given": label_now(session, q.item_id),
             "render": render(session, q.item_id)}
@@ -29,16 +33,32 @@ def returned_payload(session, item_id: str, *, reason: str) -> dict:
     return {"item_id": item_id, "name": display_name(session, item_id),
             "strategy": session.served_as(item_id) or "manual",
             "score": None, "reason": reason,
-            "suggestion": None if suggestion is None else str(suggestion),
+            "suggestion": label_names(session, suggestion),
             "confidence": json_number(confidence), "suggested_by": session.suggested_by,
             "blame": session.blame_text(item_id), "given": label_now(session, item_id),
             "render": render(session, item_id)}
 
 
-def label_now(session, item_id: str) -> str | None:
-    """The item's current label, as a class name (a review item shows what it keeps)."""
-    label = session.label_of(item_id)
-    return None if label is None else str(label)
+def label_now(session, item_id: str) -> str | list[str] | None:
+    """The item's current label, as the browser gets it (a review item shows what it keeps)."""
+    return label_names(session, session.label_of(item_id))
+
+
+def is_multi_label(session) -> bool:
+    return getattr(session, "task", SINGLE) == MULTI_LABEL
+
+
+def label_names(session, label) -> str | list[str] | None:
+    """A label as the browser gets it: a class name; in a multi-label session the list of the
+    set's class names, in class order. None: no label (or, multi-label, no set of classes: a
+    one-class guess is nothing the browser could pre-select)."""
+    if label is None:
+        return None
+    if not is_multi_label(session):
+        return str(label)
+    if not (is_collection(label) or (isinstance(label, str) and label.startswith("["))):
+        return None
+    return [str(c) for c in label_set(label, session.class_by_name)]
 
 
 def display_name(session, item_id: str) -> str:

@@ -13,6 +13,11 @@ event's id, so an undo names the events it takes back even while their writes ar
 flight. Everything this widget sends goes out under one lock, in the order the state changed,
 so a background refresh can never resend an item whose label was just acknowledged.
 
+In a multi-label session (`task == "multi_label"`) a label is a set of classes: the class keys
+toggle classes in a selection that starts as the model's suggested set, and Enter saves the
+selection (empty: no class applies); here a label is a list of classes. The grid labels one
+class per item, so it is not offered there.
+
 The messages between the browser and the kernel, and their handling, are in
 `workbench.ui.label_messages`; what is sent about an item is `workbench.ui.label_payload`;
 the front end's files and the order they are joined in, `workbench.ui.front_end`.
@@ -27,6 +32,7 @@ from collections.abc import Iterable, Mapping
 import anywidget
 import traitlets
 
+from workbench.data.tasks import MULTI_LABEL, SINGLE, label_set
 from workbench.ui.front_end import STATIC, label_module
 from workbench.ui.label_messages import LabelMessages
 from workbench.ui.label_payload import item_payload, json_number, returned_payload
@@ -39,7 +45,8 @@ class LabelWidget(LabelMessages, anywidget.AnyWidget):
     """Label a session's queue from the keyboard: 1-9/0 pick a class (0 is the tenth; see
     `class_keys` for classes named by digits), Enter accepts the model's suggestion, s skips,
     Backspace/z undoes, arrows walk back to fix a label, g toggles a grid of thumbnails
-    (image pools).
+    (image pools). In a multi-label session the class keys toggle classes and Enter saves
+    the classes selected (see the module docstring).
 
     Displaying the widget also shows `workbench.ui.charts.dashboard(session)` below it,
     unless `charts=False`.
@@ -51,6 +58,7 @@ class LabelWidget(LabelMessages, anywidget.AnyWidget):
     class_names = traitlets.List(traitlets.Unicode()).tag(sync=True)
     class_keys = traitlets.List(traitlets.Unicode()).tag(sync=True)  # "" = button only
     pool_kind = traitlets.Unicode("").tag(sync=True)
+    task = traitlets.Enum([SINGLE, MULTI_LABEL], default_value=SINGLE).tag(sync=True)  # what one label is
     progress = traitlets.Dict().tag(sync=True)
     model_state = traitlets.Dict().tag(sync=True)
     retrain_every = traitlets.Int(0, min=0).tag(sync=True)  # 0: only when asked
@@ -61,7 +69,8 @@ class LabelWidget(LabelMessages, anywidget.AnyWidget):
 
     def __init__(self, session, *, buffer_size: int = 8, grid_size: int = 16,
                  charts: bool = True, keys: str = "auto", **kwargs):
-        super().__init__(buffer_size=buffer_size, grid_size=grid_size, **kwargs)
+        super().__init__(buffer_size=buffer_size, grid_size=grid_size,
+                         task=getattr(session, "task", SINGLE), **kwargs)
         self.session = session
         self._charts = charts
         self._dashboard = None
@@ -88,7 +97,8 @@ class LabelWidget(LabelMessages, anywidget.AnyWidget):
         return None if item is None else self._payload(item)
 
     def label(self, value, item_id: str | None = None, *, source: str = "human"):
-        """Label `item_id` (default: the head of the queue) with class `value`."""
+        """Label `item_id` (default: the head of the queue) with class `value` (in a multi-label
+        session: a list of classes, `[]` when none applies)."""
         with self._lock:
             item = self._item_or_head(item_id)
             event = self.session.label(item, value, source=source)
@@ -188,6 +198,17 @@ class LabelWidget(LabelMessages, anywidget.AnyWidget):
             raise ValueError("the queue is empty: every item is labeled or skipped")
         return head
 
+    def _label_value(self, value, item_id=None):
+        """What a label from the browser names: a class, or in a multi-label session a set of
+        classes, which comes as a list of class names; a ValueError saying what was expected."""
+        if self.task != MULTI_LABEL:
+            return self._class_value(value)
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"a multi-label label is a list of class names (none, one or several; "
+                             f"[] when no class applies), got {type(value).__name__} {value!r} for "
+                             f"item {item_id!r}")
+        return label_set(value, self.session.class_by_name)
+
     def _class_value(self, name):
         names = self.session.class_names
         if name not in names:
@@ -270,6 +291,13 @@ class LabelWidget(LabelMessages, anywidget.AnyWidget):
         state = dict(self.session.model_state())
         self.model_state = {k: (json_number(v) if isinstance(v, float) else v)
                             for k, v in state.items()}
+
+    @traitlets.validate("mode")
+    def _valid_mode(self, proposal):
+        if proposal["value"] == "grid" and self.task == MULTI_LABEL:
+            raise traitlets.TraitError("the grid labels one class per item; a multi-label session "
+                                       "labels in the single-item view")
+        return proposal["value"]
 
     @traitlets.observe("retrain_every")
     def _retrain_every_changed(self, change) -> None:
