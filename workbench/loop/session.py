@@ -278,6 +278,14 @@ class Session:
         return export_session(self, path, name=name, as_zip=as_zip, overwrite=overwrite,
                               embed_encoder=embed_encoder)
 
+    def export_labels(self, path):
+        """Write the current labels as a Hugging Face `datasets` Parquet file (one row per
+        labeled item; the label a ClassLabel, a list of them for a multi-label pool), see
+        `workbench.loop.label_export`; returns the path."""
+        from workbench.loop.label_export import export_labels
+
+        return export_labels(self, path)
+
     # -- events and life ----------------------------------------------------------------------
     subscribe = _forward("events", Events.subscribe)
     emit = _forward("events", Events.emit)
