@@ -151,6 +151,21 @@ def test_class_balance_chart():
     assert spec["title"] == "Class balance (6 labels)"
 
 
+def test_class_balance_of_sets_counts_each_class_of_a_set():
+    labels = pd.DataFrame({"label": ['["cat", "dog"]', '["cat"]', "[]", None]})
+    spec = charts.class_balance_chart(labels).to_dict()
+    assert {row["label"]: row["count"] for row in rows(spec)} == {"cat": 2, "dog": 1}
+    assert spec["title"] == "Class balance (3 labels)"
+
+
+def test_accuracy_chart_draws_micro_f1_beside_accuracy_for_sets():
+    history = make_history()
+    history["micro_f1"] = np.linspace(0.5, 0.8, len(history))
+    spec = charts.accuracy_chart(history).to_dict()
+    assert {row["metric"] for row in rows(spec) if "metric" in row} == {"micro-F1"}
+    assert {x["encoding"]["y"]["title"] for x in spec["layer"]} == {"accuracy, micro-F1"}
+
+
 @pytest.mark.parametrize("labels", [pd.DataFrame(), pd.DataFrame({"label": []})])
 def test_class_balance_placeholder(labels):
     assert texts(charts.class_balance_chart(labels).to_dict()) == ["no labels yet"]

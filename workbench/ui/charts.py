@@ -8,6 +8,7 @@ after each retrain. PNG export goes through vl-convert too."""
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import threading
@@ -64,7 +65,8 @@ def loss_chart(history: pd.DataFrame) -> alt.TopLevelMixin:
         width=WIDTH, height=HEIGHT)
 
 
-METRIC_NAMES = {"accuracy": "accuracy", "macro_f1": "macro-F1", "balanced_accuracy": "balanced accuracy"}
+METRIC_NAMES = {"accuracy": "accuracy", "macro_f1": "macro-F1", "balanced_accuracy": "balanced accuracy",
+                "micro_f1": "micro-F1"}  # micro-F1: multi-label sessions (accuracy: whole sets right)
 
 
 def accuracy_chart(history: pd.DataFrame, *,
@@ -104,7 +106,7 @@ def accuracy_chart(history: pd.DataFrame, *,
     x = alt.X("n_labels:Q", title="number of labels")
     scale = alt.Scale(domain=[lower, 1])
     # Layers sharing an axis join their titles: give both the same one.
-    y_title = "accuracy" if extra.empty else "accuracy, macro-F1, balanced accuracy"
+    y_title = ", ".join(["accuracy", *dict.fromkeys(extra["metric"])])
     color = alt.Color("run:N", legend=legend, scale=alt.Scale(domain=names, range=PALETTE))
     tooltip = ["run:N", "round:Q", "n_labels:Q", alt.Tooltip("accuracy:Q", format=".3f"),
                alt.Tooltip("accuracy_low:Q", title="95% CI low", format=".3f"),
@@ -130,9 +132,10 @@ def accuracy_chart(history: pd.DataFrame, *,
 
 
 def _other_metrics(history) -> pd.DataFrame:
-    """This session's macro-F1 and balanced accuracy per round, long form (metric, value)."""
+    """This session's macro-F1 and balanced accuracy (and micro-F1 of a multi-label session)
+    per round, long form (metric, value)."""
     history = pd.DataFrame(history)
-    columns = [m for m in ("macro_f1", "balanced_accuracy") if m in history]
+    columns = [m for m in ("micro_f1", "macro_f1", "balanced_accuracy") if m in history]
     if not columns or history.empty:
         return pd.DataFrame(columns=["round", "n_labels", "metric", "value"])
     long = history.melt(id_vars=["round", "n_labels"], value_vars=columns, var_name="metric")
@@ -170,17 +173,22 @@ def learning_curves(curves: pd.DataFrame, metric: str = "accuracy") -> alt.TopLe
 
 
 def class_balance_chart(labels: pd.DataFrame) -> alt.TopLevelMixin:
-    """Horizontal bars of how many items carry each label, the most common first."""
+    """Horizontal bars of how many items carry each label, the most common first (a
+    multi-label item's set, a JSON list, counts once for each of its classes)."""
     labels = pd.DataFrame(labels)
     if labels.empty or labels["label"].isna().all():
         return _message("no labels yet", "Class balance")
-    data = labels["label"].dropna().astype(str).value_counts().reset_index()  # label, count
+    values = labels["label"].dropna().astype(str)
+    sets = values.str.startswith("[")
+    if sets.all():
+        values = values.map(json.loads).explode().dropna().astype(str)
+    data = values.value_counts().reset_index()  # label, count
     y = alt.Y("label:N", title="label", sort="-x")
     bars = alt.Chart().mark_bar(color=BLUE).encode(
         x=alt.X("count:Q", title="items labelled"), y=y, tooltip=["label:N", "count:Q"])
     text = bars.mark_text(align="left", dx=3, color=GREY).encode(text="count:Q")
     return alt.layer(bars, text, data=data,
-                     title=f"Class balance ({data['count'].sum()} labels)").properties(
+                     title=f"Class balance ({len(labels['label'].dropna())} labels)").properties(
         width=WIDTH, height=max(HEIGHT, 16 * len(data)))
 
 
