@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from workbench import Pool, Session, simulate
+from workbench import LabelStore, Pool, Session, simulate
 from workbench.data.tasks import LabelSet
 from workbench.store.errors import StoreError
 from workbench.store.meta import read_meta
@@ -147,8 +147,7 @@ def test_simulation_reports_micro_f1_and_beats_its_start(pool):
 def test_what_is_for_one_class_per_item_says_so(pool, tmp_path):
     session = Session(pool, tmp_path / "s", watch=False)
     for call, name in ((session.review, "review()"),
-                       (session.accept_suggestions, "accept_suggestions()"),
-                       (lambda: session.export(tmp_path / "bundle"), "export()")):
+                       (session.accept_suggestions, "accept_suggestions()")):
         with pytest.raises(ValueError, match=rf"{name.replace('(', '[(]').replace(')', '[)]')} is for "
                                              "single-label pools in this version"):
             call()
@@ -202,3 +201,31 @@ def test_history_says_what_changed_inside_a_set(pool, tmp_path, capsys):
     assert lines[0].startswith('~ 001: ["1", "odd"] -> ["1", "big"]  [+big -odd]  (')
     assert lines[1].startswith('+ 003: (none) -> ["3", "odd"]  [+3 +odd]  (')
     session.close()
+
+
+def test_a_merge_of_two_edits_of_one_set_takes_both_class_by_class(pool, tmp_path):
+    """Two annotators change one item's set on two branches: each class as the side that
+    changed it (no conflict); a set given on both sides to an unlabeled item stays one."""
+    session = Session(pool, tmp_path / "s", watch=False)
+    session.label("001", [1, "odd"])
+    session.label("002", [2, "even"])
+    session.store.commit("base")
+    session.store.branch("review")
+    session.label("001", [1, "odd", "big"])       # ours adds big
+    session.label("004", [4, "even"])
+    session.store.commit("ours")
+    session.close()
+    other = Session(pool, LabelStore.open(tmp_path / "s", branch="review"), watch=False)
+    other.label("001", [7, "odd"])                 # theirs swaps 1 for 7
+    other.label("004", [4])
+    other.store.commit("theirs")
+    other.close()
+    store = LabelStore.open(tmp_path / "s")
+    result = store.merge("review")
+    assert list(result.conflicts["item_id"]) == ["004"]  # both labeled it afresh, differently
+    store.resolve("004", '["4", "even"]')
+    store.commit("merged")
+    assert store.labels()["001"] == '["7", "big", "odd"]'  # the store's class order
+    again = Session(pool, tmp_path / "s", watch=False)
+    assert again.label_of("001") == LabelSet([7, "big", "odd"])
+    again.close()

@@ -84,6 +84,27 @@ def inside(before, after) -> str:
     return " ".join([*(f"+{c}" for c in now if c not in was), *(f"-{c}" for c in was if c not in now)])
 
 
+def merge_sets(base, ours, theirs, classes: list[str] | None = None) -> str | None:
+    """The three-way merge of a multi-label item's set (labels that are JSON lists): every
+    class either side added or removed since `base`, the rest as in `base`, in the order of
+    `classes` (the store's class names). Two sides never disagree about one class (each
+    flips it from what `base` had, or leaves it), so this always merges; None when a value is
+    not a set label (or missing: a label given on both sides to an unlabeled item, or one
+    side removing it, stays a conflict)."""
+    sets = []
+    for value in (base, ours, theirs):
+        if not (isinstance(value, str) and value.startswith("[")):
+            return None
+        try:
+            sets.append({str(c) for c in json.loads(value)})
+        except (ValueError, TypeError):
+            return None
+    was, mine, their = sets
+    merged = (was | (mine - was) | (their - was)) - (was - mine) - (was - their)
+    order = {name: i for i, name in enumerate(classes or [])}
+    return json.dumps(sorted(merged, key=lambda c: (order.get(c, len(order)), c)), ensure_ascii=False)
+
+
 def changes(store, fa: dict, fb: dict | None) -> dict[str, tuple]:
     """item -> (label at fa, label at fb) for every item whose label differs."""
     frame = diff_between(store, fa, fb)

@@ -1,10 +1,11 @@
 """Merge: bringing another branch's (or commit's) changes into this branch, three-way.
 
 Every change only one side made since the two diverged (their merge base, by ancestry) is
-taken; an item both sides changed to different labels is a conflict, and the merge waits
-until each is resolved (or the merge is aborted). Where a plain fold of the union would not
-give the three-way result, the merge writes "merge" events that do; what it will write is
-recorded before any of it (merge_state.py).
+taken; a multi-label item's set (a JSON list) that both sides changed is merged class by
+class (`diffing.merge_sets`); any other item both sides changed to different labels is a
+conflict, and the merge waits until each is resolved (or the merge is aborted). Where a plain
+fold of the union would not give the three-way result, the merge writes "merge" events that
+do; what it will write is recorded before any of it (merge_state.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pandas as pd
 from workbench.store import committing, diffing, files, graph, merge_state, refs, views
 from workbench.store.errors import ABORT_MERGE, CONFLICTS, StoreError
 from workbench.store.graph import Commit
+from workbench.store.meta import read_meta
 
 
 @dataclass
@@ -60,12 +62,16 @@ def merge(store, ref: str, message: str | None = None) -> MergeResult:
         items = _touched(store, fb, fo) | _touched(store, fb, ft)
         b, o, t = (_labels_for(store, f, items) for f in (fb, fo, ft))
         target, conflicts, taken = {}, {}, 0
+        classes = read_meta(store.path).get("classes")
         for item in sorted(items):
             was, ours, their = b.get(item), o.get(item), t.get(item)
             if ours == their or their == was:
                 target[item] = ours
             elif ours == was:
                 target[item], taken = their, taken + 1
+            elif (merged := diffing.merge_sets(was, ours, their, classes)) is not None:
+                # a multi-label set both sides changed: each class as the side that changed it
+                target[item], taken = merged, taken + 1
             else:
                 target[item] = ours  # kept until resolved
                 conflicts[item] = {"base": was, "ours": ours, "theirs": their}
