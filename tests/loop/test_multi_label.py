@@ -229,3 +229,22 @@ def test_a_merge_of_two_edits_of_one_set_takes_both_class_by_class(pool, tmp_pat
     again = Session(pool, tmp_path / "s", watch=False)
     assert again.label_of("001") == LabelSet([7, "big", "odd"])
     again.close()
+
+
+def test_agreement_on_sets_counts_a_near_miss_as_near(tmp_path):
+    from workbench.loop.agreement import agreement, masi
+
+    assert masi({"a"}, {"a"}) == 0 and masi(set(), set()) == 0
+    assert masi({"a", "b"}, {"a"}) == pytest.approx(1 - 0.5 * 2 / 3)
+    assert masi({"a", "b"}, {"b", "c"}) == pytest.approx(1 - 1 / 3 * 1 / 3)
+    assert masi({"a"}, {"b"}) == 1
+    store = LabelStore.open(tmp_path / "s", annotator="ann")
+    sets = [('["1", "odd"]', '["1", "odd"]'), ('["2", "even"]', '["2", "even"]'),
+            ('["5", "big", "odd"]', '["5", "odd"]'), ('["4", "even"]', '["4", "even"]'),
+            ('["7", "big", "odd"]', '["7", "big", "odd"]')]
+    for i, (a, b) in enumerate(sets):
+        store.append(f"i{i}", a, annotator="ann")
+        store.append(f"i{i}", b, annotator="bob", action="relabel")
+    near = agreement(store.events()).alpha
+    exact = agreement(store.events().assign(label=lambda f: f["label"].str.replace("[", "<"))).alpha
+    assert exact < near < 1  # nominal alpha counts the near miss as a whole disagreement

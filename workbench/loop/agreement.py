@@ -7,7 +7,10 @@ opinion). From the annotations:
 
 - Cohen's kappa for every pair of annotators, over the items both labeled
   (scikit-learn's `cohen_kappa_score`);
-- Krippendorff's alpha over everyone, nominal level (the `krippendorff` package);
+- Krippendorff's alpha over everyone, nominal level (the `krippendorff` package); for the
+  sets of a multi-label store, with the MASI distance (Passonneau 2006) between two sets, so
+  that ["odd", "big"] against ["odd"] counts as a near miss, not as a different label (kappa
+  and the consensus still compare whole sets);
 - each annotator's agreement with the consensus of the others (the majority label of the
   other annotators of the item; items without a majority are left out);
 - the items whose annotations disagree: the adjudication queue (`Session.adjudicate()`).
@@ -15,6 +18,7 @@ opinion). From the annotations:
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from itertools import combinations
 
@@ -36,6 +40,25 @@ def annotations(events: pd.DataFrame) -> pd.DataFrame:
     last = live.sort_values(views.ORDER).drop_duplicates(["item_id", "annotator"], keep="last")
     last = last[last["action"].isin(views.LABELING).to_numpy()]
     return last[["item_id", "annotator", "label"]].reset_index(drop=True)
+
+
+def masi(a: set, b: set) -> float:
+    """The MASI distance of two sets: 1 - Jaccard x (1 equal, 2/3 one inside the other, 1/3
+    overlapping, 0 apart); 0 for two empty sets."""
+    if a == b:
+        return 0.0
+    monotone = 2 / 3 if a <= b or b <= a else (1 / 3 if a & b else 0.0)
+    return 1.0 - len(a & b) / len(a | b) * monotone
+
+
+def masi_metric(values: list[str]):
+    """A krippendorff distance over these set labels (JSON lists), by their codes (indices)."""
+    sets = [set(json.loads(v)) for v in values]
+    table = np.array([[masi(a, b) for b in sets] for a in sets])
+
+    def distance(v1, v2, i1, i2, n_v, dtype=np.float64):
+        return table[i1, i2].astype(dtype)
+    return distance
 
 
 @dataclass
@@ -69,9 +92,11 @@ def agreement(events: pd.DataFrame) -> Agreement:
                       "cohen_kappa": float(kappa)})
     alpha = np.nan
     if len(shared) >= 2 and shared.stack().nunique() > 1:
-        codes = {label: k for k, label in enumerate(sorted(shared.stack().unique()))}
+        values = sorted(shared.stack().unique())
+        codes = {label: k for k, label in enumerate(values)}
         matrix = shared.T.apply(lambda column: column.map(codes)).to_numpy(dtype=float)
-        alpha = float(krippendorff.alpha(reliability_data=matrix, level_of_measurement="nominal"))
+        level = masi_metric(values) if all(str(v).startswith("[") for v in values) else "nominal"
+        alpha = float(krippendorff.alpha(reliability_data=matrix, level_of_measurement=level))
     per = []
     for annotator in table.columns:
         mine = shared[shared[annotator].notna()]
