@@ -49,7 +49,8 @@ def add_commands(sub) -> None:
     exp.add_argument("--zip", action="store_true", help="write one .zip file instead of a folder")
     exp.add_argument("--overwrite", action="store_true", help="replace what is at --out")
 
-    pred = sub.add_parser("predict", help="predict with a bundle: a parquet of classes and probabilities")
+    pred = sub.add_parser("predict", help="predict with a bundle: a parquet of classes and probabilities "
+                                          "(a multi-label model: a list of classes per row)")
     pred.add_argument("bundle", help="a bundle folder or zip, or name@version in the registry")
     pred.add_argument("data", nargs="?", default=None,
                       help="omitted: the pool of the store the bundle was exported from; a label "
@@ -190,9 +191,17 @@ def _write_predictions(args, model, ids, proba, seconds: float) -> int:
     import pandas as pd
 
     names = [str(c) for c in model.classes]
-    frame = pd.DataFrame({"item_id": ids,
-                          "predicted": np.asarray(names, dtype=object)[proba.argmax(axis=1)],
-                          "confidence": proba.max(axis=1)})
+    if getattr(model, "task", "single") == "multi_label":
+        # a list of class names per row (those at the threshold, in class order); confidence:
+        # how sure the least sure of its yes/no decisions is
+        chosen = proba >= model.threshold
+        predicted = [[names[j] for j in np.flatnonzero(row)] for row in chosen]
+        confidence = np.maximum(proba, 1 - proba).min(axis=1) if len(names) else np.ones(len(proba))
+    else:
+        predicted = np.asarray(names, dtype=object)[proba.argmax(axis=1)]
+        confidence = proba.max(axis=1)
+    frame = pd.DataFrame({"item_id": ids, "predicted": pd.Series(predicted, dtype=object),
+                          "confidence": confidence})
     frame = frame.join(pd.DataFrame(proba, columns=[f"p_{c}" for c in names]))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -100,7 +100,7 @@ STEP = _kinds("step", {
                                optional=("in_onnx",))})
 LINEAR = _object({"params": SETTINGS, "classes": CLASSES, "n_features_in": _whole(0)})
 LEARNER = _kinds("type", {
-    "LightHead": LINEAR, "LogisticRegression": LINEAR,
+    "LightHead": LINEAR, "LogisticRegression": LINEAR, "MultiLabelHead": LINEAR,
     "TorchClassifier": _object({"params": SETTINGS, "classes": CLASSES, "input_shape": SIZES,
                                 "is_image": FLAG, "self_trained": FLAG}),
     "onnx": _object({"estimator": TEXT, "why": TEXT}, optional=("estimator", "why"))})
@@ -113,13 +113,15 @@ _TRAINING_FIELDS = {**dict.fromkeys(("commit", "labels_hash", "branch", "store",
                                      "eval_on", "exported", "bundle"), _maybe(TEXT)),
                     "round": _maybe(_whole(0)), "n_labels": _maybe(_whole(0)),
                     "accuracy": _maybe(NUMBER), "macro_f1": _maybe(NUMBER),
+                    "micro_f1": _maybe(NUMBER), "hamming_loss": _maybe(NUMBER),
+                    "task": _maybe(TEXT),
                     "started_from": _maybe(TRAINING)}
 CONFIG_SCHEMA = {"$schema": "http://json-schema.org/draft-07/schema#",
                  "definitions": {"training": {"properties": _TRAINING_FIELDS}},
                  **_object({"classes": CLASSES, "input": INPUT,
                             "preprocessing": _list(STEP, "a list of steps"), "learner": LEARNER,
-                            "training": TRAINING},
-                           optional=("training",))}
+                            "training": TRAINING, "task": _one_of(("single", "multi_label"))},
+                           optional=("training", "task"))}
 
 
 class _Written(float):

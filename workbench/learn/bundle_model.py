@@ -70,7 +70,11 @@ def _model_from(bundle: Bundle, given=None) -> Model:
         else:
             learner = restore_learner(learner_config, {k[len("learner."):]: v for k, v in tensors.items()
                                                        if k.startswith("learner.")})
-        return Model(learner, classes, signature, encoder=encoder,
+        task = config.get("task", "single")  # bundles from before tasks are single-label
+        if (task == "multi_label") != (learner_config["type"] == "MultiLabelHead"):
+            raise BundleError(f"{CONFIG} in {bundle.source!r} says task {task!r} but its learner is "
+                              f"a {learner_config['type']}")
+        return Model(learner, classes, signature, encoder=encoder, task=task,
                      info={**config.get("training", {}), "bundle": bundle.source})
     except BundleError:
         raise

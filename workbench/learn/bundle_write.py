@@ -133,8 +133,13 @@ def bundle_parts(model: Model, *, training: dict | None = None,
         learner_config = {"type": "onnx", "estimator": type(model.learner).__name__,
                           "why": str(e)}
     config["learner"] = learner_config
+    config["task"] = model.task  # "single" or "multi_label" (absent in older bundles: single)
     config["outputs"] = {"probabilities": "float32 (N, classes), columns in `classes` order",
                          "class_index": "int64 (N,): index into `classes`"}
+    if model.task == "multi_label":
+        config["outputs"]["probabilities"] += ("; each class's own probability (they need not "
+                                               f"sum to 1): it applies from {model.threshold:g}")
+        config["outputs"]["class_index"] += ", the likeliest class"
     return config, tensors
 
 

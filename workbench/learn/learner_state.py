@@ -6,7 +6,8 @@ here: `state` gives `(config, tensors)`, `restore` rebuilds an estimator whose
 `predict_proba` computes exactly what the original's did (the same code on the same
 arrays). Encoders of a pool's representation are stored the same way.
 
-Rebuilt from arrays: `LightHead` (the default), scikit-learn's `LogisticRegression`, and
+Rebuilt from arrays: `LightHead` (the default), scikit-learn's `LogisticRegression`,
+`MultiLabelHead` (a multi-label pool's default: its weight matrix and intercepts), and
 `TorchClassifier` with its built-in networks (weights into a freshly built network;
 `torch.load` is never called). Any other scikit-learn classifier has no state here; a
 bundle carries it in its ONNX graph only (see `workbench.learn.bundle`).
@@ -34,6 +35,10 @@ def learner_state(learner) -> tuple[dict, dict[str, np.ndarray]]:
     if kind == "LogisticRegression":
         config = {"type": kind, "params": _params(learner), "classes": _values(learner.classes_),
                   "n_features_in": int(learner.n_features_in_)}
+        return config, {"coef": learner.coef_, "intercept": learner.intercept_}
+    if kind == "MultiLabelHead":  # the class names are `classes`, not a setting
+        config = {"type": kind, "params": _params(learner, drop=("classes",)),
+                  "classes": _values(learner.classes_), "n_features_in": int(learner.n_features_in_)}
         return config, {"coef": learner.coef_, "intercept": learner.intercept_}
     if kind == "TorchClassifier":
         if learner.module is not None:
@@ -71,10 +76,25 @@ def restore_learner(config: dict, tensors: dict[str, np.ndarray]):
         learner.coef_, learner.intercept_ = tensors["coef"], tensors["intercept"]
         learner.n_features_in_ = config["n_features_in"]
         return learner
+    if kind == "MultiLabelHead":
+        from workbench.learn.multilabel import MultiLabelHead
+
+        classes = list(config["classes"])
+        learner = MultiLabelHead(classes=classes, **_checked(MultiLabelHead, config["params"],
+                                                             drop=("classes",)))
+        learner.classes_ = np.asarray(classes, dtype=object)
+        learner.n_features_in_ = config["n_features_in"]
+        learner.coef_, learner.intercept_ = tensors["coef"], tensors["intercept"]
+        if learner.coef_.shape != (learner.n_features_in_, len(classes)) \
+                or learner.intercept_.shape != (len(classes),):
+            raise ValueError(f"the MultiLabelHead weights (coef {learner.coef_.shape}, intercept "
+                             f"{learner.intercept_.shape}) do not fit {learner.n_features_in_} "
+                             f"features and {len(classes)} classes")
+        return learner
     if kind == "TorchClassifier":
         return _restore_torch(config, tensors)
     raise ValueError(f"unknown learner type {kind!r}; this workbench rebuilds LightHead, "
-                     "LogisticRegression and TorchClassifier")
+                     "LogisticRegression, MultiLabelHead and TorchClassifier")
 
 
 def encoder_state(encoder) -> tuple[dict, dict[str, np.ndarray]]:

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.data.pool import Pool
+from workbench.data.tasks import MULTI_LABEL, SINGLE, LabelSet
 from workbench.learn.contract import features_for
 
 __all__ = ["InputSignature", "Model", "aligned", "class_columns"]
@@ -149,20 +150,26 @@ class InputSignature:
 
 class Model:
     """A trained model: `predict_proba(items)` -> (N, len(classes)) float32, columns in
-    `classes` order (a class the learner never saw gets 0); `predict(items)` -> classes.
+    `classes` order (a class the learner never saw gets 0); `predict(items)` -> classes (a
+    LabelSet per item for a multi-label model).
 
     learner: the fitted estimator (what `fit` returned in the session's round).
     encoder: the pool representation's encoder when the learner reads the representation.
     info: what it was trained on (round, n_labels, labels_hash, ...).
+    task: "single" (one class per item) or "multi_label" (any subset: each column of
+        `predict_proba` is that class's own probability, and `predict` gives a LabelSet per
+        item, the classes whose probability reaches the learner's `threshold`); by default
+        "multi_label" for a `MultiLabelHead`, else "single".
     """
 
     def __init__(self, learner, classes: Sequence, signature: InputSignature, *, encoder=None,
-                 info: dict | None = None):
+                 info: dict | None = None, task: str | None = None):
         self.learner = learner
         self.classes = list(classes)
         self.signature = signature
         self.encoder = encoder
         self.info = dict(info or {})
+        self.task = task or (MULTI_LABEL if type(learner).__name__ == "MultiLabelHead" else SINGLE)
         self._columns = class_columns(learner.classes_, self.classes)
 
     def __repr__(self) -> str:
@@ -205,9 +212,19 @@ class Model:
         inputs = self.encoder.transform(X) if self.reads_texts else self._inputs(X)
         return self.align(self.learner.predict_proba(inputs))
 
-    def predict(self, items) -> np.ndarray:
+    def predict(self, items) -> np.ndarray | list[LabelSet]:
+        """The most probable class per item; for a multi-label model, a LabelSet per item
+        (classes in `classes` order, empty when none reaches the threshold)."""
         proba = self.predict_proba(items)
+        if self.task == MULTI_LABEL:
+            return [LabelSet(self.classes[j] for j in np.flatnonzero(row))
+                    for row in proba >= self.threshold]
         return np.asarray(self.classes)[proba.argmax(axis=1)]
+
+    @property
+    def threshold(self) -> float:
+        """A multi-label model's probability from which a class applies (the learner's)."""
+        return float(getattr(self.learner, "threshold", 0.5))
 
     def align(self, raw: np.ndarray) -> np.ndarray:
         """The learner's probabilities (columns: its classes_) in this model's class order."""

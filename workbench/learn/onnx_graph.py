@@ -12,6 +12,10 @@ rounding (within 1e-5, typically 1e-6). The graph reads one input and gives two 
   a class the learner never saw (as `Model.align`);
 - "class_index": int64 (N,), the most probable column (the first of equal ones, as numpy).
 
+A multi-label model's (`MultiLabelHead`) probabilities are each class's own, sigmoid(X @ W
++ b), not summing to 1; its classes are those at the learner's threshold (`learner.params.threshold` in
+config.json), "class_index" only the likeliest of them.
+
 The class names are in the metadata, "classes": a JSON list of `str(c)` in column order.
 
 What it builds from: the default `LightHead`, scikit-learn's `LogisticRegression` and
@@ -257,6 +261,9 @@ def _learner_proba(g: _Graph, learner, x: str, shape: tuple) -> tuple[str, np.nd
         return _linear_softmax(g, x, head), identity[np.asarray(head.classes_, dtype=np.int64)]
     if _is_softmax_regression(learner):
         return _linear_softmax(g, x, learner), identity
+    if type(learner).__name__ == "MultiLabelHead":  # one sigmoid per class: sigmoid(X @ coef + b)
+        coef, intercept = (np.asarray(a, dtype=np.float32) for a in (learner.coef_, learner.intercept_))
+        return g.op("Sigmoid", g.op("Gemm", x, coef, intercept)), identity
     if isinstance(learner, TorchClassifier):
         return _torch_proba(g, learner, x, shape), identity
     if getattr(learner, "reads_items", False):  # learner="finetune" (workbench.learn.finetune)

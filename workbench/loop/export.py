@@ -8,7 +8,8 @@ the strategy did not choose. `export_session` makes sure those are true when it 
 - the labels it learned from are a commit: the branch head when it holds exactly them,
   else a new commit "labels of model <name>";
 - accuracy and macro-F1, with 95% intervals, are measured on the session's held-out test
-  split or its random audit sample, never on items the strategy picked;
+  split or its random audit sample, never on items the strategy picked (for a multi-label
+  session: micro-F1, macro-F1, Hamming loss and the accuracy of whole sets);
 - a text pool's vectoriser is fitted again from the pool's texts and kept only if it
   reproduces the pool's features (then raw texts can be predicted), see
   `workbench.data.text.vectorizer_of`.
@@ -21,10 +22,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from workbench.data.tasks import MULTI_LABEL, indicator
 from workbench.learn.bundle import write_bundle
+from workbench.learn.metrics import multi_label_scores
 from workbench.learn.metrics import scores as metric_scores
 from workbench.loop.held_out import held_out
 from workbench.loop.model_card import model_card
+from workbench.loop.model_card_multi import multi_label_parts
 from workbench.store.views import labels_hash
 
 __all__ = ["bundle_as_zip", "export_session", "evaluation"]
@@ -34,7 +38,6 @@ def export_session(session, path, *, name: str | None = None, as_zip: bool | Non
                    overwrite: bool = False, embed_encoder: bool = False) -> Path:
     """Write the session's model as a bundle at `path`: one zip file when `path` ends in
     ".zip" (any case) or `as_zip`, else a folder. See `bundle_as_zip` for `as_zip=False`."""
-    session.single_label_only("export()")
     path = Path(path)
     as_zip = bundle_as_zip(path, as_zip)
     name = name or path.stem
@@ -54,8 +57,12 @@ def export_session(session, path, *, name: str | None = None, as_zip: bool | Non
                                                session.pool.X)
     commit = _commit_of(session, model.info["labels_hash"], name)
     truth, predicted, eval_on = evaluation(session, model)
-    scores = metric_scores(truth, predicted) if len(truth) else {"accuracy": float("nan"),
-                                                                 "macro_f1": float("nan")}
+    multi = session.task == MULTI_LABEL
+    if multi:
+        scores = multi_label_scores(truth, predicted, session.class_names)
+    else:
+        scores = metric_scores(truth, predicted) if len(truth) else {"accuracy": float("nan"),
+                                                                     "macro_f1": float("nan")}
     training = {"commit": commit.id if commit else None, "labels_hash": model.info["labels_hash"],
                 "branch": session.store.current_branch, "store": str(session.store.path),
                 "round": model.info.get("round"), "n_labels": model.info.get("n_labels"),
@@ -63,10 +70,16 @@ def export_session(session, path, *, name: str | None = None, as_zip: bool | Non
                 "accuracy": _number(scores["accuracy"]), "macro_f1": _number(scores["macro_f1"]),
                 "exported": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
                 "pool": session.pool.name, "started_from": started_from(session)}
+    if multi:  # accuracy: the whole set right
+        training.update(task=MULTI_LABEL, micro_f1=_number(scores["micro_f1"]),
+                        hamming_loss=_number(scores["hamming_loss"]))
     rounds = session.rounds
     trained = rounds.model.trained_on if rounds.model is not None else list(labels)
-    card = model_card(name, model, training=training, labels=_label_table(session, trained),
-                      truth=truth, predicted=predicted, history=session.history)
+    label_table = _label_table(session, trained)
+    parts = (multi_label_parts(model, training=training, labels=label_table, truth=truth,
+                               predicted=predicted, history=session.history) if multi else None)
+    card = model_card(name, model, training=training, labels=label_table, truth=truth,
+                      predicted=predicted, history=session.history, parts=parts)
     sample = np.random.default_rng(0).choice(len(session.pool), min(64, len(session.pool)),
                                              replace=False)
     return write_bundle(model, path, card=card, training=training, as_zip=as_zip,
@@ -99,16 +112,22 @@ def bundle_as_zip(path, as_zip: bool | None) -> bool:
 
 def evaluation(session, model) -> tuple[np.ndarray, np.ndarray, str]:
     """(true labels, the model's predictions, what they are) on the session's test split,
-    else its labeled random audit sample: data the strategy did not choose."""
+    else its labeled random audit sample: data the strategy did not choose. For a
+    multi-label session both are 0/1 matrices, items x `session.class_names`."""
     with session.lock:
         positions, truth, what = held_out(session, dict(session.item_state.labels),
                                           session.item_state.audit_ids())
+    multi = session.task == MULTI_LABEL
     if positions is None:
         X = session.test[0]
     elif not truth:
-        return np.empty(0, str), np.empty(0, str), "no held-out data (no test split, no audit labels)"
+        none = np.zeros((0, len(session.class_names)), np.int8) if multi else np.empty(0, str)
+        return none, none, "no held-out data (no test split, no audit labels)"
     else:
         X = _rows(session, model, positions)
+    if multi:
+        names = session.class_names
+        return indicator(truth, names), indicator(model.predict(X), names), what
     return (np.asarray([str(v) for v in truth]), np.asarray([str(v) for v in model.predict(X)]),
             what)
 

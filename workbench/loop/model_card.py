@@ -6,6 +6,9 @@ uncertainty (accuracy and macro-F1 with 95% intervals, on data the strategy did 
 and the confusion matrix there), how it got there (the training curve), how to run it
 (with the workbench, or with onnxruntime and numpy alone) and where it should not be
 trusted. The front matter is the Hugging Face Hub's model-card metadata.
+
+A multi-label model's card (workbench.loop.model_card_multi) has the same sections; what it
+predicts, its labels per class, its figures and its curve are its own (`parts`).
 """
 
 from __future__ import annotations
@@ -49,12 +52,15 @@ def intervals(truth, predicted, *, seed: int = 0, resamples: int = 1000) -> dict
 
 
 def model_card(name: str, model, *, training: dict, labels: pd.DataFrame, truth, predicted,
-               history: pd.DataFrame) -> str:
+               history: pd.DataFrame, parts: dict | None = None) -> str:
+    """The card's Markdown. `parts` replaces what depends on the task (see single_label_parts;
+    a multi-label model's come from workbench.loop.model_card_multi)."""
     sig = model.signature
     classes = [str(c) for c in model.classes]
-    per_class = labels["label"].astype(str).value_counts().reindex(classes, fill_value=0)
+    parts = parts or single_label_parts(model, training=training, labels=labels, truth=truth,
+                                        predicted=predicted, history=history)
+    per_class = parts["per_class"]
     per_annotator = labels["annotator"].value_counts()
-    ci = intervals(truth, predicted)
     commit = training.get("commit")
     shape = " × ".join(map(str, sig.shape))
     lines = [
@@ -66,8 +72,7 @@ def model_card(name: str, model, *, training: dict, labels: pd.DataFrame, truth,
         "",
         f"# {name}",
         "",
-        f"A {type(model.learner).__name__} that sorts {sig.kind} items into {len(classes)} classes: "
-        f"{', '.join(_code(c) for c in classes)}.",
+        parts["what"],
         "",
         "## What it reads",
         "",
@@ -90,7 +95,7 @@ def model_card(name: str, model, *, training: dict, labels: pd.DataFrame, truth,
         f"pool {_code(training.get('pool'))}), chosen by active learning: not a random sample of the pool.",
         *_parent(training.get("started_from")),
         "",
-        "| class | labels |", "|---|---|",
+        f"| class | {parts['per_class_heading']} |", "|---|---|",
         *[f"| {_cell(c)} | {int(per_class[c])} |" for c in classes],
         "",
         "| annotator | labels |", "|---|---|",
@@ -100,15 +105,11 @@ def model_card(name: str, model, *, training: dict, labels: pd.DataFrame, truth,
         "",
         f"Measured on {training.get('eval_on')}: data the strategy did not choose.",
         "",
-        f"- Accuracy: {_pct(training.get('accuracy'))} (95% interval {_range(ci['accuracy'])}, Wilson)",
-        f"- Macro-F1: {_pct(training.get('macro_f1'))} (95% interval {_range(ci['macro_f1'])}, "
-        "bootstrap of 1,000 resamples)",
-        "",
-        *_confusion(truth, predicted, classes),
+        *parts["quality"],
         "",
         "## Training curve",
         "",
-        *_curve(history),
+        *parts["curve"],
         "",
         "## How to use it",
         "",
@@ -128,7 +129,7 @@ def model_card(name: str, model, *, training: dict, labels: pd.DataFrame, truth,
         "classes = json.load(open(\"config.json\"))[\"classes\"]",
         "session = ort.InferenceSession(\"model.onnx\")",
         "proba = session.run([\"probabilities\"], {\"items\": X.astype(np.float32)})[0]",
-        "print([classes[i] for i in proba.argmax(axis=1)])",
+        parts["decode"],
         "```",
         "",
         "## Intended use and known limits",
@@ -137,6 +138,28 @@ def model_card(name: str, model, *, training: dict, labels: pd.DataFrame, truth,
         "",
     ]
     return "\n".join(lines)
+
+
+def single_label_parts(model, *, training: dict, labels: pd.DataFrame, truth, predicted,
+                       history: pd.DataFrame) -> dict:
+    """What a card says that depends on the task, for one class per item: what it predicts,
+    the labels per class, accuracy and macro-F1 with intervals and the confusion matrix, the
+    curve, and the line that turns the graph's probabilities into classes."""
+    classes = [str(c) for c in model.classes]
+    ci = intervals(truth, predicted)
+    return {
+        "what": f"A {type(model.learner).__name__} that sorts {model.signature.kind} items into "
+                f"{len(classes)} classes: {', '.join(_code(c) for c in classes)}.",
+        "per_class": labels["label"].astype(str).value_counts().reindex(classes, fill_value=0),
+        "per_class_heading": "labels",
+        "quality": [
+            f"- Accuracy: {_pct(training.get('accuracy'))} (95% interval {_range(ci['accuracy'])}, "
+            "Wilson)",
+            f"- Macro-F1: {_pct(training.get('macro_f1'))} (95% interval {_range(ci['macro_f1'])}, "
+            "bootstrap of 1,000 resamples)",
+            "", *_confusion(truth, predicted, classes)],
+        "curve": _curve(history),
+        "decode": "print([classes[i] for i in proba.argmax(axis=1)])"}
 
 
 def _parent(start: dict | None) -> list[str]:
