@@ -192,3 +192,67 @@ def test_after_a_retrain_the_suggested_set_is_preselected_and_enter_saves_it(ser
     assert store_events(store)[-1] == ("label", item_id, suggestion)
     log = pd.read_parquet(store).sort_values(["time", "writer", "seq"])
     assert log["source"].iloc[-1] == "suggestion"
+
+
+REVIEW_CELL = '''\
+from sklearn.datasets import load_digits
+from workbench import Pool, Session
+from workbench.learn.multilabel import MultiLabelHead
+
+digits = load_digits()
+sets = [["odd" if t % 2 else "even"] + (["big"] if t >= 5 else []) + (["round"] if t in (0, 6, 8, 9) else [])
+        for t in digits.target[:400]]
+pool = Pool.from_arrays(digits.images[:400], sets, task="multi_label", name="digit-sets")
+session = Session(pool, store={store!r}, learner=MultiLabelHead(classes={classes!r}), audit_every=0)
+while len(session.labels) < 100:
+    for q in session.peek(20):
+        session.label(q, pool.true_label(q.item_id))
+    session.retrain()
+planted = sorted(session.labels)[:3]
+for item_id in planted:  # parity given the wrong way round
+    truth = pool.true_label(item_id)
+    session.label(item_id, [{{"odd": "even", "even": "odd"}}.get(c, c) for c in truth])
+table = session.review(3)
+widget = session.widget(charts=False)
+report("{name}", review=list(table["item_id"]),
+       given={{i: [str(c) for c in session.label_of(i)] for i in table["item_id"]}})
+widget
+'''
+
+
+def test_a_review_of_sets_shows_the_label_kept_enter_confirms_a_key_relabels(server, page, tmp_path):
+    """review() on a multi-label session in the browser: each review item starts with the set
+    it has selected; Enter keeps it (a confirm event carrying that set), a toggled class then
+    Enter relabels it."""
+    name = "sets_review"
+    store = server.root / f"{name}.wbstore"
+    server.clear_state(name)
+    cell = REVIEW_CELL.format(store=str(store), name=name, classes=CLASSES)
+    open_notebook(page, server, server.write_notebook(f"{name}.ipynb", [cell]))
+    state = server.wait_state(name, timeout=120)  # 100 labels and 5 rounds first
+    assert len(state["review"]) >= 2, state
+    focus_widget(page)
+    first = shown_id(page)
+    assert first == state["review"][0]
+    wait_pressed(page, ordered(state["given"][first]))  # the set under review, not the suggestion
+    page.locator(f"{WIDGET} .wb-review", has_text="Review").wait_for()
+    page.locator(WIDGET).screenshot(path=str(tmp_path / "review.png"))
+    n = len(store_events(store))
+    page.keyboard.press("Enter")
+    page.wait_for_function(f"() => document.querySelector('{WIDGET} .wb-item')?.dataset.itemId !== {first!r}")
+    wait_saved(page)
+    assert store_events(store)[n:] == [("confirm", first, json.dumps(ordered(state["given"][first])))]
+    second = shown_id(page)
+    assert second == state["review"][1]
+    wait_pressed(page, ordered(state["given"][second]))
+    for cls in ("odd", "even"):  # put the parity right
+        page.keyboard.press(KEY[cls])
+    fixed = ordered(set(state["given"][second]) ^ {"odd", "even"})
+    wait_pressed(page, fixed)
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        f"() => document.querySelector('{WIDGET} .wb-item')?.dataset.itemId !== {second!r}")
+    wait_saved(page)
+    assert store_events(store)[-1] == ("relabel", second, json.dumps(fixed))
+    log = pd.read_parquet(store).sort_values(["time", "writer", "seq"])
+    assert log["query"].iloc[-1] == "review" and log["source"].iloc[-1] == "human"

@@ -144,13 +144,33 @@ def test_simulation_reports_micro_f1_and_beats_its_start(pool):
     assert curve["micro_f1"].iloc[-1] > 0.75
 
 
-def test_what_is_for_one_class_per_item_says_so(pool, tmp_path):
-    session = Session(pool, tmp_path / "s", watch=False)
-    for call, name in ((session.review, "review()"),
-                       (session.accept_suggestions, "accept_suggestions()")):
-        with pytest.raises(ValueError, match=rf"{name.replace('(', '[(]').replace(')', '[)]')} is for "
-                                             "single-label pools in this version"):
-            call()
+def test_review_and_bulk_suggestions_work_on_sets(pool, tmp_path):
+    session = Session(pool, tmp_path / "s", watch=False, seed=0)
+    while len(session.labels) < 120:
+        for q in session.peek(20):
+            session.label(q, pool.true_label(q.item_id))
+        session.retrain()
+    wrong = sorted(session.labels)[3]
+    truth = pool.true_label(wrong)
+    session.label(wrong, [c for c in truth if c not in ("odd", "even")])  # parity left out
+    table = session.review()
+    assert list(table.columns) == ["item_id", "given", "suggested", "score", "confidence", "reason"]
+    assert wrong in set(table["item_id"]) and table["score"].is_monotonic_decreasing
+    row = table.set_index("item_id").loc[wrong]
+    assert "left out (held-out p" in row["reason"] and isinstance(row["suggested"], LabelSet)
+    item = session.next()
+    assert item.strategy == "review" and isinstance(item.suggestion, LabelSet)
+    session.confirm(item)  # keeps the set it has: a confirm event carrying it
+    assert session.store.events_of({item.item_id})["action"].iloc[-1] == "confirm"
+    batch = session.accept_suggestions(0.9, review=3)
+    assert len(batch) > 0 and all(isinstance(s, LabelSet) for s in batch.proposed["suggestion"])
+    for q in session.peek(3):
+        assert q.strategy == "spot-check"
+        session.label(q, pool.true_label(q.item_id))
+    events = batch.accept()
+    assert len(events) == len(batch) - 3
+    accepted = session.store.events_of({i for i in batch.proposed["item_id"] if i not in batch.sample})
+    assert set(accepted["source"]) == {"suggestion"}
     session.close()
 
 

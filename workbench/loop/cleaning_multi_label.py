@@ -67,3 +67,21 @@ def multi_label_suspects(session, k: int | None = None, *, folds: int = 5) -> pd
     }, columns=COLUMNS)
     table = table.sort_values("suspicion", ascending=False, kind="stable").reset_index(drop=True)
     return table if k is None else table.head(int(k))
+
+
+def by_item(table: pd.DataFrame) -> pd.DataFrame:
+    """The (item, class) rows as one row per item, as `review()` shows them: `given` (the set
+    given), `suggested` (the held-out set), `score` (its most suspicious decision's
+    suspicion), `confidence` (that decision's held-out probability of the held-out answer)
+    and `reason` in words, most suspicious first."""
+    rows = []
+    for item_id, part in table.groupby("item_id", sort=False):
+        doubts = part[part["suspicion"] > 0.5]
+        words = ", ".join(f"{c!s} {'given' if g else 'left out'} (held-out p {p:.0%})"
+                          for c, g, p in zip(doubts["class"], doubts["given"], doubts["p_held_out"]))
+        top = part.iloc[0]  # the table is sorted: the item's most suspicious decision first
+        rows.append({"item_id": item_id, "given": top["label"], "suggested": top["suggested"],
+                     "score": float(top["suspicion"]), "confidence": float(top["suspicion"]),
+                     "reason": f"models trained without this label doubt: {words or 'nothing'}"})
+    frame = pd.DataFrame(rows, columns=["item_id", "given", "suggested", "score", "confidence", "reason"])
+    return frame.sort_values("score", ascending=False, kind="stable").reset_index(drop=True)

@@ -77,7 +77,6 @@ class Reviewing:
         In the widget: Enter keeps the label (a confirm event), a class key relabels it, s
         leaves it for later. Items whose confirmation still stands are left out unless new
         evidence arrived; after each training round the rest is ranked again."""
-        self.session.single_label_only("review()")
         table = self._open_suspects(k)
         self.session.focus(table["item_id"], role=REVIEW,
                            reasons=dict(zip(table["item_id"], table["reason"])),
@@ -136,6 +135,10 @@ class Reviewing:
         """The labels the held-out models would change, less the items whose confirmation
         stands and has no new evidence."""
         table = self.session.suspects(None)  # the public seam: what the user would see
+        if self.session.task == "multi_label":  # one row per (item, class): one per item here
+            from workbench.loop.cleaning_multi_label import by_item
+
+            table = by_item(table)
         table = table[[str(a) != str(b) for a, b in zip(table["suggested"], table["given"])]]
         confirmed = self.session.store.confirmations()
         evidence = self.session.store.load_sidecar(_EVIDENCE) or {}
@@ -187,7 +190,6 @@ class Reviewing:
         unlabeled items (never audit or overlap items, which people must label), and put a
         random sample of `review` of them in front of the queue, in the role "spot-check".
         Nothing is written until `batch.accept()`."""
-        self.session.single_label_only("accept_suggestions()")
         if isinstance(min_confidence, bool) or not isinstance(min_confidence, (int, float)) \
                 or not 0 < min_confidence <= 1:
             raise ValueError(f"min_confidence must be a probability in (0, 1], got {min_confidence!r}")
@@ -205,11 +207,15 @@ class Reviewing:
             open_ &= ~session.ranker.in_reserve
             positions = np.flatnonzero(open_)
             proba = model.proba[positions] if len(positions) else np.zeros((0, len(session.classes)))
-        best = proba.argmax(axis=1) if len(proba) else np.zeros(0, dtype=int)
-        confidence = proba.max(axis=1) if len(proba) else np.zeros(0)
+        # the top class and its probability; for sets, the classes at even odds or more and
+        # how sure the least sure of the item's decisions is (Ranker.suggestion)
+        if session.task == "multi_label":
+            confidence = np.maximum(proba, 1 - proba).min(axis=1) if len(proba) else np.zeros(0)
+        else:
+            confidence = proba.max(axis=1) if len(proba) else np.zeros(0)
         sure = confidence >= min_confidence
         proposed = pd.DataFrame({"item_id": ids[positions[sure]].to_numpy(),
-                                 "suggestion": [session.classes[b] for b in best[sure]],
+                                 "suggestion": [session.ranker.suggestion(p)[0] for p in proba[sure]],
                                  "confidence": confidence[sure].astype(float)})
         proposed = proposed.sort_values("confidence", ascending=False, ignore_index=True)
         rng = np.random.default_rng(session.seed if seed is None else seed)

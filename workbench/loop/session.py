@@ -314,14 +314,6 @@ class Session:
             raise RuntimeError(f"this Session is read-only: it shows the labels as of commit "
                                f"{self.at[:7]}; open one without at= to label")
 
-    def single_label_only(self, what: str) -> None:
-        """Refuse `what` (a method this version has for one class per item only) on a pool of
-        another task, with a ValueError that says so."""
-        if self.task != "single":
-            raise ValueError(f"{what} is for single-label pools in this version; this session's "
-                             f"pool is {self.task!r} (labels, rounds, the queue, history and sync "
-                             "work for it)")
-
     def __repr__(self) -> str:
         p = self.progress()
         return (f"Session({self.pool.name!r}, {p['n_labeled']}/{p['pool_size']} labeled, "
