@@ -293,3 +293,37 @@ def test_images_larger_than_the_model_reads_are_not_embedded():
         encoder_graph(pretrained(tiny_net(), size=16), (20, 20), 17)
     with pytest.raises(ValueError, match="only a pretrained image encoder"):
         encoder_graph(pretrained(lambda X: X.reshape(len(X), -1)), (20, 20), 17)
+
+
+# -- on a Dask cluster (tests/conftest.py's LocalCluster of 2 worker processes) ---------------
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_pretrained_encoders_encode_on_the_cluster_as_in_this_process(client, tmp_path):
+    """A module travels with the job; a spec's model is loaded by each worker from its own
+    disk; either way the features equal the in-process ones. 1,200 items: 3 parts."""
+    pool = image_pool(1200)
+    encoder = pretrained(tiny_net(), size=16)
+    here = R.build(pool, encoder=encoder).features
+    there = R.build(pool, encoder=encoder, cluster=client)
+    np.testing.assert_allclose(there.features, here, atol=1e-6)
+    assert there.has_graph and there.encoder is encoder
+
+    save_model2vec(tmp_path / "m2v")
+    texts = text_pool(1100)
+    spec = pretrained(f"model2vec:{tmp_path / 'm2v'}")
+    seen = []
+    on_workers = R.build(texts, encoder=spec, cluster=client, progress=lambda f, m: seen.append(m))
+    np.testing.assert_allclose(on_workers.features, R.build(texts, encoder=spec).features, atol=1e-6)
+    assert any("parts" in m for m in seen)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_worker_without_the_model_says_how_to_fetch_it(client, tmp_path):
+    """The model is in this process's Hugging Face cache (HF_HUB_CACHE, set here only): the
+    workers cannot find it, and the job fails with the message that says how to fetch it."""
+    save_model2vec(tmp_path / "m2v")
+    hf_cache_entry(tmp_path / "hub", "owner/tiny", tmp_path / "m2v")
+    encoder = pretrained("model2vec:owner/tiny")  # found here
+    with pytest.raises(EncoderUnavailable, match="'model2vec:owner/tiny' is not on this machine .* fetch"):
+        R.build(text_pool(1100), encoder=encoder, cluster=client)

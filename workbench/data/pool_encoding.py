@@ -7,17 +7,25 @@ the top (the PCA) is fitted on them all and applied here. A larger pool is fitte
 sample of `FIT_SAMPLE` items (read as `pool.X[positions]`), and then every part is encoded,
 as a job: 50,000 items pin the dictionary and the PCA down as well as a million would, and
 the cost of fitting no longer grows with the pool.
+
+A pretrained encoder (`workbench.data.pretrained`) is fitted already: `encode_pretrained`
+maps it over the parts, each worker loading a spec's model ("timm:resnet18") once, from its
+own machine's cache (the weights never travel; a worker without them fails with the message
+that says how to fetch them), while a torch module or function given as an object travels
+with the job.
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
 from workbench.data.encoders import Encoder, Progress
 from workbench.data.jobs import connect, map_parts, on_rows
-from workbench.data.parts import ROWS_PER_PART, array_parts_of
+from workbench.data.parts import ROWS_PER_PART, ItemsPart, array_parts_of
 
-__all__ = ["FIT_SAMPLE", "encode_pool", "fit_positions"]
+__all__ = ["FIT_SAMPLE", "encode_pool", "encode_pretrained", "fit_positions"]
 
 FIT_SAMPLE = 50_000     # items an encoder is fitted on: all of a pool up to this size
 ROWS_IN_PROCESS = 8192  # rows per part in this process: progress every second or two of 28 x 28s
@@ -67,6 +75,38 @@ def encode_pool(pool, encoder: Encoder, *, fit: bool, cluster=None, progress: Pr
     del base
     return _stack(map_parts(on_rows(encoder.transform), parts, cluster=client,
                             progress=_scaled(progress, 0.45, 0.9), what=f"encoding {n} items"))
+
+
+def encode_pretrained(pool, encoder, *, cluster=None, progress: Progress | None = None) -> np.ndarray:
+    """A pretrained encoder's vectors of every pool item (its texts, or its X): in this
+    process, or part by part on a Dask cluster (see the module notes), the same either way."""
+    progress = progress or (lambda fraction, message: None)
+    inputs = getattr(encoder, "inputs_of", lambda pool: pool.X)(pool)
+    if cluster is None:
+        return encoder.encode(inputs, progress)
+    client = connect(cluster)
+    n, rows = len(pool), rows_per_part(len(pool), client)
+    if isinstance(inputs, list):  # texts: they travel with their part
+        parts = [ItemsPart(s, min(s + rows, n), inputs[s:s + rows]) for s in range(0, n, rows)]
+    else:  # images or rows: each part reads its own (a Parquet dataset's, from its file)
+        parts = pool.parts(rows)
+    # pickled, a spec's encoder leaves its model behind (PretrainedEncoder.__getstate__)
+    fn = functools.partial(_encode_part, encoder)
+    features = _stack(map_parts(fn, parts, cluster=client, progress=progress,
+                                what=f"encoding {n} items with {encoder.spec}"))
+    encoder.dims = features.shape[1] if features.ndim == 2 else encoder.dims
+    return features
+
+
+_LOADED: dict = {}  # on a worker: the spec encoders it has loaded, by (spec, digest)
+
+
+def _encode_part(encoder, part) -> np.ndarray:
+    """One part's vectors, on a worker; a spec's model is loaded from this machine's cache
+    once per worker, not once per part."""
+    if not encoder.spec.startswith(("module:", "callable:")):
+        encoder = _LOADED.setdefault((encoder.spec, encoder.digest), encoder)
+    return encoder.encode(part.read())
 
 
 def _stack(results: list) -> np.ndarray:

@@ -49,8 +49,7 @@ from workbench.data.encoders import VectorEncoder as VectorEncoder
 from workbench.data.feature_space import Representation
 from workbench.data.neighbors import N_NEIGHBORS, nearest_neighbors
 from workbench.data.pool_encoding import FIT_SAMPLE as FIT_SAMPLE
-from workbench.data.pool_encoding import encode_pool
-from workbench.data.pretrained import encoder_inputs
+from workbench.data.pool_encoding import encode_pool, encode_pretrained
 from workbench.data.representation_cache import RepresentationCache, default_cache_dir
 
 log = logging.getLogger(__name__)
@@ -109,13 +108,13 @@ def build(pool, *, progress: Progress | None = None, seed: int = 0,
         features = encode_pool(pool, encoder, fit=True, cluster=cluster, progress=progress, seed=seed)
     else:
         key = fingerprint(pool, method_of(encoder), seed)
-        encode = getattr(encoder, "encode", None)  # a pretrained encoder: batched, with progress
-        if encode is None:
+        if getattr(encoder, "encode", None) is None:
             progress(0.05, f"encoding {len(pool)} items with the bundle's {encoder.name} encoder")
             features = encode_pool(pool, encoder, fit=False, cluster=cluster, progress=progress)
-        else:  # what it reads of the pool: its texts (a text model), else X
+        else:  # a pretrained encoder: what it reads of the pool (its texts, else X), batched
             progress(0.02, f"encoding {len(pool)} items with {encoder.describe()}")
-            features = encode(encoder_inputs(encoder, pool), lambda f, m: progress(0.02 + 0.86 * f, m))
+            features = encode_pretrained(pool, encoder, cluster=cluster,
+                                         progress=lambda f, m: progress(0.02 + 0.86 * f, m))
     features = np.ascontiguousarray(features, dtype=np.float32)
     neighbors = weights = None
     # a graph at any size (exact search up to neighbors.EXACT_MAX_ITEMS, approximate above);
