@@ -97,6 +97,8 @@ def label_with_keys(page, names: list[str]) -> str:
 def test_keys_toggle_classes_enter_saves_the_set_and_undo_takes_it_back(server, page, tmp_path):
     truth, store = sets_notebook(server, page, "sets_keys")
     first = shown_id(page)
+    status = page.locator(f"{WIDGET} .wb-progress").inner_text()  # the role the item is shown in
+    assert re.search(r"this item: cold-start, from the diverse_uncertainty queue, \d+ left", status), status
     # No model yet: nothing is selected, and Enter would save the empty set.
     assert pressed(page) == [] and enter_saves(page) == "[]"
     assert page.locator(f"{WIDGET} .wb-class[aria-pressed='false']").count() == 4

@@ -83,7 +83,11 @@ function queueLine(S, p, model) {
   const mine = queues.slice(0, -1).find((q) => q.queue === item.strategy) || strategyQueue;
   const waiting = queues.slice(0, -1).filter((q) => q !== mine && q.left > 0)
     .map((q) => `${q.queue} ${q.left}`);
-  return ` · this item: ${mine.queue} queue, ${mine.left} left`
+  // The strategy's queue also serves items in other roles (audit, cold start, random picks):
+  // name the role the item is shown in, which is what its label will record.
+  const role = mine === strategyQueue && item.strategy && item.strategy !== mine.queue
+    ? `${item.strategy}, from the ${mine.queue} queue` : `${mine.queue} queue`;
+  return ` · this item: ${role}, ${mine.left} left`
     + (waiting.length ? ` (waiting: ${waiting.join(", ")})` : "");
 }
 
