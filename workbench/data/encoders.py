@@ -20,6 +20,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from workbench.data.devices import torch_device
+
 __all__ = ["ENCODERS", "MAX_SIDE", "Encoder", "PatchEncoder", "Progress", "UnitEncoder", "VectorEncoder",
            "encoder_for"]
 
@@ -197,7 +199,7 @@ class PatchEncoder(Encoder):
         import torch
         import torch.nn.functional as F
 
-        device = _device(self.device)
+        device = torch_device(self.device)
         p = self.patch
         n_values = x.shape[1] * p * p
         filters = torch.from_numpy(self.filters).to(device)
@@ -308,11 +310,3 @@ def _quiet(fraction: float, message: str) -> None:
 def _unit(Z: np.ndarray) -> np.ndarray:
     Z = np.asarray(Z, dtype=np.float32)
     return Z / (np.linalg.norm(Z, axis=1, keepdims=True) + 1e-12)
-
-
-def _device(device: str):
-    import torch
-
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)

@@ -173,8 +173,8 @@ def _logistic(tensors, prefix: str, C: float):
 def _restore_torch(config, tensors):
     import torch
 
+    from workbench.data.devices import torch_device
     from workbench.learn.torch_classifier import TorchClassifier
-    from workbench.learn.torch_rng import _device
 
     learner = TorchClassifier(**_checked(TorchClassifier, config["params"], drop=("module", "device")))
     learner.classes_ = np.asarray(config["classes"])
@@ -182,7 +182,7 @@ def _restore_torch(config, tensors):
     learner.n_features_in_ = int(np.prod(learner.input_shape_))
     learner.is_image_ = config["is_image"]
     learner.mean_, learner.std_ = tensors["mean"][()], tensors["std"][()]  # 0-d: a float32 scalar
-    learner.device_ = _device("cpu")
+    learner.device_ = torch_device("cpu")
     learner._seed = 0
     learner.history_, learner.n_pseudo_labels_ = [], 0
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 from workbench.learn.contract import accepts_unlabeled, features_for
 from workbench.learn.contract import fit_takes as fit_takes
 from workbench.learn.torch_classifier import TorchClassifier
-from workbench.learn.torch_rng import _device as _device
 
 __all__ = ["TorchClassifier", "accepts_unlabeled", "logistic_regression", "make_learner", "features_for"]
 

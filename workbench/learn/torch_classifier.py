@@ -36,7 +36,8 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from workbench.learn.torch_rng import _device, _own_rng, _seed
+from workbench.data.devices import torch_device
+from workbench.learn.torch_rng import _own_rng, _seed
 
 __all__ = ["TorchClassifier"]
 
@@ -114,7 +115,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         axis = None if self.is_image_ else 0
         self.mean_ = X.mean(axis=axis)
         self.std_ = X.std(axis=axis) + 1e-6
-        self.device_ = _device(self.device)
+        self.device_ = torch_device(self.device)
         # Networks this small gain nothing from intra-op threads, and on a busy or
         # quota-limited CPU (Binder, CI, a kernel beside a browser) spinning threads made
         # training 10-20x slower; one thread for the duration of fit, then restored.

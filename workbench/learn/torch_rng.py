@@ -43,11 +43,3 @@ def _own_rng(seed: int, device):
             with torch.cuda.device(index):
                 torch.cuda.manual_seed(seed)
         yield
-
-
-def _device(device: str):
-    import torch
-
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)

@@ -111,10 +111,10 @@ def _plain(params: dict) -> dict:
 def _to_device(learner, device: str) -> None:
     """A rebuilt TorchClassifier runs where the session's learner would (it is built on
     the CPU)."""
-    from workbench.learn.learners import _device
+    from workbench.data.devices import torch_device
 
     learner.device = device
-    target = _device(device)
+    target = torch_device(device)
     if target.type == "cpu":
         return
     learner.device_ = target
