@@ -1,4 +1,5 @@
-"""The workbench's version, in one place: the package root and a bundle's manifest (which
-records what wrote it) both read it from here, so nothing imports the root for it."""
+"""The workbench's version, in one place: the package root, a bundle's manifest (which
+records what wrote it) and the wheel's metadata (pyproject.toml's [tool.hatch.version]) all
+read it from here."""
 
 __version__ = "0.1.0"
