@@ -234,6 +234,10 @@ def test_dashboard_updates_on_retrain():
     session.history = make_history(rounds=4)  # an explicit refresh, with no event
     dash.refresh()
     assert len(rows(dash.accuracy.spec)) == 4
+    assert dash.loss.layout.display is None
+    session.history = make_history(rounds=2).assign(loss=[[], []])  # a learner without epochs
+    dash.refresh()
+    assert dash.loss.layout.display == "none"
     dash.close()
     assert session.subscribers == []
 

@@ -219,6 +219,11 @@ class Dashboard(widgets.HBox):
             if not only_labels:
                 history = pd.DataFrame(self._session.history)
                 self.accuracy.chart, self.loss.chart = accuracy_chart(history), loss_chart(history)
+                # a learner without epochs (the default LightHead) never has a loss curve: no
+                # empty panel for it once a round has shown that
+                curves = [c for c in history.get("loss", []) if isinstance(c, (list, tuple, np.ndarray))]
+                no_curve = len(history) > 0 and not any(len(c) for c in curves)
+                self.loss.layout.display = "none" if no_curve else None
             self._last_balance = time.monotonic()
 
     def _on_event(self, event: str) -> None:
