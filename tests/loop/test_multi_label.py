@@ -267,3 +267,43 @@ def test_agreement_on_sets_counts_a_near_miss_as_near(tmp_path):
     near = agreement(store.events()).alpha
     exact = agreement(store.events().assign(label=lambda f: f["label"].str.replace("[", "<"))).alpha
     assert exact < near < 1  # nominal alpha counts the near miss as a whole disagreement
+
+
+def test_a_label_written_outside_a_session_does_not_lock_the_store(pool, tmp_path, caplog):
+    """A raw append of a bare class (or an unknown one) to a multi-label store: the session
+    still opens, says which label it cannot read, and labeling the item replaces it."""
+    Session(pool, tmp_path / "s", watch=False).close()
+    raw = LabelStore.open(tmp_path / "s")
+    raw.append("002", "odd")
+    raw.append("003", '["purple"]')
+    with caplog.at_level("WARNING"):
+        session = Session(pool, tmp_path / "s", watch=False)
+    assert session.labels == {}
+    assert "holds label 'odd' for item '002', which this session cannot read" in caplog.text
+    assert "label the item again to replace it" in caplog.text
+    session.label("002", [2, "even"])
+    assert session.store.labels()["002"] == '["2", "even"]'
+    session.close()
+
+
+def test_a_merge_resolution_of_a_set_must_be_a_set_of_its_classes(pool, tmp_path):
+    session = Session(pool, tmp_path / "s", watch=False)
+    session.label("001", [1, "odd"])
+    session.store.commit("base")
+    session.store.branch("other")
+    session.label("004", [4])           # both label a new item, differently: a conflict
+    session.store.commit("ours")
+    session.close()
+    other = LabelStore.open(tmp_path / "s", branch="other")
+    other.append("004", '["4", "even"]')
+    other.commit("theirs")
+    store = LabelStore.open(tmp_path / "s")
+    assert list(store.merge("other").conflicts["item_id"]) == ["004"]
+    n = len(store)
+    for bad in ("4", '["four"]', '{"4": 1}', "[4]"):
+        with pytest.raises(StoreError, match="resolve with a JSON list of its classes"):
+            store.resolve("004", bad)
+    assert len(store) == n  # nothing written
+    store.resolve("004", '["4", "even"]')
+    store.commit("merged")
+    assert store.labels()["004"] == '["4", "even"]'

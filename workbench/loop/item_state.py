@@ -68,7 +68,13 @@ class ItemState:
         current = store.current_labels() if session.at is None else store.current_labels_at(session.at)
         for item_id, label, query in zip(current.index, current["label"], current["query"]):
             if item_id in session.pool:
-                self.labels[item_id] = self.check_label(label)
+                try:
+                    self.labels[item_id] = self.check_label(label)
+                except ValueError as e:  # written outside a session (a raw append, a resolve)
+                    log.warning("label store %s holds label %r for item %r, which this session "
+                                "cannot read (%s); ignored here, kept in the store: label the item "
+                                "again to replace it", store.path, label, item_id, e)
+                    continue
                 self.roles[item_id] = query
                 if query == AUDIT:
                     self.audit.add(item_id)

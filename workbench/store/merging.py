@@ -10,6 +10,7 @@ do; what it will write is recorded before any of it (merge_state.py).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import pandas as pd
@@ -100,6 +101,7 @@ def resolve(store, item_id: str, label: str | None):
         if item_id not in state["conflicts"]:
             raise StoreError(f"item {item_id!r} is not in conflict; the conflicts are "
                              f"{sorted(state['conflicts'])[:10]}")
+        _check_resolution(store, label)
         current = diffing.labels(store).get(item_id)
         if label is None:
             event = store.append(item_id, None, action="remove", source="human", query="merge")
@@ -109,6 +111,22 @@ def resolve(store, item_id: str, label: str | None):
         state["resolved"][item_id] = event.event_id
         merge_state.write(store, state)
         return event
+
+
+def _check_resolution(store, label) -> None:
+    """A multi-label store's resolution is a JSON list of its classes (what a session writes);
+    a StoreError naming the value otherwise, before anything is written."""
+    meta = read_meta(store.path)
+    if meta.get("task") != "multi_label" or label is None:
+        return
+    classes = meta.get("classes") or []
+    try:
+        names = json.loads(label) if isinstance(label, str) else None
+    except ValueError:
+        names = None
+    if not isinstance(names, list) or not all(isinstance(n, str) and n in classes for n in names):
+        raise StoreError(f"this store holds multi-label sets: resolve with a JSON list of its classes "
+                         f"{classes}, e.g. '[\"{classes[0] if classes else 'a'}\"]', got {label!r}")
 
 
 def abort_merge(store) -> None:
