@@ -346,3 +346,29 @@ def test_the_benchmark_ranks_the_labels_the_queue_chose(tmp_path, digits):
         assert 0 <= row["ours"]["precision_at_k"] <= 1
         assert {"folds=10/loss", "knn 0.3/margin", "cl thresholds/loss"} <= set(row["alternatives"])
     assert sum(rows[-1]["served_as"].values()) == 80 and rows[-1]["served_as"].get("diverse_margin")
+
+
+def test_a_folds_rows_are_freed_as_soon_as_it_is_done(noisy_digits):
+    """What a fold is fitted on is freed when the fold drops it, without waiting for the cycle
+    collector: a recorder that referred to itself held every fold's copy of the unlabeled
+    rows until the collector ran (7.9 GB at 1,000,000 items)."""
+    import gc
+    import weakref
+
+    from workbench.loop.cleaning_folds import fit_arguments
+
+    session, _, _ = noisy_digits
+    labels = session.labels
+    ids = list(labels)
+    positions = session.pool.positions(ids)
+    unlabeled = np.flatnonzero(~session.pool.item_ids.isin(ids))
+    gc.disable()
+    try:
+        X, y, extra = fit_arguments(session.inputs, session.learner, positions,
+                                    np.asarray([labels[i] for i in ids]), unlabeled)
+        assert len(extra["X_unlabeled"]) == len(unlabeled)
+        rows = weakref.ref(extra["X_unlabeled"])
+        del X, y, extra
+        assert rows() is None
+    finally:
+        gc.enable()
