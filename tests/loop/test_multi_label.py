@@ -307,3 +307,34 @@ def test_a_merge_resolution_of_a_set_must_be_a_set_of_its_classes(pool, tmp_path
     store.resolve("004", '["4", "even"]')
     store.commit("merged")
     assert store.labels()["004"] == '["4", "even"]'
+
+
+def test_every_constructor_takes_task_and_a_store_reopens_its_pool(tmp_path):
+    """A DataFrame, a Parquet file and a partitioned Parquet dataset with a list column of
+    classes; the dataset's store reopens its session from the store alone, as multi-label."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    texts = ["rates rise", "cup final", "budget and markets", "nothing much"] * 5
+    sets = [["business"], ["sport"], ["business", "politics"], []] * 5
+    frame = pd.DataFrame({"text": texts, "tags": sets})
+    from_frame = Pool.from_dataframe(frame, text_column="text", label_column="tags", task="multi_label")
+    assert from_frame.classes == ["business", "politics", "sport"]
+    assert from_frame.true_label(from_frame.item_ids[2]) == ["business", "politics"]
+    frame.to_parquet(tmp_path / "rows.parquet")
+    from_file = Pool.from_file(tmp_path / "rows.parquet", text_column="text", label_column="tags",
+                               task="multi_label")
+    assert from_file.true_label(from_file.item_ids[3]) == []
+    (tmp_path / "ds").mkdir()
+    X = np.random.default_rng(0).normal(size=(20, 8)).astype(np.float32)
+    pq.write_table(pa.table({"item_id": [f"i{k}" for k in range(20)], "features": list(X), "tags": sets}),
+                   tmp_path / "ds" / "part-0.parquet")
+    dataset = Pool.from_parquet(tmp_path / "ds", label_column="tags", features="features", task="multi_label")
+    assert dataset.task == "multi_label" and dataset.true_label("i2") == ["business", "politics"]
+    session = Session(dataset, tmp_path / "s", watch=False)
+    session.label("i2", ["business"])
+    session.close()
+    again = Session.open(tmp_path / "s", watch=False)
+    assert again.pool.task == "multi_label" and again.labels == {"i2": LabelSet(["business"])}
+    again.close()
