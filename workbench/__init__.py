@@ -24,10 +24,12 @@ _PUBLIC = {
     "BundleError": ("workbench.learn.bundle", "BundleError"),
     "EncoderUnavailable": ("workbench.data.pretrained", "EncoderUnavailable"),
     "HistoryView": ("workbench.ui.history_view", "HistoryView"),
+    "LabelSet": ("workbench.data.tasks", "LabelSet"),  # a multi-label item's classes
     "LabelStore": ("workbench.store", "LabelStore"),
     "LabelWidget": ("workbench.ui.label_widget", "LabelWidget"),
     "LightHead": ("workbench.learn.head", "LightHead"),
     "Model": ("workbench.learn.model", "Model"),
+    "MultiLabelHead": ("workbench.learn.multilabel", "MultiLabelHead"),
     "Pool": ("workbench.data.pool", "Pool"),
     "QueueItem": ("workbench.learn.queue", "QueueItem"),
     "SchemaVersionError": ("workbench.store", "SchemaVersionError"),
@@ -101,6 +103,7 @@ _importlib.import_module("workbench.ui")
 __all__ = [
     "BundleError",
     "HistoryView",
+    "LabelSet",
     "LabelStore",
     "LabelWidget",
     "LightHead",
@@ -119,6 +122,7 @@ __all__ = [
     "make_learner",
     "models",
     "Model",
+    "MultiLabelHead",
     "simulate",
     "strategies",
 ]
