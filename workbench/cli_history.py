@@ -184,8 +184,9 @@ def _run(args) -> int:
         return _say(json.dumps(getattr(sync, args.command)(store, args.remote)), fmt)
     if args.command == "agreement":
         from workbench.loop.agreement import agreement
+        from workbench.store.meta import read_meta
 
-        figures = agreement(store.events())
+        figures = agreement(store.events(), sets=read_meta(store.path).get("task") == "multi_label")
         if fmt == "text":
             print(figures)
             return _table(figures.pairs, "text")

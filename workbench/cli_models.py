@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from workbench.learn.strategies import STRATEGIES
+from workbench.learn.strategies import MULTI_LABEL_STRATEGIES, STRATEGIES
 
 VERBS = ("export", "predict", "models")
 DATA_FLAG = ("pass --data (a .npz/.csv/.parquet file, an image folder or 'digits'), with "
@@ -40,8 +40,11 @@ def add_commands(sub) -> None:
     exp.add_argument("--label-column", default=None, help="ground-truth column of a CSV/Parquet file")
     exp.add_argument("--text-column", default=None, help="column of texts in a CSV/Parquet file")
     exp.add_argument("--learner", default="head", choices=["head", "torch", "logreg"],
-                     help="the learner the session used (default head)")
-    exp.add_argument("--strategy", default="diverse_margin", choices=list(STRATEGIES))
+                     help="the learner the session used (default head: the light head for one class "
+                          "per item, MultiLabelHead for a multi-label store)")
+    exp.add_argument("--strategy", default=None, choices=sorted({*STRATEGIES, *MULTI_LABEL_STRATEGIES}),
+                     help="the session's strategy (default: diverse_margin, or diverse_uncertainty "
+                          "for a multi-label store)")
     exp.add_argument("--seed", type=int, default=0, help="the session's seed (default 0)")
     exp.add_argument("--start-from", default=None,
                      help="the bundle (path or name@version) the session started from, if it did")
@@ -113,7 +116,6 @@ def _export(args) -> int:
     from workbench.cli_data import load_data
     from workbench.cli_history import require_store
     from workbench.learn.bundle import read_bundle
-    from workbench.learn.learners import make_learner
     from workbench.loop import pool_source
     from workbench.loop.session import Session
 
@@ -124,8 +126,8 @@ def _export(args) -> int:
         raise ValueError("--label-column and --text-column say how to read --data; give --data too")
     else:
         pool = pool_source.rebuild(store, otherwise=DATA_FLAG)
-    learner = None if args.start_from and args.learner == "head" else make_learner(args.learner,
-                                                                                    args.seed)
+    # "head": the session's default for its task (and what a bundle started from leads to)
+    learner = None if args.learner == "head" else args.learner
     session = Session(pool, store, learner=learner, classes=pool_source.classes_for(store, pool),
                       strategy=args.strategy, seed=args.seed, watch=False,
                       start_from=args.start_from)

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from workbench import LabelStore, Pool, Session, simulate
+from workbench import LabelStore, LightHead, Pool, Session, simulate
 from workbench.data.tasks import LabelSet
 from workbench.store.errors import StoreError
 from workbench.store.meta import read_meta
@@ -264,8 +264,8 @@ def test_agreement_on_sets_counts_a_near_miss_as_near(tmp_path):
     for i, (a, b) in enumerate(sets):
         store.append(f"i{i}", a, annotator="ann")
         store.append(f"i{i}", b, annotator="bob", action="relabel")
-    near = agreement(store.events()).alpha
-    exact = agreement(store.events().assign(label=lambda f: f["label"].str.replace("[", "<"))).alpha
+    near = agreement(store.events(), sets=True).alpha
+    exact = agreement(store.events()).alpha  # nominal: a set is one value among others
     assert exact < near < 1  # nominal alpha counts the near miss as a whole disagreement
 
 
@@ -338,3 +338,87 @@ def test_every_constructor_takes_task_and_a_store_reopens_its_pool(tmp_path):
     again = Session.open(tmp_path / "s", watch=False)
     assert again.pool.task == "multi_label" and again.labels == {"i2": LabelSet(["business"])}
     again.close()
+
+
+def test_a_head_given_without_classes_learns_the_sessions_and_resumes_from_its_arrays(pool, tmp_path):
+    """MultiLabelHead(C=1) (no classes=): its columns are the session's 13 classes, in order,
+    not 0..12 matched as text (which put '10'..'12' among the digits); a reopened session
+    rebuilds it from its saved arrays at once, without training again."""
+    from workbench.learn.multilabel import MultiLabelHead
+
+    session = Session(pool, tmp_path / "s", learner=MultiLabelHead(C=1), watch=False, seed=0)
+    assert session.learner.classes == session.class_names
+    for q in session.peek(60):
+        session.label(q, pool.true_label(q.item_id))
+    session.retrain()
+    model = session.model
+    assert list(model.learner.classes_) == session.class_names
+    truth = [pool.true_label(i) for i in pool.item_ids[:50]]
+    predicted = model.predict(pool.X[:50])
+    agree = np.mean([set(map(str, p)) == set(map(str, t)) for p, t in zip(predicted, truth)])
+    assert agree > 0.5  # sets of the right classes, not shuffled columns
+    session.close()
+    again = Session(pool, tmp_path / "s", learner=MultiLabelHead(C=1), watch=False, seed=0)
+    assert again.rounds.model is not None and again.resume.rebuild is None  # from the arrays
+    np.testing.assert_allclose(again.model.predict_proba(pool.X[:5]), model.predict_proba(pool.X[:5]))
+    again.close()
+
+
+@pytest.mark.parametrize("learner, message", [
+    ("torch", "learner 'torch' labels one class per item"),
+    ("logreg", "learner 'logreg' labels one class per item"),
+    (LightHead(), "LightHead labels one class per item"),
+])
+def test_a_learner_for_one_class_per_item_is_refused_by_name(pool, tmp_path, learner, message):
+    with pytest.raises(ValueError, match=message):
+        Session(pool, tmp_path / "s", learner=learner)
+    assert not (tmp_path / "s").exists()
+
+
+def test_the_suggestion_uses_the_learners_threshold_and_duplicates_work_on_sets(pool, tmp_path):
+    from workbench.learn.multilabel import MultiLabelHead
+
+    session = Session(pool, tmp_path / "s", learner=MultiLabelHead(threshold=0.3), watch=False)
+    for q in session.peek(40):
+        session.label(q, pool.true_label(q.item_id))
+    session.retrain()
+    item = session.next()
+    assert item.suggestion == session.model.predict(pool.X[[item.position]])[0]
+    table = session.duplicates()  # every label a set: the label column must stay one value per item
+    from workbench.loop.duplicates import COLUMNS
+
+    assert list(table.columns) == COLUMNS
+    session.close()
+
+
+def test_test_labels_of_unknown_classes_are_named(pool):
+    X = np.zeros((2, 3))
+    with pytest.raises(ValueError, match=r"y_test names classes \['z'\]"):
+        Pool.from_arrays(X, [["a"], ["b"]], X_test=X, y_test=[["a"], ["z"]], task="multi_label")
+
+
+def test_workbench_export_writes_a_multi_label_stores_bundle(tmp_path, capsys):
+    """The command line: `workbench export` on a multi-label store (its pool a Parquet
+    dataset, reopened from the store) takes the task's default learner and strategy."""
+    import json as json_
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from workbench import cli
+
+    rng = np.random.default_rng(0)
+    sets = [["a"], ["b"], ["a", "b"], []] * 15
+    X = rng.normal(size=(60, 6)).astype(np.float32) + np.array([[len(s), "a" in s, "b" in s, 0, 0, 0]
+                                                                for s in sets], dtype=np.float32)
+    (tmp_path / "ds").mkdir()
+    pq.write_table(pa.table({"item_id": [f"i{k}" for k in range(60)], "features": list(X), "tags": sets}),
+                   tmp_path / "ds" / "part-0.parquet")
+    pool = Pool.from_parquet(tmp_path / "ds", label_column="tags", features="features", task="multi_label")
+    session = Session(pool, tmp_path / "s", watch=False)
+    for q in session.peek(30):
+        session.label(q, pool.true_label(q.item_id))
+    session.close()
+    assert cli.main(["export", str(tmp_path / "s"), "--out", str(tmp_path / "bundle")]) == 0
+    config = json_.loads((tmp_path / "bundle" / "config.json").read_text())
+    assert config["task"] == "multi_label" and config["learner"]["type"] == "MultiLabelHead"

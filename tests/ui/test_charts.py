@@ -153,7 +153,7 @@ def test_class_balance_chart():
 
 def test_class_balance_of_sets_counts_each_class_of_a_set():
     labels = pd.DataFrame({"label": ['["cat", "dog"]', '["cat"]', "[]", None]})
-    spec = charts.class_balance_chart(labels).to_dict()
+    spec = charts.class_balance_chart(labels, sets=True).to_dict()
     assert {row["label"]: row["count"] for row in rows(spec)} == {"cat": 2, "dog": 1}
     assert spec["title"] == "Class balance (3 labels)"
 

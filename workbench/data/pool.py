@@ -137,7 +137,12 @@ class Pool:
                              "features; expected one name per feature column")
         self.task = task
         self.X_test = None if X_test is None else np.asarray(X_test, dtype=np.float32)
-        self.y_test = _ground_truth(y_test, task, "y_test")[0]
+        self.y_test, test_classes = _ground_truth(y_test, task, "y_test")
+        if task == MULTI_LABEL and test_classes and self.classes is not None:
+            unknown = sorted(set(map(str, test_classes)) - set(map(str, self.classes)))
+            if unknown:
+                raise ValueError(f"y_test names classes {unknown} that are not among the classes "
+                                 f"{self.classes}")
         if self.X_test is not None:
             _check_finite(self.X_test, None, "test features")
             if self.y_test is None or len(self.y_test) != len(self.X_test):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-__all__ = ["MultiLabelHead"]
+__all__ = ["MultiLabelHead", "multi_label_learner"]
 
 
 class MultiLabelHead(ClassifierMixin, BaseEstimator):
@@ -67,6 +67,11 @@ class MultiLabelHead(ClassifierMixin, BaseEstimator):
             self.coef_[:, j], self.intercept_[j] = model.coef_[0], model.intercept_[0]
         return self
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True  # fit takes a 0/1 matrix: any subset of classes
+        return tags
+
     def decision_function(self, X) -> np.ndarray:
         X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
         if X.shape[1] != self.n_features_in_:
@@ -101,3 +106,31 @@ def _targets(Y, classes) -> tuple[np.ndarray, np.ndarray]:
                 raise ValueError(f"Y[{i}] names {c!r}, which is not among the classes {names}")
             matrix[i, column[str(c)]] = 1
     return matrix, np.asarray(names, dtype=object)
+
+
+def multi_label_learner(learner, class_names: list[str]):
+    """The learner a multi-label session trains: None (the default) or "head" as None, a
+    MultiLabelHead without `classes` given the session's (its columns are then the session's
+    classes, not 0..C-1), any other estimator whose scikit-learn tags say it takes a 0/1
+    matrix of classes as it is; a ValueError naming a learner for one class per item."""
+    from sklearn.base import clone
+    from sklearn.utils import get_tags
+
+    if learner is None or learner == "head":
+        return None
+    if isinstance(learner, str):
+        raise ValueError(f"learner {learner!r} labels one class per item; a multi-label pool trains "
+                         "MultiLabelHead (the default, or learner='head') or a scikit-learn "
+                         "classifier that takes a 0/1 matrix of classes")
+    if isinstance(learner, MultiLabelHead) and learner.classes is None:
+        return clone(learner).set_params(classes=list(class_names))
+    try:
+        takes_sets = get_tags(learner).classifier_tags.multi_label
+    except (AttributeError, TypeError, ValueError):  # not a scikit-learn estimator
+        takes_sets = False
+    if not takes_sets:
+        raise ValueError(f"{type(learner).__name__} labels one class per item; a multi-label pool "
+                         "trains MultiLabelHead (the default) or a scikit-learn classifier whose "
+                         "tags say multi_label (its fit takes a 0/1 matrix, items x classes, and "
+                         "its predict_proba gives items x classes)")
+    return learner

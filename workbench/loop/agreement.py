@@ -76,8 +76,9 @@ class Agreement:
                 f"{len(self.pairs)} pairs, {len(self.disagreements)} disagreements)")
 
 
-def agreement(events: pd.DataFrame) -> Agreement:
-    """Agreement figures from a log of events (`store.events()`)."""
+def agreement(events: pd.DataFrame, *, sets: bool = False) -> Agreement:
+    """Agreement figures from a log of events (`store.events()`); `sets`: the labels are
+    multi-label sets (JSON lists), compared with the MASI distance for alpha."""
     import krippendorff
     from sklearn.metrics import cohen_kappa_score
 
@@ -95,7 +96,7 @@ def agreement(events: pd.DataFrame) -> Agreement:
         values = sorted(shared.stack().unique())
         codes = {label: k for k, label in enumerate(values)}
         matrix = shared.T.apply(lambda column: column.map(codes)).to_numpy(dtype=float)
-        level = masi_metric(values) if all(str(v).startswith("[") for v in values) else "nominal"
+        level = masi_metric(values) if sets else "nominal"
         alpha = float(krippendorff.alpha(reliability_data=matrix, level_of_measurement=level))
     per = []
     for annotator in table.columns:

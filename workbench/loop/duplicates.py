@@ -82,7 +82,8 @@ def duplicates(session, *, near: bool = True, threshold: float | None = None) ->
     features = _flat(session.inputs.features())
     where = _where(session)
     labels = session.labels
-    label_of = np.array([labels.get(i) for i in ids], dtype=object)
+    label_of = np.empty(len(ids), dtype=object)  # filled, not built: sets of one size would make it 2-d
+    label_of[:] = [labels.get(i) for i in ids]
     X_test, y_test = session.test if session.test is not None else (None, None)
     has_test = X_test is not None and len(X_test) > 0
     cached: list[np.ndarray] = []

@@ -33,7 +33,14 @@ def held_out_split(test, pool: Pool) -> tuple[np.ndarray, np.ndarray] | None:
         raise ValueError(f"test must be a Pool with ground truth or a pair (X, y), got {type(test).__name__}"
                          ) from None
     X = np.asarray(X, dtype=np.float32)
-    y = ground_truth_sets(y, "test y")[0] if pool.task == MULTI_LABEL else np.asarray(y)
+    if pool.task == MULTI_LABEL:
+        y, found = ground_truth_sets(y, "test y")
+        unknown = sorted(set(map(str, found)) - set(map(str, pool.classes or found)))
+        if unknown:
+            raise ValueError(f"test y names classes {unknown} that are not among the pool's "
+                             f"classes {pool.classes}")
+    else:
+        y = np.asarray(y)
     if len(X) != len(y):
         raise ValueError(f"test X has {len(X)} rows but y has {len(y)} labels")
     return X, y

@@ -57,19 +57,20 @@ def from_data_flag(data: str, label_column: str | None = None,
             "text_column": text_column}
 
 
-def load(source: dict) -> Pool:
-    """The pool a source describes, read now; it remembers its source (see `describe`)."""
+def load(source: dict, task: str = "single") -> Pool:
+    """The pool a source describes, read now, for `task` (what one label is: the store's);
+    it remembers its source (see `describe`)."""
     kind = source.get("kind") if isinstance(source, dict) else None
     if kind == "dataset" and source.get("name") in DATASETS:
         from workbench.data import datasets
 
         pool = getattr(datasets, source["name"])()
     elif kind == "folder" and isinstance(source.get("path"), str):
-        pool = Pool.from_folder(source["path"], **({"name": source["name"]} if "name" in source
-                                                   else {}))
+        pool = Pool.from_folder(source["path"], task=task,
+                                **({"name": source["name"]} if "name" in source else {}))
     elif kind == "file" and isinstance(source.get("path"), str):
         pool = _read_file(Path(source["path"]), source.get("label_column"),
-                          source.get("text_column"))
+                          source.get("text_column"), task)
     elif kind == "parquet" and isinstance(source.get("args"), dict) and "source" in source["args"]:
         pool = Pool.from_parquet(**source["args"])
     else:
@@ -117,7 +118,8 @@ def rebuild(store: LabelStore | str | Path, *, otherwise: str) -> Pool:
     if isinstance(where, str) and not any(c in where for c in "*?[") and not Path(where).exists():
         raise FileNotFoundError(f"store {str(path)!r} labels the pool read from "
                                 f"{where!r}, which is not there any more; {otherwise}")
-    return load(source)
+    # the store's task: a folder or a file reads the same for one class per item or several
+    return load(source, read_meta(path).get("task", "single"))
 
 
 def classes_for(store: LabelStore | str | Path, pool: Pool) -> list | None:
@@ -126,10 +128,11 @@ def classes_for(store: LabelStore | str | Path, pool: Pool) -> list | None:
     return None if pool.classes else read_meta(_path(store)).get("classes")
 
 
-def _read_file(path: Path, label_column: str | None, text_column: str | None) -> Pool:
+def _read_file(path: Path, label_column: str | None, text_column: str | None,
+               task: str = "single") -> Pool:
     extra = {} if text_column is None else {"text_column": text_column}
     try:
-        return Pool.from_file(path, label_column=label_column, **extra)
+        return Pool.from_file(path, label_column=label_column, task=task, **extra)
     except ValueError as e:
         if "no numeric feature columns" not in str(e):
             raise

@@ -146,11 +146,13 @@ class Ranker:
 
     def suggestion(self, p) -> tuple:
         """The model's suggestion from an item's probabilities, and how sure it is: the top
-        class and its probability; for a multi-label pool the set of classes at even odds or
-        more, and the probability of its least sure decision."""
+        class and its probability; for a multi-label pool the set of classes at the learner's
+        threshold or above (even odds by default: what its predict says), and the probability
+        of its least sure decision."""
         session = self.session
         if session.task == MULTI_LABEL:
-            return (LabelSet(c for c, q in zip(session.classes, p) if q >= 0.5),
+            threshold = getattr(session.learner, "threshold", 0.5)
+            return (LabelSet(c for c, q in zip(session.classes, p) if q >= threshold),
                     float(np.maximum(p, 1 - p).min()))
         best = int(np.argmax(p))
         return session.classes[best], float(p[best])

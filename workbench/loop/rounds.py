@@ -242,7 +242,7 @@ class Rounds:
         unlabeled = np.flatnonzero(~pool.item_ids.isin(list(labels)))
         features = session.inputs.features()
         rep = session.inputs.representation()
-        predictor = Model(learner, classes, session.signature,
+        predictor = Model(learner, classes, session.signature, task=session.task,
                           # a learner that reads the items (learner="finetune") holds its encoder
                           encoder=None if rep is None or session.inputs.reads_items else rep.encoder,
                           info={"round": round_, "n_labels": len(train_ids),

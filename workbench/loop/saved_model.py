@@ -24,7 +24,8 @@ from workbench.learn.learner_state import NotRebuildable, _params, learner_state
 
 log = logging.getLogger(__name__)
 FORMAT = "workbench.session-model/1"
-_DROPPED = {"TorchClassifier": ("module", "device")}  # settings learner_state leaves out
+_DROPPED = {"TorchClassifier": ("module", "device"),  # settings learner_state leaves out
+            "MultiLabelHead": ("classes",)}
 _SPREAD = "session.transductive_proba"
 
 

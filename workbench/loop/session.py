@@ -42,7 +42,7 @@ from workbench.data.tasks import MULTI_LABEL
 from workbench.learn.head import LightHead
 from workbench.learn.learners import make_learner
 from workbench.learn.model import InputSignature
-from workbench.learn.multilabel import MultiLabelHead
+from workbench.learn.multilabel import MultiLabelHead, multi_label_learner
 from workbench.learn.queue import overlap_items
 from workbench.learn.strategies import get_strategy, strategy_name
 from workbench.loop import pool_source, views
@@ -103,7 +103,9 @@ class Session:
         # Bad input is refused before a store is made for it, or a cluster connected for it
         # (bad input stores nothing, and leaves no client behind)
         representation = resolve_representation(representation)
-        if isinstance(learner, str):  # by name; "finetune" trains the encoder given as representation=
+        if self.task == MULTI_LABEL:
+            learner = multi_label_learner(learner, self.class_names)
+        elif isinstance(learner, str):  # by name; "finetune" trains the encoder given as representation=
             learner = make_learner(learner, seed, encoder=representation)
         # The default: a light head on the pool's representation, learned once in the
         # background and cached (see workbench.loop.inputs); other learners see pool.X.

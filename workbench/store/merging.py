@@ -63,14 +63,15 @@ def merge(store, ref: str, message: str | None = None) -> MergeResult:
         items = _touched(store, fb, fo) | _touched(store, fb, ft)
         b, o, t = (_labels_for(store, f, items) for f in (fb, fo, ft))
         target, conflicts, taken = {}, {}, 0
-        classes = read_meta(store.path).get("classes")
+        meta = read_meta(store.path)
+        classes, sets = meta.get("classes"), meta.get("task") == "multi_label"
         for item in sorted(items):
             was, ours, their = b.get(item), o.get(item), t.get(item)
             if ours == their or their == was:
                 target[item] = ours
             elif ours == was:
                 target[item], taken = their, taken + 1
-            elif (merged := diffing.merge_sets(was, ours, their, classes)) is not None:
+            elif sets and (merged := diffing.merge_sets(was, ours, their, classes)) is not None:
                 # a multi-label set both sides changed: each class as the side that changed it
                 target[item], taken = merged, taken + 1
             else:

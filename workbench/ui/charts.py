@@ -125,7 +125,7 @@ def accuracy_chart(history: pd.DataFrame, *,
     dashed = alt.Chart(extra).mark_line(point=True, strokeDash=[4, 3], opacity=0.8).encode(
         x=x, y=alt.Y("value:Q", title=y_title, scale=scale),
         color=alt.Color("metric:N", title=None, legend=alt.Legend(orient="bottom-right"),
-                        scale=alt.Scale(domain=metrics, range=[ORANGE, "#54a24b"])),
+                        scale=alt.Scale(domain=metrics, range=[ORANGE, "#54a24b", "#b279a2"][:len(metrics)])),
         tooltip=["metric:N", "round:Q", "n_labels:Q", alt.Tooltip("value:Q", format=".3f")])
     return alt.layer(band, line, dashed, title=title).resolve_scale(color="independent").properties(
         width=WIDTH, height=HEIGHT)
@@ -172,15 +172,14 @@ def learning_curves(curves: pd.DataFrame, metric: str = "accuracy") -> alt.TopLe
     return chart.properties(title=title)
 
 
-def class_balance_chart(labels: pd.DataFrame) -> alt.TopLevelMixin:
+def class_balance_chart(labels: pd.DataFrame, *, sets: bool = False) -> alt.TopLevelMixin:
     """Horizontal bars of how many items carry each label, the most common first (a
     multi-label item's set, a JSON list, counts once for each of its classes)."""
     labels = pd.DataFrame(labels)
     if labels.empty or labels["label"].isna().all():
         return _message("no labels yet", "Class balance")
     values = labels["label"].dropna().astype(str)
-    sets = values.str.startswith("[")
-    if sets.all():
+    if sets:  # a multi-label store: each label is a JSON list of classes
         values = values.map(json.loads).explode().dropna().astype(str)
     data = values.value_counts().reset_index()  # label, count
     y = alt.Y("label:N", title="label", sort="-x")
@@ -215,7 +214,9 @@ class Dashboard(widgets.HBox):
     def refresh(self, *, only_labels: bool = False) -> None:
         """Redraw now (a new ``.chart`` re-sends the spec); ``only_labels``: the balance only."""
         with self._update_lock:
-            self.balance.chart = class_balance_chart(self._session.store.current_labels())
+            self.balance.chart = class_balance_chart(
+                self._session.store.current_labels(),
+                sets=getattr(self._session, "task", "single") == "multi_label")
             if not only_labels:
                 history = pd.DataFrame(self._session.history)
                 self.accuracy.chart, self.loss.chart = accuracy_chart(history), loss_chart(history)
