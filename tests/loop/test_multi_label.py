@@ -422,3 +422,24 @@ def test_workbench_export_writes_a_multi_label_stores_bundle(tmp_path, capsys):
     assert cli.main(["export", str(tmp_path / "s"), "--out", str(tmp_path / "bundle")]) == 0
     config = json_.loads((tmp_path / "bundle" / "config.json").read_text())
     assert config["task"] == "multi_label" and config["learner"]["type"] == "MultiLabelHead"
+
+
+def test_the_map_of_a_multi_label_session_shows_sets(pool, tmp_path):
+    session = Session(pool, tmp_path / "s", watch=False)
+    for q in session.peek(60):
+        session.label(q, pool.true_label(q.item_id))
+    session.retrain()
+    labeled = sorted(session.labels)[0]
+    shown = ", ".join(str(c) for c in session.label_of(labeled))
+    for color in ("label", "prediction", "uncertainty", "suspicion"):
+        spec = session.map(color=color).chart.to_dict()
+        rows = {r["item_id"]: r for data in spec["datasets"].values() for r in data}
+        assert rows[labeled]["label"] == shown
+        if color == "label":
+            assert shown in spec["encoding"]["color"]["scale"]["domain"]
+        if color == "uncertainty":
+            assert 0 <= rows[labeled]["uncertainty"] <= 1
+            assert spec["encoding"]["color"]["scale"]["domain"] == [0, 1]
+        if color == "suspicion":
+            assert 0 <= rows[labeled]["suspicion"] <= 1
+    session.close()

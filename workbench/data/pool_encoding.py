@@ -105,7 +105,11 @@ def _encode_part(encoder, part) -> np.ndarray:
     """One part's vectors, on a worker; a spec's model is loaded from this machine's cache
     once per worker, not once per part."""
     if not encoder.spec.startswith(("module:", "callable:")):
-        encoder = _LOADED.setdefault((encoder.spec, encoder.digest), encoder)
+        # keyed by every setting, not the spec alone: two encoders of one model may prepare
+        # images differently (size, mean, std, channels) or run elsewhere (device)
+        settings = encoder.arrays()
+        key = (encoder.device, *(np.asarray(settings[k]).tobytes() for k in sorted(settings)))
+        encoder = _LOADED.setdefault(key, encoder)
     return encoder.encode(part.read())
 
 

@@ -63,14 +63,24 @@ def points(session, positions, xy, projection: Projection, color: str) -> pd.Dat
     unlabeled = _unlabeled_name(names)
     ids = np.asarray(pool.item_ids, dtype=object)[positions]
     labels = session.labels
+    sets = _is_multi_label(session)
     frame = pd.DataFrame({"item_id": ids, "x": xy[:, 0].astype(float), "y": xy[:, 1].astype(float),
-                          "label": [str(labels[i]) if i in labels else unlabeled for i in ids]})
+                          "label": [(_set_text(labels[i]) if sets else str(labels[i])) if i in labels
+                                    else unlabeled for i in ids]})
     proba = session.pool_proba(positions)
     if color in ("prediction", "uncertainty") and proba is None:
         raise ValueError(f"color={color!r} needs a trained model and there is none yet: label a few "
                          "items of at least two classes and call session.retrain() first")
     if proba is None:
         frame["prediction"] = "no model yet"
+    elif sets:  # each class's own probability: the set at the learner's threshold, and the
+        # mean over classes of 1 - |2p - 1| (what diverse_uncertainty ranks by)
+        threshold = getattr(session.learner, "threshold", 0.5)
+        frame["prediction"] = [_set_text(names[j] for j in np.flatnonzero(row >= threshold))
+                               for row in proba]
+        if color == "uncertainty":
+            ranking = session.pool_proba(positions, labels_only=True).astype(float)
+            frame["uncertainty"] = (1 - np.abs(2 * ranking - 1)).mean(axis=1)
     else:
         frame["prediction"] = [names[j] for j in proba.argmax(axis=1)]
         if color == "uncertainty":
@@ -95,9 +105,21 @@ def _suspicion(session) -> pd.Series:
     else:
         table = find()
     table = pd.DataFrame(table)
+    if {"item_id", "class", "suspicion"} <= set(table.columns):  # sets: an item's worst decision
+        table = table.groupby("item_id", as_index=False)["suspicion"].max().rename(
+            columns={"suspicion": "score"})
     if not {"item_id", "score"} <= set(table.columns):
         raise RuntimeError(f"suspects() must return item_id and score columns, got {list(table.columns)}")
     return pd.Series(table["score"].astype(float).to_numpy(), index=table["item_id"].astype(str))
+
+
+def _is_multi_label(session) -> bool:
+    return getattr(session, "task", "single") == "multi_label"
+
+
+def _set_text(classes) -> str:
+    """A multi-label item's classes as the map shows them: "3, odd", or "(none)"."""
+    return ", ".join(str(c) for c in classes) or "(none)"
 
 
 def _palette(n: int) -> list[str]:
@@ -129,16 +151,19 @@ def chart(session, frame: pd.DataFrame, projection: Projection, color: str, *,
         f"coloured by {color} ({shown})",
         subtitle=["drag a rectangle, then session.queue_from(chart) serves those items next"],
         anchor="start")
+    sets = _is_multi_label(session)
     if color == "label":
         unlabeled = _unlabeled_name(names)
+        shown = sorted(set(frame["label"]) - {unlabeled}) if sets else names  # sets: those seen
         colour = alt.Color("label:N", title="label", scale=alt.Scale(
-            domain=[*names, unlabeled], range=[*_palette(len(names)), GREY]))
+            domain=[*shown, unlabeled], range=[*_palette(len(shown)), GREY]))
     elif color == "prediction":
+        shown = sorted(set(frame["prediction"])) if sets else names
         colour = alt.Color("prediction:N", title="prediction",
-                           scale=alt.Scale(domain=names, range=_palette(len(names))))
+                           scale=alt.Scale(domain=shown, range=_palette(len(shown))))
     elif color == "uncertainty":
         colour = alt.Color("uncertainty:Q", title="uncertainty",
-                           scale=alt.Scale(scheme="viridis", domain=[0, 1 - 1 / len(names)]))
+                           scale=alt.Scale(scheme="viridis", domain=[0, 1 if sets else 1 - 1 / len(names)]))
     else:
         colour = alt.condition("isValid(datum.suspicion)",
                                alt.Color("suspicion:Q", title="suspicion",
