@@ -120,6 +120,30 @@ def diverged(path) -> dict:
     return {"x": "2", "y": "5", "z": "7"}
 
 
+def diverged_sets(path) -> dict:
+    """The same for a multi-label store (its metadata says so): main adds "big" to x's set and
+    labels w; branch b swaps x's "1" for "7" and adds y. Merging b into main takes x class by
+    class, a set neither side wrote: ["7", "big", "odd"]."""
+    from workbench.store import LabelStore
+    from workbench.store.meta import read_meta, write_meta
+
+    main = LabelStore.open(path, annotator="ann")
+    write_meta(path, {**read_meta(path), "task": "multi_label",
+                      "classes": ["1", "5", "7", "big", "odd"]})
+    main.append("x", '["1", "odd"]')
+    main.append("z", '["5", "big", "odd"]')
+    main.commit("start")
+    main.branch("b")
+    main.append("x", '["1", "big", "odd"]', action="relabel")
+    main.append("w", '["5"]')
+    main.commit("x is big")
+    side = LabelStore.open(path, annotator="bob", branch="b")
+    side.append("x", '["7", "odd"]', action="relabel")
+    side.append("y", '["5", "big"]')
+    side.commit("bob")
+    return {"w": '["5"]', "x": '["7", "big", "odd"]', "y": '["5", "big"]', "z": '["5", "big", "odd"]'}
+
+
 # -- the operations under test: each runs in the child, `started` set just before the write ----
 def merge_work(started, path: str, ref: str) -> None:
     from workbench.store import LabelStore

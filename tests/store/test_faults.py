@@ -60,3 +60,29 @@ def test_merges_killed_at_random_points_always_give_the_three_way_result(tmp_pat
         assert store.labels(at="HEAD").to_dict() == expected
         assert store.status() == {**store.status(), "uncommitted": 0, "merging": None}
     assert killed >= 50  # most kills land inside the merge
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_merge_of_sets_killed_anywhere_gives_the_class_by_class_result(tmp_path):
+    """A multi-label merge writes a set neither side wrote (x: each class as the side that
+    changed it): killed after recording its state, or at random points, a reopened store
+    finishes it to that set, each event once."""
+    template = tmp_path / "template"
+    expected = killing.diverged_sets(template)
+    first = tmp_path / "in-fixes"
+    shutil.copytree(template, first)
+    assert killing.run(killing.merge_killed_in_fixes, str(first), "b", kill_after=5.0)
+    assert _finish(first).labels().to_dict() == expected
+    copies = [str(shutil.copytree(template, tmp_path / f"measure{k}")) for k in range(3)]
+    span = killing.duration(killing.merge_work, None, "b", copies=copies)
+    killed = 0
+    for k, delay in enumerate(killing.random_delays(40, span, seed=5)):
+        trial = tmp_path / f"t{k}"
+        shutil.copytree(template, trial)
+        killed += killing.run(killing.merge_work, str(trial), "b", kill_after=delay)
+        store = _finish(trial)
+        assert store.labels().to_dict() == expected, f"trial {k}, killed {delay * 1000:.1f} ms in"
+        assert store.labels(at="HEAD").to_dict() == expected
+        assert store.status()["uncommitted"] == 0
+    assert killed >= 20
