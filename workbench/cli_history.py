@@ -266,10 +266,10 @@ def _sign(change: str) -> str:
 
 def _inside(row) -> str:
     """A multi-label item's change within its set, "  [+odd -even]", or ""."""
+    from workbench.store import schema
     from workbench.store.diffing import inside
 
-    what = inside(None if _txt(row.before) == "(none)" else row.before,
-                  None if _txt(row.after) == "(none)" else row.after)
+    what = inside(*(None if schema.missing(v) else v for v in (row.before, row.after)))
     return f"  [{what}]" if what else ""
 
 

@@ -153,9 +153,16 @@ class Ranker:
         if session.task == MULTI_LABEL:
             threshold = getattr(session.learner, "threshold", 0.5)
             return (LabelSet(c for c, q in zip(session.classes, p) if q >= threshold),
-                    float(np.maximum(p, 1 - p).min()))
-        best = int(np.argmax(p))
-        return session.classes[best], float(p[best])
+                    float(self.confidence(p)))
+        return session.classes[int(np.argmax(p))], float(self.confidence(p))
+
+    def confidence(self, proba) -> np.ndarray:
+        """How sure each row of probabilities is of its suggestion: the top class's
+        probability; for sets, that of the least sure class decision."""
+        proba = np.asarray(proba)
+        if self.session.task == MULTI_LABEL:
+            return np.maximum(proba, 1 - proba).min(axis=-1)
+        return proba.max(axis=-1)
 
     def reason(self, role: str, score, position: int) -> str:
         """Why the item is shown, naming the model whose numbers it quotes: the suggestion

@@ -207,12 +207,7 @@ class Reviewing:
             open_ &= ~session.ranker.in_reserve
             positions = np.flatnonzero(open_)
             proba = model.proba[positions] if len(positions) else np.zeros((0, len(session.classes)))
-        # the top class and its probability; for sets, the classes at even odds or more and
-        # how sure the least sure of the item's decisions is (Ranker.suggestion)
-        if session.task == "multi_label":
-            confidence = np.maximum(proba, 1 - proba).min(axis=1) if len(proba) else np.zeros(0)
-        else:
-            confidence = proba.max(axis=1) if len(proba) else np.zeros(0)
+        confidence = session.ranker.confidence(proba) if len(proba) else np.zeros(0)
         sure = confidence >= min_confidence
         proposed = pd.DataFrame({"item_id": ids[positions[sure]].to_numpy(),
                                  "suggestion": [session.ranker.suggestion(p)[0] for p in proba[sure]],

@@ -66,21 +66,23 @@ def diff_between(store, fa: dict, fb: dict | None) -> pd.DataFrame:
     return frame[columns].sort_values("item_id", ignore_index=True)
 
 
+def set_classes(value) -> list[str] | None:
+    """The classes of a multi-label label (a JSON list of class names), None for any other."""
+    if not (isinstance(value, str) and value.startswith("[")):
+        return None
+    try:
+        names = json.loads(value)
+    except ValueError:
+        return None
+    return [str(c) for c in names] if isinstance(names, list) else None
+
+
 def inside(before, after) -> str:
-    """What changed inside a multi-label item's set (labels that are JSON lists of classes):
-    "+odd -even"; "" for any other label."""
-    sets = []
-    for value in (before, after):
-        if value is None:
-            sets.append([])
-            continue
-        if not (isinstance(value, str) and value.startswith("[")):
-            return ""
-        try:
-            sets.append([str(c) for c in json.loads(value)])
-        except (ValueError, TypeError):
-            return ""
-    was, now = sets
+    """What changed inside a multi-label item's set (labels that are JSON lists of classes;
+    None: no label): "+odd -even"; "" for any other label."""
+    was, now = ([] if v is None else set_classes(v) for v in (before, after))
+    if was is None or now is None:
+        return ""
     return " ".join([*(f"+{c}" for c in now if c not in was), *(f"-{c}" for c in was if c not in now)])
 
 
@@ -91,16 +93,11 @@ def merge_sets(base, ours, theirs, classes: list[str] | None = None) -> str | No
     flips it from what `base` had, or leaves it), so this always merges; None when a value is
     not a set label (or missing: a label given on both sides to an unlabeled item, or one
     side removing it, stays a conflict)."""
-    sets = []
-    for value in (base, ours, theirs):
-        if not (isinstance(value, str) and value.startswith("[")):
-            return None
-        try:
-            sets.append({str(c) for c in json.loads(value)})
-        except (ValueError, TypeError):
-            return None
-    was, mine, their = sets
-    merged = (was | (mine - was) | (their - was)) - (was - mine) - (was - their)
+    sets = [set_classes(value) for value in (base, ours, theirs)]
+    if any(s is None for s in sets):
+        return None
+    was, mine, their = (set(s) for s in sets)
+    merged = (mine & their) | (mine - was) | (their - was)  # kept by both, or added by either
     order = {name: i for i, name in enumerate(classes or [])}
     return json.dumps(sorted(merged, key=lambda c: (order.get(c, len(order)), c)), ensure_ascii=False)
 
