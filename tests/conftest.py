@@ -252,10 +252,17 @@ def client():
     """One real Dask LocalCluster of 2 worker processes (and a Client on it) for every test
     that runs jobs on a cluster: starting one costs seconds on 2 cores, so the tests share it.
     A test that kills a worker waits for the nanny's replacement (`wait_for_workers(2)`)
-    before it returns, so the next test finds 2 workers. `client.cluster_` is the cluster."""
+    before it returns, so the next test finds 2 workers. `client.cluster_` is the cluster.
+
+    The lost-worker timeout is raised because LocalCluster closes a nanny for good when its worker
+    is not back within it (15 s by default), and on a busy 2-core CI machine a killed worker's
+    replacement (a fresh process importing torch) took longer: the cluster then had 1 worker
+    for the rest of the run."""
+    import dask
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cluster, \
+    with dask.config.set({"distributed.deploy.lost-worker-timeout": "600s"}), \
+            LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cluster, \
             Client(cluster, set_as_default=False) as client:
         client.cluster_ = cluster
         yield client

@@ -178,7 +178,7 @@ def test_a_worker_killed_mid_job_the_job_still_completes(client):
     assert not job.is_alive()
     np.testing.assert_allclose(np.concatenate(result["out"]), X.sum(axis=1), rtol=1e-6)
     assert killed not in client.run(os.getpid).values()  # the nanny started a new process
-    client.wait_for_workers(2, timeout=60)
+    client.wait_for_workers(2, timeout=180)
 
 
 @pytest.mark.slow
@@ -209,7 +209,7 @@ def test_a_part_that_cannot_finish_gives_a_clear_error(client):
             assert words in message
     finally:
         scheduler.allowed_failures = before
-    client.wait_for_workers(2, timeout=60)
+    client.wait_for_workers(2, timeout=180)
     # the cluster works on: the next job succeeds
     out = map_parts(row_sums, array_parts_of(X, 50), cluster=client)
     np.testing.assert_array_equal(np.concatenate(out), 3)

@@ -132,7 +132,7 @@ def test_a_worker_killed_while_the_representation_is_built_loses_no_label(client
         label_truth(session, 12)
     finally:
         scheduler.allowed_failures = before
-    client.wait_for_workers(2, timeout=60)
+    client.wait_for_workers(2, timeout=180)
     # asking again built it again (started when it failed), on the workers that are back
     rep = session.representation()
     assert len(rep) == 4000 and rep.has_graph

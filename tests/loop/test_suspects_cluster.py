@@ -113,7 +113,7 @@ def test_a_worker_killed_mid_fold_the_fold_runs_again_elsewhere(client, pair):
     assert not job.is_alive() and "error" not in out, out.get("error")
     np.testing.assert_allclose(out["result"].proba, expected.proba, atol=1e-6)
     assert killed not in client.run(os.getpid).values()  # the nanny started a new process
-    client.wait_for_workers(2, timeout=60)
+    client.wait_for_workers(2, timeout=180)
 
 
 def test_a_fold_that_cannot_finish_is_named_and_the_session_goes_on(client, pair):
@@ -135,7 +135,7 @@ def test_a_fold_that_cannot_finish_is_named_and_the_session_goes_on(client, pair
     for words in ("suspects folds failed on the Dask cluster", error.part, "held-out labels",
                   "What to do", "cluster=False", "labels and the store are untouched"):
         assert words in message
-    client.wait_for_workers(2, timeout=60)
+    client.wait_for_workers(2, timeout=180)
     # nothing lost, and the session works on: labeling, and suspects() on the cluster again
     assert dict(there.labels) == labels_before
     item = there.pool.item_ids[N_LABELS]
