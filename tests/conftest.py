@@ -261,8 +261,9 @@ def client():
     import dask
     from distributed import Client, LocalCluster
 
-    with dask.config.set({"distributed.deploy.lost-worker-timeout": "600s"}), \
-            LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cluster, \
+    patient = dask.config.set({"distributed.deploy.lost-worker-timeout": "600s"})
+    with patient, LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                               dashboard_address=None) as cluster, \
             Client(cluster, set_as_default=False) as client:
         client.cluster_ = cluster
         yield client
