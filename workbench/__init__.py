@@ -33,8 +33,11 @@ _PUBLIC = {
     "Pool": ("workbench.data.pool", "Pool"),
     "QueueItem": ("workbench.learn.queue", "QueueItem"),
     "SchemaVersionError": ("workbench.store", "SchemaVersionError"),
+    "Span": ("workbench.data.spans", "Span"),  # (start, end, label) of a text, in code points
+    "SpanList": ("workbench.data.spans", "SpanList"),  # a spans item's label
     "Session": ("workbench.loop.session", "Session"),
     "StoreError": ("workbench.store", "StoreError"),
+    "TokenTagger": ("workbench.learn.token_tagger", "TokenTagger"),  # the spans pools' learner
     "TorchClassifier": ("workbench.learn.learners", "TorchClassifier"),
     "charts": ("workbench.ui.charts", None),
     "datasets": ("workbench.data.datasets", None),
@@ -111,7 +114,10 @@ __all__ = [
     "QueueItem",
     "SchemaVersionError",
     "Session",
+    "Span",
+    "SpanList",
     "StoreError",
+    "TokenTagger",
     "TorchClassifier",
     "charts",
     "datasets",

@@ -186,7 +186,7 @@ def _run(args) -> int:
         from workbench.loop.agreement import agreement
         from workbench.store.meta import read_meta
 
-        figures = agreement(store.events(), sets=read_meta(store.path).get("task") == "multi_label")
+        figures = agreement(store.events(), task=read_meta(store.path).get("task") or "single")
         if fmt == "text":
             print(figures)
             return _table(figures.pairs, "text")
@@ -226,8 +226,10 @@ def _resolve(store, args, fmt: str) -> int:
         raise ValueError(f"give the label for {args.item!r} or --remove, not both" if args.remove
                          else f"give the label for {args.item!r}, or --remove to leave it with "
                               "no label")
-    classes = read_meta(store.path).get("classes")
-    if args.label is not None and classes and args.label not in classes:
+    meta = read_meta(store.path)
+    classes = meta.get("classes")
+    single = meta.get("task", "single") == "single"  # a set or a span list: the store checks it
+    if single and args.label is not None and classes and args.label not in classes:
         raise ValueError(f"label {args.label!r} is not one of the store's classes {classes}")
     store.resolve(args.item, args.label)
     left = len(store.conflicts())
@@ -265,7 +267,8 @@ def _sign(change: str) -> str:
 
 
 def _inside(row) -> str:
-    """A multi-label item's change within its set, "  [+odd -even]", or ""."""
+    """A multi-label item's change within its set, "  [+odd -even]", a document's within its
+    span list, "  [span 12-19 PER -> ORG, +span 0-5 PER]", or ""."""
     from workbench.store import schema
     from workbench.store.diffing import inside
 

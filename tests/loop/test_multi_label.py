@@ -44,8 +44,8 @@ def test_pool_refuses_what_is_not_its_task(pool):
         Pool.from_arrays(X, [["a"], "b", []], task="multi_label")
     with pytest.raises(ValueError, match="unknown task 'multi'"):
         Pool.from_arrays(X, task="multi")
-    with pytest.raises(ValueError, match="task 'spans' is not available in this version"):
-        Pool.from_arrays(X, task="spans")
+    with pytest.raises(ValueError, match="task 'boxes' is not available in this version"):
+        Pool.from_arrays(X, task="boxes")
     with pytest.raises(ValueError, match=r"y names classes \['c'\] that are not among"):
         Pool.from_arrays(X, [["a"], ["b", "c"], []], classes=["a", "b"], task="multi_label")
 

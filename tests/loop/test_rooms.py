@@ -57,7 +57,7 @@ def test_item_state_records_roles_and_refuses_a_role_never_served(session, pool)
     assert state.roles[served.item_id] == served.strategy and state.version == version + 1
     assert state.label_action(served.item_id) == "relabel"
     with pytest.raises(ValueError, match="is not one of the classes"):
-        state.check_label("eleven")
+        state.check_label("eleven", item)
 
 
 def test_item_state_absorbs_another_writers_label(session, pool, tmp_path):

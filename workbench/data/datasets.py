@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from workbench.data.entity_texts import entities
 from workbench.data.pool import Pool
+
+__all__ = ["digits", "entities"]
 
 
 def digits():

@@ -21,7 +21,8 @@ import pandas as pd
 
 from workbench.data import loaders
 from workbench.data.parquet_features import PartitionedFeatures
-from workbench.data.tasks import MULTI_LABEL, SINGLE, check_task, ground_truth_sets, is_collection
+from workbench.data.spans import ground_truth_spans
+from workbench.data.tasks import MULTI_LABEL, SINGLE, SPANS, check_task, ground_truth_sets, is_collection
 
 KINDS = ("image", "vector", "text", "table")
 
@@ -39,7 +40,10 @@ class Pool:
     and `feature_names` the columns a table's X was read from: with them a model bundle
     reads new image files and table rows exactly as this pool's were read.
     `task` says what one label is: "single" (one class per item, the default) or
-    "multi_label" (any subset of the classes; `y` then holds a list of classes per item).
+    "multi_label" (any subset of the classes; `y` then holds a list of classes per item) or
+    "spans" (marked stretches of a text pool's texts: `y` holds a list of `(start, end, label)`
+    per text, offsets in code points, and `classes` are the span labels; `overlapping` says
+    whether one text's spans may overlap, as nested entities do).
     `class_folders` says each item id begins with a folder named after the item's label
     (`Pool.from_folder` with class subfolders): `display_name` then leaves that folder out,
     so that what a labeler is shown does not give the answer away.
@@ -62,6 +66,7 @@ class Pool:
         feature_names: Sequence[str] | None = None,
         class_folders: bool = False,
         task: str = SINGLE,
+        overlapping: bool = False,
     ):
         task = check_task(task)
         # features left on disk (a Parquet dataset's) stay there: checked as they are read
@@ -109,7 +114,14 @@ class Pool:
             items = items.copy()
             items.index = item_ids
 
-        y, found = _ground_truth(y, task, "y")
+        if task == SPANS:
+            if kind != "text":
+                raise ValueError(f"task='spans' marks stretches of texts; this is a {kind} pool - "
+                                 "make it with Pool.from_texts(texts, y=spans, task='spans')")
+            if y is not None:
+                y, classes = ground_truth_spans(y, items["text"].tolist(), classes,
+                                                overlapping=overlapping)
+        y, found = (y, classes) if task == SPANS else _ground_truth(y, task, "y")
         if y is not None and y.shape[0] != n:
             raise ValueError(f"labels y have {y.shape[0]} entries but the pool has {n} items")
         if classes is None and y is not None:
@@ -136,6 +148,7 @@ class Pool:
             raise ValueError(f"{len(self.feature_names)} feature names for {int(np.prod(X.shape[1:]))} "
                              "features; expected one name per feature column")
         self.task = task
+        self.overlapping = bool(overlapping)  # may one text's spans overlap (task "spans")
         self.X_test = None if X_test is None else np.asarray(X_test, dtype=np.float32)
         self.y_test, test_classes = _ground_truth(y_test, task, "y_test")
         if task == MULTI_LABEL and test_classes and self.classes is not None:
@@ -209,9 +222,15 @@ class Pool:
         if self.y is None:
             raise ValueError(f"pool {self.name!r} has no ground truth labels")
         value = self.y[self.position(item_id)]
-        if self.task == MULTI_LABEL:
+        if self.task in (MULTI_LABEL, SPANS):
             return list(value)
         return value.item() if hasattr(value, "item") else value
+
+    def text_of(self, item_id) -> str:
+        """The text of a text pool's item (what its spans' offsets count in code points)."""
+        if self.kind != "text":
+            raise ValueError(f"pool {self.name!r} is a {self.kind} pool; only text items have a text")
+        return str(self.items["text"].iloc[self.position(item_id)])
 
     def parts(self, rows_per_part: int | None = None) -> list:
         """The pool's rows as parts whose features can be read on their own, in order (see
@@ -239,6 +258,7 @@ class Pool:
             feature_names=self.feature_names,
             class_folders=self.class_folders,
             task=self.task,
+            overlapping=self.overlapping,
         )
         return sub
 
@@ -288,8 +308,8 @@ class Pool:
     @classmethod
     def from_texts(cls, texts, y=None, **kw) -> Pool:
         """Texts, with offline TF-IDF + LSA features unless `embeddings=` are given."""
-        task = kw.pop("task", SINGLE)
-        return cls(**loaders.text_parts(texts, y, **kw), task=task)
+        task, overlapping = kw.pop("task", SINGLE), kw.pop("overlapping", False)
+        return cls(**loaders.text_parts(texts, y, **kw), task=task, overlapping=overlapping)
 
     @classmethod
     def from_file(cls, path, **kw) -> Pool:
@@ -320,6 +340,9 @@ def _ground_truth(y, task: str, what: str) -> tuple[np.ndarray | None, list | No
     """Ground truth as an array (multi-label: of class tuples), and the classes in it."""
     if y is None:
         return None, None
+    if task == SPANS:
+        raise ValueError(f"{what}: a spans pool takes its held-out texts as a pool of their own - "
+                         "Session(..., test=Pool.from_texts(texts, y=spans, task='spans'))")
     if task == MULTI_LABEL:
         return ground_truth_sets(y, what)
     if not isinstance(y, np.ndarray) and any(is_collection(v) for v in list(y)[:1000]):

@@ -4,7 +4,9 @@ A "single" pool (the default) gives each item one class. A "multi_label" pool gi
 any subset of its classes, none included: its label is a `LabelSet`, the classes in the pool's
 class order, written to the store as a JSON list of class names (`str(LabelSet)`), so that the
 event log keeps one text column for every task and a set reads back exactly as it was given.
-Spans and boxes are named here so that a pool asking for them gets a clear answer.
+A "spans" pool marks stretches of each text (named entities and the like): its label is a
+`SpanList` (workbench.data.spans). Boxes are named here so that a pool asking for them gets a
+clear answer.
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-SINGLE, MULTI_LABEL = "single", "multi_label"
-TASKS = (SINGLE, MULTI_LABEL, "spans", "boxes")
-BUILT = (SINGLE, MULTI_LABEL)
+SINGLE, MULTI_LABEL, SPANS = "single", "multi_label", "spans"
+TASKS = (SINGLE, MULTI_LABEL, SPANS, "boxes")
+BUILT = (SINGLE, MULTI_LABEL, SPANS)
 
 
 def check_task(task) -> str:
@@ -25,7 +27,7 @@ def check_task(task) -> str:
         raise ValueError(f"unknown task {task!r}; expected one of {', '.join(map(repr, TASKS))}")
     if task not in BUILT:
         raise ValueError(f"task {task!r} is not available in this version; it labels "
-                         f"{' and '.join(map(repr, BUILT))} pools")
+                         f"{', '.join(map(repr, BUILT))} pools")
     return task
 
 
@@ -115,3 +117,12 @@ def indicator(values: Iterable, class_names: list[str]) -> np.ndarray:
         for c in value:
             matrix[i, column[str(c)]] = 1
     return matrix
+
+
+def not_yet(task: str, what: str) -> None:
+    """Refuse, by name, a part of the workbench this version has not built for `task` (text
+    spans): a ValueError that says so, instead of an answer computed as if labels were classes."""
+    if task == SPANS:
+        raise ValueError(f"{what} is not available for a 'spans' session in this version: spans are "
+                         "labeled, trained on, queued, scored (span F1), diffed, merged, compared "
+                         "between annotators and exported (session.export_labels)")

@@ -25,6 +25,7 @@ import numpy as np
 
 __all__ = [
     "MULTI_LABEL_STRATEGIES",
+    "SPAN_STRATEGIES",
     "Query",
     "STRATEGIES",
     "bald",
@@ -35,6 +36,8 @@ __all__ = [
     "diverse_uncertainty",
     "entropy",
     "entropy_scores",
+    "least_confident_token",
+    "mean_token_entropy",
     "get_strategy",
     "least_confidence",
     "least_confidence_scores",
@@ -270,6 +273,22 @@ MULTI_LABEL_STRATEGIES = {
 bald.needs_samples = True  # type: ignore[attr-defined]
 diverse_margin.needs_features = True  # type: ignore[attr-defined]
 
+# A spans pool's model gives each text two uncertainty columns (learn/token_tagger.py's
+# UNCERTAINTY) in place of class probabilities: its strategies rank by one of them.
+def least_confident_token(scores, n: int, *, rng=None) -> Query:
+    """The texts whose least sure token is least sure (1 - its top-tag probability)."""
+    return select_top(np.asarray(scores)[:, 0], n, rng=rng)
+
+
+def mean_token_entropy(scores, n: int, *, rng=None) -> Query:
+    """The texts whose tokens' tag entropy is highest on average (nats)."""
+    return select_top(np.asarray(scores)[:, 1], n, rng=rng)
+
+
+SPAN_STRATEGIES = {"least_confident_token": least_confident_token,
+                   "mean_token_entropy": mean_token_entropy, "random": random}
+
+
 STRATEGIES = {
     "random": random,
     "least_confidence": least_confidence,
@@ -285,7 +304,7 @@ def get_strategy(strategy, task: str = "single"):
     MULTI_LABEL_STRATEGIES for "multi_label"), or the callable itself."""
     if callable(strategy):
         return strategy
-    known = MULTI_LABEL_STRATEGIES if task == "multi_label" else STRATEGIES
+    known = {"multi_label": MULTI_LABEL_STRATEGIES, "spans": SPAN_STRATEGIES}.get(task, STRATEGIES)
     try:
         return known[strategy]
     except KeyError:

@@ -52,7 +52,7 @@ class Actions:
         item_id, query = item_and_role(item, query)
         session.pool.position(item_id)  # raises a clear KeyError for unknown ids
         state = session.item_state
-        value = state.check_label(label)
+        value = state.check_label(label, item_id)
         with session.lock:
             action = state.label_action(item_id)
             role = state.role(item_id, query, action)
@@ -112,7 +112,7 @@ class Actions:
                 item_id, value, row_source, query, event_id = (*row, None, None, None)[:5]
                 item_id, query = item_and_role(item_id, query)
                 session.pool.position(item_id)
-                value = state.check_label(value)
+                value = state.check_label(value, item_id)
                 action = state.label_action(item_id)
                 records.append({"item_id": item_id, "label": str(value), "action": action,
                                 "source": row_source or source, "event_id": event_id,

@@ -14,20 +14,43 @@ opinion). From the annotations:
 - each annotator's agreement with the consensus of the others (the majority label of the
   other annotators of the item; items without a majority are left out);
 - the items whose annotations disagree: the adjudication queue (`Session.adjudicate()`).
+
+Span lists (a "spans" store, `task="spans"`) are compared span by span instead:
+
+- for every pair, span F1 over the texts both labeled (exact match: same start, end and label;
+  micro, every span counts once; one annotator taken as the truth, which F1 does not depend
+  on), in the column `span_f1`; NaN where neither marked a span. Cohen's kappa over whole span
+  lists would count one missed span as a different label of the whole text: `cohen_kappa` is
+  NaN for spans;
+- alpha is NaN: Krippendorff's unitizing alpha, or a nominal alpha over characters, needs the
+  texts (how much was left unmarked), which the log does not hold;
+- each annotator's agreement with the consensus is their span F1 against the spans a majority
+  (more than half) of the other annotators of the same texts marked;
+- the disagreements are the texts whose annotators' span lists differ.
+
+A span label the log holds that is not a span list (a raw write outside a session) is left out,
+with a warning, as a session leaves it out.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from itertools import combinations
 
 import numpy as np
 import pandas as pd
 
+from workbench.data.spans import span_scores
+from workbench.data.tasks import MULTI_LABEL, SINGLE, SPANS
 from workbench.store import views
 
 ADJUDICATION = "adjudication"
+PAIR_COLUMNS = ["annotator_a", "annotator_b", "n_items", "cohen_kappa"]
+PER_COLUMNS = ["annotator", "n_items", "agreement_with_consensus"]
+DISAGREEMENT_COLUMNS = ["item_id", "labels", "n_annotators"]
+log = logging.getLogger(__name__)
 
 
 def annotations(events: pd.DataFrame) -> pd.DataFrame:
@@ -65,8 +88,9 @@ def masi_metric(values: list[str]):
 class Agreement:
     """Agreement figures for a team (see the module doc)."""
 
-    pairs: pd.DataFrame          # annotator_a, annotator_b, n_items, cohen_kappa
+    pairs: pd.DataFrame          # annotator_a, annotator_b, n_items, cohen_kappa (+ span_f1)
     alpha: float                 # Krippendorff's alpha (nominal), NaN with too few overlaps
+                                 # and for spans
     n_items: int                 # items labeled by two or more annotators
     per_annotator: pd.DataFrame  # annotator, n_items, agreement_with_consensus
     disagreements: pd.DataFrame  # item_id, labels ({annotator: label}), n_annotators
@@ -76,13 +100,27 @@ class Agreement:
                 f"{len(self.pairs)} pairs, {len(self.disagreements)} disagreements)")
 
 
-def agreement(events: pd.DataFrame, *, sets: bool = False) -> Agreement:
-    """Agreement figures from a log of events (`store.events()`); `sets`: the labels are
-    multi-label sets (JSON lists), compared with the MASI distance for alpha."""
+def agreement(events: pd.DataFrame, *, task: str = SINGLE, sets: bool = False) -> Agreement:
+    """Agreement figures from a log of events (`store.events()`) of a store labeled for `task`
+    ("single", "multi_label" or "spans"). A "multi_label" store's labels are sets (JSON lists),
+    compared with the MASI distance for alpha; `sets=True` says the same as
+    `task="multi_label"`. A "spans" store's labels are span lists, compared by span F1 (see the
+    module doc)."""
+    if sets:
+        task = MULTI_LABEL
+    if task not in (SINGLE, MULTI_LABEL, SPANS):
+        raise ValueError(f"agreement of {task!r} labels is not available; expected 'single', "
+                         "'multi_label' or 'spans'")
+    table = annotations(events).pivot(index="item_id", columns="annotator", values="label")
+    if task == SPANS:
+        return span_agreement(table)
+    return _class_agreement(table, sets=task == MULTI_LABEL)
+
+
+def _class_agreement(table: pd.DataFrame, *, sets: bool) -> Agreement:
     import krippendorff
     from sklearn.metrics import cohen_kappa_score
 
-    table = annotations(events).pivot(index="item_id", columns="annotator", values="label")
     shared = table[table.notna().sum(axis=1) >= 2]
     pairs = []
     for a, b in combinations(sorted(table.columns), 2):
@@ -109,11 +147,87 @@ def agreement(events: pd.DataFrame, *, sets: bool = False) -> Agreement:
         per.append({"annotator": annotator, "n_items": len(mine),
                     "agreement_with_consensus": float(np.mean(agree)) if agree else np.nan})
     split = shared[shared.apply(lambda row: row.dropna().nunique() > 1, axis=1)]
-    disagreements = pd.DataFrame(
+    return Agreement(pd.DataFrame(pairs, columns=PAIR_COLUMNS), alpha, len(shared),
+                     pd.DataFrame(per, columns=PER_COLUMNS), _disagreements(split))
+
+
+def _disagreements(split: pd.DataFrame) -> pd.DataFrame:
+    """item_id, labels ({annotator: label as the store holds it}), n_annotators."""
+    return pd.DataFrame(
         [{"item_id": item, "labels": row.dropna().to_dict(), "n_annotators": int(row.notna().sum())}
-         for item, row in split.iterrows()], columns=["item_id", "labels", "n_annotators"])
-    return Agreement(pd.DataFrame(pairs, columns=["annotator_a", "annotator_b", "n_items",
-                                                  "cohen_kappa"]),
-                     alpha, len(shared), pd.DataFrame(per, columns=["annotator", "n_items",
-                                                                    "agreement_with_consensus"]),
-                     disagreements)
+         for item, row in split.iterrows()], columns=DISAGREEMENT_COLUMNS)
+
+
+# -- spans ----------------------------------------------------------------------------------------
+def span_set(label: str) -> frozenset:
+    """The `(start, end, label)` spans of a span label as the store holds it (the versioned
+    JSON, `{"v": 1, "spans": [[0, 5, "PER"], ...]}`, or a bare list of triples); a ValueError
+    for anything else."""
+    try:
+        data = json.loads(label)
+    except (TypeError, json.JSONDecodeError):
+        raise ValueError(f"label {label!r} is not the JSON of a list of spans") from None
+    if isinstance(data, dict):
+        data = data.get("spans") if data.get("v") == 1 else None
+    if not isinstance(data, list):
+        raise ValueError(f"label {label!r} is not a list of spans")
+    spans = set()
+    for raw in data:
+        if isinstance(raw, dict):
+            raw = [raw.get("start"), raw.get("end"), raw.get("label")]
+        if not isinstance(raw, list) or len(raw) != 3 or not all(
+                isinstance(v, int) and not isinstance(v, bool) for v in raw[:2]):
+            raise ValueError(f"label {label!r} holds {raw!r}, which is not a (start, end, label) span")
+        spans.add((raw[0], raw[1], str(raw[2])))
+    return frozenset(spans)
+
+
+def _span_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The annotations' span sets (NaN where none, or where the label is not a span list)."""
+    def parse(item_id, label):
+        if not isinstance(label, str):
+            return np.nan
+        try:
+            return span_set(label)
+        except ValueError as error:
+            log.warning("agreement leaves out the label of item %r: %s", item_id, error)
+            return np.nan
+    return pd.DataFrame({who: [parse(item, label) for item, label in table[who].items()]
+                         for who in table.columns}, index=table.index, dtype=object)
+
+
+def _f1(truth: list, predicted: list) -> float:
+    return float(span_scores(truth, predicted)["f1"])
+
+
+def _majority(span_sets: list) -> frozenset:
+    """The spans more than half of these span sets hold."""
+    counts: dict = {}
+    for spans in span_sets:
+        for span in spans:
+            counts[span] = counts.get(span, 0) + 1
+    return frozenset(span for span, n in counts.items() if n > len(span_sets) / 2)
+
+
+def span_agreement(table: pd.DataFrame) -> Agreement:
+    """Agreement of span lists, from the annotations pivoted to items x annotators (labels as
+    the store holds them); see the module doc."""
+    spans = _span_table(table)
+    shared = spans[spans.notna().sum(axis=1) >= 2]
+    pairs = []
+    for a, b in combinations(sorted(spans.columns), 2):
+        both = spans[[a, b]].dropna()
+        pairs.append({"annotator_a": a, "annotator_b": b, "n_items": len(both),
+                      "cohen_kappa": np.nan,
+                      "span_f1": _f1(list(both[a]), list(both[b])) if len(both) else np.nan})
+    per = []
+    for annotator in spans.columns:
+        mine = shared[shared[annotator].notna()]
+        consensus = [_majority(list(row.drop(annotator).dropna())) for _, row in mine.iterrows()]
+        per.append({"annotator": annotator, "n_items": len(mine),
+                    "agreement_with_consensus": _f1(consensus, list(mine[annotator])) if len(mine)
+                    else np.nan})
+    split = shared[shared.apply(lambda row: len(set(row.dropna())) > 1, axis=1)]
+    return Agreement(pd.DataFrame(pairs, columns=[*PAIR_COLUMNS, "span_f1"]), np.nan, len(shared),
+                     pd.DataFrame(per, columns=PER_COLUMNS),
+                     _disagreements(table.loc[split.index]))

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from workbench.data.tasks import MULTI_LABEL, indicator
+from workbench.data.tasks import MULTI_LABEL, indicator, not_yet
 from workbench.learn.bundle import write_bundle
 from workbench.learn.metrics import multi_label_scores
 from workbench.learn.metrics import scores as metric_scores
@@ -38,6 +38,7 @@ def export_session(session, path, *, name: str | None = None, as_zip: bool | Non
                    overwrite: bool = False, embed_encoder: bool = False) -> Path:
     """Write the session's model as a bundle at `path`: one zip file when `path` ends in
     ".zip" (any case) or `as_zip`, else a folder. See `bundle_as_zip` for `as_zip=False`."""
+    not_yet(session.task, "a model bundle (export())")
     path = Path(path)
     as_zip = bundle_as_zip(path, as_zip)
     name = name or path.stem

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from workbench.data.pool import Pool
-from workbench.data.tasks import MULTI_LABEL, ground_truth_sets, indicator
+from workbench.data.tasks import MULTI_LABEL, SPANS, ground_truth_sets, indicator
 from workbench.learn.learners import features_for
 from workbench.learn.metrics import multi_label_scores
 from workbench.learn.metrics import scores as metric_scores
@@ -26,12 +26,20 @@ def held_out_split(test, pool: Pool) -> tuple[np.ndarray, np.ndarray] | None:
     if isinstance(test, Pool):
         if not test.has_ground_truth:
             raise ValueError(f"test pool {test.name!r} has no ground truth labels to score against")
+        if pool.task == SPANS:  # a tagger reads the texts, and is scored on their spans
+            if test.task != SPANS:
+                raise ValueError(f"test pool {test.name!r} is a {test.task!r} pool; a spans session "
+                                 "is scored on Pool.from_texts(texts, y=spans, task='spans')")
+            return test.items["text"].tolist(), test.y
         return test.X, test.y
     try:
         X, y = test
     except (TypeError, ValueError):
         raise ValueError(f"test must be a Pool with ground truth or a pair (X, y), got {type(test).__name__}"
                          ) from None
+    if pool.task == SPANS:
+        raise ValueError("a spans session takes its test texts as a Pool: "
+                         "test=Pool.from_texts(texts, y=spans, task='spans')")
     X = np.asarray(X, dtype=np.float32)
     if pool.task == MULTI_LABEL:
         y, found = ground_truth_sets(y, "test y")

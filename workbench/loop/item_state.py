@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 
-from workbench.data.tasks import MULTI_LABEL, label_set, one_class
+from workbench.data.spans import span_list
+from workbench.data.tasks import MULTI_LABEL, SPANS, label_set, one_class
 from workbench.learn.queue import AUDIT
 from workbench.loop.agreement import annotations
 
@@ -35,11 +36,15 @@ class ItemState:
         self.annotations: dict[str, dict[str, str]] = {}  # overlap item -> annotator -> label
 
     # -- classes ------------------------------------------------------------------------------
-    def check_label(self, label):
-        """The value a label names: a class (a class value or its string), or in a multi-label
-        pool a LabelSet (a list of classes, or the JSON list the store holds); a ValueError
-        naming the label and what was expected otherwise."""
+    def check_label(self, label, item_id: str):
+        """The value a label of `item_id` names: a class (a class value or its string), in a
+        multi-label pool a LabelSet (a list of classes, or the JSON list the store holds), in a
+        spans pool a SpanList checked against the item's text; a ValueError naming the label
+        and what was expected otherwise."""
         session = self.session
+        if session.task == SPANS:
+            return span_list(label, session.pool.text_of(item_id), session.class_names,
+                             overlapping=session.pool.overlapping)
         if session.task == MULTI_LABEL:
             return label_set(label, session.class_by_name)
         return one_class(label, session.class_by_name)
@@ -69,7 +74,7 @@ class ItemState:
         for item_id, label, query in zip(current.index, current["label"], current["query"]):
             if item_id in session.pool:
                 try:
-                    self.labels[item_id] = self.check_label(label)
+                    self.labels[item_id] = self.check_label(label, item_id)
                 except ValueError as e:  # written outside a session (a raw append, a resolve)
                     log.warning("label store %s holds label %r for item %r, which this session "
                                 "cannot read (%s); ignored here, kept in the store: label the item "
@@ -94,7 +99,7 @@ class ItemState:
             value, role = None, None
             if action in ("label", "relabel"):
                 try:
-                    value = self.check_label(top["label"])
+                    value = self.check_label(top["label"], item_id)
                 except ValueError:
                     log.warning("label store %s holds label %r for item %r, which is not one of "
                                 "this session's classes; ignored", session.store.path, top["label"],

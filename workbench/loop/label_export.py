@@ -8,7 +8,17 @@ data (`text` for a text pool, `path` for images read from files), the label, and
 which the file's schema metadata carries; a multi-label pool's `labels` is a list of them
 (`List(ClassLabel)`, as in go_emotions). `datasets.Dataset.from_parquet(path)` gives those
 features back, names included; pandas reads the integers, and `label_names` beside them.
-The file is written to a temporary name and moved into place, so a crash leaves no half file.
+
+A spans pool's `spans` is a list of `{start, end, label}` structs (`List({start: int32, end:
+int32, label: ClassLabel})`, as token-classification datasets with character offsets hold
+them): `text[start:end]` in Unicode code points, what Python's `str` indexes. A spans pool
+also goes out as CoNLL/IOB (`format="conll"`, or a path ending in .conll): one token a line,
+`token<TAB>tag`, BIO tags from `workbench.data.spans.bio_tags` (where spans overlap the first
+wins, as BIO can say no more), a `# item_id = ...` line before each text and a blank line
+after it; or as a spaCy DocBin (`format="docbin"`, or .spacy; spaCy must be installed): each
+text tokenized by a blank multi-language pipeline, every span in `doc.spans["sc"]` widened to
+whole tokens, and those that do not overlap in `doc.ents`.
+Every file is written to a temporary name and moved into place, so a crash leaves no half file.
 """
 
 from __future__ import annotations
@@ -20,20 +30,77 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from workbench.data.tasks import MULTI_LABEL
+from workbench.data.spans import Span, bio_tags
+from workbench.data.tasks import MULTI_LABEL, SPANS
+
+PARQUET, CONLL, DOCBIN = "parquet", "conll", "docbin"
+SUFFIXES = {".parquet": PARQUET, ".pq": PARQUET, ".conll": CONLL, ".spacy": DOCBIN}
 
 
-def export_labels(session, path) -> Path:
-    """Write the session's current labels to `path` (a .parquet file); returns the path."""
+def export_labels(session, path, *, format: str | None = None) -> Path:
+    """Write the session's current labels to `path`; returns the path. `format`: "parquet"
+    (the default, a .parquet file), or for a spans pool "conll" or "docbin" (see the module
+    doc); left out, a path ending in .conll or .spacy picks those."""
     path = Path(path)
-    if path.suffix.lower() not in (".parquet", ".pq"):
+    format = _format(path, format)
+    if path.is_dir():
+        raise IsADirectoryError(f"{str(path)!r} is a folder; expected a file path")
+    if format != PARQUET and session.task != SPANS:
+        raise ValueError(f"format={format!r} writes the spans of a spans pool; this session labels "
+                         f"{session.task!r} items: export them as Parquet (a path ending in .parquet)")
+    if format == CONLL:
+        text = conll(session)
+        return _write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    if format == DOCBIN:
+        docs = docbin(session)
+        return _write(path, docs.to_disk)
+    table = parquet_table(session)
+    return _write(path, lambda tmp: pq.write_table(table, tmp))
+
+
+def _format(path: Path, format: str | None) -> str:
+    if format is None:
+        if path.suffix.lower() not in SUFFIXES:
+            raise ValueError(f"export_labels writes a Parquet file; expected a path ending in "
+                             f".parquet, got {str(path)!r} (a spans pool also writes .conll and "
+                             ".spacy, or pass format=)")
+        return SUFFIXES[path.suffix.lower()]
+    if format not in (PARQUET, CONLL, DOCBIN):
+        raise ValueError(f"unknown format {format!r}; expected 'parquet', 'conll' or 'docbin'")
+    if format == PARQUET and path.suffix.lower() not in (".parquet", ".pq"):
         raise ValueError(f"export_labels writes a Parquet file; expected a path ending in .parquet, "
                          f"got {str(path)!r}")
-    if path.is_dir():
-        raise IsADirectoryError(f"{str(path)!r} is a folder; expected a file path ending in .parquet")
+    return format
+
+
+def _write(path: Path, write) -> Path:
+    """`write(tmp)` to a temporary name beside `path`, then moved into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _labeled(session) -> list[str]:
+    """The labeled items' ids, in pool order."""
+    labels = session.labels
+    return [i for i in session.pool.item_ids if i in labels]
+
+
+def _spans(value) -> list[Span]:
+    return [Span(*s) for s in value]
+
+
+def parquet_table(session) -> pa.Table:
+    """The Arrow table `export_labels` writes as Parquet, with the `datasets` features in its
+    schema metadata."""
     labels = session.labels
     pool, names = session.pool, session.class_names
-    ids = [i for i in pool.item_ids if i in labels]  # pool order
+    ids = _labeled(session)
     index = {name: j for j, name in enumerate(names)}
     multi = session.task == MULTI_LABEL
     store = session.store
@@ -45,7 +112,14 @@ def export_labels(session, path) -> Path:
             columns[column] = pa.array(pool.items.loc[ids, column].astype(str).tolist(), pa.string())
             features[column] = _value("string")
     class_label = {"names": names, "_type": "ClassLabel"}
-    if multi:
+    if session.task == SPANS:
+        rows = [[{"start": s.start, "end": s.end, "label": index[s.label]} for s in _spans(labels[i])]
+                for i in ids]
+        columns["spans"] = pa.array(rows, pa.list_(pa.struct([("start", pa.int32()), ("end", pa.int32()),
+                                                             ("label", pa.int64())])))
+        features["spans"] = {"feature": {"start": _value("int32"), "end": _value("int32"),
+                                         "label": class_label}, "_type": "List"}
+    elif multi:
         columns["labels"] = pa.array([[index[str(c)] for c in labels[i]] for i in ids], pa.list_(pa.int64()))
         columns["label_names"] = pa.array([[str(c) for c in labels[i]] for i in ids], pa.list_(pa.string()))
         features["labels"] = {"feature": class_label, "_type": "List"}
@@ -61,13 +135,43 @@ def export_labels(session, path) -> Path:
     columns["time"] = pa.array([current.loc[i, "time"] if i in current.index else None for i in ids],
                                pa.timestamp("us", tz="UTC"))
     features["time"] = _value("timestamp[us, tz=UTC]")
-    table = pa.table(columns).replace_schema_metadata(
+    return pa.table(columns).replace_schema_metadata(
         {"huggingface": json.dumps({"info": {"features": features}})})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
-    return path
+
+
+def conll(session) -> str:
+    """The CoNLL/IOB text of a spans session's labeled texts (see the module doc)."""
+    blocks = []
+    for i in _labeled(session):
+        text = str(session.pool.items.loc[i, "text"])
+        toks, tags = bio_tags(text, _spans(session.labels[i]))
+        lines = [f"# item_id = {' '.join(str(i).splitlines())}"]
+        lines += [f"{text[start:end]}\t{tag}" for (start, end), tag in zip(toks, tags)]
+        blocks.append("\n".join(lines) + "\n")
+    return "\n".join(blocks)
+
+
+def docbin(session):
+    """A spaCy DocBin of a spans session's labeled texts (see the module doc)."""
+    try:
+        import spacy
+        from spacy.tokens import DocBin
+        from spacy.util import filter_spans
+    except ImportError:
+        raise ImportError("format='docbin' writes a spaCy DocBin, and spaCy is not installed: "
+                          "pip install spacy") from None
+    nlp = spacy.blank("xx")
+    out = DocBin(store_user_data=True)
+    for i in _labeled(session):
+        doc = nlp.make_doc(str(session.pool.items.loc[i, "text"]))
+        marked = [doc.char_span(s.start, s.end, label=s.label, alignment_mode="expand")
+                  for s in _spans(session.labels[i])]
+        marked = [span for span in marked if span is not None]
+        doc.spans["sc"] = marked
+        doc.ents = filter_spans(marked)
+        doc.user_data["item_id"] = str(i)
+        out.add(doc)
+    return out
 
 
 def _value(dtype: str) -> dict:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from workbench.data.tasks import MULTI_LABEL, LabelSet
+from workbench.data.tasks import MULTI_LABEL, SPANS, LabelSet
 from workbench.data.unique import unique_ints
 from workbench.learn.learners import features_for
 from workbench.learn.metrics import HEADLINE_HALF_WIDTH, accuracy_interval
@@ -23,6 +23,7 @@ from workbench.learn.queue import (
     build_queue,
     diverse_positions,
 )
+from workbench.loop import span_rounds
 
 COLD_START_READ = 5_000  # rows of a pool on disk read to spread the first items (k-means' sample)
 # A round ranks at most this many unlabeled items, a seeded random sample of them (a new one
@@ -139,10 +140,16 @@ class Ranker:
         session = self.session
         item_id = session.pool.item_ids[position]
         model = session.rounds.model
-        suggestion, confidence = (None, None) if model is None else self.suggestion(model.proba[position])
+        suggestion, confidence = (None, None) if model is None else self.suggest(model, position)
         return QueueItem(item_id=item_id, position=int(position), strategy=role,
                          score=None if score is None else float(score), suggestion=suggestion,
                          confidence=confidence, reason=self.reason(role, score, position))
+
+    def suggest(self, model, position: int) -> tuple:
+        """The model's suggestion for the pool item at `position`, and how sure it is."""
+        if self.session.task == SPANS:  # the tagger's spans for the text
+            return model.predictor.spans_of(position)
+        return self.suggestion(model.proba[position])
 
     def suggestion(self, p) -> tuple:
         """The model's suggestion from an item's probabilities, and how sure it is: the top
@@ -187,6 +194,8 @@ class Ranker:
             ", trained on your labels alone," if model.self_trained else "")
         if session.task == MULTI_LABEL:
             return self.multi_label_reason(role, score, p, who)
+        if session.task == SPANS:
+            return span_rounds.reason(session, model, role, score, position, who)
         top = np.argsort(p)[::-1][:2]
         guess = f"{names[int(top[0])]} ({p[top[0]]:.0%}) and {names[int(top[1])]} ({p[top[1]]:.0%})"
         if role in ("margin", "diverse_margin"):

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from workbench.data.tasks import not_yet
 from workbench.loop.acting import item_and_role
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ class Reviewing:
         columns and the `method`, `folds` and `passes` options). In a multi-label pool, every
         (item, class) decision, most suspicious first (see
         `workbench.loop.cleaning_multi_label`; option `folds`)."""
+        not_yet(self.session.task, "suspects()")
         from workbench.loop.cleaning import suspects
 
         if self.session.task == "multi_label":
@@ -77,6 +79,7 @@ class Reviewing:
         In the widget: Enter keeps the label (a confirm event), a class key relabels it, s
         leaves it for later. Items whose confirmation still stands are left out unless new
         evidence arrived; after each training round the rest is ranked again."""
+        not_yet(self.session.task, "review()")
         table = self._open_suspects(k)
         self.session.focus(table["item_id"], role=REVIEW,
                            reasons=dict(zip(table["item_id"], table["reason"])),
@@ -190,6 +193,7 @@ class Reviewing:
         unlabeled items (never audit or overlap items, which people must label), and put a
         random sample of `review` of them in front of the queue, in the role "spot-check".
         Nothing is written until `batch.accept()`."""
+        not_yet(self.session.task, "accept_suggestions()")
         if isinstance(min_confidence, bool) or not isinstance(min_confidence, (int, float)) \
                 or not 0 < min_confidence <= 1:
             raise ValueError(f"min_confidence must be a probability in (0, 1], got {min_confidence!r}")

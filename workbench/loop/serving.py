@@ -77,7 +77,7 @@ class Serving:
         model = session.rounds.model
         if model is None:
             return None, None
-        return session.ranker.suggestion(model.proba[session.pool.position(item_id)])
+        return session.ranker.suggest(model, session.pool.position(item_id))
 
     def is_done(self, item_id: str) -> bool:
         """Whether this session has nothing more to ask about the item: it is labeled or

@@ -38,13 +38,14 @@ import threading
 
 from workbench.data.jobs import connect
 from workbench.data.pool import Pool
-from workbench.data.tasks import MULTI_LABEL
+from workbench.data.tasks import MULTI_LABEL, SPANS
 from workbench.learn.head import LightHead
 from workbench.learn.learners import make_learner
 from workbench.learn.model import InputSignature
 from workbench.learn.multilabel import MultiLabelHead, multi_label_learner
 from workbench.learn.queue import overlap_items
 from workbench.learn.strategies import get_strategy, strategy_name
+from workbench.learn.token_tagger import TokenTagger
 from workbench.loop import pool_source, views
 from workbench.loop.acting import Actions
 from workbench.loop.events import Events
@@ -86,13 +87,13 @@ class Session:
         classes = list(classes) if classes is not None else pool.classes
         # A model trained elsewhere (a bundle, a registry name): round 0, see loop/start_from.py
         start, classes = open_start(start_from, pool, classes) if start_from is not None else (None, classes)
-        if not classes or len(classes) < 2:
+        if not classes or (len(classes) < 2 and pool.task != SPANS):  # one kind of span is a task
             raise ValueError(
                 f"a session needs at least two classes, got {classes!r}; pass classes=[...] "
                 "when the pool has no ground truth"
             )
-        if pool.task == MULTI_LABEL and start_from is not None:
-            raise ValueError("start_from= is for single-label pools in this version; a multi-label "
+        if pool.task != "single" and start_from is not None:
+            raise ValueError(f"start_from= is for single-label pools in this version; a {pool.task!r} "
                              "session starts from its own labels")
         self.pool = pool
         self.task = pool.task  # what one label is: a class, or a set of them (workbench.data.tasks)
@@ -105,6 +106,9 @@ class Session:
         representation = resolve_representation(representation)
         if self.task == MULTI_LABEL:
             learner = multi_label_learner(learner, self.class_names)
+        elif self.task == SPANS and learner is not None and not hasattr(learner, "fit_spans"):
+            raise ValueError(f"a spans pool needs a learner that tags spans (fit_spans, predict_spans: "
+                             f"e.g. TokenTagger), got {type(learner).__name__}")
         elif isinstance(learner, str):  # by name; "finetune" trains the encoder given as representation=
             learner = make_learner(learner, seed, encoder=representation)
         # The default: a light head on the pool's representation, learned once in the
@@ -112,7 +116,8 @@ class Session:
         self.learner = (learner if learner is not None else self._default_learner(seed)
                         if start is None else learner_after(start, seed))
         # diverse_margin ranks one class per item; diverse_uncertainty each class's own decision
-        strategy = strategy or ("diverse_uncertainty" if self.task == MULTI_LABEL else "diverse_margin")
+        strategy = strategy or {MULTI_LABEL: "diverse_uncertainty",
+                                SPANS: "least_confident_token"}.get(self.task, "diverse_margin")
         self.strategy = get_strategy(strategy, self.task)
         self.strategy_name = strategy_name(strategy)
         check_strategy_fits(self.strategy, self.strategy_name, self.learner)
@@ -178,6 +183,8 @@ class Session:
         item, one-vs-rest for a multi-label pool."""
         if self.task == MULTI_LABEL:
             return MultiLabelHead(classes=self.class_names, random_state=seed)
+        if self.task == SPANS:
+            return TokenTagger(labels=self.class_names, random_state=seed)
         return LightHead(random_state=seed)
 
     @classmethod
@@ -280,13 +287,15 @@ class Session:
         return export_session(self, path, name=name, as_zip=as_zip, overwrite=overwrite,
                               embed_encoder=embed_encoder)
 
-    def export_labels(self, path):
+    def export_labels(self, path, *, format: str | None = None):
         """Write the current labels as a Hugging Face `datasets` Parquet file (one row per
-        labeled item; the label a ClassLabel, a list of them for a multi-label pool), see
-        `workbench.loop.label_export`; returns the path."""
+        labeled item; the label a ClassLabel, a list of them for a multi-label pool, a list of
+        {start, end, label} for spans); for spans also CoNLL/IOB (".conll", format="conll") or
+        a spaCy DocBin (".spacy", needs spaCy). See `workbench.loop.label_export`; returns the
+        path."""
         from workbench.loop.label_export import export_labels
 
-        return export_labels(self, path)
+        return export_labels(self, path, format=format)
 
     # -- events and life ----------------------------------------------------------------------
     subscribe = _forward("events", Events.subscribe)

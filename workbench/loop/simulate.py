@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.data.pool import Pool
+from workbench.data.tasks import not_yet
 from workbench.loop.session import Session
 
 COLUMNS = ["n_labels", "accuracy", "macro_f1", "balanced_accuracy", "strategy", "seed", "recall"]
@@ -45,6 +46,7 @@ def simulate(pool: Pool, *, strategy=None, learner=None, budget: int = 200, batc
     `representation_cache`: where the session looks for (and keeps) the pool's representation,
     as `Session(representation_cache=)`; default the user's cache folder.
     """
+    not_yet(pool.task, "simulate()")
     if not pool.has_ground_truth:
         raise ValueError(f"simulation needs ground truth labels, and pool {pool.name!r} has none; "
                          "build the pool with them: Pool.from_file(path, label_column=NAME) or "

@@ -55,7 +55,7 @@ class Team:
     def adjudicate(self) -> pd.DataFrame:
         """Show the items whose annotators disagree next (an adjudication queue); returns
         them. An adjudication is a label like any other, recorded in the role "adjudication"."""
-        table = agreement(self.session.store.events(), sets=self.session.task == "multi_label").disagreements
+        table = agreement(self.session.store.events(), task=self.session.task).disagreements
         reasons = {row.item_id: "adjudication: " + ", ".join(f"{who} said {label}" for who, label
                                                                in sorted(row.labels.items()))
                    for row in table.itertuples()}
@@ -64,7 +64,7 @@ class Team:
 
     def agreement(self):
         """Agreement between this store's annotators (see workbench.loop.agreement)."""
-        return agreement(self.session.store.events(), sets=self.session.task == "multi_label")
+        return agreement(self.session.store.events(), task=self.session.task)
 
 
 def ago(when) -> str:

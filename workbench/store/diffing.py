@@ -13,7 +13,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from workbench.store import blame, refs, views
+from workbench.store import blame, refs, span_changes, views
 
 
 def labels(store, at: str | None = None) -> pd.Series:
@@ -79,10 +79,11 @@ def set_classes(value) -> list[str] | None:
 
 def inside(before, after) -> str:
     """What changed inside a multi-label item's set (labels that are JSON lists of classes;
-    None: no label): "+odd -even"; "" for any other label."""
+    None: no label): "+odd -even"; inside a document's span list: "span 12-19 PER -> ORG,
+    +span 0-5 PER" (span_changes.inside); "" for any other label."""
     was, now = ([] if v is None else set_classes(v) for v in (before, after))
     if was is None or now is None:
-        return ""
+        return span_changes.inside(before, after) or ""
     return " ".join([*(f"+{c}" for c in now if c not in was), *(f"-{c}" for c in was if c not in now)])
 
 

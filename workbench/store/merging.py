@@ -2,7 +2,8 @@
 
 Every change only one side made since the two diverged (their merge base, by ancestry) is
 taken; a multi-label item's set (a JSON list) that both sides changed is merged class by
-class (`diffing.merge_sets`); any other item both sides changed to different labels is a
+class (`diffing.merge_sets`), a document's span list edit by edit where the two sides' edits do
+not overlap (`span_changes.merge_spans`); any other item both sides changed to different labels is a
 conflict, and the merge waits until each is resolved (or the merge is aborted). Where a plain
 fold of the union would not give the three-way result, the merge writes "merge" events that
 do; what it will write is recorded before any of it (merge_state.py).
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from workbench.store import committing, diffing, files, graph, merge_state, refs, views
+from workbench.store import committing, diffing, files, graph, merge_state, refs, span_changes, views
 from workbench.store.errors import ABORT_MERGE, CONFLICTS, StoreError
 from workbench.store.graph import Commit
 from workbench.store.meta import read_meta
@@ -65,6 +66,7 @@ def merge(store, ref: str, message: str | None = None) -> MergeResult:
         target, conflicts, taken = {}, {}, 0
         meta = read_meta(store.path)
         classes, sets = meta.get("classes"), meta.get("task") == "multi_label"
+        spans = meta.get("task") == "spans"
         for item in sorted(items):
             was, ours, their = b.get(item), o.get(item), t.get(item)
             if ours == their or their == was:
@@ -73,6 +75,9 @@ def merge(store, ref: str, message: str | None = None) -> MergeResult:
                 target[item], taken = their, taken + 1
             elif sets and (merged := diffing.merge_sets(was, ours, their, classes)) is not None:
                 # a multi-label set both sides changed: each class as the side that changed it
+                target[item], taken = merged, taken + 1
+            elif spans and (merged := span_changes.merge_spans(was, ours, their, classes)) is not None:
+                # a document's span list both sides changed, at places that do not overlap
                 target[item], taken = merged, taken + 1
             else:
                 target[item] = ours  # kept until resolved
@@ -102,7 +107,7 @@ def resolve(store, item_id: str, label: str | None):
         if item_id not in state["conflicts"]:
             raise StoreError(f"item {item_id!r} is not in conflict; the conflicts are "
                              f"{sorted(state['conflicts'])[:10]}")
-        _check_resolution(store, label)
+        label = _check_resolution(store, label)
         current = diffing.labels(store).get(item_id)
         if label is None:
             event = store.append(item_id, None, action="remove", source="human", query="merge")
@@ -114,12 +119,23 @@ def resolve(store, item_id: str, label: str | None):
         return event
 
 
-def _check_resolution(store, label) -> None:
-    """A multi-label store's resolution is a JSON list of its classes (what a session writes);
-    a StoreError naming the value otherwise, before anything is written."""
+def _check_resolution(store, label):
+    """The label a resolution writes. A multi-label store's is a JSON list of its classes (what
+    a session writes); a spans store's a span list of its labels (its JSON, or a list of
+    [start, end, label]), written as the canonical `str(SpanList)`. A StoreError naming the
+    value otherwise, before anything is written."""
     meta = read_meta(store.path)
+    if meta.get("task") == "spans" and label is not None:
+        classes = meta.get("classes")
+        try:
+            return span_changes.dump(span_changes.stored_spans(label, classes))
+        except ValueError as err:
+            example = json.dumps({"v": 1, "spans": [[0, 5, (classes or ["PER"])[0]]]}, ensure_ascii=False)
+            raise StoreError(f"this store holds span lists; {err}. Resolve with a list of "
+                             f"[start, end, label] spans of its labels {classes}, as its JSON "
+                             f"(e.g. '{example}') or a list") from None
     if meta.get("task") != "multi_label" or label is None:
-        return
+        return label
     classes = meta.get("classes") or []
     try:
         names = json.loads(label) if isinstance(label, str) else None
@@ -128,6 +144,7 @@ def _check_resolution(store, label) -> None:
     if not isinstance(names, list) or not all(isinstance(n, str) and n in classes for n in names):
         raise StoreError(f"this store holds multi-label sets: resolve with a JSON list of its classes "
                          f"{classes}, e.g. '[\"{classes[0] if classes else 'a'}\"]', got {label!r}")
+    return label
 
 
 def abort_merge(store) -> None:

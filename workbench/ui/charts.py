@@ -131,6 +131,29 @@ def accuracy_chart(history: pd.DataFrame, *,
         width=WIDTH, height=HEIGHT)
 
 
+def span_f1_chart(history: pd.DataFrame) -> alt.Chart:
+    """A spans session's exact-match span F1, precision and recall against the number of
+    labeled texts, one point per round."""
+    data = pd.DataFrame(history)
+    if data.empty or "span_f1" not in data or data["span_f1"].isna().all():
+        why = "" if data.empty else f"\n{data['eval_on'].iloc[-1]}"
+        return _message(f"no span F1 measured yet{why}", "Span F1")
+    names = {"span_f1": "span F1", "span_precision": "precision", "span_recall": "recall"}
+    long = data.melt(id_vars=["round", "n_labels", "n_eval"], value_vars=list(names),
+                     var_name="metric", value_name="value").dropna(subset=["value"])
+    long["metric"] = long["metric"].map(names)
+    lower = max(0.0, math.floor(long["value"].min() * 10 - 1) / 10)
+    return alt.Chart(long, title=f"Span F1 on {data['eval_on'].iloc[-1]}").mark_line(point=True).encode(
+        x=alt.X("n_labels:Q", title="number of labeled texts"),
+        y=alt.Y("value:Q", title="exact-match span score", scale=alt.Scale(domain=[lower, 1])),
+        color=alt.Color("metric:N", title=None, legend=alt.Legend(orient="bottom-right"),
+                        scale=alt.Scale(domain=list(names.values()), range=[BLUE, ORANGE, GREY])),
+        strokeDash=alt.condition("datum.metric == 'span F1'", alt.value([1, 0]), alt.value([4, 3])),
+        tooltip=["metric:N", "round:Q", "n_labels:Q", alt.Tooltip("value:Q", format=".3f"),
+                 alt.Tooltip("n_eval:Q", title="measured on (texts)")],
+    ).properties(width=WIDTH, height=HEIGHT)
+
+
 def _other_metrics(history) -> pd.DataFrame:
     """This session's macro-F1 and balanced accuracy (and micro-F1 of a multi-label session)
     per round, long form (metric, value)."""
@@ -172,19 +195,26 @@ def learning_curves(curves: pd.DataFrame, metric: str = "accuracy") -> alt.TopLe
     return chart.properties(title=title)
 
 
-def class_balance_chart(labels: pd.DataFrame, *, sets: bool = False) -> alt.TopLevelMixin:
+def class_balance_chart(labels: pd.DataFrame, *, sets: bool = False,
+                        spans: bool = False) -> alt.TopLevelMixin:
     """Horizontal bars of how many items carry each label, the most common first (a
-    multi-label item's set, a JSON list, counts once for each of its classes)."""
+    multi-label item's set, a JSON list, counts once for each of its classes; `spans`: how
+    many spans of each label the texts hold)."""
     labels = pd.DataFrame(labels)
     if labels.empty or labels["label"].isna().all():
         return _message("no labels yet", "Class balance")
     values = labels["label"].dropna().astype(str)
     if sets:  # a multi-label store: each label is a JSON list of classes
         values = values.map(json.loads).explode().dropna().astype(str)
+    if spans:  # a spans store: {"v": 1, "spans": [[start, end, label], ...]}
+        values = values.map(lambda v: [s[2] for s in json.loads(v)["spans"]]).explode().dropna().astype(str)
+        if values.empty:
+            return _message("no spans marked yet", "Span labels")
     data = values.value_counts().reset_index()  # label, count
     y = alt.Y("label:N", title="label", sort="-x")
     bars = alt.Chart().mark_bar(color=BLUE).encode(
-        x=alt.X("count:Q", title="items labelled"), y=y, tooltip=["label:N", "count:Q"])
+        x=alt.X("count:Q", title="spans marked" if spans else "items labelled"), y=y,
+        tooltip=["label:N", "count:Q"])
     text = bars.mark_text(align="left", dx=3, color=GREY).encode(text="count:Q")
     return alt.layer(bars, text, data=data,
                      title=f"Class balance ({len(labels['label'].dropna())} labels)").properties(
@@ -214,12 +244,13 @@ class Dashboard(widgets.HBox):
     def refresh(self, *, only_labels: bool = False) -> None:
         """Redraw now (a new ``.chart`` re-sends the spec); ``only_labels``: the balance only."""
         with self._update_lock:
+            task = getattr(self._session, "task", "single")
             self.balance.chart = class_balance_chart(
-                self._session.store.current_labels(),
-                sets=getattr(self._session, "task", "single") == "multi_label")
+                self._session.store.current_labels(), sets=task == "multi_label", spans=task == "spans")
             if not only_labels:
                 history = pd.DataFrame(self._session.history)
-                self.accuracy.chart, self.loss.chart = accuracy_chart(history), loss_chart(history)
+                self.accuracy.chart = span_f1_chart(history) if task == "spans" else accuracy_chart(history)
+                self.loss.chart = loss_chart(history)
                 # a learner without epochs (the default LightHead) never has a loss curve: no
                 # empty panel for it once a round has shown that
                 curves = [c for c in history.get("loss", []) if isinstance(c, (list, tuple, np.ndarray))]
