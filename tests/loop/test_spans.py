@@ -185,3 +185,16 @@ def test_what_spans_do_not_have_yet_says_so(data, tmp_path):
         with pytest.raises(ValueError, match="not available for a 'spans' session"):
             call()
     session.close()
+
+
+def test_the_entities_set_is_offline_exact_and_keeps_the_test_names_out_of_the_pool():
+    texts, spans = entity_texts(300, seed=2, half=0)
+    test_texts, test_spans = entity_texts(300, seed=2, half=1)
+    assert (texts, spans) == entity_texts(300, seed=2, half=0)  # the same set for the same seed
+    for text, marks in zip(texts, spans):
+        span_list(marks, text, LABELS)  # every offset inside its text, no overlaps
+    names = {text[s:e] for text, marks in zip(texts, spans) for s, e, _ in marks}
+    test_names = {text[s:e] for text, marks in zip(test_texts, test_spans) for s, e, _ in marks}
+    assert len(names) > 100 and not names & test_names
+    assert {label for marks in spans for _, _, label in marks} == set(LABELS)
+    assert any("🎉" in t for t in texts) and any(not m for m in spans)  # an emoji; texts with no names

@@ -1,25 +1,34 @@
-"""A small named-entity data set built on the spot, offline: sentences from templates with
-people, organisations and places filled in, each span's offsets known exactly.
+"""A small named-entity data set built on the spot, offline: sentences from templates, and
+from parts (who, what they did, when), with people, organisations and places filled in, each
+span's offsets known exactly.
 
-Names are drawn from two disjoint halves of each list: the pool's texts use one half, the test
-texts the other, so span F1 on the test texts measures whether a model learned what an entity
-looks like in context, not a list of names. Some sentences carry no entity at all, and a few
-names contain characters outside the Basic Multilingual Plane's letters (an emoji nearby) so
-that offsets are counted in code points from the first text on.
+Names are made from two disjoint halves of each list of parts (first names, last names,
+company stems, places; the words that say what a company is are shared): the pool's texts use
+one half, the test texts the other, so span F1 on the test texts measures whether a model
+learned what an entity looks like in context, not a list of names. Some sentences carry no
+entity at all, and one template has an emoji (a character outside the Basic Multilingual
+Plane) before a name, so that offsets are counted in code points from the first texts on.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-PEOPLE = ["Alice Moreau", "Bob Okafor", "Carla Mendes", "Dmitri Volkov", "Erin Walsh", "Farah Haddad",
-          "Gustav Lind", "Hana Sato", "Ivan Petrov", "Julia Costa", "Kofi Mensah", "Lena Berg",
-          "Marco Rossi", "Nadia Karim", "Oscar Diaz", "Priya Nair", "Quentin Blake", "Rosa Lopez",
-          "Samir Aziz", "Tara Singh", "Umar Farouk", "Vera Novak", "Wei Chen", "Yusuf Demir"]
-ORGS = ["Acme Corp", "Northwind Bank", "Globex", "Initech", "Umbrella Health", "Stark Industries",
-        "Wayne Foods", "Cyberdyne Systems", "Hooli", "Vandelay Imports", "Soylent Group", "Tyrell Labs",
-        "Oceanic Air", "Blue Sun", "Aperture Science", "Black Mesa", "Massive Dynamic", "Gringotts",
-        "Monarch Motors", "Pied Piper"]
+# Names are made of parts, as real ones are: first and last names; an organisation's stem and,
+# mostly, a word that says what it is ("Bank", "Labs"). The stems, first and last names and
+# places are split in halves (pool, test); the kind words are shared, as they are in the world.
+FIRST = ["Alice", "Bob", "Carla", "Dmitri", "Erin", "Farah", "Gustav", "Hana", "Ivan", "Julia", "Kofi",
+         "Lena", "Marco", "Nadia", "Oscar", "Priya", "Quentin", "Rosa", "Samir", "Tara", "Umar", "Vera",
+         "Wei", "Yusuf", "Amara", "Bruno", "Chloe", "Dario", "Elif", "Femi", "Greta", "Hugo"]
+LAST = ["Moreau", "Okafor", "Mendes", "Volkov", "Walsh", "Haddad", "Lind", "Sato", "Petrov", "Costa",
+        "Mensah", "Berg", "Rossi", "Karim", "Diaz", "Nair", "Blake", "Lopez", "Aziz", "Singh", "Farouk",
+        "Novak", "Chen", "Demir", "Adeyemi", "Brandt", "Castillo", "Dubois", "Eriksen", "Fontaine"]
+STEMS = ["Acme", "Northwind", "Globex", "Initech", "Umbrella", "Stark", "Wayne", "Cyberdyne", "Hooli",
+         "Vandelay", "Soylent", "Tyrell", "Oceanic", "Bluesun", "Aperture", "Blackmesa", "Massive",
+         "Gringott", "Monarch", "Piedpiper", "Zenith", "Orbital", "Redwood", "Silverline", "Keystone",
+         "Halcyon", "Polaris", "Granite", "Meridian", "Lumen"]
+KINDS = ["Corp", "Bank", "Group", "Labs", "Systems", "Motors", "Air", "Foods", "Health", "Industries",
+         "Media", "Energy", "Insurance", "Capital"]
 PLACES = ["Paris", "Lagos", "Lisbon", "Kyiv", "Dublin", "Beirut", "Oslo", "Osaka", "Tallinn", "Porto",
           "Accra", "Bergen", "Milan", "Cairo", "Madrid", "Chennai", "Leeds", "Seville", "Tunis", "Delhi"]
 TEMPLATES = [
@@ -38,20 +47,44 @@ TEMPLATES = [
     "Nobody expected the vote to pass so quickly.",
     "{ORG} and {ORG} agreed to merge by {LOC} time.",
 ]
+# Sentences built from parts, so that a model meets new contexts for hundreds of texts: who
+# (a person, an organisation, or a phrase around one), what they did (to whom or where), when.
+SUBJECTS = ["{PER}", "{ORG}", "Minister {PER}", "{PER}, the head of {ORG},", "Officials at {ORG}",
+            "Coach {PER}", "The lawyers of {PER}", "{ORG}, based in {LOC},", "Dr {PER}", "Analysts at {ORG}"]
+ACTIONS = ["met {PER} in {LOC}", "visited {LOC}", "criticised {ORG}", "praised {PER}", "sued {ORG}",
+           "moved to {LOC}", "signed a deal with {ORG}", "left {ORG} for {ORG}", "thanked {PER} and {PER}",
+           "returned from {LOC}", "opened a plant near {LOC}", "warned {ORG} about costs",
+           "bought a stake in {ORG}", "flew to {LOC} to see {PER}", "spoke to reporters",
+           "denied the claims", "raised its forecast"]
+WHEN = ["", " on Monday", " last week", " after a long dispute", " in March", " this morning",
+        " despite protests in {LOC}", " before the election", " at a hearing in {LOC}"]
 LABELS = ["LOC", "ORG", "PER"]
-_SLOTS = {"PER": PEOPLE, "ORG": ORGS, "LOC": PLACES}
+
+
+def _name(label: str, half: int, rng) -> str:
+    def pick(words):
+        part = words[half::2]
+        return part[int(rng.integers(len(part)))]
+    if label == "PER":
+        return f"{pick(FIRST)} {pick(LAST)}"
+    if label == "ORG":  # a fifth are a bare stem ("Hooli"), as some companies are
+        return pick(STEMS) if rng.random() < 0.2 else f"{pick(STEMS)} {KINDS[int(rng.integers(len(KINDS)))]}"
+    return pick(PLACES)
 
 
 def entity_texts(n: int, *, seed: int = 0, half: int = 0) -> tuple[list[str], list[list[tuple]]]:
     """`n` texts of one to three sentences and their spans `(start, end, label)`. `half`
     (0 or 1) picks which half of each name list fills them (the pool one, the test the other)."""
     rng = np.random.default_rng([seed, half])
-    names = {k: v[half::2] for k, v in _SLOTS.items()}
     texts, spans = [], []
     for _ in range(n):
         text, marks = "", []
         for _ in range(int(rng.integers(1, 4))):
-            template = TEMPLATES[int(rng.integers(len(TEMPLATES)))]
+            if rng.random() < 0.3:  # a fixed sentence, or one made of parts
+                template = TEMPLATES[int(rng.integers(len(TEMPLATES)))]
+            else:
+                template = (SUBJECTS[int(rng.integers(len(SUBJECTS)))] + " " + ACTIONS[int(rng.integers(
+                    len(ACTIONS)))] + WHEN[int(rng.integers(len(WHEN)))] + ".")
             if text:
                 text += " "
             rest = template
@@ -59,7 +92,7 @@ def entity_texts(n: int, *, seed: int = 0, half: int = 0) -> tuple[list[str], li
                 before, _, after = rest.partition("{")
                 label, _, rest = after.partition("}")
                 text += before
-                name = names[label][int(rng.integers(len(names[label])))]
+                name = _name(label, half, rng)
                 marks.append((len(text), len(text) + len(name), label))
                 text += name
             text += rest
