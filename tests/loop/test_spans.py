@@ -119,7 +119,7 @@ def test_labels_are_span_lists_stored_in_code_points_and_bad_ones_store_nothing(
 def test_rounds_queue_suggest_and_score_span_f1(data, tmp_path):
     pool, test = data
     session = Session(pool, tmp_path / "s", test=test, watch=False)
-    assert session.strategy_name == "least_confident_token"
+    assert session.strategy_name == "mean_token_entropy"
     for _ in range(20):
         item = session.next()
         session.label(item, pool.true_label(item.item_id))
@@ -128,17 +128,17 @@ def test_rounds_queue_suggest_and_score_span_f1(data, tmp_path):
     assert row["n_labels"] == 20 and row["eval_on"] == "held-out test texts (60)"
     assert 0.5 < row["span_f1"] <= 1 and np.isnan(row["accuracy"])
     item = session.next()
-    assert item.strategy == "least_confident_token" and isinstance(item.suggestion, SpanList)
+    assert item.strategy == "mean_token_entropy" and isinstance(item.suggestion, SpanList)
     assert 0 <= item.confidence <= 1 and item.score >= 0
     assert item.reason.startswith(
-        f"least confident token {item.score:.2f}: the round-1 model is least sure of")
+        f"mean token entropy {item.score:.2f} nats: the round-1 model hesitates over this text, most over")
     assert session.suggest(item.item_id) == (item.suggestion, pytest.approx(item.confidence))
     # the queue ranks by uncertainty, most unsure first, and the score is the model's own figure
     queue = session.serving.queue
-    scores = [queue.entry(k)[2] for k in range(len(queue)) if queue.entry(k)[1] == "least_confident_token"]
+    scores = [queue.entry(k)[2] for k in range(len(queue)) if queue.entry(k)[1] == "mean_token_entropy"]
     assert len(scores) > 50 and scores == sorted(scores, reverse=True)
     model = session.rounds.model
-    own = model.learner.uncertainty(model.predictor.features, [item.position])[0, 0]
+    own = model.learner.uncertainty(model.predictor.features, [item.position])[0, 1]
     assert item.score == pytest.approx(own)
     for _ in range(40):
         item = session.next()
@@ -151,13 +151,13 @@ def test_rounds_queue_suggest_and_score_span_f1(data, tmp_path):
     again.wait_for_training()
     assert dict(again.labels) == labels
     assert list(again.history["span_f1"]) == list(history["span_f1"])
-    assert again.next().strategy == "least_confident_token"
+    assert again.next().strategy == "mean_token_entropy"
     again.close()
 
 
 def test_audit_texts_score_a_session_without_a_test_pool(data, tmp_path):
     pool, _ = data
-    session = Session(pool, tmp_path / "s", audit_every=3, watch=False, strategy="mean_token_entropy")
+    session = Session(pool, tmp_path / "s", audit_every=3, watch=False, strategy="least_confident_token")
     for _ in range(30):
         item = session.next()
         session.label(item, pool.true_label(item.item_id))
@@ -165,7 +165,7 @@ def test_audit_texts_score_a_session_without_a_test_pool(data, tmp_path):
     row = session.history.iloc[-1]
     assert row["eval_on"].startswith("random audit sample (") and row["n_eval"] >= 5
     assert row["n_labels"] == 30 - row["n_eval"]
-    assert session.next().reason.startswith("mean token entropy")
+    assert session.next().reason.startswith("least confident token")
     session.close()
 
 

@@ -117,7 +117,7 @@ class Session:
                         if start is None else learner_after(start, seed))
         # diverse_margin ranks one class per item; diverse_uncertainty each class's own decision
         strategy = strategy or {MULTI_LABEL: "diverse_uncertainty",
-                                SPANS: "least_confident_token"}.get(self.task, "diverse_margin")
+                                SPANS: "mean_token_entropy"}.get(self.task, "diverse_margin")
         self.strategy = get_strategy(strategy, self.task)
         self.strategy_name = strategy_name(strategy)
         check_strategy_fits(self.strategy, self.strategy_name, self.learner)
