@@ -8,6 +8,9 @@
 //                 ←/→ walk back/forward to fix a label · g grid (image pools)
 //                 multi-label: 1-9, 0 toggle a class · Enter save the classes selected
 //                 (g only says the grid labels one class per item)
+//                 spans: 1-9, 0 mark the words selected (or relabel the span chosen) ·
+//                 ←/→ move the caret a word, Shift+←/→ extend the selection · Del/⌫ delete
+//                 the span chosen · Esc clear · ↑/↓ walk back/forward · z undo (spans.js)
 //   grid:         1-9, 0 label the highlighted thumbnail (then the next is highlighted)
 //                 Shift+1-9/0 that class for every thumbnail still showing "?"
 //                 s skip the highlighted · arrows/click move · z undo · Enter save the page
@@ -31,6 +34,7 @@ function listenToKeys(w) {
       if (i >= 0) act.pick(i, e.shiftKey);
       return true;
     }
+    if (!grid && w.isSpans() && w.spans.onKey(e)) return true;
     switch (key) {
       case "Enter": act.accept(); return true;
       case "Backspace": case "z": case "Z": act.undo(); return true;

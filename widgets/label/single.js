@@ -9,6 +9,9 @@
 // button, toggles the class in the selection shown as pressed buttons (selectionOf() in
 // label/state.js: it starts as the model's suggested set, or the label the item has), and
 // Enter saves the selection, none selected included (no class applies).
+//
+// Spans sessions (a label is the list of spans of a text): label/spans.js edits the spans on
+// this screen, and Enter saves them the same way (enterAction with "spans").
 
 const SINGLE_HELP = "number keys: class (see the buttons) · Enter: accept suggestion · s: skip · "
   + "z/⌫: undo · ←/→: fix earlier labels";
@@ -53,6 +56,7 @@ function singleMode(w) {
   // its entry back as it was), and step forward.
   function amend(entry, name, msg) {
     S.selection = null;
+    S.spans = null;
     const action = { kind: "relabel", eventIds: [newEventId()], entry,
       prev: { label: entry.label, skipped: entry.skipped, deferred: entry.deferred } };
     Object.assign(entry, { label: name, skipped: false, deferred: false });
@@ -72,6 +76,7 @@ function singleMode(w) {
   // id; null writes nothing (a review left for later), so there is nothing to undo.
   function advance(outcome, kind, msg) {
     S.selection = null;
+    S.spans = null;
     const entry = { item: S.current, ...outcome };
     record(S, entry);
     S.current = S.buffer.shift() || null;
@@ -95,7 +100,7 @@ function singleMode(w) {
 
   // Enter does what the screen says it does: both come from enterAction().
   function accept() {
-    const enter = enterAction(S, w.isMulti());
+    const enter = enterAction(S, w.task());
     if (!enter.item) return;
     if (enter.kind === "keep") { w.review.keep(enter); return; }
     if (enter.kind === "save") { save(enter); return; }
@@ -123,6 +128,12 @@ function singleMode(w) {
 
   // -- drawing ------------------------------------------------------------------------------
   function enterHint(enter) {
+    if (enter.kind === "save" && w.isSpans()) {
+      return ` · Enter saves ${spansText(enter.label)}${enter.label.length ? "" : " (nothing to mark)"}`;
+    }
+    if (enter.kind === "keep" && w.isSpans()) {
+      return ` · Enter keeps ${spansText(enter.label)} · edit them to change it${enter.entry ? "" : " · s: later"}`;
+    }
     if (enter.kind === "save") {
       return ` · Enter saves ${labelText(enter.label)}${enter.label.length ? "" : " (no class applies)"}`;
     }
@@ -141,16 +152,18 @@ function singleMode(w) {
   function drawSuggestion(enter) {
     const item = enter.item;
     const hint = h("span", "wb-hint", enterHint(enter));
+    const spans = w.isSpans();
+    const line = spans ? [h("div", "wb-hint wb-spans-state", w.spans.stateLine(item))] : [];
     if (!hasSuggestion(item)) {
-      els.suggest.replaceChildren(document.createTextNode("no suggestion yet (no model)"), hint);
+      els.suggest.replaceChildren(document.createTextNode("no suggestion yet (no model)"), hint, ...line);
       return;
     }
     els.suggest.replaceChildren(
       document.createTextNode(isReview(item) ? "held-out models suggest " : "model suggests "),
-      h("strong", "wb-suggested-name", labelText(item.suggestion)),
+      h("strong", "wb-suggested-name", spans ? spansText(item.suggestion) : labelText(item.suggestion)),
       document.createTextNode(item.confidence !== null && item.confidence !== undefined
         ? ` (${pct(item.confidence)})` : ""),
-      hint);
+      hint, ...line);
   }
 
   function draw(enter) {
@@ -173,19 +186,24 @@ function singleMode(w) {
     }
     if (item !== view.drawnItem) {
       els.item.dataset.itemId = item.item_id;
-      els.item.appendChild(drawContent(item.render));
+      const asSpans = w.isSpans() && typeof item.text === "string";
+      els.item.appendChild(asSpans ? w.spans.textBox() : drawContent(item.render));
       els.item.appendChild(h("div", "wb-item-id", item.name || item.item_id));
       view.drawnItem = item;
     }
+    if (w.isSpans()) w.spans.paint(item);
     const multi = w.isMulti();
+    const spans = w.isSpans();
     let given = null;
     if (S.view !== null) {
       const entry = S.history[S.view];
       els.review.appendChild(h("strong", null, `Earlier item ${S.history.length - S.view} back: `));
-      els.review.appendChild(document.createTextNode(entry.skipped ? "skipped" : `labeled ${labelText(entry.label)}`));
-      els.review.appendChild(h("div", "wb-hint", multi
-        ? "toggle classes with their keys and press Enter to change it, → to go forward"
-        : "press a class key to change it, → to go forward"));
+      els.review.appendChild(document.createTextNode(entry.skipped ? "skipped"
+        : `labeled ${spans ? spansText(entry.label) : labelText(entry.label)}`));
+      els.review.appendChild(h("div", "wb-hint", spans
+        ? "edit the spans and press Enter to change it, ↓ to go forward"
+        : multi ? "toggle classes with their keys and press Enter to change it, → to go forward"
+          : "press a class key to change it, → to go forward"));
       given = entry.label;
     } else if (isReview(item)) {
       given = w.review.drawQuestion(item);
@@ -193,7 +211,8 @@ function singleMode(w) {
     drawSuggestion(enter);
     // Who gave the label this item has now, when, in which commit (from the kernel's blame).
     els.blame.textContent = S.view === null && item.blame ? item.blame : "";
-    markClassButtons(view.classButtons, names, { suggested: hasSuggestion(item) ? item.suggestion : null, given,
+    if (spans) markClassButtons(view.classButtons, names, { pressed: w.spans.pressed() });
+    else markClassButtons(view.classButtons, names, { suggested: hasSuggestion(item) ? item.suggestion : null, given,
       pressed: multi ? selectionOf(S).names : null });
     els.why.replaceChildren();
     // The reason sentence carries the score when there is one; show the raw score otherwise.
@@ -203,5 +222,5 @@ function singleMode(w) {
     els.why.appendChild(h("div", "wb-reason", item.reason || ""));
   }
 
-  return { label, toggle, amend, advance, stepForward, accept, skip, walk, draw };
+  return { label, toggle, amend, advance, stepForward, accept, skip, walk, draw, waitingFlash };
 }

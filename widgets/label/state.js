@@ -20,6 +20,7 @@ function newState() {
     seq: 0,
     view: null,          // index into history while walking back, null when live
     selection: null,     // multi-label: {key, names} toggled on the item in view (selectionOf)
+    spans: null,         // spans: the edit of the item in view (spanEditOf)
     grid: newGrid(),
     flash: "",
     waiting: true,       // no reply to "hello" yet
@@ -51,6 +52,7 @@ function isReview(item) {
 // A label as the screen shows it: a class name, or a multi-label set written as the store
 // writes it (["3", "odd"]; [] when no class applies).
 function labelText(label) {
+  if (Array.isArray(label) && label.some(Array.isArray)) return spansText(label);  // spans
   return Array.isArray(label) ? `[${label.map((n) => JSON.stringify(String(n))).join(", ")}]` : String(label);
 }
 
@@ -80,6 +82,48 @@ function selectionOf(S) {
   return { names: [...names], touched: false };
 }
 
+// Spans: a label is a list of [start, end, label], offsets in UTF-16 units (what the kernel
+// sends and reads back; it converts to code points). Ordered as the store orders them.
+function sameSpans(a, b) {
+  if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+  const key = (s) => `${s[0]}:${s[1]}:${s[2]}`;
+  const set = new Set(a.map(key));
+  return b.every((s) => set.has(key(s)));
+}
+
+function sortSpans(list, names) {
+  const rank = (label) => { const i = names.indexOf(label); return i < 0 ? names.length : i; };
+  return [...list].sort((x, y) => x[0] - y[0] || x[1] - y[1] || rank(x[2]) - rank(y[2]));
+}
+
+// The spans a label names, in a few words: "3 spans: PER, ORG, LOC", "no spans".
+function spansText(list) {
+  if (!Array.isArray(list) || !list.length) return "no spans";
+  return `${list.length} span${list.length === 1 ? "" : "s"}: ${list.map((s) => s[2]).join(", ")}`;
+}
+
+// Spans: the edit of the item in view. Untouched, its spans are the label the item has (walked
+// back to: its entry's; a review item: the label under review), else the model's suggestion
+// (pre-annotated), else none. Beside them: the caret (a token index), the anchor of a selection
+// being extended from the keyboard or made with the mouse (null: none; the selection is the
+// tokens from the anchor to the caret), and the span chosen (to relabel or delete), by value.
+function spanEditOf(S) {
+  const key = viewKey(S);
+  const kept = S.spans && S.spans.key === key ? S.spans : null;
+  const edit = kept || { key, list: null, touched: false, caret: null, anchor: null, chosen: null };
+  if (!edit.touched) {
+    const entry = S.view === null ? null : S.history[S.view];
+    const item = entry ? entry.item : S.current;
+    let list = [];
+    if (entry && !entry.skipped && Array.isArray(entry.label)) list = entry.label;
+    else if (!entry && isReview(item) && Array.isArray(item.given)) list = item.given;
+    else if (item && Array.isArray(item.suggestion)) list = item.suggestion;
+    edit.list = list.map((s) => [...s]);
+  }
+  S.spans = edit;
+  return edit;
+}
+
 // What Enter does on the single-item screen, worked out in one place from the state, so that
 // the hint, the Enter button, the help line and accept() can never disagree:
 //   keep    a review item: Enter keeps `label`, the label the screen shows it with (walked
@@ -88,6 +132,8 @@ function selectionOf(S) {
 //           already (kept or relabeled before) and Enter only moves on.
 //   accept  Enter labels the item with the model's suggestion, `label`.
 //   none    no suggestion: Enter only says so.
+// In a spans session (`multi` is "spans") the same, with the spans of the edit (spanEditOf) for
+// the selection: Enter saves them, [] included (nothing to mark), or keeps what the item has.
 // In a multi-label session (`multi`) Enter saves the selection (selectionOf):
 //   save    Enter labels the item (walked back: relabels it) with the set `label`; `source`
 //           "suggestion" when that is the model's suggested set, untouched.
@@ -97,6 +143,10 @@ function enterAction(S, multi = false) {
   const entry = S.view === null ? null : S.history[S.view];
   const item = entry ? entry.item : S.current;
   if (!item) return { kind: "none", item: null, entry };
+  if (multi === "spans") {
+    const edit = spanEditOf(S);
+    return saveAction(item, entry, { names: edit.list, touched: edit.touched }, sameSpans);
+  }
   if (multi) return saveAction(item, entry, selectionOf(S));
   if (isReview(item)) {
     if (!entry) return { kind: "keep", item, entry, label: item.given, write: true };
@@ -106,10 +156,10 @@ function enterAction(S, multi = false) {
   return { kind: "accept", item, entry, label: item.suggestion };
 }
 
-function saveAction(item, entry, { names, touched }) {
+function saveAction(item, entry, { names, touched }, same = sameSet) {
   const has = entry ? (entry.skipped ? null : entry.label) : (isReview(item) ? item.given : null);
-  if (sameSet(names, has)) return { kind: "keep", item, entry, label: has, write: entry ? !!entry.deferred : true };
-  const suggested = !touched && hasSuggestion(item) && sameSet(names, item.suggestion);
+  if (same(names, has)) return { kind: "keep", item, entry, label: has, write: entry ? !!entry.deferred : true };
+  const suggested = !touched && hasSuggestion(item) && same(names, item.suggestion);
   return { kind: "save", item, entry, label: names, source: suggested ? "suggestion" : "human" };
 }
 

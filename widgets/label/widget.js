@@ -11,12 +11,16 @@ function render({ model, el }) {
     view: { drawnItem: null, classButtons: [] },     // what is drawn now
     isGrid: () => model.get("mode") === "grid",
     isMulti: () => model.get("task") === "multi_label",   // a label is a set of classes
+    isSpans: () => model.get("task") === "spans",          // a label is the spans of a text
+    // What enterAction() is told: "spans", or whether a label is a set of classes.
+    task: () => (model.get("task") === "spans" ? "spans" : model.get("task") === "multi_label"),
     draw: () => draw(w),
   };
   w.kernel = connection(w);
   w.undo = undoStack(w);
   w.single = singleMode(w);
   w.review = reviewMode(w);
+  w.spans = spansMode(w);
   w.grid = gridMode(w);
   w.act = actions(w);
   w.buttons = buildControls(w);
@@ -26,7 +30,7 @@ function render({ model, el }) {
   const onMsg = (msg) => w.kernel.onMessage(msg);
   const onClasses = () => { buildClassButtons(w); w.draw(); };
   const redrawOn = ["progress", "model_state", "error", "mode", "retrain_every", "pool_kind"];
-  const classesOn = ["class_names", "class_keys", "task"];
+  const classesOn = ["class_names", "class_keys", "task", "overlapping"];
   const onModelState = () => { if (S.flash === RETRAIN_FLASH) { S.flash = ""; w.draw(); } };
   const onErrorShown = () => { if (S.flash === REVIEW_FLASH && model.get("error")) { S.flash = ""; w.draw(); } };
   model.on("msg:custom", onMsg);
@@ -58,6 +62,7 @@ function actions(w) {
       const names = model.get("class_names");
       if (i >= names.length) return;
       if (w.isGrid()) w.grid.pick(names[i], fill);
+      else if (w.isSpans()) w.spans.assign(names[i]);
       else if (!fill && w.isMulti()) w.single.toggle(names[i]);
       else if (!fill) w.single.label(names[i], "human");
     },
@@ -71,6 +76,7 @@ function actions(w) {
 
 const ACCEPT_TITLE = "accept the model's suggestion (grid: save the page)";
 const SAVE_TITLE = "save the classes selected as the item's label (none selected: no class applies)";
+const SAVE_SPANS_TITLE = "save the spans shown as the item's label (none: nothing to mark)";
 
 // The buttons under the item and the footer (retrain, review, retrain every n labels).
 function buildControls(w) {
@@ -116,7 +122,8 @@ function buildClassButtons(w) {
   const keys = model.get("class_keys") || [];
   const multi = w.isMulti();
   view.classButtons = model.get("class_names").map((name, i) => {
-    const title = multi ? `select or unselect ${name} (Enter saves the classes selected)` : `label as ${name}`;
+    const title = w.isSpans() ? `mark the words selected as ${name} (a span chosen: relabel it)`
+      : multi ? `select or unselect ${name} (Enter saves the classes selected)` : `label as ${name}`;
     const b = button(name, keys[i] || null, title, () => w.act.pick(i, false));
     b.classList.add("wb-class");
     b.dataset.classIndex = String(i);
@@ -130,19 +137,23 @@ function buildClassButtons(w) {
 function draw(w) {
   const { S, model, els, buttons } = w;
   const grid = w.isGrid();
-  const multi = w.isMulti();  // the grid labels one class per item: not offered
+  const spans = w.isSpans();
+  const multi = w.isMulti() || spans;  // the grid labels one class per item: not offered
   els.root.classList.toggle("wb-mode-grid", grid);
   buttons.grid.hidden = multi || model.get("pool_kind") !== "image";
-  const enter = enterAction(S, multi);
+  const enter = enterAction(S, w.task());
   const keeping = !grid && enter.kind === "keep";
   // The live review item: s leaves it for later.
   const reviewing = multi ? !grid && !enter.entry && isReview(enter.item) : keeping && !enter.entry;
-  const help = multi ? (reviewing ? MULTI_REVIEW_HELP : MULTI_HELP)
+  const help = spans ? SPANS_HELP : multi ? (reviewing ? MULTI_REVIEW_HELP : MULTI_HELP)
     : keeping ? (reviewing ? REVIEW_HELP : REVIEW_BACK_HELP) : SINGLE_HELP;
   els.help.textContent = grid ? GRID_HELP : help + (buttons.grid.hidden ? "" : " · g: grid");
   // A review item's Enter keeps its label and s leaves it for later: the buttons say so.
   buttons.accept.querySelector(".wb-button-label").textContent = keeping ? "keep" : (multi ? "save" : "accept");
-  buttons.accept.title = multi ? SAVE_TITLE : ACCEPT_TITLE;
+  buttons.accept.title = spans ? SAVE_SPANS_TITLE : multi ? SAVE_TITLE : ACCEPT_TITLE;
+  // Spans: ←/→ move the caret in the text, so ↑/↓ walk back and forward.
+  buttons.back.querySelector(".wb-kbd").textContent = spans ? "↑" : "←";
+  buttons.forward.querySelector(".wb-kbd").textContent = spans ? "↓" : "→";
   buttons.skip.querySelector(".wb-button-label").textContent = reviewing ? "later" : "skip";
   els.main.hidden = grid;
   els.grid.hidden = !grid;

@@ -8,7 +8,9 @@ write (`_prefetch`), so it never waits on the disk.
 Messages, browser -> kernel:
     {"type": "hello"}                                  a view appeared: send it a fresh buffer
     {"type": "label", seq, item_id, label, source, query, event_id}   label: a class name; in a
-                                                       multi-label session a list of them ([]: none)
+                                                       multi-label session a list of them ([]: none);
+                                                       in a spans session a list of [start, end,
+                                                       label], UTF-16 units ([]: nothing marked)
     {"type": "skip", seq, item_id, query, event_id}
     {"type": "confirm", seq, item_id, label, query, event_id}   a review keeps the item's
                                                        label: the one the screen named (a list,
@@ -32,7 +34,9 @@ kernel -> browser:
     {"type": "suggestion", item_id, suggestion, confidence, suggested_by}
     {"type": "error", seq, action, item_id, message}
 (items: payloads, see workbench.ui.label_payload; a label or suggestion sent is a class name,
-or in a multi-label session a list of class names.)
+or in a multi-label session a list of class names, or in a spans session a list of
+[start, end, label] in UTF-16 units: the browser counts those, the store code points, and
+workbench.ui.span_payload converts both ways.)
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from __future__ import annotations
 import logging
 
 from workbench.ui.label_payload import is_multi_label, json_number, label_names, label_now
+from workbench.ui.span_payload import is_spans
 
 log = logging.getLogger("workbench.ui.label_widget")  # the widget's logger: these are its messages
 MESSAGES = ("hello", "label", "skip", "confirm", "defer", "undo", "label_page", "page", "holding",
@@ -143,7 +148,7 @@ class LabelMessages:
             item_id = str(content.get("item_id"))
             suggestion, confidence = self.session.suggest(item_id)
             self.send({"type": "suggestion", "item_id": item_id,
-                       "suggestion": label_names(self.session, suggestion),
+                       "suggestion": label_names(self.session, suggestion, item_id),
                        "confidence": json_number(confidence), "suggested_by": self.session.suggested_by})
             return None
         if kind == "retrain":
@@ -163,10 +168,11 @@ class LabelMessages:
             raise ValueError(f"confirm of item {item_id!r} needs the label the screen showed "
                              f"it keeps, got label=None")
         now = label_now(self.session, item_id)
-        if is_multi_label(self.session):
-            shown = label_names(self.session, self._label_value(shown, item_id))
+        if is_multi_label(self.session) or is_spans(self.session):
+            shown = label_names(self.session, self._label_value(shown, item_id), item_id)
+            what = "the spans" if is_spans(self.session) else "the classes"
             if now != shown:
-                raise ValueError(f"item {item_id!r} was shown to keep the classes {shown}, but its "
+                raise ValueError(f"item {item_id!r} was shown to keep {what} {shown}, but its "
                                  f"label is now {now}; nothing was written, look at it again")
             return
         if now != str(shown):

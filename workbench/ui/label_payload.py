@@ -7,7 +7,9 @@ who made it, who gave the label it has now (`blame`) and that label (`given`), a
 it (`render`: an image, a text, a table, or the reason it cannot be shown). Numbers are JSON
 floats or None (never NaN). A label (the suggestion, the label given) is a class name; in a
 multi-label session, a list of class names in class order (`[]`: no class applies), so that
-the browser can pre-select them (`label_names`).
+the browser can pre-select them (`label_names`). In a spans session a label is a list of
+`[start, end, label]` in UTF-16 units, and an item also carries its `text`, `tokens` and
+`units` (workbench.ui.span_payload, which converts the offsets).
 """
 
 from __future__ import annotations
@@ -15,16 +17,17 @@ from __future__ import annotations
 import math
 
 from workbench.data.tasks import MULTI_LABEL, SINGLE, is_collection, label_set
+from workbench.ui.span_payload import is_spans, spans_to_browser, text_fields
 
 
 def item_payload(session, q) -> dict:
     """An item the queue serves (`q`, from `session.peek` or `session.next`), in its role."""
     return {"item_id": q.item_id, "name": display_name(session, q.item_id), "strategy": q.strategy,
             "score": json_number(q.score), "reason": q.reason,
-            "suggestion": label_names(session, q.suggestion),
+            "suggestion": label_names(session, q.suggestion, q.item_id),
             "confidence": json_number(q.confidence), "suggested_by": session.suggested_by,
             "blame": session.blame_text(q.item_id), "given": label_now(session, q.item_id),
-            "render": render(session, q.item_id)}
+            "render": render(session, q.item_id), **spans_fields(session, q.item_id)}
 
 
 def returned_payload(session, item_id: str, *, reason: str) -> dict:
@@ -33,27 +36,35 @@ def returned_payload(session, item_id: str, *, reason: str) -> dict:
     return {"item_id": item_id, "name": display_name(session, item_id),
             "strategy": session.served_as(item_id) or "manual",
             "score": None, "reason": reason,
-            "suggestion": label_names(session, suggestion),
+            "suggestion": label_names(session, suggestion, item_id),
             "confidence": json_number(confidence), "suggested_by": session.suggested_by,
             "blame": session.blame_text(item_id), "given": label_now(session, item_id),
-            "render": render(session, item_id)}
+            "render": render(session, item_id), **spans_fields(session, item_id)}
+
+
+def spans_fields(session, item_id: str) -> dict:
+    """A spans item's text, tokens and their unit (nothing in other sessions)."""
+    return text_fields(session, item_id) if is_spans(session) else {}
 
 
 def label_now(session, item_id: str) -> str | list[str] | None:
     """The item's current label, as the browser gets it (a review item shows what it keeps)."""
-    return label_names(session, session.label_of(item_id))
+    return label_names(session, session.label_of(item_id), item_id)
 
 
 def is_multi_label(session) -> bool:
     return getattr(session, "task", SINGLE) == MULTI_LABEL
 
 
-def label_names(session, label) -> str | list[str] | None:
+def label_names(session, label, item_id: str | None = None) -> str | list | None:
     """A label as the browser gets it: a class name; in a multi-label session the list of the
-    set's class names, in class order. None: no label (or, multi-label, no set of classes: a
+    set's class names, in class order; in a spans session the spans of item `item_id`'s text,
+    `[start, end, label]` in UTF-16 units. None: no label (or, multi-label, no set of classes: a
     one-class guess is nothing the browser could pre-select)."""
     if label is None:
         return None
+    if is_spans(session):
+        return spans_to_browser(session, label, item_id)
     if not is_multi_label(session):
         return str(label)
     if not (is_collection(label) or (isinstance(label, str) and label.startswith("["))):

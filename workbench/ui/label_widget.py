@@ -18,6 +18,13 @@ toggle classes in a selection that starts as the model's suggested set, and Ente
 selection (empty: no class applies); here a label is a list of classes. The grid labels one
 class per item, so it is not offered there.
 
+In a spans session (`task == "spans"`) a label is a list of `(start, end, label)` spans of the
+item's text: the text is drawn with its spans (the item's own when it has a label, else the
+model's, pre-annotated), a selection by mouse or keys snaps to whole tokens, a class key gives
+it that label (or relabels the span selected), Delete removes a span and Enter saves the list.
+Offsets are code points here and in the store, UTF-16 units in the browser
+(`workbench.ui.span_payload` converts them).
+
 The messages between the browser and the kernel, and their handling, are in
 `workbench.ui.label_messages`; what is sent about an item is `workbench.ui.label_payload`;
 the front end's files and the order they are joined in, `workbench.ui.front_end`.
@@ -32,10 +39,11 @@ from collections.abc import Iterable, Mapping
 import anywidget
 import traitlets
 
-from workbench.data.tasks import MULTI_LABEL, SINGLE, label_set
+from workbench.data.tasks import MULTI_LABEL, SINGLE, SPANS, label_set
 from workbench.ui.front_end import STATIC, label_module
 from workbench.ui.label_messages import LabelMessages
 from workbench.ui.label_payload import item_payload, json_number, returned_payload
+from workbench.ui.span_payload import spans_from_browser
 
 log = logging.getLogger(__name__)
 POSITION_KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "0"]  # 0 is the tenth class
@@ -58,7 +66,9 @@ class LabelWidget(LabelMessages, anywidget.AnyWidget):
     class_names = traitlets.List(traitlets.Unicode()).tag(sync=True)
     class_keys = traitlets.List(traitlets.Unicode()).tag(sync=True)  # "" = button only
     pool_kind = traitlets.Unicode("").tag(sync=True)
-    task = traitlets.Enum([SINGLE, MULTI_LABEL], default_value=SINGLE).tag(sync=True)  # what one label is
+    # what one label is: a class, a set of classes, the spans of a text
+    task = traitlets.Enum([SINGLE, MULTI_LABEL, SPANS], default_value=SINGLE).tag(sync=True)
+    overlapping = traitlets.Bool(False).tag(sync=True)  # spans: may one text's spans overlap
     progress = traitlets.Dict().tag(sync=True)
     model_state = traitlets.Dict().tag(sync=True)
     retrain_every = traitlets.Int(0, min=0).tag(sync=True)  # 0: only when asked
@@ -84,6 +94,7 @@ class LabelWidget(LabelMessages, anywidget.AnyWidget):
         self.class_names = list(session.class_names)
         self.class_keys = class_keys(self.class_names, keys)
         self.pool_kind = session.pool.kind
+        self.overlapping = bool(getattr(session.pool, "overlapping", False))
         self.retrain_every = session.retrain_every or 0
         self._refresh_status()
         self.on_msg(self._on_msg)
@@ -98,7 +109,8 @@ class LabelWidget(LabelMessages, anywidget.AnyWidget):
 
     def label(self, value, item_id: str | None = None, *, source: str = "human"):
         """Label `item_id` (default: the head of the queue) with class `value` (in a multi-label
-        session: a list of classes, `[]` when none applies)."""
+        session: a list of classes, `[]` when none applies; in a spans session: a list of
+        `(start, end, label)` in code points, as `Session.label` takes it)."""
         with self._lock:
             item = self._item_or_head(item_id)
             event = self.session.label(item, value, source=source)
@@ -200,7 +212,11 @@ class LabelWidget(LabelMessages, anywidget.AnyWidget):
 
     def _label_value(self, value, item_id=None):
         """What a label from the browser names: a class, or in a multi-label session a set of
-        classes, which comes as a list of class names; a ValueError saying what was expected."""
+        classes, which comes as a list of class names, or in a spans session a SpanList, which
+        comes as a list of [start, end, label] in UTF-16 units; a ValueError saying what was
+        expected."""
+        if self.task == SPANS:  # UTF-16 units from the browser, code points from here on
+            return spans_from_browser(self.session, value, item_id)
         if self.task != MULTI_LABEL:
             return self._class_value(value)
         if not isinstance(value, (list, tuple)):
@@ -294,9 +310,10 @@ class LabelWidget(LabelMessages, anywidget.AnyWidget):
 
     @traitlets.validate("mode")
     def _valid_mode(self, proposal):
-        if proposal["value"] == "grid" and self.task == MULTI_LABEL:
-            raise traitlets.TraitError("the grid labels one class per item; a multi-label session "
-                                       "labels in the single-item view")
+        if proposal["value"] == "grid" and self.task in (MULTI_LABEL, SPANS):
+            raise traitlets.TraitError(f"the grid labels one class per item; a "
+                                       f"{self.task.replace('_', '-')} session labels in the "
+                                       "single-item view")
         return proposal["value"]
 
     @traitlets.observe("retrain_every")
