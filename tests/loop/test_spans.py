@@ -180,7 +180,7 @@ def test_what_spans_do_not_have_yet_says_so(data, tmp_path):
     for item_id in pool.item_ids[:12]:
         session.label(item_id, pool.true_label(item_id))
     session.retrain()
-    for call in (session.suspects, session.review, session.accept_suggestions,
+    for call in (session.review, session.accept_suggestions,
                  lambda: session.export(tmp_path / "m.zip"), session.map):
         with pytest.raises(ValueError, match="not available for a 'spans' session"):
             call()
@@ -198,3 +198,41 @@ def test_the_entities_set_is_offline_exact_and_keeps_the_test_names_out_of_the_p
     assert len(names) > 100 and not names & test_names
     assert {label for marks in spans for _, _, label in marks} == set(LABELS)
     assert any("🎉" in t for t in texts) and any(not m for m in spans)  # an emoji; texts with no names
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_suspects_put_planted_wrong_labels_and_names_left_out_at_the_top(tmp_path):
+    pool, _ = entities(300, n_test=10, seed=4)
+    session = Session(pool, tmp_path / "s", watch=False, seed=4)
+    while len(session.labels) < 120:  # labels chosen by the queue, as a person would give them
+        for item in session.peek(30):
+            session.label(item, pool.true_label(item.item_id))
+        session.retrain()
+    rng = np.random.default_rng(0)
+    docs = sorted(i for i in session.labels if len(session.labels[i]) >= 2)
+    planted = {}
+    for j, doc in enumerate(rng.choice(docs, 6, replace=False)):
+        spans = list(session.labels[doc])
+        if j % 2 == 0:  # a wrong label
+            spans[0] = Span(spans[0].start, spans[0].end, next(x for x in LABELS if x != spans[0].label))
+            planted[doc] = ("given", spans[0].start)
+        else:  # a name left out
+            planted[doc] = ("left out", spans.pop(0).start)
+        session.label(doc, spans)
+    table = session.suspects()
+    assert list(table.columns) == ["item_id", "kind", "start", "end", "words", "given", "suggested",
+                                   "p_held_out", "suspicion", "fold"]
+    assert table["suspicion"].is_monotonic_decreasing and table["fold"].between(0, 4).all()
+    top = table.head(12)
+    found = {(r.item_id, r.kind, r.start) for r in top.itertuples()}
+    hits = [doc for doc, (kind, start) in planted.items() if (doc, kind, start) in found]
+    assert len(hits) >= 5, top
+    wrong = next(r for r in top.itertuples() if r.kind == "given" and r.item_id in planted)
+    truth = {(s.start, s.end): s.label for s in map(lambda s: Span(*s), pool.true_label(wrong.item_id))}
+    assert wrong.suggested == truth[(wrong.start, wrong.end)] != wrong.given  # what the text says
+    assert pool.text_of(wrong.item_id)[wrong.start:wrong.end] == wrong.words
+    assert len(session.suspects(3)) == 3
+    with pytest.raises(ValueError, match="folds must be an int of at least 2"):
+        session.suspects(folds=1)
+    session.close()

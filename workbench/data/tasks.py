@@ -124,5 +124,6 @@ def not_yet(task: str, what: str) -> None:
     spans): a ValueError that says so, instead of an answer computed as if labels were classes."""
     if task == SPANS:
         raise ValueError(f"{what} is not available for a 'spans' session in this version: spans are "
-                         "labeled, trained on, queued, scored (span F1), diffed, merged, compared "
-                         "between annotators and exported (session.export_labels)")
+                         "labeled, trained on, queued, scored (span F1), cleaned (suspects()), "
+                         "diffed, merged, compared between annotators and exported "
+                         "(session.export_labels)")

@@ -54,10 +54,15 @@ class Reviewing:
         models that never trained on them (see `workbench.loop.cleaning.suspects` for the
         columns and the `method`, `folds` and `passes` options). In a multi-label pool, every
         (item, class) decision, most suspicious first (see
-        `workbench.loop.cleaning_multi_label`; option `folds`)."""
-        not_yet(self.session.task, "suspects()")
+        `workbench.loop.cleaning_multi_label`; option `folds`). In a spans pool, every span
+        given and every span a held-out tagger marks that the labels leave out (see
+        `workbench.loop.cleaning_spans`; option `folds`)."""
         from workbench.loop.cleaning import suspects
 
+        if self.session.task == "spans":
+            from workbench.loop.cleaning_spans import span_suspects
+
+            return span_suspects(self.session, k, **options)
         if self.session.task == "multi_label":
             from workbench.loop.cleaning_multi_label import multi_label_suspects
 
