@@ -17,6 +17,7 @@ from __future__ import annotations
 import bisect
 import json
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
@@ -62,12 +63,18 @@ def _loaded(value):
     try:
         data = json.loads(value)
     except json.JSONDecodeError:
-        raise ValueError(f"label {value!r} is not the JSON of a list of spans") from None
+        data = None
+    if not isinstance(data, (dict, list)):
+        raise ValueError(f"label {value!r} is not the JSON of a list of spans (e.g. "
+                         f'{{"v": {SCHEMA_VERSION}, "spans": [[0, 5, "PER"]]}})')
     if isinstance(data, dict):
         version = data.get("v")
-        if version != SCHEMA_VERSION or not isinstance(data.get("spans"), list):
+        if type(version) is not int or version != SCHEMA_VERSION or not isinstance(data.get("spans"), list):
             raise ValueError(f"label {value!r} is a span list of schema version {version!r}; this "
                              f"version reads version {SCHEMA_VERSION}")
+        if extra := sorted(set(data) - {"v", "spans"}):
+            raise ValueError(f"label {value!r} has fields {extra} besides \"v\" and \"spans\"; "
+                             f"schema version {SCHEMA_VERSION} has no others")
         return data["spans"]
     return data
 
@@ -78,6 +85,10 @@ def _one_span(raw, i: int) -> tuple:
         if missing:
             raise ValueError(f"span {i} {dict(raw)!r} has no {', '.join(missing)}; a span is "
                              "(start, end, label) or {'start': .., 'end': .., 'label': ..}")
+        if extra := [k for k in raw if k not in ("start", "end", "label")]:
+            raise ValueError(f"span {i} {dict(raw)!r} has keys {extra} besides start, end and "
+                             "label; a span is (start, end, label) or {'start': .., 'end': .., "
+                             "'label': ..}")
         return raw["start"], raw["end"], raw["label"]
     if isinstance(raw, (str, bytes)) or not isinstance(raw, Sequence) or len(raw) != 3:
         raise ValueError(f"span {i} is {raw!r}; a span is (start, end, label), offsets in code points")
@@ -85,7 +96,7 @@ def _one_span(raw, i: int) -> tuple:
 
 
 def _offset(value, what: str, span) -> int:
-    if hasattr(value, "item"):
+    if isinstance(value, np.integer):  # numpy's whole numbers, not arrays of them
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"span {span!r}: {what} {value!r} is not a whole number (an offset in "
@@ -109,11 +120,17 @@ def span_list(value, text: str, labels: Sequence[str], *, overlapping: bool = Fa
         start, end, label = _one_span(raw, i)
         shown = (start, end, label)
         start, end = _offset(start, "start", shown), _offset(end, "end", shown)
+        if not isinstance(label, str):
+            raise ValueError(f"span {shown!r}: label {label!r} is not a string (one of the labels "
+                             f"{list(labels)})")
         label = str(label)
         if not 0 <= start < end <= len(text):
             why = "start >= end" if start >= end else f"outside the text (0-{len(text)} code points)"
             raise ValueError(f"span {shown!r} is {why}; a span is text[start:end], 0 <= start < end "
                              f"<= {len(text)}")
+        if not text[start:end].strip():
+            raise ValueError(f"span {shown!r} covers only whitespace ({text[start:end]!r}); a span "
+                             "marks at least one word or mark of punctuation")
         if label not in known:
             raise ValueError(f"span {shown!r} has label {label!r}, which is not among the labels "
                              f"{list(labels)}")
@@ -150,8 +167,35 @@ def code_points_to_utf16(text: str, offset: int) -> int:
 
 # -- tokens: where a selection snaps, and what the default model labels ---------------------------
 def tokens(text: str) -> list[tuple[int, int]]:
-    """`(start, end)` of each word and each mark of punctuation, in code points."""
-    return [m.span() for m in TOKEN.finditer(text)]
+    """`(start, end)` of each word and each mark of punctuation, in code points. A combining
+    mark (an accent written apart, a Devanagari vowel sign or virama, an emoji's variation
+    selector) belongs to the token before it, and a zero-width joiner or non-joiner joins the
+    tokens on both sides (an emoji sequence, a Persian word): a word is never cut inside a
+    character as a reader sees it."""
+    out: list[list[int]] = []
+    for m in TOKEN.finditer(text):
+        start, end = m.span()
+        if out and out[-1][1] == start and _joins(text, out[-1], start):
+            out[-1][1] = end
+        else:
+            out.append([start, end])
+    return [(a, b) for a, b in out]
+
+
+_JOINERS = "\u200c\u200d"  # zero-width non-joiner, joiner
+
+
+def _mark(ch: str) -> bool:
+    return unicodedata.category(ch)[0] == "M"
+
+
+def _joins(text: str, before: list[int], start: int) -> bool:
+    """Whether the token at `start` belongs to the token `before` that ends there."""
+    first, last = text[start], text[start - 1]
+    if _mark(first) or first in _JOINERS or last in _JOINERS:
+        return True
+    # a letter after a mark carries on the word the mark is in (Devanagari: "हि" + "न्दी")
+    return _mark(last) and (first.isalnum() or first == "_") and not _mark(text[before[0]])
 
 
 def snap(text: str, start: int, end: int) -> tuple[int, int] | None:
@@ -248,8 +292,11 @@ def ground_truth_spans(y, texts: Sequence[str], labels: Sequence[str] | None, *,
         found = set()
         for row in rows:
             if isinstance(row, Sequence) and not isinstance(row, (str, bytes)):
-                found.update(str(_one_span(raw, 0)[2]) for raw in row
-                             if isinstance(raw, Mapping) or (isinstance(raw, Sequence) and len(raw) == 3))
+                for raw in row:
+                    try:
+                        found.add(str(_one_span(raw, 0)[2]))
+                    except ValueError:  # told with its row below
+                        continue
         labels = sorted(found)
     out = np.empty(len(rows), dtype=object)
     for i, (row, text) in enumerate(zip(rows, texts)):

@@ -19,6 +19,8 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
+import numpy as np
+
 SCHEMA_VERSION = 1  # workbench.data.spans.SCHEMA_VERSION
 
 
@@ -54,9 +56,12 @@ def stored_spans(value, labels: Sequence[str] | None = None) -> tuple[Span, ...]
             raise ValueError(f"{value!r} is not the JSON of a span list (e.g. "
                              f'{{"v": {SCHEMA_VERSION}, "spans": [[0, 5, "PER"]]}})') from None
         if isinstance(data, dict):
-            if data.get("v") != SCHEMA_VERSION or not isinstance(data.get("spans"), list):
+            version, extra = data.get("v"), sorted(set(data) - {"v", "spans"})
+            if type(version) is not int or version != SCHEMA_VERSION or extra or \
+                    not isinstance(data.get("spans"), list):
                 raise ValueError(f"{value!r} is not a span list of schema version {SCHEMA_VERSION} "
-                                 f'({{"v": {SCHEMA_VERSION}, "spans": [[start, end, label], ...]}})')
+                                 f'({{"v": {SCHEMA_VERSION}, "spans": [[start, end, label], ...]}}'
+                                 f"{f', no fields {extra}' if extra else ''})")
             data = data["spans"]
     if isinstance(data, (str, bytes, Mapping)) or not isinstance(data, Sequence):
         raise ValueError(f"{value!r} is not a list of [start, end, label] spans")
@@ -69,10 +74,13 @@ def stored_spans(value, labels: Sequence[str] | None = None) -> tuple[Span, ...]
 
 def _span(raw, value, labels: Sequence[str] | None) -> Span:
     if isinstance(raw, Mapping):
+        if extra := [k for k in raw if k not in ("start", "end", "label")]:
+            raise ValueError(f"{value!r}: span {dict(raw)!r} has keys {extra} besides start, end "
+                             "and label")
         raw = (raw.get("start"), raw.get("end"), raw.get("label"))
     if isinstance(raw, (str, bytes)) or not isinstance(raw, Sequence) or len(raw) != 3:
         raise ValueError(f"{value!r}: span {raw!r} is not [start, end, label]")
-    start, end, label = (v.item() if hasattr(v, "item") else v for v in raw)  # numpy numbers too
+    start, end, label = (v.item() if isinstance(v, np.generic) else v for v in raw)  # numpy numbers too
     for offset in (start, end):
         if isinstance(offset, bool) or not isinstance(offset, int):
             raise ValueError(f"{value!r}: span {list(raw)!r} has offset {offset!r}, not a whole "
