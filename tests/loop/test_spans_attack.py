@@ -65,3 +65,18 @@ def test_a_word_with_combining_marks_is_one_token(text, words):
 def test_a_selection_snaps_to_a_whole_word_with_its_marks():
     text = "cafe\u0301 ok"
     assert snap(text, 0, 2) == (0, 5)
+
+
+def test_a_text_the_model_is_sure_of_is_not_said_to_make_it_hesitate(tmp_path):
+    from workbench.loop.span_rounds import reason
+
+    class Sure:
+        def least_sure_token(self, features, position):
+            return "Dr", "O", 0.999
+
+    class Model:
+        learner, predictor = Sure(), type("P", (), {"features": None})()
+
+    words = reason(None, Model(), "mean_token_entropy", 0.001, 0, "the round-2 model")
+    assert words.startswith("mean token entropy 0.00: the round-2 model is sure of every word here")
+    assert "hesitates" not in words

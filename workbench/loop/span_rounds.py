@@ -28,6 +28,7 @@ from workbench.loop.inputs import Scores
 from workbench.store.views import labels_hash
 
 _lock = threading.Lock()
+SURE = 0.995  # a least sure word at this probability or more: the model doubts nothing here
 
 
 def pool_features(session) -> TokenFeatures:
@@ -111,6 +112,10 @@ def evaluate(session, tagger, labels: dict, audit: set[str]) -> tuple[dict, str,
 def reason(session, model, role: str, score, position: int, who: str) -> str:
     """Why a text is shown, in the words of the strategy that ranked it."""
     word, tag, p = model.learner.least_sure_token(model.predictor.features, int(position))
+    if role in ("least_confident_token", "mean_token_entropy") and p >= SURE:
+        name = "least confident token" if role == "least_confident_token" else "mean token entropy"
+        return (f"{name} {score:.2f}: {who} is sure of every word here (its least sure, \"{word}\", "
+                f"{tag} at {p:.0%}), and of the texts after it in the queue")
     if role == "least_confident_token":
         return (f"least confident token {score:.2f}: {who} is least sure of \"{word}\" "
                 f"({tag}, {p:.0%})")
