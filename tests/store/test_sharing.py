@@ -203,7 +203,10 @@ def test_copy_missing_lists_names_it_has_by_segment(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_500_pulls_racing_a_teammate_who_labels_commits_and_compacts(tmp_path):
+def test_250_pulls_racing_a_teammate_who_labels_commits_and_compacts(tmp_path):
+    # 250 pulls, not 500: each pull reads a store the teammate keeps growing, so 500 took
+    # 220-270 s of the suite's 20 minutes on 2 cores (2026-12-06); 250 still race dozens of
+    # commits and compactions (`moved`, `written` below)
     path = tmp_path / "shared"
     shared = LabelStore.open(path, annotator="ann")
     shared.append("seed", "x")
@@ -233,7 +236,7 @@ def test_500_pulls_racing_a_teammate_who_labels_commits_and_compacts(tmp_path):
     try:
         assert proc.stdout.readline().strip() == "ready"
         phantoms = past = moved = 0
-        for _ in range(500):
+        for _ in range(250):
             result = pull(laptop)
             moved += result["fast_forward"] is not None
             phantoms += laptop.status()["uncommitted"] > 0
