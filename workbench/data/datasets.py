@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from workbench.data.box_digits import box_digits
 from workbench.data.entity_texts import entities
 from workbench.data.pool import Pool
 
-__all__ = ["digits", "entities"]
+__all__ = ["box_digits", "digits", "entities"]
 
 
 def digits():

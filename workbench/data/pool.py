@@ -20,9 +20,18 @@ import numpy as np
 import pandas as pd
 
 from workbench.data import loaders
+from workbench.data.boxes import ground_truth_boxes
 from workbench.data.parquet_features import PartitionedFeatures
 from workbench.data.spans import ground_truth_spans
-from workbench.data.tasks import MULTI_LABEL, SINGLE, SPANS, check_task, ground_truth_sets, is_collection
+from workbench.data.tasks import (
+    BOXES,
+    MULTI_LABEL,
+    SINGLE,
+    SPANS,
+    check_task,
+    ground_truth_sets,
+    is_collection,
+)
 
 KINDS = ("image", "vector", "text", "table")
 
@@ -43,7 +52,9 @@ class Pool:
     "multi_label" (any subset of the classes; `y` then holds a list of classes per item) or
     "spans" (marked stretches of a text pool's texts: `y` holds a list of `(start, end, label)`
     per text, offsets in code points, and `classes` are the span labels; `overlapping` says
-    whether one text's spans may overlap, as nested entities do).
+    whether one text's spans may overlap, as nested entities do) or "boxes" (the objects of an
+    image pool's images: `y` holds a list of `(x, y, w, h, label)` per image, in pixels of X's
+    images, see workbench.data.boxes).
     `class_folders` says each item id begins with a folder named after the item's label
     (`Pool.from_folder` with class subfolders): `display_name` then leaves that folder out,
     so that what a labeler is shown does not give the answer away.
@@ -121,7 +132,13 @@ class Pool:
             if y is not None:
                 y, classes = ground_truth_spans(y, items["text"].tolist(), classes,
                                                 overlapping=overlapping)
-        y, found = (y, classes) if task == SPANS else _ground_truth(y, task, "y")
+        if task == BOXES:
+            if kind != "image" or image_source != "features":
+                raise ValueError(f"task='boxes' draws boxes on images held as arrays; this is a {kind} "
+                                 "pool - make it with Pool.from_arrays(images, y=boxes, task='boxes')")
+            if y is not None:
+                y, classes = ground_truth_boxes(y, n, X.shape[2], X.shape[1], classes)
+        y, found = (y, classes) if task in (SPANS, BOXES) else _ground_truth(y, task, "y")
         if y is not None and y.shape[0] != n:
             raise ValueError(f"labels y have {y.shape[0]} entries but the pool has {n} items")
         if classes is None and y is not None:
@@ -222,7 +239,7 @@ class Pool:
         if self.y is None:
             raise ValueError(f"pool {self.name!r} has no ground truth labels")
         value = self.y[self.position(item_id)]
-        if self.task in (MULTI_LABEL, SPANS):
+        if self.task in (MULTI_LABEL, SPANS, BOXES):
             return list(value)
         return value.item() if hasattr(value, "item") else value
 
@@ -343,6 +360,9 @@ def _ground_truth(y, task: str, what: str) -> tuple[np.ndarray | None, list | No
     if task == SPANS:
         raise ValueError(f"{what}: a spans pool takes its held-out texts as a pool of their own - "
                          "Session(..., test=Pool.from_texts(texts, y=spans, task='spans'))")
+    if task == BOXES:
+        raise ValueError(f"{what}: a boxes pool takes its held-out images as a pool of their own - "
+                         "Session(..., test=Pool.from_arrays(images, y=boxes, task='boxes'))")
     if task == MULTI_LABEL:
         return ground_truth_sets(y, what)
     if not isinstance(y, np.ndarray) and any(is_collection(v) for v in list(y)[:1000]):

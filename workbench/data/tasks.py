@@ -5,8 +5,8 @@ any subset of its classes, none included: its label is a `LabelSet`, the classes
 class order, written to the store as a JSON list of class names (`str(LabelSet)`), so that the
 event log keeps one text column for every task and a set reads back exactly as it was given.
 A "spans" pool marks stretches of each text (named entities and the like): its label is a
-`SpanList` (workbench.data.spans). Boxes are named here so that a pool asking for them gets a
-clear answer.
+`SpanList` (workbench.data.spans). A "boxes" pool draws rectangles around the objects of each
+image: its label is a `BoxList` (workbench.data.boxes).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-SINGLE, MULTI_LABEL, SPANS = "single", "multi_label", "spans"
-TASKS = (SINGLE, MULTI_LABEL, SPANS, "boxes")
-BUILT = (SINGLE, MULTI_LABEL, SPANS)
+SINGLE, MULTI_LABEL, SPANS, BOXES = "single", "multi_label", "spans", "boxes"
+TASKS = (SINGLE, MULTI_LABEL, SPANS, BOXES)
+BUILT = TASKS
 
 
 def check_task(task) -> str:
@@ -121,7 +121,13 @@ def indicator(values: Iterable, class_names: list[str]) -> np.ndarray:
 
 def not_yet(task: str, what: str) -> None:
     """Refuse, by name, a part of the workbench this version has not built for `task` (text
-    spans): a ValueError that says so, instead of an answer computed as if labels were classes."""
+    spans, image boxes): a ValueError that says so, instead of an answer computed as if labels
+    were classes."""
+    if task == BOXES:
+        raise ValueError(f"{what} is not available for a 'boxes' session in this version: boxes are "
+                         "labeled, trained on (a light detector), queued, scored (mAP@0.5), cleaned "
+                         "(suspects()), diffed, merged, compared between annotators and exported "
+                         "(session.export_labels: Parquet, COCO, YOLO)")
     if task == SPANS:
         raise ValueError(f"{what} is not available for a 'spans' session in this version: spans are "
                          "labeled, trained on, queued, scored (span F1), cleaned (suspects()), "

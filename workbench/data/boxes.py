@@ -1,0 +1,178 @@
+"""Image boxes: what one label of a "boxes" pool is (the objects drawn on an image), and the
+rules every part of the workbench reads it by.
+
+A box is `(x, y, w, h, label)`: its top-left corner and its width and height in image pixels,
+the origin at the image's top-left corner, x to the right and y down (COCO's convention), so
+that a box never depends on how large the browser draws the image. A box lies inside its image
+(`0 <= x`, `x + w <= width`, likewise for y) and has a positive size. An image's label is a
+`BoxList`, its boxes in reading order (top to bottom, then left to right); `[]` says the image
+holds no object. `str()` is how the store holds it: JSON with a schema version,
+`{"v": 1, "boxes": [[12, 30, 20, 24, "3"], ...]}`, so a later version can read an old log.
+Coordinates keep what was given (whole numbers stay whole); others are rounded to 1/100 pixel.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+SCHEMA_VERSION = 1
+EDGE = 1e-6  # how far past the image's edge a coordinate may stray (float noise from the browser)
+FIELDS = ("x", "y", "w", "h", "label")
+
+
+class Box(NamedTuple):
+    """A rectangle of an image, `w` x `h` pixels from its top-left corner (`x`, `y`), marked `label`."""
+
+    x: float
+    y: float
+    w: float
+    h: float
+    label: str
+
+    def describe(self) -> str:
+        return f"{_num(self.x)},{_num(self.y)} {_num(self.w)}x{_num(self.h)} {self.label}"
+
+
+class BoxList(tuple):
+    """The boxes of one image, ordered by (y, x, h, w, label); empty: the image holds no object.
+    `str()` is how the store holds it (JSON with the schema version)."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return json.dumps({"v": SCHEMA_VERSION, "boxes": [list(b) for b in self]}, ensure_ascii=False)
+
+    def __repr__(self) -> str:
+        return f"BoxList({[tuple(b) for b in self]!r})"
+
+    def describe(self) -> str:
+        """The boxes in a few words: `12,30 20x24 3` each."""
+        return "; ".join(b.describe() for b in self) or "no boxes"
+
+
+def _num(v: float) -> str:
+    return f"{v:g}"
+
+
+def _loaded(value: str):
+    """The store's JSON (either schema: the versioned object, or a bare list of boxes)."""
+    try:
+        data = json.loads(value)
+    except json.JSONDecodeError:
+        data = None
+    if not isinstance(data, (dict, list)):
+        raise ValueError(f"label {value!r} is not the JSON of a list of boxes (e.g. "
+                         f'{{"v": {SCHEMA_VERSION}, "boxes": [[12, 30, 20, 24, "3"]]}})')
+    if isinstance(data, dict):
+        version = data.get("v")
+        if type(version) is not int or version != SCHEMA_VERSION or not isinstance(data.get("boxes"), list):
+            raise ValueError(f"label {value!r} is a box list of schema version {version!r}; this "
+                             f"version reads version {SCHEMA_VERSION}")
+        if extra := sorted(set(data) - {"v", "boxes"}):
+            raise ValueError(f"label {value!r} has fields {extra} besides \"v\" and \"boxes\"; "
+                             f"schema version {SCHEMA_VERSION} has no others")
+        return data["boxes"]
+    return data
+
+
+def _fields(raw, i: int) -> tuple:
+    if isinstance(raw, Mapping):
+        if missing := [k for k in FIELDS if k not in raw]:
+            raise ValueError(f"box {i} {dict(raw)!r} has no {', '.join(missing)}; a box is "
+                             "(x, y, w, h, label) or {'x': .., 'y': .., 'w': .., 'h': .., 'label': ..}")
+        if extra := [k for k in raw if k not in FIELDS]:
+            raise ValueError(f"box {i} {dict(raw)!r} has keys {extra} besides x, y, w, h and label")
+        return tuple(raw[k] for k in FIELDS)
+    if isinstance(raw, (str, bytes)) or not isinstance(raw, (Sequence, np.ndarray)) or len(raw) != 5:
+        raise ValueError(f"box {i} is {raw!r}; a box is (x, y, w, h, label): its top-left corner, "
+                         "width and height in image pixels, and its class")
+    return tuple(raw)
+
+
+def _coordinate(value, what: str, shown) -> float:
+    if isinstance(value, (np.integer, np.floating)):
+        value = value.item()
+    # a whole number too large for a float (10**400) is no pixel either, and math.isfinite
+    # would raise OverflowError on it
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or abs(value) > 1e12 \
+            or not math.isfinite(value):
+        raise ValueError(f"box {shown!r}: {what} {str(value)[:40]!r} is not a finite number of "
+                         "image pixels")
+    return value if isinstance(value, int) else round(float(value), 2)
+
+
+def box_list(value, width: float, height: float, labels: Sequence[str]) -> BoxList:
+    """The BoxList a label names: a list of `(x, y, w, h, label)` (tuples, lists or dicts), or
+    the JSON the store holds, on an image `width` x `height` pixels. A ValueError that names the
+    box and what was expected for a box outside the image, one of zero or negative size, a
+    label not among `labels`, the same box twice."""
+    if isinstance(value, str):
+        value = _loaded(value)
+    if isinstance(value, (Mapping, bytes)) or not isinstance(value, (Sequence, np.ndarray)):
+        raise ValueError(f"a boxes pool takes a list of (x, y, w, h, label) boxes for each label "
+                         f"(none, one or several), got {type(value).__name__} {value!r}")
+    order = {str(name): i for i, name in enumerate(labels)}
+    boxes = []
+    for i, raw in enumerate(value):
+        shown = _fields(raw, i)
+        x, y, w, h = (_coordinate(v, what, shown) for v, what in zip(shown[:4], FIELDS))
+        label = shown[4]
+        if not isinstance(label, str):
+            raise ValueError(f"box {shown!r}: label {label!r} is not a string (one of the classes "
+                             f"{list(order)})")
+        if w <= 0 or h <= 0:
+            raise ValueError(f"box {shown!r} has size {_num(w)}x{_num(h)}; a box's width and height "
+                             "are more than 0 pixels")
+        if x < -EDGE or y < -EDGE or x + w > width + EDGE or y + h > height + EDGE:
+            raise ValueError(f"box {shown!r} reaches outside the image ({_num(width)}x{_num(height)} "
+                             f"pixels); a box has 0 <= x, x + w <= {_num(width)}, 0 <= y, y + h <= "
+                             f"{_num(height)}")
+        if label not in order:
+            raise ValueError(f"box {shown!r} has label {label!r}, which is not among the classes "
+                             f"{list(order)}")
+        boxes.append(Box(x, y, w, h, label))
+    boxes.sort(key=lambda b: (b.y, b.x, b.h, b.w, order[b.label]))
+    for a, b in zip(boxes, boxes[1:]):
+        if a == b:
+            raise ValueError(f"box {tuple(a)!r} is given twice")
+    return BoxList(boxes)
+
+
+def image_size(pool) -> tuple[int, int]:
+    """(width, height) in pixels of every image of an image pool (what its boxes are drawn on)."""
+    if pool.kind != "image":
+        raise ValueError(f"pool {pool.name!r} is a {pool.kind} pool; boxes are drawn on images")
+    return int(pool.X.shape[2]), int(pool.X.shape[1])
+
+
+def ground_truth_boxes(y, n_images: int, width: int, height: int, labels: Sequence[str] | None,
+                       what: str = "y") -> tuple[np.ndarray, list[str]]:
+    """A boxes pool's ground truth (a list of box lists, one per image) as an object array of
+    BoxLists, and the classes: `labels` as given, else those found, sorted. A ValueError naming
+    the image (`what[i]`) for a row that is not a valid box list of it."""
+    rows = list(y)
+    if len(rows) != n_images:
+        raise ValueError(f"{what} has {len(rows)} box lists for {n_images} images; expected one per image")
+    if labels is None:
+        found = set()
+        for row in rows:
+            if isinstance(row, (Sequence, np.ndarray)) and not isinstance(row, (str, bytes)):
+                for raw in row:
+                    try:
+                        found.add(str(_fields(raw, 0)[4]))
+                    except ValueError:  # told with its row below
+                        continue
+        labels = sorted(found)
+    labels = [str(c) for c in labels]
+    out = np.empty(len(rows), dtype=object)
+    for i, row in enumerate(rows):
+        try:
+            out[i] = box_list(row, width, height, labels)
+        except ValueError as e:
+            raise ValueError(f"{what}[{i}]: {e}") from None
+    return out, labels
