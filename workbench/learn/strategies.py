@@ -26,6 +26,7 @@ import numpy as np
 __all__ = [
     "MULTI_LABEL_STRATEGIES",
     "SPAN_STRATEGIES",
+    "BOX_STRATEGIES",
     "Query",
     "STRATEGIES",
     "bald",
@@ -289,6 +290,23 @@ SPAN_STRATEGIES = {"least_confident_token": least_confident_token,
                    "mean_token_entropy": mean_token_entropy, "random": random}
 
 
+# A boxes pool's model gives each image two uncertainty columns (learn/box_detector.py's
+# UNCERTAINTY) in place of class probabilities: its strategies rank by one of them.
+def least_confident_box(scores, n: int, *, rng=None) -> Query:
+    """The images holding the box the detector is least sure to keep or drop (1 - |2s - 1|)."""
+    return select_top(np.asarray(scores)[:, 0], n, rng=rng)
+
+
+def box_entropy(scores, n: int, *, rng=None) -> Query:
+    """The images whose candidate boxes' scores add up to the most doubt (binary entropy,
+    nats, summed over the boxes: an image of many unsure objects before one of a single)."""
+    return select_top(np.asarray(scores)[:, 1], n, rng=rng)
+
+
+BOX_STRATEGIES = {"least_confident_box": least_confident_box, "box_entropy": box_entropy,
+                  "random": random}
+
+
 STRATEGIES = {
     "random": random,
     "least_confidence": least_confidence,
@@ -304,7 +322,8 @@ def get_strategy(strategy, task: str = "single"):
     MULTI_LABEL_STRATEGIES for "multi_label"), or the callable itself."""
     if callable(strategy):
         return strategy
-    known = {"multi_label": MULTI_LABEL_STRATEGIES, "spans": SPAN_STRATEGIES}.get(task, STRATEGIES)
+    known = {"multi_label": MULTI_LABEL_STRATEGIES, "spans": SPAN_STRATEGIES,
+             "boxes": BOX_STRATEGIES}.get(task, STRATEGIES)
     try:
         return known[strategy]
     except KeyError:
