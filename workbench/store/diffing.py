@@ -13,7 +13,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from workbench.store import blame, refs, span_changes, views
+from workbench.store import blame, box_changes, refs, span_changes, views
 
 
 def labels(store, at: str | None = None) -> pd.Series:
@@ -80,7 +80,11 @@ def set_classes(value) -> list[str] | None:
 def inside(before, after) -> str:
     """What changed inside a multi-label item's set (labels that are JSON lists of classes;
     None: no label): "+odd -even"; inside a document's span list: "span 12-19 PER -> ORG,
-    +span 0-5 PER" (span_changes.inside); "" for any other label."""
+    +span 0-5 PER" (span_changes.inside); inside an image's box list: "box 12,30 20x24 3 -> 5,
+    +box 40,8 16x20 7" (box_changes.inside); "" for any other label."""
+    boxes = box_changes.inside(before, after)  # first: a bare list of boxes is a JSON list too
+    if boxes is not None:
+        return boxes
     was, now = ([] if v is None else set_classes(v) for v in (before, after))
     if was is None or now is None:
         return span_changes.inside(before, after) or ""

@@ -3,7 +3,8 @@
 Every change only one side made since the two diverged (their merge base, by ancestry) is
 taken; a multi-label item's set (a JSON list) that both sides changed is merged class by
 class (`diffing.merge_sets`), a document's span list edit by edit where the two sides' edits do
-not overlap (`span_changes.merge_spans`); any other item both sides changed to different labels is a
+not overlap (`span_changes.merge_spans`), an image's box list likewise (`box_changes.merge_boxes`,
+boxes overlapping by IoU > 0); any other item both sides changed to different labels is a
 conflict, and the merge waits until each is resolved (or the merge is aborted). Where a plain
 fold of the union would not give the three-way result, the merge writes "merge" events that
 do; what it will write is recorded before any of it (merge_state.py).
@@ -16,7 +17,17 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from workbench.store import committing, diffing, files, graph, merge_state, refs, span_changes, views
+from workbench.store import (
+    box_changes,
+    committing,
+    diffing,
+    files,
+    graph,
+    merge_state,
+    refs,
+    span_changes,
+    views,
+)
 from workbench.store.errors import ABORT_MERGE, CONFLICTS, StoreError
 from workbench.store.graph import Commit
 from workbench.store.meta import read_meta
@@ -66,7 +77,7 @@ def merge(store, ref: str, message: str | None = None) -> MergeResult:
         target, conflicts, taken = {}, {}, 0
         meta = read_meta(store.path)
         classes, sets = meta.get("classes"), meta.get("task") == "multi_label"
-        spans = meta.get("task") == "spans"
+        spans, boxes = meta.get("task") == "spans", meta.get("task") == "boxes"
         for item in sorted(items):
             was, ours, their = b.get(item), o.get(item), t.get(item)
             if ours == their or their == was:
@@ -78,6 +89,9 @@ def merge(store, ref: str, message: str | None = None) -> MergeResult:
                 target[item], taken = merged, taken + 1
             elif spans and (merged := span_changes.merge_spans(was, ours, their, classes)) is not None:
                 # a document's span list both sides changed, at places that do not overlap
+                target[item], taken = merged, taken + 1
+            elif boxes and (merged := box_changes.merge_boxes(was, ours, their, classes)) is not None:
+                # an image's box list both sides changed, at boxes that do not overlap
                 target[item], taken = merged, taken + 1
             else:
                 target[item] = ours  # kept until resolved
@@ -122,9 +136,21 @@ def resolve(store, item_id: str, label: str | None):
 def _check_resolution(store, label):
     """The label a resolution writes. A multi-label store's is a JSON list of its classes (what
     a session writes); a spans store's a span list of its labels (its JSON, or a list of
-    [start, end, label]), written as the canonical `str(SpanList)`. A StoreError naming the
-    value otherwise, before anything is written."""
+    [start, end, label]), written as the canonical `str(SpanList)`; a boxes store's a box list
+    of its classes (its JSON, or a list of [x, y, w, h, label]), written as `str(BoxList)`. A
+    StoreError naming the value otherwise, before anything is written."""
     meta = read_meta(store.path)
+    if meta.get("task") == "boxes" and label is not None:
+        classes = meta.get("classes")
+        try:
+            return box_changes.dump(box_changes.stored_boxes(label, classes))
+        except ValueError as err:
+            example = json.dumps({"v": 1, "boxes": [[12, 30, 20, 24, (classes or ["cat"])[0]]]},
+                                 ensure_ascii=False)
+            raise StoreError(f"this store holds box lists; {err}. Resolve with a list of "
+                             f"[x, y, w, h, label] boxes (top-left corner, width and height in image "
+                             f"pixels) of its classes {classes}, as its JSON (e.g. '{example}') or a "
+                             "list") from None
     if meta.get("task") == "spans" and label is not None:
         classes = meta.get("classes")
         try:
