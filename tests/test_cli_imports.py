@@ -17,8 +17,8 @@ import workbench
 from workbench.store import LabelStore
 
 # The public API as it was before the imports became lazy: it must not change.
-PUBLIC = ["BundleError", "HistoryView", "LabelSet", "LabelStore", "LabelWidget", "LightHead", "Model",
-          "MultiLabelHead", "Pool",
+PUBLIC = ["Box", "BoxDetector", "BoxList", "BundleError", "HistoryView", "LabelSet", "LabelStore",
+          "LabelWidget", "LightHead", "Model", "MultiLabelHead", "Pool",
           "QueueItem", "SchemaVersionError", "Session", "Span", "SpanList", "StoreError", "TokenTagger",
           "TorchClassifier", "charts",
           "datasets", "features_for", "labels_to_reach", "load_model", "logistic_regression",

@@ -23,6 +23,9 @@ from workbench._version import __version__ as __version__  # the one place it is
 _PUBLIC = {
     "BundleError": ("workbench.learn.bundle", "BundleError"),
     "EncoderUnavailable": ("workbench.data.pretrained", "EncoderUnavailable"),
+    "Box": ("workbench.data.boxes", "Box"),  # (x, y, w, h, label) of an image, in pixels
+    "BoxList": ("workbench.data.boxes", "BoxList"),  # a boxes item's label
+    "BoxDetector": ("workbench.learn.box_detector", "BoxDetector"),  # the boxes pools' learner
     "HistoryView": ("workbench.ui.history_view", "HistoryView"),
     "LabelSet": ("workbench.data.tasks", "LabelSet"),  # a multi-label item's classes
     "LabelStore": ("workbench.store", "LabelStore"),
@@ -104,6 +107,9 @@ if not any(getattr(f, "aliases_workbench", False) for f in _sys.meta_path):  # o
 _importlib.import_module("workbench.ui")
 
 __all__ = [
+    "Box",
+    "BoxDetector",
+    "BoxList",
     "BundleError",
     "HistoryView",
     "LabelSet",

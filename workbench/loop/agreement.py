@@ -30,6 +30,9 @@ Span lists (a "spans" store, `task="spans"`) are compared span by span instead:
 
 A span label the log holds that is not a span list (a raw write outside a session) is left out,
 with a warning, as a session leaves it out.
+
+Box lists (a "boxes" store, `task="boxes"`) are compared box by box, by box F1 at IoU 0.5 and
+the mean IoU of the boxes that pair up (workbench.loop.box_agreement).
 """
 
 from __future__ import annotations
@@ -43,7 +46,8 @@ import numpy as np
 import pandas as pd
 
 from workbench.data.spans import span_scores
-from workbench.data.tasks import MULTI_LABEL, SINGLE, SPANS
+from workbench.data.tasks import BOXES, MULTI_LABEL, SINGLE, SPANS
+from workbench.loop.box_agreement import BOX_COLUMNS, box_figures
 from workbench.store import views
 
 ADJUDICATION = "adjudication"
@@ -88,9 +92,10 @@ def masi_metric(values: list[str]):
 class Agreement:
     """Agreement figures for a team (see the module doc)."""
 
-    pairs: pd.DataFrame          # annotator_a, annotator_b, n_items, cohen_kappa (+ span_f1)
+    pairs: pd.DataFrame          # annotator_a, annotator_b, n_items, cohen_kappa (+ span_f1,
+                                 # or box_f1 and mean_iou)
     alpha: float                 # Krippendorff's alpha (nominal), NaN with too few overlaps
-                                 # and for spans
+                                 # and for spans and boxes
     n_items: int                 # items labeled by two or more annotators
     per_annotator: pd.DataFrame  # annotator, n_items, agreement_with_consensus
     disagreements: pd.DataFrame  # item_id, labels ({annotator: label}), n_annotators
@@ -102,18 +107,24 @@ class Agreement:
 
 def agreement(events: pd.DataFrame, *, task: str = SINGLE, sets: bool = False) -> Agreement:
     """Agreement figures from a log of events (`store.events()`) of a store labeled for `task`
-    ("single", "multi_label" or "spans"). A "multi_label" store's labels are sets (JSON lists),
-    compared with the MASI distance for alpha; `sets=True` says the same as
+    ("single", "multi_label", "spans" or "boxes"). A "multi_label" store's labels are sets (JSON
+    lists), compared with the MASI distance for alpha; `sets=True` says the same as
     `task="multi_label"`. A "spans" store's labels are span lists, compared by span F1 (see the
-    module doc)."""
+    module doc); a "boxes" store's are box lists, compared by box F1 at IoU 0.5
+    (workbench.loop.box_agreement)."""
     if sets:
         task = MULTI_LABEL
-    if task not in (SINGLE, MULTI_LABEL, SPANS):
+    if task not in (SINGLE, MULTI_LABEL, SPANS, BOXES):
         raise ValueError(f"agreement of {task!r} labels is not available; expected 'single', "
-                         "'multi_label' or 'spans'")
+                         "'multi_label', 'spans' or 'boxes'")
     table = annotations(events).pivot(index="item_id", columns="annotator", values="label")
     if task == SPANS:
         return span_agreement(table)
+    if task == BOXES:
+        figures = box_figures(table)
+        return Agreement(pd.DataFrame(figures["pairs"], columns=[*PAIR_COLUMNS, *BOX_COLUMNS]), np.nan,
+                         figures["n_items"], pd.DataFrame(figures["per"], columns=PER_COLUMNS),
+                         _disagreements(table.loc[figures["split"]]))
     return _class_agreement(table, sets=task == MULTI_LABEL)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from workbench.data.pool import Pool
-from workbench.data.tasks import MULTI_LABEL, SPANS, ground_truth_sets, indicator
+from workbench.data.tasks import BOXES, MULTI_LABEL, SPANS, ground_truth_sets, indicator
 from workbench.learn.learners import features_for
 from workbench.learn.metrics import multi_label_scores
 from workbench.learn.metrics import scores as metric_scores
@@ -31,6 +31,12 @@ def held_out_split(test, pool: Pool) -> tuple[np.ndarray, np.ndarray] | None:
                 raise ValueError(f"test pool {test.name!r} is a {test.task!r} pool; a spans session "
                                  "is scored on Pool.from_texts(texts, y=spans, task='spans')")
             return test.items["text"].tolist(), test.y
+        if pool.task == BOXES:  # a detector reads the images, and is scored on their boxes
+            if test.task != BOXES or test.X.shape[1:] != pool.X.shape[1:]:
+                raise ValueError(f"test pool {test.name!r} is a {test.task!r} pool of images "
+                                 f"{test.X.shape[1:]}; a boxes session on images {pool.X.shape[1:]} is "
+                                 "scored on Pool.from_arrays(images, y=boxes, task='boxes') of that size")
+            return test.X, test.y
         return test.X, test.y
     try:
         X, y = test
@@ -40,6 +46,9 @@ def held_out_split(test, pool: Pool) -> tuple[np.ndarray, np.ndarray] | None:
     if pool.task == SPANS:
         raise ValueError("a spans session takes its test texts as a Pool: "
                          "test=Pool.from_texts(texts, y=spans, task='spans')")
+    if pool.task == BOXES:
+        raise ValueError("a boxes session takes its test images as a Pool: "
+                         "test=Pool.from_arrays(images, y=boxes, task='boxes')")
     X = np.asarray(X, dtype=np.float32)
     if pool.task == MULTI_LABEL:
         y, found = ground_truth_sets(y, "test y")

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import logging
 
+from workbench.data.boxes import box_list, image_size
 from workbench.data.spans import span_list
-from workbench.data.tasks import MULTI_LABEL, SPANS, label_set, one_class
+from workbench.data.tasks import BOXES, MULTI_LABEL, SPANS, label_set, one_class
 from workbench.learn.queue import AUDIT
 from workbench.loop.agreement import annotations
 
@@ -39,9 +40,13 @@ class ItemState:
     def check_label(self, label, item_id: str):
         """The value a label of `item_id` names: a class (a class value or its string), in a
         multi-label pool a LabelSet (a list of classes, or the JSON list the store holds), in a
-        spans pool a SpanList checked against the item's text; a ValueError naming the label
+        spans pool a SpanList checked against the item's text, in a boxes pool a BoxList checked
+        against the image's size; a ValueError naming the label
         and what was expected otherwise."""
         session = self.session
+        if session.task == BOXES:
+            session.pool.position(item_id)  # an unknown image is named as such
+            return box_list(label, *image_size(session.pool), session.class_names)
         if session.task == SPANS:
             return span_list(label, session.pool.text_of(item_id), session.class_names,
                              overlapping=session.pool.overlapping)

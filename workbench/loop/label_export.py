@@ -18,6 +18,9 @@ wins, as BIO can say no more), a `# item_id = ...` line before each text and a b
 after it; or as a spaCy DocBin (`format="docbin"`, or .spacy; spaCy must be installed): each
 text tokenized by a blank multi-language pipeline, every span in `doc.spans["sc"]` widened to
 whole tokens, and those that do not overlap in `doc.ents`.
+A boxes pool's `boxes` is a list of `{x, y, w, h, label}` structs beside each image's `width`
+and `height`; it also goes out as COCO JSON (`format="coco"`, or a path ending in .json) or a
+YOLO folder (`format="yolo"`): see `workbench.loop.box_export`.
 Every file is written to a temporary name and moved into place, so a crash leaves no half file.
 """
 
@@ -31,23 +34,33 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from workbench.data.spans import Span, bio_tags
-from workbench.data.tasks import MULTI_LABEL, SPANS
+from workbench.data.tasks import BOXES, MULTI_LABEL, SPANS
+from workbench.loop import box_export
+from workbench.loop.box_export import COCO, YOLO
 
 PARQUET, CONLL, DOCBIN = "parquet", "conll", "docbin"
-SUFFIXES = {".parquet": PARQUET, ".pq": PARQUET, ".conll": CONLL, ".spacy": DOCBIN}
+FORMATS = (PARQUET, CONLL, DOCBIN, COCO, YOLO)
+OF_TASK = {CONLL: SPANS, DOCBIN: SPANS, COCO: BOXES, YOLO: BOXES}  # the formats of one task's labels
+SUFFIXES = {".parquet": PARQUET, ".pq": PARQUET, ".conll": CONLL, ".spacy": DOCBIN, ".json": COCO}
 
 
 def export_labels(session, path, *, format: str | None = None) -> Path:
     """Write the session's current labels to `path`; returns the path. `format`: "parquet"
-    (the default, a .parquet file), or for a spans pool "conll" or "docbin" (see the module
-    doc); left out, a path ending in .conll or .spacy picks those."""
+    (the default, a .parquet file), for a spans pool "conll" or "docbin", for a boxes pool
+    "coco" (a .json file) or "yolo" (a folder) (see the module doc); left out, a path ending in
+    .conll, .spacy or .json picks those."""
     path = Path(path)
     format = _format(path, format)
-    if path.is_dir():
+    if path.is_dir() and format != YOLO:
         raise IsADirectoryError(f"{str(path)!r} is a folder; expected a file path")
-    if format != PARQUET and session.task != SPANS:
-        raise ValueError(f"format={format!r} writes the spans of a spans pool; this session labels "
-                         f"{session.task!r} items: export them as Parquet (a path ending in .parquet)")
+    if format in OF_TASK and session.task != OF_TASK[format]:
+        raise ValueError(f"format={format!r} writes the {OF_TASK[format]} of a {OF_TASK[format]} pool; "
+                         f"this session labels {session.task!r} items: export them as Parquet (a path "
+                         "ending in .parquet)")
+    if format == COCO:
+        return _write(path, lambda tmp: box_export.write_coco(session, _labeled(session), tmp))
+    if format == YOLO:
+        return box_export.write_yolo(session, _labeled(session), path)
     if format == CONLL:
         text = conll(session)
         return _write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
@@ -63,10 +76,10 @@ def _format(path: Path, format: str | None) -> str:
         if path.suffix.lower() not in SUFFIXES:
             raise ValueError(f"export_labels writes a Parquet file; expected a path ending in "
                              f".parquet, got {str(path)!r} (a spans pool also writes .conll and "
-                             ".spacy, or pass format=)")
+                             ".spacy, a boxes pool .json (COCO) and a YOLO folder; or pass format=)")
         return SUFFIXES[path.suffix.lower()]
-    if format not in (PARQUET, CONLL, DOCBIN):
-        raise ValueError(f"unknown format {format!r}; expected 'parquet', 'conll' or 'docbin'")
+    if format not in FORMATS:
+        raise ValueError(f"unknown format {format!r}; expected one of {', '.join(map(repr, FORMATS))}")
     if format == PARQUET and path.suffix.lower() not in (".parquet", ".pq"):
         raise ValueError(f"export_labels writes a Parquet file; expected a path ending in .parquet, "
                          f"got {str(path)!r}")
@@ -119,6 +132,10 @@ def parquet_table(session) -> pa.Table:
                                                              ("label", pa.int64())])))
         features["spans"] = {"feature": {"start": _value("int32"), "end": _value("int32"),
                                          "label": class_label}, "_type": "List"}
+    elif session.task == BOXES:
+        boxes, their_features = box_export.box_columns(session, ids, class_label)
+        columns.update(boxes)
+        features.update(their_features)
     elif multi:
         columns["labels"] = pa.array([[index[str(c)] for c in labels[i]] for i in ids], pa.list_(pa.int64()))
         columns["label_names"] = pa.array([[str(c) for c in labels[i]] for i in ids], pa.list_(pa.string()))

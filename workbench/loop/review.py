@@ -56,13 +56,19 @@ class Reviewing:
         (item, class) decision, most suspicious first (see
         `workbench.loop.cleaning_multi_label`; option `folds`). In a spans pool, every span
         given and every span a held-out tagger marks that the labels leave out (see
-        `workbench.loop.cleaning_spans`; option `folds`)."""
+        `workbench.loop.cleaning_spans`; option `folds`). In a boxes pool, every box given
+        and every object a held-out detector finds that the labels leave out (see
+        `workbench.loop.cleaning_boxes`; option `folds`)."""
         from workbench.loop.cleaning import suspects
 
         if self.session.task == "spans":
             from workbench.loop.cleaning_spans import span_suspects
 
             return span_suspects(self.session, k, **options)
+        if self.session.task == "boxes":
+            from workbench.loop.cleaning_boxes import box_suspects
+
+            return box_suspects(self.session, k, **options)
         if self.session.task == "multi_label":
             from workbench.loop.cleaning_multi_label import multi_label_suspects
 

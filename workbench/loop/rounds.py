@@ -18,12 +18,12 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from workbench.data.tasks import MULTI_LABEL, SPANS, indicator
+from workbench.data.tasks import BOXES, MULTI_LABEL, SPANS, indicator
 from workbench.learn.learners import features_for
 from workbench.learn.metrics import accuracy_headline, accuracy_interval
 from workbench.learn.metrics import scores as metric_scores
 from workbench.learn.model import Model
-from workbench.loop import span_rounds
+from workbench.loop import box_rounds, span_rounds
 from workbench.loop.held_out import evaluate, held_out
 from workbench.loop.inputs import Scores
 from workbench.loop.training import INTERRUPTED, RetrainInterrupted, Trainer
@@ -33,7 +33,7 @@ WARM_SUGGESTIONS = 1000  # queue entries whose suggestions a round computes befo
 HISTORY_COLUMNS = ["round", "n_labels", "accuracy", "eval_on", "n_eval", "loss",
                    "train_accuracy", "duration_s", "time", "labels_hash",
                    "macro_f1", "balanced_accuracy", "recall", "micro_f1", "hamming_loss",
-                   "span_f1", "span_precision", "span_recall"]
+                   "span_f1", "span_precision", "span_recall", "box_map50", "box_precision", "box_recall"]
 
 
 @dataclass
@@ -199,8 +199,9 @@ class Rounds:
     def fit(self, labels: dict, audit: set[str], round_: int) -> tuple[RoundModel, dict]:
         """A fresh learner fitted on the labels (less the audit ones), and its history row."""
         session = self.session
-        if session.task == SPANS:  # a token tagger, scored by span F1: loop/span_rounds.py
-            tagger, uncertainty, predictor, train_ids, row = span_rounds.fit(session, labels, audit, round_)
+        if session.task in (SPANS, BOXES):  # a tagger or a detector: loop/span_rounds.py, box_rounds.py
+            tagger, uncertainty, predictor, train_ids, row = (span_rounds if session.task == SPANS else
+                                                              box_rounds).fit(session, labels, audit, round_)
             return RoundModel(tagger, uncertainty, uncertainty, train_ids, list(labels), round_, False,
                               predictor), row
         train_ids = [i for i in labels if i not in audit]

@@ -38,7 +38,7 @@ import threading
 
 from workbench.data.jobs import connect
 from workbench.data.pool import Pool
-from workbench.data.tasks import MULTI_LABEL, SPANS
+from workbench.data.tasks import BOXES, MULTI_LABEL, SPANS
 from workbench.learn.head import LightHead
 from workbench.learn.learners import make_learner
 from workbench.learn.model import InputSignature
@@ -87,7 +87,8 @@ class Session:
         classes = list(classes) if classes is not None else pool.classes
         # A model trained elsewhere (a bundle, a registry name): round 0, see loop/start_from.py
         start, classes = open_start(start_from, pool, classes) if start_from is not None else (None, classes)
-        if not classes or (len(classes) < 2 and pool.task != SPANS):  # one kind of span is a task
+        # one kind of span, or of object, is a task
+        if not classes or (len(classes) < 2 and pool.task not in (SPANS, BOXES)):
             raise ValueError(
                 f"a session needs at least two classes, got {classes!r}; pass classes=[...] "
                 "when the pool has no ground truth"
@@ -109,6 +110,9 @@ class Session:
         elif self.task == SPANS and learner is not None and not hasattr(learner, "fit_spans"):
             raise ValueError(f"a spans pool needs a learner that tags spans (fit_spans, predict_spans: "
                              f"e.g. TokenTagger), got {type(learner).__name__}")
+        elif self.task == BOXES and learner is not None and not hasattr(learner, "fit_boxes"):
+            raise ValueError(f"a boxes pool needs a learner that finds boxes (fit_boxes, predict_boxes, "
+                             f"uncertainty: e.g. BoxDetector), got {type(learner).__name__}")
         elif isinstance(learner, str):  # by name; "finetune" trains the encoder given as representation=
             learner = make_learner(learner, seed, encoder=representation)
         # The default: a light head on the pool's representation, learned once in the
@@ -116,8 +120,8 @@ class Session:
         self.learner = (learner if learner is not None else self._default_learner(seed)
                         if start is None else learner_after(start, seed))
         # diverse_margin ranks one class per item; diverse_uncertainty each class's own decision
-        strategy = strategy or {MULTI_LABEL: "diverse_uncertainty",
-                                SPANS: "mean_token_entropy"}.get(self.task, "diverse_margin")
+        strategy = strategy or {MULTI_LABEL: "diverse_uncertainty", SPANS: "mean_token_entropy",
+                                BOXES: "box_entropy"}.get(self.task, "diverse_margin")
         self.strategy = get_strategy(strategy, self.task)
         self.strategy_name = strategy_name(strategy)
         check_strategy_fits(self.strategy, self.strategy_name, self.learner)
@@ -180,11 +184,16 @@ class Session:
 
     def _default_learner(self, seed: int):
         """A light head on the pool's representation: with label spreading for one class per
-        item, one-vs-rest for a multi-label pool."""
+        item, one-vs-rest for a multi-label pool; a token tagger for spans, a light detector
+        for boxes."""
         if self.task == MULTI_LABEL:
             return MultiLabelHead(classes=self.class_names, random_state=seed)
         if self.task == SPANS:
             return TokenTagger(labels=self.class_names, random_state=seed)
+        if self.task == BOXES:
+            from workbench.learn.box_detector import BoxDetector  # torch, only for a boxes session
+
+            return BoxDetector(labels=self.class_names, random_state=seed)
         return LightHead(random_state=seed)
 
     @classmethod
@@ -290,9 +299,10 @@ class Session:
     def export_labels(self, path, *, format: str | None = None):
         """Write the current labels as a Hugging Face `datasets` Parquet file (one row per
         labeled item; the label a ClassLabel, a list of them for a multi-label pool, a list of
-        {start, end, label} for spans); for spans also CoNLL/IOB (".conll", format="conll") or
-        a spaCy DocBin (".spacy", needs spaCy). See `workbench.loop.label_export`; returns the
-        path."""
+        {start, end, label} for spans, of {x, y, w, h, label} for boxes); for spans also
+        CoNLL/IOB (".conll", format="conll") or a spaCy DocBin (".spacy", needs spaCy); for
+        boxes also COCO (".json", format="coco") or YOLO (a folder, format="yolo"). See
+        `workbench.loop.label_export`; returns the path."""
         from workbench.loop.label_export import export_labels
 
         return export_labels(self, path, format=format)

@@ -1,0 +1,131 @@
+"""A boxes session's rounds: what `Rounds` and `Ranker` do for one class per item, done for
+images whose labels are lists of boxes.
+
+The learner (`workbench.learn.box_detector.BoxDetector` by default) finds and classifies the
+objects of an image; a round fits it on the labeled images (audit ones left out), scores it by
+mAP@0.5 on data the strategy did not choose (the test pool, or the audit images), and ranks the
+queue by how unsure it is of each unlabeled image. The round's `proba` and `query_proba` hold,
+for every image, the two uncertainty measures of `box_detector.UNCERTAINTY` (computed on
+demand, as class probabilities are for other tasks); the strategies of
+`strategies.BOX_STRATEGIES` rank by one of them. A served image's suggestion is the model's
+boxes at its threshold or above, pre-annotated in the widget, and its confidence the least
+sure box's score.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+
+from workbench.data.box_scores import box_scores
+from workbench.data.boxes import Box, BoxList, box_list, image_size
+from workbench.learn.box_detector import UNCERTAINTY
+from workbench.loop.held_out import MIN_AUDIT
+from workbench.loop.inputs import Scores
+from workbench.store.views import labels_hash
+
+TASK = "boxes"
+
+
+def images(pool, positions) -> np.ndarray:
+    """The pool's images at `positions` (what the detector reads)."""
+    return np.asarray(pool.X[np.asarray(positions, dtype=np.int64)])
+
+
+def suggested(pool, classes, detections, threshold: float) -> tuple[BoxList, float]:
+    """A detector's boxes for one image as the BoxList it suggests (those at `threshold` or
+    above; a box that rounds to nothing or twice is left out), and the least sure one's score
+    (1.0 when it suggests none)."""
+    width, height = image_size(pool)
+    kept, scores = [], []
+    for x, y, w, h, label, score in detections:
+        if score < threshold:
+            continue
+        try:
+            box = box_list([(float(x), float(y), float(w), float(h), str(label))], width, height, classes)[0]
+        except ValueError:  # no size left after rounding: nothing to draw
+            continue
+        if box not in kept:
+            kept.append(box)
+            scores.append(float(score))
+    return box_list(kept, width, height, classes), min(scores, default=1.0)
+
+
+class BoxPredictor:
+    """A fitted detector with the pool it reads: images of the pool in, boxes out."""
+
+    def __init__(self, detector, session, info: dict):
+        self.detector, self.info = detector, info
+        self.pool, self.classes = session.pool, session.class_names
+        self.task = TASK
+
+    def detections(self, positions) -> list[list[tuple]]:
+        """Every box the detector finds in each image at `positions`, with its score."""
+        return self.detector.predict_boxes(images(self.pool, positions))
+
+    def boxes_of(self, position: int) -> tuple[BoxList, float]:
+        """The model's boxes for the image at `position`, and the least sure one's score."""
+        threshold = getattr(self.detector, "threshold", 0.5)
+        return suggested(self.pool, self.classes, self.detections([int(position)])[0], threshold)
+
+
+def fit(session, labels: dict, audit: set[str], round_: int) -> tuple:
+    """One round: (the fitted detector, its uncertainty over the pool's images (Scores, what
+    the queue ranks by), its BoxPredictor, the images it trained on, the history row)."""
+    train_ids = [i for i in labels if i not in audit]
+    if not train_ids:
+        raise ValueError("need at least one labeled image (outside the audit sample) to train; "
+                         "label a few more images")
+    started = time.perf_counter()
+    pool = session.pool
+    detector = clone(session.learner)
+    detector.fit_boxes(images(pool, pool.positions(train_ids)), [list(labels[i]) for i in train_ids])
+    info = {"round": round_, "n_labels": len(train_ids),
+            "labels_hash": labels_hash(list(labels), [str(v) for v in labels.values()])}
+    predictor = BoxPredictor(detector, session, info)
+    uncertainty = Scores(len(pool), len(UNCERTAINTY),
+                         lambda positions: detector.uncertainty(images(pool, positions)))
+    metrics, eval_on, n_eval = evaluate(session, detector, labels, audit)
+    row = {"n_labels": len(train_ids), "accuracy": np.nan, "eval_on": eval_on, "n_eval": n_eval,
+           "loss": [], "train_accuracy": [], "duration_s": round(time.perf_counter() - started, 3),
+           "time": pd.Timestamp.now(tz="UTC").isoformat(), "labels_hash": info["labels_hash"],
+           "macro_f1": np.nan, "balanced_accuracy": np.nan, "recall": {},
+           "micro_f1": np.nan, "hamming_loss": np.nan, "box_map50": metrics["map50"],
+           "box_precision": metrics["precision"], "box_recall": metrics["recall"]}
+    return detector, uncertainty, predictor, train_ids, row
+
+
+def evaluate(session, detector, labels: dict, audit: set[str]) -> tuple[dict, str, int]:
+    """mAP@0.5 (and precision and recall at the detector's threshold) on the test pool's
+    images, or on the audit images (their labels were kept out of training); with what and
+    how many."""
+    if session.test is not None:
+        pictures, truth = session.test
+        what = f"held-out test images ({len(truth)})"
+    else:
+        audited = [i for i in audit if i in labels]
+        truth = [labels[i] for i in audited]
+        if len(truth) < MIN_AUDIT:
+            empty = {"map50": np.nan, "precision": np.nan, "recall": np.nan}
+            return empty, f"audit sample too small ({len(truth)} of {MIN_AUDIT} needed)", len(truth)
+        pictures = images(session.pool, session.pool.positions(audited))
+        what = f"random audit sample ({len(truth)} images)"
+    predicted = detector.predict_boxes(np.asarray(pictures))
+    return box_scores([list(t) for t in truth], predicted, session.class_names), what, len(truth)
+
+
+def reason(session, model, role: str, score, position: int, who: str) -> str:
+    """Why an image is shown, in the words of the strategy that ranked it."""
+    detections = model.predictor.detections([int(position)])[0]
+    unsure = min(detections, key=lambda d: abs(2 * d[5] - 1), default=None)
+    about = ("it finds no object here" if unsure is None else
+             f"least sure of the box {Box(*map(float, unsure[:4]), str(unsure[4])).describe()} "
+             f"({unsure[5]:.0%})")
+    if role == "least_confident_box":
+        return f"least confident box {score:.2f}: {who} is {about}"
+    if role == "box_entropy":
+        return f"box entropy {score:.2f} nats: {who} hesitates over this image; {about}"
+    return role
