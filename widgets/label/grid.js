@@ -29,6 +29,11 @@ function gridMode(w) {
   }
 
   function toggle() {
+    if (w.isBoxes()) {                            // an image pool, but a label is its boxes
+      S.flash = "the grid labels one class per item; here an image's label is its boxes";
+      w.draw();
+      return;
+    }
     if (w.isMulti()) {                            // a thumbnail's badge holds one class
       S.flash = "the grid labels one class per item; here number keys toggle classes and Enter saves them";
       w.draw();

@@ -11,6 +11,10 @@
 //                 spans: 1-9, 0 mark the words selected (or relabel the span chosen) ·
 //                 ←/→ move the caret a word, Shift+←/→ extend the selection · Del/⌫ delete
 //                 the span chosen · Esc clear · ↑/↓ walk back/forward · z undo (spans.js)
+//                 boxes: 1-9, 0 class of the box selected (none: of the next box) · Tab/
+//                 Shift+Tab select a box · arrows move it (Shift: 10 px), Alt/Ctrl+arrows
+//                 resize it · n new box · Del/⌫ delete it · Esc deselect · ←/→ with no box
+//                 selected walk back/forward · z undo (boxes.js)
 //   grid:         1-9, 0 label the highlighted thumbnail (then the next is highlighted)
 //                 Shift+1-9/0 that class for every thumbnail still showing "?"
 //                 s skip the highlighted · arrows/click move · z undo · Enter save the page
@@ -35,6 +39,7 @@ function listenToKeys(w) {
       return true;
     }
     if (!grid && w.isSpans() && w.spans.onKey(e)) return true;
+    if (!grid && w.isBoxes() && w.boxes.onKey(e)) return true;
     switch (key) {
       case "Enter": act.accept(); return true;
       case "Backspace": case "z": case "Z": act.undo(); return true;
@@ -50,10 +55,19 @@ function listenToKeys(w) {
   }
 
   function onKeydown(e) {
+    const t = e.target;
+    const field = t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT");
+    // Boxes: Alt/Ctrl+arrows resize the box selected (Alt+← would go back a page otherwise).
+    if ((e.ctrlKey || e.altKey) && !e.metaKey && e.key.startsWith("Arrow") && !field && w.isBoxes()
+        && !w.isGrid()) {
+      w.boxes.onKey(e);
+      e.preventDefault();
+      e.stopPropagation();
+      return;
+    }
     if (e.ctrlKey || e.metaKey || e.altKey) return;       // Ctrl+S, Cmd+C ... stay JupyterLab's
     if (e.key === "Enter" && e.shiftKey) return;           // Shift+Enter runs the cell as usual
-    const t = e.target;
-    if (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT")) {
+    if (field) {
       // Typing in the "retrain every" box: keep its keys away from the notebook too.
       if (e.key === "Enter" || e.key === "Escape") {
         t.blur();

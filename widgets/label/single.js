@@ -12,6 +12,9 @@
 //
 // Spans sessions (a label is the list of spans of a text): label/spans.js edits the spans on
 // this screen, and Enter saves them the same way (enterAction with "spans").
+//
+// Boxes sessions (a label is the list of boxes of an image): label/boxes.js edits the boxes
+// over the image on this screen, and Enter saves them the same way (enterAction with "boxes").
 
 const SINGLE_HELP = "number keys: class (see the buttons) · Enter: accept suggestion · s: skip · "
   + "z/⌫: undo · ←/→: fix earlier labels";
@@ -57,6 +60,7 @@ function singleMode(w) {
   function amend(entry, name, msg) {
     S.selection = null;
     S.spans = null;
+    S.boxes = null;
     const action = { kind: "relabel", eventIds: [newEventId()], entry,
       prev: { label: entry.label, skipped: entry.skipped, deferred: entry.deferred } };
     Object.assign(entry, { label: name, skipped: false, deferred: false });
@@ -77,6 +81,7 @@ function singleMode(w) {
   function advance(outcome, kind, msg) {
     S.selection = null;
     S.spans = null;
+    S.boxes = null;
     const entry = { item: S.current, ...outcome };
     record(S, entry);
     S.current = S.buffer.shift() || null;
@@ -128,6 +133,12 @@ function singleMode(w) {
 
   // -- drawing ------------------------------------------------------------------------------
   function enterHint(enter) {
+    if (enter.kind === "save" && w.isBoxes()) {
+      return ` · Enter saves ${boxesText(enter.label)}${enter.label.length ? "" : " (no object in the image)"}`;
+    }
+    if (enter.kind === "keep" && w.isBoxes()) {
+      return ` · Enter keeps ${boxesText(enter.label)} · edit them to change it${enter.entry ? "" : " · s: later"}`;
+    }
     if (enter.kind === "save" && w.isSpans()) {
       return ` · Enter saves ${spansText(enter.label)}${enter.label.length ? "" : " (nothing to mark)"}`;
     }
@@ -153,14 +164,17 @@ function singleMode(w) {
     const item = enter.item;
     const hint = h("span", "wb-hint", enterHint(enter));
     const spans = w.isSpans();
-    const line = spans ? [h("div", "wb-hint wb-spans-state", w.spans.stateLine(item))] : [];
+    const boxes = w.isBoxes();
+    const line = spans ? [h("div", "wb-hint wb-spans-state", w.spans.stateLine(item))]
+      : boxes ? [h("div", "wb-hint wb-boxes-state", w.boxes.stateLine(item))] : [];
     if (!hasSuggestion(item)) {
       els.suggest.replaceChildren(document.createTextNode("no suggestion yet (no model)"), hint, ...line);
       return;
     }
     els.suggest.replaceChildren(
       document.createTextNode(isReview(item) ? "held-out models suggest " : "model suggests "),
-      h("strong", "wb-suggested-name", spans ? spansText(item.suggestion) : labelText(item.suggestion)),
+      h("strong", "wb-suggested-name", spans ? spansText(item.suggestion)
+        : boxes ? boxesText(item.suggestion) : labelText(item.suggestion)),
       document.createTextNode(item.confidence !== null && item.confidence !== undefined
         ? ` (${pct(item.confidence)})` : ""),
       hint, ...line);
@@ -187,21 +201,24 @@ function singleMode(w) {
     if (item !== view.drawnItem) {
       els.item.dataset.itemId = item.item_id;
       const asSpans = w.isSpans() && typeof item.text === "string";
-      els.item.appendChild(asSpans ? w.spans.textBox() : drawContent(item.render));
+      els.item.appendChild(asSpans ? w.spans.textBox() : w.isBoxes() ? w.boxes.stage(item) : drawContent(item.render));
       els.item.appendChild(h("div", "wb-item-id", item.name || item.item_id));
       view.drawnItem = item;
     }
     if (w.isSpans()) w.spans.paint(item);
+    if (w.isBoxes()) w.boxes.paint(item);
     const multi = w.isMulti();
     const spans = w.isSpans();
+    const boxes = w.isBoxes();
     let given = null;
     if (S.view !== null) {
       const entry = S.history[S.view];
       els.review.appendChild(h("strong", null, `Earlier item ${S.history.length - S.view} back: `));
       els.review.appendChild(document.createTextNode(entry.skipped ? "skipped"
-        : `labeled ${spans ? spansText(entry.label) : labelText(entry.label)}`));
+        : `labeled ${spans ? spansText(entry.label) : boxes ? boxesText(entry.label) : labelText(entry.label)}`));
       els.review.appendChild(h("div", "wb-hint", spans
         ? "edit the spans and press Enter to change it, ↓ to go forward"
+        : boxes ? "edit the boxes and press Enter to change it, → to go forward (no box selected)"
         : multi ? "toggle classes with their keys and press Enter to change it, → to go forward"
           : "press a class key to change it, → to go forward"));
       given = entry.label;
@@ -212,6 +229,7 @@ function singleMode(w) {
     // Who gave the label this item has now, when, in which commit (from the kernel's blame).
     els.blame.textContent = S.view === null && item.blame ? item.blame : "";
     if (spans) markClassButtons(view.classButtons, names, { pressed: w.spans.pressed() });
+    else if (boxes) markClassButtons(view.classButtons, names, { pressed: w.boxes.pressed() });
     else markClassButtons(view.classButtons, names, { suggested: hasSuggestion(item) ? item.suggestion : null, given,
       pressed: multi ? selectionOf(S).names : null });
     els.why.replaceChildren();

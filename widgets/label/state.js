@@ -21,6 +21,8 @@ function newState() {
     view: null,          // index into history while walking back, null when live
     selection: null,     // multi-label: {key, names} toggled on the item in view (selectionOf)
     spans: null,         // spans: the edit of the item in view (spanEditOf)
+    boxes: null,         // boxes: the edit of the image in view (boxEditOf)
+    boxClass: null,      // boxes: the class the next box drawn takes (the last class key; null: the first)
     grid: newGrid(),
     flash: "",
     waiting: true,       // no reply to "hello" yet
@@ -52,7 +54,9 @@ function isReview(item) {
 // A label as the screen shows it: a class name, or a multi-label set written as the store
 // writes it (["3", "odd"]; [] when no class applies).
 function labelText(label) {
-  if (Array.isArray(label) && label.some(Array.isArray)) return spansText(label);  // spans
+  if (Array.isArray(label) && label.some(Array.isArray)) {
+    return label.every((b) => Array.isArray(b) && b.length === 5) ? boxesText(label) : spansText(label);
+  }
   return Array.isArray(label) ? `[${label.map((n) => JSON.stringify(String(n))).join(", ")}]` : String(label);
 }
 
@@ -124,6 +128,45 @@ function spanEditOf(S) {
   return edit;
 }
 
+// Boxes: a label is a list of [x, y, w, h, label] in image pixels (x, y the top-left corner),
+// what the kernel sends and reads back; it puts them in the store's order. The same boxes in
+// any order are the same label.
+function boxKey(b) { return `${b[0]}:${b[1]}:${b[2]}:${b[3]}:${b[4]}`; }
+
+function sameBoxes(a, b) {
+  if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+  const set = new Set(a.map(boxKey));
+  return b.every((x) => set.has(boxKey(x)));
+}
+
+// The boxes a label names, in a few words: "2 boxes: 3, 7", "no boxes".
+function boxesText(list) {
+  if (!Array.isArray(list) || !list.length) return "no boxes";
+  return `${list.length} box${list.length === 1 ? "" : "es"}: ${list.map((b) => b[4]).join(", ")}`;
+}
+
+// Boxes: the edit of the image in view, as spanEditOf for spans: untouched, its boxes are the
+// label the image has (walked back to: its entry's; a review item: the label under review),
+// else the model's (pre-annotated), else none. Beside them the box selected (an index into
+// `list`, null: none), which the keys move, resize, relabel or delete.
+function boxEditOf(S) {
+  const key = viewKey(S);
+  const kept = S.boxes && S.boxes.key === key ? S.boxes : null;
+  const edit = kept || { key, list: null, touched: false, selected: null };
+  if (!edit.touched) {
+    const entry = S.view === null ? null : S.history[S.view];
+    const item = entry ? entry.item : S.current;
+    let list = [];
+    if (entry && !entry.skipped && Array.isArray(entry.label)) list = entry.label;
+    else if (!entry && isReview(item) && Array.isArray(item.given)) list = item.given;
+    else if (item && Array.isArray(item.suggestion)) list = item.suggestion;
+    edit.list = list.map((b) => [...b]);
+    if (edit.selected !== null && edit.selected >= edit.list.length) edit.selected = null;
+  }
+  S.boxes = edit;
+  return edit;
+}
+
 // What Enter does on the single-item screen, worked out in one place from the state, so that
 // the hint, the Enter button, the help line and accept() can never disagree:
 //   keep    a review item: Enter keeps `label`, the label the screen shows it with (walked
@@ -134,6 +177,8 @@ function spanEditOf(S) {
 //   none    no suggestion: Enter only says so.
 // In a spans session (`multi` is "spans") the same, with the spans of the edit (spanEditOf) for
 // the selection: Enter saves them, [] included (nothing to mark), or keeps what the item has.
+// In a boxes session (`multi` is "boxes") the same with the image's boxes (boxEditOf): the
+// model's, pre-annotated and untouched, are saved as the suggestion accepted.
 // In a multi-label session (`multi`) Enter saves the selection (selectionOf):
 //   save    Enter labels the item (walked back: relabels it) with the set `label`; `source`
 //           "suggestion" when that is the model's suggested set, untouched.
@@ -146,6 +191,10 @@ function enterAction(S, multi = false) {
   if (multi === "spans") {
     const edit = spanEditOf(S);
     return saveAction(item, entry, { names: edit.list, touched: edit.touched }, sameSpans);
+  }
+  if (multi === "boxes") {
+    const edit = boxEditOf(S);
+    return saveAction(item, entry, { names: edit.list, touched: edit.touched }, sameBoxes);
   }
   if (multi) return saveAction(item, entry, selectionOf(S));
   if (isReview(item)) {

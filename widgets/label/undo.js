@@ -32,6 +32,7 @@ function undoStack(w) {
     S.view = null;
     S.selection = null;                        // multi-label: the item shows its own label again
     S.spans = null;                            // spans: the same
+    S.boxes = null;                            // boxes: the same
     w.kernel.send({ type: "undo", event_ids: action.eventIds },
       { kind: "undo", n: action.eventIds.length, action });
     w.draw();
@@ -42,6 +43,7 @@ function undoStack(w) {
     S.actions = S.actions.filter((a) => a !== action);
     S.selection = null;
     S.spans = null;
+    S.boxes = null;
     if (action.kind === "relabel") { Object.assign(action.entry, action.prev); return; }
     if (action.kind === "page") {
       for (const entry of action.entries) unrecord(S, entry);

@@ -12,8 +12,10 @@ function render({ model, el }) {
     isGrid: () => model.get("mode") === "grid",
     isMulti: () => model.get("task") === "multi_label",   // a label is a set of classes
     isSpans: () => model.get("task") === "spans",          // a label is the spans of a text
-    // What enterAction() is told: "spans", or whether a label is a set of classes.
-    task: () => (model.get("task") === "spans" ? "spans" : model.get("task") === "multi_label"),
+    isBoxes: () => model.get("task") === "boxes",          // a label is the boxes of an image
+    // What enterAction() is told: "spans", "boxes", or whether a label is a set of classes.
+    task: () => (["spans", "boxes"].includes(model.get("task")) ? model.get("task")
+      : model.get("task") === "multi_label"),
     draw: () => draw(w),
   };
   w.kernel = connection(w);
@@ -21,6 +23,7 @@ function render({ model, el }) {
   w.single = singleMode(w);
   w.review = reviewMode(w);
   w.spans = spansMode(w);
+  w.boxes = boxesMode(w);
   w.grid = gridMode(w);
   w.act = actions(w);
   w.buttons = buildControls(w);
@@ -63,6 +66,7 @@ function actions(w) {
       if (i >= names.length) return;
       if (w.isGrid()) w.grid.pick(names[i], fill);
       else if (w.isSpans()) w.spans.assign(names[i]);
+      else if (w.isBoxes()) w.boxes.assign(names[i]);
       else if (!fill && w.isMulti()) w.single.toggle(names[i]);
       else if (!fill) w.single.label(names[i], "human");
     },
@@ -77,6 +81,7 @@ function actions(w) {
 const ACCEPT_TITLE = "accept the model's suggestion (grid: save the page)";
 const SAVE_TITLE = "save the classes selected as the item's label (none selected: no class applies)";
 const SAVE_SPANS_TITLE = "save the spans shown as the item's label (none: nothing to mark)";
+const SAVE_BOXES_TITLE = "save the boxes shown as the image's label (none: no object in it)";
 
 // The buttons under the item and the footer (retrain, review, retrain every n labels).
 function buildControls(w) {
@@ -123,6 +128,7 @@ function buildClassButtons(w) {
   const multi = w.isMulti();
   view.classButtons = model.get("class_names").map((name, i) => {
     const title = w.isSpans() ? `mark the words selected as ${name} (a span chosen: relabel it)`
+      : w.isBoxes() ? `the box selected becomes ${name} (none selected: the next box drawn)`
       : multi ? `select or unselect ${name} (Enter saves the classes selected)` : `label as ${name}`;
     const b = button(name, keys[i] || null, title, () => w.act.pick(i, false));
     b.classList.add("wb-class");
@@ -138,19 +144,20 @@ function draw(w) {
   const { S, model, els, buttons } = w;
   const grid = w.isGrid();
   const spans = w.isSpans();
-  const multi = w.isMulti() || spans;  // the grid labels one class per item: not offered
+  const boxes = w.isBoxes();
+  const multi = w.isMulti() || spans || boxes;  // the grid labels one class per item: not offered
   els.root.classList.toggle("wb-mode-grid", grid);
   buttons.grid.hidden = multi || model.get("pool_kind") !== "image";
   const enter = enterAction(S, w.task());
   const keeping = !grid && enter.kind === "keep";
   // The live review item: s leaves it for later.
   const reviewing = multi ? !grid && !enter.entry && isReview(enter.item) : keeping && !enter.entry;
-  const help = spans ? SPANS_HELP : multi ? (reviewing ? MULTI_REVIEW_HELP : MULTI_HELP)
+  const help = spans ? SPANS_HELP : boxes ? BOXES_HELP : multi ? (reviewing ? MULTI_REVIEW_HELP : MULTI_HELP)
     : keeping ? (reviewing ? REVIEW_HELP : REVIEW_BACK_HELP) : SINGLE_HELP;
   els.help.textContent = grid ? GRID_HELP : help + (buttons.grid.hidden ? "" : " · g: grid");
   // A review item's Enter keeps its label and s leaves it for later: the buttons say so.
   buttons.accept.querySelector(".wb-button-label").textContent = keeping ? "keep" : (multi ? "save" : "accept");
-  buttons.accept.title = spans ? SAVE_SPANS_TITLE : multi ? SAVE_TITLE : ACCEPT_TITLE;
+  buttons.accept.title = spans ? SAVE_SPANS_TITLE : boxes ? SAVE_BOXES_TITLE : multi ? SAVE_TITLE : ACCEPT_TITLE;
   // Spans: ←/→ move the caret in the text, so ↑/↓ walk back and forward.
   buttons.back.querySelector(".wb-kbd").textContent = spans ? "↑" : "←";
   buttons.forward.querySelector(".wb-kbd").textContent = spans ? "↓" : "→";

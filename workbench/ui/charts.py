@@ -131,26 +131,36 @@ def accuracy_chart(history: pd.DataFrame, *,
         width=WIDTH, height=HEIGHT)
 
 
-def span_f1_chart(history: pd.DataFrame) -> alt.Chart:
-    """A spans session's exact-match span F1, precision and recall against the number of
-    labeled texts, one point per round."""
+SCORES = {  # a task's per-round scores: (columns -> names, what it is, the y axis, what is labeled)
+    "spans": ({"span_f1": "span F1", "span_precision": "precision", "span_recall": "recall"},
+              "Span F1", "exact-match span score", "texts"),
+    "boxes": ({"box_map50": "mAP@0.5", "box_precision": "precision", "box_recall": "recall"},
+              "mAP@0.5", "detection score (IoU >= 0.5)", "images"),
+}
+
+
+def span_f1_chart(history: pd.DataFrame, task: str = "spans") -> alt.Chart:
+    """A spans session's exact-match span F1, precision and recall (a boxes session's mAP@0.5,
+    precision and recall at IoU 0.5) against the number of labeled texts (images), one point
+    per round."""
+    names, title, axis, items = SCORES[task]
+    main = next(iter(names))
     data = pd.DataFrame(history)
-    if data.empty or "span_f1" not in data or data["span_f1"].isna().all():
+    if data.empty or main not in data or data[main].isna().all():
         why = "" if data.empty else f"\n{data['eval_on'].iloc[-1]}"
-        return _message(f"no span F1 measured yet{why}", "Span F1")
-    names = {"span_f1": "span F1", "span_precision": "precision", "span_recall": "recall"}
+        return _message(f"no {title} measured yet{why}", title)
     long = data.melt(id_vars=["round", "n_labels", "n_eval"], value_vars=list(names),
                      var_name="metric", value_name="value").dropna(subset=["value"])
     long["metric"] = long["metric"].map(names)
     lower = max(0.0, math.floor(long["value"].min() * 10 - 1) / 10)
-    return alt.Chart(long, title=f"Span F1 on {data['eval_on'].iloc[-1]}").mark_line(point=True).encode(
-        x=alt.X("n_labels:Q", title="number of labeled texts"),
-        y=alt.Y("value:Q", title="exact-match span score", scale=alt.Scale(domain=[lower, 1])),
+    return alt.Chart(long, title=f"{title} on {data['eval_on'].iloc[-1]}").mark_line(point=True).encode(
+        x=alt.X("n_labels:Q", title=f"number of labeled {items}"),
+        y=alt.Y("value:Q", title=axis, scale=alt.Scale(domain=[lower, 1])),
         color=alt.Color("metric:N", title=None, legend=alt.Legend(orient="bottom-right"),
                         scale=alt.Scale(domain=list(names.values()), range=[BLUE, ORANGE, GREY])),
-        strokeDash=alt.condition("datum.metric == 'span F1'", alt.value([1, 0]), alt.value([4, 3])),
+        strokeDash=alt.condition(f"datum.metric == '{names[main]}'", alt.value([1, 0]), alt.value([4, 3])),
         tooltip=["metric:N", "round:Q", "n_labels:Q", alt.Tooltip("value:Q", format=".3f"),
-                 alt.Tooltip("n_eval:Q", title="measured on (texts)")],
+                 alt.Tooltip("n_eval:Q", title=f"measured on ({items})")],
     ).properties(width=WIDTH, height=HEIGHT)
 
 
@@ -196,10 +206,10 @@ def learning_curves(curves: pd.DataFrame, metric: str = "accuracy") -> alt.TopLe
 
 
 def class_balance_chart(labels: pd.DataFrame, *, sets: bool = False,
-                        spans: bool = False) -> alt.TopLevelMixin:
+                        spans: bool = False, boxes: bool = False) -> alt.TopLevelMixin:
     """Horizontal bars of how many items carry each label, the most common first (a
     multi-label item's set, a JSON list, counts once for each of its classes; `spans`: how
-    many spans of each label the texts hold)."""
+    many spans of each label the texts hold; `boxes`: how many boxes of each class)."""
     labels = pd.DataFrame(labels)
     if labels.empty or labels["label"].isna().all():
         return _message("no labels yet", "Class balance")
@@ -210,10 +220,15 @@ def class_balance_chart(labels: pd.DataFrame, *, sets: bool = False,
         values = values.map(lambda v: [s[2] for s in json.loads(v)["spans"]]).explode().dropna().astype(str)
         if values.empty:
             return _message("no spans marked yet", "Span labels")
+    if boxes:  # a boxes store: {"v": 1, "boxes": [[x, y, w, h, label], ...]}
+        values = values.map(lambda v: [b[4] for b in json.loads(v)["boxes"]]).explode().dropna().astype(str)
+        if values.empty:
+            return _message("no boxes drawn yet", "Box classes")
     data = values.value_counts().reset_index()  # label, count
     y = alt.Y("label:N", title="label", sort="-x")
     bars = alt.Chart().mark_bar(color=BLUE).encode(
-        x=alt.X("count:Q", title="spans marked" if spans else "items labelled"), y=y,
+        x=alt.X("count:Q", title="spans marked" if spans else "boxes drawn" if boxes else "items labelled"),
+        y=y,
         tooltip=["label:N", "count:Q"])
     text = bars.mark_text(align="left", dx=3, color=GREY).encode(text="count:Q")
     return alt.layer(bars, text, data=data,
@@ -246,10 +261,12 @@ class Dashboard(widgets.HBox):
         with self._update_lock:
             task = getattr(self._session, "task", "single")
             self.balance.chart = class_balance_chart(
-                self._session.store.current_labels(), sets=task == "multi_label", spans=task == "spans")
+                self._session.store.current_labels(), sets=task == "multi_label", spans=task == "spans",
+                boxes=task == "boxes")
             if not only_labels:
                 history = pd.DataFrame(self._session.history)
-                self.accuracy.chart = span_f1_chart(history) if task == "spans" else accuracy_chart(history)
+                self.accuracy.chart = (span_f1_chart(history, task) if task in SCORES
+                                       else accuracy_chart(history))
                 self.loss.chart = loss_chart(history)
                 # a learner without epochs (the default LightHead) never has a loss curve: no
                 # empty panel for it once a round has shown that

@@ -15,8 +15,8 @@ from pathlib import Path
 # and the kernel connection, one part per mode, the keys, and the widget that puts them
 # together (and holds the module's one `export default`) last.
 LABEL_PARTS = ("label/state.js", "label/view.js", "label/kernel.js", "label/undo.js",
-               "label/single.js", "label/review.js", "label/spans.js", "label/grid.js",
-               "label/keys.js", "label/widget.js")
+               "label/single.js", "label/review.js", "label/spans.js", "label/boxes.js",
+               "label/grid.js", "label/keys.js", "label/widget.js")
 
 
 def _static_dir() -> Path:

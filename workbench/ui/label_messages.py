@@ -10,7 +10,9 @@ Messages, browser -> kernel:
     {"type": "label", seq, item_id, label, source, query, event_id}   label: a class name; in a
                                                        multi-label session a list of them ([]: none);
                                                        in a spans session a list of [start, end,
-                                                       label], UTF-16 units ([]: nothing marked)
+                                                       label], UTF-16 units ([]: nothing marked);
+                                                       in a boxes session a list of [x, y, w, h,
+                                                       label], image pixels ([]: no object)
     {"type": "skip", seq, item_id, query, event_id}
     {"type": "confirm", seq, item_id, label, query, event_id}   a review keeps the item's
                                                        label: the one the screen named (a list,
@@ -36,13 +38,15 @@ kernel -> browser:
 (items: payloads, see workbench.ui.label_payload; a label or suggestion sent is a class name,
 or in a multi-label session a list of class names, or in a spans session a list of
 [start, end, label] in UTF-16 units: the browser counts those, the store code points, and
-workbench.ui.span_payload converts both ways.)
+workbench.ui.span_payload converts both ways; in a boxes session a list of [x, y, w, h, label]
+in image pixels, read by workbench.ui.box_payload.)
 """
 
 from __future__ import annotations
 
 import logging
 
+from workbench.ui.box_payload import is_boxes
 from workbench.ui.label_payload import is_multi_label, json_number, label_names, label_now
 from workbench.ui.span_payload import is_spans
 
@@ -168,9 +172,10 @@ class LabelMessages:
             raise ValueError(f"confirm of item {item_id!r} needs the label the screen showed "
                              f"it keeps, got label=None")
         now = label_now(self.session, item_id)
-        if is_multi_label(self.session) or is_spans(self.session):
+        if is_multi_label(self.session) or is_spans(self.session) or is_boxes(self.session):
             shown = label_names(self.session, self._label_value(shown, item_id), item_id)
-            what = "the spans" if is_spans(self.session) else "the classes"
+            what = ("the spans" if is_spans(self.session) else "the boxes" if is_boxes(self.session)
+                    else "the classes")
             if now != shown:
                 raise ValueError(f"item {item_id!r} was shown to keep {what} {shown}, but its "
                                  f"label is now {now}; nothing was written, look at it again")

@@ -9,7 +9,9 @@ floats or None (never NaN). A label (the suggestion, the label given) is a class
 multi-label session, a list of class names in class order (`[]`: no class applies), so that
 the browser can pre-select them (`label_names`). In a spans session a label is a list of
 `[start, end, label]` in UTF-16 units, and an item also carries its `text`, `tokens` and
-`units` (workbench.ui.span_payload, which converts the offsets).
+`units` (workbench.ui.span_payload, which converts the offsets). In a boxes session a label is a
+list of `[x, y, w, h, label]` in image pixels, and an item also carries its image's `width` and
+`height` (workbench.ui.box_payload).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import math
 
 from workbench.data.tasks import MULTI_LABEL, SINGLE, is_collection, label_set
+from workbench.ui.box_payload import box_fields, boxes_to_browser, is_boxes
 from workbench.ui.span_payload import is_spans, spans_to_browser, text_fields
 
 
@@ -27,7 +30,7 @@ def item_payload(session, q) -> dict:
             "suggestion": label_names(session, q.suggestion, q.item_id),
             "confidence": json_number(q.confidence), "suggested_by": session.suggested_by,
             "blame": session.blame_text(q.item_id), "given": label_now(session, q.item_id),
-            "render": render(session, q.item_id), **spans_fields(session, q.item_id)}
+            "render": render(session, q.item_id), **task_fields(session, q.item_id)}
 
 
 def returned_payload(session, item_id: str, *, reason: str) -> dict:
@@ -39,12 +42,15 @@ def returned_payload(session, item_id: str, *, reason: str) -> dict:
             "suggestion": label_names(session, suggestion, item_id),
             "confidence": json_number(confidence), "suggested_by": session.suggested_by,
             "blame": session.blame_text(item_id), "given": label_now(session, item_id),
-            "render": render(session, item_id), **spans_fields(session, item_id)}
+            "render": render(session, item_id), **task_fields(session, item_id)}
 
 
-def spans_fields(session, item_id: str) -> dict:
-    """A spans item's text, tokens and their unit (nothing in other sessions)."""
-    return text_fields(session, item_id) if is_spans(session) else {}
+def task_fields(session, item_id: str) -> dict:
+    """A spans item's text, tokens and their unit; a boxes item's image size (nothing in other
+    sessions)."""
+    if is_spans(session):
+        return text_fields(session, item_id)
+    return box_fields(session, item_id) if is_boxes(session) else {}
 
 
 def label_now(session, item_id: str) -> str | list[str] | None:
@@ -59,12 +65,15 @@ def is_multi_label(session) -> bool:
 def label_names(session, label, item_id: str | None = None) -> str | list | None:
     """A label as the browser gets it: a class name; in a multi-label session the list of the
     set's class names, in class order; in a spans session the spans of item `item_id`'s text,
-    `[start, end, label]` in UTF-16 units. None: no label (or, multi-label, no set of classes: a
+    `[start, end, label]` in UTF-16 units; in a boxes session the boxes of item `item_id`'s image,
+    `[x, y, w, h, label]` in its pixels. None: no label (or, multi-label, no set of classes: a
     one-class guess is nothing the browser could pre-select)."""
     if label is None:
         return None
     if is_spans(session):
         return spans_to_browser(session, label, item_id)
+    if is_boxes(session):
+        return boxes_to_browser(session, label, item_id)
     if not is_multi_label(session):
         return str(label)
     if not (is_collection(label) or (isinstance(label, str) and label.startswith("["))):

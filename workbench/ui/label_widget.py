@@ -25,6 +25,11 @@ it that label (or relabels the span selected), Delete removes a span and Enter s
 Offsets are code points here and in the store, UTF-16 units in the browser
 (`workbench.ui.span_payload` converts them).
 
+In a boxes session (`task == "boxes"`) a label is a list of `(x, y, w, h, label)` boxes of the
+item's image, in its pixels: the image is drawn with its boxes over it (its own, else the
+model's, pre-annotated); a drag draws, moves or resizes a box, the keys select, move, resize,
+relabel, add and delete one, and Enter saves the list (`workbench.ui.box_payload` reads it).
+
 The messages between the browser and the kernel, and their handling, are in
 `workbench.ui.label_messages`; what is sent about an item is `workbench.ui.label_payload`;
 the front end's files and the order they are joined in, `workbench.ui.front_end`.
@@ -39,7 +44,8 @@ from collections.abc import Iterable, Mapping
 import anywidget
 import traitlets
 
-from workbench.data.tasks import MULTI_LABEL, SINGLE, SPANS, label_set
+from workbench.data.tasks import BOXES, MULTI_LABEL, SINGLE, SPANS, label_set
+from workbench.ui.box_payload import boxes_from_browser
 from workbench.ui.front_end import STATIC, label_module
 from workbench.ui.label_messages import LabelMessages
 from workbench.ui.label_payload import item_payload, json_number, returned_payload
@@ -66,8 +72,8 @@ class LabelWidget(LabelMessages, anywidget.AnyWidget):
     class_names = traitlets.List(traitlets.Unicode()).tag(sync=True)
     class_keys = traitlets.List(traitlets.Unicode()).tag(sync=True)  # "" = button only
     pool_kind = traitlets.Unicode("").tag(sync=True)
-    # what one label is: a class, a set of classes, the spans of a text
-    task = traitlets.Enum([SINGLE, MULTI_LABEL, SPANS], default_value=SINGLE).tag(sync=True)
+    # what one label is: a class, a set of classes, the spans of a text, the boxes of an image
+    task = traitlets.Enum([SINGLE, MULTI_LABEL, SPANS, BOXES], default_value=SINGLE).tag(sync=True)
     overlapping = traitlets.Bool(False).tag(sync=True)  # spans: may one text's spans overlap
     progress = traitlets.Dict().tag(sync=True)
     model_state = traitlets.Dict().tag(sync=True)
@@ -110,7 +116,8 @@ class LabelWidget(LabelMessages, anywidget.AnyWidget):
     def label(self, value, item_id: str | None = None, *, source: str = "human"):
         """Label `item_id` (default: the head of the queue) with class `value` (in a multi-label
         session: a list of classes, `[]` when none applies; in a spans session: a list of
-        `(start, end, label)` in code points, as `Session.label` takes it)."""
+        `(start, end, label)` in code points; in a boxes session: a list of `(x, y, w, h, label)`
+        in image pixels; as `Session.label` takes it)."""
         with self._lock:
             item = self._item_or_head(item_id)
             event = self.session.label(item, value, source=source)
@@ -213,10 +220,13 @@ class LabelWidget(LabelMessages, anywidget.AnyWidget):
     def _label_value(self, value, item_id=None):
         """What a label from the browser names: a class, or in a multi-label session a set of
         classes, which comes as a list of class names, or in a spans session a SpanList, which
-        comes as a list of [start, end, label] in UTF-16 units; a ValueError saying what was
-        expected."""
+        comes as a list of [start, end, label] in UTF-16 units, or in a boxes session a BoxList,
+        which comes as a list of [x, y, w, h, label] in image pixels; a ValueError saying what
+        was expected."""
         if self.task == SPANS:  # UTF-16 units from the browser, code points from here on
             return spans_from_browser(self.session, value, item_id)
+        if self.task == BOXES:
+            return boxes_from_browser(self.session, value, item_id)
         if self.task != MULTI_LABEL:
             return self._class_value(value)
         if not isinstance(value, (list, tuple)):
@@ -310,7 +320,7 @@ class LabelWidget(LabelMessages, anywidget.AnyWidget):
 
     @traitlets.validate("mode")
     def _valid_mode(self, proposal):
-        if proposal["value"] == "grid" and self.task in (MULTI_LABEL, SPANS):
+        if proposal["value"] == "grid" and self.task in (MULTI_LABEL, SPANS, BOXES):
             raise traitlets.TraitError(f"the grid labels one class per item; a "
                                        f"{self.task.replace('_', '-')} session labels in the "
                                        "single-item view")
