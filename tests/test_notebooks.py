@@ -73,7 +73,7 @@ def test_the_tutorials_are_all_here():
         "01_quickstart.ipynb", "02_active_vs_random.ipynb", "03_your_own_data.ipynb",
         "04_your_own_model.ipynb", "05_the_label_store.ipynb", "06_label_history.ipynb",
         "07_cleaning.ipynb", "08_share_a_model.ipynb", "09_at_scale.ipynb", "10_multi_label.ipynb",
-        "11_spans.ipynb"]
+        "11_spans.ipynb", "12_boxes.ipynb"]
     assert STRICT <= {nb.name for nb in NOTEBOOKS}
 
 
