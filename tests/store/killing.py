@@ -11,6 +11,7 @@ SIGKILL. What the child acknowledged (an event id returned by append, say) is wr
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import random
@@ -142,6 +143,32 @@ def diverged_sets(path) -> dict:
     side.append("y", '["5", "big"]')
     side.commit("bob")
     return {"w": '["5"]', "x": '["7", "big", "odd"]', "y": '["5", "big"]', "z": '["5", "big", "odd"]'}
+
+
+def diverged_boxes(path) -> dict:
+    """The same for a boxes store: on main x's digit "3" becomes a "5"; on branch b someone
+    draws the "7" x was missing and moves its "1". Merging b into main takes both, box by box:
+    a box list neither side wrote."""
+    from workbench.store import LabelStore
+    from workbench.store.meta import read_meta, write_meta
+
+    def boxes(*rows):
+        return json.dumps({"v": 1, "boxes": [list(r) for r in rows]})
+
+    main = LabelStore.open(path, annotator="ann")
+    write_meta(path, {**read_meta(path), "task": "boxes", "classes": ["1", "3", "5", "7"]})
+    main.append("x", boxes([10, 10, 20, 24, "3"], [60, 70, 16, 22, "1"]))
+    main.append("z", boxes([5, 5, 10, 10, "7"]))
+    main.commit("start")
+    main.branch("b")
+    main.append("x", boxes([10, 10, 20, 24, "5"], [60, 70, 16, 22, "1"]), action="relabel")
+    main.commit("x's first digit is a 5")
+    side = LabelStore.open(path, annotator="bob", branch="b")
+    side.append("x", boxes([10, 10, 20, 24, "3"], [90, 8, 18, 20, "7"], [62, 70, 16, 22, "1"]),
+                action="relabel")
+    side.commit("bob: the missing 7, the 1 moved")
+    return {"x": boxes([90, 8, 18, 20, "7"], [10, 10, 20, 24, "5"], [62, 70, 16, 22, "1"]),
+            "z": boxes([5, 5, 10, 10, "7"])}
 
 
 # -- the operations under test: each runs in the child, `started` set just before the write ----

@@ -64,6 +64,28 @@ def test_merges_killed_at_random_points_always_give_the_three_way_result(tmp_pat
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
+def test_a_merge_of_boxes_killed_anywhere_gives_the_box_by_box_result(tmp_path):
+    """A boxes merge writes a box list neither side wrote (x: main's relabel, b's new box and
+    moved box): killed at random points, a reopened store finishes it to that list, each
+    event once."""
+    template = tmp_path / "template"
+    expected = killing.diverged_boxes(template)
+    copies = [str(shutil.copytree(template, tmp_path / f"measure{k}")) for k in range(3)]
+    span = killing.duration(killing.merge_work, None, "b", copies=copies)
+    killed = 0
+    for k, delay in enumerate(killing.random_delays(15, span, seed=7)):
+        trial = tmp_path / f"t{k}"
+        shutil.copytree(template, trial)
+        killed += killing.run(killing.merge_work, str(trial), "b", kill_after=delay)
+        store = _finish(trial)
+        assert store.labels().to_dict() == expected, f"trial {k}, killed {delay * 1000:.1f} ms in"
+        assert store.labels(at="HEAD").to_dict() == expected
+        assert store.status()["uncommitted"] == 0
+    assert killed >= 8
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
 def test_a_merge_of_sets_killed_anywhere_gives_the_class_by_class_result(tmp_path):
     """A multi-label merge writes a set neither side wrote (x: each class as the side that
     changed it): killed after recording its state, or at random points, a reopened store

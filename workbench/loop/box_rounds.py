@@ -28,6 +28,7 @@ from workbench.loop.inputs import Scores
 from workbench.store.views import labels_hash
 
 TASK = "boxes"
+SEEN = 4096  # served images whose detections a predictor keeps
 
 
 def images(pool, positions) -> np.ndarray:
@@ -61,10 +62,20 @@ class BoxPredictor:
         self.detector, self.info = detector, info
         self.pool, self.classes = session.pool, session.class_names
         self.task = TASK
+        # a served image's detections, kept: its suggestion and its reason read the same ones
+        self._seen: dict[int, list[tuple]] = {}
 
     def detections(self, positions) -> list[list[tuple]]:
         """Every box the detector finds in each image at `positions`, with its score."""
-        return self.detector.predict_boxes(images(self.pool, positions))
+        positions = [int(p) for p in positions]
+        known = {p: self._seen.get(p) for p in positions}
+        missing = [p for p, found in known.items() if found is None]
+        if missing:
+            known.update(zip(missing, self.detector.predict_boxes(images(self.pool, missing))))
+            if len(self._seen) + len(missing) > SEEN:
+                self._seen = {}  # a new dict: a reader of the old one still finds its entries
+            self._seen.update((p, known[p]) for p in missing)
+        return [known[p] for p in positions]
 
     def boxes_of(self, position: int) -> tuple[BoxList, float]:
         """The model's boxes for the image at `position`, and the least sure one's score."""
