@@ -20,6 +20,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from workbench.data.tasks import versioned_parts
+
 SCHEMA_VERSION = 1
 EDGE = 1e-6  # how far past the image's edge a coordinate may stray (float noise from the browser)
 FIELDS = ("x", "y", "w", "h", "label")
@@ -59,25 +61,10 @@ def _num(v: float) -> str:
     return f"{v:g}"
 
 
-def _loaded(value: str):
-    """The store's JSON (either schema: the versioned object, or a bare list of boxes)."""
-    try:
-        data = json.loads(value)
-    except json.JSONDecodeError:
-        data = None
-    if not isinstance(data, (dict, list)):
-        raise ValueError(f"label {value!r} is not the JSON of a list of boxes (e.g. "
-                         f'{{"v": {SCHEMA_VERSION}, "boxes": [[12, 30, 20, 24, "3"]]}})')
-    if isinstance(data, dict):
-        version = data.get("v")
-        if type(version) is not int or version != SCHEMA_VERSION or not isinstance(data.get("boxes"), list):
-            raise ValueError(f"label {value!r} is a box list of schema version {version!r}; this "
-                             f"version reads version {SCHEMA_VERSION}")
-        if extra := sorted(set(data) - {"v", "boxes"}):
-            raise ValueError(f"label {value!r} has fields {extra} besides \"v\" and \"boxes\"; "
-                             f"schema version {SCHEMA_VERSION} has no others")
-        return data["boxes"]
-    return data
+def _loaded(value: str) -> list:
+    """The store's JSON (either schema: the versioned object, or a bare list)."""
+    example = json.dumps({"v": SCHEMA_VERSION, "boxes": [[12, 30, 20, 24, "3"]]})
+    return versioned_parts(value, "boxes", SCHEMA_VERSION, example)
 
 
 def _fields(raw, i: int) -> tuple:

@@ -23,6 +23,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from workbench.data.tasks import versioned_parts
+
 SCHEMA_VERSION = 1
 TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)  # words, and each mark of punctuation on its own
 
@@ -58,25 +60,10 @@ def describe_span(span: Span, text: str | None = None) -> str:
     return f"{span.start}-{span.end} {span.label}{words}"
 
 
-def _loaded(value):
-    """The store's JSON (either schema: the versioned object, or a bare list of triples)."""
-    try:
-        data = json.loads(value)
-    except json.JSONDecodeError:
-        data = None
-    if not isinstance(data, (dict, list)):
-        raise ValueError(f"label {value!r} is not the JSON of a list of spans (e.g. "
-                         f'{{"v": {SCHEMA_VERSION}, "spans": [[0, 5, "PER"]]}})')
-    if isinstance(data, dict):
-        version = data.get("v")
-        if type(version) is not int or version != SCHEMA_VERSION or not isinstance(data.get("spans"), list):
-            raise ValueError(f"label {value!r} is a span list of schema version {version!r}; this "
-                             f"version reads version {SCHEMA_VERSION}")
-        if extra := sorted(set(data) - {"v", "spans"}):
-            raise ValueError(f"label {value!r} has fields {extra} besides \"v\" and \"spans\"; "
-                             f"schema version {SCHEMA_VERSION} has no others")
-        return data["spans"]
-    return data
+def _loaded(value: str) -> list:
+    """The store's JSON (either schema: the versioned object, or a bare list)."""
+    example = json.dumps({"v": SCHEMA_VERSION, "spans": [[0, 5, "PER"]]})
+    return versioned_parts(value, "spans", SCHEMA_VERSION, example)
 
 
 def _one_span(raw, i: int) -> tuple:

@@ -119,6 +119,30 @@ def indicator(values: Iterable, class_names: list[str]) -> np.ndarray:
     return matrix
 
 
+def versioned_parts(value: str, field: str, version: int, example: str) -> list:
+    """The parts a stored label of parts holds (`{"v": version, field: [...]}`, or the bare
+    list an earlier writer may have stored): the spans of a text, the boxes of an image. A
+    ValueError naming the value for JSON of another shape, another schema version or more
+    fields, so that a later format is never read as this one."""
+    try:
+        data = json.loads(value)
+    except json.JSONDecodeError:
+        data = None
+    noun = field[:-1]  # "spans" -> "span"
+    if not isinstance(data, (dict, list)):
+        raise ValueError(f"label {value!r} is not the JSON of a list of {field} (e.g. {example})")
+    if isinstance(data, dict):
+        found = data.get("v")
+        if type(found) is not int or found != version or not isinstance(data.get(field), list):
+            raise ValueError(f"label {value!r} is a {noun} list of schema version {found!r}; this "
+                             f"version reads version {version}")
+        if extra := sorted(set(data) - {"v", field}):
+            raise ValueError(f"label {value!r} has fields {extra} besides \"v\" and \"{field}\"; "
+                             f"schema version {version} has no others")
+        return data[field]
+    return data
+
+
 def not_yet(task: str, what: str) -> None:
     """Refuse, by name, a part of the workbench this version has not built for `task` (text
     spans, image boxes): a ValueError that says so, instead of an answer computed as if labels

@@ -26,6 +26,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from workbench.store.part_merge import merge_parts
+
 SCHEMA_VERSION = 1  # workbench.data.boxes.SCHEMA_VERSION
 FIELDS = ("x", "y", "w", "h", "label")
 SAME_OBJECT = 0.5  # the IoU at which a removed and an added box are one box changed
@@ -219,27 +221,8 @@ def merge_boxes(base, ours, theirs, classes: Sequence[str] | None = None) -> str
     lists = [parse(value) for value in (base, ours, theirs)]
     if any(boxes is None for boxes in lists):
         return None
-    was, mine, their = (set(boxes) for boxes in lists)
-    our_edits, their_edits = edits(was, mine), edits(was, their)
-    for edit in our_edits:
-        if edit in their_edits:
-            continue
-        if any(overlaps(a, b) for other in their_edits if other not in our_edits
-               for a, _ in edit for b, _ in other):
-            return None
-    merged = (was & mine & their) | (mine - was) | (their - was)
+    merged = merge_parts(*(set(boxes) for boxes in lists), overlaps)
+    if merged is None:
+        return None
     return dump(canonical(merged, classes))
 
-
-def edits(was: set[Box], now: set[Box]) -> list[frozenset]:
-    """A side's changes, `(box, "+" or "-")`, grouped into edits: the changes that overlap one
-    another (IoU > 0), directly or through others. A box moved or resized (its old and new
-    place overlap by IoU >= 0.5) is always one edit; so is a box replaced by others on it."""
-    changes = [(b, "-") for b in was - now] + [(b, "+") for b in now - was]
-    grouped: list[set] = []
-    for change in changes:
-        joined = [e for e in grouped if any(overlaps(change[0], other) for other, _ in e)]
-        for e in joined:
-            grouped.remove(e)
-        grouped.append(set().union({change}, *joined))
-    return [frozenset(e) for e in grouped]

@@ -21,6 +21,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from workbench.store.part_merge import merge_parts
+
 SCHEMA_VERSION = 1  # workbench.data.spans.SCHEMA_VERSION
 
 
@@ -158,26 +160,8 @@ def merge_spans(base, ours, theirs, classes: Sequence[str] | None = None) -> str
     lists = [parse(value) for value in (base, ours, theirs)]
     if any(spans is None for spans in lists):
         return None
-    was, mine, their = (set(spans) for spans in lists)
-    our_edits, their_edits = _edits(was, mine), _edits(was, their)
-    for edit in our_edits:
-        if edit in their_edits:
-            continue
-        if any(overlaps(a, b) for other in their_edits if other not in our_edits
-               for a, _ in edit for b, _ in other):
-            return None
-    merged = (was - (was - mine) - (was - their)) | (mine - was) | (their - was)
+    merged = merge_parts(*(set(spans) for spans in lists), overlaps)
+    if merged is None:
+        return None
     return dump(canonical(merged, classes))
 
-
-def _edits(was: set[Span], now: set[Span]) -> list[frozenset]:
-    """A side's changes, `(span, "+" or "-")`, grouped into edits: the changes that overlap
-    one another, directly or through others."""
-    changes = [(s, "-") for s in was - now] + [(s, "+") for s in now - was]
-    edits: list[set] = []
-    for change in changes:
-        joined = [e for e in edits if any(overlaps(change[0], other) for other, _ in e)]
-        for e in joined:
-            edits.remove(e)
-        edits.append(set().union({change}, *joined))
-    return [frozenset(e) for e in edits]
