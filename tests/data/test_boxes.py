@@ -78,3 +78,16 @@ def test_a_boxes_pool_splits_and_subsets_with_its_boxes():
     for part in (train, test):
         for item_id in part.item_ids:
             assert part.true_label(item_id) == pool.true_label(item_id)
+
+
+def test_rounding_to_a_hundredth_of_a_pixel_keeps_a_box_inside_its_image():
+    """The store keeps 1/100 pixel; rounding a box's end, not its size, never pushes a box
+    that was inside the image out of it (100.005 + 27.995 = 128 must not become 128.01)."""
+    boxes = box_list([(100.005, 0.004, 27.995, 31.996, "cat"), (1.234567, 2, 3, 4, "dog"),
+                      (0, 0, 40.0000001, 5.5, "cat")], 40 * 4, 32, CLASSES)
+    for box in boxes:
+        assert box.x + box.w <= 160 and box.y + box.h <= 32
+    assert Box(1.23, 2, 3, 4, "dog") in boxes  # whole numbers stay whole
+    assert box_list(str(boxes), 160, 32, CLASSES) == boxes
+    with pytest.raises(ValueError, match="less than 0.01 pixel"):
+        box_list([(1, 1, 0.001, 3, "cat")], 40, 32, CLASSES)

@@ -90,7 +90,18 @@ def _coordinate(value, what: str, shown) -> float:
             or not math.isfinite(value):
         raise ValueError(f"box {shown!r}: {what} {str(value)[:40]!r} is not a finite number of "
                          "image pixels")
-    return value if isinstance(value, int) else round(float(value), 2)
+    return value
+
+
+def _rounded(start, size, limit) -> tuple:
+    """A box's start and size along one axis as the store holds them: whole numbers as they
+    are, others to 1/100 pixel by their ends (rounding the end, not the size, so that a box
+    inside the image stays inside it)."""
+    if isinstance(start, int) and isinstance(size, int):
+        return start, size
+    begin = start if isinstance(start, int) else round(float(start), 2)
+    length = round(min(round(float(start) + float(size), 2), float(limit)) - begin, 2)
+    return begin, size if isinstance(size, int) and length == size else length
 
 
 def box_list(value, width: float, height: float, labels: Sequence[str]) -> BoxList:
@@ -122,6 +133,10 @@ def box_list(value, width: float, height: float, labels: Sequence[str]) -> BoxLi
         if label not in order:
             raise ValueError(f"box {shown!r} has label {label!r}, which is not among the classes "
                              f"{list(order)}")
+        (x, w), (y, h) = _rounded(max(x, 0), w, width), _rounded(max(y, 0), h, height)
+        if w <= 0 or h <= 0:
+            raise ValueError(f"box {shown!r} is less than 0.01 pixel wide or high; the store keeps "
+                             "coordinates to 1/100 pixel")
         boxes.append(Box(x, y, w, h, label))
     boxes.sort(key=lambda b: (b.y, b.x, b.h, b.w, order[b.label]))
     for a, b in zip(boxes, boxes[1:]):
