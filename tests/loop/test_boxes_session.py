@@ -67,6 +67,8 @@ def test_a_round_is_scored_queues_by_doubt_and_suggests_boxes(data, tmp_path):
     row = session.history.iloc[-1]
     assert row["n_labels"] == 40 and 0.0 <= row["box_map50"] <= 1.0
     assert row["eval_on"] == "held-out test images (30)"
+    headline = session.model_state()["accuracy_headline"]  # what the widget says of the round
+    assert headline.startswith(f"mAP@0.5 {row['box_map50']:.2f} (precision ") and "accuracy" not in headline
     served = session.peek(5)
     assert all(q.item_id not in session.labels for q in served)
     assert served[0].strategy == "box_entropy" and "box entropy" in served[0].reason

@@ -117,6 +117,8 @@ function buildControls(w) {
     "show the labels that models trained without them doubt, most suspicious first",
     () => { model.send({ type: "review" }); S.flash = REVIEW_FLASH; w.draw(); });
   reviewBtn.classList.add("wb-review-button");
+  // review() is built for classes (one per item, or sets), not yet for spans or boxes
+  reviewBtn.hidden = w.isSpans() || w.isBoxes();
   els.footer.append(els.model, retrainBtn, reviewBtn, everyLabel);
   return buttons;
 }

@@ -50,6 +50,23 @@ class RoundModel:
     predictor: Model           # the learner with what it reads: items in, probabilities out
 
 
+# A task scored by something other than accuracy: its figure, and the two beside it
+SCORED_BY = {SPANS: ("span F1", "span_f1", "span_precision", "span_recall"),
+             BOXES: ("mAP@0.5", "box_map50", "box_precision", "box_recall")}
+
+
+def headline(row: dict, task: str) -> str:
+    """What the widget says of a round's figure: the accuracy with its interval, or a spans
+    session's span F1 and a boxes session's mAP@0.5 with their precision and recall."""
+    if task not in SCORED_BY:
+        return accuracy_headline(row["accuracy"], row["n_eval"], row["eval_on"])
+    name, score, precision, recall = SCORED_BY[task]
+    if pd.isna(row.get(score, np.nan)):
+        return f"{name} not measured yet ({row['eval_on']})"
+    return (f"{name} {row[score]:.2f} (precision {row[precision]:.2f}, recall {row[recall]:.2f}) "
+            f"on {row['eval_on']}")
+
+
 class Rounds:
     """The session's model, its history and its training rounds."""
 
@@ -109,8 +126,7 @@ class Rounds:
                     "started_from": self.start is not None and last is not None and last["round"] == 0,
                     "last_accuracy": None if last is None or pd.isna(last["accuracy"]) else last["accuracy"],
                     # what the widget shows: the figure with its interval, or why not yet
-                    "accuracy_headline": None if last is None else accuracy_headline(
-                        last["accuracy"], last["n_eval"], last["eval_on"]),
+                    "accuracy_headline": None if last is None else headline(last, session.task),
                     "eval_on": None if last is None else last["eval_on"],
                     "last_macro_f1": None if last is None or pd.isna(last.get("macro_f1", np.nan))
                     else last["macro_f1"],
