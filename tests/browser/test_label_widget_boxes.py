@@ -133,6 +133,7 @@ def wait_shown(page, item_id: str, *, shown: bool = True) -> None:
 
 def test_draw_relabel_move_resize_delete_save_undo_and_walk_back(server, page, tmp_path):
     state, store = boxes_notebook(server, page, "boxes_keys", DIGITS_CELL)
+    page.locator(f"{WIDGET} .wb-footer", has_text="no model yet: box the objects of a few images").wait_for()
     assert state["task"] == "boxes" and state["keys"] == [str(d) for d in range(10)], state
     size = (state["width"], state["height"])
     assert size == (128, 128)

@@ -115,7 +115,10 @@ function drawStatus(S, model, els) {
     }
     parts.push(m.rounds ? `model round ${m.rounds}${acc}` : `the model you started from${acc}`);
   } else if (!m.training) {
-    parts.push("no model yet: label a few items of different classes, then Retrain");
+    // what a first round needs, in the words of the task
+    const first = { spans: "mark the spans of a few texts", boxes: "box the objects of a few images" };
+    parts.push(`no model yet: ${first[model.get("task")] || "label a few items of different classes"}, `
+      + "then Retrain");
   }
   els.model.textContent = parts.join(" · ");
   els.model.classList.toggle("wb-training", !!m.training);
