@@ -138,3 +138,7 @@ def test_bad_learner_and_strategy_are_named(data, tmp_path):
         Session(pool, tmp_path / "a", learner=LogisticRegression(), watch=False)
     with pytest.raises(ValueError, match="unknown strategy 'margin' for a 'boxes' pool"):
         Session(pool, tmp_path / "b", strategy="margin", watch=False)
+    unnamed = Pool.from_arrays(pool.X[:3], task="boxes")  # no ground truth: no classes
+    with pytest.raises(ValueError, match="a 'boxes' session needs at least one class"):
+        Session(unnamed, tmp_path / "c", watch=False)
+    Session(unnamed, tmp_path / "d", classes=["digit"], watch=False).close()  # one kind of object

@@ -37,7 +37,7 @@ class Box(NamedTuple):
     label: str
 
     def describe(self) -> str:
-        return f"{_num(self.x)},{_num(self.y)} {_num(self.w)}x{_num(self.h)} {self.label}"
+        return f"{_at(self.x)},{_at(self.y)} {_at(self.w)}x{_at(self.h)} {self.label}"
 
 
 class BoxList(tuple):
@@ -59,6 +59,11 @@ class BoxList(tuple):
 
 def _num(v: float) -> str:
     return f"{v:g}"
+
+
+def _at(v: float) -> str:
+    """A coordinate as the store holds it, to 1/100 pixel (`:g` would cut 12345.67 to 12345.7)."""
+    return f"{float(v):.2f}".rstrip("0").rstrip(".")
 
 
 def _loaded(value: str) -> list:
@@ -99,7 +104,7 @@ def _rounded(start, size, limit) -> tuple:
     inside the image stays inside it)."""
     if isinstance(start, int) and isinstance(size, int):
         return start, size
-    begin = start if isinstance(start, int) else round(float(start), 2)
+    begin = start if isinstance(start, int) else round(float(start), 2) + 0.0  # + 0.0: no -0.0
     length = round(min(round(float(start) + float(size), 2), float(limit)) - begin, 2)
     return begin, size if isinstance(size, int) and length == size else length
 

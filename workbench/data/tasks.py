@@ -128,14 +128,16 @@ def versioned_parts(value: str, field: str, version: int, example: str) -> list:
         data = json.loads(value)
     except json.JSONDecodeError:
         data = None
-    noun = field[:-1]  # "spans" -> "span"
+    noun = "box" if field == "boxes" else field[:-1]  # "spans" -> "span"
     if not isinstance(data, (dict, list)):
         raise ValueError(f"label {value!r} is not the JSON of a list of {field} (e.g. {example})")
     if isinstance(data, dict):
         found = data.get("v")
-        if type(found) is not int or found != version or not isinstance(data.get(field), list):
+        if type(found) is not int or found != version:
             raise ValueError(f"label {value!r} is a {noun} list of schema version {found!r}; this "
                              f"version reads version {version}")
+        if not isinstance(data.get(field), list):
+            raise ValueError(f"label {value!r} holds no list of {field} under \"{field}\" (e.g. {example})")
         if extra := sorted(set(data) - {"v", field}):
             raise ValueError(f"label {value!r} has fields {extra} besides \"v\" and \"{field}\"; "
                              f"schema version {version} has no others")

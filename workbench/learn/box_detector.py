@@ -160,6 +160,8 @@ class BoxDetector(BaseEstimator):
 
         generator = torch.Generator().manual_seed(self._seed)
         net = _network(self.n_channels_, len(self.labels_), self.width).to(self.device_)
+        if len(inputs) == 1:  # BatchNorm trains on 2 values per channel at least: an 8 x 8 image has 1
+            inputs, targets = torch.cat([inputs, inputs]), [torch.cat([t, t]) for t in targets]
         inputs = inputs.to(self.device_)
         targets = [t.to(self.device_) for t in targets]
         opt = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay, fused=True)

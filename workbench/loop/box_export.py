@@ -40,6 +40,7 @@ COCO, YOLO = "coco", "yolo"
 MAPPING = "item_ids.json"
 OWN_FILES = ("classes.txt", "data.yaml", MAPPING)
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+_NOT_YAML = re.compile("[^\t\n\r\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def box_columns(session, ids: list[str], class_label: dict) -> tuple[dict, dict]:
@@ -128,9 +129,9 @@ def write_yolo(session, ids: list[str], path: Path) -> Path:
         (tmp / "classes.txt").write_text("".join(f"{' '.join(str(n).splitlines())}\n" for n in names),
                                          encoding="utf-8")
         (tmp / "data.yaml").write_text(
-            f"# workbench labels of pool {json.dumps(str(session.pool.name), ensure_ascii=False)}: "
+            f"# workbench labels of pool {_yaml(str(session.pool.name))}: "
             f"YOLO box files ({len(ids)} images, {width}x{height} pixels)\n"
-            f"nc: {len(names)}\nnames: {json.dumps([str(n) for n in names], ensure_ascii=False)}\n",
+            f"nc: {len(names)}\nnames: [{', '.join(_yaml(str(n)) for n in names)}]\n",
             encoding="utf-8")
         (tmp / MAPPING).write_text(json.dumps({f"{files[i]}.txt": str(i) for i in ids}, ensure_ascii=False,
                                               indent=1), encoding="utf-8")
@@ -141,6 +142,13 @@ def write_yolo(session, ids: list[str], path: Path) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(old, ignore_errors=True)
     return path
+
+
+def _yaml(text: str) -> str:
+    """`text` as a YAML double-quoted string: JSON's, with what YAML reads as a line break
+    (U+0085, U+2028, U+2029: one would end the comment a pool's name is in, and start keys of
+    its own) or refuses (other control characters) escaped too."""
+    return _NOT_YAML.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(text, ensure_ascii=False))
 
 
 def _value(dtype: str) -> dict:

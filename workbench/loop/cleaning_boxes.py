@@ -54,6 +54,8 @@ def box_suspects(session, k: int | None = None, *, folds: int = 5) -> pd.DataFra
     `fold` the fold the image was held out in."""
     if isinstance(folds, bool) or not isinstance(folds, numbers.Integral) or folds < 2:
         raise ValueError(f"folds must be an int of at least 2, got {folds!r}")
+    if k is not None and (isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1):
+        raise ValueError(f"k must be a positive int or None, got {k!r}")  # as suspects() of classes
     labels = session.labels
     item_ids = list(labels)
     if len(item_ids) < 2 * folds:
@@ -91,21 +93,28 @@ def _crop_classifier(pool, positions, box_lists, names: list[str], seed: int):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    owners = [p for p, boxes in zip(positions, box_lists) for _ in boxes]
     boxes = [b for bs in box_lists for b in bs]
     classes = sorted({b.label for b in boxes}, key=names.index)
     if len(classes) < 2:
         return lambda pool, position, given: np.full((len(given), len(names)), 1 / len(names))
     model = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=500, random_state=seed))
-    model.fit(crops(images(pool, owners), boxes), [b.label for b in boxes])
+    model.fit(np.concatenate([_crops(pool, p, bs) for p, bs in zip(positions, box_lists)]),
+              [b.label for b in boxes])
     columns = [names.index(c) for c in model.classes_]
 
     def judge(pool, position, given):
         proba = np.zeros((len(given), len(names)))
         if len(given):
-            proba[:, columns] = model.predict_proba(crops(images(pool, [position] * len(given)), given))
+            proba[:, columns] = model.predict_proba(_crops(pool, position, given))
         return proba
     return judge
+
+
+def _crops(pool, position, boxes) -> np.ndarray:
+    """The crops (`box_crops.crops`) of `boxes` of the image at `position`: the image read once
+    and shown to every box as a view (a copy per box is the image times the boxes)."""
+    image = np.asarray(images(pool, [position])[0], dtype=np.float32)  # what crops reads: no copy there
+    return crops(np.broadcast_to(image, (len(boxes), *image.shape)), list(boxes))
 
 
 def _rows(item_id: str, given, proba: np.ndarray, names: list[str], detections: list, fold: int) -> list:

@@ -36,6 +36,12 @@ def held_out_split(test, pool: Pool) -> tuple[np.ndarray, np.ndarray] | None:
                 raise ValueError(f"test pool {test.name!r} is a {test.task!r} pool of images "
                                  f"{test.X.shape[1:]}; a boxes session on images {pool.X.shape[1:]} is "
                                  "scored on Pool.from_arrays(images, y=boxes, task='boxes') of that size")
+            # a box of a class the session does not detect would be left out of every score:
+            # a test set of other classes would read as perfect precision and recall
+            known = None if pool.classes is None else set(map(str, pool.classes))
+            if known is not None and (unknown := sorted({b.label for bs in test.y for b in bs} - known)):
+                raise ValueError(f"test pool {test.name!r} has boxes of classes {unknown} that are not "
+                                 f"among the pool's classes {pool.classes}")
             return test.X, test.y
         return test.X, test.y
     try:

@@ -89,9 +89,10 @@ class Session:
         start, classes = open_start(start_from, pool, classes) if start_from is not None else (None, classes)
         # one kind of span, or of object, is a task
         if not classes or (len(classes) < 2 and pool.task not in (SPANS, BOXES)):
+            least = "one class" if pool.task in (SPANS, BOXES) else "two classes"
             raise ValueError(
-                f"a session needs at least two classes, got {classes!r}; pass classes=[...] "
-                "when the pool has no ground truth"
+                f"a {pool.task!r} session needs at least {least}, got {classes!r}; pass "
+                "classes=[...] when the pool has no ground truth"
             )
         if pool.task != "single" and start_from is not None:
             raise ValueError(f"start_from= is for single-label pools in this version; a {pool.task!r} "

@@ -111,7 +111,7 @@ def _box(raw, value, labels: Sequence[str] | None) -> Box:
         if isinstance(number, bool) or not isinstance(number, (int, float)) or not _finite(number):
             raise ValueError(f"{value!r}: box {shown!r} has {what} {number!r}, not a finite number "
                              "(image pixels)")
-    x, y, w, h = (v if isinstance(v, int) else round(float(v), 2) for v in shown[:4])
+    x, y, w, h = (v if isinstance(v, int) else round(float(v), 2) + 0.0 for v in shown[:4])  # no -0.0
     label = shown[4]
     if x < 0 or y < 0:
         raise ValueError(f"{value!r}: box {shown!r} needs x >= 0 and y >= 0 (its top-left corner "

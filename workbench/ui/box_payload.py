@@ -76,7 +76,10 @@ def boxes_from_browser(session, value, item_id: str) -> BoxList:
             raise ValueError(f"box {i} of item {item_id!r} is {raw!r}; a box from the browser is "
                              "[x, y, w, h, label] (image pixels)")
         for what, v in zip(("x", "y", "w", "h"), raw[:4]):
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            # a whole number past a float's range (JSON's 1e400 written out) is no pixel either,
+            # and math.isfinite would raise OverflowError on it
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or abs(v) > 1e12 \
+                    or not math.isfinite(v):
                 raise ValueError(f"box {i} of item {item_id!r} {list(raw)!r}: {what} {v!r} is not a "
                                  f"number of pixels of its {width}x{height} image")
         if not isinstance(raw[4], str):
