@@ -372,3 +372,20 @@ def test_a_folds_rows_are_freed_as_soon_as_it_is_done(noisy_digits):
         assert rows() is None
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("task", ["multi_label", "spans"])
+def test_k_is_checked_alike_for_every_task(tmp_path, task):
+    """suspects(k) of a multi-label or spans session once took head(int(k)): k=-1 dropped the
+    last row, 2.5 gave two; every task now says what k must be, before any model is fitted."""
+    from workbench import Pool, Session
+
+    if task == "spans":
+        pool = Pool.from_texts(["Ann met Bob", "Cy ran"], task="spans", classes=["PER"])
+    else:
+        pool = Pool.from_arrays(np.zeros((4, 2)), y=[["a"], ["b"], ["a", "b"], []], task="multi_label")
+    session = Session(pool, tmp_path / "store", watch=False)
+    for k in (0, -1, 2.5, "3", True):
+        with pytest.raises(ValueError, match=f"k must be a positive int or None, got {k!r}"):
+            session.suspects(k)
+    session.close()

@@ -123,7 +123,7 @@ def suspects(session, k: int | None = None, *, method: str = "loss", folds: int 
 
     Raises ValueError when there are too few labels to cross-fit: at least 2 labels in each
     of at least 2 classes (then every model is trained on 2 classes or more)."""
-    k = _check_k(k)
+    k = check_k(k)
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
     fit = cross_fit(session, folds=folds, passes=passes)
@@ -315,7 +315,8 @@ def _reason(p, given: int, names, folds: int, audit: bool, issue: bool) -> str:
     return text
 
 
-def _check_k(k):
+def check_k(k):
+    """`k` of suspects(k): None (every row) or a positive int; a ValueError for anything else."""
     if k is None:
         return None
     if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:

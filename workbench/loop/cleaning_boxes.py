@@ -54,8 +54,6 @@ def box_suspects(session, k: int | None = None, *, folds: int = 5) -> pd.DataFra
     `fold` the fold the image was held out in."""
     if isinstance(folds, bool) or not isinstance(folds, numbers.Integral) or folds < 2:
         raise ValueError(f"folds must be an int of at least 2, got {folds!r}")
-    if k is not None and (isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1):
-        raise ValueError(f"k must be a positive int or None, got {k!r}")  # as suspects() of classes
     labels = session.labels
     item_ids = list(labels)
     if len(item_ids) < 2 * folds:

@@ -59,8 +59,9 @@ class Reviewing:
         `workbench.loop.cleaning_spans`; option `folds`). In a boxes pool, every box given
         and every object a held-out detector finds that the labels leave out (see
         `workbench.loop.cleaning_boxes`; option `folds`)."""
-        from workbench.loop.cleaning import suspects
+        from workbench.loop.cleaning import check_k, suspects
 
+        k = check_k(k)  # one rule for every task: None, or a positive int
         if self.session.task == "spans":
             from workbench.loop.cleaning_spans import span_suspects
 
