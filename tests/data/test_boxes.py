@@ -63,9 +63,9 @@ def test_a_boxes_pool_checks_its_ground_truth_and_kind():
         Pool.from_arrays(images, y=[[], [(39, 2, 3, 4, "dog")]], task="boxes")
     with pytest.raises(ValueError, match="1 box lists for 2 images"):
         Pool.from_arrays(images, y=[[]], task="boxes", classes=CLASSES)
-    with pytest.raises(ValueError, match="task='boxes' draws boxes on images"):
+    with pytest.raises(ValueError, match="task='boxes' draws boxes on the pixels of images"):
         Pool.from_arrays(np.zeros((2, 5)), task="boxes", classes=CLASSES)
-    with pytest.raises(ValueError, match="task='boxes' draws boxes on images"):
+    with pytest.raises(ValueError, match="task='boxes' draws boxes on the pixels of images"):
         Pool.from_texts(["a b", "c d"], task="boxes", classes=CLASSES)
 
 
@@ -91,3 +91,29 @@ def test_rounding_to_a_hundredth_of_a_pixel_keeps_a_box_inside_its_image():
     assert box_list(str(boxes), 160, 32, CLASSES) == boxes
     with pytest.raises(ValueError, match="less than 0.01 pixel"):
         box_list([(1, 1, 0.001, 3, "cat")], 40, 32, CLASSES)
+
+
+def test_a_folder_of_images_is_boxed_in_its_own_pixels(tmp_path):
+    """Pool.from_folder(task="boxes") reads the files at full size: boxes are in their pixels
+    (40 wide, 30 high here), the session checks them against that size, and what the widget
+    is sent has it too."""
+    from PIL import Image
+
+    from workbench import Session
+    from workbench.ui.box_payload import box_fields
+
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray((rng.random((30, 40)) * 255).astype(np.uint8)).save(folder / f"scan-{i}.png")
+    pool = Pool.from_folder(folder, task="boxes", classes=CLASSES)
+    assert pool.task == "boxes" and pool.X.shape == (3, 30, 40) and pool.image_source == "path"
+    session = Session(pool, tmp_path / "store", watch=False)
+    session.label("scan-0.png", [(30, 20, 10, 10, "cat")])  # right and bottom edges: inside
+    with pytest.raises(ValueError, match=r"reaches outside the image \(40x30 pixels\)"):
+        session.label("scan-1.png", [(30, 20, 11, 10, "cat")])
+    assert box_fields(session, "scan-0.png") == {"width": 40, "height": 30}
+    render = pool.render("scan-0.png")
+    assert (render["width"], render["height"]) == (40, 30)
+    session.close()

@@ -44,7 +44,7 @@ def test_pool_refuses_what_is_not_its_task(pool):
         Pool.from_arrays(X, [["a"], "b", []], task="multi_label")
     with pytest.raises(ValueError, match="unknown task 'multi'"):
         Pool.from_arrays(X, task="multi")
-    with pytest.raises(ValueError, match="task='boxes' draws boxes on images"):
+    with pytest.raises(ValueError, match="task='boxes' draws boxes on the pixels of images"):
         Pool.from_arrays(X, task="boxes")
     with pytest.raises(ValueError, match=r"y names classes \['c'\] that are not among"):
         Pool.from_arrays(X, [["a"], ["b", "c"], []], classes=["a", "b"], task="multi_label")

@@ -54,7 +54,7 @@ class Pool:
     per text, offsets in code points, and `classes` are the span labels; `overlapping` says
     whether one text's spans may overlap, as nested entities do) or "boxes" (the objects of an
     image pool's images: `y` holds a list of `(x, y, w, h, label)` per image, in pixels of X's
-    images, see workbench.data.boxes).
+    images - a folder's are read at full size - see workbench.data.boxes).
     `class_folders` says each item id begins with a folder named after the item's label
     (`Pool.from_folder` with class subfolders): `display_name` then leaves that folder out,
     so that what a labeler is shown does not give the answer away.
@@ -132,10 +132,11 @@ class Pool:
             if y is not None:
                 y, classes = ground_truth_spans(y, items["text"].tolist(), classes,
                                                 overlapping=overlapping)
-        if task == BOXES:
-            if kind != "image" or image_source != "features":
-                raise ValueError(f"task='boxes' draws boxes on images held as arrays; this is a {kind} "
-                                 "pool - make it with Pool.from_arrays(images, y=boxes, task='boxes')")
+        if task == BOXES:  # boxes are in the pixels of X's images (a folder's: read at full size)
+            if kind != "image" or X.ndim < 3:
+                raise ValueError(f"task='boxes' draws boxes on the pixels of images; this is a {kind} "
+                                 f"pool of features {X.shape[1:]} - make it with Pool.from_arrays(images, "
+                                 "y=boxes, task='boxes') or Pool.from_folder(folder, task='boxes')")
             if y is not None:
                 y, classes = ground_truth_boxes(y, n, X.shape[2], X.shape[1], classes)
         y, found = (y, classes) if task in (SPANS, BOXES) else _ground_truth(y, task, "y")
