@@ -149,3 +149,23 @@ def test_images_without_boxes_teach_that_nothing_is_there():
     images = np.zeros((4, 32, 32), np.float32)
     detector = BoxDetector(labels=LABELS, steps=30).fit_boxes(images, [[]] * 4)
     assert detector.predict_boxes(images, min_score=0.5) == [[]] * 4
+
+
+def test_large_images_are_seen_at_max_side_and_boxed_in_their_own_pixels():
+    """An image over `max_side` is averaged down before the network and its boxes scaled
+    back: a detector fitted on scenes drawn at twice the size (each pixel a 2 x 2 block) with
+    max_side=128 is the detector fitted on the scenes themselves, and finds the same boxes at
+    twice the coordinates."""
+    from workbench.data.box_digits import digit_scenes
+
+    images, boxes = digit_scenes(12, seed=0)
+    twice = np.repeat(np.repeat(images, 2, axis=1), 2, axis=2)  # 256 x 256
+    twice_boxes = [[(x * 2, y * 2, w * 2, h * 2, label) for x, y, w, h, label in bs] for bs in boxes]
+    native = BoxDetector(steps=30, random_state=0).fit_boxes(images, boxes)
+    large = BoxDetector(steps=30, max_side=128, random_state=0).fit_boxes(twice, twice_boxes)
+    assert large.scale_ == 0.5 and native.scale_ == 1.0
+    for small, big in zip(native.predict_boxes(images[:4]), large.predict_boxes(twice[:4])):
+        assert [b[4] for b in small] == [b[4] for b in big]
+        assert np.allclose([b[:4] for b in small], np.array([b[:4] for b in big]) / 2, atol=0.02)
+        assert np.allclose([b[5] for b in small], [b[5] for b in big], atol=1e-4)
+        assert all(0 <= x and x + w <= 256 and 0 <= y and y + h <= 256 for x, y, w, h, *_ in big)
