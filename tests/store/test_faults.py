@@ -43,22 +43,32 @@ def test_a_merge_killed_after_recording_its_state_finishes_three_way(tmp_path):
     assert store.status()["uncommitted"] == 0
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(300)
-def test_merges_killed_at_random_points_always_give_the_three_way_result(tmp_path):
-    template = tmp_path / "template"
-    expected = killing.diverged(template)
+def _merges_killed_at_random(tmp_path, template, expected: dict, trials: int, seed: int) -> tuple:
+    """Merge branch b of copies of `template`, each killed at a random point of the merge;
+    every reopened store finishes it to `expected`, each event once. How many were killed,
+    and the finished stores."""
     copies = [str(shutil.copytree(template, tmp_path / f"measure{k}")) for k in range(3)]
     span = killing.duration(killing.merge_work, None, "b", copies=copies)
-    killed = 0
-    for k, delay in enumerate(killing.random_delays(100, span, seed=3)):
+    killed, stores = 0, []
+    for k, delay in enumerate(killing.random_delays(trials, span, seed=seed)):
         trial = tmp_path / f"t{k}"
         shutil.copytree(template, trial)
         killed += killing.run(killing.merge_work, str(trial), "b", kill_after=delay)
         store = _finish(trial)
         assert store.labels().to_dict() == expected, f"trial {k}, killed {delay * 1000:.1f} ms in"
         assert store.labels(at="HEAD").to_dict() == expected
-        assert store.status() == {**store.status(), "uncommitted": 0, "merging": None}
+        assert store.status()["uncommitted"] == 0
+        stores.append(store)
+    return killed, stores
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_merges_killed_at_random_points_always_give_the_three_way_result(tmp_path):
+    template = tmp_path / "template"
+    expected = killing.diverged(template)
+    killed, stores = _merges_killed_at_random(tmp_path, template, expected, 100, seed=3)
+    assert all(store.status()["merging"] is None for store in stores)
     assert killed >= 50  # most kills land inside the merge
 
 
@@ -70,17 +80,7 @@ def test_a_merge_of_boxes_killed_anywhere_gives_the_box_by_box_result(tmp_path):
     event once."""
     template = tmp_path / "template"
     expected = killing.diverged_boxes(template)
-    copies = [str(shutil.copytree(template, tmp_path / f"measure{k}")) for k in range(3)]
-    span = killing.duration(killing.merge_work, None, "b", copies=copies)
-    killed = 0
-    for k, delay in enumerate(killing.random_delays(15, span, seed=7)):
-        trial = tmp_path / f"t{k}"
-        shutil.copytree(template, trial)
-        killed += killing.run(killing.merge_work, str(trial), "b", kill_after=delay)
-        store = _finish(trial)
-        assert store.labels().to_dict() == expected, f"trial {k}, killed {delay * 1000:.1f} ms in"
-        assert store.labels(at="HEAD").to_dict() == expected
-        assert store.status()["uncommitted"] == 0
+    killed, _ = _merges_killed_at_random(tmp_path, template, expected, 15, seed=7)
     assert killed >= 8
 
 
@@ -96,15 +96,5 @@ def test_a_merge_of_sets_killed_anywhere_gives_the_class_by_class_result(tmp_pat
     shutil.copytree(template, first)
     assert killing.run(killing.merge_killed_in_fixes, str(first), "b", kill_after=5.0)
     assert _finish(first).labels().to_dict() == expected
-    copies = [str(shutil.copytree(template, tmp_path / f"measure{k}")) for k in range(3)]
-    span = killing.duration(killing.merge_work, None, "b", copies=copies)
-    killed = 0
-    for k, delay in enumerate(killing.random_delays(40, span, seed=5)):
-        trial = tmp_path / f"t{k}"
-        shutil.copytree(template, trial)
-        killed += killing.run(killing.merge_work, str(trial), "b", kill_after=delay)
-        store = _finish(trial)
-        assert store.labels().to_dict() == expected, f"trial {k}, killed {delay * 1000:.1f} ms in"
-        assert store.labels(at="HEAD").to_dict() == expected
-        assert store.status()["uncommitted"] == 0
+    killed, _ = _merges_killed_at_random(tmp_path, template, expected, 40, seed=5)
     assert killed >= 20

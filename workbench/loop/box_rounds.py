@@ -17,7 +17,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import pandas as pd
 from sklearn.base import clone
 
 from workbench.data.box_scores import box_scores
@@ -25,6 +24,7 @@ from workbench.data.boxes import Box, BoxList, box_list, image_size
 from workbench.learn.box_detector import UNCERTAINTY
 from workbench.loop.held_out import MIN_AUDIT
 from workbench.loop.inputs import Scores
+from workbench.loop.scored_rounds import scored_row
 from workbench.store.views import labels_hash
 
 TASK = "boxes"
@@ -100,12 +100,8 @@ def fit(session, labels: dict, audit: set[str], round_: int) -> tuple:
     uncertainty = Scores(len(pool), len(UNCERTAINTY),
                          lambda positions: detector.uncertainty(images(pool, positions)))
     metrics, eval_on, n_eval = evaluate(session, detector, labels, audit)
-    row = {"n_labels": len(train_ids), "accuracy": np.nan, "eval_on": eval_on, "n_eval": n_eval,
-           "loss": [], "train_accuracy": [], "duration_s": round(time.perf_counter() - started, 3),
-           "time": pd.Timestamp.now(tz="UTC").isoformat(), "labels_hash": info["labels_hash"],
-           "macro_f1": np.nan, "balanced_accuracy": np.nan, "recall": {},
-           "micro_f1": np.nan, "hamming_loss": np.nan, "box_map50": metrics["map50"],
-           "box_precision": metrics["precision"], "box_recall": metrics["recall"]}
+    row = scored_row(train_ids, eval_on, n_eval, started, info["labels_hash"], box_map50=metrics["map50"],
+                     box_precision=metrics["precision"], box_recall=metrics["recall"])
     return detector, uncertainty, predictor, train_ids, row
 
 

@@ -18,13 +18,13 @@ import threading
 import time
 
 import numpy as np
-import pandas as pd
 from sklearn.base import clone
 
 from workbench.data.spans import SpanList, span_scores
 from workbench.learn.token_tagger import UNCERTAINTY, TokenFeatures
 from workbench.loop.held_out import MIN_AUDIT
 from workbench.loop.inputs import Scores
+from workbench.loop.scored_rounds import scored_row
 from workbench.store.views import labels_hash
 
 _lock = threading.Lock()
@@ -81,12 +81,8 @@ def fit(session, labels: dict, audit: set[str], round_: int) -> tuple:
     uncertainty = Scores(len(session.pool), len(UNCERTAINTY),
                          lambda positions: tagger.uncertainty(features, positions))
     metrics, eval_on, n_eval = evaluate(session, tagger, labels, audit)
-    row = {"n_labels": len(train_ids), "accuracy": np.nan, "eval_on": eval_on, "n_eval": n_eval,
-           "loss": [], "train_accuracy": [], "duration_s": round(time.perf_counter() - started, 3),
-           "time": pd.Timestamp.now(tz="UTC").isoformat(), "labels_hash": info["labels_hash"],
-           "macro_f1": np.nan, "balanced_accuracy": np.nan, "recall": {},
-           "micro_f1": np.nan, "hamming_loss": np.nan, "span_f1": metrics["f1"],
-           "span_precision": metrics["precision"], "span_recall": metrics["recall"]}
+    row = scored_row(train_ids, eval_on, n_eval, started, info["labels_hash"], span_f1=metrics["f1"],
+                     span_precision=metrics["precision"], span_recall=metrics["recall"])
     return tagger, uncertainty, predictor, train_ids, row
 
 
