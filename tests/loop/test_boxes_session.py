@@ -10,7 +10,6 @@ import json
 import numpy as np
 import pytest
 
-import workbench
 from workbench import Pool, Session
 from workbench.data.box_digits import box_digits
 from workbench.data.box_scores import iou
@@ -123,7 +122,7 @@ def test_parts_not_built_for_boxes_say_so(data, tmp_path):
     pool, test = data
     session = labeled_session(pool, test, tmp_path / "store", 12)
     for call in (session.review, lambda: session.export(tmp_path / "bundle"), session.accept_suggestions,
-                 session.map, lambda: workbench.simulate(pool, budget=20)):
+                 session.map):
         with pytest.raises(ValueError, match="not available for a 'boxes' session"):
             call()
     assert not (tmp_path / "bundle").exists()
