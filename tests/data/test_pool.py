@@ -117,6 +117,16 @@ def test_images_of_mixed_shapes(tmp_path):
         Pool.from_folder(tmp_path)
 
 
+def test_images_and_vectors_with_no_pixels_or_features_are_refused():
+    for shape in [(3, 0, 8), (3, 8, 0), (3, 0, 0, 3)]:
+        with pytest.raises(ValueError, match=rf"images of shape \({shape[1]}, {shape[2]}\) have no pixels"):
+            Pool.from_arrays(np.zeros(shape), y=[[]] * 3, task="boxes", classes=["a"])
+        with pytest.raises(ValueError, match="have no pixels"):
+            Pool.from_arrays(np.zeros(shape), y=[0, 1, 0])
+    with pytest.raises(ValueError, match=r"vectors of shape \(3, 0\) have no features"):
+        Pool.from_arrays(np.zeros((3, 0)), y=[0, 1, 0])
+
+
 def test_unknown_item_id_and_missing_columns():
     pool = Pool.from_arrays(np.ones((3, 2)))
     with pytest.raises(KeyError, match="item_id 'nope' is not in the pool"):

@@ -37,10 +37,15 @@ def array_parts(X, y=None, *, item_ids=None, classes=None, X_test=None, y_test=N
             )
         if X.ndim > 4:
             raise ValueError(f"image arrays must have 3 or 4 dimensions, got shape {X.shape}")
+        if 0 in X.shape[1:3]:  # nothing to show, and no pixel a box could hold
+            raise ValueError(f"images of shape {X.shape[1:3]} have no pixels; expected a height and a "
+                             "width of at least 1")
         images, scale = _scale_images(X)
         return dict(X=images, item_ids=item_ids, y=y, classes=classes, kind="image", image_scale=scale,
                     X_test=None if X_test is None else _scale_images(np.asarray(X_test), scale)[0],
                     y_test=y_test, name=name)
+    if X.ndim == 2 and X.shape[1] == 0:
+        raise ValueError(f"vectors of shape {X.shape} have no features; expected at least one column")
     return dict(X=X, item_ids=item_ids, y=y, classes=classes, kind="vector",
                 X_test=X_test, y_test=y_test, name=name)
 
