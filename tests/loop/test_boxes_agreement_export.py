@@ -238,6 +238,19 @@ def test_box_formats_are_refused_for_other_pools(tmp_path):
     session.close()
 
 
+def test_yolo_refuses_class_names_that_classes_txt_cannot_hold(tmp_path):
+    images = np.zeros((2, 16, 16))
+    for odd in ("two\nlines", "end\r\n", "tab\x0bbed"):
+        pool = Pool.from_arrays(images, y=[[(1, 1, 4, 4, odd)], []], task="boxes", classes=[odd, "b"])
+        session = Session(pool, tmp_path / f"s{len(odd)}", watch=False)
+        session.label(pool.item_ids[0], [(1, 1, 4, 4, odd)])
+        with pytest.raises(ValueError, match=r"line break, which classes.txt \(a name a line\) cannot"):
+            export_labels(session, tmp_path / "y", format="yolo")
+        assert not (tmp_path / "y").exists()
+        assert export_labels(session, tmp_path / "c.json").exists()  # COCO holds any name
+        session.close()
+
+
 def test_span_formats_are_refused_for_a_boxes_pool(labeled, tmp_path):
     with pytest.raises(ValueError, match="writes the spans of a spans pool; this session labels 'boxes'"):
         export_labels(labeled, tmp_path / "labels.conll")

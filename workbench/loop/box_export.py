@@ -115,6 +115,11 @@ def write_yolo(session, ids: list[str], path: Path) -> Path:
                               f"(or replaces an earlier YOLO export, which has {MAPPING})")
     width, height = image_size(session.pool)
     names = session.class_names
+    # classes.txt holds a name a line: a name with a line break in it would read back as two
+    # classes, and every index after it would name the wrong one
+    if broken := [n for n in names if str(n).splitlines() != [str(n)]]:
+        raise ValueError(f"the class names {broken!r} hold a line break, which classes.txt (a name "
+                         "a line) cannot; rename them, or export as Parquet or COCO")
     index = {name: j for j, name in enumerate(names)}
     files = file_names(ids)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -126,8 +131,7 @@ def write_yolo(session, ids: list[str], path: Path) -> Path:
         for item in ids:
             (tmp / f"{files[item]}.txt").write_text(yolo_lines(session.labels[item], index, width, height),
                                                     encoding="utf-8")
-        (tmp / "classes.txt").write_text("".join(f"{' '.join(str(n).splitlines())}\n" for n in names),
-                                         encoding="utf-8")
+        (tmp / "classes.txt").write_text("".join(f"{n}\n" for n in names), encoding="utf-8")
         (tmp / "data.yaml").write_text(
             f"# workbench labels of pool {_yaml(str(session.pool.name))}: "
             f"YOLO box files ({len(ids)} images, {width}x{height} pixels)\n"
