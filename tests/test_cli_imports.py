@@ -17,7 +17,7 @@ import workbench
 from workbench.store import LabelStore
 
 # The public API as it was before the imports became lazy: it must not change.
-PUBLIC = ["Box", "BoxDetector", "BoxList", "BundleError", "HistoryView", "LabelSet", "LabelStore",
+PUBLIC = ["Box", "BoxDetector", "BoxList", "BoxModel", "BundleError", "HistoryView", "LabelSet", "LabelStore",
           "LabelWidget", "LightHead", "Model", "MultiLabelHead", "Pool",
           "QueueItem", "SchemaVersionError", "Session", "Span", "SpanList", "StoreError", "TokenTagger",
           "TorchClassifier", "charts",

@@ -26,6 +26,7 @@ _PUBLIC = {
     "Box": ("workbench.data.boxes", "Box"),  # (x, y, w, h, label) of an image, in pixels
     "BoxList": ("workbench.data.boxes", "BoxList"),  # a boxes item's label
     "BoxDetector": ("workbench.learn.box_detector", "BoxDetector"),  # the boxes pools' learner
+    "BoxModel": ("workbench.learn.box_model", "BoxModel"),  # what load_model gives for a boxes bundle
     "HistoryView": ("workbench.ui.history_view", "HistoryView"),
     "LabelSet": ("workbench.data.tasks", "LabelSet"),  # a multi-label item's classes
     "LabelStore": ("workbench.store", "LabelStore"),
@@ -110,6 +111,7 @@ __all__ = [
     "Box",
     "BoxDetector",
     "BoxList",
+    "BoxModel",
     "BundleError",
     "HistoryView",
     "LabelSet",

@@ -53,7 +53,8 @@ def add_commands(sub) -> None:
     exp.add_argument("--overwrite", action="store_true", help="replace what is at --out")
 
     pred = sub.add_parser("predict", help="predict with a bundle: a parquet of classes and probabilities "
-                                          "(a multi-label model: a list of classes per row)")
+                                          "(a multi-label model: a list of classes per row; a boxes "
+                                          "model: one row per box, item_id, x, y, w, h, label, score)")
     pred.add_argument("bundle", help="a bundle folder or zip, or name@version in the registry")
     pred.add_argument("data", nargs="?", default=None,
                       help="omitted: the pool of the store the bundle was exported from; a label "
@@ -147,9 +148,9 @@ def _export(args) -> int:
     print(f"trained on commit {commit[:7]} of {training.get('branch')}: "
           f"{training.get('n_labels')} training labels, round {training.get('round')}, "
           f"{training.get('learner')}")
-    accuracy = training.get("accuracy")
-    print(f"accuracy {accuracy:.4f} on the {training.get('eval_on')}" if accuracy is not None
-          else f"accuracy not measured: {training.get('eval_on')}")
+    name, score = ("mAP@0.5", "map50") if training.get("task") == "boxes" else ("accuracy", "accuracy")
+    print(f"{name} {training[score]:.4f} on the {training.get('eval_on')}" if training.get(score) is not None
+          else f"{name} not measured: {training.get('eval_on')}")
     return 0
 
 
@@ -170,14 +171,15 @@ def _predict(args) -> int:
     if args.batch < 1:
         raise ValueError(f"--batch must be at least 1, got {args.batch}")
     model = load_model(args.bundle, registry=args.registry)
-    client = _scheduler(args.scheduler)
+    boxes = getattr(model, "task", None) == "boxes"  # a BoxModel: one row per box, _predict_boxes
+    client = None if boxes else _scheduler(args.scheduler)
     if client is not None:
         return _predict_on_cluster(args, model, client)
-    if args.data is None or is_store(args.data):
-        ids, items = _store_pool(model, args.data)
-    else:
-        ids, items = read_items(model.signature, Path(args.data), text_column=args.text_column)
+    ids, items = (_store_pool(model, args.data) if args.data is None or is_store(args.data)
+                  else read_items(model.signature, Path(args.data), text_column=args.text_column))
     started = time.perf_counter()
+    if boxes:
+        return _predict_boxes(args, model, ids, items, started)
     parts = []
     # Batches bound the memory: image files are read, and texts vectorised, a batch at a time.
     with tqdm(total=len(ids), unit="item", file=sys.stderr, disable=None) as bar:
@@ -186,6 +188,22 @@ def _predict(args) -> int:
             parts.append(model.predict_proba(batch))
             bar.update(len(batch))
     return _write_predictions(args, model, ids, _stack(parts, model), time.perf_counter() - started)
+
+
+def _predict_boxes(args, model, ids, items, started: float) -> int:
+    """A boxes model's parquet: one row per box at its threshold (item_id, x, y, w, h, label,
+    score; an image with none has no row), images read a batch at a time, on this machine."""
+    from tqdm import tqdm
+
+    if args.scheduler is not None:
+        raise ValueError("--scheduler: a boxes model predicts on this machine in this version; drop it")
+    with tqdm(total=len(ids), unit="image", file=sys.stderr, disable=None) as bar:
+        frame = model.table(ids, items, batch=args.batch, progress=bar.update)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(args.out, index=False)
+    print(f"found {len(frame)} boxes in {len(ids)} images in {time.perf_counter() - started:.2f} s; "
+          f"wrote {args.out}")
+    return 0
 
 
 def _write_predictions(args, model, ids, proba, seconds: float) -> int:

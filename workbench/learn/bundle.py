@@ -20,8 +20,10 @@ anything is built from them.
 Where each part lives: bundle_layout.py (the files and the format version), bundle_write.py
 (writing), bundle_read.py (reading and verifying), bundle_config.py (config.json's schema),
 bundle_graph.py (the ONNX graph: refused if it reaches outside itself, run from its bytes),
-bundle_model.py (the Model rebuilt from a verified bundle). This module is where they are
-used from, and `load_model`, which also takes `name@version` from the model registry.
+bundle_model.py (the Model rebuilt from a verified bundle). A boxes session's bundle holds its
+detector instead (box_bundle.py): loaded, it is a `BoxModel` (box_model.py). This module is
+where they are used from, and `load_model`, which also takes `name@version` from the model
+registry.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import os
 from pathlib import Path
 
 # `name as name`: a name re-exported, importable from here as before the parts had modules
+from workbench.learn.box_model import BoxModel
 from workbench.learn.bundle_errors import BundleError
 from workbench.learn.bundle_graph import OnnxLearner as OnnxLearner
 from workbench.learn.bundle_graph import check_graph as check_graph
@@ -49,10 +52,11 @@ from workbench.learn.registry_refs import resolve
 __all__ = ["BundleError", "Bundle", "FORMAT_VERSION", "load_model", "read_bundle", "write_bundle"]
 
 
-def load_model(source, *, registry=None, encoder=None) -> Model:
+def load_model(source, *, registry=None, encoder=None) -> Model | BoxModel:
     """A bundle (folder, zip, or `name@version` in the model registry) as a `Model`:
     `predict(items)`, `predict_proba(items)` on a Pool, an array shaped like a pool's X,
-    or raw items of its kind. The manifest is verified first; nothing in it is executed.
+    or raw items of its kind; a boxes bundle as a `BoxModel`: `predict_boxes(images)`. The
+    manifest is verified first; nothing in it is executed.
 
     A model trained on a pretrained encoder's vectors needs that encoder: its library's local
     cache gives it, or `encoder=` (the torch module or function it was given as, which no

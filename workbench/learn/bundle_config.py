@@ -61,9 +61,10 @@ def _one_of(names) -> dict:
 
 
 def _kinds(key: str, kinds: dict) -> dict:
-    """An object whose field `key` names which of `kinds` (each an _object) it is."""
+    """An object whose field `key` names which of `kinds` (each an _object) it is; a refusal
+    lists them in the order given."""
     return {"type": "object", "description": OBJECT, "required": [key],
-            "properties": {key: _one_of(sorted(kinds))},
+            "properties": {key: _one_of(list(kinds))},
             "allOf": [{"if": {"type": "object", "properties": {key: {"const": name}},
                               "required": [key]},
                        "then": {k: v for k, v in kind.items() if k not in ("type", "description")}}
@@ -99,10 +100,20 @@ STEP = _kinds("step", {
                                 "chars_vocabulary": _list(TEXT, "a list of character n-grams")},
                                optional=("in_onnx",))})
 LINEAR = _object({"params": SETTINGS, "classes": CLASSES, "n_features_in": _whole(0)})
+# what prediction reads of a BoxDetector's settings, by value; its other settings by name
+# (workbench.learn.box_bundle). NaN passes "minimum" and "maximum"; it also passes the
+# "maximum" of the "not", which no number from 0 does, so the "not" refuses it
+SHARE = {"type": "number", "minimum": 0, "maximum": 1, "not": {"type": "number", "maximum": -1},
+         "description": "a number from 0 to 1"}
+BOX_DETECTOR = _object({"params": _object({"threshold": SHARE, "width": _whole(1), "max_boxes": _whole(1),
+                                           "max_side": _maybe(_whole(0))}),
+                        "labels": _list(TEXT, "a list of class names"), "n_channels": _whole(1),
+                        "mean": NUMBER, "std": SCALE})
 LEARNER = _kinds("type", {
     "LightHead": LINEAR, "LogisticRegression": LINEAR, "MultiLabelHead": LINEAR,
     "TorchClassifier": _object({"params": SETTINGS, "classes": CLASSES, "input_shape": SIZES,
                                 "is_image": FLAG, "self_trained": FLAG}),
+    "BoxDetector": BOX_DETECTOR,
     "onnx": _object({"estimator": TEXT, "why": TEXT}, optional=("estimator", "why"))})
 # an object with the fields below (all optional), found by "$ref" so that started_from (what a
 # bundle started from: the same fields, and its own start in turn) can nest; Draft 7 ignores
@@ -114,13 +125,15 @@ _TRAINING_FIELDS = {**dict.fromkeys(("commit", "labels_hash", "branch", "store",
                     "round": _maybe(_whole(0)), "n_labels": _maybe(_whole(0)),
                     "accuracy": _maybe(NUMBER), "macro_f1": _maybe(NUMBER),
                     "micro_f1": _maybe(NUMBER), "hamming_loss": _maybe(NUMBER),
+                    "map50": _maybe(NUMBER), "precision": _maybe(NUMBER), "recall": _maybe(NUMBER),
                     "task": _maybe(TEXT),
                     "started_from": _maybe(TRAINING)}
 CONFIG_SCHEMA = {"$schema": "http://json-schema.org/draft-07/schema#",
                  "definitions": {"training": {"properties": _TRAINING_FIELDS}},
                  **_object({"classes": CLASSES, "input": INPUT,
                             "preprocessing": _list(STEP, "a list of steps"), "learner": LEARNER,
-                            "training": TRAINING, "task": _one_of(("single", "multi_label"))},
+                            "training": TRAINING,
+                            "task": _one_of(("single", "multi_label", "spans", "boxes"))},
                            optional=("training", "task"))}
 
 

@@ -1,8 +1,9 @@
 """A verified bundle's parts (`Bundle`) and the `Model` rebuilt from them: the input
 signature, the preprocessing steps (a text vectoriser, the representation's encoder) and the
 learner, from config.json and the safetensors arrays, or, for a learner with no array form,
-from the ONNX graph alone (`OnnxLearner`). Nothing here reads or checks a file: bundle_read.py
-has verified every byte before a `Bundle` exists."""
+from the ONNX graph alone (`OnnxLearner`). A bundle's task picks what rebuilds it
+(`MODELS`): a boxes bundle gives a `BoxModel` (box_bundle.py). Nothing here reads or checks a
+file: bundle_read.py has verified every byte before a `Bundle` exists."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from workbench.data.tasks import BOXES, MULTI_LABEL, SINGLE
+from workbench.learn.box_bundle import box_model_from
 from workbench.learn.bundle_errors import BundleError
 from workbench.learn.bundle_graph import OnnxLearner
 from workbench.learn.bundle_layout import CONFIG, GRAPH, WEIGHTS
@@ -34,53 +37,75 @@ class Bundle:
     def onnx(self) -> bytes:
         return self.files[GRAPH]
 
-    def model(self, encoder=None) -> Model:
-        """The model; `encoder`: the pretrained encoder it reads, when no file holds it."""
+    def model(self, encoder=None):
+        """The model (a `Model`, or a `BoxModel` for a boxes bundle); `encoder`: the pretrained
+        encoder it reads, when no file holds it."""
         return _model_from(self, encoder)
 
 
-def _model_from(bundle: Bundle, given=None) -> Model:
-    config, tensors = bundle.config, bundle.tensors
+def _model_from(bundle: Bundle, given=None):
+    config = bundle.config
+    task = config.get("task", SINGLE)  # bundles from before tasks are single-label
+    kind = config["learner"]["type"]
+    if task != TASK_OF_LEARNER.get(kind, SINGLE):
+        raise BundleError(f"{CONFIG} in {bundle.source!r} says task {task!r} but its learner is a {kind}, "
+                          f"the learner of a {TASK_OF_LEARNER.get(kind, SINGLE)!r} model")
+    if task not in MODELS:
+        raise BundleError(f"{CONFIG} in {bundle.source!r} is of a {task!r} model, which this workbench "
+                          f"does not load; it loads {', '.join(map(repr, MODELS))} models")
     try:
-        spec = config["input"]
-        text = None
-        encoder = None
-        for step in config["preprocessing"]:
-            part = {k[len(_prefix(step)) + 1:]: v for k, v in tensors.items()
-                    if k.startswith(_prefix(step) + ".")}
-            if step["step"] == "text-vectoriser":
-                from workbench.data.text import TextVectorizer
-
-                text = TextVectorizer.from_state(step, part)
-            elif step["step"] == "representation" and step.get("in_onnx") and step["method"] == "pretrained":
-                from workbench.learn.onnx_encoder import OnnxEncoder  # embedded: the graph encodes
-
-                encoder = OnnxEncoder(bundle.onnx, restore_encoder(step, part))
-            elif step["step"] == "representation":
-                encoder = _available(restore_encoder(step, part), bundle.source, given)
-            else:
-                raise BundleError(f"unknown preprocessing step {step['step']!r} in {CONFIG}")
-        signature = InputSignature(kind=spec["kind"], shape=tuple(spec["shape"]), dtype=spec["dtype"],
-                                   image_scale=spec["image_scale"], feature_names=spec["feature_names"],
-                                   text=text)
-        classes = config["classes"]
-        learner_config = config["learner"]
-        if learner_config["type"] == "onnx":
-            learner, encoder = OnnxLearner(bundle.onnx, classes), None
-        else:
-            learner = restore_learner(learner_config, {k[len("learner."):]: v for k, v in tensors.items()
-                                                       if k.startswith("learner.")})
-        task = config.get("task", "single")  # bundles from before tasks are single-label
-        if (task == "multi_label") != (learner_config["type"] == "MultiLabelHead"):
-            raise BundleError(f"{CONFIG} in {bundle.source!r} says task {task!r} but its learner is "
-                              f"a {learner_config['type']}")
-        return Model(learner, classes, signature, encoder=encoder, task=task,
-                     info={**config.get("training", {}), "bundle": bundle.source})
+        return MODELS[task](bundle, given)
     except BundleError:
         raise
     except Exception as e:  # whatever a crafted config or weights make the rebuild fail with
         raise BundleError(f"{CONFIG} or {WEIGHTS} in {bundle.source!r} does not describe a model this "
                           f"workbench can rebuild ({type(e).__name__}: {e})") from e
+
+
+def _class_model(bundle: Bundle, given=None) -> Model:
+    """A model of classes (one per item, or a multi-label set): its preprocessing steps and
+    learner from config.json and the tensors, or the ONNX graph alone."""
+    config, tensors = bundle.config, bundle.tensors
+    text = None
+    encoder = None
+    for step in config["preprocessing"]:
+        part = {k[len(_prefix(step)) + 1:]: v for k, v in tensors.items()
+                if k.startswith(_prefix(step) + ".")}
+        if step["step"] == "text-vectoriser":
+            from workbench.data.text import TextVectorizer
+
+            text = TextVectorizer.from_state(step, part)
+        elif step["step"] == "representation" and step.get("in_onnx") and step["method"] == "pretrained":
+            from workbench.learn.onnx_encoder import OnnxEncoder  # embedded: the graph encodes
+
+            encoder = OnnxEncoder(bundle.onnx, restore_encoder(step, part))
+        elif step["step"] == "representation":
+            encoder = _available(restore_encoder(step, part), bundle.source, given)
+        else:
+            raise BundleError(f"unknown preprocessing step {step['step']!r} in {CONFIG}")
+    signature = InputSignature.from_config(config["input"], text=text)
+    classes = config["classes"]
+    learner_config = config["learner"]
+    if learner_config["type"] == "onnx":
+        learner, encoder = OnnxLearner(bundle.onnx, classes), None
+    else:
+        learner = restore_learner(learner_config, {k[len("learner."):]: v for k, v in tensors.items()
+                                                   if k.startswith("learner.")})
+    return Model(learner, classes, signature, encoder=encoder, task=config.get("task", SINGLE),
+                 info={**config.get("training", {}), "bundle": bundle.source})
+
+
+def _box_model(bundle: Bundle, given=None):
+    if given is not None:
+        raise BundleError(f"the model in {bundle.source!r} is a boxes model, which reads images; "
+                          "encoder= is for a model that reads a pretrained encoder's vectors")
+    return box_model_from(bundle.source, bundle.config, bundle.tensors)
+
+
+# What a bundle's task is rebuilt by (each from a verified Bundle), and the task each learner
+# type belongs to (any other: "single"); bundle_write.PARTS writes them.
+MODELS = {SINGLE: _class_model, MULTI_LABEL: _class_model, BOXES: _box_model}
+TASK_OF_LEARNER = {"MultiLabelHead": MULTI_LABEL, "BoxDetector": BOXES}
 
 
 def _available(encoder, source: str, given=None):

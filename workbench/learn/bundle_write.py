@@ -17,6 +17,8 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from workbench._version import __version__
+from workbench.data.tasks import BOXES, MULTI_LABEL, SINGLE
+from workbench.learn.box_bundle import box_parts
 from workbench.learn.bundle_errors import BundleError
 from workbench.learn.bundle_graph import onnx_session
 from workbench.learn.bundle_layout import (
@@ -32,29 +34,26 @@ from workbench.learn.bundle_layout import (
 from workbench.learn.learner_state import NotRebuildable, encoder_state, learner_state
 from workbench.learn.model import Model
 
-__all__ = ["bundle_parts", "manifest_for", "shareable", "write_bundle"]
+__all__ = ["PARTS", "bundle_parts", "class_parts", "manifest_for", "shareable", "write_bundle"]
 
 
-def write_bundle(model: Model, path, *, card: str, training: dict | None = None,
+def write_bundle(model, path, *, card: str, training: dict | None = None,
                  as_zip: bool = False, overwrite: bool = False, check_items=None,
                  embed_encoder: bool = False) -> Path:
-    """Write `model` as a bundle folder at `path` (or, `as_zip`, one .zip file). With
-    `check_items` (a few items of the pool), the ONNX graph is run on them first and must
-    agree with the model within 1e-4: a graph that drifted from the weights is never written.
-    `embed_encoder`: a pretrained image encoder goes inside the graph (onnx_encoder.py)
-    rather than being recorded by name and weights digest only."""
+    """Write `model` (a `Model`, or a `BoxModel` of a boxes session) as a bundle folder at
+    `path` (or, `as_zip`, one .zip file). With `check_items` (a few items of the pool), the
+    ONNX graph is run on them first and must agree with the model within 1e-4: a graph that
+    drifted from the weights is never written. `embed_encoder`: a pretrained image encoder
+    goes inside the graph (onnx_encoder.py) rather than being recorded by name and weights
+    digest only."""
     from safetensors.numpy import save
 
-    from workbench.learn.onnx_graph import to_onnx
-
     path = Path(path)
-    config, tensors = bundle_parts(model, training=training, embed_encoder=embed_encoder)
-    try:
-        graph = to_onnx(model, embed_encoder=embed_encoder).SerializeToString()
-    except ValueError as e:
-        raise BundleError(f"cannot export this model: {e}") from e
-    if check_items is not None and len(check_items):
-        _check_agreement(model, graph, check_items, outside=not config_in_onnx(config))
+    task = getattr(model, "task", SINGLE)
+    if task not in PARTS:
+        raise BundleError(f"cannot export this model: a {task!r} model has no bundle in this version")
+    config, tensors, graph = PARTS[task](model, training=training, check_items=check_items,
+                                         embed_encoder=embed_encoder)
     files = {CONFIG: json.dumps(config, indent=1, ensure_ascii=False).encode(),
              WEIGHTS: save({k: np.ascontiguousarray(v) for k, v in tensors.items()},
                            metadata={"format": FORMAT, "format_version": str(FORMAT_VERSION)}),
@@ -69,6 +68,27 @@ def write_bundle(model: Model, path, *, card: str, training: dict | None = None,
     else:
         _write_folder(path, files)
     return path
+
+
+def class_parts(model: Model, *, training: dict | None = None, check_items=None,
+                embed_encoder: bool = False) -> tuple[dict, dict[str, np.ndarray], bytes]:
+    """(config.json's content, the tensors, model.onnx) of a model of classes (one per item,
+    or a multi-label set), the graph checked against the model on `check_items`."""
+    from workbench.learn.onnx_graph import to_onnx
+
+    config, tensors = bundle_parts(model, training=training, embed_encoder=embed_encoder)
+    try:
+        graph = to_onnx(model, embed_encoder=embed_encoder).SerializeToString()
+    except ValueError as e:
+        raise BundleError(f"cannot export this model: {e}") from e
+    if check_items is not None and len(check_items):
+        _check_agreement(model, graph, check_items, outside=not config_in_onnx(config))
+    return config, tensors, graph
+
+
+# A bundle's parts by task: (config, tensors, graph), each task's writer beside its model. A
+# task added here is read back by bundle_model.MODELS.
+PARTS = {SINGLE: class_parts, MULTI_LABEL: class_parts, BOXES: box_parts}
 
 
 def config_in_onnx(config: dict) -> bool:
@@ -110,10 +130,7 @@ def bundle_parts(model: Model, *, training: dict | None = None,
     sig = model.signature
     config = {"format": FORMAT, "format_version": FORMAT_VERSION,
               "classes": [c.item() if hasattr(c, "item") else c for c in model.classes],
-              "input": {"kind": sig.kind, "shape": list(sig.shape), "dtype": sig.dtype,
-                        "image_scale": sig.image_scale, "feature_names": sig.feature_names,
-                        "onnx_input": "items", "raw_texts": sig.text is not None},
-              "preprocessing": [], "training": training or {}}
+              "input": sig.as_config(), "preprocessing": [], "training": training or {}}
     tensors: dict[str, np.ndarray] = {}
     if sig.text is not None:
         text_config, arrays = sig.text.state()

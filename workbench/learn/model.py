@@ -52,6 +52,19 @@ class InputSignature:
         return cls(kind=pool.kind, shape=tuple(int(d) for d in pool.X.shape[1:]),
                    image_scale=pool.image_scale, feature_names=pool.feature_names, text=text)
 
+    def as_config(self, onnx_input: str = "items") -> dict:
+        """config.json's "input" (workbench.learn.bundle): what one item is, and the name of
+        the ONNX graph's input that reads it."""
+        return {"kind": self.kind, "shape": list(self.shape), "dtype": self.dtype,
+                "image_scale": self.image_scale, "feature_names": self.feature_names,
+                "onnx_input": onnx_input, "raw_texts": self.text is not None}
+
+    @classmethod
+    def from_config(cls, spec: dict, *, text=None) -> InputSignature:
+        """The signature config.json's "input" describes (`text`: its vectoriser, if any)."""
+        return cls(kind=spec["kind"], shape=tuple(spec["shape"]), dtype=spec["dtype"],
+                   image_scale=spec["image_scale"], feature_names=spec["feature_names"], text=text)
+
     def describe(self) -> str:
         shape = " x ".join(map(str, self.shape))
         return f"{self.kind} items with features of shape ({shape}), {self.dtype}"

@@ -20,8 +20,9 @@ import numpy as np
 from sklearn.base import clone
 
 from workbench.data.box_scores import box_scores
-from workbench.data.boxes import Box, BoxList, box_list, image_size
+from workbench.data.boxes import Box, BoxList, image_size
 from workbench.learn.box_detector import UNCERTAINTY
+from workbench.learn.box_model import scored_boxes
 from workbench.loop.held_out import MIN_AUDIT
 from workbench.loop.inputs import Scores
 from workbench.loop.scored_rounds import scored_row
@@ -39,20 +40,10 @@ def images(pool, positions) -> np.ndarray:
 def suggested(pool, classes, detections, threshold: float) -> tuple[BoxList, float]:
     """A detector's boxes for one image as the BoxList it suggests (those at `threshold` or
     above; a box that rounds to nothing or twice is left out), and the least sure one's score
-    (1.0 when it suggests none)."""
+    (1.0 when it suggests none). A bundle's BoxModel predicts the same (`scored_boxes`)."""
     width, height = image_size(pool)
-    kept, scores = [], []
-    for x, y, w, h, label, score in detections:
-        if score < threshold:
-            continue
-        try:
-            box = box_list([(float(x), float(y), float(w), float(h), str(label))], width, height, classes)[0]
-        except ValueError:  # no size left after rounding: nothing to draw
-            continue
-        if box not in kept:
-            kept.append(box)
-            scores.append(float(score))
-    return box_list(kept, width, height, classes), min(scores, default=1.0)
+    boxes = scored_boxes(detections, width, height, classes, threshold)
+    return BoxList(boxes), min(boxes.scores, default=1.0)
 
 
 class BoxPredictor:

@@ -12,7 +12,9 @@ the strategy did not choose. `export_session` makes sure those are true when it 
   session: micro-F1, macro-F1, Hamming loss and the accuracy of whole sets);
 - a text pool's vectoriser is fitted again from the pool's texts and kept only if it
   reproduces the pool's features (then raw texts can be predicted), see
-  `workbench.data.text.vectorizer_of`.
+  `workbench.data.text.vectorizer_of`;
+- a boxes session's detector (workbench.loop.export_boxes) is scored by mAP@0.5, precision and
+  recall on the held-out test images or the audit images, as its rounds are.
 """
 
 from __future__ import annotations
@@ -22,23 +24,26 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from workbench.data.tasks import MULTI_LABEL, indicator, not_yet
+from workbench.data.tasks import BOXES, MULTI_LABEL, SINGLE, indicator, not_yet
 from workbench.learn.bundle import write_bundle
 from workbench.learn.metrics import multi_label_scores
 from workbench.learn.metrics import scores as metric_scores
+from workbench.loop.export_boxes import write_boxes
 from workbench.loop.held_out import held_out
 from workbench.loop.model_card import model_card
 from workbench.loop.model_card_multi import multi_label_parts
 from workbench.store.views import labels_hash
 
-__all__ = ["bundle_as_zip", "export_session", "evaluation"]
+__all__ = ["WRITERS", "bundle_as_zip", "export_session", "evaluation", "writer_of"]
 
 
 def export_session(session, path, *, name: str | None = None, as_zip: bool | None = None,
                    overwrite: bool = False, embed_encoder: bool = False) -> Path:
     """Write the session's model as a bundle at `path`: one zip file when `path` ends in
-    ".zip" (any case) or `as_zip`, else a folder. See `bundle_as_zip` for `as_zip=False`."""
-    not_yet(session.task, "a model bundle (export())")
+    ".zip" (any case) or `as_zip`, else a folder. See `bundle_as_zip` for `as_zip=False`.
+    What is shared by every task is done here (the model of the labels there are, the commit
+    it learned from); the bundle itself is written by the task's writer (`WRITERS`)."""
+    write = writer_of(session.task)
     path = Path(path)
     as_zip = bundle_as_zip(path, as_zip)
     name = name or path.stem
@@ -51,12 +56,25 @@ def export_session(session, path, *, name: str | None = None, as_zip: bool | Non
     if model is None or model.info.get("labels_hash") != current:
         session.retrain()  # a bundle of the labels there are, not of an older round
         model = session.model
+    commit = _commit_of(session, model.info["labels_hash"], name)
+    training = {"commit": commit.id if commit else None, "labels_hash": model.info["labels_hash"],
+                "branch": session.store.current_branch, "store": str(session.store.path),
+                "round": model.info.get("round"), "n_labels": model.info.get("n_labels"),
+                "exported": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
+                "pool": session.pool.name, "started_from": started_from(session)}
+    return write(session, model, path, name=name, training=training, as_zip=as_zip,
+                 overwrite=overwrite, embed_encoder=embed_encoder)
+
+
+def write_classes(session, model, path: Path, *, name: str, training: dict, as_zip: bool,
+                  overwrite: bool, embed_encoder: bool) -> Path:
+    """The bundle of a model of classes (one per item, or a multi-label set): accuracy and
+    macro-F1 (multi-label: micro-F1 and Hamming loss too) on held-out data, and its card."""
     if session.pool.kind == "text" and session.signature.text is None and "text" in session.pool.items:
         from workbench.data.text import vectorizer_of
 
         session.signature.text = vectorizer_of(session.pool.items["text"].astype(str).tolist(),
                                                session.pool.X)
-    commit = _commit_of(session, model.info["labels_hash"], name)
     truth, predicted, eval_on = evaluation(session, model)
     multi = session.task == MULTI_LABEL
     if multi:
@@ -64,18 +82,13 @@ def export_session(session, path, *, name: str | None = None, as_zip: bool | Non
     else:
         scores = metric_scores(truth, predicted) if len(truth) else {"accuracy": float("nan"),
                                                                      "macro_f1": float("nan")}
-    training = {"commit": commit.id if commit else None, "labels_hash": model.info["labels_hash"],
-                "branch": session.store.current_branch, "store": str(session.store.path),
-                "round": model.info.get("round"), "n_labels": model.info.get("n_labels"),
-                "learner": type(model.learner).__name__, "eval_on": eval_on,
-                "accuracy": _number(scores["accuracy"]), "macro_f1": _number(scores["macro_f1"]),
-                "exported": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
-                "pool": session.pool.name, "started_from": started_from(session)}
+    training = {**training, "learner": type(model.learner).__name__, "eval_on": eval_on,
+                "accuracy": _number(scores["accuracy"]), "macro_f1": _number(scores["macro_f1"])}
     if multi:  # accuracy: the whole set right
         training.update(task=MULTI_LABEL, micro_f1=_number(scores["micro_f1"]),
                         hamming_loss=_number(scores["hamming_loss"]))
     rounds = session.rounds
-    trained = rounds.model.trained_on if rounds.model is not None else list(labels)
+    trained = rounds.model.trained_on if rounds.model is not None else list(session.labels)
     label_table = _label_table(session, trained)
     parts = (multi_label_parts(model, training=training, labels=label_table, truth=truth,
                                predicted=predicted, history=session.history) if multi else None)
@@ -86,6 +99,20 @@ def export_session(session, path, *, name: str | None = None, as_zip: bool | Non
     return write_bundle(model, path, card=card, training=training, as_zip=as_zip,
                         overwrite=overwrite, check_items=_rows(session, model, np.sort(sample)),
                         embed_encoder=embed_encoder)
+
+
+# A session's bundle by its task: writer(session, model, path, *, name, training (what
+# export_session found, for every task: the commit, labels_hash, round, pool, ...), as_zip,
+# overwrite, embed_encoder) -> path. The writer adds its learner and scores to `training`.
+WRITERS = {SINGLE: write_classes, MULTI_LABEL: write_classes, BOXES: write_boxes}
+
+
+def writer_of(task: str):
+    """The bundle writer of `task`; a ValueError saying so for a task without bundles."""
+    if task not in WRITERS:
+        not_yet(task, "a model bundle (export())")
+        raise ValueError(f"a model bundle (export()) is not available for a {task!r} session")
+    return WRITERS[task]
 
 
 def _rows(session, model, positions):

@@ -19,7 +19,7 @@ import re
 import numpy as np
 import pandas as pd
 
-__all__ = ["model_card", "intervals"]
+__all__ = ["model_card", "intervals", "learned_from"]
 
 PIPELINE = {"image": "image-classification", "text": "text-classification",
             "table": "tabular-classification", "vector": "tabular-classification"}
@@ -61,7 +61,6 @@ def model_card(name: str, model, *, training: dict, labels: pd.DataFrame, truth,
                                         predicted=predicted, history=history)
     per_class = parts["per_class"]
     per_annotator = labels["annotator"].value_counts()
-    commit = training.get("commit")
     shape = " × ".join(map(str, sig.shape))
     lines = [
         "---",
@@ -85,15 +84,7 @@ def model_card(name: str, model, *, training: dict, labels: pd.DataFrame, truth,
         "",
         "## What it learned from",
         "",
-        (f"- Label commit `{commit[:12]}` on branch {_code(training.get('branch'))} of the store "
-         f"{_code(training.get('store'))}; labels_hash `{training.get('labels_hash')}`." if commit else
-         f"- No commit of the store {_code(training.get('store'))} holds exactly the labels it learned "
-         "from (the store also has labels the session does not train on: items outside the pool, "
-         f"or labels that arrived after the round); labels_hash `{training.get('labels_hash')}` "
-         "identifies them."),
-        f"- {training.get('n_labels')} labels used in training (round {training.get('round')}, "
-        f"pool {_code(training.get('pool'))}), chosen by active learning: not a random sample of the pool.",
-        *_parent(training.get("started_from")),
+        *learned_from(training),
         "",
         f"| class | {parts['per_class_heading']} |", "|---|---|",
         *[f"| {_cell(c)} | {int(per_class[c])} |" for c in classes],
@@ -160,6 +151,22 @@ def single_label_parts(model, *, training: dict, labels: pd.DataFrame, truth, pr
             "", *_confusion(truth, predicted, classes)],
         "curve": _curve(history),
         "decode": "print([classes[i] for i in proba.argmax(axis=1)])"}
+
+
+def learned_from(training: dict) -> list[str]:
+    """The card's lines on the labels a model learned from: the commit (or why none holds
+    them), how many, and the model it started from."""
+    commit = training.get("commit")
+    return [
+        (f"- Label commit `{commit[:12]}` on branch {_code(training.get('branch'))} of the store "
+         f"{_code(training.get('store'))}; labels_hash `{training.get('labels_hash')}`." if commit else
+         f"- No commit of the store {_code(training.get('store'))} holds exactly the labels it learned "
+         "from (the store also has labels the session does not train on: items outside the pool, "
+         f"or labels that arrived after the round); labels_hash `{training.get('labels_hash')}` "
+         "identifies them."),
+        f"- {training.get('n_labels')} labels used in training (round {training.get('round')}, "
+        f"pool {_code(training.get('pool'))}), chosen by active learning: not a random sample of the pool.",
+        *_parent(training.get("started_from"))]
 
 
 def _parent(start: dict | None) -> list[str]:

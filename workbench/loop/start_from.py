@@ -33,6 +33,9 @@ def open_start(start_from, pool, classes) -> tuple[Model, list]:
     """The model to start from, in the session's class order, and those classes (the
     bundle's when neither the pool nor the caller names any)."""
     model = start_from if isinstance(start_from, Model) else load_model(start_from)
+    if not isinstance(model, Model):  # a BoxModel: a detector is no prior for classes
+        raise ValueError(f"start_from= takes a model of classes in this version; {start_from!r} is a "
+                         f"{getattr(model, 'task', type(model).__name__)!r} model")
     sig = model.signature
     if pool.kind != sig.kind or tuple(pool.X.shape[1:]) != tuple(sig.shape):
         raise ValueError(f"the pool {pool.name!r} holds {pool.kind} items with features of shape "

@@ -1,0 +1,128 @@
+"""The model card of a boxes model: a bundle's README.md, with the sections of every card
+(workbench.loop.model_card) in a detector's terms: the boxes per class it learned from, mAP@0.5
+and precision and recall at its threshold on data the strategy did not choose, AP per class,
+the rounds' curve, and how to run it (the workbench, or onnxruntime for the maps).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from workbench.loop.model_card import _cell, _code, _pct, learned_from
+
+__all__ = ["box_model_card"]
+
+
+def box_model_card(name: str, model, *, training: dict, counts: tuple[pd.Series, pd.Series], ap: dict,
+                   n_eval: int, history: pd.DataFrame) -> str:
+    """The card's Markdown. `counts`: (boxes per class, images per annotator) of the labels
+    it learned from; `ap`: AP@0.5 per class on the held-out data; `n_eval`: its images."""
+    sig, detector = model.signature, model.detector
+    per_class, per_annotator = counts
+    shape = " × ".join(map(str, sig.shape))
+    scale = f"; image files are read and divided by {sig.image_scale:g}" if sig.image_scale else ""
+    lines = [
+        "---",
+        "library_name: workbench",
+        "pipeline_tag: object-detection",
+        "tags: [workbench, active-learning, object-detection, onnx, safetensors]",
+        "---",
+        "",
+        f"# {name}",
+        "",
+        f"A {type(detector).__name__} (CenterNet-style, trained from scratch) that finds objects in "
+        f"images and draws a box around each, of {len(model.classes)} classes: "
+        f"{', '.join(_code(c) for c in model.classes)}. A box is shown from the score "
+        f"{model.threshold:g}.",
+        "",
+        "## What it reads",
+        "",
+        f"- Images of shape ({shape}), float32 in [0, 1]{scale}; images larger than "
+        f"{detector.max_side} pixels on their longer side are averaged down to it first.",
+        "- `model.onnx` takes `images` (float32, N × the shape above) and gives `maps` (N × (5 + "
+        "classes) × grid): the network's centre heatmap, box size, offset and class maps. Reading "
+        "boxes from them (peaks, classes, corners) is outside the graph: config.json's `outputs` "
+        "says how, and `workbench.load_model` does it.",
+        "",
+        "## What it learned from",
+        "",
+        *learned_from(training),
+        "",
+        "| class | boxes |", "|---|---|",
+        *[f"| {_cell(c)} | {int(k)} |" for c, k in per_class.items()],
+        "",
+        "| annotator | images |", "|---|---|",
+        *[f"| {_cell(a)} | {int(k)} |" for a, k in per_annotator.items()],
+        "",
+        "## How good it is",
+        "",
+        f"Measured on {training.get('eval_on')}: data the strategy did not choose.",
+        "",
+        f"- mAP@0.5: {_pct(training.get('map50'))} (PASCAL VOC: per class, boxes ranked by score, "
+        "a hit overlaps a true box of its class by IoU 0.5 or more; the mean over the classes "
+        "present)",
+        f"- Precision: {_pct(training.get('precision'))}, recall: {_pct(training.get('recall'))} "
+        "(of the boxes scored 0.5 or more)",
+        "",
+        *_ap_table(ap),
+        "",
+        "## Training curve",
+        "",
+        *_curve(history),
+        "",
+        "## How to use it",
+        "",
+        "With the workbench:",
+        "",
+        "```python",
+        "import workbench",
+        "model = workbench.load_model(\"path/to/this/bundle\")  # or \"name@version\" from a registry",
+        "boxes = model.predict_boxes(images)  # a BoxList per image (x, y, w, h, label), with .scores",
+        "```",
+        "",
+        "With onnxruntime (the maps; decode them as config.json's `outputs` says):",
+        "",
+        "```python",
+        "import numpy as np, onnxruntime as ort",
+        "session = ort.InferenceSession(\"model.onnx\")",
+        "maps = session.run([\"maps\"], {\"images\": images.astype(np.float32)})[0]",
+        "```",
+        "",
+        "## Intended use and known limits",
+        "",
+        *_limits(model, training, per_class, n_eval),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _ap_table(ap: dict) -> list[str]:
+    if not ap:
+        return ["No held-out boxes: no AP per class."]
+    return ["| class | AP@0.5 |", "|---|---|", *[f"| {_cell(c)} | {_pct(v)} |" for c, v in ap.items()]]
+
+
+def _curve(history: pd.DataFrame) -> list[str]:
+    if history is None or history.empty:
+        return ["No training rounds recorded."]
+    rows = ["| round | labels | mAP@0.5 | precision | recall |", "|---|---|---|---|---|"]
+    for _, r in history.iterrows():
+        rows.append(f"| {r['round']} | {r['n_labels']} | {_pct(r.get('box_map50'))} | "
+                    f"{_pct(r.get('box_precision'))} | {_pct(r.get('box_recall'))} |")
+    return rows
+
+
+def _limits(model, training: dict, per_class: pd.Series, n_eval: int) -> list[str]:
+    out = [f"- Made for images like those of the pool {_code(training.get('pool'))}; images from "
+           "elsewhere (other cameras, scales, backgrounds) may score far lower than the figures above."]
+    few = [f"{_code(c)} ({int(k)})" for c, k in per_class.items() if k < 10]
+    if few:
+        out.append(f"- Few boxes for {', '.join(few)}: detections of these classes are the least "
+                   "reliable.")
+    if n_eval < 100:
+        out.append(f"- Measured on {n_eval} images only: the figures above are rough.")
+    out.append(f"- Objects much under 16 pixels (after the resize to {model.detector.max_side} "
+               "pixels) go unseen: the network's grid has one cell per 8 pixels.")
+    out.append("- Scores are a model's, not calibrated frequencies; check them on your data before "
+               "choosing a threshold.")
+    return out
