@@ -19,7 +19,8 @@ from workbench.store import LabelStore
 # The public API as it was before the imports became lazy: it must not change.
 PUBLIC = ["Box", "BoxDetector", "BoxList", "BoxModel", "BundleError", "HistoryView", "LabelSet", "LabelStore",
           "LabelWidget", "LightHead", "Model", "MultiLabelHead", "Pool",
-          "QueueItem", "SchemaVersionError", "Session", "Span", "SpanList", "StoreError", "TokenTagger",
+          "QueueItem", "SchemaVersionError", "Session", "Span", "SpanList", "SpanModel", "StoreError",
+          "TokenTagger",
           "TorchClassifier", "charts",
           "datasets", "features_for", "labels_to_reach", "load_model", "logistic_regression",
           "make_learner", "models", "simulate", "strategies"]

@@ -38,6 +38,7 @@ _PUBLIC = {
     "QueueItem": ("workbench.learn.queue", "QueueItem"),
     "SchemaVersionError": ("workbench.store", "SchemaVersionError"),
     "Span": ("workbench.data.spans", "Span"),  # (start, end, label) of a text, in code points
+    "SpanModel": ("workbench.learn.span_model", "SpanModel"),  # what load_model gives for a spans bundle
     "SpanList": ("workbench.data.spans", "SpanList"),  # a spans item's label
     "Session": ("workbench.loop.session", "Session"),
     "StoreError": ("workbench.store", "StoreError"),
@@ -124,6 +125,7 @@ __all__ = [
     "Session",
     "Span",
     "SpanList",
+    "SpanModel",
     "StoreError",
     "TokenTagger",
     "TorchClassifier",

@@ -21,12 +21,12 @@ import sys
 import time
 from pathlib import Path
 
+from workbench.cli_data import read_items
 from workbench.learn.strategies import MULTI_LABEL_STRATEGIES, STRATEGIES
 
 VERBS = ("export", "predict", "models")
 DATA_FLAG = ("pass --data (a .npz/.csv/.parquet file, an image folder or 'digits'), with "
              "--label-column/--text-column as the session read it")
-TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq")
 
 
 def add_commands(sub) -> None:
@@ -148,7 +148,8 @@ def _export(args) -> int:
     print(f"trained on commit {commit[:7]} of {training.get('branch')}: "
           f"{training.get('n_labels')} training labels, round {training.get('round')}, "
           f"{training.get('learner')}")
-    name, score = ("mAP@0.5", "map50") if training.get("task") == "boxes" else ("accuracy", "accuracy")
+    name, score = {"boxes": ("mAP@0.5", "map50"), "spans": ("span F1", "span_f1")}.get(
+        training.get("task"), ("accuracy", "accuracy"))
     print(f"{name} {training[score]:.4f} on the {training.get('eval_on')}" if training.get(score) is not None
           else f"{name} not measured: {training.get('eval_on')}")
     return 0
@@ -171,15 +172,16 @@ def _predict(args) -> int:
     if args.batch < 1:
         raise ValueError(f"--batch must be at least 1, got {args.batch}")
     model = load_model(args.bundle, registry=args.registry)
-    boxes = getattr(model, "task", None) == "boxes"  # a BoxModel: one row per box, _predict_boxes
-    client = None if boxes else _scheduler(args.scheduler)
+    # a boxes or spans model: one row per box or span of each item (its `table`), on this machine
+    per_part = getattr(model, "task", None) in PART_ROWS
+    client = None if per_part else _scheduler(args.scheduler)
     if client is not None:
         return _predict_on_cluster(args, model, client)
     ids, items = (_store_pool(model, args.data) if args.data is None or is_store(args.data)
                   else read_items(model.signature, Path(args.data), text_column=args.text_column))
     started = time.perf_counter()
-    if boxes:
-        return _predict_boxes(args, model, ids, items, started)
+    if per_part:
+        return _predict_parts(args, model, ids, items, started)
     parts = []
     # Batches bound the memory: image files are read, and texts vectorised, a batch at a time.
     with tqdm(total=len(ids), unit="item", file=sys.stderr, disable=None) as bar:
@@ -190,19 +192,25 @@ def _predict(args) -> int:
     return _write_predictions(args, model, ids, _stack(parts, model), time.perf_counter() - started)
 
 
-def _predict_boxes(args, model, ids, items, started: float) -> int:
-    """A boxes model's parquet: one row per box at its threshold (item_id, x, y, w, h, label,
-    score; an image with none has no row), images read a batch at a time, on this machine."""
+PART_ROWS = {"boxes": ("box", "image"), "spans": ("span", "text")}  # what a row is, of what item
+
+
+def _predict_parts(args, model, ids, items, started: float) -> int:
+    """A boxes or spans model's parquet: one row per box (item_id, x, y, w, h, label, score) or
+    span (item_id, start, end, label, text, confidence) it finds; an item with none has no row.
+    Items are read a batch at a time, on this machine."""
     from tqdm import tqdm
 
+    part, item = PART_ROWS[model.task]
     if args.scheduler is not None:
-        raise ValueError("--scheduler: a boxes model predicts on this machine in this version; drop it")
-    with tqdm(total=len(ids), unit="image", file=sys.stderr, disable=None) as bar:
+        raise ValueError(f"--scheduler: a {model.task} model predicts on this machine in this version; "
+                         "drop it")
+    with tqdm(total=len(ids), unit=item, file=sys.stderr, disable=None) as bar:
         frame = model.table(ids, items, batch=args.batch, progress=bar.update)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     frame.to_parquet(args.out, index=False)
-    print(f"found {len(frame)} boxes in {len(ids)} images in {time.perf_counter() - started:.2f} s; "
-          f"wrote {args.out}")
+    print(f"found {len(frame)} {part}{'es' if part == 'box' else 's'} in {len(ids)} {item}s in "
+          f"{time.perf_counter() - started:.2f} s; wrote {args.out}")
     return 0
 
 
@@ -280,6 +288,8 @@ def _store_pool(model, store) -> tuple[list[str], object]:
     """(item ids, features) of the pool a store labels: `store`, else the one the bundle
     was exported from. Its features are what the model learned from, so they go in as is."""
     pool = _store_source(model, store)
+    if getattr(model, "task", None) == "spans":  # a tagger reads the texts themselves
+        return pool.item_ids.tolist(), pool.items["text"].astype(str).tolist()
     return pool.item_ids.tolist(), model.signature.check(pool.X)
 
 
@@ -297,88 +307,6 @@ def _store_source(model, store):
             raise ValueError(f"the bundle was exported from the store {store!r}, which is not "
                              f"here; {otherwise}")
     return pool_source.rebuild(store, otherwise=otherwise)
-
-
-def read_items(signature, path: Path, *, text_column: str = "text") -> tuple[list[str], object]:
-    """(item ids, items) of `path` as this model reads them: feature arrays, image paths,
-    texts or table rows, sliceable in batches; a clear error when they cannot fit."""
-    import numpy as np
-    import pandas as pd
-
-    from workbench.data.loaders import IMAGE_SUFFIXES, blank_texts, image_files
-
-    kind = signature.kind
-    if not path.exists():
-        raise FileNotFoundError(f"no data at {str(path)!r}")
-    if path.suffix.lower() == ".npz":
-        return _npz(signature, path)
-    if path.is_dir():
-        if kind != "image":
-            raise ValueError(f"{str(path)!r} is a folder; this model reads {kind} items, "
-                             f"{_wants(kind)}")
-        files = image_files(path)  # warns of the files it skips (notes, .DS_Store)
-        if not files:
-            raise ValueError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) found under "
-                             f"{str(path)!r}")
-        return [p.relative_to(path).as_posix() for p in files], [str(p) for p in files]
-    if path.suffix.lower() not in TABLE_SUFFIXES or kind == "image":
-        raise ValueError(f"cannot read {path.name!r} for this {kind} model: it reads {_wants(kind)}")
-    frame = (pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq")
-             else pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ","))
-    if len(frame) == 0:
-        raise ValueError(f"{path.name} has no rows")
-    ids = (frame["item_id"] if "item_id" in frame.columns else frame.index).astype(str).tolist()
-    if kind == "text":
-        if text_column not in frame.columns:
-            raise ValueError(f"{path.name} has no column {text_column!r} of texts; its columns are "
-                             f"{list(frame.columns)}: name the texts' column with --text-column")
-        texts = frame[text_column]
-        problem = blank_texts(texts, ids, allow_blank=True)  # a model reads "" as it reads any text
-        if problem:
-            raise ValueError(f"column {text_column!r} of {path.name} holds {problem}; expected a text "
-                             "in every row - fill in or drop those rows")
-        return ids, texts.astype(str).tolist()
-    if kind == "table":
-        return ids, frame  # the signature picks its feature columns, or names the missing ones
-    numeric = [c for c in frame.columns if c not in ("item_id", "y")
-               and pd.api.types.is_numeric_dtype(frame[c])]
-    return ids, signature.check(frame[numeric].to_numpy(dtype=np.float64))
-
-
-def _npz(signature, path: Path) -> tuple[list[str], object]:
-    import numpy as np
-
-    with np.load(path, allow_pickle=False) as data:
-        if "X" not in data:
-            raise ValueError(f"{path.name} has arrays {list(data.keys())}; expected the features as 'X'")
-        try:
-            X = data["X"]
-            ids = data["item_ids"] if "item_ids" in data else None
-        except ValueError as e:  # an array of Python objects: loading it would unpickle
-            raise ValueError(f"{path.name} holds an array of Python objects ({e}); save X as "
-                             "numbers and item_ids as strings (np.asarray(ids, dtype=str))") from e
-    if X.dtype.kind not in "biuf":
-        raise ValueError(f"{path.name} holds X of {X.dtype}; expected numbers")
-    if signature.kind == "image" and signature.image_scale and X.size and np.nanmax(X) > 1:
-        # Features of an image pool are in [0, 1]; larger values are raw pixels, which the
-        # pool's loader divided by this scale (16 for digits, 255 for 8-bit images).
-        X = X.astype(np.float32) / signature.image_scale
-    if tuple(X.shape[1:]) != tuple(signature.shape):
-        raise ValueError(f"{path.name} holds X of shape {X.shape}; this model reads "
-                         f"{signature.describe()}, so X must have shape "
-                         f"({', '.join(['N', *map(str, signature.shape)])})")
-    if ids is None:
-        ids = [f"{i:0{len(str(len(X) - 1))}d}" for i in range(len(X))]  # as a Pool numbers them
-    elif len(ids) != len(X):
-        raise ValueError(f"{path.name} has {len(ids)} item_ids for {len(X)} rows of X")
-    return [str(i) for i in ids], signature.check(X)
-
-
-def _wants(kind: str) -> str:
-    return {"image": "a folder of images or a .npz with X",
-            "text": "a CSV/Parquet file with a column of texts, or a .npz with X",
-            "table": "a CSV/Parquet file with its feature columns, or a .npz with X",
-            "vector": "a CSV/Parquet file of numeric columns, or a .npz with X"}[kind]
 
 
 # -- models -------------------------------------------------------------------------------------

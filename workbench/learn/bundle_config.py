@@ -109,11 +109,15 @@ BOX_DETECTOR = _object({"params": _object({"threshold": SHARE, "width": _whole(1
                                            "max_side": _maybe(_whole(0))}),
                         "labels": _list(TEXT, "a list of class names"), "n_channels": _whole(1),
                         "mean": NUMBER, "std": SCALE})
+# a TokenTagger's settings, tags and tokenizer are checked field by field by span_bundle.py,
+# whose refusals name what a tagger of this workbench expects there
+TOKEN_TAGGER = _object({"params": SETTINGS, "tags": _list(TEXT, "a list of tag names"),
+                        "features": _object({}), "constant": _maybe(_whole(0))})
 LEARNER = _kinds("type", {
     "LightHead": LINEAR, "LogisticRegression": LINEAR, "MultiLabelHead": LINEAR,
     "TorchClassifier": _object({"params": SETTINGS, "classes": CLASSES, "input_shape": SIZES,
                                 "is_image": FLAG, "self_trained": FLAG}),
-    "BoxDetector": BOX_DETECTOR,
+    "BoxDetector": BOX_DETECTOR, "TokenTagger": TOKEN_TAGGER,
     "onnx": _object({"estimator": TEXT, "why": TEXT}, optional=("estimator", "why"))})
 # an object with the fields below (all optional), found by "$ref" so that started_from (what a
 # bundle started from: the same fields, and its own start in turn) can nest; Draft 7 ignores
@@ -125,7 +129,8 @@ _TRAINING_FIELDS = {**dict.fromkeys(("commit", "labels_hash", "branch", "store",
                     "round": _maybe(_whole(0)), "n_labels": _maybe(_whole(0)),
                     "accuracy": _maybe(NUMBER), "macro_f1": _maybe(NUMBER),
                     "micro_f1": _maybe(NUMBER), "hamming_loss": _maybe(NUMBER),
-                    "map50": _maybe(NUMBER), "precision": _maybe(NUMBER), "recall": _maybe(NUMBER),
+                    "map50": _maybe(NUMBER), "span_f1": _maybe(NUMBER), "precision": _maybe(NUMBER),
+                    "recall": _maybe(NUMBER),
                     "task": _maybe(TEXT),
                     "started_from": _maybe(TRAINING)}
 CONFIG_SCHEMA = {"$schema": "http://json-schema.org/draft-07/schema#",

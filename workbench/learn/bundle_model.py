@@ -2,7 +2,8 @@
 signature, the preprocessing steps (a text vectoriser, the representation's encoder) and the
 learner, from config.json and the safetensors arrays, or, for a learner with no array form,
 from the ONNX graph alone (`OnnxLearner`). A bundle's task picks what rebuilds it
-(`MODELS`): a boxes bundle gives a `BoxModel` (box_bundle.py). Nothing here reads or checks a
+(`MODELS`): a boxes bundle gives a `BoxModel` (box_bundle.py), a spans bundle a `SpanModel`
+(span_bundle.py). Nothing here reads or checks a
 file: bundle_read.py has verified every byte before a `Bundle` exists."""
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from workbench.data.tasks import BOXES, MULTI_LABEL, SINGLE
+from workbench.data.tasks import BOXES, MULTI_LABEL, SINGLE, SPANS
 from workbench.learn.box_bundle import box_model_from
 from workbench.learn.bundle_errors import BundleError
 from workbench.learn.bundle_graph import OnnxLearner
 from workbench.learn.bundle_layout import CONFIG, GRAPH, WEIGHTS
 from workbench.learn.learner_state import restore_encoder, restore_learner
 from workbench.learn.model import InputSignature, Model
+from workbench.learn.span_bundle import span_model_from
 
 __all__ = ["Bundle"]
 
@@ -102,10 +104,17 @@ def _box_model(bundle: Bundle, given=None):
     return box_model_from(bundle.source, bundle.config, bundle.tensors)
 
 
+def _span_model(bundle: Bundle, given=None):
+    if given is not None:
+        raise BundleError(f"the model in {bundle.source!r} is a spans model, which reads texts; "
+                          "encoder= is for a model that reads a pretrained encoder's vectors")
+    return span_model_from(bundle.source, bundle.config, bundle.tensors)
+
+
 # What a bundle's task is rebuilt by (each from a verified Bundle), and the task each learner
 # type belongs to (any other: "single"); bundle_write.PARTS writes them.
-MODELS = {SINGLE: _class_model, MULTI_LABEL: _class_model, BOXES: _box_model}
-TASK_OF_LEARNER = {"MultiLabelHead": MULTI_LABEL, "BoxDetector": BOXES}
+MODELS = {SINGLE: _class_model, MULTI_LABEL: _class_model, BOXES: _box_model, SPANS: _span_model}
+TASK_OF_LEARNER = {"MultiLabelHead": MULTI_LABEL, "BoxDetector": BOXES, "TokenTagger": SPANS}
 
 
 def _available(encoder, source: str, given=None):

@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from workbench._version import __version__
-from workbench.data.tasks import BOXES, MULTI_LABEL, SINGLE
+from workbench.data.tasks import BOXES, MULTI_LABEL, SINGLE, SPANS
 from workbench.learn.box_bundle import box_parts
 from workbench.learn.bundle_errors import BundleError
 from workbench.learn.bundle_graph import onnx_session
@@ -33,6 +33,7 @@ from workbench.learn.bundle_layout import (
 )
 from workbench.learn.learner_state import NotRebuildable, encoder_state, learner_state
 from workbench.learn.model import Model
+from workbench.learn.span_bundle import span_parts
 
 __all__ = ["PARTS", "bundle_parts", "class_parts", "manifest_for", "shareable", "write_bundle"]
 
@@ -88,7 +89,7 @@ def class_parts(model: Model, *, training: dict | None = None, check_items=None,
 
 # A bundle's parts by task: (config, tensors, graph), each task's writer beside its model. A
 # task added here is read back by bundle_model.MODELS.
-PARTS = {SINGLE: class_parts, MULTI_LABEL: class_parts, BOXES: box_parts}
+PARTS = {SINGLE: class_parts, MULTI_LABEL: class_parts, BOXES: box_parts, SPANS: span_parts}
 
 
 def config_in_onnx(config: dict) -> bool:

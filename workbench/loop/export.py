@@ -14,7 +14,8 @@ the strategy did not choose. `export_session` makes sure those are true when it 
   reproduces the pool's features (then raw texts can be predicted), see
   `workbench.data.text.vectorizer_of`;
 - a boxes session's detector (workbench.loop.export_boxes) is scored by mAP@0.5, precision and
-  recall on the held-out test images or the audit images, as its rounds are.
+  recall on the held-out test images or the audit images, as its rounds are; a spans session's
+  tagger (workbench.loop.export_spans) by exact-match span F1, precision and recall likewise.
 """
 
 from __future__ import annotations
@@ -24,11 +25,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from workbench.data.tasks import BOXES, MULTI_LABEL, SINGLE, indicator, not_yet
+from workbench.data.tasks import BOXES, MULTI_LABEL, SINGLE, SPANS, indicator, not_yet
 from workbench.learn.bundle import write_bundle
 from workbench.learn.metrics import multi_label_scores
 from workbench.learn.metrics import scores as metric_scores
 from workbench.loop.export_boxes import write_boxes
+from workbench.loop.export_spans import write_spans
 from workbench.loop.held_out import held_out
 from workbench.loop.model_card import model_card
 from workbench.loop.model_card_multi import multi_label_parts
@@ -104,7 +106,7 @@ def write_classes(session, model, path: Path, *, name: str, training: dict, as_z
 # A session's bundle by its task: writer(session, model, path, *, name, training (what
 # export_session found, for every task: the commit, labels_hash, round, pool, ...), as_zip,
 # overwrite, embed_encoder) -> path. The writer adds its learner and scores to `training`.
-WRITERS = {SINGLE: write_classes, MULTI_LABEL: write_classes, BOXES: write_boxes}
+WRITERS = {SINGLE: write_classes, MULTI_LABEL: write_classes, BOXES: write_boxes, SPANS: write_spans}
 
 
 def writer_of(task: str):
