@@ -290,7 +290,10 @@ def _store_pool(model, store) -> tuple[list[str], object]:
     pool = _store_source(model, store)
     if getattr(model, "task", None) == "spans":  # a tagger reads the texts themselves
         return pool.item_ids.tolist(), pool.items["text"].astype(str).tolist()
-    return pool.item_ids.tolist(), model.signature.check(pool.X)
+    X = model.signature.check(pool.X)
+    if getattr(pool, "image_sizes", None) is not None:  # each image at its own size, not the canvas
+        return pool.item_ids.tolist(), [x[:h, :w] for x, (w, h) in zip(X, pool.image_sizes)]
+    return pool.item_ids.tolist(), X
 
 
 def _store_source(model, store):

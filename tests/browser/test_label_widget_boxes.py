@@ -2,7 +2,8 @@
 image pixels; a mouse drag draws a box, drags move and resize it, the keys relabel, select,
 move, resize, add and delete boxes, Enter saves them and the store holds them in image pixels
 exactly; undo and walking back keep working; after a retrain the model's boxes are
-pre-annotated and Enter accepts them; class names are drawn as text, never as markup."""
+pre-annotated and Enter accepts them; class names are drawn as text, never as markup; in a pool
+of images of different sizes each image is shown and boxed at its own size."""
 
 from __future__ import annotations
 
@@ -61,6 +62,20 @@ pool = Pool.from_arrays(images, task="boxes", classes=classes, name="markup")
 session = Session(pool, store={store!r}, audit_every=0)
 widget = session.widget(charts=False)
 report("{name}", classes=classes)
+widget
+'''
+
+# Two images of different sizes (40 x 30 and 20 x 60): the pool pads them to 40 x 60.
+MIXED_CELL = '''\
+import numpy as np
+from workbench import Pool, Session
+
+rng = np.random.default_rng(0)
+images = [rng.random((30, 40)).astype(np.float32), rng.random((60, 20)).astype(np.float32)]
+pool = Pool.from_arrays(images, task="boxes", classes=["a", "b"], name="mixed")
+session = Session(pool, store={store!r}, audit_every=0)
+widget = session.widget(charts=False)
+report("{name}", sizes={{i: [int(w), int(h)] for i, (w, h) in zip(pool.item_ids, pool.image_sizes)}})
 widget
 '''
 
@@ -303,3 +318,25 @@ def test_class_names_are_drawn_as_text_never_as_markup(server, page):
     wait_saved(page)
     assert store_events(store) == [("label", item_id, stored([15, 11, 10, 8, classes[1]]))]
     assert page.evaluate("() => window.wbPwned") is None
+
+
+def test_each_image_of_a_pool_of_mixed_sizes_is_shown_and_boxed_at_its_own_size(server, page):
+    state, store = boxes_notebook(server, page, "boxes_mixed", MIXED_CELL)
+    assert sorted(map(tuple, state["sizes"].values())) == [(20, 60), (40, 30)]
+    for _ in range(2):
+        item_id = shown_id(page)
+        width, height = state["sizes"][item_id]
+        # the SVG counts in the image's own pixels, and the image is shown at its own aspect
+        assert page.locator(SVG).get_attribute("viewBox") == f"0 0 {width} {height}"
+        r = page.locator(SVG).bounding_box()
+        img = page.locator(f"{WIDGET} .wb-boxes-stage img").bounding_box()
+        assert (r["width"], r["height"]) == (img["width"], img["height"])
+        assert abs(r["width"] / r["height"] - width / height) < 0.02
+        # a drag past the right and bottom edges stops at the image's own edge, not the canvas's
+        beyond = (r["x"] + r["width"] + 60, r["y"] + r["height"] + 60)
+        drag(page, (5, 5), None, (width, height), to_screen=beyond)
+        wait_boxes(page, [[5, 5, width - 5, height - 5, "a"]])
+        page.keyboard.press("Enter")
+        wait_shown(page, item_id, shown=False)
+        wait_saved(page)
+        assert store_events(store)[-1] == ("label", item_id, stored([5, 5, width - 5, height - 5, "a"]))

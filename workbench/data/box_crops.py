@@ -20,7 +20,9 @@ SIZE = 16  # crops are SIZE x SIZE pixels (per channel)
 
 def crops(images: np.ndarray, boxes: Sequence[Sequence], size: int = SIZE) -> np.ndarray:
     """(len(boxes), size * size * C) float32: the pixels of box k of image `images[k]`
-    ((H, W) or (H, W, C) each), resampled to size x size; boxes as (x, y, w, h, ...)."""
+    ((H, W) or (H, W, C) each), resampled to size x size; boxes as (x, y, w, h, ...). An image
+    is its own pixels (one of a pool of mixed sizes cut out of its padding first: `mode="nearest"`
+    repeats its edge, where the padding's zeros would darken a box at the edge)."""
     from scipy.ndimage import gaussian_filter, map_coordinates
 
     images = np.asarray(images, dtype=np.float32)

@@ -9,6 +9,12 @@ that a box never depends on how large the browser draws the image. A box lies in
 holds no object. `str()` is how the store holds it: JSON with a schema version,
 `{"v": 1, "boxes": [[12, 30, 20, 24, "3"], ...]}`, so a later version can read an old log.
 Coordinates keep what was given (whole numbers stay whole); others are rounded to 1/100 pixel.
+
+The images of a pool may differ in size (a folder of photos): the pool's array then holds each
+one in the top-left of a canvas as large as the largest width and height, zeros elsewhere, and
+`pool.image_sizes` each one's own (width, height). A box is checked against its own image's
+size (`image_size(pool, item)`), never the canvas: a box in the padding is refused, and what a
+detector finds there is cut to the image (`clipped`).
 """
 
 from __future__ import annotations
@@ -150,19 +156,86 @@ def box_list(value, width: float, height: float, labels: Sequence[str]) -> BoxLi
     return BoxList(boxes)
 
 
-def image_size(pool) -> tuple[int, int]:
-    """(width, height) in pixels of every image of an image pool (what its boxes are drawn on)."""
+def image_size(pool, item=None) -> tuple[int, int]:
+    """(width, height) in pixels of an image of an image pool (what its boxes are drawn on):
+    of `item` (an item id, or a position in the pool when an int), or, without one, of every
+    image of a pool whose images have one size (a ValueError for a pool of several sizes)."""
     if pool.kind != "image":
         raise ValueError(f"pool {pool.name!r} is a {pool.kind} pool; boxes are drawn on images")
-    return int(pool.X.shape[2]), int(pool.X.shape[1])
+    position = 0
+    if item is not None:  # an unknown item is named as such, whatever the pool's sizes
+        position = int(item) if isinstance(item, (int, np.integer)) else pool.position(item)
+        if not 0 <= position < len(pool):
+            raise IndexError(f"position {position} is not in pool {pool.name!r} of {len(pool)} images")
+    sizes = getattr(pool, "image_sizes", None)
+    if sizes is None:
+        return int(pool.X.shape[2]), int(pool.X.shape[1])
+    if item is None and len(np.unique(sizes, axis=0)) > 1:
+        raise ValueError(f"the images of pool {pool.name!r} differ in size; ask for one image's: "
+                         "image_size(pool, item_id)")
+    width, height = sizes[position]
+    return int(width), int(height)
 
 
-def ground_truth_boxes(y, n_images: int, width: int, height: int, labels: Sequence[str] | None,
+def image_sizes(pool) -> np.ndarray:
+    """(N, 2) int: the (width, height) of each image of an image pool, in pool order."""
+    sizes = getattr(pool, "image_sizes", None)
+    return np.tile(image_size(pool), (len(pool), 1)) if sizes is None else np.asarray(sizes)
+
+
+def clipped(detections, width: float, height: float) -> list[tuple]:
+    """A detector's boxes of one image, (x, y, w, h, label, score), cut to the image's own
+    `width` x `height` pixels (a padded pool's images lie in the top-left of a larger canvas):
+    a box reaching into the padding keeps its part inside the image, one wholly outside it
+    (or left with no size) is dropped. Coordinates to 2 decimals, as the detector gives them."""
+    out = []
+    for x, y, w, h, *rest in detections:
+        x0, y0 = max(float(x), 0.0), max(float(y), 0.0)
+        x1, y1 = min(float(x) + float(w), float(width)), min(float(y) + float(h), float(height))
+        x0, y0, x1, y1 = (round(v, 2) for v in (x0, y0, x1, y1))
+        if x1 - x0 > 0 and y1 - y0 > 0:
+            out.append((x0, y0, round(x1 - x0, 2), round(y1 - y0, 2), *rest))
+    return out
+
+
+def checked_sizes(sizes, n: int, canvas_height: int, canvas_width: int) -> np.ndarray | None:
+    """The (width, height) of each of `n` images padded (bottom and right) to a canvas
+    `canvas_width` x `canvas_height`, as an (n, 2) int array; None when every image fills the
+    canvas (one size: nothing padded). A ValueError for sizes that are no such thing."""
+    if sizes is None:
+        return None
+    array = np.asarray(sizes)
+    if array.shape != (n, 2) or not np.issubdtype(array.dtype, np.number) \
+            or not np.isfinite(array).all() or (array != np.round(array)).any():
+        raise ValueError(f"image_sizes must be one (width, height) of whole pixels per image ({n}, 2), "
+                         f"got an array of shape {array.shape}")
+    array = array.astype(np.int64)
+    bad = (array < 1).any(axis=1) | (array[:, 0] > canvas_width) | (array[:, 1] > canvas_height)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"image {i} has size {array[i, 0]}x{array[i, 1]}; each image lies in the "
+                         f"{canvas_width}x{canvas_height} pixels of the pool's array, at least 1x1")
+    full = (array[:, 0] == canvas_width) & (array[:, 1] == canvas_height)
+    return None if full.all() else array
+
+
+def pool_boxes(y, shape, sizes, labels) -> tuple[np.ndarray | None, list | None, np.ndarray | None]:
+    """A boxes pool's ground truth `y` (None: none), its classes and its images' own sizes
+    (`checked_sizes`), for images padded to an array of `shape` (N, H, W[, C])."""
+    sizes = checked_sizes(sizes, shape[0], shape[1], shape[2])
+    if y is None:
+        return None, labels, sizes
+    own = np.tile([shape[2], shape[1]], (shape[0], 1)) if sizes is None else sizes
+    return (*ground_truth_boxes(y, own, labels), sizes)
+
+
+def ground_truth_boxes(y, sizes, labels: Sequence[str] | None,
                        what: str = "y") -> tuple[np.ndarray, list[str]]:
     """A boxes pool's ground truth (a list of box lists, one per image) as an object array of
-    BoxLists, and the classes: `labels` as given, else those found, sorted. A ValueError naming
-    the image (`what[i]`) for a row that is not a valid box list of it."""
-    rows = list(y)
+    BoxLists, and the classes: `labels` as given, else those found, sorted. `sizes` is each
+    image's (width, height), (n_images, 2). A ValueError naming the image (`what[i]`) and its
+    size for a row that is not a valid box list of it."""
+    rows, n_images = list(y), len(sizes)
     if len(rows) != n_images:
         raise ValueError(f"{what} has {len(rows)} box lists for {n_images} images; expected one per image")
     if labels is None:
@@ -179,7 +252,7 @@ def ground_truth_boxes(y, n_images: int, width: int, height: int, labels: Sequen
     out = np.empty(len(rows), dtype=object)
     for i, row in enumerate(rows):
         try:
-            out[i] = box_list(row, width, height, labels)
+            out[i] = box_list(row, int(sizes[i][0]), int(sizes[i][1]), labels)
         except ValueError as e:
             raise ValueError(f"{what}[{i}]: {e}") from None
     return out, labels

@@ -17,6 +17,13 @@ import pandas as pd
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
 SHOWN = 5  # how many rows or files an error or warning names before "and N more"
+# The most a pool of images of different sizes may take once padded to one canvas (float32):
+# the array stays in memory for the whole session, and 4 GiB is what a 16 GB laptop holds
+# beside a round's training. It holds, e.g., about 1,400 RGB images padded to 640 x 400, or
+# 4,000 greyscale ones to 512 x 512; photos of 4000 x 3000 mixing portrait and landscape (a
+# 4000 x 4000 canvas, 192 MB each) exceed it from 23 on. (The detector reads every image
+# averaged down to 256 pixels anyway: such photos are better made smaller before labeling.)
+MAX_PADDED_BYTES = 4 * 2**30
 
 
 class SkippedFilesWarning(UserWarning):
@@ -24,8 +31,18 @@ class SkippedFilesWarning(UserWarning):
 
 
 def array_parts(X, y=None, *, item_ids=None, classes=None, X_test=None, y_test=None,
-                name="arrays") -> dict:
-    """Images (N x H x W or N x H x W x C) or vectors (N x D)."""
+                name="arrays", pad_sizes: bool = False) -> dict:
+    """Images (N x H x W or N x H x W x C) or vectors (N x D). With `pad_sizes` (a boxes pool),
+    images of different sizes (a list of arrays) are padded to one canvas (`padded_images`)
+    and each one's own size given as `image_sizes`; without it they are refused."""
+    if _ragged(X):
+        if not pad_sizes:
+            shapes = {np.shape(x) for x in X}
+            what = "images" if any(len(shape) >= 2 for shape in shapes) else "rows"
+            raise ValueError(f"{what} have mixed shapes {sorted(shapes)[:4]}; expected one shape for all")
+        images, sizes, scale = padded_images(list(X))
+        return dict(X=images, item_ids=item_ids, y=y, classes=classes, kind="image", image_scale=scale,
+                    image_sizes=sizes, X_test=X_test, y_test=y_test, name=name)
     X = np.asarray(X)
     if X.dtype == object:
         shapes = {np.shape(x) for x in X}
@@ -88,6 +105,7 @@ def dataframe_parts(
     classes=None,
     embeddings=None,
     name: str = "dataframe",
+    pad_sizes: bool = False,
 ) -> dict:
     """Rows of a DataFrame: numeric feature columns (a table), a text column, or an
     image-path column. The label column (ground truth, if any) is never a feature."""
@@ -108,7 +126,8 @@ def dataframe_parts(
         base = df.attrs.get("base_dir")
         paths = [str(Path(base, p)) if base else str(p) for p in df[image_column]]
         if embeddings is None:
-            parts = array_parts(_read_images(paths), y, item_ids=ids, classes=classes, name=name)
+            parts = array_parts(_read_images(paths, one_shape=not pad_sizes), y, item_ids=ids,
+                                classes=classes, name=name, pad_sizes=pad_sizes)
         else:
             parts = dict(X=embeddings, item_ids=ids, y=y, classes=classes, kind="image", name=name)
         # Show the file itself, read lazily, so a file that breaks later gets a placeholder.
@@ -225,7 +244,9 @@ def first_few(names: list[str], total: int | None = None, *, shown: int = SHOWN)
     return text if total <= shown else f"{text} and {total - shown} more"
 
 
-def _read_images(paths) -> np.ndarray:
+def _read_images(paths, *, one_shape: bool = True) -> np.ndarray | list[np.ndarray]:
+    """The images of `paths` as one array (N, H, W[, C]) of their pixels; images of mixed
+    shapes are refused, or, without `one_shape`, given as a list of arrays."""
     from PIL import Image
 
     arrays, shape = [], None
@@ -240,13 +261,64 @@ def _read_images(paths) -> np.ndarray:
             ) from e
         if shape is None:
             shape = a.shape
-        elif a.shape != shape:
+        elif a.shape != shape and one_shape:
             raise ValueError(
                 f"images have mixed shapes: {p!r} is {a.shape} but the first is {shape}; "
                 "expected one shape for all (resize them first)"
             )
         arrays.append(a)
-    return np.stack(arrays)
+    return np.stack(arrays) if len({a.shape for a in arrays}) == 1 else arrays
+
+
+def padded_images(arrays: list) -> tuple[np.ndarray, np.ndarray, float]:
+    """Images of different sizes ((H, W) or (H, W, C) arrays) as one float32 array (N, H_max,
+    W_max[, C]) in [0, 1] (the pixels divided by the scale `_scale_images` picks), each image in
+    the top-left corner and zeros to its right and below; with each image's own (width, height),
+    (N, 2), and the scale. Greyscale images among colour ones get the colour's 3 channels.
+
+    Cost: N x H_max x W_max x C x 4 bytes, against the sum of h x w x C x 4 for the images
+    themselves: one large image among small ones makes every image as large. A pool whose
+    padded array would exceed MAX_PADDED_BYTES (4 GiB) is refused, naming both sizes."""
+    arrays = [np.asarray(a) for a in arrays]
+    for i, a in enumerate(arrays):
+        if a.dtype.kind not in "biuf" or a.ndim not in (2, 3) or 0 in a.shape[:2] \
+                or (a.ndim == 3 and a.shape[2] not in (1, 3, 4)):
+            raise ValueError(f"image {i} has shape {a.shape} ({a.dtype}); expected numbers H x W or "
+                             "H x W x C with C in 1, 3, 4, at least 1 x 1")
+    channels = {1 if a.ndim == 2 else a.shape[2] for a in arrays}
+    if len(channels) > 1 and channels != {1, 3}:
+        raise ValueError(f"images have mixed channels {sorted(channels)}; expected one number of channels "
+                         "(greyscale images may mix with RGB ones)")
+    c, flat = max(channels), all(a.ndim == 2 for a in arrays)
+    height, width = max(a.shape[0] for a in arrays), max(a.shape[1] for a in arrays)
+    padded = len(arrays) * height * width * c * 4
+    if padded > MAX_PADDED_BYTES:
+        own = sum(a.shape[0] * a.shape[1] * c * 4 for a in arrays)
+        raise ValueError(f"padding {len(arrays)} images of different sizes to the largest width and height "
+                         f"({width}x{height} pixels, {c} channel{'s' if c > 1 else ''}) takes "
+                         f"{padded / 2**30:.1f} GiB of memory (the images themselves: "
+                         f"{own / 2**30:.1f} GiB), "
+                         f"over the {MAX_PADDED_BYTES / 2**30:g} GiB a pool of mixed sizes may take; "
+                         "split the images into pools of similar sizes, or make the largest ones smaller "
+                         "(their boxes with them)")
+    hi = max(float(np.nanmax(a)) for a in arrays)
+    scale = 255.0 if hi > 16 else (16.0 if hi > 1 else 1.0)
+    out = np.zeros((len(arrays), height, width) + (() if flat else (c,)), dtype=np.float32)
+    for i, a in enumerate(arrays):
+        a = a.astype(np.float32) / scale
+        out[i, :a.shape[0], :a.shape[1]] = a if flat or a.ndim == 3 else a[..., None]
+    sizes = np.array([[a.shape[1], a.shape[0]] for a in arrays], dtype=np.int64)
+    return out, sizes, scale
+
+
+def _ragged(X) -> bool:
+    """Is X a list (or 1-d object array) of arrays of more than one shape?"""
+    if isinstance(X, np.ndarray) and (X.dtype != object or X.ndim != 1):
+        return False
+    if not isinstance(X, (list, tuple, np.ndarray)) or not len(X):
+        return False
+    return all(hasattr(x, "shape") or isinstance(x, (list, tuple)) for x in X) and \
+        len({np.shape(x) for x in X}) > 1
 
 
 def _scale_images(X: np.ndarray, scale: float | None = None) -> tuple[np.ndarray, float]:

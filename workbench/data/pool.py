@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.data import loaders
-from workbench.data.boxes import ground_truth_boxes
+from workbench.data.boxes import pool_boxes
 from workbench.data.parquet_features import PartitionedFeatures
 from workbench.data.spans import ground_truth_spans
 from workbench.data.tasks import (
@@ -54,7 +54,9 @@ class Pool:
     per text, offsets in code points, and `classes` are the span labels; `overlapping` says
     whether one text's spans may overlap, as nested entities do) or "boxes" (the objects of an
     image pool's images: `y` holds a list of `(x, y, w, h, label)` per image, in pixels of X's
-    images - a folder's are read at full size - see workbench.data.boxes).
+    images - a folder's are read at full size - see workbench.data.boxes). A boxes pool's
+    images may differ in size: X holds them padded (bottom, right) to the largest, and
+    `image_sizes` each one's own (width, height), (N, 2); None when all have X's size.
     `class_folders` says each item id begins with a folder named after the item's label
     (`Pool.from_folder` with class subfolders): `display_name` then leaves that folder out,
     so that what a labeler is shown does not give the answer away.
@@ -78,6 +80,7 @@ class Pool:
         class_folders: bool = False,
         task: str = SINGLE,
         overlapping: bool = False,
+        image_sizes=None,
     ):
         task = check_task(task)
         # features left on disk (a Parquet dataset's) stay there: checked as they are read
@@ -137,8 +140,10 @@ class Pool:
                 raise ValueError(f"task='boxes' draws boxes on the pixels of images; this is a {kind} "
                                  f"pool of features {X.shape[1:]} - make it with Pool.from_arrays(images, "
                                  "y=boxes, task='boxes') or Pool.from_folder(folder, task='boxes')")
-            if y is not None:
-                y, classes = ground_truth_boxes(y, n, X.shape[2], X.shape[1], classes)
+            y, classes, image_sizes = pool_boxes(y, X.shape, image_sizes, classes)
+        elif image_sizes is not None:
+            raise ValueError(f"image_sizes (images of different sizes) are for task='boxes'; a {task!r} "
+                             "pool's learners read images of one size - resize them first")
         y, found = (y, classes) if task in (SPANS, BOXES) else _ground_truth(y, task, "y")
         if y is not None and y.shape[0] != n:
             raise ValueError(f"labels y have {y.shape[0]} entries but the pool has {n} items")
@@ -167,6 +172,7 @@ class Pool:
                              "features; expected one name per feature column")
         self.task = task
         self.overlapping = bool(overlapping)  # may one text's spans overlap (task "spans")
+        self.image_sizes = image_sizes  # each image's own (width, height) where they differ (boxes)
         self.X_test = None if X_test is None else np.asarray(X_test, dtype=np.float32)
         self.y_test, test_classes = _ground_truth(y_test, task, "y_test")
         if task == MULTI_LABEL and test_classes and self.classes is not None:
@@ -263,7 +269,7 @@ class Pool:
     def subset(self, positions, *, name: str | None = None) -> Pool:
         """A pool of the given rows, keeping their ids, classes and render sources."""
         positions = np.asarray(positions, dtype=np.int64)
-        sub = Pool(
+        return Pool(
             self.X[positions],
             item_ids=self.item_ids[positions],
             y=None if self.y is None else self.y[positions],
@@ -277,8 +283,8 @@ class Pool:
             class_folders=self.class_folders,
             task=self.task,
             overlapping=self.overlapping,
+            image_sizes=None if self.image_sizes is None else self.image_sizes[positions],
         )
-        return sub
 
     def train_test_split(self, test_size: float = 0.3, *, seed: int = 0) -> tuple[Pool, Pool]:
         """A stratified split (when there is ground truth) fixed by `seed`."""
@@ -313,15 +319,16 @@ class Pool:
     # -- constructors: workbench.data.loaders turns each input into Pool arguments ------------
     @classmethod
     def from_arrays(cls, X, y=None, **kw) -> Pool:
-        """Images (N x H x W [x C]) or vectors (N x D); see `loaders.array_parts`."""
+        """Images (N x H x W [x C]; for task='boxes' also a list of images of different sizes)
+        or vectors (N x D); see `loaders.array_parts`."""
         task = kw.pop("task", SINGLE)
-        return cls(**loaders.array_parts(X, y, **kw), task=task)
+        return cls(**loaders.array_parts(X, y, pad_sizes=task == BOXES, **kw), task=task)
 
     @classmethod
     def from_dataframe(cls, df: pd.DataFrame, **kw) -> Pool:
         """Rows of a DataFrame: numeric columns, a text column or an image-path column."""
         task = kw.pop("task", SINGLE)
-        return cls(**loaders.dataframe_parts(df, **kw), task=task)
+        return cls(**loaders.dataframe_parts(df, pad_sizes=task == BOXES, **kw), task=task)
 
     @classmethod
     def from_texts(cls, texts, y=None, **kw) -> Pool:
@@ -333,13 +340,13 @@ class Pool:
     def from_file(cls, path, **kw) -> Pool:
         """A Parquet, CSV/TSV or NPZ file."""
         task = kw.pop("task", SINGLE)
-        return cls(**loaders.file_parts(path, **kw), task=task)
+        return cls(**loaders.file_parts(path, pad_sizes=task == BOXES, **kw), task=task)
 
     @classmethod
     def from_folder(cls, path, **kw) -> Pool:
-        """Images from a folder; class subfolders give ground truth."""
+        """Images from a folder; class subfolders give ground truth (task='boxes': of any sizes)."""
         task = kw.pop("task", SINGLE)
-        return cls(**loaders.folder_parts(path, **kw), task=task)
+        return cls(**loaders.folder_parts(path, pad_sizes=task == BOXES, **kw), task=task)
 
     @classmethod
     def from_parquet(cls, source, **kw) -> Pool:

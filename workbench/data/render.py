@@ -66,6 +66,9 @@ def _render_image(pool, position: int) -> dict:
             return {"kind": "error", "reason": f"cannot read image {path}: {e}"}
     else:
         image = pool.X[position]
+        sizes = getattr(pool, "image_sizes", None)
+        if sizes is not None:  # the image at its own size, not the canvas it is padded to
+            image = image[:int(sizes[position][1]), :int(sizes[position][0])]
         png = image_png(image)
         height, width = image.shape[:2]
     return {"kind": "image", "mime": "image/png", "data": base64.b64encode(png).decode("ascii"),

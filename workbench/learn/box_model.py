@@ -5,6 +5,9 @@
 classes in the session's order, and the input signature (`workbench.learn.model`), which
 reads a Pool, an array (N, H, W) or (N, H, W, C) of floats in [0, 1] (whole numbers are raw
 pixels, divided by the pool's `image_scale`), or image file paths, the way the pool was read.
+Image files (and a list of arrays) may be of any size up to the signature's: a smaller image
+is padded at the bottom and right with zeros, as a pool of images of different sizes holds
+them, and its boxes are cut to its own size (`sized`).
 
 `predict_boxes(images)` gives one `ScoredBoxList` per image: a `workbench.BoxList` (the boxes
 at the detector's threshold, in reading order, exactly what a session suggests for the
@@ -16,10 +19,14 @@ network's output maps, which is what the bundle's model.onnx computes.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-from workbench.data.boxes import BoxList, box_list
+from workbench.data.boxes import BoxList, box_list, clipped, image_sizes
+from workbench.data.pool import Pool
 from workbench.data.tasks import BOXES
 from workbench.learn.box_detector import CANDIDATE_SCORE, _resized, _scale
 
@@ -45,10 +52,12 @@ class ScoredBoxList(BoxList):
 
 def scored_boxes(detections, width: float, height: float, classes, threshold: float) -> ScoredBoxList:
     """A detector's boxes of one image (x, y, w, h, label, score; by descending score) as the
-    BoxList a session suggests: those scored `threshold` or above, in reading order, a box that
-    rounds to nothing or to one already kept left out; with their scores."""
+    BoxList a session suggests: those scored `threshold` or above, cut to the image's own
+    `width` x `height` (`boxes.clipped`: the detector saw it padded to a larger canvas), in
+    reading order, a box that rounds to nothing or to one already kept left out; with their
+    scores."""
     kept, scores = [], {}
-    for x, y, w, h, label, score in detections:
+    for x, y, w, h, label, score in clipped(detections, width, height):
         if score < threshold:
             continue
         try:
@@ -90,26 +99,73 @@ class BoxModel:
         return float(getattr(self.detector, "threshold", 0.5))
 
     def images(self, items) -> np.ndarray:
-        """`items` as float32 images (N, H, W) or (N, H, W, C), the pool's shape; a ValueError
-        naming what was given and what is expected for anything else."""
-        return self.signature.features(items)
+        """`items` as float32 images (N, H, W) or (N, H, W, C), the pool's shape (smaller ones
+        padded: see `sized`); a ValueError naming what was given and what is expected otherwise."""
+        return self.sized(items)[0]
+
+    def sized(self, items) -> tuple[np.ndarray, np.ndarray]:
+        """`items` as float32 images of the signature's shape, with each one's own (width,
+        height), (N, 2): a Pool's (`pool.image_sizes` where its images differ in size), the
+        shape's for an array; image files, or a list of arrays, of any size up to the shape's,
+        each padded at the bottom and right with zeros as the pool's were. A ValueError naming
+        what was given and what is expected otherwise."""
+        height, width = self.signature.shape[:2]
+        if isinstance(items, Pool):
+            return self.signature.features(items), image_sizes(items)
+        paths = _paths(items)
+        if paths is not None:
+            from workbench.data.loaders import _read_images
+
+            if self.signature.image_scale is None:
+                return self.signature.features(paths), None  # refused there, saying what to pass
+            read = _read_images(paths, one_shape=False)
+            items = [np.asarray(a, dtype=np.float32) / self.signature.image_scale for a in read]
+        if isinstance(items, (list, tuple)) and items and all(isinstance(a, np.ndarray) for a in items):
+            return self._padded([self.signature._pixels(a) if a.dtype.kind in "biu" else a for a in items])
+        X = self.signature.features(items)
+        return X, np.tile(np.array([width, height], np.int64), (len(X), 1))
+
+    def _padded(self, arrays: list) -> tuple[np.ndarray, np.ndarray]:
+        """Images of sizes up to the signature's, each in the top-left of an array of its shape."""
+        shape = tuple(self.signature.shape)
+        out = np.zeros((len(arrays), *shape), np.float32)
+        sizes = np.zeros((len(arrays), 2), np.int64)
+        for i, a in enumerate(arrays):
+            given = a.shape
+            if a.ndim == 3 and len(shape) == 2 and a.shape[2] == 1:
+                a = a[..., 0]
+            elif a.ndim == 2 and len(shape) == 3:
+                a = a[..., None]  # a greyscale image in every channel of a colour model
+            if a.ndim != len(shape) or not (1 <= a.shape[0] <= shape[0] and 1 <= a.shape[1] <= shape[1]) \
+                    or (len(shape) == 3 and a.shape[2] not in (1, shape[2])):
+                channels = f" x {shape[2]} channels" if len(shape) == 3 else " (greyscale)"
+                raise ValueError(f"image {i} has shape {given}; this model reads images of up to "
+                                 f"{shape[1]}x{shape[0]} pixels{channels} (width x height; smaller ones "
+                                 "are padded, as its pool's were)")
+            out[i, :a.shape[0], :a.shape[1]] = a
+            sizes[i] = a.shape[1], a.shape[0]
+        return self.signature.check(out), sizes
 
     def detections(self, items, min_score: float = CANDIDATE_SCORE) -> list[list[tuple]]:
         """Every candidate box of each image, (x, y, w, h, label, score) with score >= min_score,
-        by descending score: `BoxDetector.predict_boxes`, what a round scores by mAP@0.5."""
-        X = self.images(items)
-        return self.detector.predict_boxes(X, _score(min_score, "min_score")) if len(X) else []
+        by descending score: `BoxDetector.predict_boxes`, what a round scores by mAP@0.5 (cut to
+        each image's own size, `boxes.clipped`)."""
+        X, sizes = self.sized(items)
+        if not len(X):
+            return []
+        found = self.detector.predict_boxes(X, _score(min_score, "min_score"))
+        return [clipped(boxes, w, h) for boxes, (w, h) in zip(found, sizes)]
 
     def predict_boxes(self, items, threshold: float | None = None) -> list[ScoredBoxList]:
         """One ScoredBoxList per image: its boxes scored `threshold` (default: the detector's)
-        or above, in reading order, with their scores; what a session suggests for it."""
+        or above, inside the image's own size, in reading order, with their scores; what a
+        session suggests for it."""
         threshold = self.threshold if threshold is None else _score(threshold, "threshold")
-        X = self.images(items)
+        X, sizes = self.sized(items)
         if not len(X):
             return []
-        height, width = X.shape[1:3]
-        return [scored_boxes(found, width, height, self.classes, threshold)
-                for found in self.detector.predict_boxes(X, threshold)]
+        return [scored_boxes(found, w, h, self.classes, threshold)
+                for found, (w, h) in zip(self.detector.predict_boxes(X, threshold), sizes)]
 
     def maps(self, items) -> np.ndarray:
         """The network's output maps for each image, float32 (N, 5 + classes, gh, gw): what the
@@ -149,6 +205,19 @@ def network_maps(detector, X: np.ndarray, torch, net=None) -> np.ndarray:
             part = _resized(part, scale) if scale < 1 else part
             out.append(net(torch.from_numpy(detector._prepare(part)).to(device)).cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, 5 + len(detector.labels_), 0, 0), np.float32)
+
+
+def _paths(items) -> list[str] | None:
+    """The image file paths `items` names (a path, a sequence of them, a DataFrame's "path"
+    column), None when it names none."""
+    if isinstance(items, (str, Path)):
+        return [str(items)]
+    if isinstance(items, pd.DataFrame):
+        return [str(p) for p in items["path"]] if "path" in items.columns else None
+    if isinstance(items, (pd.Series, Sequence, np.ndarray)) and len(items) and \
+            all(isinstance(i, (str, Path)) for i in items):
+        return [str(p) for p in items]
+    return None
 
 
 def _score(value, name: str) -> float:

@@ -10,6 +10,11 @@ demand, as class probabilities are for other tasks); the strategies of
 `strategies.BOX_STRATEGIES` rank by one of them. A served image's suggestion is the model's
 boxes at its threshold or above, pre-annotated in the widget, and its confidence the least
 sure box's score.
+
+In a pool of images of different sizes the detector reads each image padded to the pool's
+canvas (`pool.image_sizes`); what it finds is cut to the image's own size (`boxes.clipped`)
+wherever it is used - suggested, scored, or counted in an image's uncertainty - so nothing
+it says ever lies in the padding.
 """
 
 from __future__ import annotations
@@ -20,8 +25,8 @@ import numpy as np
 from sklearn.base import clone
 
 from workbench.data.box_scores import box_scores
-from workbench.data.boxes import Box, BoxList, image_size
-from workbench.learn.box_detector import UNCERTAINTY
+from workbench.data.boxes import Box, BoxList, clipped, image_size, image_sizes
+from workbench.learn.box_detector import UNCERTAINTY, _uncertainty
 from workbench.learn.box_model import scored_boxes
 from workbench.loop.held_out import MIN_AUDIT
 from workbench.loop.inputs import Scores
@@ -37,11 +42,35 @@ def images(pool, positions) -> np.ndarray:
     return np.asarray(pool.X[np.asarray(positions, dtype=np.int64)])
 
 
-def suggested(pool, classes, detections, threshold: float) -> tuple[BoxList, float]:
-    """A detector's boxes for one image as the BoxList it suggests (those at `threshold` or
-    above; a box that rounds to nothing or twice is left out), and the least sure one's score
-    (1.0 when it suggests none). A bundle's BoxModel predicts the same (`scored_boxes`)."""
-    width, height = image_size(pool)
+def own_detections(detector, pool, positions) -> list[list[tuple]]:
+    """The detector's candidate boxes in the pool's images at `positions`, each cut to its
+    image's own size (`boxes.clipped`; as found, in a pool of images of one size)."""
+    found = detector.predict_boxes(images(pool, positions))
+    if getattr(pool, "image_sizes", None) is None:
+        return found
+    sizes = image_sizes(pool)[np.asarray(positions, dtype=np.int64)]
+    return [clipped(boxes, w, h) for boxes, (w, h) in zip(found, sizes)]
+
+
+def image_uncertainty(detector, pool, positions) -> np.ndarray:
+    """(n, 2) how unsure the detector is of the images at `positions` (`UNCERTAINTY`): from
+    their candidate boxes inside each image's own size (in a pool of one size, the detector's
+    own `uncertainty`: the same boxes)."""
+    if getattr(pool, "image_sizes", None) is None:
+        return detector.uncertainty(images(pool, positions))
+    found = own_detections(detector, pool, positions)
+    scores = np.zeros((len(found), max([len(b) for b in found], default=0) or 1), np.float32)
+    for row, boxes in zip(scores, found):
+        row[:len(boxes)] = [b[5] for b in boxes]
+    return _uncertainty(scores)
+
+
+def suggested(pool, classes, detections, threshold: float, position: int) -> tuple[BoxList, float]:
+    """A detector's boxes for the image at `position` as the BoxList it suggests (those at
+    `threshold` or above, cut to the image's own size; a box that rounds to nothing or twice is
+    left out), and the least sure one's score (1.0 when it suggests none). A bundle's BoxModel
+    predicts the same (`scored_boxes`)."""
+    width, height = image_size(pool, int(position))
     boxes = scored_boxes(detections, width, height, classes, threshold)
     return BoxList(boxes), min(boxes.scores, default=1.0)
 
@@ -62,7 +91,7 @@ class BoxPredictor:
         known = {p: self._seen.get(p) for p in positions}
         missing = [p for p, found in known.items() if found is None]
         if missing:
-            known.update(zip(missing, self.detector.predict_boxes(images(self.pool, missing))))
+            known.update(zip(missing, own_detections(self.detector, self.pool, missing)))
             if len(self._seen) + len(missing) > SEEN:
                 self._seen = {}  # a new dict: a reader of the old one still finds its entries
             self._seen.update((p, known[p]) for p in missing)
@@ -71,7 +100,7 @@ class BoxPredictor:
     def boxes_of(self, position: int) -> tuple[BoxList, float]:
         """The model's boxes for the image at `position`, and the least sure one's score."""
         threshold = getattr(self.detector, "threshold", 0.5)
-        return suggested(self.pool, self.classes, self.detections([int(position)])[0], threshold)
+        return suggested(self.pool, self.classes, self.detections([int(position)])[0], threshold, position)
 
 
 def fit(session, labels: dict, audit: set[str], round_: int) -> tuple:
@@ -89,7 +118,7 @@ def fit(session, labels: dict, audit: set[str], round_: int) -> tuple:
             "labels_hash": labels_hash(list(labels), [str(v) for v in labels.values()])}
     predictor = BoxPredictor(detector, session, info)
     uncertainty = Scores(len(pool), len(UNCERTAINTY),
-                         lambda positions: detector.uncertainty(images(pool, positions)))
+                         lambda positions: image_uncertainty(detector, pool, positions))
     metrics, eval_on, n_eval = evaluate(session, detector, labels, audit)
     row = scored_row(train_ids, eval_on, n_eval, started, info["labels_hash"], box_map50=metrics["map50"],
                      box_precision=metrics["precision"], box_recall=metrics["recall"])
@@ -102,6 +131,7 @@ def evaluate(session, detector, labels: dict, audit: set[str]) -> tuple[dict, st
     how many."""
     if session.test is not None:
         pictures, truth = session.test
+        sizes = getattr(session.test, "sizes", None)  # each test image's own (held_out.BoxTest)
         what = f"held-out test images ({len(truth)})"
     else:
         audited = [i for i in audit if i in labels]
@@ -109,9 +139,12 @@ def evaluate(session, detector, labels: dict, audit: set[str]) -> tuple[dict, st
         if len(truth) < MIN_AUDIT:
             empty = {"map50": np.nan, "precision": np.nan, "recall": np.nan}
             return empty, f"audit sample too small ({len(truth)} of {MIN_AUDIT} needed)", len(truth)
-        pictures = images(session.pool, session.pool.positions(audited))
+        positions = session.pool.positions(audited)
+        pictures, sizes = images(session.pool, positions), image_sizes(session.pool)[positions]
         what = f"random audit sample ({len(truth)} images)"
     predicted = detector.predict_boxes(np.asarray(pictures))
+    if sizes is not None:
+        predicted = [clipped(boxes, w, h) for boxes, (w, h) in zip(predicted, sizes)]
     return box_scores([list(t) for t in truth], predicted, session.class_names), what, len(truth)
 
 

@@ -33,8 +33,8 @@ from sklearn.base import clone
 
 from workbench.data.box_crops import crops
 from workbench.data.box_scores import iou
-from workbench.data.boxes import Box
-from workbench.loop.box_rounds import images
+from workbench.data.boxes import Box, image_size
+from workbench.loop.box_rounds import images, own_detections
 
 COLUMNS = ["item_id", "kind", "x", "y", "w", "h", "given", "suggested", "iou", "p_held_out",
            "suspicion", "fold"]
@@ -69,7 +69,7 @@ def box_suspects(session, k: int | None = None, *, folds: int = 5) -> pd.DataFra
         held, train = np.flatnonzero(fold == f), np.flatnonzero(fold != f)
         detector = clone(session.learner).fit_boxes(images(pool, positions[train]),
                                                     [list(labels[item_ids[i]]) for i in train])
-        found = detector.predict_boxes(images(pool, positions[held]))
+        found = own_detections(detector, pool, positions[held])  # none in an image's padding
         judge = _crop_classifier(pool, positions[train], [labels[item_ids[i]] for i in train], names,
                                  session.seed)
         for i, detections in zip(held, found):
@@ -110,8 +110,10 @@ def _crop_classifier(pool, positions, box_lists, names: list[str], seed: int):
 
 def _crops(pool, position, boxes) -> np.ndarray:
     """The crops (`box_crops.crops`) of `boxes` of the image at `position`: the image read once
-    and shown to every box as a view (a copy per box is the image times the boxes)."""
-    image = np.asarray(images(pool, [position])[0], dtype=np.float32)  # what crops reads: no copy there
+    (at its own size: the padding of a pool of mixed sizes is no pixel of it, to blur in at
+    its edge) and shown to every box as a view (a copy per box is the image times the boxes)."""
+    width, height = image_size(pool, int(position))
+    image = np.asarray(images(pool, [position])[0][:height, :width], dtype=np.float32)  # no copy in crops
     return crops(np.broadcast_to(image, (len(boxes), *image.shape)), list(boxes))
 
 

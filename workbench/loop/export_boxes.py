@@ -56,9 +56,8 @@ def _label_counts(session, trained: list[str]) -> tuple[pd.Series, pd.Series]:
     frame = current[current.index.isin(trained)] if len(current) else current
     if not len(frame):
         return pd.Series(0, index=session.class_names), pd.Series(dtype=int)
-    width, height = image_size(session.pool)
-    labels = [box.label for value in frame["label"]
-              for box in box_list(str(value), width, height, session.class_names)]
+    labels = [box.label for item, value in frame["label"].items()  # each image's own size
+              for box in box_list(str(value), *image_size(session.pool, str(item)), session.class_names)]
     per_class = pd.Series(labels, dtype=object).value_counts().reindex(session.class_names, fill_value=0)
     return per_class, frame["annotator"].value_counts()
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from workbench.data.boxes import image_sizes
 from workbench.data.pool import Pool
 from workbench.data.tasks import BOXES, MULTI_LABEL, SPANS, ground_truth_sets, indicator
 from workbench.learn.learners import features_for
@@ -32,17 +33,7 @@ def held_out_split(test, pool: Pool) -> tuple[np.ndarray, np.ndarray] | None:
                                  "is scored on Pool.from_texts(texts, y=spans, task='spans')")
             return test.items["text"].tolist(), test.y
         if pool.task == BOXES:  # a detector reads the images, and is scored on their boxes
-            if test.task != BOXES or test.X.shape[1:] != pool.X.shape[1:]:
-                raise ValueError(f"test pool {test.name!r} is a {test.task!r} pool of images "
-                                 f"{test.X.shape[1:]}; a boxes session on images {pool.X.shape[1:]} is "
-                                 "scored on Pool.from_arrays(images, y=boxes, task='boxes') of that size")
-            # a box of a class the session does not detect would be left out of every score:
-            # a test set of other classes would read as perfect precision and recall
-            known = None if pool.classes is None else set(map(str, pool.classes))
-            if known is not None and (unknown := sorted({b.label for bs in test.y for b in bs} - known)):
-                raise ValueError(f"test pool {test.name!r} has boxes of classes {unknown} that are not "
-                                 f"among the pool's classes {pool.classes}")
-            return test.X, test.y
+            return _box_test(test, pool)
         return test.X, test.y
     try:
         X, y = test
@@ -67,6 +58,44 @@ def held_out_split(test, pool: Pool) -> tuple[np.ndarray, np.ndarray] | None:
     if len(X) != len(y):
         raise ValueError(f"test X has {len(X)} rows but y has {len(y)} labels")
     return X, y
+
+
+class BoxTest(tuple):
+    """A boxes session's held-out images as (X, y): X the test images padded (bottom, right) to
+    the pool's canvas, so the detector reads them at the scale it reads the pool at, y their
+    BoxLists; `sizes` each test image's own (width, height), (N, 2), what its boxes are cut to."""
+
+    def __new__(cls, X, y, sizes):
+        self = super().__new__(cls, (X, y))
+        self.sizes = sizes
+        return self
+
+
+def _box_test(test: Pool, pool: Pool) -> BoxTest:
+    """A boxes pool's test pool as a BoxTest; a ValueError for one that is not a boxes pool of
+    images that fit in the pool's canvas, with its channels, and of the pool's classes."""
+    height, width = pool.X.shape[1:3]
+    sizes = image_sizes(test) if test.task == BOXES and test.kind == "image" else None
+    if sizes is None or test.X.shape[3:] != pool.X.shape[3:] or (sizes[:, 0] > width).any() \
+            or (sizes[:, 1] > height).any():
+        largest = "" if sizes is None else f" up to {sizes[:, 0].max()}x{sizes[:, 1].max()} pixels"
+        raise ValueError(f"test pool {test.name!r} is a {test.task!r} pool of images{largest} "
+                         f"{test.X.shape[1:]}; a boxes session on images {pool.X.shape[1:]} (up to "
+                         f"{width}x{height} pixels, width x height) is scored on "
+                         "Pool.from_arrays(images, y=boxes, task='boxes') of images that fit in that "
+                         "size, with as many channels")
+    # a box of a class the session does not detect would be left out of every score:
+    # a test set of other classes would read as perfect precision and recall
+    known = None if pool.classes is None else set(map(str, pool.classes))
+    if known is not None and (unknown := sorted({b.label for bs in test.y for b in bs} - known)):
+        raise ValueError(f"test pool {test.name!r} has boxes of classes {unknown} that are not "
+                         f"among the pool's classes {pool.classes}")
+    X = test.X
+    if X.shape[1:] != pool.X.shape[1:]:  # padded to the pool's canvas: all beyond each image is 0
+        X = np.zeros((len(test), *pool.X.shape[1:]), np.float32)
+        h, w = min(height, test.X.shape[1]), min(width, test.X.shape[2])
+        X[:, :h, :w] = test.X[:, :h, :w]
+    return BoxTest(X, test.y, sizes)
 
 
 def held_out(session, labels: dict, audit: set[str]) -> tuple[np.ndarray | None, list, str]:

@@ -41,12 +41,12 @@ class ItemState:
         """The value a label of `item_id` names: a class (a class value or its string), in a
         multi-label pool a LabelSet (a list of classes, or the JSON list the store holds), in a
         spans pool a SpanList checked against the item's text, in a boxes pool a BoxList checked
-        against the image's size; a ValueError naming the label
-        and what was expected otherwise."""
+        against the image's own size (not the canvas a pool of mixed sizes pads it to); a
+        ValueError naming the label and what was expected otherwise."""
         session = self.session
         if session.task == BOXES:
-            session.pool.position(item_id)  # an unknown image is named as such
-            return box_list(label, *image_size(session.pool), session.class_names)
+            # an unknown image is named as such; the boxes are checked against its own size
+            return box_list(label, *image_size(session.pool, str(item_id)), session.class_names)
         if session.task == SPANS:
             return span_list(label, session.pool.text_of(item_id), session.class_names,
                              overlapping=session.pool.overlapping)

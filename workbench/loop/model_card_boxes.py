@@ -39,6 +39,10 @@ def box_model_card(name: str, model, *, training: dict, counts: tuple[pd.Series,
         "",
         f"- Images of shape ({shape}), float32 in [0, 1]{scale}; images larger than "
         f"{detector.max_side} pixels on their longer side are averaged down to it first.",
+        "- Image files (or a list of arrays) may be smaller, down to 1 × 1 pixel: `workbench.load_model` "
+        "pads each at the bottom and right with zeros to that shape, as the pool's images of different "
+        "sizes were, and cuts its boxes to the image's own size; to use `model.onnx` alone, pad the same "
+        "way.",
         "- `model.onnx` takes `images` (float32, N × the shape above) and gives `maps` (N × (5 + "
         "classes) × grid): the network's centre heatmap, box size, offset and class maps. Reading "
         "boxes from them (peaks, classes, corners) is outside the graph: config.json's `outputs` "

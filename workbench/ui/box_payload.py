@@ -27,8 +27,9 @@ def is_boxes(session) -> bool:
 
 
 def size_of(session, item_id: str) -> tuple[int, int]:
-    """(width, height) in pixels of item `item_id`'s image (every image of a pool has one size)."""
-    return image_size(session.pool)
+    """(width, height) in pixels of item `item_id`'s own image (in a pool of images of different
+    sizes, not the canvas they are padded to: the browser shows the image at its own size)."""
+    return image_size(session.pool, str(item_id))
 
 
 def box_fields(session, item_id: str) -> dict:
