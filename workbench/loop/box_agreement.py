@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.data.box_scores import IOU_THRESHOLD, iou_matrix
-from workbench.store.box_changes import Box, stored_boxes
+from workbench.store.box_changes import Box, greedy_pairs, stored_boxes
 
 BOX_COLUMNS = ["box_f1", "mean_iou"]  # of each pair, after those of every task
 log = logging.getLogger(__name__)
@@ -80,17 +80,9 @@ def _pairs(a: list, b: list) -> list[tuple[int, int, float]]:
     0.5, paired greedily, the best overlap first, each box in at most one pair."""
     if not a or not b:
         return []
-    overlap = iou_matrix(a, b)
-    overlap = np.where(np.array([[x.label == y.label for y in b] for x in a]), overlap, 0.0)
-    rows, cols = np.nonzero(overlap >= IOU_THRESHOLD)
-    used_a, used_b, out = set(), set(), []
-    for k in np.lexsort((cols, rows, -overlap[rows, cols])):
-        i, j = int(rows[k]), int(cols[k])
-        if i not in used_a and j not in used_b:
-            used_a.add(i)
-            used_b.add(j)
-            out.append((i, j, float(overlap[i, j])))
-    return out
+    same = np.array([x.label for x in a], dtype=object)[:, None] == np.array([y.label for y in b],
+                                                                             dtype=object)[None, :]
+    return greedy_pairs(np.where(same, iou_matrix(a, b), 0.0), IOU_THRESHOLD)
 
 
 def _mean(members: list[Box]) -> Box:

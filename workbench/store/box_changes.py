@@ -47,16 +47,41 @@ class Box(NamedTuple):
 
 def iou(a: Box, b: Box) -> float:
     """Intersection over union of two boxes; 0 when they do not overlap."""
-    across = min(a.x + a.w, b.x + b.w) - max(a.x, b.x)
-    down = min(a.y + a.h, b.y + b.h) - max(a.y, b.y)
-    if across <= 0 or down <= 0:
-        return 0.0
+    return float(iou_matrix([a], [b])[0, 0])
+
+
+def iou_matrix(a: Sequence[Box], b: Sequence[Box]) -> np.ndarray:
+    """(len(a), len(b)) intersection over union of every box of `a` with every box of `b`, 0
+    where they do not overlap. (workbench.data.box_scores.iou_matrix computes the same for the
+    data layer, which the store may not import.)"""
+    A = np.array([[q.x, q.y, q.x + q.w, q.y + q.h] for q in a], dtype=float).reshape(-1, 4)
+    B = np.array([[q.x, q.y, q.x + q.w, q.y + q.h] for q in b], dtype=float).reshape(-1, 4)
+    low, high = np.maximum(A[:, None, :2], B[None, :, :2]), np.minimum(A[:, None, 2:], B[None, :, 2:])
+    across, down = np.clip(high - low, 0, None).transpose(2, 0, 1)
     inter = across * down
-    return inter / (a.w * a.h + b.w * b.h - inter)
+    area_a, area_b = (A[:, 2] - A[:, 0]) * (A[:, 3] - A[:, 1]), (B[:, 2] - B[:, 0]) * (B[:, 3] - B[:, 1])
+    union = area_a[:, None] + area_b[None, :] - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(inter > 0, inter / union, 0.0)
 
 
-def overlaps(a: Box, b: Box) -> bool:
-    return iou(a, b) > 0
+def overlap_matrix(a: Sequence[Box], b: Sequence[Box]) -> np.ndarray:
+    """Which boxes of `a` overlap which of `b` (a shared area more than 0): part_merge's test."""
+    return iou_matrix(a, b) > 0
+
+
+def greedy_pairs(overlap: np.ndarray, threshold: float) -> list[tuple[int, int, float]]:
+    """(i, j, overlap) pairs of rows and columns of `overlap` at `threshold` or more, the best
+    first (ties by i, then j), each row and each column in at most one pair."""
+    rows, cols = np.nonzero(overlap >= threshold)
+    used_rows, used_cols, out = set(), set(), []
+    for k in np.lexsort((cols, rows, -overlap[rows, cols])):
+        i, j = int(rows[k]), int(cols[k])
+        if i not in used_rows and j not in used_cols:
+            used_rows.add(i)
+            used_cols.add(j)
+            out.append((i, j, float(overlap[i, j])))
+    return out
 
 
 def dump(boxes: Iterable[Box]) -> str:
@@ -157,16 +182,14 @@ def parse(value) -> tuple[Box, ...] | None:
 def pairs(removed: Sequence[Box], added: Sequence[Box]) -> list[tuple[Box, Box]]:
     """The removed and added boxes that are one box changed: IoU >= 0.5 with the same label (moved
     or resized) or the same geometry (relabeled), the best pairs first, each box in one pair."""
-    candidates = sorted(((iou(r, a), i, j) for i, r in enumerate(removed) for j, a in enumerate(added)
-                         if r.label == a.label or r[:4] == a[:4]), key=lambda c: (-c[0], c[1], c[2]))
-    used_r, used_a, out = set(), set(), []
-    for overlap, i, j in candidates:
-        if overlap < SAME_OBJECT or i in used_r or j in used_a:
-            continue
-        used_r.add(i)
-        used_a.add(j)
-        out.append((removed[i], added[j]))
-    return out
+    if not removed or not added:
+        return []
+    same = (np.array([r.label for r in removed], dtype=object)[:, None]
+            == np.array([a.label for a in added], dtype=object)[None, :])
+    geometry = np.array([r[:4] for r in removed], dtype=float)
+    same |= (geometry[:, None, :] == np.array([a[:4] for a in added], dtype=float)[None, :, :]).all(axis=2)
+    overlap = np.where(same, iou_matrix(removed, added), 0.0)
+    return [(removed[i], added[j]) for i, j, _ in greedy_pairs(overlap, SAME_OBJECT)]
 
 
 def _num(v) -> str:
@@ -196,15 +219,16 @@ def inside(before, after) -> str | None:
     was, now = parse(before), parse(after)
     if was is None or now is None:
         return None
-    removed = [b for b in was if b not in now]
-    added = [b for b in now if b not in was]
+    kept_before, kept_after = set(was), set(now)
+    removed = [b for b in was if b not in kept_after]
+    added = [b for b in now if b not in kept_before]
     words = []  # (where, phrase)
-    for r, a in pairs(removed, added):
-        removed.remove(r)
-        added.remove(a)
+    paired = pairs(removed, added)
+    for r, a in paired:
         words.append(((r.y, r.x), _change(r, a)))
-    words += [((b.y, b.x), f"+box {_where(b)} {b.label}") for b in added]
-    words += [((b.y, b.x), f"-box {_where(b)} {b.label}") for b in removed]
+    moved_from, moved_to = {r for r, _ in paired}, {a for _, a in paired}
+    words += [((b.y, b.x), f"+box {_where(b)} {b.label}") for b in added if b not in moved_to]
+    words += [((b.y, b.x), f"-box {_where(b)} {b.label}") for b in removed if b not in moved_from]
     return ", ".join(phrase for _, phrase in sorted(words, key=lambda w: w[0]))
 
 
@@ -221,7 +245,7 @@ def merge_boxes(base, ours, theirs, classes: Sequence[str] | None = None) -> str
     lists = [parse(value) for value in (base, ours, theirs)]
     if any(boxes is None for boxes in lists):
         return None
-    merged = merge_parts(*(set(boxes) for boxes in lists), overlaps)
+    merged = merge_parts(*(set(boxes) for boxes in lists), overlap_matrix)
     if merged is None:
         return None
     return dump(canonical(merged, classes))
