@@ -300,3 +300,33 @@ def test_a_crowded_image_moved_box_by_box_reads_as_moves():
     moved = [b._replace(x=b.x + 1) for b in base]
     words = inside(dump(base), dump(moved)).split(", ")
     assert len(words) == 1200 and all(" moved to " in w for w in words)
+
+
+def test_box_edits_on_clocks_hours_apart_merge_by_ancestry_and_undo_in_causal_order(tmp_path, monkeypatch):
+    """Two annotators on machines whose clocks disagree by hours: the merge base of their box
+    edits is found by ancestry, each edit of one image taken box by box, and an undo from the
+    slow clock takes back the fast clock's relabel it saw."""
+    from tests.store.test_clock import skewed
+
+    path = tmp_path / "s"
+    with skewed(monkeypatch, 3):  # ann's clock three hours ahead
+        ann = boxes_store(path)
+        ann.append("i1", boxes(A, B))
+        ann.commit("base")
+        ann.branch("bob")
+        ann.append("i1", boxes((12, 30, 20, 24, "5"), B), action="relabel")  # A relabeled
+        ann.commit("ann relabels A")
+    with skewed(monkeypatch, -2):  # bob's two hours behind: his edits look 5 hours older
+        bob = boxes_store(path, annotator="bob", branch="bob")
+        bob.append("i1", boxes(A, (44, 8, 16, 20, "7")), action="relabel")  # B moved
+        bob.commit("bob moves B")
+    with skewed(monkeypatch, 3):
+        result = ann.merge("bob")
+    assert result.conflicts.empty and result.commit is not None
+    assert ann.labels()["i1"] == boxes((12, 30, 20, 24, "5"), (44, 8, 16, 20, "7"))
+    with skewed(monkeypatch, 3):
+        late = ann.append("i1", boxes((12, 30, 20, 24, "3"), (44, 8, 16, 20, "7")), action="relabel")
+    slow = boxes_store(path, annotator="slow")
+    with skewed(monkeypatch, -4):
+        slow.undo(late.event_id)
+    assert boxes_store(path).labels()["i1"] == boxes((12, 30, 20, 24, "5"), (44, 8, 16, 20, "7"))
