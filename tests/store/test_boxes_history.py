@@ -306,7 +306,18 @@ def test_box_edits_on_clocks_hours_apart_merge_by_ancestry_and_undo_in_causal_or
     """Two annotators on machines whose clocks disagree by hours: the merge base of their box
     edits is found by ancestry, each edit of one image taken box by box, and an undo from the
     slow clock takes back the fast clock's relabel it saw."""
-    from tests.store.test_clock import skewed
+    import contextlib
+    from datetime import timedelta
+
+    from workbench.store import clock
+
+    real = clock.wall_clock
+
+    @contextlib.contextmanager
+    def skewed(monkeypatch, hours: float):  # this process's wall clock `hours` off (another machine's)
+        with monkeypatch.context() as patch:
+            patch.setattr(clock, "wall_clock", lambda: real() + timedelta(hours=hours))
+            yield
 
     path = tmp_path / "s"
     with skewed(monkeypatch, 3):  # ann's clock three hours ahead
