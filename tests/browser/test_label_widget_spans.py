@@ -312,3 +312,52 @@ def test_a_pool_that_allows_overlaps_takes_a_span_inside_another(server, page):
     wait_shown_other_than(page, item_id)
     wait_saved(page)
     assert store_events(store) == [("label", item_id, code_points(text, (bank, "ORG"), (city, "LOC")))]
+
+
+# A review: 30 texts labeled from code, one with every label wrong, the two most suspicious in
+# front of the queue (workbench/loop/review_parts.py).
+REVIEW_CELL = '''\
+from workbench import Session
+from workbench.data.entity_texts import entities
+from workbench.data.spans import Span, SpanList
+
+pool, test = entities(40, n_test=10)
+session = Session(pool, store={store!r}, test=test, audit_every=0)
+session.label_many({{i: pool.true_label(i) for i in pool.item_ids[:30]}})
+swap = {{"LOC": "ORG", "ORG": "PER", "PER": "LOC"}}
+first = pool.item_ids[0]
+session.label(first, SpanList(Span(s.start, s.end, swap[s.label]) for s in pool.true_label(first)))
+review = session.review(2)
+widget = session.widget(charts=False)
+report("{name}", texts={{i: pool.text_of(i) for i in pool.item_ids}},
+       review=review["item_id"].tolist(), labels={{i: str(session.label_of(i)) for i in review["item_id"]}})
+widget
+'''
+
+
+def test_a_review_shows_the_texts_own_spans_enter_confirms_a_fix_relabels(server, page):
+    state, store = spans_notebook(server, page, "spans_review", REVIEW_CELL)
+    texts, review, labels = state["texts"], state["review"], state["labels"]
+    assert len(review) == 2
+    for n, item_id in enumerate(review):
+        assert shown_id(page) == item_id
+        text, spans = texts[item_id], json.loads(labels[item_id])["spans"]
+        wait_marked(page, [[text[s:e], lab] for s, e, lab in spans])  # its own spans, not the model's
+        page.locator(f"{WIDGET} .wb-suggestion", has_text="held-out models suggest").wait_for()
+        if n == 0:  # Enter keeps them: a confirm that carries them
+            page.keyboard.press("Enter")
+            expected = ("confirm", item_id, labels[item_id])
+        else:  # the first span relabeled, then Enter: a relabel
+            s, e, lab = spans[0]
+            other = next(x for x in LABELS if x != lab)
+            page.locator(f"{TEXT} mark.wb-span").first.click()
+            page.keyboard.press(KEY[other])
+            changed = [[s, e, other]] + spans[1:]
+            wait_marked(page, [[text[a:b], la] for a, b, la in changed])
+            page.keyboard.press("Enter")
+            expected = ("relabel", item_id, json.dumps({"v": 1, "spans": changed}))
+        wait_shown_other_than(page, item_id)
+        wait_saved(page)
+        assert store_events(store)[-1] == expected
+        log = pd.read_parquet(store).sort_values(["time", "writer", "seq"])
+        assert log["query"].iloc[-1] == "review"

@@ -121,12 +121,15 @@ def test_suspects_rank_wrong_classes_and_missed_objects_high(data, tmp_path):
 def test_parts_not_built_for_boxes_say_so(data, tmp_path):
     pool, test = data
     session = labeled_session(pool, test, tmp_path / "store", 12)
-    for call in (session.review, session.accept_suggestions, session.map):
+    for call in (session.accept_suggestions, session.map):
         with pytest.raises(ValueError, match="not available for a 'boxes' session"):
             call()
-    # and what is built for boxes is named (session.export: tests/loop/test_boxes_export_model.py)
+    # and what is built for boxes is named (session.export: tests/loop/test_boxes_export_model.py;
+    # review: tests/loop/test_review_spans_boxes.py)
     with pytest.raises(ValueError, match=r"and the model bundled \(session.export, workbench.load_model\)"):
-        session.review()
+        session.accept_suggestions()
+    with pytest.raises(ValueError, match=r"reviewed \(review\(\)\)"):
+        session.accept_suggestions()
     session.close()
 
 

@@ -8,6 +8,8 @@ after a person has checked a random sample of them.
   event. After every training round the rest of the queue is ranked again on the new model.
   A confirmed item is not asked again unless there is new evidence: its label changed since,
   the held-out models now suggest another class, or its score rose by more than a tenth.
+  In a spans or boxes pool one card per item holds all its doubted parts, and the person
+  keeps or fixes the item's own spans or boxes (`workbench.loop.review_parts`).
 - `accept_suggestions()` proposes the confident predictions for unlabeled items and puts a
   random sample of them in the queue in the role "spot-check"; `SuggestionBatch.precision()`
   estimates the batch's precision from what the person said about the sample (a Wilson 95%
@@ -24,7 +26,9 @@ import numpy as np
 import pandas as pd
 
 from workbench.data.tasks import not_yet
+from workbench.loop import review_parts
 from workbench.loop.acting import item_and_role
+from workbench.loop.review_parts import is_parts
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +94,13 @@ class Reviewing:
 
         In the widget: Enter keeps the label (a confirm event), a class key relabels it, s
         leaves it for later. Items whose confirmation still stands are left out unless new
-        evidence arrived; after each training round the rest is ranked again."""
-        not_yet(self.session.task, "review()")
+        evidence arrived; after each training round the rest is ranked again.
+
+        In a spans or boxes pool, the `k` most suspicious items with a doubt (a part given
+        that the held-out model marks otherwise, or one it finds left out), each as
+        suspicious as its most suspicious doubt, its reason naming them all: the widget
+        shows the item's own spans or boxes, saving them unchanged confirms, changed
+        relabels (see `workbench.loop.review_parts`)."""
         table = self._open_suspects(k)
         self.session.focus(table["item_id"], role=REVIEW,
                            reasons=dict(zip(table["item_id"], table["reason"])),
@@ -103,6 +112,8 @@ class Reviewing:
 
     def _held_out_suggestions(self, table: pd.DataFrame) -> dict:
         """item -> (class, probability) that the models which never saw its label give."""
+        if is_parts(self.session):  # the label with its doubts applied; numbers in the reason
+            return {i: (s, None) for i, s in zip(table["item_id"], table["suggested"])}
         by_name = self.session.class_by_name
         return {i: (by_name.get(str(s), s), float(c))
                 for i, s, c in zip(table["item_id"], table["suggested"], table["confidence"])}
@@ -154,7 +165,11 @@ class Reviewing:
             from workbench.loop.cleaning_multi_label import by_item
 
             table = by_item(table)
-        table = table[[str(a) != str(b) for a, b in zip(table["suggested"], table["given"])]]
+        parts = is_parts(self.session)
+        if parts:  # one row per part: one card per item with a doubt
+            table = review_parts.by_item(self.session, table)
+        else:
+            table = table[[str(a) != str(b) for a, b in zip(table["suggested"], table["given"])]]
         confirmed = self.session.store.confirmations()
         evidence = self.session.store.load_sidecar(_EVIDENCE) or {}
         keep = []
@@ -163,6 +178,9 @@ class Reviewing:
                 keep.append(True)
                 continue
             then = evidence.get(row.item_id)
+            if parts:
+                keep.append(review_parts.still_open(row.score, then))
+                continue
             keep.append(then is not None and (
                 str(row.suggested) != then["suggested"]
                 or row.score > then["score"] + NEW_EVIDENCE * abs(then["score"])))

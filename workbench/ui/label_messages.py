@@ -17,6 +17,9 @@ Messages, browser -> kernel:
     {"type": "confirm", seq, item_id, label, query, event_id}   a review keeps the item's
                                                        label: the one the screen named (a list,
                                                        multi-label)
+                                                       (spans, boxes: a label message that
+                                                       names the parts a review item has is
+                                                       one too)
     {"type": "defer", seq, item_id}                    a review item left for later (no event)
     {"type": "undo", seq, event_ids}                   take back exactly these events
     {"type": "label_page", seq, n, labels: [[item_id, label, source, query, event_id]],
@@ -46,6 +49,7 @@ from __future__ import annotations
 
 import logging
 
+from workbench.loop.review import REVIEW
 from workbench.ui.box_payload import is_boxes
 from workbench.ui.label_payload import is_multi_label, json_number, label_names, label_now
 from workbench.ui.span_payload import is_spans
@@ -98,6 +102,11 @@ class LabelMessages:
                 raise ValueError(f"no item to {kind} (item_id={item_id!r})")
             item_id = str(item_id)
             value = self._label_value(content.get("label"), item_id) if kind == "label" else None
+            if kind == "label" and self._unchanged_review(item_id, value, content.get("query")):
+                self._prefetch(item_id)  # the label it has, saved again: kept, as Enter keeps it
+                event = self.session.confirm(item_id, query=REVIEW, event_id=content.get("event_id"))
+                self._forget(item_id)
+                return {"event_ids": [event.event_id], "items": self._top_up()}
             self._prefetch(item_id)  # the browser never waits on the durable write for its next item
             if kind == "label":
                 event = self.session.label(item_id, value, source=content.get("source") or "human",
@@ -163,6 +172,17 @@ class LabelMessages:
             return None
         raise ValueError(f"unknown message type {kind!r} from the browser; expected one of "
                          f"{', '.join(MESSAGES)}")
+
+    def _unchanged_review(self, item_id: str, value, query) -> bool:
+        """A spans or boxes item under review saved with the very parts it has (the browser
+        sends a confirm itself; the same parts in another order come as a label): a confirm,
+        never a relabel that changes nothing."""
+        if not (is_spans(self.session) or is_boxes(self.session)):
+            return False
+        if (query or self.session.served_as(item_id)) != REVIEW:
+            return False
+        now = self.session.label_of(item_id)
+        return now is not None and str(now) == str(value)
 
     def _check_kept(self, item_id: str, shown) -> None:
         """A review's Enter keeps the label the screen said it keeps. If the item's label
