@@ -17,8 +17,8 @@ import workbench
 from workbench.store import LabelStore
 
 # The public API as it was before the imports became lazy: it must not change.
-PUBLIC = ["Box", "BoxDetector", "BoxList", "BoxModel", "BundleError", "HistoryView", "LabelSet", "LabelStore",
-          "LabelWidget", "LightHead", "Model", "MultiLabelHead", "Pool",
+PUBLIC = ["Box", "BoxDetector", "BoxList", "BoxModel", "BundleError", "HFTokenTagger", "HistoryView",
+          "LabelSet", "LabelStore", "LabelWidget", "LightHead", "Model", "MultiLabelHead", "Pool",
           "QueueItem", "SchemaVersionError", "Session", "Span", "SpanList", "SpanModel", "StoreError",
           "TokenTagger",
           "TorchClassifier", "charts",

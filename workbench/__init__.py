@@ -27,6 +27,8 @@ _PUBLIC = {
     "BoxList": ("workbench.data.boxes", "BoxList"),  # a boxes item's label
     "BoxDetector": ("workbench.learn.box_detector", "BoxDetector"),  # the boxes pools' learner
     "BoxModel": ("workbench.learn.box_model", "BoxModel"),  # what load_model gives for a boxes bundle
+    # a Hugging Face token-classification model as a spans pool's learner (transformers, imported when fitted)
+    "HFTokenTagger": ("workbench.learn.hf_tagger", "HFTokenTagger"),
     "HistoryView": ("workbench.ui.history_view", "HistoryView"),
     "LabelSet": ("workbench.data.tasks", "LabelSet"),  # a multi-label item's classes
     "LabelStore": ("workbench.store", "LabelStore"),
@@ -114,6 +116,7 @@ __all__ = [
     "BoxList",
     "BoxModel",
     "BundleError",
+    "HFTokenTagger",
     "HistoryView",
     "LabelSet",
     "LabelStore",

@@ -79,7 +79,9 @@ def span_bundle_parts(tagger: TokenTagger) -> tuple[dict, dict[str, np.ndarray]]
     that rebuild it exactly (see the module notes). ValueError for another learner (a subclass
     may predict differently, so it is not taken for a TokenTagger) or an unfitted one."""
     if type(tagger) is not TokenTagger:
-        raise ValueError(f"a spans bundle holds a TokenTagger, got {type(tagger).__name__}")
+        how = ("; a Hugging Face model is saved with its own save_pretrained(path)"
+               if hasattr(tagger, "save_pretrained") else "")
+        raise ValueError(f"a spans bundle holds a TokenTagger, got {type(tagger).__name__}{how}")
     if not hasattr(tagger, "tag_names_"):
         raise ValueError("this TokenTagger is not fitted (fit_spans first); there is nothing to bundle")
     random_state = tagger.random_state

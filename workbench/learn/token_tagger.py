@@ -79,53 +79,11 @@ class TokenFeatures:
         return self.rows[index]
 
 
-class TokenTagger(BaseEstimator):
-    """A per-token multinomial logistic regression over the BIO tags of `labels` (see the
-    module doc). `fit_spans` / `predict_spans` speak spans; `C` is the inverse strength of
-    the L2 penalty."""
-
-    def __init__(self, labels: Sequence[str] | None = None, C: float = 10.0, random_state: int = 0):
-        self.labels = labels
-        self.C = C
-        self.random_state = random_state
-
-    def tags(self) -> list[str]:
-        return ["O", *(f"{p}-{label}" for label in self.labels for p in ("B", "I"))]
-
-    def fit_spans(self, features: TokenFeatures, positions, span_lists) -> TokenTagger:
-        """Fit on the texts at `positions` of `features`, marked with `span_lists`."""
-        if not self.labels:
-            raise ValueError("TokenTagger needs labels=[...]: the span labels it tags")
-        names = self.tags()
-        y = np.concatenate([[names.index(t) if t in names else 0 for t in
-                             bio_tags(features.texts[p], spans)[1]]
-                            for p, spans in zip(positions, span_lists)] or [np.empty(0, int)])
-        X = features.of(positions)
-        self.tag_names_ = names
-        present = np.unique(y)
-        if len(present) < 2:  # nothing marked yet (or only marks): every token gets that tag
-            self.constant_ = int(present[0]) if len(present) else 0
-            self.model_ = None
-            return self
-        self.constant_ = None
-        # Only the hashed features the labeled tokens have: the others would get weight 0
-        # under the L2 penalty anyway, and L-BFGS over all 2 ** 15 x tags weights took 10x
-        # longer (1.5 s of a 150-text fit went to the optimizer's own bookkeeping).
-        self.columns_ = np.unique(X.indices)
-        self.model_ = LogisticRegression(C=self.C, max_iter=300, random_state=self.random_state)
-        self.model_.fit(X[:, self.columns_], y)
-        self.present_ = present
-        return self
-
-    def token_proba(self, features: TokenFeatures, positions) -> np.ndarray:
-        """(tokens of those texts, tags): the probability of each tag for each token."""
-        X = features.of(positions)
-        out = np.zeros((X.shape[0], len(self.tag_names_)), dtype=np.float64)
-        if self.model_ is None:
-            out[:, self.constant_] = 1.0
-        else:
-            out[:, self.present_] = self.model_.predict_proba(X[:, self.columns_])
-        return out
+class WordTagger(BaseEstimator):
+    """What every spans learner reads from its words' tag probabilities: the spans, how unsure
+    it is of a text, its least sure word. A subclass sets `tag_names_` when fitted and gives
+    `token_proba(features, positions)`, one row per token of `workbench.data.spans.tokens`
+    (a learner over subwords maps them back to those words: `HFTokenTagger`)."""
 
     def predict_spans(self, features: TokenFeatures, positions) -> list[tuple[SpanList, list[float]]]:
         """For each text at `positions`: its predicted spans and, for each, the model's
@@ -174,4 +132,54 @@ class TokenTagger(BaseEstimator):
         return features.texts[position][a:b], self.tag_names_[k], float(proba[j, k])
 
 
-__all__ = ["Span", "TokenFeatures", "TokenTagger", "UNCERTAINTY"]
+
+class TokenTagger(WordTagger):
+    """A per-token multinomial logistic regression over the BIO tags of `labels` (see the
+    module doc). `fit_spans` / `predict_spans` speak spans; `C` is the inverse strength of
+    the L2 penalty."""
+
+    def __init__(self, labels: Sequence[str] | None = None, C: float = 10.0, random_state: int = 0):
+        self.labels = labels
+        self.C = C
+        self.random_state = random_state
+
+    def tags(self) -> list[str]:
+        return ["O", *(f"{p}-{label}" for label in self.labels for p in ("B", "I"))]
+
+    def fit_spans(self, features: TokenFeatures, positions, span_lists) -> TokenTagger:
+        """Fit on the texts at `positions` of `features`, marked with `span_lists`."""
+        if not self.labels:
+            raise ValueError("TokenTagger needs labels=[...]: the span labels it tags")
+        names = self.tags()
+        y = np.concatenate([[names.index(t) if t in names else 0 for t in
+                             bio_tags(features.texts[p], spans)[1]]
+                            for p, spans in zip(positions, span_lists)] or [np.empty(0, int)])
+        X = features.of(positions)
+        self.tag_names_ = names
+        present = np.unique(y)
+        if len(present) < 2:  # nothing marked yet (or only marks): every token gets that tag
+            self.constant_ = int(present[0]) if len(present) else 0
+            self.model_ = None
+            return self
+        self.constant_ = None
+        # Only the hashed features the labeled tokens have: the others would get weight 0
+        # under the L2 penalty anyway, and L-BFGS over all 2 ** 15 x tags weights took 10x
+        # longer (1.5 s of a 150-text fit went to the optimizer's own bookkeeping).
+        self.columns_ = np.unique(X.indices)
+        self.model_ = LogisticRegression(C=self.C, max_iter=300, random_state=self.random_state)
+        self.model_.fit(X[:, self.columns_], y)
+        self.present_ = present
+        return self
+
+    def token_proba(self, features: TokenFeatures, positions) -> np.ndarray:
+        """(tokens of those texts, tags): the probability of each tag for each token."""
+        X = features.of(positions)
+        out = np.zeros((X.shape[0], len(self.tag_names_)), dtype=np.float64)
+        if self.model_ is None:
+            out[:, self.constant_] = 1.0
+        else:
+            out[:, self.present_] = self.model_.predict_proba(X[:, self.columns_])
+        return out
+
+
+__all__ = ["Span", "TokenFeatures", "TokenTagger", "UNCERTAINTY", "WordTagger"]

@@ -30,7 +30,7 @@ from workbench.learn.bundle import write_bundle
 from workbench.learn.metrics import multi_label_scores
 from workbench.learn.metrics import scores as metric_scores
 from workbench.loop.export_boxes import write_boxes
-from workbench.loop.export_spans import write_spans
+from workbench.loop.export_spans import exportable, write_spans
 from workbench.loop.held_out import held_out
 from workbench.loop.model_card import model_card
 from workbench.loop.model_card_multi import multi_label_parts
@@ -46,6 +46,8 @@ def export_session(session, path, *, name: str | None = None, as_zip: bool | Non
     What is shared by every task is done here (the model of the labels there are, the commit
     it learned from); the bundle itself is written by the task's writer (`WRITERS`)."""
     write = writer_of(session.task)
+    if session.task == SPANS:
+        exportable(session.learner)  # before retraining and committing for a bundle it cannot write
     path = Path(path)
     as_zip = bundle_as_zip(path, as_zip)
     name = name or path.stem

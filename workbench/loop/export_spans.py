@@ -18,14 +18,29 @@ import pandas as pd
 
 from workbench.data.spans import span_list
 from workbench.data.tasks import SPANS
-from workbench.learn.bundle import write_bundle
+from workbench.learn.bundle import BundleError, write_bundle
 from workbench.learn.span_model import SpanModel
+from workbench.learn.token_tagger import TokenTagger
 from workbench.loop import span_rounds
 from workbench.loop.model_card_spans import span_model_card
 
-__all__ = ["write_spans"]
+__all__ = ["exportable", "write_spans"]
 
 CHECKED = 8  # pool texts the graph must agree with the tagger on
+
+
+def exportable(learner) -> None:
+    """BundleError for a learner a spans bundle cannot hold: the bundle's arrays and graph are
+    the built-in TokenTagger's. Asked before the session retrains or commits anything for the
+    bundle, so a refused export changes nothing."""
+    if type(learner) is TokenTagger:
+        return
+    how = ""
+    if hasattr(learner, "save_pretrained"):  # a Hugging Face model: its own folder format holds it
+        how = ("; save the fine-tuned model as a Hugging Face folder instead, with "
+               "session.model.tagger.save_pretrained(path)")
+    raise BundleError(f"cannot export this model: a spans bundle holds the built-in TokenTagger, not "
+                      f"a {type(learner).__name__}{how}")
 
 
 def write_spans(session, predictor, path: Path, *, name: str, training: dict, as_zip: bool,
