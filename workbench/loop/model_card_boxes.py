@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from workbench.loop.model_card import _cell, _code, _pct, learned_from
+from workbench.loop.model_card import _code, _pct
+from workbench.loop.model_card_parts import PartsCard, count_table, curve_table, figure_table
 
 __all__ = ["box_model_card"]
 
@@ -21,99 +22,44 @@ def box_model_card(name: str, model, *, training: dict, counts: tuple[pd.Series,
     per_class, per_annotator = counts
     shape = " × ".join(map(str, sig.shape))
     scale = f"; image files are read and divided by {sig.image_scale:g}" if sig.image_scale else ""
-    lines = [
-        "---",
-        "library_name: workbench",
-        "pipeline_tag: object-detection",
-        "tags: [workbench, active-learning, object-detection, onnx, safetensors]",
-        "---",
-        "",
-        f"# {name}",
-        "",
-        f"A {type(detector).__name__} (CenterNet-style, trained from scratch) that finds objects in "
-        f"images and draws a box around each, of {len(model.classes)} classes: "
-        f"{', '.join(_code(c) for c in model.classes)}. A box is shown from the score "
-        f"{model.threshold:g}.",
-        "",
-        "## What it reads",
-        "",
-        f"- Images of shape ({shape}), float32 in [0, 1]{scale}; images larger than "
-        f"{detector.max_side} pixels on their longer side are averaged down to it first.",
-        "- Image files (or a list of arrays) may be smaller, down to 1 × 1 pixel: `workbench.load_model` "
-        "pads each at the bottom and right with zeros to that shape, as the pool's images of different "
-        "sizes were, and cuts its boxes to the image's own size; to use `model.onnx` alone, pad the same "
-        "way.",
-        "- `model.onnx` takes `images` (float32, N × the shape above) and gives `maps` (N × (5 + "
-        "classes) × grid): the network's centre heatmap, box size, offset and class maps. Reading "
-        "boxes from them (peaks, classes, corners) is outside the graph: config.json's `outputs` "
-        "says how, and `workbench.load_model` does it.",
-        "",
-        "## What it learned from",
-        "",
-        *learned_from(training),
-        "",
-        "| class | boxes |", "|---|---|",
-        *[f"| {_cell(c)} | {int(k)} |" for c, k in per_class.items()],
-        "",
-        "| annotator | images |", "|---|---|",
-        *[f"| {_cell(a)} | {int(k)} |" for a, k in per_annotator.items()],
-        "",
-        "## How good it is",
-        "",
-        f"Measured on {training.get('eval_on')}: data the strategy did not choose.",
-        "",
-        f"- mAP@0.5: {_pct(training.get('map50'))} (PASCAL VOC: per class, boxes ranked by score, "
-        "a hit overlaps a true box of its class by IoU 0.5 or more; the mean over the classes "
-        "present)",
-        f"- Precision: {_pct(training.get('precision'))}, recall: {_pct(training.get('recall'))} "
-        "(of the boxes scored 0.5 or more)",
-        "",
-        *_ap_table(ap),
-        "",
-        "## Training curve",
-        "",
-        *_curve(history),
-        "",
-        "## How to use it",
-        "",
-        "With the workbench:",
-        "",
-        "```python",
-        "import workbench",
-        "model = workbench.load_model(\"path/to/this/bundle\")  # or \"name@version\" from a registry",
-        "boxes = model.predict_boxes(images)  # a BoxList per image (x, y, w, h, label), with .scores",
-        "```",
-        "",
-        "With onnxruntime (the maps; decode them as config.json's `outputs` says):",
-        "",
-        "```python",
-        "import numpy as np, onnxruntime as ort",
-        "session = ort.InferenceSession(\"model.onnx\")",
-        "maps = session.run([\"maps\"], {\"images\": images.astype(np.float32)})[0]",
-        "```",
-        "",
-        "## Intended use and known limits",
-        "",
-        *_limits(model, training, per_class, n_eval),
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def _ap_table(ap: dict) -> list[str]:
-    if not ap:
-        return ["No held-out boxes: no AP per class."]
-    return ["| class | AP@0.5 |", "|---|---|", *[f"| {_cell(c)} | {_pct(v)} |" for c, v in ap.items()]]
-
-
-def _curve(history: pd.DataFrame) -> list[str]:
-    if history is None or history.empty:
-        return ["No training rounds recorded."]
-    rows = ["| round | labels | mAP@0.5 | precision | recall |", "|---|---|---|---|---|"]
-    for _, r in history.iterrows():
-        rows.append(f"| {r['round']} | {r['n_labels']} | {_pct(r.get('box_map50'))} | "
-                    f"{_pct(r.get('box_precision'))} | {_pct(r.get('box_recall'))} |")
-    return rows
+    card = PartsCard(
+        pipeline_tag="object-detection", tags=["object-detection"],
+        description=(f"A {type(detector).__name__} (CenterNet-style, trained from scratch) that finds "
+                     f"objects in images and draws a box around each, of {len(model.classes)} classes: "
+                     f"{', '.join(_code(c) for c in model.classes)}. A box is shown from the score "
+                     f"{model.threshold:g}."),
+        reads=[
+            f"- Images of shape ({shape}), float32 in [0, 1]{scale}; images larger than "
+            f"{detector.max_side} pixels on their longer side are averaged down to it first.",
+            "- Image files (or a list of arrays) may be smaller, down to 1 × 1 pixel: `workbench.load_model` "
+            "pads each at the bottom and right with zeros to that shape, as the pool's images of different "
+            "sizes were, and cuts its boxes to the image's own size; to use `model.onnx` alone, pad the same "
+            "way.",
+            "- `model.onnx` takes `images` (float32, N × the shape above) and gives `maps` (N × (5 + "
+            "classes) × grid): the network's centre heatmap, box size, offset and class maps. Reading "
+            "boxes from them (peaks, classes, corners) is outside the graph: config.json's `outputs` "
+            "says how, and `workbench.load_model` does it."],
+        counts=[*count_table("class", "boxes", per_class), "",
+                *count_table("annotator", "images", per_annotator)],
+        quality=[
+            f"- mAP@0.5: {_pct(training.get('map50'))} (PASCAL VOC: per class, boxes ranked by score, "
+            "a hit overlaps a true box of its class by IoU 0.5 or more; the mean over the classes "
+            "present)",
+            f"- Precision: {_pct(training.get('precision'))}, recall: {_pct(training.get('recall'))} "
+            "(of the boxes scored 0.5 or more)", "",
+            *figure_table("class", "AP@0.5", ap, "No held-out boxes: no AP per class.")],
+        curve=curve_table(history, [("mAP@0.5", "box_map50"), ("precision", "box_precision"),
+                                    ("recall", "box_recall")]),
+        usage=[
+            "With the workbench:", "", "```python", "import workbench",
+            "model = workbench.load_model(\"path/to/this/bundle\")  # or \"name@version\" from a registry",
+            "boxes = model.predict_boxes(images)  # a BoxList per image (x, y, w, h, label), with .scores",
+            "```", "", "With onnxruntime (the maps; decode them as config.json's `outputs` says):", "",
+            "```python", "import numpy as np, onnxruntime as ort",
+            "session = ort.InferenceSession(\"model.onnx\")",
+            "maps = session.run([\"maps\"], {\"images\": images.astype(np.float32)})[0]", "```"],
+        limits=_limits(model, training, per_class, n_eval))
+    return card.markdown(name, training)
 
 
 def _limits(model, training: dict, per_class: pd.Series, n_eval: int) -> list[str]:

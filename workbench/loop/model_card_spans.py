@@ -9,7 +9,8 @@ from __future__ import annotations
 import pandas as pd
 
 from workbench.learn.span_bundle import span_bundle_parts, span_card_section
-from workbench.loop.model_card import _cell, _code, _pct, learned_from
+from workbench.loop.model_card import _code, _pct
+from workbench.loop.model_card_parts import PartsCard, count_table, curve_table, figure_table
 
 __all__ = ["span_model_card"]
 
@@ -21,84 +22,30 @@ def span_model_card(name: str, model, *, training: dict, counts: tuple[pd.Series
     texts."""
     per_label, per_annotator = counts
     config = span_bundle_parts(model.tagger)[0]
-    lines = [
-        "---",
-        "library_name: workbench",
-        "pipeline_tag: token-classification",
-        "tags: [workbench, active-learning, token-classification, ner, onnx, safetensors]",
-        "---",
-        "",
-        f"# {name}",
-        "",
-        f"A {type(model.tagger).__name__} that marks spans of text with {len(model.classes)} labels: "
-        f"{', '.join(_code(c) for c in model.classes)}.",
-        "",
-        span_card_section(config),
-        "## What it learned from",
-        "",
-        *learned_from(training),
-        "",
-        "| label | spans |", "|---|---|",
-        *[f"| {_cell(c)} | {int(k)} |" for c, k in per_label.items()],
-        "",
-        "| annotator | texts |", "|---|---|",
-        *[f"| {_cell(a)} | {int(k)} |" for a, k in per_annotator.items()],
-        "",
-        "## How good it is",
-        "",
-        f"Measured on {training.get('eval_on')}: data the strategy did not choose.",
-        "",
-        f"- Span F1: {_pct(training.get('span_f1'))} (exact match: a span counts when its start, end "
-        "and label are all right; one word too many, or the right words with the wrong label, is a "
-        "miss)",
-        f"- Precision: {_pct(training.get('precision'))}, recall: {_pct(training.get('recall'))}",
-        "",
-        *_f1_table(f1_per_label),
-        "",
-        "## Training curve",
-        "",
-        *_curve(history),
-        "",
-        "## How to use it",
-        "",
-        "With the workbench:",
-        "",
-        "```python",
-        "import workbench",
-        "model = workbench.load_model(\"path/to/this/bundle\")  # or \"name@version\" from a registry",
-        "spans = model.predict_spans(texts)  # a SpanList per text: (start, end, label), code points",
-        "```",
-        "",
-        "With onnxruntime (each token's tag probabilities, from its hashed features):",
-        "",
-        "```python",
-        "import onnxruntime as ort",
-        "session = ort.InferenceSession(\"model.onnx\")",
-        "proba = session.run([\"probabilities\"], {\"items\": model.token_features(texts)})[0]",
-        "```",
-        "",
-        "## Intended use and known limits",
-        "",
-        *_limits(training, per_label, n_eval),
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def _f1_table(f1_per_label: dict) -> list[str]:
-    if not f1_per_label:
-        return ["No held-out spans: no F1 per label."]
-    return ["| label | F1 |", "|---|---|", *[f"| {_cell(c)} | {_pct(v)} |" for c, v in f1_per_label.items()]]
-
-
-def _curve(history: pd.DataFrame) -> list[str]:
-    if history is None or history.empty:
-        return ["No training rounds recorded."]
-    rows = ["| round | labels | span F1 | precision | recall |", "|---|---|---|---|---|"]
-    for _, r in history.iterrows():
-        rows.append(f"| {r['round']} | {r['n_labels']} | {_pct(r.get('span_f1'))} | "
-                    f"{_pct(r.get('span_precision'))} | {_pct(r.get('span_recall'))} |")
-    return rows
+    card = PartsCard(
+        pipeline_tag="token-classification", tags=["token-classification", "ner"],
+        description=(f"A {type(model.tagger).__name__} that marks spans of text with {len(model.classes)} "
+                     f"labels: {', '.join(_code(c) for c in model.classes)}."),
+        reads=span_card_section(config).rstrip("\n").split("\n")[2:],  # its own heading left out
+        counts=[*count_table("label", "spans", per_label), "",
+                *count_table("annotator", "texts", per_annotator)],
+        quality=[
+            f"- Span F1: {_pct(training.get('span_f1'))} (exact match: a span counts when its start, end "
+            "and label are all right; one word too many, or the right words with the wrong label, is a "
+            "miss)",
+            f"- Precision: {_pct(training.get('precision'))}, recall: {_pct(training.get('recall'))}", "",
+            *figure_table("label", "F1", f1_per_label, "No held-out spans: no F1 per label.")],
+        curve=curve_table(history, [("span F1", "span_f1"), ("precision", "span_precision"),
+                                    ("recall", "span_recall")]),
+        usage=[
+            "With the workbench:", "", "```python", "import workbench",
+            "model = workbench.load_model(\"path/to/this/bundle\")  # or \"name@version\" from a registry",
+            "spans = model.predict_spans(texts)  # a SpanList per text: (start, end, label), code points",
+            "```", "", "With onnxruntime (each token's tag probabilities, from its hashed features):", "",
+            "```python", "import onnxruntime as ort", "session = ort.InferenceSession(\"model.onnx\")",
+            "proba = session.run([\"probabilities\"], {\"items\": model.token_features(texts)})[0]", "```"],
+        limits=_limits(training, per_label, n_eval))
+    return card.markdown(name, training)
 
 
 def _limits(training: dict, per_label: pd.Series, n_eval: int) -> list[str]:
