@@ -14,7 +14,10 @@ after a person has checked a random sample of them.
   random sample of them in the queue in the role "spot-check"; `SuggestionBatch.precision()`
   estimates the batch's precision from what the person said about the sample (a Wilson 95%
   interval), and `accept()` writes the rest as `source="suggestion"` events in one file (and
-  one commit), which one `undo()` takes back.
+  one commit), which one `undo()` takes back. In a spans or boxes pool a suggestion is the
+  item's whole label, sure only when the model is sure of every part and that nothing else is
+  there, and a spot-checked item agrees when the person's spans are the same, or their boxes
+  the same one to one at IoU >= 0.5 (`workbench.loop.suggest_parts`).
 """
 
 from __future__ import annotations
@@ -25,8 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from workbench.data.tasks import not_yet
-from workbench.loop import review_parts
+from workbench.loop import review_parts, suggest_parts
 from workbench.loop.acting import item_and_role
 from workbench.loop.review_parts import is_parts
 
@@ -222,14 +224,19 @@ class Reviewing:
         """Propose the model's predictions with confidence >= `min_confidence` for the
         unlabeled items (never audit or overlap items, which people must label), and put a
         random sample of `review` of them in front of the queue, in the role "spot-check".
-        Nothing is written until `batch.accept()`."""
-        not_yet(self.session.task, "accept_suggestions()")
+        Nothing is written until `batch.accept()`.
+
+        In a spans or boxes pool the suggestion is the item's whole label (the tagger's
+        spans, the detector's boxes) and its confidence covers both its parts and that
+        nothing else is there: the least sure token's tag, or min(the least sure box, 1 - the
+        best candidate box left out); see `workbench.loop.suggest_parts`."""
         if isinstance(min_confidence, bool) or not isinstance(min_confidence, (int, float)) \
                 or not 0 < min_confidence <= 1:
             raise ValueError(f"min_confidence must be a probability in (0, 1], got {min_confidence!r}")
         if isinstance(review, bool) or not isinstance(review, (int, np.integer)) or review < 0:
             raise ValueError(f"review must be a number of items >= 0, got {review!r}")
         session = self.session
+        parts = is_parts(session)
         with session.lock:
             model = session.rounds.model
             if model is None:
@@ -240,20 +247,35 @@ class Reviewing:
             open_ = ~ids.isin(list(state.labels) + list(state.skipped) + list(session.overlap_items))
             open_ &= ~session.ranker.in_reserve
             positions = np.flatnonzero(open_)
-            proba = model.proba[positions] if len(positions) else np.zeros((0, len(session.classes)))
-        confidence = session.ranker.confidence(proba) if len(proba) else np.zeros(0)
-        sure = confidence >= min_confidence
+            proba = None if parts else (model.proba[positions] if len(positions)
+                                        else np.zeros((0, len(session.classes))))
+        if parts:  # a tagger's or a detector's pass over the open items: outside the lock
+            suggestions, confidence = suggest_parts.proposals(session, model, positions)
+            sure = confidence >= min_confidence
+            suggestions = [s for s, keep in zip(suggestions, sure) if keep]
+        else:
+            confidence = session.ranker.confidence(proba) if len(proba) else np.zeros(0)
+            sure = confidence >= min_confidence
+            suggestions = [session.ranker.suggestion(p)[0] for p in proba[sure]]
         proposed = pd.DataFrame({"item_id": ids[positions[sure]].to_numpy(),
-                                 "suggestion": [session.ranker.suggestion(p)[0] for p in proba[sure]],
+                                 # SpanList and BoxList are tuples: kept whole, one per row
+                                 "suggestion": pd.Series(suggestions, dtype=object) if parts else suggestions,
                                  "confidence": confidence[sure].astype(float)})
-        proposed = proposed.sort_values("confidence", ascending=False, ignore_index=True)
+        proposed = proposed.sort_values("confidence", ascending=False, kind="stable", ignore_index=True)
         rng = np.random.default_rng(session.seed if seed is None else seed)
         sample = list(proposed["item_id"].to_numpy()[
             rng.permutation(len(proposed))[:min(review, len(proposed))]])
         suggestion = dict(zip(proposed["item_id"], proposed["suggestion"]))
-        session.focus(sample, role=SPOT_CHECK, reasons={
+        shown, whole = None, ""
+        if parts:  # the card shows the batch's suggestion (the one its precision is about), in words too
+            sure_of = dict(zip(proposed["item_id"], proposed["confidence"]))
+            shown = {i: (suggestion[i], float(sure_of[i])) for i in sample}
+            whole = " (every part, and that nothing else is there)"
+        says = {i: "it suggests " + suggest_parts.say(session, i, suggestion[i]) if parts else
+                f"it says {suggestion[i]}" for i in sample}
+        session.focus(sample, role=SPOT_CHECK, suggestions=shown, reasons={
             i: f"spot-check: 1 of {len(sample)} random items of {len(proposed)} suggestions the "
-               f"model is >= {min_confidence:.0%} sure of; it says {suggestion[i]}" for i in sample})
+               f"model is >= {min_confidence:.0%} sure of{whole}; {says[i]}" for i in sample})
         return SuggestionBatch(session, proposed, sample, min_confidence, model.round)
 
 
@@ -272,12 +294,22 @@ class SuggestionBatch:
         return len(self.proposed)
 
     def reviewed(self) -> pd.DataFrame:
-        """The sample items a person has labeled since: item_id, suggestion, label, agrees."""
-        labels = self.session.labels
+        """The sample items a person has labeled since: item_id, suggestion, label, agrees
+        (the label is the suggestion; in a spans pool the very same spans, in a boxes pool
+        the same boxes one to one, each of the same class at IoU >= 0.5: see
+        `workbench.loop.suggest_parts.agrees`)."""
+        session = self.session
+        labels = session.labels
         rows = self.proposed.set_index("item_id").loc[self.sample, ["suggestion"]]
         rows = rows[rows.index.isin(list(labels))]
-        rows["label"] = [labels[i] for i in rows.index]
-        rows["agrees"] = [str(a) == str(b) for a, b in zip(rows["label"], rows["suggestion"])]
+        if is_parts(session):
+            rows["label"] = pd.Series([labels[i] for i in rows.index], index=rows.index, dtype=object)
+            rows["agrees"] = pd.Series([suggest_parts.agrees(session, i, a, b) for i, a, b in
+                                        zip(rows.index, rows["label"], rows["suggestion"])],
+                                       index=rows.index, dtype=bool)
+        else:
+            rows["label"] = [labels[i] for i in rows.index]
+            rows["agrees"] = [str(a) == str(b) for a, b in zip(rows["label"], rows["suggestion"])]
         return rows.reset_index()
 
     def precision(self) -> dict:
