@@ -275,3 +275,10 @@ def test_the_real_held_out_detector_reviews_boxes(boxes):
     assert [q.strategy for q in shown] == ["review"] * len(review)
     assert [item_payload(boxes, q)["given"] for q in shown] == [
         label_names(boxes, boxes.label_of(q.item_id), q.item_id) for q in shown]
+
+
+@pytest.mark.parametrize("k", [-1, 2.5, True, "3"])
+def test_review_wants_a_whole_number_of_items(spans, k):
+    # head(-1) was every suspect but the last, head(2.5) a pandas TypeError
+    with pytest.raises(ValueError, match=r"k must be a whole number of items >= 0 \(or None: all\)"):
+        spans.review(k)

@@ -341,3 +341,15 @@ def test_box_edits_on_clocks_hours_apart_merge_by_ancestry_and_undo_in_causal_or
     with skewed(monkeypatch, -4):
         slow.undo(late.event_id)
     assert boxes_store(path).labels()["i1"] == boxes((12, 30, 20, 24, "5"), (44, 8, 16, 20, "7"))
+
+
+def test_a_label_nested_thousands_deep_is_no_box_list_not_a_crash():
+    from workbench.store.box_changes import parse
+    from workbench.store.span_changes import parse as parse_spans
+
+    deep = "[" * 100_000 + "]" * 100_000  # json.loads raises RecursionError on it
+    assert parse(deep) is None and parse_spans(deep) is None
+    assert inside(deep, boxes(A)) is None
+    assert merge_boxes(boxes(A), deep, boxes(B)) is None
+    with pytest.raises(ValueError, match="is not the JSON of a box list"):
+        stored_boxes(deep)

@@ -56,7 +56,7 @@ def label_set(value, class_by_name: Mapping[str, object]) -> LabelSet:
     if isinstance(value, str) and value.startswith("["):
         try:
             value = json.loads(value)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):  # RecursionError: nested thousands deep
             raise ValueError(f"label {value!r} is not a JSON list of classes") from None
     if not is_collection(value):
         raise ValueError(f"a multi-label pool takes a list of classes for each label (none, one or "
@@ -126,7 +126,7 @@ def versioned_parts(value: str, field: str, version: int, example: str) -> list:
     fields, so that a later format is never read as this one."""
     try:
         data = json.loads(value)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):  # RecursionError: a list nested thousands deep
         data = None
     noun = "box" if field == "boxes" else field[:-1]  # "spans" -> "span"
     if not isinstance(data, (dict, list)):

@@ -41,6 +41,9 @@ from workbench.learn.model import InputSignature
 
 __all__ = ["OUTPUTS", "box_parts", "box_model_from", "box_graph"]
 
+MAX_CANVAS_BYTES = 2**30  # one padded image, float32: 16,384 x 16,384 pixels of one channel
+MAX_WIDTH = 4096  # the network's channels (the default is 32): more is a crafted file, not a model
+
 OUTPUTS = {
     "maps": "float32 (N, 5 + classes, gh, gw): one cell per 8 x 8 pixels of the image after its "
             "resize to max_side on its longer side (if larger), padded to a multiple of 8. Channel 0: "
@@ -192,6 +195,15 @@ def box_model_from(source: str, config: dict, tensors: dict[str, np.ndarray]) ->
     if spec["kind"] != "image" or len(signature.shape) not in (2, 3):
         raise BundleError(f"{CONFIG} in {source!r} says task 'boxes' but its input is "
                           f"{signature.describe()}; a boxes model reads images (H, W) or (H, W, C)")
+    # every image it reads is padded to this canvas: a crafted shape would allocate it per image
+    if math.prod(signature.shape) * 4 > MAX_CANVAS_BYTES:
+        raise BundleError(f"{CONFIG} in {source!r}: input.shape is {list(signature.shape)}, a canvas of "
+                          f"{math.prod(signature.shape) * 4 / 2**30:.1f} GiB an image; a boxes model reads "
+                          f"images of at most {MAX_CANVAS_BYTES // 2**30} GiB (float32)")
+    width = config["learner"]["params"].get("width")
+    if isinstance(width, int) and width > MAX_WIDTH:  # checked before torch sees it
+        raise BundleError(f"{CONFIG} in {source!r}: learner.params.width is {width}; a BoxDetector of this "
+                          f"workbench is at most {MAX_WIDTH} channels wide")
     detector = _restore(source, config["learner"], tensors, signature, [str(c) for c in config["classes"]])
     return BoxModel(detector, config["classes"], signature, info={**config.get("training", {}),
                                                                    "bundle": source})

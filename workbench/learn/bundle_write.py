@@ -5,10 +5,13 @@ agree with the model before anything is written."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import tempfile
 import zipfile
@@ -184,19 +187,53 @@ def shareable(path: Path, *, folder: bool) -> None:
 
 
 def _write_folder(path: Path, files: dict[str, bytes]) -> None:
-    # Written beside the target, then renamed: a reader never sees half a bundle.
+    """Written beside the target, then renamed into place, so a reader never sees half a
+    bundle. A folder cannot be swapped for another in one rename: the old bundle is renamed
+    aside first and deleted after, so a writer killed in between leaves the path empty for two
+    renames at most (and the next writer puts the old one back before it starts). Writers of
+    one path take turns under a lock: two at once used to trip over each other's renames."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}-"))
+    with _turn(path):
+        _recover(path)
+        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.staging-"))
+        try:
+            for name, data in files.items():
+                (tmp / name).write_bytes(data)
+            shareable(tmp, folder=True)
+            if path.exists():
+                old = path.with_name(f".{path.name}.old-{os.getpid()}")
+                os.replace(path, old)
+                os.replace(tmp, path)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp, path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+
+@contextlib.contextmanager
+def _turn(path: Path):
+    """An exclusive flock beside `path` for the block (released when the process dies)."""
+    fd = os.open(path.with_name(f".{path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        for name, data in files.items():
-            (tmp / name).write_bytes(data)
-        shareable(tmp, folder=True)
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _recover(path: Path) -> None:
+    """What writers of `path` killed mid-write left (the lock is held: none of them is live):
+    a bundle renamed aside goes back to `path` if nothing is there, staging folders go."""
+    pattern = re.compile(rf"^\.{re.escape(path.name)}\.(staging|old)-[A-Za-z0-9_]+$")
+    for left in sorted(path.parent.iterdir()):
+        if not pattern.match(left.name) or not left.is_dir():
+            continue
+        if left.name.startswith(f".{path.name}.old-") and not path.exists() and _is_bundle(left):
+            os.replace(left, path)
+        else:
+            shutil.rmtree(left, ignore_errors=True)
 
 
 def _write_zip(path: Path, files: dict[str, bytes]) -> None:

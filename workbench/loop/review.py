@@ -103,6 +103,9 @@ class Reviewing:
         suspicious as its most suspicious doubt, its reason naming them all: the widget
         shows the item's own spans or boxes, saving them unchanged confirms, changed
         relabels (see `workbench.loop.review_parts`)."""
+        if k is not None and (isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0):
+            # head(-1) would be every suspect but the last, head(2.5) a pandas TypeError
+            raise ValueError(f"k must be a whole number of items >= 0 (or None: all), got {k!r}")
         table = self._open_suspects(k)
         self.session.focus(table["item_id"], role=REVIEW,
                            reasons=dict(zip(table["item_id"], table["reason"])),

@@ -100,7 +100,7 @@ def stored_boxes(value, labels: Sequence[str] | None = None) -> tuple[Box, ...]:
     if isinstance(value, str):
         try:
             data = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: a list nested thousands deep
             raise ValueError(f"{value!r} is not the JSON of a box list (e.g. {EXAMPLE})") from None
         if isinstance(data, dict):
             version, extra = data.get("v"), sorted(set(data) - {"v", "boxes"})

@@ -61,7 +61,7 @@ def stored_spans(value, labels: Sequence[str] | None = None) -> tuple[Span, ...]
     if isinstance(value, str):
         try:
             data = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: a list nested thousands deep
             raise ValueError(f"{value!r} is not the JSON of a span list (e.g. "
                              f'{{"v": {SCHEMA_VERSION}, "spans": [[0, 5, "PER"]]}})') from None
         if isinstance(data, dict):
