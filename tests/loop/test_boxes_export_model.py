@@ -110,6 +110,10 @@ def test_wrong_images_are_refused_with_what_was_expected(exported):
             model.predict_boxes(bad)
     with pytest.raises(ValueError, match="threshold must be a number from 0 to 1, got 2"):
         model.predict_boxes(pool.X[:2], threshold=2)
+    # floats of raw pixels read as [0, 1] light up every cell: refused, not junk boxes at 1.0
+    with pytest.raises(ValueError, match=r"float images with values from 0 to 255; this model reads "
+                                         r"floats in \[0, 1\]"):
+        model.predict_boxes(np.clip(pool.X[:2] * 255, 0, 255))
 
 
 def test_a_file_changed_after_export_is_refused(exported):

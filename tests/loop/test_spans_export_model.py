@@ -146,6 +146,8 @@ def test_wrong_input_and_wrong_starts_are_named(exported, tmp_path):
         model.predict_spans("Ivan Petrov")
     with pytest.raises(ValueError, match=r"texts\[1\] is int 3; expected a str"):
         model.predict_spans(["a", 3])
+    with pytest.raises(ValueError, match=r"texts\[0\] holds '\\ud800' at code point 6, half of a UTF-16"):
+        model.predict_spans(["Alice \ud800 Okafor"])  # was a bare UnicodeEncodeError
     with pytest.raises(ValueError, match="start_from= takes a model of classes.*'spans' model"):
         Session(workbench.Pool.from_texts(["a b", "c d"], y=["x", "y"], embeddings=np.eye(2)),
                 tmp_path / "s", start_from=folder, watch=False)

@@ -109,6 +109,16 @@ class BoxModel:
         shape's for an array; image files, or a list of arrays, of any size up to the shape's,
         each padded at the bottom and right with zeros as the pool's were. A ValueError naming
         what was given and what is expected otherwise."""
+        X, sizes = self._sized(items)
+        if X.dtype.kind == "f" and len(X) and not (-1e-6 <= float(X.min()) and float(X.max()) <= 1 + 1e-6):
+            # floats in 0..255 read as [0, 1] light up every cell: junk boxes scored 1.0
+            raise ValueError(f"got float images with values from {float(X.min()):g} to {float(X.max()):g}; "
+                             "this model reads floats in [0, 1] (as its pool's X)"
+                             + (f", or whole numbers of raw pixels (uint8), which it divides by "
+                                f"{self.signature.image_scale:g}" if self.signature.image_scale else ""))
+        return X, sizes
+
+    def _sized(self, items) -> tuple[np.ndarray, np.ndarray]:
         height, width = self.signature.shape[:2]
         if isinstance(items, Pool):
             return self.signature.features(items), image_sizes(items)

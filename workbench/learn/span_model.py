@@ -37,6 +37,12 @@ def _texts(texts, what: str) -> list[str]:
     for i, text in enumerate(out):
         if not isinstance(text, str):
             raise ValueError(f"{what}: texts[{i}] is {_shown(text)}; expected a str (a text)")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as e:  # a lone surrogate: half of a UTF-16 pair, no character
+            raise ValueError(f"{what}: texts[{i}] holds {text[e.start:e.end]!r} at code point {e.start}, "
+                             "half of a UTF-16 surrogate pair and no character; expected text that "
+                             "UTF-8 can hold (decode the source with errors='replace')") from None
     return [str(t) for t in out]  # numpy's str_ as plain str
 
 
