@@ -552,7 +552,7 @@ def test_session_widget_and_display_with_charts(session):
 
 
 @pytest.mark.slow
-def test_two_hundred_rounds_store_exactly_the_role_each_item_was_shown_in(tmp_path):
+def test_a_hundred_and_twenty_rounds_store_exactly_the_role_each_item_was_shown_in(tmp_path):
     """Finding 1: with audit slots, labeling through the widget's own message path while
     the model retrains in the background (re-ranking the queue under the browser's feet),
     every stored label carries the role its item had on screen; the audit labels are exactly
@@ -565,7 +565,7 @@ def test_two_hundred_rounds_store_exactly_the_role_each_item_was_shown_in(tmp_pa
     browser = Browser(widget)
     browser.hello()
     truth = {i: str(pool.true_label(i)) for i in pool.item_ids}
-    while len(session.history) < 200:
+    while len(session.history) < 120:  # 200 took 27-39 s of the suite's 20 minutes
         if browser.current is None:
             time.sleep(0.005)
             continue
@@ -574,7 +574,7 @@ def test_two_hundred_rounds_store_exactly_the_role_each_item_was_shown_in(tmp_pa
         if len(session.labels) // 4 - len(session.history) > 2:  # at most two rounds behind
             session.wait_for_training(timeout=60)
     session.wait_for_training(timeout=60)
-    # The 200th round may have started before the last key or two, which do not reach
+    # The last round may have started before the last key or two, which do not reach
     # retrain_every on their own: one more round sees every label the history counts.
     session.retrain()
     log = session.store.events()
