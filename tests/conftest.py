@@ -170,7 +170,60 @@ def _build(env: NotebookEnv, base: Path) -> None:
                               cwd=base).strip()
 
 
-_ENVS: list[NotebookEnv] = []  # for the summary at the end of the run
+# The suite runs on 2 pytest-xdist workers (`-n 2`, pyproject.toml): on 2 cores the
+# notebooks' kernels, the pip build, JupyterLab and Chromium wait on each other enough that
+# two workers finish well before one. A test may only share an expensive session fixture
+# with tests on its own worker, so the tests are scheduled in groups (`Grouped`): the files
+# that use one shared resource together, any other file on its own (its module-scoped
+# fixtures are then built once). xdist's own `--dist loadgroup` cannot do this here: it
+# renames items' node ids, which pytest 9 no longer lets it. The groups that hold a
+# session-long resource go first, the Binder build (the longest chain) before all.
+SHARED_FIXTURES = {  # fixture -> the group of every test that uses it
+    "notebook_env": "binder",  # the Binder venv, then every notebook under nbval
+    "jupyter_server": "browser",  # one JupyterLab and one Chromium for all browser tests
+    "chromium_path": "browser",
+    "client": "dask",  # the session's LocalCluster of 2 worker processes
+}
+GROUP_FILES = {  # group -> the test files (or folders) in it, checked at collection
+    "binder": ["tests/test_binder.py", "tests/test_notebooks.py", "tests/test_bundle_portability.py"],
+    "browser": ["tests/browser/"],
+    "dask": ["tests/test_cli_predict_cluster.py", "tests/data/test_pretrained.py",
+             "tests/data/test_parquet_pool.py", "tests/data/test_jobs.py",
+             "tests/loop/test_session_cluster.py", "tests/loop/test_suspects_cluster.py"],
+}
+
+
+def group_of(nodeid: str) -> str:
+    """The scheduling group of a test, from its node id: its shared resource's, else its file."""
+    path = nodeid.split("::")[0]
+    for group, files in GROUP_FILES.items():
+        if any(path == f or (f.endswith("/") and path.startswith(f)) for f in files):
+            return group
+    return path
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Grouped(LoadScopeScheduling):
+        """Whole groups to a worker as it becomes free, in collection order."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            return group_of(nodeid)
+
+    return Grouped(config, log)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for fixture, group in SHARED_FIXTURES.items():
+            if fixture in item.fixturenames and group_of(item.nodeid) != group:
+                raise pytest.UsageError(
+                    f"{item.nodeid} uses the shared fixture {fixture!r}: add its file to "
+                    f"GROUP_FILES[{group!r}] in tests/conftest.py, or xdist builds it twice")
+    first = {group: rank for rank, group in enumerate(GROUP_FILES)}
+    items.sort(key=lambda item: first.get(group_of(item.nodeid), len(first)))  # stable
 
 
 @pytest.fixture(scope="session")
@@ -191,7 +244,6 @@ def notebook_env(tmp_path_factory) -> NotebookEnv:
         if problem:
             env.failure = (f"{NOTEBOOK_PYTHON_ENV}={given}: cannot import nbval and workbench "
                            f"with that interpreter:\n{problem}")
-        _ENVS.append(env)
         yield env
         return
 
@@ -205,28 +257,33 @@ def notebook_env(tmp_path_factory) -> NotebookEnv:
     except (BuildFailed, OSError, subprocess.SubprocessError) as exc:
         env.failure = f"building the Binder environment failed:\n{exc}"
     env.timings["total"] = round(time.perf_counter() - started, 1)
-    _ENVS.append(env)
     try:
         yield env
     finally:
         shutil.rmtree(base / "venv", ignore_errors=True)  # ~1.9 GB; pytest would keep it around
 
 
+def describe(env: NotebookEnv) -> str:
+    """One line on where the notebooks ran: the Binder build's steps and their seconds."""
+    if not env.binder:
+        return f"notebooks ran with {NOTEBOOK_PYTHON_ENV}={env.python} (no Binder build)"
+    what = "built once" if env.failure is None else "FAILED to build"
+    return (f"Binder environment {what} in {env.timings.get('total', 0):.0f} s: "
+            + ", ".join(f"{k} {v:.0f} s" for k, v in env.timings.items() if k != "total"))
+
+
 def pytest_terminal_summary(terminalreporter):
-    """How long the Binder build and each notebook took: the numbers behind the timeouts."""
-    lines = []
-    for env in _ENVS:
-        if env.binder:
-            what = "built once" if env.failure is None else "FAILED to build"
-            lines.append(f"Binder environment {what} in {env.timings.get('total', 0):.0f} s: "
-                         + ", ".join(f"{k} {v:.0f} s" for k, v in env.timings.items() if k != "total"))
-        else:
-            lines.append(f"notebooks ran with {NOTEBOOK_PYTHON_ENV}={env.python} (no Binder build)")
+    """How long the Binder build and each notebook took: the numbers behind the timeouts.
+    The notebook tests carry them as report properties, which xdist's workers send back."""
+    envs: dict[str, None] = {}
+    notebooks = []
     for outcome in ("passed", "failed"):
         for report in terminalreporter.stats.get(outcome, []):
             props = dict(getattr(report, "user_properties", ()))
             if report.when == "call" and "notebook_seconds" in props:
-                lines.append(f"{props['notebook']}: {props['notebook_seconds']:.1f} s ({outcome})")
+                envs[props.get("notebook_env", "")] = None
+                notebooks.append(f"{props['notebook']}: {props['notebook_seconds']:.1f} s ({outcome})")
+    lines = [line for line in envs if line] + notebooks
     if lines:
         terminalreporter.write_sep("-", "notebook timings")
         for line in lines:

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import run_bounded
+from conftest import describe, run_bounded
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = ROOT / "notebooks"
@@ -129,6 +129,7 @@ def test_notebook_runs_under_nbval(path, notebook_env, record_property):
     seconds = time.perf_counter() - started
     record_property("notebook", f"{path.name} ({mode})")
     record_property("notebook_seconds", round(seconds, 1))
+    record_property("notebook_env", describe(notebook_env))
     print(f"{path.name}: {seconds:.1f} s ({mode}, {where})")
     if result.returncode != 0:
         pytest.fail(f"nbval failed on {path.name} in {where} ({' '.join(cmd[1:])}):\n"
