@@ -10,6 +10,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from stand_ins import StandInDetector
 
 from workbench import Pool, Session
 from workbench.learn.box_detector import BoxDetector
@@ -65,37 +66,13 @@ def test_a_test_pool_of_other_classes_is_refused(tmp_path):
     Session(pool, tmp_path / "t", test=same, watch=False).close()
 
 
-class Still:
-    """A learner that finds nothing: what cleaning costs besides the detector."""
-
-    def __init__(self, labels=None, random_state=0):
-        self.labels, self.random_state = labels, random_state
-
-    def get_params(self, deep=True):
-        return {"labels": self.labels, "random_state": self.random_state}
-
-    def set_params(self, **params):
-        for k, v in params.items():
-            setattr(self, k, v)
-        return self
-
-    def fit_boxes(self, images, box_lists):
-        return self
-
-    def predict_boxes(self, images, min_score=0.05):
-        return [[] for _ in images]
-
-    def uncertainty(self, images):
-        return np.zeros((len(images), 2))
-
-
 def test_suspects_do_not_copy_an_image_per_box(tmp_path, caplog):
     # 10 images of 96 x 96 x 3 (110 kB each) with 120 boxes each: an image copied per box
     # would be 130 MB
     n, side = 10, 96
     boxes = [(x, y, 6, 6, "a" if (x + y) % 16 else "b") for x in range(0, 90, 8) for y in range(0, 90, 8)]
     pool = Pool.from_arrays(images(n, side, side, 3), y=[boxes] * n, task="boxes")
-    session = Session(pool, tmp_path / "s", learner=Still(), watch=False)
+    session = Session(pool, tmp_path / "s", learner=StandInDetector(), watch=False)
     for item_id in pool.item_ids:
         session.label(item_id, boxes)
     caplog.set_level(logging.ERROR)
@@ -138,7 +115,7 @@ def test_yolo_data_yaml_reads_back_names_and_a_pool_name_full_of_yaml_syntax(tmp
 def test_suspects_wants_a_positive_whole_k(tmp_path, k):
     # head(-1) was every row but the last, head(0) none, 2.5 two: say so instead
     pool = Pool.from_arrays(images(10, 16, 16), y=[[(1, 1, 5, 5, "a")]] * 10, task="boxes")
-    session = Session(pool, tmp_path / "s", learner=Still(), watch=False)
+    session = Session(pool, tmp_path / "s", learner=StandInDetector(), watch=False)
     for item_id in pool.item_ids:
         session.label(item_id, pool.true_label(item_id))
     with pytest.raises(ValueError, match="k must be a positive int"):

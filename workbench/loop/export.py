@@ -30,13 +30,14 @@ from workbench.learn.bundle import write_bundle
 from workbench.learn.metrics import multi_label_scores
 from workbench.learn.metrics import scores as metric_scores
 from workbench.loop.export_boxes import write_boxes
+from workbench.loop.export_parts import number
 from workbench.loop.export_spans import exportable, write_spans
 from workbench.loop.held_out import held_out
 from workbench.loop.model_card import model_card
 from workbench.loop.model_card_multi import multi_label_parts
 from workbench.store.views import labels_hash
 
-__all__ = ["WRITERS", "bundle_as_zip", "export_session", "evaluation", "writer_of"]
+__all__ = ["CHECKS", "WRITERS", "bundle_as_zip", "export_session", "evaluation", "writer_of"]
 
 
 def export_session(session, path, *, name: str | None = None, as_zip: bool | None = None,
@@ -46,8 +47,8 @@ def export_session(session, path, *, name: str | None = None, as_zip: bool | Non
     What is shared by every task is done here (the model of the labels there are, the commit
     it learned from); the bundle itself is written by the task's writer (`WRITERS`)."""
     write = writer_of(session.task)
-    if session.task == SPANS:
-        exportable(session.learner)  # before retraining and committing for a bundle it cannot write
+    if session.task in CHECKS:  # before retraining and committing for a bundle it cannot write
+        CHECKS[session.task](session.learner)
     path = Path(path)
     as_zip = bundle_as_zip(path, as_zip)
     name = name or path.stem
@@ -87,10 +88,10 @@ def write_classes(session, model, path: Path, *, name: str, training: dict, as_z
         scores = metric_scores(truth, predicted) if len(truth) else {"accuracy": float("nan"),
                                                                      "macro_f1": float("nan")}
     training = {**training, "learner": type(model.learner).__name__, "eval_on": eval_on,
-                "accuracy": _number(scores["accuracy"]), "macro_f1": _number(scores["macro_f1"])}
+                "accuracy": number(scores["accuracy"]), "macro_f1": number(scores["macro_f1"])}
     if multi:  # accuracy: the whole set right
-        training.update(task=MULTI_LABEL, micro_f1=_number(scores["micro_f1"]),
-                        hamming_loss=_number(scores["hamming_loss"]))
+        training.update(task=MULTI_LABEL, micro_f1=number(scores["micro_f1"]),
+                        hamming_loss=number(scores["hamming_loss"]))
     rounds = session.rounds
     trained = rounds.model.trained_on if rounds.model is not None else list(session.labels)
     label_table = _label_table(session, trained)
@@ -109,6 +110,8 @@ def write_classes(session, model, path: Path, *, name: str, training: dict, as_z
 # export_session found, for every task: the commit, labels_hash, round, pool, ...), as_zip,
 # overwrite, embed_encoder) -> path. The writer adds its learner and scores to `training`.
 WRITERS = {SINGLE: write_classes, MULTI_LABEL: write_classes, BOXES: write_boxes, SPANS: write_spans}
+# A task whose bundle holds only some learners: check(learner) raises BundleError for others.
+CHECKS = {SPANS: exportable}
 
 
 def writer_of(task: str):
@@ -204,7 +207,3 @@ def _label_table(session, trained: list[str]) -> pd.DataFrame:
     frame = current[current.index.isin(trained)] if len(current) else current
     return frame[["label", "annotator"]] if len(frame) else pd.DataFrame(columns=["label", "annotator"])
 
-
-def _number(value):
-    value = float(value)
-    return None if np.isnan(value) else round(value, 4)

@@ -14,12 +14,12 @@ from workbench.loop.model_card_parts import PartsCard, count_table, curve_table,
 __all__ = ["box_model_card"]
 
 
-def box_model_card(name: str, model, *, training: dict, counts: tuple[pd.Series, pd.Series], ap: dict,
-                   n_eval: int, history: pd.DataFrame) -> str:
+def box_model_card(name: str, model, *, training: dict, counts: tuple[pd.Series, pd.Series],
+                   per_class: dict, n_eval: int, history: pd.DataFrame) -> str:
     """The card's Markdown. `counts`: (boxes per class, images per annotator) of the labels
-    it learned from; `ap`: AP@0.5 per class on the held-out data; `n_eval`: its images."""
+    it learned from; `per_class`: AP@0.5 per class on the held-out data; `n_eval`: its images."""
     sig, detector = model.signature, model.detector
-    per_class, per_annotator = counts
+    boxes, per_annotator = counts
     shape = " × ".join(map(str, sig.shape))
     scale = f"; image files are read and divided by {sig.image_scale:g}" if sig.image_scale else ""
     card = PartsCard(
@@ -39,7 +39,7 @@ def box_model_card(name: str, model, *, training: dict, counts: tuple[pd.Series,
             "classes) × grid): the network's centre heatmap, box size, offset and class maps. Reading "
             "boxes from them (peaks, classes, corners) is outside the graph: config.json's `outputs` "
             "says how, and `workbench.load_model` does it."],
-        counts=[*count_table("class", "boxes", per_class), "",
+        counts=[*count_table("class", "boxes", boxes), "",
                 *count_table("annotator", "images", per_annotator)],
         quality=[
             f"- mAP@0.5: {_pct(training.get('map50'))} (PASCAL VOC: per class, boxes ranked by score, "
@@ -47,7 +47,7 @@ def box_model_card(name: str, model, *, training: dict, counts: tuple[pd.Series,
             "present)",
             f"- Precision: {_pct(training.get('precision'))}, recall: {_pct(training.get('recall'))} "
             "(of the boxes scored 0.5 or more)", "",
-            *figure_table("class", "AP@0.5", ap, "No held-out boxes: no AP per class.")],
+            *figure_table("class", "AP@0.5", per_class, "No held-out boxes: no AP per class.")],
         curve=curve_table(history, [("mAP@0.5", "box_map50"), ("precision", "box_precision"),
                                     ("recall", "box_recall")]),
         usage=[
@@ -58,7 +58,7 @@ def box_model_card(name: str, model, *, training: dict, counts: tuple[pd.Series,
             "```python", "import numpy as np, onnxruntime as ort",
             "session = ort.InferenceSession(\"model.onnx\")",
             "maps = session.run([\"maps\"], {\"images\": images.astype(np.float32)})[0]", "```"],
-        limits=_limits(model, training, per_class, n_eval))
+        limits=_limits(model, training, boxes, n_eval))
     return card.markdown(name, training)
 
 

@@ -16,9 +16,9 @@ __all__ = ["span_model_card"]
 
 
 def span_model_card(name: str, model, *, training: dict, counts: tuple[pd.Series, pd.Series],
-                    f1_per_label: dict, n_eval: int, history: pd.DataFrame) -> str:
+                    per_class: dict, n_eval: int, history: pd.DataFrame) -> str:
     """The card's Markdown. `counts`: (spans per label, texts per annotator) of the labels it
-    learned from; `f1_per_label`: exact-match F1 per label on the held-out data; `n_eval`: its
+    learned from; `per_class`: exact-match F1 per label on the held-out data; `n_eval`: its
     texts."""
     per_label, per_annotator = counts
     config = span_bundle_parts(model.tagger)[0]
@@ -34,7 +34,7 @@ def span_model_card(name: str, model, *, training: dict, counts: tuple[pd.Series
             "and label are all right; one word too many, or the right words with the wrong label, is a "
             "miss)",
             f"- Precision: {_pct(training.get('precision'))}, recall: {_pct(training.get('recall'))}", "",
-            *figure_table("label", "F1", f1_per_label, "No held-out spans: no F1 per label.")],
+            *figure_table("label", "F1", per_class, "No held-out spans: no F1 per label.")],
         curve=curve_table(history, [("span F1", "span_f1"), ("precision", "span_precision"),
                                     ("recall", "span_recall")]),
         usage=[
