@@ -113,6 +113,22 @@ def test_a_confirmed_item_comes_back_only_with_new_evidence(pool, tmp_path, monk
     session.close()
 
 
+def test_a_row_of_the_review_table_is_recorded_as_reviewed_served_or_not(pool, tmp_path, monkeypatch):
+    # A person who reads session.review() and confirms or fixes rows by id was shown them in
+    # review, though the queue never served them one by one (they used to read "manual")
+    session = session_with_labels(pool, tmp_path)
+    ids = pool.item_ids
+    fixed_suspects(monkeypatch, [(ids[0], "0", "8", 3.0), (ids[1], "1", "7", 2.0)])
+    session.review()
+    session.confirm(ids[0])
+    session.label(ids[1], 7)
+    session.label(ids[2], 5)  # not in the review: a relabel keeps the label's own role
+    events = session.store.events().tail(3)
+    assert events[["item_id", "action", "query"]].values.tolist() == [
+        [ids[0], "confirm", "review"], [ids[1], "relabel", "review"], [ids[2], "relabel", "manual"]]
+    session.close()
+
+
 def test_an_undone_review_comes_back(pool, tmp_path, monkeypatch):
     session = session_with_labels(pool, tmp_path)
     ids = pool.item_ids

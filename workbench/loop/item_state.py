@@ -181,12 +181,16 @@ class ItemState:
 
     def role(self, item_id: str, query: str | None, action: str) -> str:
         """The role to record: the one the item was shown in, checked against what this
-        session served (an audit label must come from an audit slot)."""
+        session served (an audit label must come from an audit slot). An item still listed
+        by a queue the person opened (`review()`, `focus()`) was shown in that queue's role,
+        served one by one or not: a confirm of a row of the review table is a review."""
         issued = self.issued.get(item_id, [])
         current = self.roles.get(item_id) if action == "relabel" else None
+        focus = self.session.serving.focuses.serving(item_id)
+        listed = focus.role if focus is not None else None
         if query is None:
-            return current or (issued[-1] if issued else MANUAL)
-        if query in issued or query == current or query == MANUAL:
+            return listed or current or (issued[-1] if issued else MANUAL)
+        if query in issued or query in (current, listed, MANUAL):
             return query
         if issued:
             raise ValueError(f"item {item_id!r} was served as {', '.join(map(repr, issued))}, not as "
