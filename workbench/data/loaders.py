@@ -249,16 +249,31 @@ def _read_images(paths, *, one_shape: bool = True) -> np.ndarray | list[np.ndarr
     shapes are refused, or, without `one_shape`, given as a list of arrays."""
     from PIL import Image
 
-    arrays, shape = [], None
+    arrays, shape, first_deep = [], None, None
     for p in paths:
         try:
             with Image.open(p) as im:
-                im = im.convert("L") if im.mode in ("L", "1", "P", "I", "I;16") else im.convert("RGB")
-                a = np.asarray(im)
+                if im.mode.startswith("I;16") or im.mode in ("I", "F"):
+                    a = np.asarray(im)  # 16-bit (or 32-bit) greys keep their values; "L" clips at 255
+                else:
+                    a = np.asarray(im.convert("L") if im.mode in ("L", "1", "P") else im.convert("RGB"))
+        except Image.DecompressionBombError as e:  # not an OSError: it would escape unnamed
+            raise ValueError(
+                f"cannot read image {p!r}: {e} Pillow refuses images this large as a possible "
+                "decompression bomb; if the file is yours, raise PIL.Image.MAX_IMAGE_PIXELS first"
+            ) from e
         except (OSError, ValueError) as e:
             raise ValueError(
                 f"cannot read image {p!r} ({e}); fix or remove the file, or pass embeddings="
             ) from e
+        deep = a.dtype != np.uint8
+        if first_deep is None:
+            first_deep = deep
+        elif deep != first_deep:  # one scale for the pool: 8-bit pixels / 65535 would be black
+            depth = {True: f"{a.dtype} ({im.mode})", False: "8-bit"}
+            raise ValueError(f"images have mixed bit depths: {p!r} is {depth[deep]} but the first is "
+                             f"{'deeper than 8-bit' if first_deep else '8-bit'}; expected one depth "
+                             "for all (convert them first)")
         if shape is None:
             shape = a.shape
         elif a.shape != shape and one_shape:
@@ -268,6 +283,23 @@ def _read_images(paths, *, one_shape: bool = True) -> np.ndarray | list[np.ndarr
             )
         arrays.append(a)
     return np.stack(arrays) if len({a.shape for a in arrays}) == 1 else arrays
+
+
+def read_scaled(paths, scale: float, *, one_shape: bool = True) -> np.ndarray | list[np.ndarray]:
+    """Image files as a model trained on a pool of them reads them: their pixels divided by
+    the pool's scale (`pixel_scale`), as float32. Files of another bit depth than the pool's
+    are refused (16-bit pixels / 255 are not the same picture)."""
+    read = _read_images(paths, one_shape=one_shape)
+    arrays = [read] if isinstance(read, np.ndarray) else read
+    deep = any(a.dtype != np.uint8 for a in arrays)
+    if deep != (scale == 65535.0) and (deep or scale > 16):  # 0..16 and 0..1 pools came from arrays
+        raise ValueError(f"the image files {first_few([str(p) for p in paths])} are "
+                         f"{'deeper than 8-bit' if deep else '8-bit'}, but the model's images were "
+                         f"divided by {scale:g} ({'16-bit' if scale == 65535.0 else '8-bit'} files); "
+                         "convert the files to the depth it was trained on")
+    if isinstance(read, np.ndarray):
+        return read.astype(np.float32) / scale
+    return [a.astype(np.float32) / scale for a in read]
 
 
 def padded_images(arrays: list) -> tuple[np.ndarray, np.ndarray, float]:
@@ -301,8 +333,7 @@ def padded_images(arrays: list) -> tuple[np.ndarray, np.ndarray, float]:
                          f"over the {MAX_PADDED_BYTES / 2**30:g} GiB a pool of mixed sizes may take; "
                          "split the images into pools of similar sizes, or make the largest ones smaller "
                          "(their boxes with them)")
-    hi = max(float(np.nanmax(a)) for a in arrays)
-    scale = 255.0 if hi > 16 else (16.0 if hi > 1 else 1.0)
+    scale = pixel_scale(np.result_type(*arrays), max(float(np.nanmax(a)) for a in arrays))
     out = np.zeros((len(arrays), height, width) + (() if flat else (c,)), dtype=np.float32)
     for i, a in enumerate(arrays):
         a = a.astype(np.float32) / scale
@@ -324,8 +355,14 @@ def _ragged(X) -> bool:
 def _scale_images(X: np.ndarray, scale: float | None = None) -> tuple[np.ndarray, float]:
     """Images to float32 in [0, 1]; the scale is the pool's max (e.g. 16 for sklearn's
     digits, 255 for 8-bit images), applied to the test split too."""
-    X = X.astype(np.float32)
     if scale is None:
-        hi = float(np.nanmax(X)) if X.size else 1.0
-        scale = 255.0 if hi > 16 else (16.0 if hi > 1 else 1.0)
-    return X / scale, scale
+        scale = pixel_scale(X.dtype, float(np.nanmax(X)) if X.size else 1.0)
+    return X.astype(np.float32) / scale, scale
+
+
+def pixel_scale(dtype, hi: float) -> float:
+    """What a pool's pixels are divided by: 65535 for 16-bit images (by type, or by a value
+    over 255), 255 for 8-bit ones, 16 for scikit-learn's digits, 1 for values in [0, 1]."""
+    if np.dtype(dtype) == np.uint16 or hi > 255:
+        return 65535.0
+    return 255.0 if hi > 16 else (16.0 if hi > 1 else 1.0)

@@ -56,13 +56,16 @@ def _render_image(pool, position: int) -> dict:
         try:
             with Image.open(path) as im:
                 im.load()
-                buf = io.BytesIO()
-                im.convert("RGBA" if im.mode in ("RGBA", "LA", "P") else "RGB").save(buf, "PNG")
                 width, height = im.size
-            png = buf.getvalue()
+                if im.mode.startswith("I;16") or im.mode in ("I", "F"):  # converting would clip at 255
+                    png = image_png(np.asarray(im, np.float32) / (pool.image_scale or 65535.0))
+                else:
+                    buf = io.BytesIO()
+                    im.convert("RGBA" if im.mode in ("RGBA", "LA", "P") else "RGB").save(buf, "PNG")
+                    png = buf.getvalue()
         except FileNotFoundError:
             return {"kind": "error", "reason": f"image file not found: {path}"}
-        except (UnidentifiedImageError, OSError, ValueError) as e:
+        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
             return {"kind": "error", "reason": f"cannot read image {path}: {e}"}
     else:
         image = pool.X[position]

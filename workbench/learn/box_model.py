@@ -124,12 +124,11 @@ class BoxModel:
             return self.signature.features(items), image_sizes(items)
         paths = _paths(items)
         if paths is not None:
-            from workbench.data.loaders import _read_images
+            from workbench.data.loaders import read_scaled
 
             if self.signature.image_scale is None:
                 return self.signature.features(paths), None  # refused there, saying what to pass
-            read = _read_images(paths, one_shape=False)
-            items = [np.asarray(a, dtype=np.float32) / self.signature.image_scale for a in read]
+            items = read_scaled(paths, self.signature.image_scale, one_shape=False)
         if isinstance(items, (list, tuple)) and items and all(isinstance(a, np.ndarray) for a in items):
             return self._padded([self.signature._pixels(a) if a.dtype.kind in "biu" else a for a in items])
         X = self.signature.features(items)

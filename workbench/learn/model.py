@@ -128,13 +128,13 @@ class InputSignature:
 
     def _raw(self, items: list) -> np.ndarray:
         if self.kind == "image":
-            from workbench.data.loaders import _read_images
+            from workbench.data.loaders import read_scaled
 
             if self.image_scale is None:
                 raise ValueError("this model's pool was not read from image files (its pixel "
                                  "scale is unknown); pass an array of shape "
                                  f"(N, {', '.join(map(str, self.shape))}) in [0, 1]")
-            X = _read_images([str(p) for p in items]).astype(np.float32) / self.image_scale
+            X = read_scaled([str(p) for p in items], self.image_scale)
             if X.ndim == 4 and len(self.shape) == 2 and X.shape[-1] == 1:
                 X = X[..., 0]
             return X
