@@ -547,7 +547,7 @@ def _drop(*keys):
 
 MALFORMED = {
     "classes is an object": (_set("classes", value={"0": 0}),
-                             r": classes is \{'0': 0\}; expected a list of class names"),
+                             r": classes is \{'0': 0\}; expected a list of distinct class names"),
     "a class is a list": (_set("classes", 0, value=[0]),
                           r": classes\[0\] is \[0\]; expected a class name"),
     "input is a list": (_set("input", value=[]), r": input is \[\]; expected a JSON object"),
@@ -583,8 +583,12 @@ MALFORMED = {
     "n_features_in is a string": (_set("learner", "n_features_in", value="64"),
                                   r": learner\.n_features_in is '64'; expected a whole number"),
     "learner classes is an object": (_set("learner", "classes", value={}),
-                                     r": learner\.classes is \{\}; expected a list of class names"),
-    "learner knows another class": (_set("learner", "classes", value=[99] * 10),
+                                     r": learner\.classes is \{\}; expected a list of distinct class names"),
+    "classes repeat a name": (_set("classes", value=[0, 0, 2, 3, 4, 5, 6, 7, 8, 9]),
+                              r": classes is \[0, 0, 2, .*\]; expected a list of distinct class names"),
+    "input dtype is object": (_set("input", "dtype", value="object"),
+                              r": input\.dtype is 'object'; expected one of 'float32', 'float64'"),
+    "learner knows another class": (_set("learner", "classes", value=[*range(9), 99]),
                                     r"does not describe a model .*knows classes .*99.* not among"),
     "training is a list": (_set("training", value=[]), r": training is \[\]; expected a JSON object"),
     "round is a string": (_set("training", "round", value="1"),

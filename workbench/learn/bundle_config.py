@@ -82,11 +82,13 @@ SCALE = {"type": "number", "exclusiveMinimum": 0, "maximum": sys.float_info.max,
 PLAIN = {"type": ["string", "number", "boolean", "null"],
          "description": "a string, a number, true, false or null"}
 # true and false were always accepted as class names (Python's bool is an int); kept so
-CLASSES = _list({"type": ["string", "number", "boolean"],
-                 "description": "a class name (a string or a number)"}, "a list of class names")
+# distinct: two outputs of one name would make every prediction of the second read as the first
+CLASS = {"type": ["string", "number", "boolean"], "description": "a class name (a string or a number)"}
+CLASSES = {**_list(CLASS, "a list of distinct class names"), "uniqueItems": True}
 SETTINGS = _object({})  # their names and values are checked against the estimator (learner_state)
 SIZES = _list(_whole(1), "a list of sizes")
-INPUT = _object({"kind": _one_of(("image", "vector", "text", "table")), "shape": SIZES, "dtype": TEXT,
+INPUT = _object({"kind": _one_of(("image", "vector", "text", "table")), "shape": SIZES,
+                 "dtype": _one_of(("float32", "float64")),  # what the features are handed over as
                  "image_scale": _maybe(SCALE),
                  "feature_names": _maybe(_list(TEXT, "a list of column names")),
                  "onnx_input": TEXT, "raw_texts": FLAG},
