@@ -1,8 +1,9 @@
-"""Span labels between annotators (span F1) and out of the workbench (Parquet, CoNLL/IOB)."""
+"""Span labels between annotators (span F1) and out of the workbench (Parquet, CoNLL/IOB,
+spaCy DocBin)."""
 
-import importlib.util
 import json
 import math
+import sys
 
 import datasets as hf  # Hugging Face's (a dev dependency): the reader users have
 import numpy as np
@@ -200,8 +201,28 @@ def test_span_formats_are_refused_for_other_pools_and_unknown_formats(tmp_path):
     session.close()
 
 
-@pytest.mark.skipif(importlib.util.find_spec("spacy") is not None, reason="spaCy is installed")
-def test_docbin_without_spacy_says_how_to_get_it(labeled, tmp_path):
+def test_docbin_holds_every_span_by_code_points_and_the_non_overlapping_ones_as_entities(tmp_path):
+    import spacy
+    from spacy.tokens import DocBin
+
+    texts = ["😀 Bob went to the Bank of Paris.", "Ann left", "nothing"]
+    pool = Pool.from_texts(texts, task="spans", classes=["LOC", "ORG", "PER"], overlapping=True,
+                           embeddings=np.eye(3))
+    session = Session(pool, tmp_path / "s", watch=False)
+    # Bank of Paris (an ORG) holds Paris (a LOC); "nn" is inside a word: widened to "Ann"
+    session.label("0", [(2, 5, "PER"), (18, 31, "ORG"), (26, 31, "LOC")])
+    session.label("1", [(1, 3, "PER")])
+    path = export_labels(session, tmp_path / "out" / "labels.spacy")
+    docs = list(DocBin().from_disk(path).get_docs(spacy.blank("xx").vocab))
+    assert [d.text for d in docs] == texts[:2] and [d.user_data["item_id"] for d in docs] == ["0", "1"]
+    spans = [[(s.start_char, s.end_char, s.label_) for s in d.spans["sc"]] for d in docs]
+    assert spans == [[(2, 5, "PER"), (18, 31, "ORG"), (26, 31, "LOC")], [(0, 3, "PER")]]
+    assert [(e.text, e.label_) for e in docs[0].ents] == [("Bob", "PER"), ("Bank of Paris", "ORG")]
+    session.close()
+
+
+def test_docbin_without_spacy_says_how_to_get_it(labeled, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "spacy", None)  # what `import spacy` meets where it is missing
     with pytest.raises(ImportError, match="pip install spacy"):
         export_labels(labeled, tmp_path / "out" / "labels.spacy")
     assert not (tmp_path / "out").exists()
