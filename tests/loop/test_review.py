@@ -129,6 +129,34 @@ def test_a_row_of_the_review_table_is_recorded_as_reviewed_served_or_not(pool, t
     session.close()
 
 
+def test_an_audit_label_fixed_in_review_stays_in_the_random_sample(pool, tmp_path, monkeypatch):
+    # The audit sample measures accuracy because it is random; dropping the labels people fixed
+    # would leave out exactly the items whose old label was wrong
+    session = Session(pool, tmp_path / "s", watch=False, audit_every=5, learner=logistic_regression())
+    shown = session.peek(40)
+    audit = [q.item_id for q in shown if q.strategy == "audit"]
+    fixed, kept = audit[:2]
+    for q in shown:
+        truth = pool.true_label(q.item_id)
+        session.label(q, (int(truth) + 1) % 10 if q.item_id == fixed else truth)
+    fixed_suspects(monkeypatch, [(fixed, "x", str(pool.true_label(fixed)), 3.0)])
+    session.review()
+    q = session.peek(1)[0]
+    assert (q.item_id, q.strategy) == (fixed, "review")
+    session.label(q, pool.true_label(fixed))  # recorded as what the person did: a relabel in review
+    assert session.store.current_labels().loc[fixed, "query"] == "review"
+    assert {fixed, kept} <= session.item_state.audit_ids() and set(audit) == session.item_state.audit_ids()
+    session.close()
+    reopened = Session(pool, tmp_path / "s", watch=False, audit_every=5, learner=logistic_regression())
+    assert reopened.item_state.audit_ids() == set(audit)
+    reopened.skip(fixed)  # skipped, then labeled anew outside the audit: no longer an audit label
+    reopened.label(fixed, 3)
+    reopened.close()
+    again = Session(pool, tmp_path / "s", watch=False, audit_every=5, learner=logistic_regression())
+    assert again.item_state.audit_ids() == set(audit) - {fixed}
+    again.close()
+
+
 def test_an_undone_review_comes_back(pool, tmp_path, monkeypatch):
     session = session_with_labels(pool, tmp_path)
     ids = pool.item_ids

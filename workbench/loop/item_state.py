@@ -90,6 +90,8 @@ class ItemState:
                     self.audit.add(item_id)
         if session.at is None:
             self.skipped = {i for i in store.skipped() if i in session.pool}
+            # an audit label corrected since (in review, say) is still one of the random sample
+            self.audit |= {i for i in store.began_in(AUDIT) if i in self.labels}
 
     def absorb(self, item_ids: list[str]) -> list[str]:
         """Re-read these items' state from the store; returns those whose state changed."""
@@ -139,10 +141,8 @@ class ItemState:
     def set_label(self, item_id: str, value, role: str) -> None:
         self.labels[item_id] = value
         self.roles[item_id] = role
-        if role == AUDIT:
+        if role == AUDIT:  # a relabel in another role (a fix in review) keeps it an audit label
             self.audit.add(item_id)
-        else:
-            self.audit.discard(item_id)
         self.skipped.discard(item_id)
         self.session.claims.forget([item_id])  # durable now: others see it labeled
         self.version += 1

@@ -144,6 +144,7 @@ class LabelStore(History):
     event = reading.event
     current_labels = scope.current_labels
     confirmations = scope.confirmations
+    began_in = scope.began_in
     skipped = scope.skipped
     states = scope.states
 

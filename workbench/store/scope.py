@@ -76,6 +76,30 @@ def confirmations(store) -> pd.DataFrame:
         return last.loc[stands, columns]
 
 
+def began_in(store, role: str) -> set[str]:
+    """Items whose label began in `role`: since the item was last skipped or removed, its first
+    label (undone ones left out) was given in that role. Relabels carry their own role (a fix
+    made in review), so that a label that began in an audit slot stays an audit label however
+    it is corrected. Items never labeled in `role` cost nothing: only those that ever were are
+    read; an item without a label now may be among them (the caller intersects)."""
+    with store._lock:
+        branch_view(store)  # brings the frontier and the retractions up to date
+        log = reading.log_frame(store)
+        ever = log["item_id"][(log["query"] == role).to_numpy()].unique()
+        if not len(ever):
+            return set()
+        rows = log[views.isin(log["item_id"], ever) & views.isin(log["action"], views.EFFECTIVE)]
+        rows = rows[views.frontier_mask(rows, store._frontier)
+                    | schema.local_mask(rows, store.current_branch, store.store_id)]
+        rows = views.in_order(rows[~views.isin(rows["event_id"], store._retracted)])
+        ended = pd.Series(~views.isin(rows["action"], views.LABELING), index=rows.index)
+        since = ended.groupby(rows["item_id"].to_numpy()).cumsum()  # labels since the last skip/remove
+        last = since.groupby(rows["item_id"].to_numpy()).transform("max")
+        current = rows[(since == last).to_numpy() & ~ended.to_numpy()]
+        first = current.drop_duplicates("item_id", keep="first")
+        return set(first["item_id"][(first["query"] == role).to_numpy()])
+
+
 def skipped(store) -> set[str]:
     """Items whose latest effective event is a skip."""
     with store._lock:
