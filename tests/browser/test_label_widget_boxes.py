@@ -259,9 +259,9 @@ def test_the_models_boxes_are_preannotated_and_enter_accepts_them(server, page):
     state, store = boxes_notebook(server, page, "boxes_model", MODEL_CELL)
     suggestions, size = state["suggestions"], (state["width"], state["height"])
     assert sum(json.loads(s)["boxes"] != [] for s in suggestions.values()) >= 2, suggestions
-    # the round's figure is its mAP@0.5, and review (not built for boxes) is not offered
+    # the round's figure is its mAP@0.5, and review is offered as for classes
     page.locator(f"{WIDGET} .wb-footer", has_text="mAP@0.5").wait_for()
-    assert not page.locator(f"{WIDGET} .wb-review-button").is_visible()
+    assert page.locator(f"{WIDGET} .wb-review-button").is_visible()
 
     def next_with_boxes() -> tuple[str, list]:
         """The next image the model finds boxes in (s skips the others), its boxes pre-annotated."""

@@ -116,9 +116,7 @@ function buildControls(w) {
   const reviewBtn = button("Review labels", null,
     "show the labels that models trained without them doubt, most suspicious first",
     () => { model.send({ type: "review" }); S.flash = REVIEW_FLASH; w.draw(); });
-  reviewBtn.classList.add("wb-review-button");
-  // review() is built for classes (one per item, or sets), not yet for spans or boxes
-  reviewBtn.hidden = w.isSpans() || w.isBoxes();
+  reviewBtn.classList.add("wb-review-button");  // every task: spans and boxes review their parts
   els.footer.append(els.model, retrainBtn, reviewBtn, everyLabel);
   return buttons;
 }
