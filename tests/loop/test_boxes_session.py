@@ -118,22 +118,6 @@ def test_suspects_rank_wrong_classes_and_missed_objects_high(data, tmp_path):
     session.close()
 
 
-def test_parts_not_built_for_boxes_say_so(data, tmp_path):
-    pool, test = data
-    session = labeled_session(pool, test, tmp_path / "store", 12)
-    with pytest.raises(ValueError, match="not available for a 'boxes' session"):
-        session.map()
-    # and what is built for boxes is named (session.export: tests/loop/test_boxes_export_model.py;
-    # review: tests/loop/test_review_spans_boxes.py; suggestions accepted in bulk:
-    # tests/loop/test_accept_parts.py)
-    with pytest.raises(ValueError, match=r"and the model bundled \(session.export, workbench.load_model\)"):
-        session.map()
-    with pytest.raises(ValueError, match=r"reviewed \(review\(\)\), suggestions accepted in bulk "
-                                         r"\(accept_suggestions\(\)\)"):
-        session.map()
-    session.close()
-
-
 def test_bad_learner_and_strategy_are_named(data, tmp_path):
     pool, test = data
     from sklearn.linear_model import LogisticRegression

@@ -169,25 +169,13 @@ def test_audit_texts_score_a_session_without_a_test_pool(data, tmp_path):
     session.close()
 
 
-def test_what_spans_do_not_have_yet_says_so(data, tmp_path):
-    pool, test = data
+def test_a_strategy_or_learner_that_does_not_fit_spans_is_named(data, tmp_path):
+    pool, _ = data
     with pytest.raises(ValueError, match="unknown strategy 'margin' for a 'spans' pool"):
         Session(pool, tmp_path / "a", strategy="margin", watch=False)
     from workbench import logistic_regression
     with pytest.raises(ValueError, match="needs a learner that tags spans"):
         Session(pool, tmp_path / "b", learner=logistic_regression(), watch=False)
-    session = Session(pool, tmp_path / "c", test=test, watch=False)
-    for item_id in pool.item_ids[:12]:
-        session.label(item_id, pool.true_label(item_id))
-    session.retrain()
-    with pytest.raises(ValueError, match="not available for a 'spans' session"):
-        session.map()
-    # what is built is named (review: test_review_spans_boxes.py; suggestions accepted in bulk:
-    # test_accept_parts.py)
-    with pytest.raises(ValueError, match=r"cleaned \(suspects\(\)\), reviewed \(review\(\)\), "
-                                         r"suggestions accepted in bulk \(accept_suggestions\(\)\)"):
-        session.map()
-    session.close()
 
 
 def test_the_entities_set_is_offline_exact_and_keeps_the_test_names_out_of_the_pool():

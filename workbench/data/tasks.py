@@ -143,24 +143,3 @@ def versioned_parts(value: str, field: str, version: int, example: str) -> list:
                              f"schema version {version} has no others")
         return data[field]
     return data
-
-
-def not_yet(task: str, what: str) -> None:
-    """Refuse, by name, a part of the workbench this version has not built for `task` (text
-    spans, image boxes): a ValueError that says so, instead of an answer computed as if labels
-    were classes."""
-    if task == BOXES:
-        raise ValueError(f"{what} is not available for a 'boxes' session in this version: boxes are "
-                         "labeled, trained on (a light detector), queued, scored (mAP@0.5), cleaned "
-                         "(suspects()), reviewed (review()), suggestions accepted in bulk "
-                         "(accept_suggestions()), diffed, merged, compared between annotators, "
-                         "exported (session.export_labels: Parquet, COCO, YOLO), simulated "
-                         "(workbench.simulate) and the model bundled (session.export, "
-                         "workbench.load_model)")
-    if task == SPANS:
-        raise ValueError(f"{what} is not available for a 'spans' session in this version: spans are "
-                         "labeled, trained on, queued, scored (span F1), cleaned (suspects()), "
-                         "reviewed (review()), suggestions accepted in bulk (accept_suggestions()), "
-                         "diffed, merged, compared between annotators, exported "
-                         "(session.export_labels), simulated (workbench.simulate) and the model "
-                         "bundled (session.export, workbench.load_model)")

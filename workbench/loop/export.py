@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from workbench.data.tasks import BOXES, MULTI_LABEL, SINGLE, SPANS, indicator, not_yet
+from workbench.data.tasks import BOXES, MULTI_LABEL, SINGLE, SPANS, indicator
 from workbench.learn.bundle import write_bundle
 from workbench.learn.metrics import multi_label_scores
 from workbench.learn.metrics import scores as metric_scores
@@ -117,7 +117,6 @@ CHECKS = {SPANS: exportable}
 def writer_of(task: str):
     """The bundle writer of `task`; a ValueError saying so for a task without bundles."""
     if task not in WRITERS:
-        not_yet(task, "a model bundle (export())")
         raise ValueError(f"a model bundle (export()) is not available for a {task!r} session")
     return WRITERS[task]
 

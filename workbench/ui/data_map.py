@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import altair as alt
 
-from workbench.data.tasks import not_yet
 from workbench.ui import map_chart
 from workbench.ui.map_chart import COLORS
 from workbench.ui.map_projection import (
@@ -51,7 +50,6 @@ def data_map(session, color: str = "label", method: str = "auto",
     learner sees)."""
     if color not in COLORS:
         raise ValueError(f"color must be one of {COLORS}, got {color!r}")
-    not_yet(getattr(session, "task", "single"), "the map (map())")
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     sample = MAX_POINTS if sample is None else int(sample)

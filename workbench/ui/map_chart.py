@@ -22,6 +22,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from workbench.ui import map_parts
 from workbench.ui.map_projection import METHOD_NAMES, Projection, fixed_order, flat
 
 COLORS = ("label", "prediction", "uncertainty", "suspicion")
@@ -63,16 +64,20 @@ def points(session, positions, xy, projection: Projection, color: str) -> pd.Dat
     unlabeled = _unlabeled_name(names)
     ids = np.asarray(pool.item_ids, dtype=object)[positions]
     labels = session.labels
-    sets = _is_multi_label(session)
+    sets, parts = _is_multi_label(session), map_parts.is_parts(session)
+    text = (lambda v: map_parts.classes_text(session, v)) if parts else _set_text if sets else str
     frame = pd.DataFrame({"item_id": ids, "x": xy[:, 0].astype(float), "y": xy[:, 1].astype(float),
-                          "label": [(_set_text(labels[i]) if sets else str(labels[i])) if i in labels
-                                    else unlabeled for i in ids]})
+                          "label": [text(labels[i]) if i in labels else unlabeled for i in ids]})
     proba = session.pool_proba(positions)
     if color in ("prediction", "uncertainty") and proba is None:
         raise ValueError(f"color={color!r} needs a trained model and there is none yet: label a few "
                          "items of at least two classes and call session.retrain() first")
     if proba is None:
         frame["prediction"] = "no model yet"
+    elif parts:  # the classes of the suggested spans or boxes; the queue's own measure
+        frame["prediction"] = map_parts.predictions(session, positions)
+        if color == "uncertainty":
+            frame["uncertainty"], frame.attrs["measure"] = map_parts.uncertainty(session, positions)
     elif sets:  # each class's own probability: the set at the learner's threshold, and the
         # mean over classes of 1 - |2p - 1| (what diverse_uncertainty ranks by)
         threshold = getattr(session.learner, "threshold", 0.5)
@@ -105,12 +110,12 @@ def _suspicion(session) -> pd.Series:
     else:
         table = find()
     table = pd.DataFrame(table)
-    if {"item_id", "class", "suspicion"} <= set(table.columns):  # sets: an item's worst decision
-        table = table.groupby("item_id", as_index=False)["suspicion"].max().rename(
-            columns={"suspicion": "score"})
+    if "score" not in table.columns:  # sets, spans and boxes: a row per decision or part
+        table = table.rename(columns={"suspicion": "score"})
     if not {"item_id", "score"} <= set(table.columns):
         raise RuntimeError(f"suspects() must return item_id and score columns, got {list(table.columns)}")
-    return pd.Series(table["score"].astype(float).to_numpy(), index=table["item_id"].astype(str))
+    # one row per item: its worst (a set's class, a span or box; one row already for classes)
+    return table["score"].astype(float).groupby(table["item_id"].astype(str)).max()
 
 
 def _is_multi_label(session) -> bool:
@@ -151,7 +156,7 @@ def chart(session, frame: pd.DataFrame, projection: Projection, color: str, *,
         f"coloured by {color} ({shown})",
         subtitle=["drag a rectangle, then session.queue_from(chart) serves those items next"],
         anchor="start")
-    sets = _is_multi_label(session)
+    sets = _is_multi_label(session) or map_parts.is_parts(session)  # colours: the texts there are
     if color == "label":
         unlabeled = _unlabeled_name(names)
         shown = sorted(set(frame["label"]) - {unlabeled}) if sets else names  # sets: those seen
@@ -161,6 +166,9 @@ def chart(session, frame: pd.DataFrame, projection: Projection, color: str, *,
         shown = sorted(set(frame["prediction"])) if sets else names
         colour = alt.Color("prediction:N", title="prediction",
                            scale=alt.Scale(domain=shown, range=_palette(len(shown))))
+    elif color == "uncertainty" and map_parts.is_parts(session):  # entropies have no upper bound
+        colour = alt.Color("uncertainty:Q", title=frame.attrs.get("measure", "uncertainty"),
+                           scale=alt.Scale(scheme="viridis", domainMin=0))
     elif color == "uncertainty":
         colour = alt.Color("uncertainty:Q", title="uncertainty",
                            scale=alt.Scale(scheme="viridis", domain=[0, 1 if sets else 1 - 1 / len(names)]))

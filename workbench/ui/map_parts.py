@@ -1,0 +1,43 @@
+"""The map's colours for spans and boxes, where an item's label is a list of parts: its label
+and the model's prediction as the classes among the parts ("LOC, PER"; "(none)": no part), and
+its uncertainty as the measure the queue ranks by (the strategy's, or the first the learner
+gives when the queue is random)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from workbench.data.tasks import BOXES, SPANS
+
+__all__ = ["classes_text", "is_parts", "predictions", "uncertainty"]
+
+
+def is_parts(session) -> bool:
+    return getattr(session, "task", "single") in (SPANS, BOXES)
+
+
+def classes_text(session, parts) -> str:
+    """The classes among an item's parts, each once, in the session's class order."""
+    order = {str(c): k for k, c in enumerate(session.class_names)}
+    found = sorted({str(p.label) for p in parts}, key=lambda c: (order.get(c, len(order)), c))
+    return ", ".join(found) or "(none)"
+
+
+def predictions(session, positions) -> list[str]:
+    """What the model suggests for these pool items (what the widget pre-annotates), as text."""
+    from workbench.loop import suggest_parts
+
+    suggestions, _ = suggest_parts.proposals(session, session.rounds.model, positions)
+    return [classes_text(session, s) for s in suggestions]
+
+
+def uncertainty(session, positions) -> tuple[np.ndarray, str]:
+    """(the queue's measure for these items, from the model trained on people's labels alone;
+    its name)."""
+    if session.task == SPANS:
+        from workbench.learn.token_tagger import UNCERTAINTY
+    else:
+        from workbench.learn.box_detector import UNCERTAINTY
+    column = UNCERTAINTY.index(session.strategy_name) if session.strategy_name in UNCERTAINTY else 0
+    scores = np.asarray(session.pool_proba(positions, labels_only=True), dtype=float)
+    return scores[:, column], UNCERTAINTY[column]
