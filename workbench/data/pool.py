@@ -26,6 +26,7 @@ from workbench.data.spans import ground_truth_spans
 from workbench.data.tasks import (
     BOXES,
     MULTI_LABEL,
+    PARTS,
     SINGLE,
     SPANS,
     check_task,
@@ -144,7 +145,7 @@ class Pool:
         elif image_sizes is not None:
             raise ValueError(f"image_sizes (images of different sizes) are for task='boxes'; a {task!r} "
                              "pool's learners read images of one size - resize them first")
-        y, found = (y, classes) if task in (SPANS, BOXES) else _ground_truth(y, task, "y")
+        y, found = (y, classes) if task in PARTS else _ground_truth(y, task, "y")
         if y is not None and y.shape[0] != n:
             raise ValueError(f"labels y have {y.shape[0]} entries but the pool has {n} items")
         if classes is None and y is not None:

@@ -18,6 +18,13 @@ import numpy as np
 
 SINGLE, MULTI_LABEL, SPANS, BOXES = "single", "multi_label", "spans", "boxes"
 TASKS = (SINGLE, MULTI_LABEL, SPANS, BOXES)
+PARTS = (SPANS, BOXES)  # the tasks whose label is a list of parts: spans of a text, boxes of an image
+
+
+def is_parts(session) -> bool:
+    """Whether a session's (or a pool's) label is a list of parts: the spans of a text, the boxes
+    of an image."""
+    return getattr(session, "task", SINGLE) in PARTS
 BUILT = TASKS
 
 

@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from workbench.data.tasks import is_parts
 from workbench.loop import review_parts, suggest_parts
 from workbench.loop.acting import item_and_role
-from workbench.loop.review_parts import is_parts
 
 log = logging.getLogger(__name__)
 

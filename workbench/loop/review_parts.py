@@ -32,11 +32,6 @@ COLUMNS = ["item_id", "given", "suggested", "score", "confidence", "doubts", "re
 LEFT_OUT = "left out"  # the `kind` of a part the labels leave out (both suspects tables)
 
 
-def is_parts(session) -> bool:
-    """Whether a label is a list of parts: the spans of a text, the boxes of an image."""
-    return session.task in (SPANS, BOXES)
-
-
 def doubts(table: pd.DataFrame) -> pd.DataFrame:
     """The rows of a spans or boxes suspects table the held-out model disagrees with, in its
     order (most suspicious first)."""

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from workbench.data.tasks import BOXES, MULTI_LABEL, SPANS, indicator
+from workbench.data.tasks import BOXES, MULTI_LABEL, PARTS, SPANS, indicator
 from workbench.learn.learners import features_for
 from workbench.learn.metrics import accuracy_headline, accuracy_interval
 from workbench.learn.metrics import scores as metric_scores
@@ -215,7 +215,7 @@ class Rounds:
     def fit(self, labels: dict, audit: set[str], round_: int) -> tuple[RoundModel, dict]:
         """A fresh learner fitted on the labels (less the audit ones), and its history row."""
         session = self.session
-        if session.task in (SPANS, BOXES):  # a tagger or a detector: loop/span_rounds.py, box_rounds.py
+        if session.task in PARTS:  # a tagger or a detector: loop/span_rounds.py, box_rounds.py
             tagger, uncertainty, predictor, train_ids, row = (span_rounds if session.task == SPANS else
                                                               box_rounds).fit(session, labels, audit, round_)
             return RoundModel(tagger, uncertainty, uncertainty, train_ids, list(labels), round_, False,

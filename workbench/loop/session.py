@@ -38,7 +38,7 @@ import threading
 
 from workbench.data.jobs import connect
 from workbench.data.pool import Pool
-from workbench.data.tasks import BOXES, MULTI_LABEL, SPANS
+from workbench.data.tasks import BOXES, MULTI_LABEL, PARTS, SPANS
 from workbench.learn.head import LightHead
 from workbench.learn.learners import make_learner
 from workbench.learn.model import InputSignature
@@ -88,8 +88,8 @@ class Session:
         # A model trained elsewhere (a bundle, a registry name): round 0, see loop/start_from.py
         start, classes = open_start(start_from, pool, classes) if start_from is not None else (None, classes)
         # one kind of span, or of object, is a task
-        if not classes or (len(classes) < 2 and pool.task not in (SPANS, BOXES)):
-            least = "one class" if pool.task in (SPANS, BOXES) else "two classes"
+        if not classes or (len(classes) < 2 and pool.task not in PARTS):
+            least = "one class" if pool.task in PARTS else "two classes"
             raise ValueError(
                 f"a {pool.task!r} session needs at least {least}, got {classes!r}; pass "
                 "classes=[...] when the pool has no ground truth"

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.data.pool import Pool
-from workbench.data.tasks import BOXES, MULTI_LABEL, SPANS
+from workbench.data.tasks import MULTI_LABEL, PARTS
 from workbench.loop.rounds import SCORED_BY
 from workbench.loop.session import Session
 
@@ -72,7 +72,7 @@ def simulate(pool: Pool, *, strategy=None, learner=None, budget: int = 200, batc
         train, test = pool, (pool.X_test, pool.y_test)
     else:
         train, test = pool.train_test_split(test_size, seed=seed)
-        if pool.task not in (SPANS, BOXES):  # a tagger or detector is scored on a Pool
+        if pool.task not in PARTS:  # a tagger or detector is scored on a Pool
             test = (test.X, test.y)
     for name, value in (("budget", budget), ("batch", batch), ("initial", initial)):
         if int(value) < 1:

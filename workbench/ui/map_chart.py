@@ -22,7 +22,9 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from workbench.data.tasks import is_parts
 from workbench.ui import map_parts
+from workbench.ui.label_payload import is_multi_label
 from workbench.ui.map_projection import METHOD_NAMES, Projection, fixed_order, flat
 
 COLORS = ("label", "prediction", "uncertainty", "suspicion")
@@ -64,7 +66,7 @@ def points(session, positions, xy, projection: Projection, color: str) -> pd.Dat
     unlabeled = _unlabeled_name(names)
     ids = np.asarray(pool.item_ids, dtype=object)[positions]
     labels = session.labels
-    sets, parts = _is_multi_label(session), map_parts.is_parts(session)
+    sets, parts = is_multi_label(session), is_parts(session)
     text = (lambda v: map_parts.classes_text(session, v)) if parts else _set_text if sets else str
     frame = pd.DataFrame({"item_id": ids, "x": xy[:, 0].astype(float), "y": xy[:, 1].astype(float),
                           "label": [text(labels[i]) if i in labels else unlabeled for i in ids]})
@@ -118,10 +120,6 @@ def _suspicion(session) -> pd.Series:
     return table["score"].astype(float).groupby(table["item_id"].astype(str)).max()
 
 
-def _is_multi_label(session) -> bool:
-    return getattr(session, "task", "single") == "multi_label"
-
-
 def _set_text(classes) -> str:
     """A multi-label item's classes as the map shows them: "3, odd", or "(none)"."""
     return ", ".join(str(c) for c in classes) or "(none)"
@@ -156,7 +154,7 @@ def chart(session, frame: pd.DataFrame, projection: Projection, color: str, *,
         f"coloured by {color} ({shown})",
         subtitle=["drag a rectangle, then session.queue_from(chart) serves those items next"],
         anchor="start")
-    sets = _is_multi_label(session) or map_parts.is_parts(session)  # colours: the texts there are
+    sets = is_multi_label(session) or is_parts(session)  # colours: the texts there are
     if color == "label":
         unlabeled = _unlabeled_name(names)
         shown = sorted(set(frame["label"]) - {unlabeled}) if sets else names  # sets: those seen
@@ -166,7 +164,7 @@ def chart(session, frame: pd.DataFrame, projection: Projection, color: str, *,
         shown = sorted(set(frame["prediction"])) if sets else names
         colour = alt.Color("prediction:N", title="prediction",
                            scale=alt.Scale(domain=shown, range=_palette(len(shown))))
-    elif color == "uncertainty" and map_parts.is_parts(session):  # entropies have no upper bound
+    elif color == "uncertainty" and is_parts(session):  # entropies have no upper bound
         colour = alt.Color("uncertainty:Q", title=frame.attrs.get("measure", "uncertainty"),
                            scale=alt.Scale(scheme="viridis", domainMin=0))
     elif color == "uncertainty":

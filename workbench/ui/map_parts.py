@@ -7,13 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from workbench.data.tasks import BOXES, SPANS
+from workbench.data.tasks import SPANS
 
-__all__ = ["classes_text", "is_parts", "predictions", "uncertainty"]
-
-
-def is_parts(session) -> bool:
-    return getattr(session, "task", "single") in (SPANS, BOXES)
+__all__ = ["classes_text", "predictions", "uncertainty"]
 
 
 def classes_text(session, parts) -> str:
