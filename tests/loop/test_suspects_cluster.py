@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from workbench import Session, datasets, logistic_regression
+from workbench import Pool, Session, datasets, logistic_regression
 from workbench.data.jobs import ClusterJobFailed
 from workbench.loop.cleaning import cross_fit
 
@@ -73,6 +73,25 @@ def test_a_learner_without_unlabeled_rows_or_graph_folds_on_the_cluster_too(clie
                             watch=False))
     a, b = cross_fit(here, passes=1), cross_fit(there, passes=1)
     np.testing.assert_allclose(b.proba, a.proba, atol=1e-6)
+    here.close()
+    there.close()
+
+
+def test_multi_label_suspects_fold_on_the_cluster_with_the_same_table(client, digits, tmp_path):
+    # sets of a digit and its parity, every 10th with the parity wrong: decisions to doubt
+    sets = [[str(y), "odd" if (y % 2) != (i % 10 == 0) else "even"] for i, y in enumerate(digits.y)]
+    pool = Pool.from_arrays(digits.X, sets, task="multi_label")
+    here = Session(pool, tmp_path / "here", watch=False)
+    there = Session(pool, tmp_path / "there", cluster=client, watch=False)
+    for session in (here, there):
+        session.label_many({i: pool.true_label(i) for i in pool.item_ids[:150]})
+    a, b = here.suspects(), there.suspects()
+    assert list(zip(b.item_id, b["class"])) == list(zip(a.item_id, a["class"]))  # the same ranking
+    np.testing.assert_allclose(b.p_held_out, a.p_held_out, atol=1e-6)
+    wrong = {pool.item_ids[i] for i in range(0, 150, 10)}
+    top = set(b.item_id[b["class"].isin(["odd", "even"])][:len(wrong)])
+    # chance: 15 of the 300 parity decisions' items, x 2 decisions each: 1.5 in the top 15
+    assert len(wrong & top) >= 5
     here.close()
     there.close()
 

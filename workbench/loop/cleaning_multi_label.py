@@ -8,8 +8,8 @@ p, where p is the held-out probability that the class applies. The table lists e
 (item, class) decision, most suspicious first, so the top rows are what to look at: "item 12
 lacks 'sport' (held-out p 0.97)".
 
-The folds run in this process (the single-label `suspects()` can run its folds on a Dask
-cluster; this one does not yet).
+The folds run as the single-label ones do (workbench.loop.cleaning_folds): here, one after
+the other, or on the session's Dask cluster as one task each, with the same probabilities.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
+from workbench.data.jobs import map_parts
 from workbench.data.tasks import LabelSet, indicator
 from workbench.learn.learners import features_for
-from workbench.learn.model import aligned, class_columns
+from workbench.loop.cleaning_folds import WHAT, FoldJob, run_fold
 
 COLUMNS = ["item_id", "class", "given", "p_held_out", "suspicion", "label", "suggested", "fold"]
 
@@ -45,11 +46,15 @@ def multi_label_suspects(session, k: int | None = None, *, folds: int = 5) -> pd
     X = session.inputs.features()[session.pool.positions(item_ids)]
     fold = np.random.default_rng(session.seed).permutation(len(item_ids)) % folds
     proba = np.zeros(Y.shape)
-    for f in range(folds):
-        held = fold == f
-        learner = clone(session.learner).fit(features_for(session.learner, X[~held]), Y[~held])
-        raw = learner.predict_proba(features_for(learner, X[held]))
-        proba[held] = aligned(raw, class_columns(learner.classes_, names), len(names), dtype=np.float64)
+    # one FoldJob per fold (the labeled rows only: a multi-label learner takes no graph)
+    jobs = [FoldJob(clone(session.learner), features_for(session.learner, X[fold != f]), Y[fold != f], {},
+                    features_for(session.learner, X[fold == f]), 0, list(names), np.flatnonzero(fold == f),
+                    f, folds, 1) for f in range(folds)]
+    client = getattr(session, "cluster", None)
+    done = (map(run_fold, jobs) if client is None
+            else map_parts(run_fold, jobs, cluster=client, what=WHAT))
+    for job, p in zip(jobs, done):
+        proba[job.held] = p
     given = Y.astype(bool)
     suspicion = np.where(given, 1 - proba, proba)
     rows, columns = np.divmod(np.arange(Y.size), Y.shape[1])
