@@ -267,6 +267,12 @@ def test_agreement_on_sets_counts_a_near_miss_as_near(tmp_path):
     near = agreement(store.events(), sets=True).alpha
     exact = agreement(store.events()).alpha  # nominal: a set is one value among others
     assert exact < near < 1  # nominal alpha counts the near miss as a whole disagreement
+    # kappa class by class: 7 classes agree exactly (kappa 1); "big" was given to i2 and i4 by
+    # ann, to i4 by bob: agreement 4/5, chance 0.4 x 0.2 + 0.6 x 0.8 = 0.56, kappa 0.24 / 0.44
+    pair = agreement(store.events(), sets=True).pairs.iloc[0]
+    assert pair["class_kappa"] == pytest.approx((7 + 0.24 / 0.44) / 8)
+    assert pair["cohen_kappa"] < pair["class_kappa"]  # whole sets: the near miss is a miss
+    assert "class_kappa" not in agreement(store.events()).pairs  # classes: nothing to split
 
 
 def test_a_label_written_outside_a_session_does_not_lock_the_store(pool, tmp_path, caplog):

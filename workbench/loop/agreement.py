@@ -10,7 +10,9 @@ opinion). From the annotations:
 - Krippendorff's alpha over everyone, nominal level (the `krippendorff` package); for the
   sets of a multi-label store, with the MASI distance (Passonneau 2006) between two sets, so
   that ["odd", "big"] against ["odd"] counts as a near miss, not as a different label (kappa
-  and the consensus still compare whole sets);
+  and the consensus still compare whole sets); and for each pair, `class_kappa`: Cohen's kappa
+  of each class's yes/no decision over the items both labeled, averaged over the classes
+  either of them used (a class nobody used, or everyone used on every item, has no kappa);
 - each annotator's agreement with the consensus of the others (the majority label of the
   other annotators of the item; items without a majority are left out);
 - the items whose annotations disagree: the adjudication queue (`Session.adjudicate()`).
@@ -52,6 +54,7 @@ from workbench.store import views
 
 ADJUDICATION = "adjudication"
 PAIR_COLUMNS = ["annotator_a", "annotator_b", "n_items", "cohen_kappa"]
+SET_COLUMNS = ["class_kappa"]  # of each pair of a multi-label store, after those of every task
 PER_COLUMNS = ["annotator", "n_items", "agreement_with_consensus"]
 DISAGREEMENT_COLUMNS = ["item_id", "labels", "n_annotators"]
 log = logging.getLogger(__name__)
@@ -92,8 +95,8 @@ def masi_metric(values: list[str]):
 class Agreement:
     """Agreement figures for a team (see the module doc)."""
 
-    pairs: pd.DataFrame          # annotator_a, annotator_b, n_items, cohen_kappa (+ span_f1,
-                                 # or box_f1 and mean_iou)
+    pairs: pd.DataFrame          # annotator_a, annotator_b, n_items, cohen_kappa (+ class_kappa
+                                 # for sets, span_f1 for spans, or box_f1 and mean_iou)
     alpha: float                 # Krippendorff's alpha (nominal), NaN with too few overlaps
                                  # and for spans and boxes
     n_items: int                 # items labeled by two or more annotators
@@ -139,7 +142,8 @@ def _class_agreement(table: pd.DataFrame, *, sets: bool) -> Agreement:
         kappa = (cohen_kappa_score(both[a], both[b]) if len(both) >= 2 and
                  (both[a].nunique() > 1 or both[b].nunique() > 1) else np.nan)
         pairs.append({"annotator_a": a, "annotator_b": b, "n_items": len(both),
-                      "cohen_kappa": float(kappa)})
+                      "cohen_kappa": float(kappa),
+                      **({"class_kappa": class_kappa(both[a], both[b])} if sets else {})})
     alpha = np.nan
     if len(shared) >= 2 and shared.stack().nunique() > 1:
         values = sorted(shared.stack().unique())
@@ -158,8 +162,25 @@ def _class_agreement(table: pd.DataFrame, *, sets: bool) -> Agreement:
         per.append({"annotator": annotator, "n_items": len(mine),
                     "agreement_with_consensus": float(np.mean(agree)) if agree else np.nan})
     split = shared[shared.apply(lambda row: row.dropna().nunique() > 1, axis=1)]
-    return Agreement(pd.DataFrame(pairs, columns=PAIR_COLUMNS), alpha, len(shared),
-                     pd.DataFrame(per, columns=PER_COLUMNS), _disagreements(split))
+    return Agreement(pd.DataFrame(pairs, columns=PAIR_COLUMNS + (SET_COLUMNS if sets else [])), alpha,
+                     len(shared), pd.DataFrame(per, columns=PER_COLUMNS), _disagreements(split))
+
+
+def class_kappa(a: pd.Series, b: pd.Series) -> float:
+    """The mean over classes of Cohen's kappa between two annotators' yes/no decisions of each
+    class (set labels as the store holds them, JSON lists), over the classes where the kappa
+    is defined (both answered both ways between them); NaN with fewer than 2 items or none."""
+    from sklearn.metrics import cohen_kappa_score
+
+    if len(a) < 2:
+        return np.nan
+    sets_a, sets_b = [set(json.loads(v)) for v in a], [set(json.loads(v)) for v in b]
+    kappas = []
+    for c in sorted(set().union(*sets_a, *sets_b), key=str):
+        yes_a, yes_b = [c in x for x in sets_a], [c in x for x in sets_b]
+        if len(set(yes_a) | set(yes_b)) > 1:  # a class both always (or never) give has no kappa
+            kappas.append(cohen_kappa_score(yes_a, yes_b))
+    return float(np.mean(kappas)) if kappas else np.nan
 
 
 def _disagreements(split: pd.DataFrame) -> pd.DataFrame:
