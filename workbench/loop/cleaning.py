@@ -77,7 +77,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.learn.queue import AUDIT
-from workbench.loop.cleaning_folds import one_pass
+from workbench.loop.cleaning_folds import check_folds, one_pass
 
 __all__ = ["CrossFit", "METHODS", "cross_fit", "suspicion", "suspects"]
 
@@ -196,8 +196,7 @@ def _confident_issues(proba, given) -> np.ndarray:
 
 def cross_fit(session, *, folds: int = 5, passes: int = 3) -> CrossFit:
     """Out-of-sample probabilities of the session's labeled items (see the module doc)."""
-    if isinstance(folds, bool) or not isinstance(folds, numbers.Integral) or folds < 2:
-        raise ValueError(f"folds must be an int of at least 2, got {folds!r}")
+    check_folds(folds)
     if isinstance(passes, bool) or not isinstance(passes, numbers.Integral) or passes < 1:
         raise ValueError(f"passes must be an int of at least 1, got {passes!r}")
     folds, passes = int(folds), int(passes)

@@ -25,8 +25,6 @@ slips. The folds run in this process.
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
@@ -35,6 +33,7 @@ from workbench.data.box_crops import crops
 from workbench.data.box_scores import iou
 from workbench.data.boxes import Box, image_size
 from workbench.loop.box_rounds import images, own_detections
+from workbench.loop.cleaning_folds import labeled_for_folds
 
 COLUMNS = ["item_id", "kind", "x", "y", "w", "h", "given", "suggested", "iou", "p_held_out",
            "suspicion", "fold"]
@@ -52,14 +51,7 @@ def box_suspects(session, k: int | None = None, *, folds: int = 5) -> pd.DataFra
     overlap; `p_held_out` the crop classifier's probability of the given class (given), or the
     detector's score for an object there (left out); `suspicion` as the module doc says;
     `fold` the fold the image was held out in."""
-    if isinstance(folds, bool) or not isinstance(folds, numbers.Integral) or folds < 2:
-        raise ValueError(f"folds must be an int of at least 2, got {folds!r}")
-    labels = session.labels
-    item_ids = list(labels)
-    if len(item_ids) < 2 * folds:
-        raise ValueError(f"suspects() needs at least {2 * folds} labeled images to cross-fit over "
-                         f"{folds} folds (each is scored by a detector trained without it); the "
-                         f"session has {len(item_ids)}")
+    labels, item_ids = labeled_for_folds(session, folds, items="labeled images", scorer="a detector")
     pool = session.pool
     positions = pool.positions(item_ids)
     fold = np.random.default_rng(session.seed).permutation(len(item_ids)) % folds

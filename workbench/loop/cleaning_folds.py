@@ -29,6 +29,7 @@ in benchmarks/suspects_cluster.py.
 from __future__ import annotations
 
 import inspect
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,7 +40,7 @@ from workbench.learn.learners import features_for
 from workbench.learn.model import aligned, class_columns
 from workbench.learn.threads import limit_threads
 
-__all__ = ["FoldJob", "one_pass", "run_fold"]
+__all__ = ["FoldJob", "check_folds", "labeled_for_folds", "one_pass", "run_fold"]
 
 WHAT = "suspects folds"  # the job's name in messages, task keys and the dashboard
 
@@ -67,6 +68,27 @@ class FoldJob:
         """For error messages: which fold could not finish."""
         return (f"fold {self.fold + 1} of {self.folds} (pass {self.pass_number}, "
                 f"{len(self.held)} held-out labels)")
+
+
+def check_folds(folds) -> int:
+    """`folds` as an int, once it is a whole number of at least 2."""
+    if isinstance(folds, bool) or not isinstance(folds, numbers.Integral) or folds < 2:
+        raise ValueError(f"folds must be an int of at least 2, got {folds!r}")
+    return int(folds)
+
+
+def labeled_for_folds(session, folds, *, items: str, scorer: str) -> tuple[dict, list[str]]:
+    """(the session's labels, their item ids), once `folds` is a whole number of at least 2
+    and there are 2 labels a fold; else a ValueError that says how many `items` (e.g.
+    "labeled texts") it needs, each scored by a `scorer` ("a tagger") trained without it."""
+    folds = check_folds(folds)
+    labels = session.labels
+    item_ids = list(labels)
+    if len(item_ids) < 2 * folds:
+        raise ValueError(f"suspects() needs at least {2 * folds} {items} to cross-fit over {folds} folds "
+                         f"(each is scored by {scorer} trained without it); the session has "
+                         f"{len(item_ids)}")
+    return labels, item_ids
 
 
 def run_fold(job: FoldJob) -> np.ndarray:

@@ -14,8 +14,6 @@ the other, or on the session's Dask cluster as one task each, with the same prob
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
@@ -23,7 +21,7 @@ from sklearn.base import clone
 from workbench.data.jobs import map_parts
 from workbench.data.tasks import LabelSet, indicator
 from workbench.learn.learners import features_for
-from workbench.loop.cleaning_folds import WHAT, FoldJob, run_fold
+from workbench.loop.cleaning_folds import WHAT, FoldJob, labeled_for_folds, run_fold
 
 COLUMNS = ["item_id", "class", "given", "p_held_out", "suspicion", "label", "suggested", "fold"]
 
@@ -34,14 +32,8 @@ def multi_label_suspects(session, k: int | None = None, *, folds: int = 5) -> pd
     probability a model trained without the item gives the class, `suspicion` how far that
     is from the label (1 - p for a given class, p for a missing one), `label` the item's
     set as given, `suggested` the held-out model's set, `fold` the fold it was held out in."""
-    if isinstance(folds, bool) or not isinstance(folds, numbers.Integral) or folds < 2:
-        raise ValueError(f"folds must be an int of at least 2, got {folds!r}")
-    labels = session.labels
-    item_ids, names = list(labels), session.class_names
-    if len(item_ids) < 2 * folds:
-        raise ValueError(f"suspects() needs at least {2 * folds} labels to cross-fit over {folds} "
-                         f"folds (each label is scored by a model trained without it); the "
-                         f"session has {len(item_ids)}")
+    labels, item_ids = labeled_for_folds(session, folds, items="labels", scorer="a model")
+    names = session.class_names
     Y = indicator([labels[i] for i in item_ids], names)
     X = session.inputs.features()[session.pool.positions(item_ids)]
     fold = np.random.default_rng(session.seed).permutation(len(item_ids)) % folds

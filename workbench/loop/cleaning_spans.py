@@ -17,13 +17,12 @@ given PER, the held-out tagger says ORG (p of PER 0.04)". The folds run in this 
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
 from workbench.data.spans import SpanList, bio_tags, overlaps, spans_from_bio
+from workbench.loop.cleaning_folds import labeled_for_folds
 from workbench.loop.span_rounds import pool_features
 
 COLUMNS = ["item_id", "kind", "start", "end", "words", "given", "suggested", "p_held_out", "suspicion",
@@ -39,14 +38,7 @@ def span_suspects(session, k: int | None = None, *, folds: int = 5) -> pd.DataFr
     boundaries, None for nothing); `p_held_out` the probability that tagger gives the span as
     labeled (given) or as it marks it (left out); `suspicion` 1 - p for a span given, p for
     one left out; `fold` the fold the text was held out in."""
-    if isinstance(folds, bool) or not isinstance(folds, numbers.Integral) or folds < 2:
-        raise ValueError(f"folds must be an int of at least 2, got {folds!r}")
-    labels = session.labels
-    item_ids = list(labels)
-    if len(item_ids) < 2 * folds:
-        raise ValueError(f"suspects() needs at least {2 * folds} labeled texts to cross-fit over "
-                         f"{folds} folds (each is scored by a tagger trained without it); the "
-                         f"session has {len(item_ids)}")
+    labels, item_ids = labeled_for_folds(session, folds, items="labeled texts", scorer="a tagger")
     features = pool_features(session)
     positions = session.pool.positions(item_ids)
     fold = np.random.default_rng(session.seed).permutation(len(item_ids)) % folds
