@@ -157,6 +157,56 @@ def test_an_audit_label_fixed_in_review_stays_in_the_random_sample(pool, tmp_pat
     again.close()
 
 
+def test_the_audit_sample_follows_each_items_history_in_every_session(pool, tmp_path, monkeypatch):
+    kw = dict(watch=False, audit_every=5, learner=logistic_regression())
+    a = Session(pool, tmp_path / "s", **kw)
+    shown = a.peek(40)
+    audit = [q.item_id for q in shown if q.strategy == "audit"]
+    x, y, z = audit[:3]
+    for q in shown:
+        a.label(q, pool.true_label(q.item_id))
+    b = Session(pool, tmp_path / "s", annotator="bob", **kw)  # a teammate on the same store
+    assert b.item_state.audit_ids() == set(audit)
+    # fixed in review: still in the sample, in the other session and at a commit
+    fixed_suspects(monkeypatch, [(x, "x", "0", 3.0)])
+    a.review()
+    a.label(x, 0)
+    commit = a.store.commit("x fixed in review")
+    b.sync()
+    assert x in b.item_state.audit_ids()
+    then = Session(pool, tmp_path / "s", at=commit, **kw)  # a read-only look: a labels on
+    assert a.closed is None
+    assert then.item_state.audit_ids() == set(audit)
+    then.close()
+    # skipped, then labeled again by hand: out of the sample, here and there
+    a.skip(y)
+    a.label(y, 1, query="manual")  # (left to itself, the label takes the role y was served in)
+    b.sync()
+    assert y not in a.item_state.audit_ids() and y not in b.item_state.audit_ids()
+    # relabeled by hand, then its audit label undone: what stands began by hand
+    first = a.store.events().query("item_id == @z")["event_id"].iloc[0]
+    a.label(z, 2, query="manual")
+    assert z in a.item_state.audit_ids()  # a relabel keeps it
+    a.undo(first)
+    b.sync()
+    assert z not in a.item_state.audit_ids() and z not in b.item_state.audit_ids()
+    a.close()
+    b.close()
+
+
+def test_a_review_item_is_not_skipped_away_and_no_one_picks_the_audit_sample(pool, tmp_path, monkeypatch):
+    session = session_with_labels(pool, tmp_path)
+    ids = pool.item_ids
+    fixed_suspects(monkeypatch, [(ids[0], "0", "8", 3.0)])
+    session.review()  # listed, not served one by one: a skip would still take its label away
+    with pytest.raises(ValueError, match="is shown for review and has a label, which a skip"):
+        session.skip(ids[0])
+    assert session.label_of(ids[0]) is not None
+    with pytest.raises(ValueError, match="'audit' is the queue's random sample"):
+        session.focus(ids[200:205], role="audit")
+    session.close()
+
+
 def test_an_undone_review_comes_back(pool, tmp_path, monkeypatch):
     session = session_with_labels(pool, tmp_path)
     ids = pool.item_ids

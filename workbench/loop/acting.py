@@ -82,10 +82,10 @@ class Actions:
         session.pool.position(item_id)
         state = session.item_state
         with session.lock:
-            if item_id in state.labels and (query or state.served_as(item_id)) == "review":
+            role = state.role(item_id, query, "skip")  # served, or listed by an open review
+            if item_id in state.labels and role == "review":
                 raise ValueError(f"item {item_id!r} is shown for review and has a label, which a "
                                  "skip would take away; session.defer(item) leaves it for later")
-            role = state.role(item_id, query, "skip")
             event = session.store.append(item_id, None, action="skip", source="human",
                                          annotator=session.annotator, query=role, event_id=event_id)
             state.set_skipped(item_id)

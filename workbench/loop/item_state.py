@@ -90,13 +90,14 @@ class ItemState:
                     self.audit.add(item_id)
         if session.at is None:
             self.skipped = {i for i in store.skipped() if i in session.pool}
-            # an audit label corrected since (in review, say) is still one of the random sample
-            self.audit |= {i for i in store.began_in(AUDIT) if i in self.labels}
+        # an audit label corrected since (in review, say) is still one of the random sample
+        self.audit |= {i for i in store.began_in(AUDIT, at=session.at) if i in self.labels}
 
     def absorb(self, item_ids: list[str]) -> list[str]:
         """Re-read these items' state from the store; returns those whose state changed."""
         session = self.session
         states = session.store.states(item_ids)
+        was_labeled = {i: i in self.labels for i in item_ids}
         changed = []
         for item_id in item_ids:
             if item_id not in session.pool:
@@ -127,7 +128,25 @@ class ItemState:
                 self.skipped.discard(item_id)
                 self.version += 1
             changed.append(item_id)
+        changed += self._audit_again(item_ids, states, was_labeled, changed)
         return changed
+
+    def _audit_again(self, item_ids, states, was_labeled, changed) -> list[str]:
+        """Whether an item is an audit label depends on its history (its label began in an
+        audit slot, `LabelStore.began_in`), not only on the event on top: read it again for
+        the items whose top does not say (an audit label relabeled in another role, and an
+        undone skip that brings such a relabel back); returns the items whose membership
+        changed and are not in `changed` yet. Few, so the log is rarely read here."""
+        doubtful = [i for i in item_ids if i in self.labels and self.roles.get(i) != AUDIT and (
+            i in self.audit or (not was_labeled[i] and (states.get(i) or {}).get("action") == "relabel"))]
+        if not doubtful:
+            return []
+        began = self.session.store.began_in(AUDIT, items=doubtful, at=self.session.at)
+        moved = [i for i in doubtful if (i in began) != (i in self.audit)]
+        for item_id in moved:
+            (self.audit.add if item_id in began else self.audit.discard)(item_id)
+            self.version += 1
+        return [i for i in moved if i not in changed]
 
     def reannotate(self, items: set[str]) -> None:
         """Each annotator's label of these overlap items, read again from the log."""

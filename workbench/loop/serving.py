@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from workbench.learn.queue import QueueItem
+from workbench.learn.queue import AUDIT, QueueItem
 from workbench.loop.focus import Focuses
 from workbench.loop.review import REVIEW
 
@@ -106,6 +106,9 @@ class Serving:
         replaced. `suggestions`: item -> (class, probability) to show instead of the model's
         (a review shows what the models that never saw the item's label say)."""
         session = self.session
+        if role == AUDIT:  # the random sample that measures accuracy: chosen by the queue alone
+            raise ValueError(f"role {AUDIT!r} is the queue's random sample, which measures accuracy; "
+                             "items chosen by hand cannot join it: pick another role")
         ids = [str(i) for i in item_ids]
         for item in ids:
             session.pool.position(item)

@@ -157,7 +157,8 @@ class Session:
         self.overlap_items = overlap_items(pool.item_ids, overlap)  # served to two annotators
         self.lock = threading.RLock()  # every room's state changes under it
         self.closed: str | None = None  # why this session no longer acts, once it does not
-        replace_open(self)
+        if at is None:  # a read-only look at a commit leaves the session labeling open
+            replace_open(self)
         self.claims = Claims(self.store.path, annotator=self.annotator)
         self.item_state = ItemState(self)
         self.ranker = Ranker(self, audit_paced=audit_every is None and self.test is None)

@@ -76,22 +76,34 @@ def confirmations(store) -> pd.DataFrame:
         return last.loc[stands, columns]
 
 
-def began_in(store, role: str) -> set[str]:
+def began_in(store, role: str, items=None, at: str | None = None) -> set[str]:
     """Items whose label began in `role`: since the item was last skipped or removed, its first
     label (undone ones left out) was given in that role. Relabels carry their own role (a fix
     made in review), so that a label that began in an audit slot stays an audit label however
-    it is corrected. Items never labeled in `role` cost nothing: only those that ever were are
-    read; an item without a label now may be among them (the caller intersects)."""
+    it is corrected. Only the items ever labeled in `role` (of `items`, when given) are read;
+    an item without a label now may be among them (the caller intersects). `at`: as of that
+    commit rather than on this branch now."""
     with store._lock:
-        branch_view(store)  # brings the frontier and the retractions up to date
-        log = reading.log_frame(store)
+        if at is None:
+            branch_view(store)  # brings the frontier and the retractions up to date
+        log = reading.log_frame(store) if at is None else store._all_events()
         ever = log["item_id"][(log["query"] == role).to_numpy()].unique()
+        if items is not None:
+            ever = [i for i in ever if i in set(items)]
         if not len(ever):
             return set()
         rows = log[views.isin(log["item_id"], ever) & views.isin(log["action"], views.EFFECTIVE)]
-        rows = rows[views.frontier_mask(rows, store._frontier)
-                    | schema.local_mask(rows, store.current_branch, store.store_id)]
-        rows = views.in_order(rows[~views.isin(rows["event_id"], store._retracted)])
+        if at is None:
+            rows = rows[views.frontier_mask(rows, store._frontier)
+                        | schema.local_mask(rows, store.current_branch, store.store_id)]
+            retracted = store._retracted
+        else:  # the commit's events, less those its own undos take back
+            from workbench.store.diffing import _undone
+
+            frontier = refs.rev(store, at).frontier
+            rows = rows[views.frontier_mask(rows, frontier)]
+            retracted = _undone(log, views.frontier_mask(log, frontier))
+        rows = views.in_order(rows[~views.isin(rows["event_id"], retracted)])
         ended = pd.Series(~views.isin(rows["action"], views.LABELING), index=rows.index)
         since = ended.groupby(rows["item_id"].to_numpy()).cumsum()  # labels since the last skip/remove
         last = since.groupby(rows["item_id"].to_numpy()).transform("max")
