@@ -64,8 +64,26 @@ def test_a_model_refuses_files_of_another_depth_than_it_learned_from(tmp_path):
     files = list(pool.items["path"])
     assert list(loaded.predict(files)) == list(pool.y)
     shallow = write_folder(tmp_path / "shallow", n=2, depth=8)
-    with pytest.raises(ValueError, match=r"are 8-bit, but the model's images were divided by 65535"):
+    with pytest.raises(ValueError, match=r"hold 8-bit pixels \(up to \d+\), but the model's images were "
+                                         r"16-bit \(divided by 65535\)"):
         loaded.predict(sorted(str(p) for p in shallow.rglob("*.png")))
+    with pytest.raises(ValueError, match=r"an integer array \(uint8\) holds 8-bit pixels"):
+        loaded.predict(np.full((2, 16, 16), 200, np.uint8))  # raw 8-bit pixels / 65535: black
+
+
+def test_float_and_32_bit_files_are_read_as_their_pool_was(tmp_path):
+    # float TIFFs in [0, 1] (a pool scaled by 1) and 32-bit ones with values up to 255 (by 255)
+    for mode, values, scale in (("F", [0.1, 0.9], 1.0), ("I", [10, 250], 255.0)):
+        root = tmp_path / mode
+        for i, v in enumerate(values * 3):
+            (root / str(i % 2)).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(np.full((8, 8), v, np.float32 if mode == "F" else np.int32), mode=mode).save(
+                root / str(i % 2) / f"{i}.tiff")
+        pool = Pool.from_folder(root)
+        assert pool.image_scale == scale and pool.X.max() <= 1
+        X = pool.X.reshape(len(pool), -1)
+        model = Model(LogisticRegression().fit(X, pool.y), pool.classes, InputSignature.of(pool))
+        assert list(model.predict(list(pool.items["path"]))) == list(pool.y)  # its own files
 
 
 def test_an_image_over_pillows_size_limit_is_refused_naming_the_file(tmp_path, monkeypatch):

@@ -291,12 +291,8 @@ def read_scaled(paths, scale: float, *, one_shape: bool = True) -> np.ndarray | 
     are refused (16-bit pixels / 255 are not the same picture)."""
     read = _read_images(paths, one_shape=one_shape)
     arrays = [read] if isinstance(read, np.ndarray) else read
-    deep = any(a.dtype != np.uint8 for a in arrays)
-    if deep != (scale == 65535.0) and (deep or scale > 16):  # 0..16 and 0..1 pools came from arrays
-        raise ValueError(f"the image files {first_few([str(p) for p in paths])} are "
-                         f"{'deeper than 8-bit' if deep else '8-bit'}, but the model's images were "
-                         f"divided by {scale:g} ({'16-bit' if scale == 65535.0 else '8-bit'} files); "
-                         "convert the files to the depth it was trained on")
+    check_depth(f"the image files {first_few([str(p) for p in paths])}", np.result_type(*arrays),
+                max(float(np.nanmax(a)) if a.size else 0.0 for a in arrays), scale)
     if isinstance(read, np.ndarray):
         return read.astype(np.float32) / scale
     return [a.astype(np.float32) / scale for a in read]
@@ -361,8 +357,25 @@ def _scale_images(X: np.ndarray, scale: float | None = None) -> tuple[np.ndarray
 
 
 def pixel_scale(dtype, hi: float) -> float:
-    """What a pool's pixels are divided by: 65535 for 16-bit images (by type, or by a value
-    over 255), 255 for 8-bit ones, 16 for scikit-learn's digits, 1 for values in [0, 1]."""
+    """What a pool's pixels are divided by: 2^32 - 1 for 32-bit images with values over
+    65535, 65535 for 16-bit ones (by type, or by a value over 255), 255 for 8-bit ones, 16 for
+    scikit-learn's digits, 1 for values in [0, 1]."""
+    if hi > 65535:
+        return float(2**32 - 1)
     if np.dtype(dtype) == np.uint16 or hi > 255:
         return 65535.0
     return 255.0 if hi > 16 else (16.0 if hi > 1 else 1.0)
+
+
+def check_depth(what: str, dtype, hi: float, scale: float) -> None:
+    """Refuse pixels of another depth than a model's pool (`scale`, its `pixel_scale`): 16-bit
+    pixels divided by 255, or 8-bit ones by 65535, are not the picture it learned from. Pools of
+    values up to 16 or 1 (arrays, not files) are left alone."""
+    def depth(s: float) -> str:
+        return "32-bit" if s > 65535 else "16-bit" if s > 255 else "8-bit"
+
+    mine = pixel_scale(dtype, hi)
+    if depth(mine) != depth(scale) and (mine > 255 or scale > 255):
+        raise ValueError(f"{what} hold{'s' if what.startswith('a') else ''} {depth(mine)} pixels "
+                         f"(up to {hi:g}), but the model's images were {depth(scale)} (divided by "
+                         f"{scale:g}); convert them to the depth it was trained on")

@@ -104,6 +104,10 @@ class InputSignature:
         if self.image_scale is None:
             raise ValueError(f"got an integer array ({X.dtype}) of raw pixels, but this model's "
                              "pixel scale is unknown; pass floats in [0, 1] as the pool's X")
+        from workbench.data.loaders import check_depth
+
+        check_depth(f"an integer array ({X.dtype})", X.dtype, float(X.max()) if X.size else 0.0,
+                    self.image_scale)
         return X.astype(np.float32) / self.image_scale
 
     def check(self, X) -> np.ndarray:
