@@ -37,6 +37,8 @@ def test_a_box_label_is_stored_exactly_and_bad_ones_store_nothing(data, tmp_path
     assert session.label_of(first) == BoxList([Box(10, 12, 20.5, 30, "3"), Box(50, 60, 10, 10, "7")])
     stored = session.store.current_labels().loc[first, "label"]
     assert json.loads(stored) == {"v": 1, "boxes": [[10, 12, 20.5, 30, "3"], [50, 60, 10, 10, "7"]]}
+    # what the widget's blame line says (a review shows it): words, not the stored JSON
+    assert session.blame_text(first).startswith(f"labeled 2 boxes: 3, 7 by {session.annotator}, ")
     n_events = len(session.store.events())
     for bad, words in [([(120, 0, 20, 20, "3")], "reaches outside the image (128x128 pixels)"),
                        ([(0, 0, 0, 5, "3")], "size 0x5"), ([(0, 0, 5, 5, "cat")], "not among the classes"),
@@ -46,6 +48,7 @@ def test_a_box_label_is_stored_exactly_and_bad_ones_store_nothing(data, tmp_path
     assert len(session.store.events()) == n_events and session.label_of(pool.item_ids[1]) is None
     session.label(pool.item_ids[1], [])  # an image with no object is a label too
     assert session.label_of(pool.item_ids[1]) == BoxList()
+    assert session.blame_text(pool.item_ids[1]).startswith("labeled no boxes by ")
     session.close()
     reopened = Session(pool, tmp_path / "store", test=test, watch=False)
     assert reopened.label_of(first) == BoxList([Box(10, 12, 20.5, 30, "3"), Box(50, 60, 10, 10, "7")])

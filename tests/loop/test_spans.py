@@ -98,6 +98,8 @@ def test_labels_are_span_lists_stored_in_code_points_and_bad_ones_store_nothing(
     assert json.loads(event.label)["spans"] == [[0, 5, "PER"], [12, 15, "PER"]]
     assert session.labels[first] == SpanList([Span(0, 5, "PER"), Span(12, 15, "PER")])
     session.label(second, [])  # nothing to mark is a label too
+    assert session.blame_text(first).startswith("labeled 2 spans: PER, PER by ")  # not the JSON
+    assert session.blame_text(second).startswith("labeled no spans by ")
     before = len(session.store.events())
     for bad in [[(0, 99, "PER")], [(0, 5, "DATE")], "PER", [(0, 5, "PER"), (3, 8, "LOC")]]:
         with pytest.raises(ValueError):

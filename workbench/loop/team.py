@@ -13,6 +13,7 @@ import weakref
 
 import pandas as pd
 
+from workbench.data.tasks import SPANS, is_parts
 from workbench.loop.agreement import ADJUDICATION, agreement
 
 # The open session of each (store, branch, annotator) in this process: re-running a notebook
@@ -45,12 +46,15 @@ class Team:
             if item_id not in session.item_state.labels or session.at is not None:
                 return None
             line = session.store.blame_line(item_id)
+            value = session.item_state.labels[item_id]
         if line is None:
             return None
+        label = line["label"]
+        if is_parts(session) and str(value) == str(label):  # words, not the stored JSON
+            label = parts_words(session.task, value)
         where = f"in {line['commit']}" if line["commit"] else "not committed yet"
         source = "" if line["source"] in ("human", None) else f" ({line['source']})"
-        return (f"labeled {line['label']} by {line['annotator']}{source}, "
-                f"{ago(line['time'])}, {where}")
+        return f"labeled {label} by {line['annotator']}{source}, {ago(line['time'])}, {where}"
 
     def adjudicate(self) -> pd.DataFrame:
         """Show the items whose annotators disagree next (an adjudication queue); returns
@@ -65,6 +69,14 @@ class Team:
     def agreement(self):
         """Agreement between this store's annotators (see workbench.loop.agreement)."""
         return agreement(self.session.store.events(), task=self.session.task)
+
+
+def parts_words(task: str, parts) -> str:
+    """A list of spans or boxes as the widget says it: "2 boxes: 1, 0", "no spans"."""
+    kind, many = ("span", "spans") if task == SPANS else ("box", "boxes")
+    if not len(parts):
+        return f"no {many}"
+    return f"{len(parts)} {kind if len(parts) == 1 else many}: {', '.join(str(p.label) for p in parts)}"
 
 
 def ago(when) -> str:
