@@ -89,7 +89,8 @@ def began_in(store, role: str, items=None, at: str | None = None) -> set[str]:
         log = reading.log_frame(store) if at is None else store._all_events()
         ever = log["item_id"][(log["query"] == role).to_numpy()].unique()
         if items is not None:
-            ever = [i for i in ever if i in set(items)]
+            wanted = set(items)
+            ever = [i for i in ever if i in wanted]
         if not len(ever):
             return set()
         rows = log[views.isin(log["item_id"], ever) & views.isin(log["action"], views.EFFECTIVE)]
