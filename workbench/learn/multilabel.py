@@ -55,15 +55,17 @@ class MultiLabelHead(ClassifierMixin, BaseEstimator):
         self.coef_ = np.zeros((X.shape[1], len(self.classes_)))
         self.intercept_ = np.zeros(len(self.classes_))
         for j in range(len(self.classes_)):
-            column = Y[:, j]
-            if column.min() == column.max():  # one answer seen: its smoothed rate, no model
+            column, rows = Y[:, j], X
+            if (column < 0).any():  # answers unknown for this class (a prior's unsure calls)
+                rows, column = X[column >= 0], column[column >= 0]
+            if not len(column) or column.min() == column.max():  # one answer: its smoothed rate
                 rate = (column.sum() + 0.5) / (len(column) + 1)
                 self.intercept_[j] = np.log(rate / (1 - rate))
                 continue
             # One BLAS thread: on 2 cores two threads made these small fits wait on each other
             with limit_threads(1, user_api="blas"):
                 model = LogisticRegression(C=self.C, class_weight="balanced", max_iter=1000,
-                                           random_state=self.random_state).fit(X, column)
+                                           random_state=self.random_state).fit(rows, column)
             self.coef_[:, j], self.intercept_[j] = model.coef_[0], model.intercept_[0]
         return self
 
@@ -90,8 +92,8 @@ class MultiLabelHead(ClassifierMixin, BaseEstimator):
 def _targets(Y, classes) -> tuple[np.ndarray, np.ndarray]:
     """Y as a 0/1 matrix, and the class names of its columns."""
     if isinstance(Y, np.ndarray) and Y.ndim == 2 and Y.dtype != object:
-        if not np.isin(Y, (0, 1)).all():
-            raise ValueError("Y must hold 0 or 1 (does the item have the class?)")
+        if not np.isin(Y, (0, 1, -1)).all():
+            raise ValueError("Y must hold 0 or 1 (does the item have the class?), or -1 (not known)")
         names = list(classes) if classes is not None else list(range(Y.shape[1]))
         if len(names) != Y.shape[1]:
             raise ValueError(f"Y has {Y.shape[1]} columns but there are {len(names)} classes")

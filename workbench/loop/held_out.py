@@ -108,6 +108,16 @@ def held_out(session, labels: dict, audit: set[str]) -> tuple[np.ndarray | None,
             f"random audit sample ({len(audited)} items)")
 
 
+def scores_of(session, truth: list, predicted: list) -> dict:
+    """The scores of predicted labels (classes, or sets of them) against the true ones, as
+    `evaluate` gives them; an empty `truth` gives the scores of nothing (nan)."""
+    if session.task != MULTI_LABEL:
+        return metric_scores(truth, predicted)
+    names = session.class_names
+    return multi_label_scores(indicator(truth, names).reshape(len(truth), len(names)),
+                              indicator(predicted, names).reshape(len(predicted), len(names)), names)
+
+
 def evaluate(session, learner, labels: dict, audit: set[str]) -> tuple[dict, str, int]:
     """Accuracy, macro-F1, balanced accuracy and recall per class (workbench.learn.metrics)
     on data the strategy did not choose; with what it was measured on, and on how many."""

@@ -26,6 +26,7 @@ from workbench.data.representation import Representation, RepresentationJob, cac
 from workbench.data.unique import unique_ints
 from workbench.learn.head import accepts_graph
 from workbench.learn.learners import accepts_unlabeled, features_for, fit_takes
+from workbench.learn.multilabel import MultiLabelHead
 from workbench.learn.spreading import NeighbourGraph
 from workbench.loop.training import run_nicely
 
@@ -118,7 +119,8 @@ class LearnerInputs:
         if prior is not None and fit_takes(learner, "prior"):
             extra["prior"] = (prior[0][unlabeled], prior[1])
         elif prior is not None:  # any other learner learns the prior's confident calls as labels
-            train, y, unlabeled = with_prior_labels(prior, train, y, unlabeled)
+            train, y, unlabeled = with_prior_labels(prior, train, y, unlabeled,
+                                                    partial=isinstance(learner, MultiLabelHead))
         if accepts_unlabeled(learner):
             extra["X_unlabeled"] = features_for(learner, features[unlabeled])
             rep = self.representation()
@@ -142,16 +144,30 @@ PRIOR_CONFIDENCE = 0.9  # a prior's call this sure becomes a training label (lea
 MAX_PRIOR_LABELS = 2000
 
 
-def with_prior_labels(prior, train: np.ndarray, y: np.ndarray, unlabeled: np.ndarray):
+def with_prior_labels(prior, train: np.ndarray, y: np.ndarray, unlabeled: np.ndarray, *,
+                      partial: bool = False):
     """`train`, `y` and `unlabeled` with up to MAX_PRIOR_LABELS unlabeled items (a seeded
     sample) that the prior gives at least PRIOR_CONFIDENCE added as labeled by its call: how
-    a learner that cannot take a prior keeps what the model it started from knew."""
+    a learner that cannot take a prior keeps what the model it started from knew.
+
+    With `y` a 0/1 matrix (a multi-label session), a class's call is sure at p >=
+    PRIOR_CONFIDENCE or <= 1 - PRIOR_CONFIDENCE. A learner that takes `partial` answers (-1:
+    not known, as MultiLabelHead does) learns every item with a sure call, each class from its
+    sure calls only; any other learns the items whose every call is sure."""
     proba, classes = prior
-    sure = unlabeled[proba[unlabeled].max(axis=1) >= PRIOR_CONFIDENCE]
+    if y.ndim == 2:  # multi-label
+        sure_calls = np.maximum(proba, 1 - proba) >= PRIOR_CONFIDENCE
+        sure = unlabeled[sure_calls[unlabeled].any(axis=1) if partial else sure_calls[unlabeled].all(axis=1)]
+    else:
+        sure = unlabeled[proba[unlabeled].max(axis=1) >= PRIOR_CONFIDENCE]
     if len(sure) > MAX_PRIOR_LABELS:
         sure = np.sort(np.random.default_rng(0).choice(sure, MAX_PRIOR_LABELS, replace=False))
-    calls = [classes[i] for i in proba[sure].argmax(axis=1)]
-    y = np.asarray(list(y) + calls, dtype=y.dtype)
+    if y.ndim == 2:
+        calls = np.where(sure_calls[sure], proba[sure] >= 0.5, -1).astype(y.dtype)
+        y = np.vstack([y, calls])
+    else:
+        calls = [classes[i] for i in proba[sure].argmax(axis=1)]
+        y = np.asarray(list(y) + calls, dtype=y.dtype)
     return np.concatenate([train, sure]), y, np.setdiff1d(unlabeled, sure)
 
 

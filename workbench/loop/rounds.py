@@ -21,10 +21,9 @@ from sklearn.base import clone
 from workbench.data.tasks import BOXES, MULTI_LABEL, PARTS, SPANS, indicator
 from workbench.learn.learners import features_for
 from workbench.learn.metrics import accuracy_headline, accuracy_interval
-from workbench.learn.metrics import scores as metric_scores
 from workbench.learn.model import Model
 from workbench.loop import box_rounds, span_rounds
-from workbench.loop.held_out import evaluate, held_out
+from workbench.loop.held_out import evaluate, held_out, scores_of
 from workbench.loop.inputs import Scores
 from workbench.loop.training import INTERRUPTED, RetrainInterrupted, Trainer
 from workbench.store.views import labels_hash
@@ -302,16 +301,17 @@ class Rounds:
             return session.ranker.rank(model, skipped)
         positions, truth, eval_on = held_out(session, {}, set())
         if positions is None:  # no audit labels yet at the start: only a test split can tell
-            metrics, n_eval = metric_scores(truth, self.start.predict(session.test[0])), len(truth)
+            metrics, n_eval = scores_of(session, truth, list(self.start.predict(session.test[0]))), len(truth)
         else:
-            metrics = metric_scores([], [])
+            metrics = scores_of(session, [], [])
             eval_on, n_eval = "not measured here yet: no test split, no audit labels", 0
         self.rows.append({
             "round": 0, "n_labels": 0, "accuracy": metrics["accuracy"], "eval_on": eval_on,
             "n_eval": n_eval, "loss": [], "train_accuracy": [], "duration_s": 0.0,
             "time": pd.Timestamp.now(tz="UTC").isoformat(),
             "labels_hash": self.start.info.get("labels_hash"), "macro_f1": metrics["macro_f1"],
-            "balanced_accuracy": metrics["balanced_accuracy"], "recall": metrics["recall"]})
+            "balanced_accuracy": metrics["balanced_accuracy"], "recall": metrics["recall"],
+            "micro_f1": metrics.get("micro_f1", np.nan), "hamming_loss": metrics.get("hamming_loss", np.nan)})
         return session.ranker.rank(model, skipped)
 
 

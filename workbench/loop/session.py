@@ -94,9 +94,6 @@ class Session:
                 f"a {pool.task!r} session needs at least {least}, got {classes!r}; pass "
                 "classes=[...] when the pool has no ground truth"
             )
-        if pool.task != "single" and start_from is not None:
-            raise ValueError(f"start_from= is for single-label pools in this version; a {pool.task!r} "
-                             "session starts from its own labels")
         self.pool = pool
         self.task = pool.task  # what one label is: a class, or a set of them (workbench.data.tasks)
         self.signature = InputSignature.of(pool)  # what the model reads (see learn/model.py)

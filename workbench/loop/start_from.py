@@ -13,8 +13,14 @@ keeps training from it rather than forgetting it at the first retrain:
   learner that takes no prior learns the bundle's confident calls as labels instead
   (`workbench.loop.inputs.with_prior_labels`).
 
-A pool whose items do not match the bundle's input signature, or whose classes differ from
-the bundle's, is refused with both named.
+A multi-label pool starts from a multi-label bundle the same way: its per-class
+probabilities suggest a set and rank uncertainty at once, and a `MultiLabelHead`, which
+takes no prior, learns the sets the bundle is sure of (every class's call at least
+PRIOR_CONFIDENCE either way) as labels beside the new ones.
+
+A pool whose items do not match the bundle's input signature, whose classes differ from
+the bundle's, or whose task differs (a set of classes per item against one class), is
+refused with both named.
 """
 
 from __future__ import annotations
@@ -22,9 +28,11 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import clone
 
+from workbench.data.tasks import MULTI_LABEL
 from workbench.learn.bundle import load_model
 from workbench.learn.head import LightHead
 from workbench.learn.model import Model
+from workbench.learn.multilabel import MultiLabelHead
 
 __all__ = ["open_start", "learner_after", "start_proba"]
 
@@ -36,6 +44,9 @@ def open_start(start_from, pool, classes) -> tuple[Model, list]:
     if not isinstance(model, Model):  # a BoxModel: a detector is no prior for classes
         raise ValueError(f"start_from= takes a model of classes in this version; {start_from!r} is a "
                          f"{getattr(model, 'task', type(model).__name__)!r} model")
+    if model.task != pool.task:
+        raise ValueError(f"the pool {pool.name!r} is a {pool.task!r} pool and the model to start from "
+                         f"{start_from!r} a {model.task!r} model; start from a model of the pool's task")
     sig = model.signature
     if pool.kind != sig.kind or tuple(pool.X.shape[1:]) != tuple(sig.shape):
         raise ValueError(f"the pool {pool.name!r} holds {pool.kind} items with features of shape "
@@ -49,12 +60,20 @@ def open_start(start_from, pool, classes) -> tuple[Model, list]:
     if any(str(c) not in by_name for c in model.learner.classes_):
         raise ValueError(f"the model's learner knows classes {list(model.learner.classes_)} "
                          f"outside {ours}")
-    return Model(model.learner, classes, sig, encoder=model.encoder, info=model.info), classes
+    return Model(model.learner, classes, sig, encoder=model.encoder, info=model.info,
+                 task=model.task), classes
 
 
 def learner_after(model: Model, seed: int):
     """The learner the session trains next: a fresh copy of the bundle's, else (a learner kept
-    only as ONNX) the default light head, which still learns from the bundle's prior."""
+    only as ONNX) the default light head (a multi-label head for a multi-label model), which
+    still learns from the bundle's prior. A multi-label head's columns become the session's
+    classes, in the session's order (the bundle's may differ; its probabilities are aligned
+    to the session's already)."""
+    if model.task == MULTI_LABEL and (isinstance(model.learner, MultiLabelHead)
+                                      or not hasattr(model.learner, "get_params")):
+        head = model.learner if isinstance(model.learner, MultiLabelHead) else MultiLabelHead()
+        return clone(head).set_params(classes=[str(c) for c in model.classes], random_state=seed)
     if hasattr(model.learner, "get_params"):
         return clone(model.learner)
     return LightHead(random_state=seed)
