@@ -89,3 +89,24 @@ def test_an_items_suspicion_is_its_worst_parts_and_a_rectangle_queues_as_for_cla
     chosen = list(data.index[:5])
     assert queue_from(session, chosen) == chosen
     assert [q.item_id for q in session.peek(5)] == chosen
+
+
+def test_a_legend_quotes_class_names_that_would_read_as_several_or_none(tmp_path):
+    import workbench
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    sets = [["a, b"], ["a", "b"], [], ["(none)"]] * 10
+    pool = workbench.Pool.from_arrays(X, sets, task="multi_label")
+    session = Session(pool, tmp_path / "m", watch=False)
+    session.label_many({pool.item_ids[i]: sets[i] for i in range(8)})
+    labels = points(data_map(session)).set_index("item_id")["label"]
+    shown = [labels[pool.item_ids[i]] for i in range(4)]
+    assert shown == ['"a, b"', '"a", "b"', "(none)", '"(none)"'] and len(set(shown)) == 4
+    session.close()
+    plain = workbench.Pool.from_arrays(X, [["a", "b"], ["c"], []] * 13 + [["c"]], task="multi_label")
+    session = Session(plain, tmp_path / "p", watch=False)
+    session.label_many({plain.item_ids[i]: plain.true_label(plain.item_ids[i]) for i in range(3)})
+    assert points(data_map(session)).set_index("item_id")["label"][list(plain.item_ids[:3])].tolist() == [
+        "a, b", "c", "(none)"]
+    session.close()

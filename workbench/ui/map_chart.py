@@ -67,7 +67,8 @@ def points(session, positions, xy, projection: Projection, color: str) -> pd.Dat
     ids = np.asarray(pool.item_ids, dtype=object)[positions]
     labels = session.labels
     sets, parts = is_multi_label(session), is_parts(session)
-    text = (lambda v: map_parts.classes_text(session, v)) if parts else _set_text if sets else str
+    text = ((lambda v: map_parts.classes_text(session, v)) if parts
+            else (lambda v: map_parts.join_classes(v, names)) if sets else str)
     frame = pd.DataFrame({"item_id": ids, "x": xy[:, 0].astype(float), "y": xy[:, 1].astype(float),
                           "label": [text(labels[i]) if i in labels else unlabeled for i in ids]})
     proba = session.pool_proba(positions)
@@ -83,8 +84,8 @@ def points(session, positions, xy, projection: Projection, color: str) -> pd.Dat
     elif sets:  # each class's own probability: the set at the learner's threshold, and the
         # mean over classes of 1 - |2p - 1| (what diverse_uncertainty ranks by)
         threshold = getattr(session.learner, "threshold", 0.5)
-        frame["prediction"] = [_set_text(names[j] for j in np.flatnonzero(row >= threshold))
-                               for row in proba]
+        frame["prediction"] = [map_parts.join_classes([names[j] for j in np.flatnonzero(row >= threshold)],
+                                                      names) for row in proba]
         if color == "uncertainty":
             ranking = session.pool_proba(positions, labels_only=True).astype(float)
             frame["uncertainty"] = (1 - np.abs(2 * ranking - 1)).mean(axis=1)
@@ -118,11 +119,6 @@ def _suspicion(session) -> pd.Series:
         raise RuntimeError(f"suspects() must return item_id and score columns, got {list(table.columns)}")
     # one row per item: its worst (a set's class, a span or box; one row already for classes)
     return table["score"].astype(float).groupby(table["item_id"].astype(str)).max()
-
-
-def _set_text(classes) -> str:
-    """A multi-label item's classes as the map shows them: "3, odd", or "(none)"."""
-    return ", ".join(str(c) for c in classes) or "(none)"
 
 
 def _palette(n: int) -> list[str]:

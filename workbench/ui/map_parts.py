@@ -5,18 +5,32 @@ gives when the queue is random)."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from workbench.data.tasks import SPANS
 
-__all__ = ["classes_text", "predictions", "uncertainty"]
+__all__ = ["classes_text", "join_classes", "predictions", "uncertainty"]
+
+NONE = "(none)"  # an item with no class (no part, an empty set)
+
+
+def join_classes(classes, class_names) -> str:
+    """Classes as the legend shows a combination: "LOC, PER", or NONE. Where a class name of
+    the session could be read as several, or as none ("a, b", "(none)"), every name is quoted
+    ('"a, b", "c"'), so no two combinations read alike."""
+    found = [str(c) for c in classes]
+    if any(", " in name or name == NONE or name.startswith('"') for name in class_names):
+        found = [json.dumps(c, ensure_ascii=False) for c in found]
+    return ", ".join(found) or NONE
 
 
 def classes_text(session, parts) -> str:
     """The classes among an item's parts, each once, in the session's class order."""
     order = {str(c): k for k, c in enumerate(session.class_names)}
     found = sorted({str(p.label) for p in parts}, key=lambda c: (order.get(c, len(order)), c))
-    return ", ".join(found) or "(none)"
+    return join_classes(found, session.class_names)
 
 
 def predictions(session, positions) -> list[str]:
