@@ -149,16 +149,37 @@ def test_spans_export_reads_back_as_structs_of_code_point_offsets_and_class_labe
     assert frame["time"].dt.tz is not None and len(frame) == 3
 
 
-def test_conll_export_writes_a_bio_tag_per_token_and_a_comment_per_text(labeled, tmp_path):
+def test_conll_export_writes_a_document_per_text_and_a_bio_tag_per_token(labeled, tmp_path):
     path = export_labels(labeled, tmp_path / "labels.conll")
     assert path.read_text(encoding="utf-8") == (
-        "# item_id = 0\nAlice\tB-PER\nmet\tO\nBob\tB-PER\nin\tO\nParis\tB-LOC\n.\tO\n"
+        "-DOCSTART- -X- O O\n\nAlice\tB-PER\nmet\tO\nBob\tB-PER\nin\tO\nParis\tB-LOC\n.\tO\n"
         "\n"
-        "# item_id = 1\n😀\tO\nBob\tB-PER\nlives\tO\nin\tO\nRome\tB-LOC\n.\tO\n"
+        "-DOCSTART- -X- O O\n\n😀\tO\nBob\tB-PER\nlives\tO\nin\tO\nRome\tB-LOC\n.\tO\n"
         "\n"
-        "# item_id = 2\nnothing\tO\nhere\tO\n")
+        "-DOCSTART- -X- O O\n\nnothing\tO\nhere\tO\n")
     other = export_labels(labeled, tmp_path / "labels.iob", format="conll")
     assert other.read_text(encoding="utf-8") == path.read_text(encoding="utf-8")
+
+
+def test_spacys_conll_converter_reads_the_export_as_it_is_hash_tokens_included(tmp_path):
+    from spacy.training.converters import conll_ner_to_docs
+
+    texts = ["# Ann met Bob", "#rome is big", "no one"]
+    pool = Pool.from_texts(texts, y=[[(2, 5, "PER"), (10, 13, "PER")], [(1, 5, "LOC")], []], task="spans",
+                           embeddings=np.eye(3))
+    session = Session(pool, tmp_path / "s", watch=False)
+    for item_id in pool.item_ids:
+        session.label(item_id, pool.true_label(item_id))
+    parquet = pd.read_parquet(export_labels(session, tmp_path / "l.parquet"))
+    docs = list(conll_ner_to_docs(export_labels(session, tmp_path / "l.conll").read_text(encoding="utf-8"),
+                                  no_print=True))
+    session.close()
+    # a document per labeled text, in the Parquet rows' order; a text's "#" is a token, not a comment
+    assert len(docs) == len(parquet) == 3 and parquet["item_id"].tolist() == ["0", "1", "2"]
+    assert [t.text for t in docs[0]] == ["#", "Ann", "met", "Bob"]
+    assert [(e.text, e.label_) for e in docs[0].ents] == [("Ann", "PER"), ("Bob", "PER")]
+    assert [t.text for t in docs[1]][:2] == ["#", "rome"] and [e.text for e in docs[1].ents] == ["rome"]
+    assert [e.text for e in docs[2].ents] == []
 
 
 def test_conll_tags_a_span_of_several_tokens_b_then_i(tmp_path):
@@ -168,7 +189,7 @@ def test_conll_tags_a_span_of_several_tokens_b_then_i(tmp_path):
     session = Session(pool, tmp_path / "s", watch=False)
     session.label("1", [(8, 16, "LOC")])
     lines = export_labels(session, tmp_path / "l.conll").read_text(encoding="utf-8").splitlines()
-    assert lines == ["# item_id = 1", "Ann\tO", "saw\tO", "New\tB-LOC", "York\tI-LOC"]
+    assert lines == ["-DOCSTART- -X- O O", "", "Ann\tO", "saw\tO", "New\tB-LOC", "York\tI-LOC"]
     session.close()
 
 
@@ -182,7 +203,7 @@ def test_nested_spans_all_go_to_parquet_and_the_first_to_conll(tmp_path):
     assert [(s["start"], s["end"], names[s["label"]]) for s in ds[0]["spans"]] == [
         (0, 13, "ORG"), (8, 13, "LOC")]
     lines = export_labels(session, tmp_path / "l.conll").read_text(encoding="utf-8").splitlines()
-    assert lines[1:] == ["Bank\tB-ORG", "of\tI-ORG", "Paris\tI-ORG", "opened\tO"]  # BIO: one tag
+    assert lines[2:] == ["Bank\tB-ORG", "of\tI-ORG", "Paris\tI-ORG", "opened\tO"]  # BIO: one tag
     session.close()
 
 def test_span_formats_are_refused_for_other_pools_and_unknown_formats(tmp_path):

@@ -12,10 +12,15 @@ features back, names included; pandas reads the integers, and `label_names` besi
 A spans pool's `spans` is a list of `{start, end, label}` structs (`List({start: int32, end:
 int32, label: ClassLabel})`, as token-classification datasets with character offsets hold
 them): `text[start:end]` in Unicode code points, what Python's `str` indexes. A spans pool
-also goes out as CoNLL/IOB (`format="conll"`, or a path ending in .conll): one token a line,
-`token<TAB>tag`, BIO tags from `workbench.data.spans.bio_tags` (where spans overlap the first
-wins, as BIO can say no more), a `# item_id = ...` line before each text and a blank line
-after it; or as a spaCy DocBin (`format="docbin"`, or .spacy; spaCy must be installed): each
+also goes out as CoNLL/IOB (`format="conll"`, or a path ending in .conll), as CoNLL-2003
+holds a corpus: each text is a document, begun by the line `-DOCSTART- -X- O O` and a blank
+line, then one token a line, `token<TAB>tag`, BIO tags from `workbench.data.spans.bio_tags`
+(where spans overlap the first wins, as BIO can say no more). spaCy's `spacy convert`,
+Hugging Face's conll2003 reader and flair read it as it is. The texts come in the order, and
+are the items, of the Parquet export's rows, which carry their item ids: a CoNLL file has no
+place for them (a `# item_id` comment line, as written before, read as a token to readers that
+take no comments, and a text's own `#` token as a comment to those that do). Or as a spaCy
+DocBin (`format="docbin"`, or .spacy; spaCy must be installed): each
 text tokenized by a blank multi-language pipeline, every span in `doc.spans["sc"]` widened to
 whole tokens, and those that do not overlap in `doc.ents`.
 A boxes pool's `boxes` is a list of `{x, y, w, h, label}` structs beside each image's `width`
@@ -162,10 +167,12 @@ def conll(session) -> str:
     for i in _labeled(session):
         text = str(session.pool.items.loc[i, "text"])
         toks, tags = bio_tags(text, _spans(session.labels[i]))
-        lines = [f"# item_id = {' '.join(str(i).splitlines())}"]
-        lines += [f"{text[start:end]}\t{tag}" for (start, end), tag in zip(toks, tags)]
-        blocks.append("\n".join(lines) + "\n")
+        lines = [f"{text[start:end]}\t{tag}" for (start, end), tag in zip(toks, tags)]
+        blocks.append(f"{DOCSTART}\n\n" + "".join(line + "\n" for line in lines))
     return "\n".join(blocks)
+
+
+DOCSTART = "-DOCSTART- -X- O O"  # CoNLL-2003's document line, which its readers split on
 
 
 def docbin(session):
