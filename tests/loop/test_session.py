@@ -359,8 +359,8 @@ def test_undo_retries_when_another_handle_undoes_the_action_while_it_looks(split
     other = LabelStore.open(tmp_path / "labels")
     real_sync = session.store.sync
 
-    def sync_then_other_undoes():
-        new = real_sync()
+    def sync_then_other_undoes(**kwargs):
+        new = real_sync(**kwargs)
         if late.event_id not in {e["target"] for e in other.events().to_dict("records")}:
             other.undo(late.event_id)
         return new

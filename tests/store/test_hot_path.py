@@ -69,3 +69,102 @@ def test_many_pairs_hash_as_pandas_series_hashing_did_for_arrow_backed_ids():
     for given in (ids, pd.Index(pd.array(ids, dtype="str"))):
         after = pair_hashes(given, labels)
         assert all(np.array_equal(a, b) for a, b in zip(before, after))
+
+
+class Listings:
+    """Counts the store's listings of its folder (what a quick sync leaves out)."""
+
+    def __init__(self, monkeypatch):
+        from workbench.store import files
+
+        self.count, real = 0, files.list_names
+
+        def counted(*args, **kwargs):
+            self.count += 1
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(files, "list_names", counted)
+
+    def since(self) -> int:
+        count, self.count = self.count, 0
+        return count
+
+
+def test_a_quick_sync_lists_the_folder_only_when_a_writer_stamped_it(tmp_path, monkeypatch):
+    from workbench import LabelStore
+
+    ann = LabelStore.open(tmp_path / "s", annotator="ann")
+    bob = LabelStore.open(tmp_path / "s", annotator="bob")
+    bob.sync()  # starts the count
+    listings = Listings(monkeypatch)
+    ann.append("x", "1")
+    assert [e["item_id"] for e in bob.sync(quick=True)] == ["x"] and listings.since() == 1
+    assert bob.sync(quick=True) == [] and listings.since() == 0  # nothing published since
+    bob.append("y", "2")  # its own file: the stamp it replaced was the one it had seen
+    assert [e["item_id"] for e in bob.sync(quick=True)] == ["y"] and listings.since() == 0
+    ann.append("z", "3")
+    bob.append("w", "4")  # ann stamped in between: bob's own stamp does not hide ann's file
+    assert sorted(e["item_id"] for e in bob.sync(quick=True)) == ["w", "z"] and listings.since() == 1
+    assert bob.sync() == [] and listings.since() == 1  # a full sync always lists
+
+
+def test_a_store_without_a_readable_stamp_is_listed_on_every_quick_sync(tmp_path, monkeypatch):
+    from workbench import LabelStore
+    from workbench.store.files import STAMP
+
+    ann = LabelStore.open(tmp_path / "s", annotator="ann")
+    ann.append("x", "1")
+    (tmp_path / "s" / STAMP).unlink()  # a store written before stamps, or one deleted by hand
+    bob = LabelStore.open(tmp_path / "s", annotator="bob")
+    bob.sync()
+    listings = Listings(monkeypatch)
+    assert bob.sync(quick=True) == [] and bob.sync(quick=True) == [] and listings.since() == 2
+    ann.append("y", "2")  # stamps it again
+    (tmp_path / "s" / STAMP).write_bytes(b"\xff garbled by hand")
+    assert [e["item_id"] for e in bob.sync(quick=True)] == ["y"] and listings.since() == 1
+
+
+def test_a_file_published_by_a_writer_killed_before_it_stamped_is_seen_by_a_full_sync(
+        tmp_path, monkeypatch):
+    from workbench import LabelStore
+    from workbench.store import files
+
+    ann = LabelStore.open(tmp_path / "s", annotator="ann")
+    bob = LabelStore.open(tmp_path / "s", annotator="bob")
+    ann.append("x", "1")
+    bob.sync()
+    bob.sync(quick=True)
+
+    def killed(directory):
+        raise KeyboardInterrupt("killed between publishing the part and stamping the log")
+
+    monkeypatch.setattr(files, "bump_stamp", killed)
+    try:
+        ann.append("y", "2")
+    except KeyboardInterrupt:
+        pass
+    monkeypatch.undo()
+    # The label was never acknowledged; a quick look may miss it (its item is still claimed,
+    # or served again), and the next full sync (the session's watcher, twice a second) has it.
+    assert bob.sync(quick=True) == []
+    assert [e["item_id"] for e in bob.sync()] == ["y"]
+
+
+def test_a_pull_stamps_the_log_so_every_handle_on_the_store_sees_what_it_copied(tmp_path, monkeypatch):
+    from workbench import LabelStore
+    from workbench.store.sync import clone, pull
+
+    shared = LabelStore.open(tmp_path / "shared", annotator="ann")
+    shared.append("a", "x")
+    shared.commit("start")
+    laptop = clone(tmp_path / "shared", tmp_path / "laptop", annotator="bob")
+    other = LabelStore.open(tmp_path / "laptop", annotator="bob")  # the session's handle
+    other.append("c", "x")
+    other.sync()
+    listings = Listings(monkeypatch)
+    assert other.sync(quick=True) == [] and listings.since() == 0
+    shared.append("b", "y")
+    shared.commit("more")
+    pull(laptop)
+    listings.since()
+    assert "b" in [e["item_id"] for e in other.sync(quick=True)] and listings.since() == 1

@@ -226,12 +226,14 @@ class Actions:
             session.emit("labels_changed")
         return changed
 
-    def sync_locked(self) -> list[str]:
-        """`sync` for a caller that holds the session's lock; emits nothing."""
+    def sync_locked(self, *, quick: bool = False) -> list[str]:
+        """`sync` for a caller that holds the session's lock; emits nothing. `quick` (what
+        serving an item uses): the store's folder is listed only when its log stamp says a
+        writer published since the last listing (workbench.store.files.STAMP)."""
         session = self.session
         if session.at is not None:  # a commit's labels do not change
             return []
-        new = session.store.sync()
+        new = session.store.sync(quick=quick)
         if not new:
             return []
         # Another handle's undo of this session's events: they leave its undo stack. (This

@@ -34,7 +34,9 @@ class Serving:
         ids, ranker = session.pool.item_ids, session.ranker
         out: list[QueueItem] = []
         with session.lock, session.claims.claiming() as taken:
-            session.actions.sync_locked()  # after reading the claims: an item is seen claimed or labeled
+            # after reading the claims: an item is seen claimed or labeled (a labeler stamps
+            # the log before it lets the item go, so the quick look sees its label)
+            session.actions.sync_locked(quick=True)
             self.respread_cold_start()
             blocked = lambda item: self.blocked(item, taken)  # noqa: E731
             for focus in self.focuses.in_order():

@@ -132,3 +132,43 @@ def locked(path: Path, *, wait: bool = True):
         yield True
     finally:
         os.close(fd)
+
+
+# -- the log stamp: whether any writer published event files since a handle last looked ----
+# Listing the folder to find new event files costs a system call per file in it (hundreds
+# while a session labels: parts are merged only on open), and each releases the GIL: during
+# a background round, next() waited for it back after every one (benchmarks/next_latency.py).
+# Every writer that publishes event files (an append, a pull's copy) replaces the stamp, a
+# random token, after the files are in place, and before the labeler's claim is released
+# (loop/serving.py reads claims first, the log second); a handle that finds the token it
+# saw at its last listing knows nothing was published since. Under a flock, so that nobody
+# reads a token half written; a token, not a counter, so that a stamp rewritten from scratch
+# (deleted, or garbled by hand) never reads as one seen before.
+STAMP = "_log_stamp"  # "_": pyarrow and pandas skip it
+
+
+def bump_stamp(directory: Path) -> tuple[bytes | None, bytes]:
+    """Replace the log stamp of the store at `directory`: (the token it held, the new one)."""
+    token = uuid.uuid4().hex.encode()
+    fd = os.open(directory / STAMP, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        before = os.pread(fd, 64, 0)
+        os.pwrite(fd, token, 0)
+        os.ftruncate(fd, len(token))
+    finally:
+        os.close(fd)  # releases the flock, also when the process dies
+    return before or None, token
+
+
+def read_stamp(directory: Path) -> bytes | None:
+    """The log stamp's token; None when there is none (a store no writer has stamped yet)."""
+    try:
+        fd = os.open(directory / STAMP, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        return os.pread(fd, 64, 0) or None
+    finally:
+        os.close(fd)

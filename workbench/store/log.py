@@ -90,6 +90,7 @@ class LabelStore(History):
         writer_clock.new_writer(self)  # sets _writer, _pid and _seq
         self._clock = datetime.min.replace(tzinfo=timezone.utc)  # the latest clock seen or given
         self._loaded: set[str] = set()  # files whose events are in memory (or covered by one)
+        self._stamp_seen: bytes | None = None  # the log stamp at the last listing (files.STAMP)
         self._chunks: list[pd.DataFrame] = []  # the in-memory log, lazily concatenated
         self._pending: list[dict] = []  # this handle's single appends, not yet in _chunks
         self._retracted: set[str] = set()  # event ids that some undo in scope targets

@@ -68,13 +68,19 @@ def log_frame(store) -> pd.DataFrame:
     return store._chunks[0]
 
 
-def refresh(store) -> None:
-    """Read the files this handle has not seen: other writers' parts, new segments."""
+def refresh(store, *, quick: bool = False) -> None:
+    """Read the files this handle has not seen: other writers' parts, new segments. With
+    `quick`, nothing is listed when the log stamp (files.STAMP) is the one seen at the last
+    listing: no writer has published event files since."""
+    stamp = files.read_stamp(store.path)  # before listing: what it says is in the listing
+    if quick and stamp is not None and stamp == store._stamp_seen:
+        return
     for _ in range(10):
         try:
             table, loaded = _read_new(store)
         except FileNotFoundError:  # compacted away between listing and reading: list again
             continue
+        store._stamp_seen = stamp
         store._loaded |= loaded
         if table is not None and table.num_rows:
             if table.num_rows > 1000:  # a bulk read (opening, a segment): straight to pandas

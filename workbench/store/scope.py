@@ -15,18 +15,19 @@ import pandas as pd
 from workbench.store import graph, merge_state, reading, refs, schema, views
 
 
-def sync(store) -> list[dict]:
+def sync(store, *, quick: bool = False) -> list[dict]:
     """The events that arrived since the last sync(), as dicts of their columns: written
     by other handles (other notebooks, processes), which are read first, and through this
-    one (a merge, a restore). Cheap when nothing changed: one directory listing. The first
-    call only starts the count (it returns nothing: read the current state after it).
-    Meant for one consumer per handle, the session that owns it.
+    one (a merge, a restore). Cheap when nothing changed: one directory listing; with
+    `quick`, no listing when the log stamp says no writer published since the last one
+    (reading.refresh). The first call only starts the count (it returns nothing: read the
+    current state after it). Meant for one consumer per handle, the session that owns it.
 
     When the branch's head moved (a merge, pull, revert, restore or reset, by any handle),
     the events that came into the branch's scope or left it count as arrived too, so a
     session sees a teammate's merged labels like any new label."""
     with store._lock:
-        reading.refresh(store)
+        reading.refresh(store, quick=quick)
         new, store._unsynced = store._unsynced or [], []
         rows = [row for batch in new
                 for row in (batch.to_dict("records") if isinstance(batch, pd.DataFrame) else batch)]

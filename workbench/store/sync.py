@@ -278,6 +278,7 @@ def _copy_missing(source: Path, target: Path) -> int:
         copied += 1
     if copied:
         files.fsync_dir(target)  # once for all the renames, before any ref can name them
+        files.bump_stamp(target)  # handles on the target list it again (files.STAMP)
     for sub in ("commits", "refs/tags"):
         folder = source / HISTORY / sub
         if not folder.is_dir():

@@ -130,6 +130,9 @@ def _write_part(store, table: pa.Table) -> None:
     files.write_durably(store.path, name, files.parquet_bytes(table))
     store._seq += table.num_rows
     store._loaded.add(name)
+    before, after = files.bump_stamp(store.path)
+    if before is not None and before == store._stamp_seen:  # ours is the only file since: seen
+        store._stamp_seen = after
 
 
 def _batch(store, frame: pd.DataFrame, source: str) -> pa.Table:
