@@ -96,7 +96,9 @@ class ItemState:
     def absorb(self, item_ids: list[str]) -> list[str]:
         """Re-read these items' state from the store; returns those whose state changed."""
         session = self.session
-        states = session.store.states(item_ids)
+        # quick: called right after a sync or this session's own write, which listed the
+        # store's folder or stamped it; listing it again finds nothing new
+        states = session.store.states(item_ids, quick=True)
         was_labeled = {i: i in self.labels for i in item_ids}
         changed = []
         for item_id in item_ids:

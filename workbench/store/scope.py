@@ -120,21 +120,22 @@ def skipped(store) -> set[str]:
         return views.skipped(branch_view(store).frame())
 
 
-def states(store, item_ids) -> dict[str, dict]:
+def states(store, item_ids, *, quick: bool = False) -> dict[str, dict]:
     """For the given items, the event that decides each one's state (label, relabel or
     skip), as a dict of its columns; items with none (never labeled, all undone) are absent.
-    Cheap for a few items, however big the store."""
+    Cheap for a few items, however big the store; `quick` as for sync() (for a caller that
+    has just synced: the folder is listed again only if a writer stamped the log since)."""
     with store._lock:
-        view = branch_view(store)
+        view = branch_view(store, quick=quick)
         tops = ((item, view.top(item)) for item in dict.fromkeys(item_ids))
         return {item: top for item, top in tops if top is not None}
 
 
-def branch_view(store) -> views.Latest:
+def branch_view(store, *, quick: bool = False) -> views.Latest:
     """The state of every item on this branch: built from the events in scope once, then
     folded forward; built again when the branch's head moves in a way this handle did not
-    make itself (a teammate's merge, a pull)."""
-    reading.refresh(store)
+    make itself (a teammate's merge, a pull). `quick`: see reading.refresh."""
+    reading.refresh(store, quick=quick)
     key, frontier = read_scope(store)
     rows, store._unfolded = store._unfolded, []
     # Events the scope's commits already hold may arrive after the view was built (a
