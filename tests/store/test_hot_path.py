@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from workbench.store.claims import Claims
 from workbench.store.views import labels_hash, pair_hashes
@@ -168,3 +169,18 @@ def test_a_pull_stamps_the_log_so_every_handle_on_the_store_sees_what_it_copied(
     pull(laptop)
     listings.since()
     assert "b" in [e["item_id"] for e in other.sync(quick=True)] and listings.since() == 1
+
+
+def test_a_stamp_that_cannot_be_written_or_read_costs_no_label(tmp_path, monkeypatch):
+    from workbench import LabelStore
+    from workbench.store.files import STAMP
+
+    ann = LabelStore.open(tmp_path / "s", annotator="ann")
+    bob = LabelStore.open(tmp_path / "s", annotator="bob")
+    (tmp_path / "s" / STAMP).mkdir()  # something else in its place
+    bob.sync()
+    with pytest.warns(RuntimeWarning, match="could not stamp the log"):
+        ann.append("x", "1")
+    listings = Listings(monkeypatch)
+    assert [e["item_id"] for e in bob.sync(quick=True)] == ["x"] and listings.since() == 1
+    assert LabelStore.open(tmp_path / "s").labels().to_dict() == {"x": "1"}

@@ -15,6 +15,7 @@ import json
 import os
 import time
 import uuid
+import warnings
 from pathlib import Path
 
 import pyarrow as pa
@@ -147,28 +148,40 @@ def locked(path: Path, *, wait: bool = True):
 STAMP = "_log_stamp"  # "_": pyarrow and pandas skip it
 
 
-def bump_stamp(directory: Path) -> tuple[bytes | None, bytes]:
-    """Replace the log stamp of the store at `directory`: (the token it held, the new one)."""
+def bump_stamp(directory: Path) -> tuple[bytes | None, bytes | None]:
+    """Replace the log stamp of the store at `directory`: (the token it held, the new one).
+    A stamp that cannot be written (something else in its place, a file system without
+    flock) is left as it is, with a warning, and (None, None) returned: the event files are
+    already durable, and readers then find them at their next full listing."""
     token = uuid.uuid4().hex.encode()
-    fd = os.open(directory / STAMP, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        before = os.pread(fd, 64, 0)
-        os.pwrite(fd, token, 0)
-        os.ftruncate(fd, len(token))
-    finally:
-        os.close(fd)  # releases the flock, also when the process dies
+        fd = os.open(directory / STAMP, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            before = os.pread(fd, 64, 0)
+            os.pwrite(fd, token, 0)
+            os.ftruncate(fd, len(token))
+        finally:
+            os.close(fd)  # releases the flock, also when the process dies
+    except OSError as err:
+        warnings.warn(f"could not stamp the log of {directory} ({err}); other sessions on it see "
+                      f"new labels at their next full look (twice a second) instead of at once",
+                      RuntimeWarning, stacklevel=2)
+        return None, None
     return before or None, token
 
 
 def read_stamp(directory: Path) -> bytes | None:
-    """The log stamp's token; None when there is none (a store no writer has stamped yet)."""
+    """The log stamp's token; None when there is none (a store no writer has stamped yet) or
+    it cannot be read: then the folder is listed."""
     try:
         fd = os.open(directory / STAMP, os.O_RDONLY)
-    except FileNotFoundError:
+    except OSError:
         return None
     try:
         fcntl.flock(fd, fcntl.LOCK_SH)
         return os.pread(fd, 64, 0) or None
+    except OSError:
+        return None
     finally:
         os.close(fd)
