@@ -247,3 +247,14 @@ def test_docbin_without_spacy_says_how_to_get_it(labeled, tmp_path, monkeypatch)
     with pytest.raises(ImportError, match="pip install spacy"):
         export_labels(labeled, tmp_path / "out" / "labels.spacy")
     assert not (tmp_path / "out").exists()
+
+
+def test_conll_refuses_a_class_whose_name_holds_whitespace(tmp_path):
+    pool = Pool.from_texts(["New York is big"], y=[[(0, 8, "BIG CITY")]], task="spans", embeddings=np.eye(1))
+    session = Session(pool, tmp_path / "s", watch=False)
+    session.label("0", [(0, 8, "BIG CITY")])
+    with pytest.raises(ValueError, match="a CoNLL tag cannot hold whitespace, and the class 'BIG CITY' does"):
+        export_labels(session, tmp_path / "l.conll")
+    assert not (tmp_path / "l.conll").exists()
+    export_labels(session, tmp_path / "l.parquet")  # any name goes to Parquet
+    session.close()

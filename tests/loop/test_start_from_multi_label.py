@@ -122,3 +122,18 @@ def test_the_head_learns_each_class_from_the_answers_it_has():
     assert MultiLabelHead(classes=["a", "b"]).fit(X, unknown).predict_proba(X[:1])[0, 0] == pytest.approx(0.5)
     with pytest.raises(ValueError, match=r"0 or 1 .* or -1 \(not known\)"):
         MultiLabelHead().fit(X, np.full((60, 2), 2))
+
+
+def test_a_head_given_its_own_class_order_learns_the_sessions_columns(pools, tmp_path):
+    _, b = pools
+    names = [str(c) for c in b.classes]
+    scores = []
+    for head in (MultiLabelHead(), MultiLabelHead(classes=list(reversed(names)))):
+        session = Session(b, tmp_path / str(len(scores)), watch=False, learner=head)
+        session.label_many({i: b.true_label(i) for i in b.item_ids[:80]})
+        session.retrain()
+        scores.append(session.history["micro_f1"].iloc[-1])
+        session.close()
+    assert scores[0] == scores[1] and scores[0] > 0.8, scores  # reversed, it scored 0.03
+    with pytest.raises(ValueError, match=r"MultiLabelHead's classes \['a', 'b'\] differ from the session's"):
+        Session(b, tmp_path / "x", watch=False, learner=MultiLabelHead(classes=["a", "b"]))

@@ -184,3 +184,33 @@ def test_a_stamp_that_cannot_be_written_or_read_costs_no_label(tmp_path, monkeyp
     listings = Listings(monkeypatch)
     assert [e["item_id"] for e in bob.sync(quick=True)] == ["x"] and listings.since() == 1
     assert LabelStore.open(tmp_path / "s").labels().to_dict() == {"x": "1"}
+
+
+def test_a_listing_torn_by_a_compaction_is_listed_again(tmp_path, monkeypatch):
+    """A listing that runs across compaction's publish (the segment renamed into place, then
+    the parts it holds deleted) may hold neither: publishing stamps the log, so the reader's
+    next quick look lists again and finds the segment."""
+    from workbench import LabelStore
+    from workbench.store import compaction, files
+
+    ann = LabelStore.open(tmp_path / "s", annotator="ann")
+    reader = LabelStore.open(tmp_path / "s", annotator="r")
+    ann.append("i0", "x")
+    ann.append("i1", "x")
+    reader.sync()
+    reader.sync(quick=True)
+    ann.append("i2", "x")
+    real, torn = files.list_names, []
+
+    def torn_listing(path, prefixes, suffix=".parquet"):
+        names = real(path, prefixes, suffix)
+        if "part-" in prefixes and not torn:
+            torn.append(1)
+            compaction.compact(path, retire_after=0)  # publishes while the listing runs
+            return [n for n in names if n != f"part-{ann._writer}-{2:012d}.parquet"]  # i2's
+        return names
+
+    monkeypatch.setattr(files, "list_names", torn_listing)
+    assert reader.sync(quick=True) == []  # the torn listing had neither i2's part nor the segment
+    monkeypatch.undo()
+    assert [e["item_id"] for e in reader.sync(quick=True)] == ["i2"]

@@ -110,3 +110,6 @@ def test_a_legend_quotes_class_names_that_would_read_as_several_or_none(tmp_path
     assert points(data_map(session)).set_index("item_id")["label"][list(plain.item_ids[:3])].tolist() == [
         "a, b", "c", "(none)"]
     session.close()
+    from workbench.ui.map_parts import join_classes
+
+    assert join_classes([""], ["", "a"]) == '""' and join_classes([], ["", "a"]) == "(none)"

@@ -126,6 +126,12 @@ def multi_label_learner(learner, class_names: list[str]):
                          "classifier that takes a 0/1 matrix of classes")
     if isinstance(learner, MultiLabelHead) and learner.classes is None:
         return clone(learner).set_params(classes=list(class_names))
+    if isinstance(learner, MultiLabelHead):  # its columns are the session's targets' columns
+        given = [str(c) for c in learner.classes]
+        if sorted(given) != sorted(class_names):
+            raise ValueError(f"the MultiLabelHead's classes {given} differ from the session's "
+                             f"{list(class_names)}; give it the session's, or none")
+        return clone(learner).set_params(classes=list(class_names))
     try:
         takes_sets = get_tags(learner).classifier_tags.multi_label
     except (AttributeError, TypeError, ValueError):  # not a scikit-learn estimator

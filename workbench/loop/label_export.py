@@ -15,8 +15,10 @@ them): `text[start:end]` in Unicode code points, what Python's `str` indexes. A 
 also goes out as CoNLL/IOB (`format="conll"`, or a path ending in .conll), as CoNLL-2003
 holds a corpus: each text is a document, begun by the line `-DOCSTART- -X- O O` and a blank
 line, then one token a line, `token<TAB>tag`, BIO tags from `workbench.data.spans.bio_tags`
-(where spans overlap the first wins, as BIO can say no more). spaCy's `spacy convert`,
-Hugging Face's conll2003 reader and flair read it as it is. The texts come in the order, and
+(where spans overlap the first wins, as BIO can say no more). spaCy's `spacy convert`
+reads it as it is (and flair's ColumnCorpus with `document_separator_token="-DOCSTART-"`); a
+class name with whitespace in it cannot be a tag there, and is refused naming it (the Parquet
+file and the DocBin hold any name). The texts come in the order, and
 are the items, of the Parquet export's rows, which carry their item ids: a CoNLL file has no
 place for them (a `# item_id` comment line, as written before, read as a token to readers that
 take no comments, and a text's own `#` token as a comment to those that do). Or as a spaCy
@@ -163,6 +165,10 @@ def parquet_table(session) -> pa.Table:
 
 def conll(session) -> str:
     """The CoNLL/IOB text of a spans session's labeled texts (see the module doc)."""
+    spaced = [name for name in session.class_names if name != "".join(name.split())]
+    if spaced:
+        raise ValueError(f"a CoNLL tag cannot hold whitespace, and the class {spaced[0]!r} does: readers "
+                         "split the line on it; export to .parquet or .spacy, or rename the class")
     blocks = []
     for i in _labeled(session):
         text = str(session.pool.items.loc[i, "text"])

@@ -78,6 +78,9 @@ def publish(path: Path, older_than: float) -> set[str]:
             covered |= held
     if published:
         files.fsync_dir(path)  # the segment is durable under its name before any delete
+        # A listing that ran across the rename and the deletes below may hold neither the
+        # segment nor its parts: the stamp makes its reader list again (files.STAMP)
+        files.bump_stamp(path)
     present = set(files.list_names(path, ("part-", "segment-")))  # one listing, no stat each
     retired = set()
     for segment in (n for n in present if n.startswith("segment-")):

@@ -18,10 +18,10 @@ NONE = "(none)"  # an item with no class (no part, an empty set)
 
 def join_classes(classes, class_names) -> str:
     """Classes as the legend shows a combination: "LOC, PER", or NONE. Where a class name of
-    the session could be read as several, or as none ("a, b", "(none)"), every name is quoted
+    the session could be read as several, or as none ("a, b", "(none)", ""), every name is quoted
     ('"a, b", "c"'), so no two combinations read alike."""
     found = [str(c) for c in classes]
-    if any(", " in name or name == NONE or name.startswith('"') for name in class_names):
+    if any(", " in name or name in (NONE, "") or name.startswith('"') for name in class_names):
         found = [json.dumps(c, ensure_ascii=False) for c in found]
     return ", ".join(found) or NONE
 
