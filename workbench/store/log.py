@@ -9,6 +9,7 @@ Layout of a store directory::
     _claims/                         which items each open session is showing (claims.py)
     .tmp-*                           files being written; every reader ignores them
     .compact.lock                    flock that lets one process at a time compact
+    _log_stamp                       a token every writer of event files replaces (files.STAMP)
 
 Why this shape:
 - Every acknowledged event lives in a plain ``.parquet`` file, so ``pandas.read_parquet(path)``
