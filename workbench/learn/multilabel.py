@@ -124,11 +124,9 @@ def multi_label_learner(learner, class_names: list[str]):
         raise ValueError(f"learner {learner!r} labels one class per item; a multi-label pool trains "
                          "MultiLabelHead (the default, or learner='head') or a scikit-learn "
                          "classifier that takes a 0/1 matrix of classes")
-    if isinstance(learner, MultiLabelHead) and learner.classes is None:
-        return clone(learner).set_params(classes=list(class_names))
     if isinstance(learner, MultiLabelHead):  # its columns are the session's targets' columns
-        given = [str(c) for c in learner.classes]
-        if sorted(given) != sorted(class_names):
+        given = None if learner.classes is None else [str(c) for c in learner.classes]
+        if given is not None and sorted(given) != sorted(class_names):
             raise ValueError(f"the MultiLabelHead's classes {given} differ from the session's "
                              f"{list(class_names)}; give it the session's, or none")
         return clone(learner).set_params(classes=list(class_names))

@@ -114,8 +114,7 @@ def scores_of(session, truth: list, predicted: list) -> dict:
     if session.task != MULTI_LABEL:
         return metric_scores(truth, predicted)
     names = session.class_names
-    return multi_label_scores(indicator(truth, names).reshape(len(truth), len(names)),
-                              indicator(predicted, names).reshape(len(predicted), len(names)), names)
+    return multi_label_scores(indicator(truth, names), indicator(predicted, names), names)
 
 
 def evaluate(session, learner, labels: dict, audit: set[str]) -> tuple[dict, str, int]:

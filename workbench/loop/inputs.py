@@ -155,19 +155,16 @@ def with_prior_labels(prior, train: np.ndarray, y: np.ndarray, unlabeled: np.nda
     not known, as MultiLabelHead does) learns every item with a sure call, each class from its
     sure calls only; any other learns the items whose every call is sure."""
     proba, classes = prior
-    if y.ndim == 2:  # multi-label
-        sure_calls = np.maximum(proba, 1 - proba) >= PRIOR_CONFIDENCE
-        sure = unlabeled[sure_calls[unlabeled].any(axis=1) if partial else sure_calls[unlabeled].all(axis=1)]
-    else:
-        sure = unlabeled[proba[unlabeled].max(axis=1) >= PRIOR_CONFIDENCE]
+    multi = y.ndim == 2
+    sure_calls = (np.maximum(proba, 1 - proba) if multi else proba) >= PRIOR_CONFIDENCE
+    sure = unlabeled[sure_calls[unlabeled].all(axis=1) if multi and not partial
+                     else sure_calls[unlabeled].any(axis=1)]
     if len(sure) > MAX_PRIOR_LABELS:
         sure = np.sort(np.random.default_rng(0).choice(sure, MAX_PRIOR_LABELS, replace=False))
-    if y.ndim == 2:
-        calls = np.where(sure_calls[sure], proba[sure] >= 0.5, -1).astype(y.dtype)
-        y = np.vstack([y, calls])
+    if multi:
+        y = np.vstack([y, np.where(sure_calls[sure], proba[sure] >= 0.5, -1).astype(y.dtype)])
     else:
-        calls = [classes[i] for i in proba[sure].argmax(axis=1)]
-        y = np.asarray(list(y) + calls, dtype=y.dtype)
+        y = np.asarray(list(y) + [classes[i] for i in proba[sure].argmax(axis=1)], dtype=y.dtype)
     return np.concatenate([train, sure]), y, np.setdiff1d(unlabeled, sure)
 
 
