@@ -63,6 +63,11 @@ def test_a_parts_map_shows_the_classes_of_each_items_parts_and_the_queues_measur
     column = names.index(session.strategy_name)
     np.testing.assert_allclose(data["uncertainty"], measures[:, column], rtol=1e-5)
     assert chart.spec["encoding"]["color"]["title"] == session.strategy_name
+    # one colour, one value, whatever the items shown: from 0 to the most the measure can be
+    # (ln 7 nats for 3 labels' BIO tags); the box entropy, a sum over candidates, from 0 up
+    scale = chart.spec["encoding"]["color"]["scale"]
+    assert scale == ({"domain": [0, pytest.approx(np.log(7))], "scheme": "viridis"} if session.task == "spans"
+                     else {"domainMin": 0, "scheme": "viridis"})
     json.dumps(chart.spec, allow_nan=False)
 
     suspects = session.suspects()  # a row per part, scored in "suspicion"

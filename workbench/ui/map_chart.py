@@ -80,7 +80,8 @@ def points(session, positions, xy, projection: Projection, color: str) -> pd.Dat
     elif parts:  # the classes of the suggested spans or boxes; the queue's own measure
         frame["prediction"] = map_parts.predictions(session, positions)
         if color == "uncertainty":
-            frame["uncertainty"], frame.attrs["measure"] = map_parts.uncertainty(session, positions)
+            frame["uncertainty"], frame.attrs["measure"], frame.attrs["most"] = \
+                map_parts.uncertainty(session, positions)
     elif sets:  # each class's own probability: the set at the learner's threshold, and the
         # mean over classes of 1 - |2p - 1| (what diverse_uncertainty ranks by)
         threshold = getattr(session.learner, "threshold", 0.5)
@@ -160,9 +161,11 @@ def chart(session, frame: pd.DataFrame, projection: Projection, color: str, *,
         shown = sorted(set(frame["prediction"])) if sets else names
         colour = alt.Color("prediction:N", title="prediction",
                            scale=alt.Scale(domain=shown, range=_palette(len(shown))))
-    elif color == "uncertainty" and is_parts(session):  # entropies have no upper bound
+    elif color == "uncertainty" and is_parts(session):  # from 0 to the measure's most, if it has one
+        most = frame.attrs.get("most")
         colour = alt.Color("uncertainty:Q", title=frame.attrs.get("measure", "uncertainty"),
-                           scale=alt.Scale(scheme="viridis", domainMin=0))
+                           scale=alt.Scale(scheme="viridis", domainMin=0) if most is None else
+                           alt.Scale(scheme="viridis", domain=[0, most]))
     elif color == "uncertainty":
         colour = alt.Color("uncertainty:Q", title="uncertainty",
                            scale=alt.Scale(scheme="viridis", domain=[0, 1 if sets else 1 - 1 / len(names)]))

@@ -41,13 +41,19 @@ def predictions(session, positions) -> list[str]:
     return [classes_text(session, s) for s in suggestions]
 
 
-def uncertainty(session, positions) -> tuple[np.ndarray, str]:
+def uncertainty(session, positions) -> tuple[np.ndarray, str, float | None]:
     """(the queue's measure for these items, from the model trained on people's labels alone;
-    its name)."""
+    its name; the most it can be, so that one colour means one value on every map: None for
+    the box entropy, a sum over up to `max_boxes` candidates whose bound no image nears)."""
     if session.task == SPANS:
         from workbench.learn.token_tagger import UNCERTAINTY
     else:
         from workbench.learn.box_detector import UNCERTAINTY
     column = UNCERTAINTY.index(session.strategy_name) if session.strategy_name in UNCERTAINTY else 0
     scores = np.asarray(session.pool_proba(positions, labels_only=True), dtype=float)
-    return scores[:, column], UNCERTAINTY[column]
+    measure = UNCERTAINTY[column]
+    # a token's tags: O, and B- and I- of each label (the tagger's own, when it has them)
+    tags = len(getattr(session.rounds.model.learner, "tag_names_", ())) or 1 + 2 * len(session.class_names)
+    most = {"least_confident_token": 1 - 1 / tags, "mean_token_entropy": float(np.log(tags)),
+            "least_confident_box": 1.0}.get(measure)
+    return scores[:, column], measure, most
