@@ -157,5 +157,5 @@ def test_a_boxes_bundle_is_no_start_for_a_session_of_classes(exported, tmp_path)
     _, _, folder, _, _ = exported
     single = workbench.Pool.from_arrays(np.random.default_rng(0).random((20, 128, 128), dtype=np.float32),
                                         y=["a", "b"] * 10)
-    with pytest.raises(ValueError, match="start_from= takes a model of classes.*'boxes' model"):
+    with pytest.raises(ValueError, match="is a 'single' pool and the model to start from .* a 'boxes' model"):
         Session(single, tmp_path / "s", start_from=folder, watch=False)

@@ -148,6 +148,6 @@ def test_wrong_input_and_wrong_starts_are_named(exported, tmp_path):
         model.predict_spans(["a", 3])
     with pytest.raises(ValueError, match=r"texts\[0\] holds '\\ud800' at code point 6, half of a UTF-16"):
         model.predict_spans(["Alice \ud800 Okafor"])  # was a bare UnicodeEncodeError
-    with pytest.raises(ValueError, match="start_from= takes a model of classes.*'spans' model"):
+    with pytest.raises(ValueError, match="is a 'single' pool and the model to start from .* a 'spans' model"):
         Session(workbench.Pool.from_texts(["a b", "c d"], y=["x", "y"], embeddings=np.eye(2)),
                 tmp_path / "s", start_from=folder, watch=False)

@@ -45,15 +45,15 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
 from workbench.data.devices import torch_device
+from workbench.learn import box_training
+from workbench.learn.box_training import STRIDE
 from workbench.learn.torch_rng import _own_rng, _seed
 
 __all__ = ["BoxDetector", "UNCERTAINTY"]
 
 UNCERTAINTY = ("least_confident_box", "box_entropy")  # the columns of `uncertainty`
-STRIDE = 8  # input pixels per grid cell
 CANDIDATE_SCORE = 0.05  # peaks at least this sure are candidate boxes, for uncertainty too
 PREDICT_PIXELS = 128 * 128 * 128  # pixels per inference batch: 128 images of 128x128
-CLASS_CORE = 0.3  # cells whose heatmap target is above this learn the object's class
 GUESSES = 3  # classes per peak: second guesses at lower scores still find boxes (mAP's recall)
 
 
@@ -113,9 +113,11 @@ class BoxDetector(BaseEstimator):
         self.random_state = random_state
 
     # -- fitting ----------------------------------------------------------------------------
-    def fit_boxes(self, images, box_lists) -> BoxDetector:
+    def fit_boxes(self, images, box_lists, *, start_from: BoxDetector | None = None) -> BoxDetector:
         """Train on `images` marked with `box_lists`: one sequence of (x, y, w, h, label) per
-        image (an empty one: the image holds no object)."""
+        image (an empty one: the image holds no object). `start_from`, a fitted BoxDetector of
+        the same labels (in the same order), channels, width and image scale: training starts
+        from its network and reads images as it did (fine-tuning), not from random weights."""
         import torch
 
         images = self._check_images(images)
@@ -136,17 +138,20 @@ class BoxDetector(BaseEstimator):
             images = _resized(images, self.scale_)
             box_lists = [[(*(float(v) * self.scale_ for v in box[:4]), *box[4:]) for box in boxes]
                          for boxes in box_lists]
-        self.mean_ = float(images.mean())
-        self.std_ = float(images.std()) + 1e-6
+        if start_from is not None:
+            self._check_start(start_from)
+            self.mean_, self.std_ = start_from.mean_, start_from.std_
+        else:
+            self.mean_, self.std_ = float(images.mean()), float(images.std()) + 1e-6
         self.device_ = torch_device(self.device)
         self._seed = _seed(self.random_state)
         inputs = torch.from_numpy(self._prepare(images))
-        targets = [torch.from_numpy(t) for t in _targets(box_lists, index, inputs.shape[2:])]
+        targets = [torch.from_numpy(t) for t in box_training.targets(box_lists, index, inputs.shape[2:])]
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
             with _own_rng(self._seed, self.device_):
-                self._train(inputs, targets)
+                self._train(inputs, targets, start_from)
         finally:
             torch.set_num_threads(threads)
         return self
@@ -165,11 +170,23 @@ class BoxDetector(BaseEstimator):
             raise ValueError(f"BoxDetector labels hold duplicates: {labels}")
         return labels
 
-    def _train(self, inputs, targets) -> None:
+    def _check_start(self, start: BoxDetector) -> None:
+        if not hasattr(start, "net_"):
+            raise ValueError("start_from= takes a fitted BoxDetector; this one is not fitted")
+        mine = (self.labels_, self.n_channels_, self.width, self.scale_)
+        theirs = (start.labels_, start.n_channels_, start.width, start.scale_)
+        if mine != theirs:
+            raise ValueError(f"start_from= takes a BoxDetector of the same labels, channels, width and "
+                             f"image scale; it has {theirs}, this fit {mine}")
+
+    def _train(self, inputs, targets, start: BoxDetector | None = None) -> None:
+        import copy
+
         import torch
 
         generator = torch.Generator().manual_seed(self._seed)
-        net = _network(self.n_channels_, len(self.labels_), self.width).to(self.device_)
+        net = (copy.deepcopy(start.net_) if start is not None else
+               _network(self.n_channels_, len(self.labels_), self.width)).to(self.device_)
         if len(inputs) == 1:  # BatchNorm trains on 2 values per channel at least: an 8 x 8 image has 1
             inputs, targets = torch.cat([inputs, inputs]), [torch.cat([t, t]) for t in targets]
         inputs = inputs.to(self.device_)
@@ -184,7 +201,7 @@ class BoxDetector(BaseEstimator):
                 order, at = torch.randperm(n, generator=generator), 0
             idx = order[at:at + batch].to(self.device_)
             at += batch
-            loss = _loss(net(inputs[idx]), *(t[idx] for t in targets))
+            loss = box_training.loss(net(inputs[idx]), *(t[idx] for t in targets))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -351,50 +368,3 @@ def _check_box(box, index: dict) -> None:
     if str(label) not in index:
         raise ValueError(f"box {tuple(box)!r} has label {label!r}, not among the detector's labels "
                          f"{list(index)}")
-
-
-def _targets(box_lists, index: dict, shape) -> list[np.ndarray]:
-    """Training targets on the grid of padded images of `shape` (H', W'): the Gaussian centre
-    heatmap (n, gh, gw); the class of each cell near a centre and how much it counts (n, gh,
-    gw: the nearest centre's Gaussian, 0 far from every object); and per object slot (n, m):
-    its centre cell, log size in cells (n, m, 2), centre offset in that cell (n, m, 2) and
-    whether the slot holds an object."""
-    gh, gw = shape[0] // STRIDE, shape[1] // STRIDE
-    n, m = len(box_lists), max(1, max(len(b) for b in box_lists))
-    heat, weight = np.zeros((n, gh, gw), np.float32), np.zeros((n, gh, gw), np.float32)
-    classes = np.zeros((n, gh, gw), np.int64)
-    cell, mask = np.zeros((n, m), np.int64), np.zeros((n, m), np.float32)
-    size, offset = np.zeros((n, m, 2), np.float32), np.zeros((n, m, 2), np.float32)
-    ys, xs = np.arange(gh, dtype=np.float32)[:, None], np.arange(gw, dtype=np.float32)[None, :]
-    for i, boxes in enumerate(box_lists):
-        for j, box in enumerate(boxes):
-            x, y, w, h = (float(v) for v in box[:4])
-            cx, cy = (x + w / 2) / STRIDE, (y + h / 2) / STRIDE
-            px, py = min(max(int(cx), 0), gw - 1), min(max(int(cy), 0), gh - 1)
-            # sigma a sixth of the box's side, about what CenterNet's radius rule gives
-            sx, sy = max(w / STRIDE / 6, 0.3), max(h / STRIDE / 6, 0.3)
-            g = np.exp(-((xs - px) ** 2) / (2 * sx * sx) - ((ys - py) ** 2) / (2 * sy * sy))
-            np.maximum(heat[i], g, out=heat[i])
-            near = g > np.maximum(weight[i], CLASS_CORE)  # the cells nearest this object's centre
-            classes[i][near], weight[i][near] = index[str(box[4])], g[near]
-            cell[i, j], mask[i, j] = py * gw + px, 1.0
-            size[i, j] = np.log(w / STRIDE), np.log(h / STRIDE)
-            offset[i, j] = cx - px, cy - py
-    return [heat, classes, weight, cell, size, offset, mask]
-
-
-def _loss(maps, heat, classes, weight, cell, size, offset, mask):
-    """CenterNet's loss per object: the penalty-reduced focal loss on the centre heatmap, L1
-    on the log size and the offset at the centre cells, and the class's cross-entropy at the
-    cells near each centre, weighted by their Gaussian."""
-    import torch
-
-    pred = torch.sigmoid(maps[:, 0]).clamp(1e-4, 1 - 1e-4)
-    positive = heat.eq(1).float()
-    pos = -(torch.log(pred) * (1 - pred) ** 2 * positive).sum()
-    neg = -(torch.log(1 - pred) * pred ** 2 * (1 - heat) ** 4 * (1 - positive)).sum()
-    n_objects = mask.sum().clamp(min=1)
-    at = maps.flatten(2).gather(2, cell[:, None].expand(-1, 5, -1)).transpose(1, 2)  # (b, m, 5)
-    l1 = (torch.abs(at[..., 1:3] - size) + torch.abs(at[..., 3:5] - offset)).sum(-1)
-    ce = torch.nn.functional.cross_entropy(maps[:, 5:], classes, reduction="none")
-    return (pos + neg + (ce * weight).sum() + (l1 * mask).sum()) / n_objects

@@ -103,26 +103,43 @@ class BoxPredictor:
         return suggested(self.pool, self.classes, self.detections([int(position)])[0], threshold, position)
 
 
-def fit(session, labels: dict, audit: set[str], round_: int) -> tuple:
+def fit(session, labels: dict, audit: set[str], round_: int, prior=None) -> tuple:
     """One round: (the fitted detector, its uncertainty over the pool's images (Scores, what
-    the queue ranks by), its BoxPredictor, the images it trained on, the history row)."""
+    the queue ranks by), its BoxPredictor, the images it trained on, the history row). `prior`:
+    the bundle the session started from (loop/start_parts.py), whose sure images it learns too."""
     train_ids = [i for i in labels if i not in audit]
     if not train_ids:
         raise ValueError("need at least one labeled image (outside the audit sample) to train; "
                          "label a few more images")
     started = time.perf_counter()
     pool = session.pool
+    positions, targets = pool.positions(train_ids), [list(labels[i]) for i in train_ids]
+    if prior is not None:
+        sure, parts = prior.sure(labels.keys() | audit)
+        positions, targets = np.concatenate([positions, sure]), targets + parts
     detector = clone(session.learner)
-    detector.fit_boxes(images(pool, pool.positions(train_ids)), [list(labels[i]) for i in train_ids])
-    info = {"round": round_, "n_labels": len(train_ids),
-            "labels_hash": labels_hash(list(labels), [str(v) for v in labels.values()])}
+    if prior is None:
+        detector.fit_boxes(images(pool, positions), targets)
+    else:  # fine-tuned from the bundle's network: a detector of ten images forgets what it knew
+        detector.fit_boxes(images(pool, positions), targets, start_from=prior.fitted)
+    hash_ = labels_hash(list(labels), [str(v) for v in labels.values()])
+    info = {"round": round_, "n_labels": len(train_ids), "labels_hash": hash_}
+    row = scored(session, detector, labels, audit, train_ids, hash_, started)
     predictor = BoxPredictor(detector, session, info)
-    uncertainty = Scores(len(pool), len(UNCERTAINTY),
-                         lambda positions: image_uncertainty(detector, pool, positions))
+    return detector, uncertainty_scores(session, detector), predictor, train_ids, row
+
+
+def uncertainty_scores(session, detector) -> Scores:
+    """The detector's uncertainty over the pool's images (UNCERTAINTY's columns), on demand."""
+    pool = session.pool
+    return Scores(len(pool), len(UNCERTAINTY), lambda positions: image_uncertainty(detector, pool, positions))
+
+
+def scored(session, detector, labels: dict, audit: set[str], train_ids: list, hash_, started=None) -> dict:
+    """The history row of a detector trained on `train_ids`: its box scores (see evaluate)."""
     metrics, eval_on, n_eval = evaluate(session, detector, labels, audit)
-    row = scored_row(train_ids, eval_on, n_eval, started, info["labels_hash"], box_map50=metrics["map50"],
-                     box_precision=metrics["precision"], box_recall=metrics["recall"])
-    return detector, uncertainty, predictor, train_ids, row
+    return scored_row(train_ids, eval_on, n_eval, started, hash_, box_map50=metrics["map50"],
+                      box_precision=metrics["precision"], box_recall=metrics["recall"])
 
 
 def evaluate(session, detector, labels: dict, audit: set[str]) -> tuple[dict, str, int]:

@@ -72,7 +72,9 @@ class Rounds:
     def __init__(self, session, start):
         self.session = session
         self.start = start          # a model the session started from (loop/start_from.py), or None
-        self.prior = None           # (the start model's probabilities over the pool, classes)
+        # (the start model's probabilities over the pool, classes); a spans or boxes session's
+        # start_parts.PartsStart
+        self.prior = None
         self.model: RoundModel | None = None
         self.rows: list[dict] = []  # the history, one dict per round
         self.running = 0
@@ -216,7 +218,8 @@ class Rounds:
         session = self.session
         if session.task in PARTS:  # a tagger or a detector: loop/span_rounds.py, box_rounds.py
             tagger, uncertainty, predictor, train_ids, row = (span_rounds if session.task == SPANS else
-                                                              box_rounds).fit(session, labels, audit, round_)
+                                                              box_rounds).fit(session, labels, audit, round_,
+                                                                              prior=self.prior)
             return RoundModel(tagger, uncertainty, uncertainty, train_ids, list(labels), round_, False,
                               predictor), row
         train_ids = [i for i in labels if i not in audit]
@@ -290,13 +293,18 @@ class Rounds:
     def start_queue(self):
         """Round 0 is the model the session started from: it suggests and ranks at once."""
         session = self.session
-        proba = self.prior[0]
-        scores = Scores(len(session.pool), len(session.classes), lambda positions: proba[positions])
         with session.lock:
             labeled = list(session.item_state.labels)
+        skipped = set(session.item_state.skipped)
+        if session.task in PARTS:  # a tagger or a detector: loop/start_parts.py
+            self.model, row = self.prior.round_zero(labeled)
+            if not self.rows:
+                self.rows.append({**row, "round": 0})
+            return session.ranker.rank(self.model, skipped)
+        proba = self.prior[0]
+        scores = Scores(len(session.pool), len(session.classes), lambda positions: proba[positions])
         model = RoundModel(self.start.learner, scores, scores, [], labeled, 0, False, self.start)
         self.model = model
-        skipped = set(session.item_state.skipped)
         if self.rows:  # a reopened store whose saved round could not be rebuilt: no row 0
             return session.ranker.rank(model, skipped)
         positions, truth, eval_on = held_out(session, {}, set())

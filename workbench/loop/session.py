@@ -58,6 +58,7 @@ from workbench.loop.review import Reviewing
 from workbench.loop.rounds import Rounds
 from workbench.loop.serving import Serving
 from workbench.loop.start_from import learner_after, open_start, start_proba
+from workbench.loop.start_parts import PartsStart
 from workbench.loop.team import Team, replace_open
 from workbench.loop.watch import Watcher
 from workbench.store import LabelStore
@@ -116,7 +117,7 @@ class Session:
         # The default: a light head on the pool's representation, learned once in the
         # background and cached (see workbench.loop.inputs); other learners see pool.X.
         self.learner = (learner if learner is not None else self._default_learner(seed)
-                        if start is None else learner_after(start, seed))
+                        if start is None else learner_after(start, seed, self.class_names))
         # diverse_margin ranks one class per item; diverse_uncertainty each class's own decision
         strategy = strategy or {MULTI_LABEL: "diverse_uncertainty", SPANS: "mean_token_entropy",
                                 BOXES: "box_entropy"}.get(self.task, "diverse_margin")
@@ -147,7 +148,7 @@ class Session:
         self.inputs = LearnerInputs(pool, self.learner, representation=representation,
                                     cache=representation_cache,
                                     on_progress=lambda state: self.emit("representation_progress"),
-                                    encoder=None if start is None else start.encoder,
+                                    encoder=getattr(start, "encoder", None),
                                     cluster=self.cluster)
         self.audit_every = audit_every if audit_every is not None else (None if self.test else 10)
         self.overlap = overlap
@@ -171,7 +172,8 @@ class Session:
         if self.overlap_items and self.at is None:
             self.item_state.reannotate(self.overlap_items)
         if start is not None:  # before a restored round: it learns from this prior too
-            self.rounds.prior = (start_proba(start, self.inputs, pool), self.classes)
+            self.rounds.prior = (PartsStart(start, self) if self.task in PARTS
+                                 else (start_proba(start, self.inputs, pool), self.classes))
         if resume and self.at is None:
             self.resume.restore()
         if self.rounds.model is None:

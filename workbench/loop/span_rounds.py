@@ -64,26 +64,40 @@ class SpanPredictor:
         return spans, float(min(confidence, default=1.0))
 
 
-def fit(session, labels: dict, audit: set[str], round_: int) -> tuple:
+def fit(session, labels: dict, audit: set[str], round_: int, prior=None) -> tuple:
     """One round: (the fitted tagger, its uncertainty over the pool's texts (Scores, what the
-    queue ranks by), its SpanPredictor, the texts it trained on, the history row)."""
+    queue ranks by), its SpanPredictor, the texts it trained on, the history row). `prior`: the
+    bundle the session started from (loop/start_parts.py), whose sure texts it learns too."""
     train_ids = [i for i in labels if i not in audit]
     if not train_ids:
         raise ValueError("need at least one labeled text (outside the audit sample) to train; "
                          "label a few more texts")
     started = time.perf_counter()
     features = pool_features(session)
+    positions, targets = session.pool.positions(train_ids), [labels[i] for i in train_ids]
+    if prior is not None:
+        sure, parts = prior.sure(labels.keys() | audit)
+        positions, targets = np.concatenate([positions, sure]), targets + parts
     tagger = clone(session.learner)
-    tagger.fit_spans(features, session.pool.positions(train_ids), [labels[i] for i in train_ids])
-    info = {"round": round_, "n_labels": len(train_ids),
-            "labels_hash": labels_hash(list(labels), [str(v) for v in labels.values()])}
-    predictor = SpanPredictor(tagger, features, info)
-    uncertainty = Scores(len(session.pool), len(UNCERTAINTY),
-                         lambda positions: tagger.uncertainty(features, positions))
+    tagger.fit_spans(features, positions, targets)
+    hash_ = labels_hash(list(labels), [str(v) for v in labels.values()])
+    info = {"round": round_, "n_labels": len(train_ids), "labels_hash": hash_}
+    row = scored(session, tagger, labels, audit, train_ids, hash_, started)
+    return tagger, uncertainty_scores(session, tagger), SpanPredictor(tagger, features, info), train_ids, row
+
+
+def uncertainty_scores(session, tagger) -> Scores:
+    """The tagger's uncertainty over the pool's texts (UNCERTAINTY's columns), on demand."""
+    features = pool_features(session)
+    return Scores(len(session.pool), len(UNCERTAINTY),
+                  lambda positions: tagger.uncertainty(features, positions))
+
+
+def scored(session, tagger, labels: dict, audit: set[str], train_ids: list, hash_, started=None) -> dict:
+    """The history row of a tagger trained on `train_ids`: its span scores (see evaluate)."""
     metrics, eval_on, n_eval = evaluate(session, tagger, labels, audit)
-    row = scored_row(train_ids, eval_on, n_eval, started, info["labels_hash"], span_f1=metrics["f1"],
-                     span_precision=metrics["precision"], span_recall=metrics["recall"])
-    return tagger, uncertainty, predictor, train_ids, row
+    return scored_row(train_ids, eval_on, n_eval, started, hash_, span_f1=metrics["f1"],
+                      span_precision=metrics["precision"], span_recall=metrics["recall"])
 
 
 def evaluate(session, tagger, labels: dict, audit: set[str]) -> tuple[dict, str, int]:

@@ -18,9 +18,12 @@ probabilities suggest a set and rank uncertainty at once, and a `MultiLabelHead`
 takes no prior, learns the sets the bundle is sure of (every class's call at least
 PRIOR_CONFIDENCE either way) as labels beside the new ones.
 
+A spans or a boxes pool starts from a bundle of its task (a tagger, a detector): see
+`workbench.loop.start_parts`.
+
 A pool whose items do not match the bundle's input signature, whose classes differ from
-the bundle's, or whose task differs (a set of classes per item against one class), is
-refused with both named.
+the bundle's, or whose task differs (a set of classes per item against one class, spans
+against classes), is refused with both named.
 """
 
 from __future__ import annotations
@@ -28,25 +31,27 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import clone
 
-from workbench.data.tasks import MULTI_LABEL
+from workbench.data.tasks import MULTI_LABEL, PARTS
 from workbench.learn.bundle import load_model
 from workbench.learn.head import LightHead
 from workbench.learn.model import Model
 from workbench.learn.multilabel import MultiLabelHead
+from workbench.loop.start_parts import check_parts_start, learner_after_parts
 
 __all__ = ["open_start", "learner_after", "start_proba"]
 
 
 def open_start(start_from, pool, classes) -> tuple[Model, list]:
-    """The model to start from, in the session's class order, and those classes (the
-    bundle's when neither the pool nor the caller names any)."""
-    model = start_from if isinstance(start_from, Model) else load_model(start_from)
-    if not isinstance(model, Model):  # a BoxModel: a detector is no prior for classes
-        raise ValueError(f"start_from= takes a model of classes in this version; {start_from!r} is a "
-                         f"{getattr(model, 'task', type(model).__name__)!r} model")
+    """The model to start from, in the session's class order (a SpanModel or BoxModel as it
+    is), and those classes (the bundle's when neither the pool nor the caller names any)."""
+    # a Model, SpanModel or BoxModel in hand; else a bundle's path or a registry name
+    model = start_from if hasattr(start_from, "task") and hasattr(start_from, "signature") \
+        else load_model(start_from)
     if model.task != pool.task:
         raise ValueError(f"the pool {pool.name!r} is a {pool.task!r} pool and the model to start from "
                          f"{start_from!r} a {model.task!r} model; start from a model of the pool's task")
+    if pool.task in PARTS:  # a tagger or a detector: loop/start_parts.py
+        return model, check_parts_start(model, pool, classes, start_from)
     sig = model.signature
     if pool.kind != sig.kind or tuple(pool.X.shape[1:]) != tuple(sig.shape):
         raise ValueError(f"the pool {pool.name!r} holds {pool.kind} items with features of shape "
@@ -64,12 +69,15 @@ def open_start(start_from, pool, classes) -> tuple[Model, list]:
                  task=model.task), classes
 
 
-def learner_after(model: Model, seed: int):
-    """The learner the session trains next: a fresh copy of the bundle's, else (a learner kept
-    only as ONNX) the default light head (a multi-label head for a multi-label model), which
+def learner_after(model, seed: int, class_names: list[str]):
+    """The learner the session trains next: a fresh copy of the bundle's (a tagger's or a
+    detector's: `start_parts.learner_after_parts`), else (a learner kept only as ONNX) the
+    default light head (a multi-label head for a multi-label model), which
     still learns from the bundle's prior. A multi-label head's columns become the session's
     classes, in the session's order (the bundle's may differ; its probabilities are aligned
     to the session's already)."""
+    if model.task in PARTS:
+        return learner_after_parts(model, class_names, seed)
     if model.task == MULTI_LABEL and (isinstance(model.learner, MultiLabelHead)
                                       or not hasattr(model.learner, "get_params")):
         head = model.learner if isinstance(model.learner, MultiLabelHead) else MultiLabelHead()
