@@ -161,3 +161,18 @@ def test_fine_tuning_starts_from_the_given_network_and_refuses_another_kind(boxe
         BoxDetector(labels=teacher.labels_[::-1], steps=2).fit_boxes(images, truth, start_from=teacher)
     with pytest.raises(ValueError, match="not fitted"):
         BoxDetector(labels=teacher.labels_, steps=2).fit_boxes(images, truth, start_from=BoxDetector())
+
+
+def test_a_detector_given_as_learner_is_fine_tuned_in_the_bundles_class_order(boxes, tmp_path):
+    _, b, test, bundle = boxes
+    with pytest.raises(ValueError, match=r"needs its width: width=16 given, width=32 in the model"):
+        Session(b, tmp_path / "refused", test=test, watch=False, start_from=bundle,
+                learner=BoxDetector(width=16))
+    assert not (tmp_path / "refused").exists()  # refused before a store was made
+    order = list(load_model(bundle).detector.labels_)
+    session = Session(b, tmp_path / "s", test=test, watch=False, seed=0, start_from=bundle,
+                      learner=BoxDetector(labels=order[::-1], steps=60))
+    session.label_many({q.item_id: b.true_label(q.item_id) for q in session.peek(5)})
+    session.retrain()
+    assert session.rounds.model.learner.labels_ == order and session.history.iloc[-1]["box_map50"] > 0.5
+    session.close()

@@ -120,7 +120,9 @@ def fit(session, labels: dict, audit: set[str], round_: int, prior=None) -> tupl
     detector = clone(session.learner)
     if prior is None:
         detector.fit_boxes(images(pool, positions), targets)
-    else:  # fine-tuned from the bundle's network: a detector of ten images forgets what it knew
+    else:  # fine-tuned from the bundle's network (its classes in its order: the network's
+        # outputs): a detector of ten images would forget what it knew
+        detector.set_params(labels=list(prior.fitted.labels_))
         detector.fit_boxes(images(pool, positions), targets, start_from=prior.fitted)
     hash_ = labels_hash(list(labels), [str(v) for v in labels.values()])
     info = {"round": round_, "n_labels": len(train_ids), "labels_hash": hash_}

@@ -58,7 +58,7 @@ from workbench.loop.review import Reviewing
 from workbench.loop.rounds import Rounds
 from workbench.loop.serving import Serving
 from workbench.loop.start_from import learner_after, open_start, start_proba
-from workbench.loop.start_parts import PartsStart
+from workbench.loop.start_parts import PartsStart, check_learner
 from workbench.loop.team import Team, replace_open
 from workbench.loop.watch import Watcher
 from workbench.store import LabelStore
@@ -116,6 +116,8 @@ class Session:
             learner = make_learner(learner, seed, encoder=representation)
         # The default: a light head on the pool's representation, learned once in the
         # background and cached (see workbench.loop.inputs); other learners see pool.X.
+        if start is not None:
+            check_learner(start, learner)
         self.learner = (learner if learner is not None else self._default_learner(seed)
                         if start is None else learner_after(start, seed, self.class_names))
         # diverse_margin ranks one class per item; diverse_uncertainty each class's own decision

@@ -37,8 +37,8 @@ from sklearn.base import clone
 from workbench.data.tasks import BOXES, SPANS
 from workbench.loop.inputs import PRIOR_CONFIDENCE
 
-__all__ = ["BOX_MARGIN", "MAX_PRIOR_ITEMS", "MAX_PRIOR_PIXELS", "PartsStart", "check_parts_start",
-           "learner_after_parts"]
+__all__ = ["BOX_MARGIN", "MAX_PRIOR_ITEMS", "MAX_PRIOR_PIXELS", "PartsStart", "check_learner",
+           "check_parts_start", "learner_after_parts"]
 
 # Texts or images a round learns from the bundle: each costs a round what a labeled one does
 # (the tagger's fit grows with its tokens; the detector holds every image it trains on in
@@ -73,6 +73,22 @@ def learner_after_parts(model, class_names: list[str], seed: int):
     if model.task == SPANS:
         return clone(model.tagger).set_params(labels=list(class_names), random_state=seed)
     return clone(model.detector).set_params(labels=list(model.detector.labels_), random_state=seed)
+
+
+def check_learner(model, learner) -> None:
+    """A detector given as learner= with a boxes bundle is fine-tuned from the bundle's network
+    each round, so it must be a network of the same build: refused here, before a store is
+    touched, rather than at the first round."""
+    if model.task != BOXES or learner is None:
+        return
+    theirs = model.detector
+    differ = {k: (getattr(learner, k, None), getattr(theirs, k)) for k in ("width", "max_side")
+              if getattr(learner, k, None) != getattr(theirs, k)}
+    if differ:
+        said = ", ".join(f"{k}={mine!r} given, {k}={bundle!r} in the model"
+                         for k, (mine, bundle) in differ.items())
+        raise ValueError(f"learner= is fine-tuned from the network of the model to start from, so it "
+                         f"needs its {', '.join(differ)}: {said}")
 
 
 class PartsStart:
