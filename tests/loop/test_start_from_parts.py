@@ -176,3 +176,75 @@ def test_a_detector_given_as_learner_is_fine_tuned_in_the_bundles_class_order(bo
     session.retrain()
     assert session.rounds.model.learner.labels_ == order and session.history.iloc[-1]["box_map50"] > 0.5
     session.close()
+
+
+def test_a_reopened_store_retrains_the_same_round_though_audit_labels_came_after(spans, tmp_path):
+    _, b, _, bundle = spans  # no test split: an audit sample is drawn from the pool
+    session = Session(b, tmp_path / "s", watch=False, seed=0, start_from=bundle)
+    session.label_many({q.item_id: b.true_label(q.item_id) for q in session.peek(12)})
+    session.retrain()
+    every = np.arange(len(b))
+    before = np.asarray(session.rounds.model.query_proba[every])
+    later = session.peek(12)
+    assert any(q.strategy == "audit" for q in later)  # labeled after the round: not in what it learned
+    session.label_many({q.item_id: b.true_label(q.item_id) for q in later})
+    session.close()
+    again = Session(b, tmp_path / "s", watch=False, seed=0, start_from=bundle)
+    again.wait_for_training()
+    assert again.rounds.model.round == 1
+    np.testing.assert_allclose(np.asarray(again.rounds.model.query_proba[every]), before, atol=1e-9)
+    reserve = set(b.item_ids[again.ranker.reserve])
+    positions, _ = again.rounds.prior.sure(set())
+    assert reserve and not reserve & set(b.item_ids[positions])  # the audit sample, never the bundle's
+    again.close()
+
+
+def test_a_round_of_one_label_comes_back_on_reopen(spans, tmp_path):
+    _, b, test, bundle = spans
+    session = Session(b, tmp_path / "s", test=test, watch=False, start_from=bundle)
+    first = session.peek(1)[0]
+    session.label(first.item_id, b.true_label(first.item_id))
+    session.retrain()
+    session.close()
+    again = Session(b, tmp_path / "s", test=test, watch=False, start_from=bundle)
+    again.wait_for_training()
+    assert again.rounds.model.round == 1 and again.suggested_by == "round 1"
+    again.close()
+
+
+def test_what_is_no_model_and_a_store_started_from_another_are_named(spans, boxes, tmp_path):
+    from workbench import BundleError
+    from workbench.learn.box_model import BoxModel
+    from workbench.learn.model import InputSignature
+    from workbench.learn.span_model import SpanModel
+
+    _, b, test, bundle = spans
+    session = Session(b, tmp_path / "s", test=test, watch=False, start_from=bundle)
+    with pytest.raises(BundleError, match="got Session"):
+        Session(b, tmp_path / "t", test=test, watch=False, start_from=session)
+    session.label_many({q.item_id: b.true_label(q.item_id) for q in session.peek(3)})
+    session.retrain()
+    session.close()
+    model = load_model(bundle)
+    other = SpanModel(model.tagger, model.classes, info={**model.info, "labels_hash": "another"})
+    with pytest.warns(UserWarning, match="start_from= names another model"):
+        Session(b, tmp_path / "s", test=test, watch=False, start_from=other).close()
+
+    _, pics, _, _ = boxes  # a detector that never learned a class of its bundle's
+    partial = BoxDetector(labels=[c for c in pics.classes if c != "9"], steps=2)
+    partial.fit_boxes(np.asarray(pics.X[:2]), [[], []])
+    lacking = BoxModel(partial, pics.classes, InputSignature.of(pics))
+    with pytest.raises(ValueError, match=r"its detector finds only \['0'.*'8'\]"):
+        Session(pics, tmp_path / "u", watch=False, start_from=lacking)
+
+
+def test_a_bundle_of_a_started_session_says_how_its_parent_taught_it(spans, tmp_path):
+    _, b, test, bundle = spans
+    session = Session(b, tmp_path / "s", test=test, watch=False, start_from=bundle)
+    session.label_many({q.item_id: b.true_label(q.item_id) for q in session.peek(5)})
+    session.retrain()
+    child = session.export(tmp_path / "child")
+    session.close()
+    parent = load_model(child).info["started_from"]
+    assert parent["task"] == "spans" and parent["span_f1"] == load_model(bundle).info["span_f1"]
+    assert "its spans on the texts it was sure of taught every round" in (child / "README.md").read_text()

@@ -1,4 +1,6 @@
-"""The default learner of a boxes pool: a small CenterNet-style detector trained from scratch.
+"""The default learner of a boxes pool: a small CenterNet-style detector trained from scratch
+(or fine-tuned from another's network: `fit_boxes(start_from=)`, how a session started from a
+boxes bundle keeps what it knew).
 
 CenterNet ("Objects as Points", Zhou et al. 2019) finds an object as the peak of a heatmap
 over a coarse grid, and reads its box from more maps at that cell: the size and the centre's
@@ -76,7 +78,8 @@ def _network(in_channels: int, n_classes: int, width: int):
 
 
 class BoxDetector(BaseEstimator):
-    """A CenterNet-style box detector (see the module doc), retrained from scratch on each fit.
+    """A CenterNet-style box detector (see the module doc), trained from scratch on each fit
+    unless given a fitted one to start from.
 
     Parameters
     ----------

@@ -115,7 +115,7 @@ def fit(session, labels: dict, audit: set[str], round_: int, prior=None) -> tupl
     pool = session.pool
     positions, targets = pool.positions(train_ids), [list(labels[i]) for i in train_ids]
     if prior is not None:
-        sure, parts = prior.sure(labels.keys() | audit)
+        sure, parts = prior.sure(labels.keys())
         positions, targets = np.concatenate([positions, sure]), targets + parts
     detector = clone(session.learner)
     if prior is None:

@@ -172,7 +172,8 @@ def started_from(session) -> dict | None:
     start = session.rounds.start
     if start is None:
         return None
-    keys = ("bundle", "commit", "labels_hash", "n_labels", "store", "accuracy", "started_from")
+    keys = ("bundle", "commit", "labels_hash", "n_labels", "store", "task", "accuracy", "micro_f1",
+            "span_f1", "map50", "started_from")
     return {k: start.info.get(k) for k in keys}
 
 

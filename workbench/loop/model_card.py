@@ -173,11 +173,15 @@ def _parent(start: dict | None) -> list[str]:
     if not start:
         return []
     commit = (start.get("commit") or "none")[:12]
+    taught = {  # what each kind of parent passes on (loop/start_from.py, loop/start_parts.py)
+        "spans": "its spans on the texts it was sure of taught every round beside the labels above",
+        "boxes": "this detector was fine-tuned from its network, and its boxes on the images it was "
+                 "sure of taught every round beside the labels above"}.get(
+        start.get("task"), "its representation encodes the items and its predictions taught every "
+                           "round beside the labels above")
     return [f"- Started from the model {_code(start.get('bundle'))} ({start.get('n_labels')} labels, "
             f"commit `{commit}` of {_code(start.get('store'))}, labels_hash "
-            f"`{start.get('labels_hash')}`): its "
-            "representation encodes the items and its predictions taught every round beside the "
-            "labels above, so this model carries what that one learned too."]
+            f"`{start.get('labels_hash')}`): {taught}, so this model carries what that one learned too."]
 
 
 def _preprocessing(model) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import warnings
 
+from workbench.data.tasks import PARTS
 from workbench.loop import saved_model
 from workbench.store.views import labels_hash
 
@@ -55,10 +56,16 @@ class Resume:
             warnings.warn(f"this store's model was trained starting from the bundle "
                           f"{parent.get('bundle')!r}; without start_from= it is rebuilt from the "
                           "labels alone, a different model", stacklevel=3)
+        elif parent and parent.get("labels_hash") != rounds.start.info.get("labels_hash"):
+            warnings.warn(f"this store's model was trained starting from the bundle "
+                          f"{parent.get('bundle')!r}; start_from= names another model (labels_hash "
+                          f"{rounds.start.info.get('labels_hash')!r}, not {parent.get('labels_hash')!r}), "
+                          "so it is rebuilt starting from that one, a different model", stacklevel=3)
         labels = session.item_state.labels
         known = state.get("labeled_at_train", state.get("trained_on", []))
         trained = {i: labels[i] for i in known if i in labels}
-        if len(set(map(str, trained.values()))) >= 2:
+        # a round of classes needs two of them; a tagger's or a detector's, one labeled item
+        if len(set(map(str, trained.values()))) >= (1 if session.task in PARTS else 2):
             audit = session.item_state.audit_ids()
             round_ = rounds.rows[-1]["round"] if rounds.rows else 0
             rounds.labels_at_train = len(trained)

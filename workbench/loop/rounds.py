@@ -297,8 +297,9 @@ class Rounds:
             labeled = list(session.item_state.labels)
         skipped = set(session.item_state.skipped)
         if session.task in PARTS:  # a tagger or a detector: loop/start_parts.py
-            self.model, row = self.prior.round_zero(labeled)
-            if not self.rows:
+            # a reopened store whose saved round could not be rebuilt has row 0: not scored again
+            self.model, row = self.prior.round_zero(labeled, scored=not self.rows)
+            if row is not None:
                 self.rows.append({**row, "round": 0})
             return session.ranker.rank(self.model, skipped)
         proba = self.prior[0]

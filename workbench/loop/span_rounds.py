@@ -76,7 +76,7 @@ def fit(session, labels: dict, audit: set[str], round_: int, prior=None) -> tupl
     features = pool_features(session)
     positions, targets = session.pool.positions(train_ids), [labels[i] for i in train_ids]
     if prior is not None:
-        sure, parts = prior.sure(labels.keys() | audit)
+        sure, parts = prior.sure(labels.keys())
         positions, targets = np.concatenate([positions, sure]), targets + parts
     tagger = clone(session.learner)
     tagger.fit_spans(features, positions, targets)

@@ -32,10 +32,12 @@ import numpy as np
 from sklearn.base import clone
 
 from workbench.data.tasks import MULTI_LABEL, PARTS
+from workbench.learn.box_model import BoxModel
 from workbench.learn.bundle import load_model
 from workbench.learn.head import LightHead
 from workbench.learn.model import Model
 from workbench.learn.multilabel import MultiLabelHead
+from workbench.learn.span_model import SpanModel
 from workbench.loop.start_parts import check_parts_start, learner_after_parts
 
 __all__ = ["open_start", "learner_after", "start_proba"]
@@ -44,9 +46,8 @@ __all__ = ["open_start", "learner_after", "start_proba"]
 def open_start(start_from, pool, classes) -> tuple[Model, list]:
     """The model to start from, in the session's class order (a SpanModel or BoxModel as it
     is), and those classes (the bundle's when neither the pool nor the caller names any)."""
-    # a Model, SpanModel or BoxModel in hand; else a bundle's path or a registry name
-    model = start_from if hasattr(start_from, "task") and hasattr(start_from, "signature") \
-        else load_model(start_from)
+    # a model in hand; else a bundle's path or a registry name (load_model names anything else)
+    model = start_from if isinstance(start_from, (Model, SpanModel, BoxModel)) else load_model(start_from)
     if model.task != pool.task:
         raise ValueError(f"the pool {pool.name!r} is a {pool.task!r} pool and the model to start from "
                          f"{start_from!r} a {model.task!r} model; start from a model of the pool's task")

@@ -64,6 +64,11 @@ def check_parts_start(model, pool, classes, start_from) -> list:
         kind = "span labels" if pool.task == SPANS else "box classes"
         raise ValueError(f"the session's {kind} {ours} differ from the model's {theirs}; start from a "
                          "model of the same ones (or pass classes= to match)")
+    if pool.task == BOXES and set(map(str, model.detector.labels_)) != set(theirs):
+        # its network has an output per label it knows: a class it lacks it could never find
+        raise ValueError(f"the model to start from {start_from!r} has classes {theirs} but its detector "
+                         f"finds only {list(model.detector.labels_)}; start from a detector trained "
+                         "with labels=[...] naming every class")
     return classes
 
 
@@ -82,6 +87,10 @@ def check_learner(model, learner) -> None:
     if model.task != BOXES or learner is None:
         return
     theirs = model.detector
+    if not isinstance(learner, type(theirs)):
+        raise ValueError(f"learner= is fine-tuned from the network of the model to start from, so it "
+                         f"must be a {type(theirs).__name__}, got {type(learner).__name__}; leave learner= "
+                         "out to train one like the model's")
     differ = {k: (getattr(learner, k, None), getattr(theirs, k)) for k in ("width", "max_side")
               if getattr(learner, k, None) != getattr(theirs, k)}
     if differ:
@@ -100,16 +109,26 @@ class PartsStart:
         self.fitted = model.tagger if model.task == SPANS else model.detector
         self._lock = threading.Lock()
         self._sure: tuple[np.ndarray, list] | None = None  # (positions, their parts), once
+        self._scores = None  # its uncertainty over the pool: round 0's ranking, and the sure items
 
-    def round_zero(self, labeled: list[str]):
-        """(the bundle as the session's round-0 RoundModel, its history row)."""
+    @property
+    def _reserve(self) -> np.ndarray:
+        """The audit sample's positions, labeled or not (the ranker's reserve, fixed by the
+        session's seed): never learned from the bundle, so a round is the same whenever it
+        is trained again (a reopened store's), and the audit grades no guess of the bundle's."""
+        return self.session.ranker.reserve
+
+    def round_zero(self, labeled: list[str], *, scored: bool = True):
+        """(the bundle as the session's round-0 RoundModel, its history row: None unless
+        `scored`, for a reopened store that has row 0 already)."""
         from workbench.loop import box_rounds, span_rounds
         from workbench.loop.rounds import RoundModel
 
         session = self.session
         rounds = span_rounds if session.task == SPANS else box_rounds
         uncertainty, predictor = self.scores(), self.predictor()
-        row = rounds.scored(session, self.fitted, {}, set(), [], self.model.info.get("labels_hash"))
+        row = rounds.scored(session, self.fitted, {}, set(), [], self.model.info.get("labels_hash")) \
+            if scored else None
         return RoundModel(self.fitted, uncertainty, uncertainty, [], labeled, 0, False, predictor), row
 
     def predictor(self):
@@ -125,16 +144,19 @@ class PartsStart:
         from workbench.loop import box_rounds, span_rounds
 
         session = self.session
-        if session.task == SPANS:
-            return span_rounds.uncertainty_scores(session, self.fitted)
-        return box_rounds.uncertainty_scores(session, self.fitted)
+        if self._scores is None:
+            rounds = span_rounds if session.task == SPANS else box_rounds
+            self._scores = rounds.uncertainty_scores(session, self.fitted)
+        return self._scores
 
     def sure(self, exclude) -> tuple[np.ndarray, list]:
         """(positions, parts): up to MAX_PRIOR_ITEMS pool items the bundle is sure of, outside
-        the item ids `exclude` (people's labels, the audit sample), and the bundle's parts for
-        each (a SpanList, or a list of box tuples)."""
+        the item ids `exclude` (people's labels) and the audit sample, and the bundle's parts
+        for each (a SpanList, or a list of box tuples)."""
         positions, parts = self._all_sure()
-        keep = ~np.asarray(self.session.pool.item_ids.isin(list(exclude)))[positions]
+        out = np.asarray(self.session.pool.item_ids.isin(list(exclude)))
+        out[self._reserve] = True
+        keep = ~out[positions]
         positions, parts = positions[keep], [p for p, k in zip(parts, keep) if k]
         most = MAX_PRIOR_ITEMS
         if self.session.task == BOXES:
