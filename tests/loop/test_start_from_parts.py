@@ -248,3 +248,21 @@ def test_a_bundle_of_a_started_session_says_how_its_parent_taught_it(spans, tmp_
     parent = load_model(child).info["started_from"]
     assert parent["task"] == "spans" and parent["span_f1"] == load_model(bundle).info["span_f1"]
     assert "its spans on the texts it was sure of taught every round" in (child / "README.md").read_text()
+
+
+def test_round_0_without_a_test_split_is_scored_on_the_audit_labels_a_store_has(spans, tmp_path):
+    _, b, _, bundle = spans
+    teammate = Session(b, tmp_path / "s", watch=False, seed=0, annotator="ann")
+    while len(teammate.item_state.audit_ids()) < 6:
+        teammate.label_many({q.item_id: b.true_label(q.item_id) for q in teammate.peek(10)})
+    audited = sorted(teammate.item_state.audit_ids())
+    teammate.close()
+    session = Session(b, tmp_path / "s", watch=False, seed=0, annotator="bo", start_from=bundle)
+    row = session.history.iloc[0]
+    model = load_model(bundle)
+    texts = [b.items["text"].iloc[b.position(i)] for i in audited]
+    expected = span_scores([list(b.true_label(i)) for i in audited], model.predict_spans(texts),
+                           session.class_names)
+    assert row["eval_on"] == f"random audit sample ({len(audited)} texts)"
+    assert row["span_f1"] == pytest.approx(expected["f1"])
+    session.close()

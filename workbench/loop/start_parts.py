@@ -127,8 +127,11 @@ class PartsStart:
         session = self.session
         rounds = span_rounds if session.task == SPANS else box_rounds
         uncertainty, predictor = self.scores(), self.predictor()
-        row = rounds.scored(session, self.fitted, {}, set(), [], self.model.info.get("labels_hash")) \
-            if scored else None
+        # scored on the test split, else on audit labels the store has already (a teammate's):
+        # the bundle never saw them
+        labels = dict(session.item_state.labels)
+        row = rounds.scored(session, self.fitted, labels, session.item_state.audit_ids(), [],
+                            self.model.info.get("labels_hash")) if scored else None
         return RoundModel(self.fitted, uncertainty, uncertainty, [], labeled, 0, False, predictor), row
 
     def predictor(self):
