@@ -47,6 +47,7 @@ from workbench.data.encoders import PatchEncoder as PatchEncoder
 from workbench.data.encoders import UnitEncoder as UnitEncoder
 from workbench.data.encoders import VectorEncoder as VectorEncoder
 from workbench.data.feature_space import Representation
+from workbench.data.memory import release_freed_memory
 from workbench.data.neighbors import N_NEIGHBORS, nearest_neighbors
 from workbench.data.pool_encoding import FIT_SAMPLE as FIT_SAMPLE
 from workbench.data.pool_encoding import encode_pool, encode_pretrained
@@ -116,12 +117,14 @@ def build(pool, *, progress: Progress | None = None, seed: int = 0,
             features = encode_pretrained(pool, encoder, cluster=cluster,
                                          progress=lambda f, m: progress(0.02 + 0.86 * f, m))
     features = np.ascontiguousarray(features, dtype=np.float32)
+    release_freed_memory()  # the parts and batches just freed, before the graph's index
     neighbors = weights = None
     # a graph at any size (exact search up to neighbors.EXACT_MAX_ITEMS, approximate above);
     # `max_graph_items` asks for none above that many items
     if len(features) >= 2 and (max_graph_items is None or len(features) <= max_graph_items):
         progress(0.9, f"finding each item's {N_NEIGHBORS} nearest neighbours")
         neighbors, weights = nearest_neighbors(features, progress=lambda f, m: progress(0.9 + 0.09 * f, m))
+        release_freed_memory()
     progress(1.0, "ready")
     return Representation(features, neighbors, weights, encoder, key, encoder.name,
                           build_seconds=round(time.perf_counter() - started, 3))
