@@ -9,13 +9,13 @@ its uncertainty ranks the queue, and it is scored on the test split.
 Each later round trains a learner of the bundle's kind and settings on people's labels and,
 beside them, on the bundle's own parts for up to MAX_PRIOR_ITEMS items it is sure of (images:
 up to MAX_PRIOR_PIXELS pixels; a seeded sample of those not labeled by people, nor in the
-audit sample): a text whose every token's
-likeliest tag is at PRIOR_CONFIDENCE or more; an image none of whose candidate boxes scores
-within BOX_MARGIN of 0.5 (`box_detector.UNCERTAINTY`'s least confident box at most
-1 - 2 BOX_MARGIN). Ten new labels then correct a model of hundreds rather than replace it with
-a model of ten (the tagger and the detector take no prior, as MultiLabelHead takes none:
-`inputs.with_prior_labels`). A detector is also fine-tuned from the bundle's network rather
-than trained from random weights (`BoxDetector.fit_boxes(start_from=)`).
+audit sample): a text whose every token's likeliest tag is at PRIOR_CONFIDENCE or more; an
+image none of whose candidate boxes scores within BOX_MARGIN of 0.5
+(`box_detector.UNCERTAINTY`'s least confident box at most 1 - 2 BOX_MARGIN). Ten new labels
+then correct a model of hundreds rather than replace it with a model of ten (the tagger and
+the detector take no prior, as MultiLabelHead takes none: `inputs.with_prior_labels`). A
+detector is also fine-tuned from the bundle's network rather than trained from random
+weights (`BoxDetector.fit_boxes(start_from=)`).
 
 Measured on the digit scenes (a bundle of 150 images of one set at mAP@0.5 0.79, new labels
 from another; seeds 0 and 1, on which BOX_MARGIN was chosen): at 10 / 40 / 100 new images,
