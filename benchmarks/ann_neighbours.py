@@ -12,8 +12,10 @@ same `simulate` as ann_label_efficiency.py (same seeds, budget, held-out images)
 
     .venv/bin/python benchmarks/ann_neighbours.py [--k 30] [--seeds 5] [--cache /tmp/wb-scale/cache]
 
-Writes benchmarks/results/ann_neighbours.json. The workbench's graph keeps 10 neighbours:
-this is a measurement, not its setting.
+Writes benchmarks/results/ann_neighbours.json. This measurement (run 2026-12-07 with 20
+spreading steps, the code of 682108c) is why a pool above the exact-search size now gets 30
+neighbours an item, spread over in 10 steps (`workbench.data.neighbors.WIDE_NEIGHBORS`);
+`benchmarks/graph_neighbours.py` is why pools of exact size keep 10.
 """
 
 from __future__ import annotations

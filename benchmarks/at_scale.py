@@ -147,6 +147,8 @@ def main() -> None:
     parser.add_argument("--cache", default=None,
                         help="keep the representation here (default: a temporary folder); "
                              "benchmarks/ann_label_efficiency.py reuses it")
+    parser.add_argument("--out", default=None,
+                        help="the results file's name (default: at_scale.json, at_scale_<rows>.json)")
     args = parser.parse_args()
 
     from dask.distributed import Client, LocalCluster
@@ -204,7 +206,7 @@ def main() -> None:
     cluster.close()
     report["machine"]["load_average_at_end"] = os.getloadavg()
     RESULTS.mkdir(exist_ok=True)
-    name = "at_scale.json" if args.rows == 1_000_000 else f"at_scale_{args.rows}.json"
+    name = args.out or ("at_scale.json" if args.rows == 1_000_000 else f"at_scale_{args.rows}.json")
     (RESULTS / name).write_text(json.dumps(report, indent=2))
 
 

@@ -75,7 +75,10 @@ def work_per_round(session: Session) -> dict:
     out = {"head_fit": int(learner.head_.n_iter_[0]) * rows * d * c * 2,
            "labels_only_head_fit": int(learner.query_head_.n_iter_[0]) * len(session.labels) * d * c * 2}
     if learner.transductive_proba_ is not None:
-        out["label_spreading"] = learner.n_iter * 2 * rep.neighbors.size * c
+        from workbench.learn.spreading import steps_for
+
+        steps = learner.n_iter or steps_for(rep.neighbors.shape[1])  # at most: it may stop earlier
+        out["label_spreading"] = steps * 2 * rep.neighbors.size * c
     test = session.test[0] if session.test is not None else ()
     out["scoring_test_split"] = len(test) * d * c
     out["total"] = sum(out.values())

@@ -12,6 +12,7 @@ from workbench import Pool
 from workbench.data import ann
 from workbench.data import neighbors as nb
 from workbench.data import representation as R
+from workbench.learn import spreading
 from workbench.learn.head import LightHead
 from workbench.loop.inputs import graph_rows
 
@@ -37,7 +38,10 @@ def graphs(data):
     X, _ = data
     exact = nb.nearest_neighbors(X)
     messages = []
-    approx = nb.nearest_neighbors(X, progress=lambda f, m: messages.append((f, m)), exact_max_items=1_000)
+    # k as the exact graph's: recall@10 is what is compared (the default above the exact size
+    # is nb.WIDE_NEIGHBORS: test_above_the_exact_size_items_get_more_neighbours)
+    approx = nb.nearest_neighbors(X, k=nb.N_NEIGHBORS, progress=lambda f, m: messages.append((f, m)),
+                                  exact_max_items=1_000)
     return exact, approx, messages
 
 
@@ -73,7 +77,8 @@ def test_the_graph_is_built_partition_by_partition_with_progress(data, graphs, m
     _, approx, _ = graphs
     monkeypatch.setattr(ann, "CHUNK", 1_000)
     messages = []
-    chunked = nb.nearest_neighbors(X, progress=lambda f, m: messages.append((f, m)), exact_max_items=1_000)
+    chunked = nb.nearest_neighbors(X, k=nb.N_NEIGHBORS, progress=lambda f, m: messages.append((f, m)),
+                                   exact_max_items=1_000)
     fractions = [f for f, _ in messages]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     assert sum("indexed" in m for _, m in messages) == 6          # 6 partitions added ...
@@ -86,7 +91,7 @@ def test_the_graph_is_built_partition_by_partition_with_progress(data, graphs, m
 def test_the_same_input_gives_the_same_graph(data, graphs):
     X, _ = data
     _, (index, weights), _ = graphs
-    again_index, again_weights = nb.nearest_neighbors(X.copy(), exact_max_items=1_000)
+    again_index, again_weights = nb.nearest_neighbors(X.copy(), k=nb.N_NEIGHBORS, exact_max_items=1_000)
     np.testing.assert_array_equal(again_index, index)
     np.testing.assert_array_equal(again_weights, weights)
 
@@ -95,7 +100,7 @@ def test_duplicates_do_not_break_it():
     X, _ = manifold(2_000, seed=1)
     # every item three times, and 40 copies of one item (more than k): exact ties everywhere
     X = np.concatenate([X, X, X, np.repeat(X[:1], 40, axis=0)])
-    index, weights = nb.nearest_neighbors(X, exact_max_items=500)
+    index, weights = nb.nearest_neighbors(X, k=nb.N_NEIGHBORS, exact_max_items=500)
     assert index.shape == (len(X), nb.N_NEIGHBORS)
     assert not (index == np.arange(len(X))[:, None]).any()
     assert np.isfinite(weights).all() and ((weights > 0) & (weights <= 1)).all()
@@ -114,16 +119,64 @@ def test_a_pool_above_the_exact_size_gets_a_graph_that_label_spreading_runs_on(m
     monkeypatch.setattr(nb, "EXACT_MAX_ITEMS", 500)
     messages = []
     rep = R.build(pool, progress=lambda f, m: messages.append(m))
-    assert rep.has_graph and rep.neighbors.shape == (3_000, nb.N_NEIGHBORS)
+    assert rep.has_graph and rep.neighbors.shape == (3_000, nb.WIDE_NEIGHBORS)
     assert any("approximate" in m for m in messages)
     # LightHead spreads 30 labels over it (what a session's round does: inputs.graph_rows)
     rng = np.random.default_rng(0)
     train = np.sort(rng.choice(3_000, 30, replace=False))
     unlabeled = np.setdiff1d(np.arange(3_000), train)
+    graph = graph_rows(rep, train, unlabeled)
+    assert graph.max_steps == spreading.WIDE_GRAPH_STEPS  # a wider graph spreads in fewer steps
     head = LightHead(random_state=0).fit(rep.features[train], y[train], X_unlabeled=rep.features[unlabeled],
-                                         graph=graph_rows(rep, train, unlabeled))
+                                         graph=graph)
     assert head.transductive_proba_ is not None and head.n_pseudo_labels_ > 0
     spread = head.classes_[head.transductive_proba_.argmax(axis=1)]
     assert (spread == y[unlabeled]).mean() > 0.9
     # max_graph_items still means "no graph above this many items"
     assert not R.build(pool, max_graph_items=1_000).has_graph
+
+
+def test_above_the_exact_size_items_get_more_neighbours(data, monkeypatch):
+    """Up to the exact size 10 neighbours an item (the graphs cached representations were
+    keyed by), above it 30; the count is part of the representation's key."""
+    X, _ = data
+    assert nb.neighbours_for(nb.EXACT_MAX_ITEMS) == nb.N_NEIGHBORS == 10
+    assert nb.neighbours_for(nb.EXACT_MAX_ITEMS + 1) == nb.WIDE_NEIGHBORS == 30
+    index, weights = nb.nearest_neighbors(X[:2_000], exact_max_items=1_000)
+    assert index.shape == weights.shape == (2_000, nb.WIDE_NEIGHBORS)
+    assert nb.nearest_neighbors(X[:1_000], exact_max_items=1_000)[0].shape == (1_000, nb.N_NEIGHBORS)
+    pool = Pool.from_arrays(X[:2_000], np.zeros(2_000, dtype=int))
+    narrow = R.fingerprint(pool, "vectors")
+    monkeypatch.setattr(nb, "EXACT_MAX_ITEMS", 1_000)
+    assert R.fingerprint(pool, "vectors") != narrow  # a cached 10-neighbour graph is not reused
+
+
+def test_a_large_graph_is_renumbered_for_locality_and_spreads_the_same(data, monkeypatch):
+    """Above the exact size the matrix's items are renumbered (reverse Cuthill-McKee) so that
+    a product reads its vector from cache; the graph, and what spreads over it, is the same."""
+    from scipy.sparse.csgraph import reverse_cuthill_mckee
+
+    from workbench.learn.spreading import NeighbourGraph, spread
+
+    X, y = data
+    index, weights = nb.nearest_neighbors(X[:3_000], exact_max_items=1_000)
+    W = nb.graph_matrix(index, weights)
+    assert nb.in_locality_order(W)[0] is W  # 3,000 items: at most the exact size, as it is
+    monkeypatch.setattr(nb, "EXACT_MAX_ITEMS", 1_000)
+    matrix, slot = nb.in_locality_order(W)
+    assert sorted(slot.tolist()) == list(range(3_000))
+    assert matrix.has_sorted_indices and matrix.nnz == W.nnz
+    assert (matrix[slot][:, slot] != W).nnz == 0   # matrix[slot[i], slot[j]] == W[i, j]
+    # neighbours are nearer each other in the new numbering
+    rows, cols = W.nonzero()
+    new_rows, new_cols = matrix.nonzero()
+    assert np.median(np.abs(new_rows - new_cols)) < np.median(np.abs(rows - cols)) / 5
+    assert (slot[reverse_cuthill_mckee(W, symmetric_mode=True)] == np.arange(3_000)).all()
+    # spreading 30 labels over either gives the same distributions, row for row
+    rng = np.random.default_rng(0)
+    order = rng.permutation(3_000)[:2_500]  # 500 items are audit items: not rows
+    codes = np.searchsorted(np.unique(y), y[order[:30]])
+    plain = spread(NeighbourGraph(W, order), codes, 5)
+    local = spread(NeighbourGraph(matrix, slot[order]), codes, 5)
+    np.testing.assert_allclose(local, plain, atol=1e-5)
+    assert (local.argmax(axis=1)[30:] == np.searchsorted(np.unique(y), y[order[30:]])).mean() > 0.9

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from workbench import Pool, datasets
+from workbench.data import neighbors as nb
 from workbench.data import representation as R
 
 
@@ -30,7 +31,7 @@ def test_images_get_patch_features_and_a_neighbour_graph(small_digits):
     assert rep.method == "patches" and rep.features.shape == (300, 128)
     assert rep.features.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(rep.features, axis=1), 1, atol=1e-5)
-    assert rep.neighbors.shape == rep.weights.shape == (300, R.N_NEIGHBORS)
+    assert rep.neighbors.shape == rep.weights.shape == (300, nb.N_NEIGHBORS)
     assert not (rep.neighbors == np.arange(300)[:, None]).any()  # never its own neighbour
     assert ((rep.weights > 0) & (rep.weights <= 1)).all()
     # the encoder maps new items of the pool's kind the same way (a held-out split)

@@ -67,3 +67,22 @@ def test_a_bad_graph_is_a_clear_error():
         NeighbourGraph.from_arrays(np.zeros((3, 2), int), np.ones((3, 1)))
     with pytest.raises(ValueError, match="index 7 is outside its 3 rows"):
         NeighbourGraph.from_arrays(np.array([[1], [7], [0]]), np.ones((3, 1)))
+
+
+def test_the_graph_says_how_many_steps_unless_the_caller_does():
+    """A graph of 30 neighbours an item (a pool above the exact-search size) spreads in at most
+    10 steps, one of 10 in at most 20; an explicit `max_iter` still wins."""
+    rng = np.random.default_rng(3)
+    n = 2_000
+    neighbors = np.stack([(np.arange(n) + d) % n for d in range(1, 31)], axis=1).astype(np.int32)
+    weights = np.ones_like(neighbors, dtype=np.float32)
+    wide = NeighbourGraph.from_arrays(neighbors, weights)
+    narrow = NeighbourGraph.from_arrays(neighbors[:, :10], weights[:, :10])
+    assert (wide.max_steps, narrow.max_steps) == (10, 20)
+    codes = rng.integers(0, 3, 5)
+    def steps(graph, max_iter=None):
+        return spread(graph, codes, 3, tol=0, max_iter=max_iter)
+
+    np.testing.assert_array_equal(steps(wide), steps(wide, 10))
+    assert not np.array_equal(steps(wide), steps(wide, 30))
+    np.testing.assert_array_equal(steps(narrow), steps(narrow, 20))

@@ -124,7 +124,7 @@ def test_graph_rows_leave_out_what_is_neither_trained_on_nor_unlabeled():
                          UnitEncoder(), "key", "normalised")
     # item 3 is an audit item: not a row, and not anyone's neighbour
     graph = graph_rows(rep, np.array([2]), np.array([0, 1]))
-    assert graph.rows.tolist() == [2, 0, 1] and graph.matrix is rep.graph_matrix()  # built once
+    assert graph.rows.tolist() == [2, 0, 1] and graph.matrix is rep.graph_matrix()[0]  # built once
     # spreading over it is spreading over the graph with item 3's edges cut: rows [2, 0, 1]
     by_arrays = spread_labels(np.array([[-1, 1], [2, 0], [1, -1]]), np.array([[0, 1], [1, 1], [1, 0]]),
                               np.array([1]), 2)

@@ -42,16 +42,19 @@ class Representation:
         return self.neighbors is not None
 
     def graph_matrix(self):
-        """The neighbour graph as a symmetric sparse matrix over the pool's positions (what
-        label spreading multiplies by), built on first use and kept: at 1,000,000 items
-        building it takes 1.6 s, and every round spreads over it."""
+        """The neighbour graph as a symmetric sparse matrix (what label spreading multiplies
+        by) and each pool position's row in it: `(matrix, slot)`. Above the exact-search size
+        the items are renumbered so that neighbours sit near each other in memory
+        (`neighbors.in_locality_order`, twice as fast a product at 1,000,000 items); below,
+        slot is every position itself. Built on first use and kept: at 1,000,000 items
+        building it takes a few seconds, and every round spreads over it."""
         if self.neighbors is None:
             raise ValueError("this representation has no neighbour graph")
         with _GRAPH_LOCK:  # a round and the session's warm-up thread build it once between them
             if getattr(self, "_graph_matrix", None) is None:
-                from workbench.data.neighbors import graph_matrix
+                from workbench.data.neighbors import graph_matrix, in_locality_order
 
-                self._graph_matrix = graph_matrix(self.neighbors, self.weights)
+                self._graph_matrix = in_locality_order(graph_matrix(self.neighbors, self.weights))
             return self._graph_matrix
 
     def transform(self, X) -> np.ndarray:

@@ -48,7 +48,7 @@ from workbench.data.encoders import UnitEncoder as UnitEncoder
 from workbench.data.encoders import VectorEncoder as VectorEncoder
 from workbench.data.feature_space import Representation
 from workbench.data.memory import release_freed_memory
-from workbench.data.neighbors import N_NEIGHBORS, nearest_neighbors
+from workbench.data.neighbors import nearest_neighbors, neighbours_for
 from workbench.data.pool_encoding import FIT_SAMPLE as FIT_SAMPLE
 from workbench.data.pool_encoding import encode_pool, encode_pretrained
 from workbench.data.representation_cache import RepresentationCache, default_cache_dir
@@ -79,7 +79,7 @@ def fingerprint(pool, method: str, seed: int = 0) -> str:
     files' footers, so keying a pool of millions reads none of its features."""
     h = hashlib.blake2b(digest_size=20)
     h.update(f"v{VERSION}|{method}|seed{seed}|{pool.kind}|{pool.X.shape}|{pool.X.dtype}|"
-             f"k{N_NEIGHBORS}".encode())
+             f"k{neighbours_for(len(pool))}".encode())
     digest = getattr(pool.X, "content_digest", None)
     h.update(digest().encode() if digest is not None else np.ascontiguousarray(pool.X).data)
     # joined from an object array: iterating pandas' Arrow-backed text yields one Python
@@ -122,7 +122,7 @@ def build(pool, *, progress: Progress | None = None, seed: int = 0,
     # a graph at any size (exact search up to neighbors.EXACT_MAX_ITEMS, approximate above);
     # `max_graph_items` asks for none above that many items
     if len(features) >= 2 and (max_graph_items is None or len(features) <= max_graph_items):
-        progress(0.9, f"finding each item's {N_NEIGHBORS} nearest neighbours")
+        progress(0.9, f"finding each item's {neighbours_for(len(features))} nearest neighbours")
         neighbors, weights = nearest_neighbors(features, progress=lambda f, m: progress(0.9 + 0.09 * f, m))
         release_freed_memory()
     progress(1.0, "ready")

@@ -33,7 +33,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, check_random_state, validate_data
 
 from workbench.learn.contract import accepts_graph
-from workbench.learn.spreading import MAX_STEPS, NeighbourGraph, as_graph, spread
+from workbench.learn.spreading import NeighbourGraph, as_graph, spread
 
 __all__ = ["LightHead", "accepts_graph", "spread_labels"]
 
@@ -46,7 +46,9 @@ class LightHead(ClassifierMixin, BaseEstimator):
     C: inverse regularisation of the head (features are unit-length or standardised).
     alpha: how far labels spread (0: not at all; near 1: across the whole graph).
     n_iter: at most this many spreading steps (conjugate gradients, which stops earlier once
-        no probability moves by 0.001; see `workbench.learn.spreading.MAX_STEPS`).
+        no probability moves by 0.001); None: as many as the graph's width asks for (20 over
+        10 neighbours an item, 10 over the 30 of a pool above the exact-search size;
+        `workbench.learn.spreading.steps_for`).
     max_pseudo: at most this many spread labels (a seeded sample) train the head.
     random_state: int, None or a numpy RandomState (which spread labels are sampled).
 
@@ -63,7 +65,7 @@ class LightHead(ClassifierMixin, BaseEstimator):
 
     uses_representation = True  # the session hands it the pool's representation, not raw items
 
-    def __init__(self, C=10.0, alpha=0.9, n_iter=20, max_pseudo=2000, prior_weight=0.5,
+    def __init__(self, C=10.0, alpha=0.9, n_iter=None, max_pseudo=2000, prior_weight=0.5,
                  random_state=0):
         self.C = C
         self.alpha = alpha
@@ -178,12 +180,12 @@ def _softmax_proba(head, X) -> np.ndarray:
 
 
 def spread_labels(neighbors, weights, codes, n_classes: int, *, alpha: float = 0.9,
-                  n_iter: int = MAX_STEPS, prior: np.ndarray | None = None) -> np.ndarray:
+                  n_iter: int | None = None, prior: np.ndarray | None = None) -> np.ndarray:
     """Label spreading over the graph given as `(neighbors, weights)`, two (n_rows, k) arrays
     (index -1: no neighbour), where rows 0..len(codes)-1 are the labeled items (and `prior`,
     when given, seeds the rest): the fixed point of F <- alpha * S F + (1 - alpha) * Y over the
-    symmetrically normalised graph S, in at most `n_iter` conjugate-gradient steps
-    (`workbench.learn.spreading`). Returns row distributions; a row the labels never reach is
-    uniform."""
+    symmetrically normalised graph S, in at most `n_iter` conjugate-gradient steps (None:
+    `workbench.learn.spreading.steps_for` the graph's width). Returns row distributions; a
+    row the labels never reach is uniform."""
     return spread(NeighbourGraph.from_arrays(neighbors, weights), np.asarray(codes), n_classes,
                   alpha=alpha, max_iter=n_iter, prior=prior)

@@ -9,8 +9,9 @@ moves by more than `tol`, or for MAX_STEPS steps. The plain iteration above gain
 30 products left probabilities up to 0.006 from the fixed point, conjugate gradients 0.0007
 after 15 products (the system's condition number is (1 + alpha) / (1 - alpha) = 19). On a
 large pool with few labels both are limited by how far the labels are: see MAX_STEPS. At
-1,000,000 items one product over the graph costs about 0.3 s on one core and half that on
-two threads; it is most of a round there (benchmarks/at_scale.py).
+1,000,000 items with 30 neighbours a step (one product per class) costs about 0.1 s on two
+threads, the matrix's items in locality order (`Representation.graph_matrix`); it is most
+of a round there (benchmarks/at_scale.py).
 
 The graph is `NeighbourGraph`: the symmetric matrix of a whole pool, built once per
 representation (`Representation.graph_matrix`), and which of its items are the learner's rows.
@@ -28,9 +29,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from workbench.data.neighbors import graph_matrix
+from workbench.data.neighbors import N_NEIGHBORS, graph_matrix
 
-__all__ = ["NeighbourGraph", "as_graph", "spread"]
+__all__ = ["NeighbourGraph", "as_graph", "spread", "steps_for"]
 
 # Sparse products let go of the interpreter lock: the classes' products on 2 threads took
 # 0.16 s instead of 0.34 s at 1,000,000 items on 2 cores.
@@ -44,16 +45,32 @@ CHECK_EVERY = 3   # ... over this many steps (a check costs about a quarter of a
 # before put 98.6% (measured 2026-12-05 on benchmarks/at_scale.py's dataset, labels drawn at
 # random). Smaller pools stop early on `tol`.
 MAX_STEPS = 20
+# A graph of more neighbours (a pool above the exact-search size: neighbors.WIDE_NEIGHBORS)
+# carries a label further each step, and each step costs more: on the 1,000,000 jittered
+# digits 30 neighbours took 28 labels to 95% accuracy in 10 steps as in 20 (seeds 0-4; with
+# 100 random labels 10 steps put 98.9% of the items in the fixed point's class), and 10
+# steps over them cost 3.3 s on 2 cores where 20 over 10 neighbours cost 2.7 s (both before
+# the items were put in locality order, which halved a product over the 30).
+WIDE_GRAPH_STEPS = 10
+
+
+def steps_for(n_neighbours: int) -> int:
+    """At most this many spreading steps over a graph of `n_neighbours` an item."""
+    return MAX_STEPS if n_neighbours <= N_NEIGHBORS else WIDE_GRAPH_STEPS
 
 
 @dataclass(frozen=True)
 class NeighbourGraph:
     """A neighbour graph as a learner gets it: `matrix`, the symmetric similarity matrix over
-    a set of items (a pool's positions), and `rows`, the item behind each of the learner's
-    rows (`[X; X_unlabeled]`, in order). Edges to items outside `rows` do not count."""
+    a set of items (a pool's, in the order `Representation.graph_matrix` keeps them), and
+    `rows`, the matrix row behind each of the learner's rows (`[X; X_unlabeled]`, in order).
+    Edges to items outside `rows` do not count.
+    `max_steps`: at most this many spreading steps over it unless a caller says otherwise
+    (`steps_for` its neighbours)."""
 
     matrix: sparse.csr_matrix
     rows: np.ndarray
+    max_steps: int = MAX_STEPS
 
     @classmethod
     def from_arrays(cls, neighbors, weights) -> NeighbourGraph:
@@ -65,7 +82,7 @@ class NeighbourGraph:
                              f"got shapes {neighbors.shape} and {weights.shape}")
         if neighbors.size and neighbors.max() >= len(neighbors):
             raise ValueError(f"graph neighbour index {neighbors.max()} is outside its {len(neighbors)} rows")
-        return cls(graph_matrix(neighbors, weights), np.arange(len(neighbors)))
+        return cls(graph_matrix(neighbors, weights), np.arange(len(neighbors)), steps_for(neighbors.shape[1]))
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -77,10 +94,12 @@ def as_graph(graph) -> NeighbourGraph:
 
 
 def spread(graph: NeighbourGraph, codes: np.ndarray, n_classes: int, *, alpha: float = 0.9,
-           max_iter: int = MAX_STEPS, prior: np.ndarray | None = None, tol: float = TOLERANCE) -> np.ndarray:
+           max_iter: int | None = None, prior: np.ndarray | None = None,
+           tol: float = TOLERANCE) -> np.ndarray:
     """Spread the labels `codes` of the graph's first len(codes) rows (and `prior`, rows x
-    classes, over the rest, if given) to every row, in at most `max_iter` steps. Returns
-    (len(graph), n_classes) row distributions; a row the labels never reach is uniform."""
+    classes, over the rest, if given) to every row, in at most `max_iter` steps (None: the
+    graph's `max_steps`). Returns (len(graph), n_classes) row distributions; a row the labels
+    never reach is uniform."""
     W, rows = graph.matrix, np.asarray(graph.rows, dtype=np.int64)
     n_items = W.shape[0]
     inside = np.zeros(n_items, dtype=np.float32)
@@ -105,7 +124,8 @@ def spread(graph: NeighbourGraph, codes: np.ndarray, n_classes: int, *, alpha: f
             out *= -alpha
             out += P
 
-        return _solve(system, Y, max_iter=max_iter, tol=tol)[:, rows].T.astype(np.float64)
+        return _solve(system, Y, max_iter=graph.max_steps if max_iter is None else max_iter,
+                      tol=tol)[:, rows].T.astype(np.float64)
 
 
 def _solve(system, Y, *, max_iter: int, tol: float) -> np.ndarray:

@@ -27,7 +27,7 @@ from workbench.data.unique import unique_ints
 from workbench.learn.head import accepts_graph
 from workbench.learn.learners import accepts_unlabeled, features_for, fit_takes
 from workbench.learn.multilabel import MultiLabelHead
-from workbench.learn.spreading import NeighbourGraph
+from workbench.learn.spreading import NeighbourGraph, steps_for
 from workbench.loop.training import run_nicely
 
 
@@ -59,8 +59,8 @@ class LearnerInputs:
             threading.Thread(target=self._warm_graph, name="workbench-graph", daemon=True).start()
 
     def _warm_graph(self) -> None:
-        """Once the representation is ready, build its graph's sparse matrix (1.5 s at
-        1,000,000 items), which every round's label spreading multiplies by."""
+        """Once the representation is ready, build its graph's sparse matrix (a few seconds
+        at 1,000,000 items), which every round's label spreading multiplies by."""
         run_nicely()
         try:
             rep = self.job.result()
@@ -171,7 +171,9 @@ def with_prior_labels(prior, train: np.ndarray, y: np.ndarray, unlabeled: np.nda
 def graph_rows(rep: Representation, train: np.ndarray, unlabeled: np.ndarray) -> NeighbourGraph:
     """The pool's neighbour graph with the rows `[train; unlabeled]`; edges to other items
     (audit items, whose labels must not spread) do not count."""
-    return NeighbourGraph(rep.graph_matrix(), np.concatenate([train, unlabeled]).astype(np.int64))
+    matrix, slot = rep.graph_matrix()
+    return NeighbourGraph(matrix, slot[np.concatenate([train, unlabeled])].astype(np.int64),
+                          steps_for(rep.neighbors.shape[1]))
 
 
 class Scores:
