@@ -2,7 +2,8 @@
 `HFTokenTagger` on a tiny random BERT and a WordPiece tokenizer built here, offline. Words of
 the workbench map to subwords and back, the session's rounds fine-tune it, serve its spans as
 suggestions and score span F1, a reopened session fits the same model again, suspects() runs,
-and what it cannot do (a missing model, a slow tokenizer, a session bundle) says what to do."""
+a session bundle holds the fine-tuned network and tags as the session did, and what it cannot
+do (a missing model, a slow tokenizer, a damaged bundle) says what to do."""
 
 from __future__ import annotations
 
@@ -166,10 +167,14 @@ def test_a_spans_session_fine_tunes_it_every_round(data, model_dir, tmp_path):
         assert session.suggest(item.item_id) == (item.suggestion, pytest.approx(item.confidence))
         table = session.suspects()
         assert len(table) and table["suspicion"].between(0, 1).all()
-        refused = r"not a HFTokenTagger.*session\.model\.tagger\.save_pretrained"
-        with pytest.raises(BundleError, match=refused):
-            session.export(tmp_path / "bundle")
-        assert not (tmp_path / "bundle").exists()
+        # the session's bundle holds the fine-tuned network: loaded, it tags as the session does
+        session.export(tmp_path / "bundle")
+        loaded = workbench.load_model(tmp_path / "bundle")
+        texts = test.items["text"].tolist()
+        tagged = session.model.tagger.predict_spans(TokenFeatures(texts), range(len(texts)))
+        assert loaded.predict_spans(texts) == [spans for spans, _ in tagged]
+        card = (tmp_path / "bundle" / "README.md").read_text()
+        assert "HFTokenTagger" in card and "input_ids" in card and "Span F1" in card
         fitted = session.model.tagger
         labels = dict(session.labels)
         history = session.history
@@ -271,3 +276,99 @@ def test_save_pretrained_round_trips(data, model_dir, tmp_path):
     with torch.inference_mode():
         np.testing.assert_allclose(model(**encoded).logits.numpy(),
                                    tagger.model_.cpu()(**encoded).logits.numpy(), atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def fitted(data, model_dir):
+    pool, _ = data
+    features = TokenFeatures(pool.items["text"].tolist())
+    return HFTokenTagger(str(model_dir), **FAST).fit_spans(features, range(20), truth_of(pool)[:20])
+
+
+@pytest.mark.parametrize("as_zip", [False, True])
+def test_a_bundle_of_it_tags_as_it_did_and_its_graph_agrees(data, fitted, tmp_path, as_zip):
+    import onnxruntime as ort
+
+    from workbench.learn.bundle_write import write_bundle
+    from workbench.learn.span_model import SpanModel
+
+    _, test = data
+    texts = [*test.items["text"].tolist(), EMOJI]
+    path = write_bundle(SpanModel(fitted, LABELS), tmp_path / ("b.zip" if as_zip else "b"), card="# card",
+                        as_zip=as_zip, check_items=texts[:5])
+    loaded = workbench.load_model(path)
+    assert type(loaded.tagger) is HFTokenTagger and loaded.classes == list(LABELS)
+    features = TokenFeatures(texts)
+    assert loaded.predict_spans(texts) == [s for s, _ in fitted.predict_spans(features, range(len(texts)))]
+    np.testing.assert_allclose(np.concatenate(loaded.token_proba(texts)),
+                               fitted.token_proba(features, range(len(texts))), atol=1e-6)
+    assert loaded.tagger.get_params()["model"] == fitted.model  # a refit starts from the same network
+    # onnxruntime alone, as the card shows it: padded texts, a word's tags its first subword's
+    graph = path / "model.onnx" if not as_zip else None
+    if graph is not None:
+        inputs = loaded.tagger.tokenizer_(texts[:3], padding=True, truncation=True, return_tensors="np")
+        proba = ort.InferenceSession(str(graph)).run(["probabilities"], {
+            "input_ids": inputs["input_ids"], "attention_mask": inputs["attention_mask"]})[0]
+        for row, text in enumerate(texts[:3]):
+            encoded, first, _ = fitted._encode(TokenFeatures([text]), 0)
+            np.testing.assert_allclose(proba[row][first], fitted.token_proba(TokenFeatures([text]), [0]),
+                                       atol=1e-4)
+        with pytest.raises(ValueError, match="input_ids and attention_mask"):
+            loaded.token_features(texts[:1])
+
+
+def _tokenizer_file(config, tensors):
+    config["tokenizer_files"]["../escape.json"] = "{}"
+
+
+def _missing_tensor(config, tensors):
+    tensors.pop(next(k for k in tensors if k.endswith("classifier.weight")))
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda c, t: c["model_config"].update(model_type="no-such-net"),
+     "model_type 'no-such-net' .* not an architecture"),
+    (_tokenizer_file, r"tokenizer_files has '\.\./escape\.json'"),
+    (lambda c, t: c["tokenizer_files"].update({"tokenizer.json": "{not json"}), "do not make a tokenizer"),
+    (_missing_tensor, "does not fit the network its config describes"),
+    (lambda c, t: t.update(bias=np.zeros(3)), r"holds \['bias'\]"),
+    # a config asking for a network far larger than the weights: refused before it is built
+    (lambda c, t: c["model_config"].update(hidden_size=2 ** 16, intermediate_size=2 ** 18),
+     r"'bert.embeddings.LayerNorm.bias' is \(32,\) in the bundle, \(65536,\) in the network"),
+    (lambda c, t: c.update(tags=["O", "B-PER"]), "learner.tags is list"),
+    (lambda c, t: c["params"].update(C=1.0), "learner.params is dict"),
+    (lambda c, t: c.update(max_length=0), "learner.max_length is int 0"),
+    (lambda c, t: c.update(pickle="x"), r"unknown fields \['pickle'\]"),
+])
+def test_a_damaged_bundle_is_refused_naming_the_field(fitted, change, words):
+    import copy
+
+    from workbench.learn.span_bundle import span_bundle_parts, span_model
+
+    config, tensors = span_bundle_parts(fitted)
+    config, tensors = copy.deepcopy(config), dict(tensors)
+    change(config, tensors)
+    with pytest.raises(BundleError, match=words):
+        span_model(config, tensors, classes=LABELS)
+
+
+def test_a_tagger_with_nothing_learned_yet_is_not_bundled(data, model_dir):
+    from workbench.learn.span_bundle import span_bundle_parts
+
+    pool, _ = data
+    blank = HFTokenTagger(str(model_dir)).fit_spans(TokenFeatures(pool.items["text"].tolist()[:3]), range(3),
+                                                    [[], [], []])
+    with pytest.raises(ValueError, match="no fine-tuned network to bundle"):
+        span_bundle_parts(blank)
+
+
+def test_a_graph_that_disagrees_with_the_tagger_is_never_written(data, fitted, model_dir):
+    from workbench.learn.hf_span_bundle import check_agreement, hf_onnx_graph
+
+    pool, test = data
+    texts = test.items["text"].tolist()[:3]
+    features = TokenFeatures(pool.items["text"].tolist())
+    other = HFTokenTagger(str(model_dir), epochs=0).fit_spans(features, range(20), truth_of(pool)[:20])
+    check_agreement(fitted, hf_onnx_graph(fitted, texts), texts)
+    with pytest.raises(BundleError, match="disagrees with the Hugging Face tagger"):
+        check_agreement(fitted, hf_onnx_graph(other, texts), texts)

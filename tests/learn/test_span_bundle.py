@@ -212,7 +212,7 @@ def test_only_a_fitted_token_tagger_makes_parts(data):
     class Tagger(TokenTagger):
         pass
 
-    with pytest.raises(ValueError, match="holds a TokenTagger, got Tagger"):
+    with pytest.raises(ValueError, match="holds a TokenTagger or an HFTokenTagger, got Tagger"):
         span_bundle_parts(Tagger(labels=LABELS))
     card = span_card_section(span_bundle_parts(data[0])[0])
     assert "7 BIO tags" in card and "predict_spans(texts)" in card

@@ -115,11 +115,16 @@ BOX_DETECTOR = _object({"params": _object({"threshold": SHARE, "width": _whole(1
 # whose refusals name what a tagger of this workbench expects there
 TOKEN_TAGGER = _object({"params": SETTINGS, "tags": _list(TEXT, "a list of tag names"),
                         "features": _object({}), "constant": _maybe(_whole(0))})
+# a fine-tuned Hugging Face tagger's: its network's config and tokenizer files are checked by
+# hf_span_bundle.py, and by transformers as it builds them
+HF_TOKEN_TAGGER = _object({"params": SETTINGS, "tags": _list(TEXT, "a list of tag names"),
+                           "max_length": _whole(1), "model_config": _object({}),
+                           "tokenizer_files": _object({}, others=TEXT)})
 LEARNER = _kinds("type", {
     "LightHead": LINEAR, "LogisticRegression": LINEAR, "MultiLabelHead": LINEAR,
     "TorchClassifier": _object({"params": SETTINGS, "classes": CLASSES, "input_shape": SIZES,
                                 "is_image": FLAG, "self_trained": FLAG}),
-    "BoxDetector": BOX_DETECTOR, "TokenTagger": TOKEN_TAGGER,
+    "BoxDetector": BOX_DETECTOR, "TokenTagger": TOKEN_TAGGER, "HFTokenTagger": HF_TOKEN_TAGGER,
     "onnx": _object({"estimator": TEXT, "why": TEXT}, optional=("estimator", "why"))})
 # an object with the fields below (all optional), found by "$ref" so that started_from (what a
 # bundle started from: the same fields, and its own start in turn) can nest; Draft 7 ignores

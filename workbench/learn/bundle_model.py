@@ -114,7 +114,8 @@ def _span_model(bundle: Bundle, given=None):
 # What a bundle's task is rebuilt by (each from a verified Bundle), and the task each learner
 # type belongs to (any other: "single"); bundle_write.PARTS writes them.
 MODELS = {SINGLE: _class_model, MULTI_LABEL: _class_model, BOXES: _box_model, SPANS: _span_model}
-TASK_OF_LEARNER = {"MultiLabelHead": MULTI_LABEL, "BoxDetector": BOXES, "TokenTagger": SPANS}
+TASK_OF_LEARNER = {"MultiLabelHead": MULTI_LABEL, "BoxDetector": BOXES, "TokenTagger": SPANS,
+                   "HFTokenTagger": SPANS}
 
 
 def _available(encoder, source: str, given=None):

@@ -14,8 +14,8 @@ spans still snap to whole words, and `token_proba` has one row per word as the d
 
 Reopening a session fits the same model again: each fit starts from the saved weights, the new
 head is drawn from `random_state`, and batches come in a seeded order. A session bundle
-(`Session.export`) holds the built-in TokenTagger only; the fine-tuned network is saved with
-`save_pretrained`, as any Hugging Face model is.
+(`Session.export`) holds the fine-tuned network, its tokenizer and its ONNX graph
+(workbench.learn.hf_span_bundle); `save_pretrained` writes it as a Hugging Face folder too.
 """
 
 from __future__ import annotations

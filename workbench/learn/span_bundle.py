@@ -37,6 +37,7 @@ from functools import lru_cache
 import numpy as np
 
 from workbench.data.tasks import SPANS
+from workbench.learn import hf_span_bundle as hf
 from workbench.learn.bundle_errors import BundleError
 from workbench.learn.span_model import SpanModel
 from workbench.learn.token_tagger import N_FEATURES, TokenFeatures, TokenTagger
@@ -78,10 +79,11 @@ def span_bundle_parts(tagger: TokenTagger) -> tuple[dict, dict[str, np.ndarray]]
     """(learner config, tensors) of a fitted TokenTagger: JSON-able settings and the arrays
     that rebuild it exactly (see the module notes). ValueError for another learner (a subclass
     may predict differently, so it is not taken for a TokenTagger) or an unfitted one."""
+    if _is_hf(tagger):
+        return hf.hf_bundle_parts(tagger)
     if type(tagger) is not TokenTagger:
-        how = ("; a Hugging Face model is saved with its own save_pretrained(path)"
-               if hasattr(tagger, "save_pretrained") else "")
-        raise ValueError(f"a spans bundle holds a TokenTagger, got {type(tagger).__name__}{how}")
+        raise ValueError(f"a spans bundle holds a TokenTagger or an HFTokenTagger, "
+                         f"got {type(tagger).__name__}")
     if not hasattr(tagger, "tag_names_"):
         raise ValueError("this TokenTagger is not fitted (fit_spans first); there is nothing to bundle")
     random_state = tagger.random_state
@@ -106,6 +108,14 @@ def span_bundle_parts(tagger: TokenTagger) -> tuple[dict, dict[str, np.ndarray]]
     return config, tensors
 
 
+def _is_hf(tagger) -> bool:
+    """Whether `tagger` is a Hugging Face model fine-tuned by the session (hf_span_bundle.py);
+    its class is imported only to ask, which loads neither torch nor transformers."""
+    from workbench.learn.hf_tagger import HFTokenTagger
+
+    return type(tagger) is HFTokenTagger
+
+
 def span_parts(model: SpanModel, *, training: dict | None = None, check_items=None,
                embed_encoder: bool = False) -> tuple[dict, dict[str, np.ndarray], bytes]:
     """(config.json's content, the tensors, model.onnx) of a SpanModel; with `check_items` (a
@@ -119,14 +129,23 @@ def span_parts(model: SpanModel, *, training: dict | None = None, check_items=No
         learner, arrays = span_bundle_parts(model.tagger)
     except ValueError as e:
         raise BundleError(f"cannot export this model: {e}") from e
+    from_hf = _is_hf(model.tagger)
     config = {"format": FORMAT, "format_version": FORMAT_VERSION, "task": SPANS,
               "classes": list(model.classes),
-              "input": {"kind": "text", "shape": [N_FEATURES], "dtype": "float32", "image_scale": None,
-                        "feature_names": None, "onnx_input": "items", "raw_texts": True},
-              "preprocessing": [], "learner": learner, "training": training or {}, "outputs": OUTPUTS}
+              "input": {"kind": "text", "shape": [learner["max_length"] if from_hf else N_FEATURES],
+                        "dtype": "float32", "image_scale": None, "feature_names": None,
+                        "onnx_input": "input_ids" if from_hf else "items", "raw_texts": True},
+              "preprocessing": [], "learner": learner, "training": training or {},
+              "outputs": hf.HF_OUTPUTS if from_hf else OUTPUTS}
+    checks = [] if check_items is None else list(check_items)
+    if from_hf:
+        graph = hf.hf_onnx_graph(model.tagger, checks if len(checks) >= 2 else hf.TRACE_TEXTS)
+        if checks:
+            hf.check_agreement(model.tagger, graph, checks)
+        return config, {f"learner.{k}": v for k, v in arrays.items()}, graph
     graph = span_onnx_graph(model.tagger)
-    if check_items is not None and len(check_items):
-        _check_agreement(model, graph, list(check_items))
+    if checks:
+        _check_agreement(model, graph, checks)
     return config, {f"learner.{k}": v for k, v in arrays.items()}, graph
 
 
@@ -136,7 +155,6 @@ OUTPUTS = {"probabilities": "float32 (tokens, tags): each token's probability of
            "class_index": "int64 (tokens,): index into learner.tags",
            "spans": "not in the graph: the runs of B-X, I-X... tags of the likeliest tag of each token, "
                     "(start, end, X) in code points of the text (load_model's SpanModel reads them)"}
-
 
 def _check_agreement(model: SpanModel, graph: bytes, texts: list[str]) -> None:
     from workbench.learn.bundle_graph import onnx_session
@@ -157,6 +175,9 @@ def span_model(learner_config: dict, tensors: dict[str, np.ndarray], *, classes,
     """The model from a bundle's learner config and arrays (names without the "learner."
     prefix); BundleError naming the field for anything that does not describe a TokenTagger
     of this workbench's tokenizer."""
+    if isinstance(learner_config, Mapping) and learner_config.get("type") == "HFTokenTagger":
+        source = (info or {}).get("bundle", "the bundle")
+        return SpanModel(hf.rebuild_hf_tagger(learner_config, tensors, classes, source), classes, info)
     return SpanModel(rebuild_tagger(learner_config, tensors, classes), classes, info)
 
 
@@ -360,6 +381,8 @@ def span_onnx_graph(tagger: TokenTagger) -> bytes:
 
 def span_card_section(learner_config: dict) -> str:
     """A few lines of Markdown for the model card: what the spans model reads and gives."""
+    if learner_config["type"] == "HFTokenTagger":
+        return hf.hf_card_section(learner_config)
     tags = learner_config["tags"]
     features = learner_config["features"]
     return "\n".join([

@@ -103,7 +103,12 @@ class SpanModel:
     def token_features(self, texts) -> np.ndarray:
         """The ONNX graph's "items": float32 (all the texts' tokens, N_FEATURES), dense (128 KiB
         a token: 600 tokens take 80 MB, so feed texts in small batches). Rows in the order of
-        `tokens(texts)`."""
+        `tokens(texts)`. A Hugging Face tagger's graph reads subword ids instead: ValueError."""
+        if type(self.tagger) is not TokenTagger:
+            raise ValueError(f"token_features are the built-in TokenTagger's graph input; this model's "
+                             f"{type(self.tagger).__name__} graph reads the tokenizer's input_ids and "
+                             "attention_mask: model.tagger.tokenizer_(texts, padding=True, truncation=True, "
+                             "return_tensors='np')")
         features = self._features(_texts(texts, "token_features"))
         if features is None:
             return np.zeros((0, N_FEATURES), np.float32)

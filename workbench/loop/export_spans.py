@@ -1,7 +1,8 @@
 """A spans session's bundle: its tagger as a `SpanModel` (workbench.learn.span_model), scored
 by exact-match span F1, precision and recall on data the strategy did not choose
 (`span_rounds.evaluate`), with its card; the steps are those of every task of parts
-(workbench.loop.export_parts). Only the built-in TokenTagger fits in a bundle (`exportable`).
+(workbench.loop.export_parts). The built-in TokenTagger and a fine-tuned HFTokenTagger fit in a
+bundle (`exportable`).
 """
 
 from __future__ import annotations
@@ -19,17 +20,16 @@ __all__ = ["SPAN_PARTS", "exportable", "write_spans"]
 
 
 def exportable(learner) -> None:
-    """BundleError for a learner a spans bundle cannot hold: the bundle's arrays and graph are
-    the built-in TokenTagger's. Asked before the session retrains or commits anything for the
-    bundle, so a refused export changes nothing."""
-    if type(learner) is TokenTagger:
+    """BundleError for a learner a spans bundle cannot hold: its arrays and graph are those of
+    the built-in TokenTagger or of a fine-tuned HFTokenTagger (workbench.learn.hf_span_bundle).
+    Asked before the session retrains or commits anything for the bundle, so a refused export
+    changes nothing."""
+    from workbench.learn.hf_tagger import HFTokenTagger
+
+    if type(learner) in (TokenTagger, HFTokenTagger):
         return
-    how = ""
-    if hasattr(learner, "save_pretrained"):  # a Hugging Face model: its own folder format holds it
-        how = ("; save the fine-tuned model as a Hugging Face folder instead, with "
-               "session.model.tagger.save_pretrained(path)")
-    raise BundleError(f"cannot export this model: a spans bundle holds the built-in TokenTagger, not "
-                      f"a {type(learner).__name__}{how}")
+    raise BundleError(f"cannot export this model: a spans bundle holds the built-in TokenTagger or an "
+                      f"HFTokenTagger, not a {type(learner).__name__}")
 
 
 def _text(session, item: str) -> str:

@@ -41,11 +41,22 @@ def span_model_card(name: str, model, *, training: dict, counts: tuple[pd.Series
             "With the workbench:", "", "```python", "import workbench",
             "model = workbench.load_model(\"path/to/this/bundle\")  # or \"name@version\" from a registry",
             "spans = model.predict_spans(texts)  # a SpanList per text: (start, end, label), code points",
-            "```", "", "With onnxruntime (each token's tag probabilities, from its hashed features):", "",
-            "```python", "import onnxruntime as ort", "session = ort.InferenceSession(\"model.onnx\")",
-            "proba = session.run([\"probabilities\"], {\"items\": model.token_features(texts)})[0]", "```"],
+            "```", "", *_onnx_usage(config)],
         limits=_limits(training, per_label, n_eval))
     return card.markdown(name, training)
+
+
+def _onnx_usage(config: dict) -> list[str]:
+    if config["type"] == "HFTokenTagger":  # the network reads subword ids (hf_span_bundle.py)
+        return ["With onnxruntime (each subword's tag probabilities; a word's are its first subword's):", "",
+                "```python", "import onnxruntime as ort", "session = ort.InferenceSession(\"model.onnx\")",
+                "inputs = model.tagger.tokenizer_(texts, padding=True, truncation=True,",
+                "                                 return_tensors=\"np\")",
+                "proba = session.run([\"probabilities\"], {\"input_ids\": inputs[\"input_ids\"],",
+                "                    \"attention_mask\": inputs[\"attention_mask\"]})[0]", "```"]
+    return ["With onnxruntime (each token's tag probabilities, from its hashed features):", "",
+            "```python", "import onnxruntime as ort", "session = ort.InferenceSession(\"model.onnx\")",
+            "proba = session.run([\"probabilities\"], {\"items\": model.token_features(texts)})[0]", "```"]
 
 
 def _limits(training: dict, per_label: pd.Series, n_eval: int) -> list[str]:
