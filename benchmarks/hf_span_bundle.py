@@ -1,0 +1,90 @@
+"""What bundling a fine-tuned Hugging Face tagger costs at a realistic size: a BERT-base-sized
+token classifier (12 layers, 768 wide, 110M parameters; random weights, as no pretrained
+model can be fetched here) with a WordPiece tokenizer trained on the texts, fitted for one
+epoch on 20 texts of `workbench.data.entity_texts`, then written as a session's bundle is
+(`write_bundle` with 8 check texts: the ONNX export and the 1e-4 agreement check included)
+and loaded back with `load_model`, whose spans on 30 other texts must equal the tagger's.
+
+Reported: seconds to write and to load, each file's size, and the process's peak resident
+memory (ru_maxrss) after each step.
+
+    python benchmarks/hf_span_bundle.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _peak_gb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2)
+
+
+def _model_folder(folder: Path, texts: list[str]) -> None:
+    """A fast WordPiece tokenizer trained on `texts` and a random BERT-base token classifier."""
+    import torch
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import BertConfig, BertForTokenClassification, PreTrainedTokenizerFast
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=4000, special_tokens=specials))
+    cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
+    tokenizer.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]",
+                                                             special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
+    PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+                            sep_token="[SEP]", mask_token="[MASK]").save_pretrained(folder)
+    torch.manual_seed(0)
+    BertForTokenClassification(BertConfig(vocab_size=tokenizer.get_vocab_size(), num_labels=2)).save_pretrained(folder)
+
+
+def main() -> None:
+    from workbench import HFTokenTagger, load_model
+    from workbench.data.entity_texts import LABELS, entities
+    from workbench.learn.bundle_write import write_bundle
+    from workbench.learn.span_model import SpanModel
+    from workbench.learn.token_tagger import TokenFeatures
+
+    pool, test = entities(200, n_test=30, seed=0)
+    texts, test_texts = pool.items["text"].tolist(), test.items["text"].tolist()
+    truth = [pool.true_label(i) for i in pool.item_ids]
+    report = {"date": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
+              "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
+                          "python": platform.python_version()},
+              "protocol": __doc__.split("\n\n")[0].replace("\n", " ")}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "bert-base-random"
+        _model_folder(folder, texts + test_texts)
+        t = time.perf_counter()
+        tagger = HFTokenTagger(str(folder), epochs=1, batch_size=8).fit_spans(
+            TokenFeatures(texts), range(20), truth[:20])
+        report["fit_s"], report["peak_gb_after_fit"] = round(time.perf_counter() - t, 1), _peak_gb()
+        t = time.perf_counter()
+        path = write_bundle(SpanModel(tagger, LABELS), Path(tmp) / "bundle", card="# bench", check_items=texts[:8])
+        report["write_s"], report["peak_gb_after_write"] = round(time.perf_counter() - t, 1), _peak_gb()
+        report["files_mb"] = {f.name: round(f.stat().st_size / 1e6, 1) for f in sorted(path.iterdir())}
+        t = time.perf_counter()
+        loaded = load_model(path)
+        report["load_s"], report["peak_gb_after_load"] = round(time.perf_counter() - t, 1), _peak_gb()
+        expected = [s for s, _ in tagger.predict_spans(TokenFeatures(test_texts), range(len(test_texts)))]
+        report["same_spans_as_the_tagger"] = loaded.predict_spans(test_texts) == expected
+    report["machine"]["load_average_at_end"] = os.getloadavg()
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "hf_span_bundle.json").write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
