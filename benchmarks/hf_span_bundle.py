@@ -44,10 +44,11 @@ def _model_folder(folder: Path, texts: list[str]) -> None:
     cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
     tokenizer.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]",
                                                              special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
-    PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-                            sep_token="[SEP]", mask_token="[MASK]").save_pretrained(folder)
+    PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]",
+                            cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]").save_pretrained(folder)
     torch.manual_seed(0)
-    BertForTokenClassification(BertConfig(vocab_size=tokenizer.get_vocab_size(), num_labels=2)).save_pretrained(folder)
+    config = BertConfig(vocab_size=tokenizer.get_vocab_size(), num_labels=2)  # otherwise BERT-base
+    BertForTokenClassification(config).save_pretrained(folder)
 
 
 def main() -> None:
@@ -72,7 +73,8 @@ def main() -> None:
             TokenFeatures(texts), range(20), truth[:20])
         report["fit_s"], report["peak_gb_after_fit"] = round(time.perf_counter() - t, 1), _peak_gb()
         t = time.perf_counter()
-        path = write_bundle(SpanModel(tagger, LABELS), Path(tmp) / "bundle", card="# bench", check_items=texts[:8])
+        path = write_bundle(SpanModel(tagger, LABELS), Path(tmp) / "bundle", card="# bench",
+                            check_items=texts[:8])
         report["write_s"], report["peak_gb_after_write"] = round(time.perf_counter() - t, 1), _peak_gb()
         report["files_mb"] = {f.name: round(f.stat().st_size / 1e6, 1) for f in sorted(path.iterdir())}
         t = time.perf_counter()
