@@ -302,15 +302,16 @@ def test_a_bundle_of_it_tags_as_it_did_and_its_graph_agrees(data, fitted, tmp_pa
     assert loaded.predict_spans(texts) == [s for s, _ in fitted.predict_spans(features, range(len(texts)))]
     np.testing.assert_allclose(np.concatenate(loaded.token_proba(texts)),
                                fitted.token_proba(features, range(len(texts))), atol=1e-6)
-    assert loaded.tagger.get_params()["model"] == fitted.model  # a refit starts from the same network
+    assert loaded.tagger.get_params()["model"] == fitted.model  # the network it was fine-tuned from
     # onnxruntime alone, as the card shows it: padded texts, a word's tags its first subword's
     graph = path / "model.onnx" if not as_zip else None
     if graph is not None:
-        inputs = loaded.tagger.tokenizer_(texts[:3], padding=True, truncation=True, return_tensors="np")
+        inputs = loaded.tagger.tokenizer_(texts[:3], padding=True, truncation=True,
+                                          max_length=loaded.tagger.max_length_, return_tensors="np")
         proba = ort.InferenceSession(str(graph)).run(["probabilities"], {
             "input_ids": inputs["input_ids"], "attention_mask": inputs["attention_mask"]})[0]
         for row, text in enumerate(texts[:3]):
-            encoded, first, _ = fitted._encode(TokenFeatures([text]), 0)
+            _, first, _ = fitted._encode(TokenFeatures([text]), 0)
             np.testing.assert_allclose(proba[row][first], fitted.token_proba(TokenFeatures([text]), [0]),
                                        atol=1e-4)
         with pytest.raises(ValueError, match="input_ids and attention_mask"):
@@ -334,11 +335,22 @@ def _missing_tensor(config, tensors):
     (lambda c, t: t.update(bias=np.zeros(3)), r"holds \['bias'\]"),
     # a config asking for a network far larger than the weights: refused before it is built
     (lambda c, t: c["model_config"].update(hidden_size=2 ** 16, intermediate_size=2 ** 18),
-     r"'bert.embeddings.LayerNorm.bias' is \(32,\) in the bundle, \(65536,\) in the network"),
+     "model_config.hidden_size .* is 65536, more than"),
+    (lambda c, t: c["model_config"].update(hidden_size=64),
+     r"'bert.embeddings.LayerNorm.bias' is \(32,\) in the bundle, \(64,\) in the network"),
     (lambda c, t: c.update(tags=["O", "B-PER"]), "learner.tags is list"),
+    (lambda c, t: c.update(tags=["O", "B-PER", "I-PER", "B-PER", "I-PER"]), "learner.tags is list"),
     (lambda c, t: c["params"].update(C=1.0), "learner.params is dict"),
     (lambda c, t: c.update(max_length=0), "learner.max_length is int 0"),
     (lambda c, t: c.update(pickle="x"), r"unknown fields \['pickle'\]"),
+    (lambda c, t: c["model_config"].update(num_hidden_layers=100_000),
+     "num_hidden_layers .* is 100000, more than"),
+    (lambda c, t: c["model_config"].update(attn_implementation="kernels-community/flash-attn2"),
+     None),  # dropped: the network is built with the default attention, nothing is fetched
+    (lambda c, t: c["tokenizer_files"].update({"config.json": "{}"}), "tokenizer_files has 'config.json'"),
+    (lambda c, t: c["params"].update(batch_size="x"), "learner.params.batch_size is str 'x'"),
+    (lambda c, t: c.update(max_length=10_000), "max_length .* is 10000; the network reads at most 128"),
+    (lambda c, t: c.update(tags=["O", "B-XYZ", "I-XYZ"]), "learner.tags is list"),
 ])
 def test_a_damaged_bundle_is_refused_naming_the_field(fitted, change, words):
     import copy
@@ -348,6 +360,9 @@ def test_a_damaged_bundle_is_refused_naming_the_field(fitted, change, words):
     config, tensors = span_bundle_parts(fitted)
     config, tensors = copy.deepcopy(config), dict(tensors)
     change(config, tensors)
+    if words is None:
+        assert span_model(config, tensors, classes=LABELS).predict_spans(["Alice met Bob."])
+        return
     with pytest.raises(BundleError, match=words):
         span_model(config, tensors, classes=LABELS)
 
@@ -372,3 +387,47 @@ def test_a_graph_that_disagrees_with_the_tagger_is_never_written(data, fitted, m
     check_agreement(fitted, hf_onnx_graph(fitted, texts), texts)
     with pytest.raises(BundleError, match="disagrees with the Hugging Face tagger"):
         check_agreement(fitted, hf_onnx_graph(other, texts), texts)
+
+
+def test_a_tagger_that_learned_some_classes_in_its_own_order_loads_back(data, model_dir, tmp_path):
+    """Without labels= the tagger's tags are those of the labels its spans held, sorted: a pool
+    whose classes come in another order, one of them never marked yet, still loads back."""
+    from workbench.learn.bundle_write import write_bundle
+    from workbench.learn.span_model import SpanModel
+
+    pool, test = data
+    texts = pool.items["text"].tolist()[:20]
+    marked = [[s for s in spans if s.label != "ORG"] for spans in truth_of(pool)[:20]]
+    tagger = HFTokenTagger(str(model_dir), **FAST).fit_spans(TokenFeatures(texts), range(20), marked)
+    assert tagger.tag_names_ == ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
+    path = write_bundle(SpanModel(tagger, ["PER", "ORG", "LOC"]), tmp_path / "b", card="# c",
+                        check_items=texts[:3])
+    loaded = workbench.load_model(path)
+    others = test.items["text"].tolist()
+    assert loaded.predict_spans(others) == [s for s, _ in tagger.predict_spans(TokenFeatures(others),
+                                                                                range(len(others)))]
+
+
+def test_a_session_starts_from_its_bundle_while_the_base_network_is_on_the_machine(data, model_dir, tmp_path):
+    """Round 0 is the bundle's tagger; each later round fine-tunes the base network again (on
+    the new labels and the bundle's sure spans), so without that network the session is refused
+    before its store is made, saying why."""
+    from workbench.learn.bundle_write import write_bundle
+    from workbench.learn.span_model import SpanModel
+
+    pool, test = data
+    base = shutil.copytree(model_dir, tmp_path / "base")
+    texts = pool.items["text"].tolist()[:20]
+    tagger = HFTokenTagger(str(base), **FAST).fit_spans(TokenFeatures(texts), range(20), truth_of(pool)[:20])
+    bundle = write_bundle(SpanModel(tagger, LABELS), tmp_path / "b", card="# c", check_items=texts[:3])
+    session = Session(test, tmp_path / "s", start_from=bundle, watch=False)
+    try:
+        item = session.next()
+        assert "the model you started from" in item.reason and isinstance(item.suggestion, SpanList)
+        assert type(session.learner) is HFTokenTagger and session.learner.model == str(base)
+    finally:
+        session.close()
+    shutil.rmtree(base)
+    with pytest.raises(FileNotFoundError, match=r"fine-tunes the network .*base.* not on this machine"):
+        Session(test, tmp_path / "s2", start_from=bundle, watch=False)
+    assert not (tmp_path / "s2").exists()

@@ -6,20 +6,25 @@ Face's own folder format is added beside them, so a bundle is still read, verifi
 as every other is:
 
     learner config   type "HFTokenTagger", params (the tagger's settings, `model` naming the
-                     network it was fine-tuned from), tags (the BIO tags, the head's columns),
-                     max_length (subwords per text), model_config (the network's
-                     `PretrainedConfig` as JSON), tokenizer_files (the fast tokenizer as its
-                     `save_pretrained` writes it: file name -> text)
+                     network it was fine-tuned from), tags (the BIO tags, the head's columns:
+                     "O", then B- and I- of each label it learned), max_length (subwords per
+                     text), model_config (the network's `PretrainedConfig` as JSON, less the
+                     DROPPED settings), tokenizer_files (the fast tokenizer as its
+                     `save_pretrained` writes it, TOKENIZER_FILES only: file name -> text)
     tensors          hf.<name>: every tensor of the network's state dict (floats as float32)
     model.onnx       the network exported by torch's TorchScript exporter: input_ids and
                      attention_mask (int64, texts x subwords) in, each subword's tag
                      probabilities and likeliest tag out; a word's tags are its first subword's
 
-Rebuilding makes the network from its config (`from_config`: an architecture transformers
-ships, never code from the bundle) and loads the tensors strictly, and the tokenizer from its
-files in a temporary folder, so a loaded model tags with the same code on the same numbers as
-the session did. Before anything is written the graph must agree with the tagger within 1e-4
-on a few pool texts (`check_agreement`).
+Rebuilding makes the network from its config (`from_config`, offline: an architecture
+transformers ships, never code or kernels named by the bundle, whose DROPPED settings are
+left out at any depth), after checking that no size in the config exceeds what the tensors
+hold and that the tensors' shapes are those of the network (built first on the meta device,
+which allocates nothing); then it loads them strictly, and the tokenizer from its files in a
+temporary folder, so a loaded model tags with the same code on the same numbers as the
+session did. Before anything is written the graph must agree with the tagger within 1e-4 on
+a few pool texts (`check_agreement`); a network over 2 GiB of float32, more than one ONNX
+file holds, is refused (save_pretrained writes it as a Hugging Face folder).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+import os
 import re
 import reprlib
 import tempfile
@@ -46,14 +52,19 @@ PARAMS = ("model", "labels", "epochs", "batch_size", "learning_rate", "weight_de
           "random_state")
 FIELDS = ("type", "params", "tags", "max_length", "model_config", "tokenizer_files")
 # what a fast tokenizer's save_pretrained writes: JSON (tokenizer.json, its config, the special
-# tokens), perhaps a vocabulary or a chat template as text; never a path, never binary
-TOKENIZER_FILE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}\.(json|txt|jinja)")
+# tokens), perhaps a vocabulary, merges or a chat template as text; never a path, never binary
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+                   "vocab.txt", "vocab.json", "merges.txt", "chat_template.jinja", "chat_template.json")
+# settings of a network's config that reach outside the bundle or change what its weights
+# mean: attention kernels fetched from the hub, quantisation, a dtype, code to run
+DROPPED = re.compile(r"auto_map|quantization_config|dtype|torch_dtype|_name_or_path|.*_implementation.*")
+MAX_WEIGHT_BYTES = 2 << 30  # ONNX (protobuf) holds at most 2 GiB in one file
 OPSET = 17
 # what config.json's "outputs" says of the graph
 HF_OUTPUTS = {"probabilities": "float32 (texts, subwords, tags): each subword's probability of each tag of "
                                "learner.tags; the graph's inputs are the tokenizer's input_ids and "
-                               "attention_mask (int64, texts x subwords); a word's tags are its first "
-                               "subword's",
+                               "attention_mask (int64, texts x subwords, at most learner.max_length "
+                               "subwords: truncate there); a word's tags are its first subword's",
               "class_index": "int64 (texts, subwords): index into learner.tags",
               "spans": "not in the graph: the runs of B-X, I-X... tags of the likeliest tag of each word, "
                        "(start, end, X) in code points of the text (load_model's SpanModel reads them)"}
@@ -81,11 +92,16 @@ def hf_bundle_parts(tagger) -> tuple[dict, dict[str, np.ndarray]]:
         tagger.tokenizer_.save_pretrained(folder)
         files = {}
         for path in sorted(Path(folder).iterdir()):
-            if not TOKENIZER_FILE.fullmatch(path.name):
+            if path.name not in TOKENIZER_FILES:
                 raise ValueError(f"the tokenizer wrote {path.name!r}, which a bundle does not hold (it "
-                                 "keeps a fast tokenizer's JSON and text files only)")
+                                 f"keeps a fast tokenizer's files {list(TOKENIZER_FILES)})")
             files[path.name] = path.read_text(encoding="utf-8")
     state = tagger.model_.state_dict()
+    size = sum(4 * v.numel() for v in state.values())
+    if size > MAX_WEIGHT_BYTES:
+        raise ValueError(f"the network's weights take {size / 2**30:.1f} GiB as float32, more than the 2 GiB "
+                         "an ONNX graph can hold; save it as a Hugging Face folder instead, with "
+                         "session.model.tagger.save_pretrained(path)")
     tensors = {}
     for name, value in state.items():
         value = value.detach().cpu()
@@ -94,7 +110,8 @@ def hf_bundle_parts(tagger) -> tuple[dict, dict[str, np.ndarray]]:
         tensors[PREFIX + name] = np.ascontiguousarray(value.numpy())
     config = {"type": "HFTokenTagger", "params": params, "tags": list(tagger.tag_names_),
               "max_length": int(tagger.max_length_),
-              "model_config": json.loads(tagger.model_.config.to_json_string(use_diff=False)),
+              "model_config": {k: v for k, v in json.loads(tagger.model_.config.to_json_string(
+                  use_diff=False)).items() if not DROPPED.fullmatch(k)},
               "tokenizer_files": files}
     return config, tensors
 
@@ -173,16 +190,8 @@ def _checked(config, classes) -> dict:
         raise BundleError(f"learner has unknown fields {unknown}; an HFTokenTagger has {sorted(FIELDS)}")
     if missing := sorted(set(FIELDS) - set(config)):
         raise BundleError(f"learner lacks the fields {missing}")
-    params = config["params"]
-    if not isinstance(params, Mapping) or sorted(params) != sorted(PARAMS):
-        raise BundleError(f"learner.params is {_shown(params)}; expected the settings {list(PARAMS)}")
-    from workbench.learn.hf_tagger import HFTokenTagger
-
-    labels = [str(c) for c in classes]
-    expected = HFTokenTagger("", labels=labels).tags()
-    if config["tags"] != expected:
-        raise BundleError(f"learner.tags is {_shown(config['tags'])}; expected {expected} (the BIO tags "
-                          "of the bundle's classes, in that order)")
+    _check_params(config["params"])
+    _check_tags(config["tags"], [str(c) for c in classes])
     length = config["max_length"]
     if not isinstance(length, int) or isinstance(length, bool) or length < 1:
         raise BundleError(f"learner.max_length is {_shown(length)}; expected a whole number from 1")
@@ -195,10 +204,46 @@ def _checked(config, classes) -> dict:
         raise BundleError("learner.tokenizer_files: expected a JSON object of the tokenizer's files, "
                           "tokenizer.json among them")
     for name, text in files.items():
-        if not TOKENIZER_FILE.fullmatch(name) or not isinstance(text, str):
-            raise BundleError(f"learner.tokenizer_files has {name!r} ({_shown(text)}); expected file names "
-                              "ending in .json, .txt or .jinja, without folders, each with its text")
+        if name not in TOKENIZER_FILES or not isinstance(text, str):
+            raise BundleError(f"learner.tokenizer_files has {name!r} ({_shown(text)}); expected some of "
+                              f"{list(TOKENIZER_FILES)}, each with its text")
     return dict(config)
+
+
+def _check_params(params) -> None:
+    if not isinstance(params, Mapping) or sorted(params) != sorted(PARAMS):
+        raise BundleError(f"learner.params is {_shown(params)}; expected the settings {list(PARAMS)}")
+    whole = {"epochs": 0, "batch_size": 1, "max_length": 1, "random_state": 0}
+    for name, least in whole.items():
+        value = params[name]
+        if value is None and name in ("max_length", "random_state"):
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or value < least:
+            raise BundleError(f"learner.params.{name} is {_shown(value)}; expected a whole number "
+                              f"from {least}")
+    for name in ("learning_rate", "weight_decay"):
+        value = params[name]
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < float("inf"):
+            raise BundleError(f"learner.params.{name} is {_shown(value)}; expected a number from 0")
+    labels = params["labels"]
+    if not isinstance(params["model"], str) or not (
+            labels is None or isinstance(labels, list) and all(isinstance(x, str) for x in labels)):
+        raise BundleError(f"learner.params.model is {_shown(params['model'])} and labels {_shown(labels)}; "
+                          "expected a name and null or a list of label names")
+
+
+def _check_tags(tags, classes: list[str]) -> None:
+    """The tagger's tags are "O" and the B- and I- tag of each label it learned, in its own
+    order (the sorted labels its spans held, unless it was given `labels`): any of the
+    bundle's classes, each once."""
+    from workbench.learn.hf_tagger import HFTokenTagger
+
+    labels = [t[2:] for t in tags[1::2]] if isinstance(tags, list) and all(isinstance(t, str) for t in tags) \
+        else None
+    if labels is None or tags != HFTokenTagger("", labels=labels).tags() or len(set(labels)) != len(labels) \
+            or not set(labels) <= set(classes) or not labels:
+        raise BundleError(f"learner.tags is {_shown(tags)}; expected 'O' then the B- and I- tag of each "
+                          f"of some of the classes {classes}, each once")
 
 
 def _network(model_config: Mapping, tensors: Mapping, source: str):
@@ -206,11 +251,15 @@ def _network(model_config: Mapping, tensors: Mapping, source: str):
     from transformers import AutoConfig, AutoModelForTokenClassification
     from transformers.utils import logging as hf_logging
 
-    settings = dict(model_config)
+    from workbench.data.pretrained_sources import offline
+
+    settings = _kept(model_config)
     kind = settings.pop("model_type")
-    settings.pop("auto_map", None)  # code to fetch from a hub repository: never run from a bundle
+    _check_sizes(settings, tensors, source)
+    settings["return_dict"] = True
     try:
-        config = AutoConfig.for_model(kind, **settings)
+        with offline():
+            config = AutoConfig.for_model(kind, **settings)
     except (ValueError, KeyError) as e:  # a model_type this transformers does not ship
         raise BundleError(f"learner.model_config.model_type {kind!r} in {source!r} is not an architecture "
                           f"this transformers knows ({e})") from None
@@ -220,7 +269,7 @@ def _network(model_config: Mapping, tensors: Mapping, source: str):
     try:
         # first on the meta device, which allocates nothing: a config that asks for a network
         # larger than the weights the bundle holds is refused before any memory is spent on it
-        with torch.device("meta"):
+        with offline(), torch.device("meta"):
             shapes = {k: tuple(v.shape) for k, v in AutoModelForTokenClassification.from_config(
                 config, trust_remote_code=False).state_dict().items()}
         given = {k: tuple(v.shape) for k, v in state.items()}
@@ -230,11 +279,38 @@ def _network(model_config: Mapping, tensors: Mapping, source: str):
             raise BundleError(f"model.safetensors in {source!r} does not fit the network its config "
                               f"describes: {name!r} is {given.get(name, 'missing')} in the bundle, "
                               f"{shapes.get(name, 'not a tensor')} in the network")
-        network = AutoModelForTokenClassification.from_config(config, trust_remote_code=False).float()
+        with offline():
+            network = AutoModelForTokenClassification.from_config(config, trust_remote_code=False).float()
     finally:
         hf_logging.set_verbosity(verbosity)
     network.load_state_dict(state, strict=True)
     return network.eval()
+
+
+def _kept(settings: Mapping) -> dict:
+    """A network config's settings without DROPPED ones, at any depth (a sub-config's too)."""
+    return {k: _kept(v) if isinstance(v, Mapping) else v for k, v in settings.items()
+            if not DROPPED.fullmatch(str(k))}
+
+
+def _check_sizes(settings: Mapping, tensors: Mapping, source: str) -> None:
+    """A number of layers larger than the bundle's tensors, or any size larger than all their
+    elements together, describes a network the bundle cannot hold: refused before even an
+    empty (meta) one is built, which takes time and memory for every layer asked for."""
+    elements = sum(int(np.prod(np.shape(v))) for v in tensors.values())
+    # token ids (bos_token_id...) are not sizes: a small network may keep its family's defaults
+
+    def walk(where: str, value) -> None:
+        if isinstance(value, Mapping):
+            for k, v in value.items():
+                walk(f"{where}.{k}", v)
+        elif isinstance(value, int) and not isinstance(value, bool) and not where.endswith("_id") and (
+                value > max(elements, 1) or ("layers" in where.rsplit(".", 1)[-1] and value > len(tensors))):
+            raise BundleError(f"learner.{where} in {source!r} is {value}, more than the "
+                              f"{len(tensors)} tensors of {elements} numbers in model.safetensors can hold")
+
+    for key, value in settings.items():
+        walk(f"model_config.{key}", value)
 
 
 def _tokenizer(files: Mapping, source: str):
@@ -253,6 +329,7 @@ def _tokenizer(files: Mapping, source: str):
                           "an HFTokenTagger reads words through a fast tokenizer's offsets")
     if tokenizer.pad_token is None and tokenizer.eos_token is not None:
         tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "right"  # as HFTokenTagger pads (see its _tokenizer)
     return tokenizer
 
 
@@ -278,6 +355,14 @@ def rebuild_hf_tagger(config, tensors: Mapping, classes, source: str = "the bund
     if network.config.num_labels != len(c["tags"]):
         raise BundleError(f"the network in {source!r} gives {network.config.num_labels} tags; "
                           f"learner.tags lists {len(c['tags'])}")
+    positions = getattr(network.config, "max_position_embeddings", None)
+    if isinstance(positions, int) and c["max_length"] > positions:
+        raise BundleError(f"learner.max_length in {source!r} is {c['max_length']}; the network reads at most "
+                          f"{positions} subwords")
+    vocabulary = getattr(network.config, "vocab_size", None)
+    if isinstance(vocabulary, int) and len(tagger.tokenizer_) > vocabulary:
+        raise BundleError(f"the tokenizer in {source!r} has {len(tagger.tokenizer_)} subwords; the network "
+                          f"embeds {vocabulary}")
     tagger.tag_names_, tagger.constant_, tagger.max_length_ = list(c["tags"]), None, c["max_length"]
     tagger.device_ = torch_device(tagger.device)
     tagger.model_ = network.to(tagger.device_)
@@ -289,7 +374,7 @@ def hf_card_section(learner_config: dict) -> str:
     """A few lines of Markdown for the model card: what the network reads and gives."""
     tags = learner_config["tags"]
     kind = learner_config["model_config"].get("model_type", "?")
-    base = learner_config["params"]["model"]
+    base = os.path.basename(str(learner_config["params"]["model"]).rstrip("/\\"))  # not the path
     return "\n".join([
         "## Spans", "",
         f"A Hugging Face token-classification network ({kind}, fine-tuned from {base!r}) over "

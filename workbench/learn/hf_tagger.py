@@ -129,6 +129,10 @@ class HFTokenTagger(WordTagger):
                              "Save the model with a fast (tokenizers) one: tokenizer.json")
         if tokenizer.pad_token is None and tokenizer.eos_token is not None:  # GPT-2 and kin: batches pad
             tokenizer.pad_token = tokenizer.eos_token
+        # Padding on the right, whatever the tokenizer was saved with: on the left it shifts the
+        # positions of a network with absolute ones (GPT-2), so a text's tags would depend on
+        # the lengths of the texts batched with it (up to 0.79 in probability, seen in review)
+        tokenizer.padding_side = "right"
         return tokenizer
 
     # -- fitting ----------------------------------------------------------------------------

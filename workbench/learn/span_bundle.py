@@ -1,6 +1,8 @@
 """The parts of a model bundle for a spans session: the fitted `TokenTagger` as JSON settings
 and arrays, its ONNX graph, and the `SpanModel` (workbench.learn.span_model) rebuilt from them,
-what `load_model` gives back for a spans bundle.
+what `load_model` gives back for a spans bundle. A session that fine-tuned a Hugging Face
+model (`HFTokenTagger`) writes that network instead: workbench.learn.hf_span_bundle, which
+the functions here hand such a tagger, or a learner config of type "HFTokenTagger", to.
 
 The bundle's config.json says `"task": "spans"`; its input is raw texts (the tokeniser and the
 feature hashing are the learner's, recorded under learner.features); model.onnx reads each

@@ -50,8 +50,9 @@ def _onnx_usage(config: dict) -> list[str]:
     if config["type"] == "HFTokenTagger":  # the network reads subword ids (hf_span_bundle.py)
         return ["With onnxruntime (each subword's tag probabilities; a word's are its first subword's):", "",
                 "```python", "import onnxruntime as ort", "session = ort.InferenceSession(\"model.onnx\")",
-                "inputs = model.tagger.tokenizer_(texts, padding=True, truncation=True,",
-                "                                 return_tensors=\"np\")",
+                "tagger = model.tagger",
+                "inputs = tagger.tokenizer_(texts, padding=True, truncation=True,",
+                "                           max_length=tagger.max_length_, return_tensors=\"np\")",
                 "proba = session.run([\"probabilities\"], {\"input_ids\": inputs[\"input_ids\"],",
                 "                    \"attention_mask\": inputs[\"attention_mask\"]})[0]", "```"]
     return ["With onnxruntime (each token's tag probabilities, from its hashed features):", "",

@@ -76,7 +76,15 @@ def learner_after_parts(model, class_names: list[str], seed: int):
     """A fresh, unfitted learner of the bundle's kind and settings: for the session's labels (a
     detector keeps the bundle's order of them: it is fine-tuned from the bundle's network)."""
     if model.task == SPANS:
-        return clone(model.tagger).set_params(labels=list(class_names), random_state=seed)
+        tagger = clone(model.tagger).set_params(labels=list(class_names), random_state=seed)
+        if hasattr(tagger, "check"):  # a Hugging Face tagger: each round fine-tunes its base network again
+            try:
+                tagger.check()
+            except FileNotFoundError as e:
+                raise FileNotFoundError(f"each round fine-tunes the network the bundle's tagger was "
+                                        f"fine-tuned from, {tagger.model!r}, on the new labels and the "
+                                        f"bundle's sure spans, and it is not on this machine: {e}") from None
+        return tagger
     return clone(model.detector).set_params(labels=list(model.detector.labels_), random_state=seed)
 
 
