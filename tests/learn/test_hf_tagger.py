@@ -7,6 +7,7 @@ do (a missing model, a slow tokenizer, a damaged bundle) says what to do."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -322,6 +323,15 @@ def _tokenizer_file(config, tensors):
     config["tokenizer_files"]["../escape.json"] = "{}"
 
 
+def _tokenizer_class(name):
+    """tokenizer_config.json naming another tokenizer class, which loads from the same files."""
+    def change(config, tensors):
+        files = config["tokenizer_files"]
+        settings = json.loads(files["tokenizer_config.json"])
+        files["tokenizer_config.json"] = json.dumps({**settings, "tokenizer_class": name})
+    return change
+
+
 def _missing_tensor(config, tensors):
     tensors.pop(next(k for k in tensors if k.endswith("classifier.weight")))
 
@@ -349,10 +359,14 @@ def _missing_tensor(config, tensors):
      None),  # dropped: the network is built with the default attention, nothing is fetched
     (lambda c, t: c["tokenizer_files"].update({"config.json": "{}"}), "tokenizer_files has 'config.json'"),
     (lambda c, t: c["params"].update(batch_size="x"), "learner.params.batch_size is str 'x'"),
+    (_tokenizer_class("LayoutLMv2TokenizerFast"), "fail on a probe text: ValueError: You must provide"),
+    (_tokenizer_class("WhisperTokenizerFast"), r"the tokenizer .* has \d+ subwords; the network embeds"),
     (lambda c, t: c.update(max_length=10_000), "max_length .* is 10000; the network reads at most 128"),
     (lambda c, t: c.update(tags=["O", "B-XYZ", "I-XYZ"]), "learner.tags is list"),
 ])
 def test_a_damaged_bundle_is_refused_naming_the_field(fitted, change, words):
+    """Each is refused by BundleError at load, naming what is wrong (a change to the files of a
+    bundle on disk would also need its manifest recomputed: the parts are changed here)."""
     import copy
 
     from workbench.learn.span_bundle import span_bundle_parts, span_model

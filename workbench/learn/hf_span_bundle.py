@@ -340,6 +340,7 @@ def rebuild_hf_tagger(config, tensors: Mapping, classes, source: str = "the bund
 
     from workbench.data.devices import torch_device
     from workbench.learn.hf_tagger import HFTokenTagger
+    from workbench.learn.token_tagger import TokenFeatures
 
     c = _checked(config, classes)
     params = c["params"]
@@ -367,6 +368,14 @@ def rebuild_hf_tagger(config, tensors: Mapping, classes, source: str = "the bund
     tagger.device_ = torch_device(tagger.device)
     tagger.model_ = network.to(tagger.device_)
     tagger._cache, tagger._lock = {}, threading.Lock()
+    # one text through tokenizer and network now: parts that each load but do not work together
+    # (a tokenizer class swapped for another's) are refused here, not at the user's first call
+    try:
+        tagger.token_proba(TokenFeatures([TRACE_TEXTS[1]]), [0])
+    except Exception as e:
+        raise BundleError(f"the tokenizer and network in {source!r} fail on a probe text: "
+                          f"{type(e).__name__}: {e}") from None
+    tagger._cache = {}
     return tagger
 
 
