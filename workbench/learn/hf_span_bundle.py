@@ -34,7 +34,6 @@ import io
 import json
 import os
 import re
-import reprlib
 import tempfile
 import warnings
 from collections.abc import Mapping
@@ -43,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from workbench.learn.bundle_errors import BundleError
+from workbench.learn.span_model import _shown
 
 __all__ = ["HF_OUTPUTS", "TRACE_TEXTS", "check_agreement", "hf_bundle_parts", "hf_card_section",
            "hf_onnx_graph", "rebuild_hf_tagger"]
@@ -70,10 +70,6 @@ HF_OUTPUTS = {"probabilities": "float32 (texts, subwords, tags): each subword's 
                        "(start, end, X) in code points of the text (load_model's SpanModel reads them)"}
 # the graph is traced on the check texts, or on these when there are fewer than two
 TRACE_TEXTS = ("Alice Okafor met Bob in Paris.", "Minister Ivan Petrov of Acme Corp. visited Kyiv on Monday.")
-
-
-def _shown(value) -> str:
-    return f"{type(value).__name__} {reprlib.repr(value)}"
 
 
 # -- writing --------------------------------------------------------------------------------------
@@ -110,30 +106,26 @@ def hf_bundle_parts(tagger) -> tuple[dict, dict[str, np.ndarray]]:
         tensors[PREFIX + name] = np.ascontiguousarray(value.numpy())
     config = {"type": "HFTokenTagger", "params": params, "tags": list(tagger.tag_names_),
               "max_length": int(tagger.max_length_),
-              "model_config": {k: v for k, v in json.loads(tagger.model_.config.to_json_string(
-                  use_diff=False)).items() if not DROPPED.fullmatch(k)},
+              "model_config": _kept(json.loads(tagger.model_.config.to_json_string(use_diff=False))),
               "tokenizer_files": files}
     return config, tensors
 
 
-class _Tags:
+def _tags_module(network):
     """The network as the graph computes it: subword ids in, tag probabilities out."""
+    import torch
 
-    @staticmethod
-    def module(network):
-        import torch
+    class Tags(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.network = network
 
-        class Tags(torch.nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.network = network
+        def forward(self, input_ids, attention_mask):
+            logits = self.network(input_ids=input_ids, attention_mask=attention_mask).logits
+            proba = torch.softmax(logits.float(), dim=-1)
+            return proba, proba.argmax(dim=-1)
 
-            def forward(self, input_ids, attention_mask):
-                logits = self.network(input_ids=input_ids, attention_mask=attention_mask).logits
-                proba = torch.softmax(logits.float(), dim=-1)
-                return proba, proba.argmax(dim=-1)
-
-        return Tags().eval()
+    return Tags().eval()
 
 
 def hf_onnx_graph(tagger, texts) -> bytes:
@@ -150,7 +142,7 @@ def hf_onnx_graph(tagger, texts) -> bytes:
     out = io.BytesIO()
     with warnings.catch_warnings():  # the tracer's notes on Python control flow, which it follows
         warnings.simplefilter("ignore")
-        torch.onnx.export(_Tags.module(network), inputs, out, dynamo=False, opset_version=OPSET,
+        torch.onnx.export(_tags_module(network), inputs, out, dynamo=False, opset_version=OPSET,
                           input_names=["input_ids", "attention_mask"],
                           output_names=["probabilities", "class_index"], dynamic_axes=axes)
     import onnx
@@ -313,24 +305,16 @@ def _check_sizes(settings: Mapping, tensors: Mapping, source: str) -> None:
         walk(f"model_config.{key}", value)
 
 
-def _tokenizer(files: Mapping, source: str):
-    from transformers import AutoTokenizer
-
+def _tokenizer(tagger, files: Mapping, source: str):
+    """The tokenizer of `files`, loaded and set up as the tagger loads its own from a folder."""
     with tempfile.TemporaryDirectory() as folder:
         for name, text in files.items():
             (Path(folder) / name).write_text(text, encoding="utf-8")
         try:
-            tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
-        except Exception as e:  # a damaged tokenizer.json, an unknown class: refused, named
-            raise BundleError(f"learner.tokenizer_files in {source!r} do not make a tokenizer: "
-                              f"{type(e).__name__}: {e}") from None
-    if not getattr(tokenizer, "is_fast", False):
-        raise BundleError(f"learner.tokenizer_files in {source!r} make a slow {type(tokenizer).__name__}; "
-                          "an HFTokenTagger reads words through a fast tokenizer's offsets")
-    if tokenizer.pad_token is None and tokenizer.eos_token is not None:
-        tokenizer.pad_token = tokenizer.eos_token
-    tokenizer.padding_side = "right"  # as HFTokenTagger pads (see its _tokenizer)
-    return tokenizer
+            return tagger._tokenizer(Path(folder))
+        except Exception as e:  # a damaged tokenizer.json, an unknown or a slow class: refused, named
+            raise BundleError(f"learner.tokenizer_files in {source!r} do not make a tokenizer an "
+                              f"HFTokenTagger can read: {type(e).__name__}: {e}") from None
 
 
 def rebuild_hf_tagger(config, tensors: Mapping, classes, source: str = "the bundle"):
@@ -351,7 +335,7 @@ def rebuild_hf_tagger(config, tensors: Mapping, classes, source: str = "the bund
         tagger = HFTokenTagger(**params)
     except TypeError as e:
         raise BundleError(f"learner.params in {source!r}: {e}") from None
-    tagger.tokenizer_ = _tokenizer(c["tokenizer_files"], source)
+    tagger.tokenizer_ = _tokenizer(tagger, c["tokenizer_files"], source)
     network = _network(c["model_config"], tensors, source)
     if network.config.num_labels != len(c["tags"]):
         raise BundleError(f"the network in {source!r} gives {network.config.num_labels} tags; "

@@ -122,7 +122,8 @@ class HFTokenTagger(WordTagger):
         from workbench.data.pretrained_sources import offline
 
         with offline():
-            tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+            tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True,
+                                                      trust_remote_code=False)
         if not getattr(tokenizer, "is_fast", False):
             raise ValueError(f"HFTokenTagger needs a fast tokenizer (its offset mapping is how words "
                              f"map to subwords); {folder} has the slow {type(tokenizer).__name__}. "
