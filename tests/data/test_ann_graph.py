@@ -121,6 +121,7 @@ def test_a_pool_above_the_exact_size_gets_a_graph_that_label_spreading_runs_on(m
     rep = R.build(pool, progress=lambda f, m: messages.append(m))
     assert rep.has_graph and rep.neighbors.shape == (3_000, nb.WIDE_NEIGHBORS)
     assert any("approximate" in m for m in messages)
+    assert rep.matrix is not None and "ordering the graph for label spreading" in messages
     # LightHead spreads 30 labels over it (what a session's round does: inputs.graph_rows)
     rng = np.random.default_rng(0)
     train = np.sort(rng.choice(3_000, 30, replace=False))
@@ -180,3 +181,43 @@ def test_a_large_graph_is_renumbered_for_locality_and_spreads_the_same(data, mon
     local = spread(NeighbourGraph(matrix, slot[order]), codes, 5)
     np.testing.assert_allclose(local, plain, atol=1e-5)
     assert (local.argmax(axis=1)[30:] == np.searchsorted(np.unique(y), y[order[30:]])).mean() > 0.9
+
+
+def test_a_large_graphs_ordered_matrix_is_built_with_it_and_kept_in_the_cache(tmp_path, monkeypatch):
+    """Above the exact size the matrix label spreading multiplies by costs 7 s at 1,000,000
+    items: the build makes it and the cache file keeps it, so no first round waits for it. A
+    file saved without it (before 2026-12-08) still loads and builds it on use; a copy with
+    other neighbours does not carry the old matrix."""
+    import dataclasses
+
+    X, y = manifold(3_000, seed=3, dim=32, classes=3)
+    monkeypatch.setattr(nb, "EXACT_MAX_ITEMS", 500)
+    pool = Pool.from_arrays(X, y)
+    from workbench.data.representation_cache import RepresentationCache
+
+    rep = R.RepresentationJob.start(pool, cache=RepresentationCache(tmp_path), background=False).result()
+    assert rep.matrix is not None and rep.ordered_graph
+    matrix, slot = rep.matrix
+    again = R.RepresentationJob.start(pool, cache=RepresentationCache(tmp_path), background=False).result()
+    assert again.from_cache and again.matrix is not None
+    assert (again.matrix[0] != matrix).nnz == 0 and (again.matrix[1] == slot).all()
+    assert again.graph_matrix() is again.matrix
+    # what label spreading gets from it is the matrix of the graph itself
+    W = nb.graph_matrix(rep.neighbors, rep.weights)
+    assert (again.matrix[0][slot][:, slot] != W).nnz == 0
+
+    old = tmp_path / "old.npz"
+    rep.matrix, kept = None, rep.matrix
+    rep.save(old)
+    plain = R.Representation.load(old)
+    assert plain.matrix is None and (plain.graph_matrix()[0] != matrix).nnz == 0
+    rep.matrix = kept
+    shuffled = dataclasses.replace(rep, neighbors=rep.neighbors[:, ::-1].copy())
+    assert shuffled.matrix is None
+    assert rep.with_encoder(rep.encoder).matrix is kept
+    # at most the exact size nothing is saved beside the graph: it takes milliseconds
+    monkeypatch.setattr(nb, "EXACT_MAX_ITEMS", 50_000)
+    small = tmp_path / "small.npz"
+    rep.save(small)
+    with np.load(small) as data:
+        assert not any(name.startswith("graph__") for name in data.files)

@@ -309,7 +309,12 @@ def test_a_bundle_of_it_tags_as_it_did_and_its_graph_agrees(data, fitted, tmp_pa
     if graph is not None:
         inputs = loaded.tagger.tokenizer_(texts[:3], padding=True, truncation=True,
                                           max_length=loaded.tagger.max_length_, return_tensors="np")
-        proba = ort.InferenceSession(str(graph)).run(["probabilities"], {
+        session = ort.InferenceSession(str(graph))
+        # config.json says what the graph reads: token ids, not features
+        spec = json.loads((path / "config.json").read_text())["input"]
+        assert spec["onnx_input"] == session.get_inputs()[0].name == "input_ids"
+        assert spec["dtype"] == "int64" and session.get_inputs()[0].type == "tensor(int64)"
+        proba = session.run(["probabilities"], {
             "input_ids": inputs["input_ids"], "attention_mask": inputs["attention_mask"]})[0]
         for row, text in enumerate(texts[:3]):
             _, first, _ = fitted._encode(TokenFeatures([text]), 0)

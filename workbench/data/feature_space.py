@@ -4,10 +4,11 @@ space; saved and loaded as a .npz of plain arrays (no pickle)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,9 @@ class Representation:
     method: str
     build_seconds: float = 0.0
     from_cache: bool = False
+    # `graph_matrix()`'s (matrix, slot) once built; a large pool's is built with the graph and
+    # saved with it (`ordered_graph`), so that no round waits seconds for it
+    matrix: tuple | None = field(default=None, init=False, repr=False)  # not copied by replace()
 
     def __len__(self) -> int:
         return len(self.features)
@@ -41,21 +45,37 @@ class Representation:
     def has_graph(self) -> bool:
         return self.neighbors is not None
 
+    @property
+    def ordered_graph(self) -> bool:
+        """Whether the graph's matrix is renumbered for locality (a pool above the
+        exact-search size): then it costs seconds to build, and is saved with the graph."""
+        from workbench.data.neighbors import EXACT_MAX_ITEMS
+
+        return self.has_graph and len(self) > EXACT_MAX_ITEMS
+
     def graph_matrix(self):
         """The neighbour graph as a symmetric sparse matrix (what label spreading multiplies
         by) and each pool position's row in it: `(matrix, slot)`. Above the exact-search size
         the items are renumbered so that neighbours sit near each other in memory
         (`neighbors.in_locality_order`, twice as fast a product at 1,000,000 items); below,
-        slot is every position itself. Built on first use and kept: at 1,000,000 items
-        building it takes a few seconds, and every round spreads over it."""
+        slot is every position itself. Built on first use and kept; above the exact size it
+        is built with the graph and saved with it, since at 1,000,000 items building it takes
+        7 s (measured 2026-12-07), which a first round would otherwise wait for."""
         if self.neighbors is None:
             raise ValueError("this representation has no neighbour graph")
         with _GRAPH_LOCK:  # a round and the session's warm-up thread build it once between them
-            if getattr(self, "_graph_matrix", None) is None:
+            if self.matrix is None:
                 from workbench.data.neighbors import graph_matrix, in_locality_order
 
-                self._graph_matrix = in_locality_order(graph_matrix(self.neighbors, self.weights))
-            return self._graph_matrix
+                self.matrix = in_locality_order(graph_matrix(self.neighbors, self.weights))
+            return self.matrix
+
+    def with_encoder(self, encoder: Encoder) -> Representation:
+        """The same features and graph (its matrix too), read by `encoder` (a bundle's, equal
+        to this one's: its digest is in the key)."""
+        rep = dataclasses.replace(self, encoder=encoder)
+        rep.matrix = self.matrix
+        return rep
 
     def transform(self, X) -> np.ndarray:
         """Features of new items given in the pool's own feature space (e.g. a test split),
@@ -70,6 +90,10 @@ class Representation:
                       method=np.array(self.method), build_seconds=np.array(self.build_seconds))
         if self.neighbors is not None:
             arrays.update(neighbors=self.neighbors, weights=self.weights)
+        if self.matrix is not None and self.ordered_graph:
+            matrix, slot = self.matrix
+            arrays.update(graph__data=matrix.data, graph__indices=matrix.indices,
+                          graph__indptr=matrix.indptr, graph__slot=slot)
         path.parent.mkdir(parents=True, exist_ok=True)
         # Write then rename: a reader sees the whole file or none (two notebooks may race).
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
@@ -88,7 +112,15 @@ class Representation:
             encoder = ENCODERS[method].from_arrays(
                 {k[len("encoder__"):]: data[k] for k in data.files if k.startswith("encoder__")})
             has_graph = "neighbors" in data.files
-            return cls(features=data["features"], neighbors=data["neighbors"] if has_graph else None,
-                       weights=data["weights"] if has_graph else None, encoder=encoder,
-                       fingerprint=str(data["fingerprint"]), method=method,
-                       build_seconds=float(data["build_seconds"]), from_cache=True)
+            rep = cls(features=data["features"], neighbors=data["neighbors"] if has_graph else None,
+                      weights=data["weights"] if has_graph else None, encoder=encoder,
+                      fingerprint=str(data["fingerprint"]), method=method,
+                      build_seconds=float(data["build_seconds"]), from_cache=True)
+            if has_graph and "graph__slot" in data.files:  # saved before 2026-12-08: built on use
+                from scipy import sparse
+
+                n = len(rep)
+                rep.matrix = (sparse.csr_matrix((data["graph__data"], data["graph__indices"],
+                                                 data["graph__indptr"]), shape=(n, n)),
+                              data["graph__slot"])
+            return rep

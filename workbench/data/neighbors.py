@@ -83,11 +83,13 @@ def graph_matrix(neighbors: np.ndarray, weights: np.ndarray):
     from scipy import sparse
 
     n_rows, k = neighbors.shape
-    rows = np.repeat(np.arange(n_rows, dtype=np.int64), k)
-    cols = neighbors.ravel().astype(np.int64)
-    vals = np.asarray(weights, dtype=np.float32).ravel()
-    keep = (cols >= 0) & (vals > 0)
-    W = sparse.csr_matrix((vals[keep], (rows[keep], cols[keep])), shape=(n_rows, n_rows))
+    index = np.int32 if n_rows < 2**31 else np.int64  # half the memory of the edges while built
+    keep = (neighbors.ravel() >= 0) & (np.asarray(weights).ravel() > 0)
+    rows = np.repeat(np.arange(n_rows, dtype=index), k)[keep]
+    cols = neighbors.ravel()[keep].astype(index)
+    vals = np.asarray(weights, dtype=np.float32).ravel()[keep]
+    W = sparse.csr_matrix((vals, (rows, cols)), shape=(n_rows, n_rows))
+    del rows, cols, vals
     W = W.maximum(W.T).tocsr()
     W.sort_indices()
     return W
@@ -117,7 +119,7 @@ def in_locality_order(W) -> tuple:
     take += np.arange(len(take), dtype=np.int64)
     from scipy import sparse
 
-    out = sparse.csr_matrix((W.data[take], slot[W.indices[take]].astype(W.indices.dtype),
+    out = sparse.csr_matrix((W.data[take], slot.astype(W.indices.dtype)[W.indices[take]],
                              indptr.astype(W.indptr.dtype)), shape=W.shape)
     del take
     out.sort_indices()

@@ -37,11 +37,24 @@ class RepresentationCache:
         self._in_memory = in_memory
         self._lock = threading.Lock()
 
-    def get(self, key: str) -> Representation | None:
+    def in_memory(self, key: str) -> Representation | None:
         with self._lock:
             if key in self._memory:
                 self._memory.move_to_end(key)
                 return self._memory[key]
+        return None
+
+    def file_size(self, key: str) -> int:
+        """Bytes of the file that would be read for `key` (0: none)."""
+        path = self._path(key)
+        try:
+            return 0 if path is None else path.stat().st_size
+        except OSError:
+            return 0
+
+    def get(self, key: str) -> Representation | None:
+        if (rep := self.in_memory(key)) is not None:
+            return rep
         path = self._path(key)
         if path is None or not path.exists():
             return None

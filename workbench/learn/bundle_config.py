@@ -88,7 +88,9 @@ CLASSES = {**_list(CLASS, "a list of distinct class names"), "uniqueItems": True
 SETTINGS = _object({})  # their names and values are checked against the estimator (learner_state)
 SIZES = _list(_whole(1), "a list of sizes")
 INPUT = _object({"kind": _one_of(("image", "vector", "text", "table")), "shape": SIZES,
-                 "dtype": _one_of(("float32", "float64")),  # what the features are handed over as
+                 # what the ONNX graph's input is handed over as: features, or (a fine-tuned
+                 # Hugging Face tagger's) token ids
+                 "dtype": _one_of(("float32", "float64", "int64")),
                  "image_scale": _maybe(SCALE),
                  "feature_names": _maybe(_list(TEXT, "a list of column names")),
                  "onnx_input": TEXT, "raw_texts": FLAG},

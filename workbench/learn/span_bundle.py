@@ -135,7 +135,8 @@ def span_parts(model: SpanModel, *, training: dict | None = None, check_items=No
     config = {"format": FORMAT, "format_version": FORMAT_VERSION, "task": SPANS,
               "classes": list(model.classes),
               "input": {"kind": "text", "shape": [learner["max_length"] if from_hf else N_FEATURES],
-                        "dtype": "float32", "image_scale": None, "feature_names": None,
+                        "dtype": "int64" if from_hf else "float32",  # token ids, or features
+                        "image_scale": None, "feature_names": None,
                         "onnx_input": "input_ids" if from_hf else "items", "raw_texts": True},
               "preprocessing": [], "learner": learner, "training": training or {},
               "outputs": hf.HF_OUTPUTS if from_hf else OUTPUTS}

@@ -151,7 +151,8 @@ class Session:
                                     cache=representation_cache,
                                     on_progress=lambda state: self.emit("representation_progress"),
                                     encoder=getattr(start, "encoder", None),
-                                    cluster=self.cluster)
+                                    cluster=self.cluster,
+                                    X_test=self.test[0] if self.test and self.task not in PARTS else None)
         self.audit_every = audit_every if audit_every is not None else (None if self.test else 10)
         self.overlap = overlap
         self.overlap_items = overlap_items(pool.item_ids, overlap)  # served to two annotators
