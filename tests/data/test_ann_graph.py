@@ -215,6 +215,18 @@ def test_a_large_graphs_ordered_matrix_is_built_with_it_and_kept_in_the_cache(tm
     shuffled = dataclasses.replace(rep, neighbors=rep.neighbors[:, ::-1].copy())
     assert shuffled.matrix is None
     assert rep.with_encoder(rep.encoder).matrix is kept
+    # a saved matrix whose indices or order are out of range is refused whole (the cache then
+    # builds the representation again), never multiplied by
+    saved = tmp_path / "saved.npz"
+    rep.save(saved)
+    for name, damage in (("graph__indices", lambda a: a + 5_000), ("graph__slot", lambda a: a[::-1] * 2),
+                         ("graph__slot", lambda a: a.astype(float))):
+        with np.load(saved) as data:
+            arrays = {k: data[k] for k in data.files}
+        arrays[name] = damage(arrays[name])
+        np.savez(tmp_path / "damaged.npz", **arrays)
+        with pytest.raises(ValueError):
+            R.Representation.load(tmp_path / "damaged.npz")
     # at most the exact size nothing is saved beside the graph: it takes milliseconds
     monkeypatch.setattr(nb, "EXACT_MAX_ITEMS", 50_000)
     small = tmp_path / "small.npz"

@@ -4,6 +4,7 @@ learned never holds up labeling."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -113,7 +114,8 @@ def test_a_large_cached_representation_is_read_in_the_background(tmp_path, monke
     started = time.monotonic()
     second = Session(digits, tmp_path / "b", watch=False, representation_cache=cache)
     assert time.monotonic() - started < 20 and not second.inputs.ready()
-    assert "reading the cached representation" in second.model_state()["representation"]
+    assert re.fullmatch(r"reading the pool's representation from its cache file \(\d+ MB\)",
+                        second.model_state()["representation"])
     assert second.next() is not None  # the cold-start queue serves meanwhile
     release.set()
     again = second.inputs.representation()

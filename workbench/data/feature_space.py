@@ -116,11 +116,21 @@ class Representation:
                       weights=data["weights"] if has_graph else None, encoder=encoder,
                       fingerprint=str(data["fingerprint"]), method=method,
                       build_seconds=float(data["build_seconds"]), from_cache=True)
-            if has_graph and "graph__slot" in data.files:  # saved before 2026-12-08: built on use
-                from scipy import sparse
-
-                n = len(rep)
-                rep.matrix = (sparse.csr_matrix((data["graph__data"], data["graph__indices"],
-                                                 data["graph__indptr"]), shape=(n, n)),
-                              data["graph__slot"])
+            if has_graph and "graph__slot" in data.files:  # older files have none: built on use
+                rep.matrix = _saved_matrix(data, len(rep))
             return rep
+
+
+def _saved_matrix(data, n: int) -> tuple:
+    """The graph's (matrix, slot) as `save` wrote them, checked whole (ValueError: the cache
+    builds the representation again): an index out of range would make a product read
+    outside the vector it multiplies."""
+    from scipy import sparse
+
+    matrix = sparse.csr_matrix((data["graph__data"], data["graph__indices"], data["graph__indptr"]),
+                               shape=(n, n))
+    matrix.check_format(full_check=True)
+    slot = data["graph__slot"]
+    if slot.dtype.kind not in "iu" or slot.shape != (n,) or not (np.bincount(slot, minlength=n) == 1).all():
+        raise ValueError(f"the saved graph's slot is not an order of the {n} items")
+    return matrix, slot

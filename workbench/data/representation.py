@@ -218,8 +218,9 @@ class RepresentationJob:
 
     def _run(self, key: str) -> None:
         try:
-            if self.cache.file_size(key):
-                self._report(0.0, "reading the cached representation")
+            if size := self.cache.file_size(key):
+                self._report(0.0, "reading the pool's representation from its cache file "
+                                  f"({size / 1e6:,.0f} MB)")
             rep = self.cache.get(key)
             if rep is not None:
                 rep = self._with_encoder(rep)

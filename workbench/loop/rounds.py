@@ -23,7 +23,7 @@ from workbench.learn.learners import features_for
 from workbench.learn.metrics import accuracy_headline, accuracy_interval
 from workbench.learn.model import Model
 from workbench.loop import box_rounds, span_rounds
-from workbench.loop.held_out import evaluate, held_out, scores_of
+from workbench.loop.held_out import evaluate
 from workbench.loop.inputs import Scores
 from workbench.loop.training import INTERRUPTED, RetrainInterrupted, Trainer
 from workbench.store.views import labels_hash
@@ -72,8 +72,8 @@ class Rounds:
     def __init__(self, session, start):
         self.session = session
         self.start = start          # a model the session started from (loop/start_from.py), or None
-        # (the start model's probabilities over the pool, classes); a spans or boxes session's
-        # start_parts.PartsStart
+        # what every round learns of the start model and round 0 is: start_from.ClassStart, or a
+        # spans or boxes session's start_parts.PartsStart
         self.prior = None
         self.model: RoundModel | None = None
         self.rows: list[dict] = []  # the history, one dict per round
@@ -240,7 +240,7 @@ class Rounds:
         # out of it too: pseudo-labeling them would grade the model on its own guesses.
         unlabeled = np.flatnonzero(~session.pool.item_ids.isin(list(labels)))
         session.inputs.fit(learner, session.pool.positions(train_ids), targets, unlabeled,
-                           prior=self.prior)
+                           prior=None if self.prior is None else self.prior.pair)
         model = self.model_of(learner, labels, audit, round_)
         predictor = model.predictor
         metrics, eval_on, n_eval = evaluate(session, learner, labels, audit)
@@ -296,32 +296,11 @@ class Rounds:
         with session.lock:
             labeled = list(session.item_state.labels)
         skipped = set(session.item_state.skipped)
-        if session.task in PARTS:  # a tagger or a detector: loop/start_parts.py
-            # a reopened store whose saved round could not be rebuilt has row 0: not scored again
-            self.model, row = self.prior.round_zero(labeled, scored=not self.rows)
-            if row is not None:
-                self.rows.append({**row, "round": 0})
-            return session.ranker.rank(self.model, skipped)
-        proba = self.prior[0]
-        scores = Scores(len(session.pool), len(session.classes), lambda positions: proba[positions])
-        model = RoundModel(self.start.learner, scores, scores, [], labeled, 0, False, self.start)
-        self.model = model
-        if self.rows:  # a reopened store whose saved round could not be rebuilt: no row 0
-            return session.ranker.rank(model, skipped)
-        positions, truth, eval_on = held_out(session, {}, set())
-        if positions is None:  # no audit labels yet at the start: only a test split can tell
-            metrics, n_eval = scores_of(session, truth, list(self.start.predict(session.test[0]))), len(truth)
-        else:
-            metrics = scores_of(session, [], [])
-            eval_on, n_eval = "not measured here yet: no test split, no audit labels", 0
-        self.rows.append({
-            "round": 0, "n_labels": 0, "accuracy": metrics["accuracy"], "eval_on": eval_on,
-            "n_eval": n_eval, "loss": [], "train_accuracy": [], "duration_s": 0.0,
-            "time": pd.Timestamp.now(tz="UTC").isoformat(),
-            "labels_hash": self.start.info.get("labels_hash"), "macro_f1": metrics["macro_f1"],
-            "balanced_accuracy": metrics["balanced_accuracy"], "recall": metrics["recall"],
-            "micro_f1": metrics.get("micro_f1", np.nan), "hamming_loss": metrics.get("hamming_loss", np.nan)})
-        return session.ranker.rank(model, skipped)
+        # a reopened store whose saved round could not be rebuilt has row 0: not scored again
+        self.model, row = self.prior.round_zero(labeled, scored=not self.rows)
+        if row is not None:
+            self.rows.append({**row, "round": 0})
+        return session.ranker.rank(self.model, skipped)
 
 
 def _describe(state: dict | None) -> str | None:
@@ -329,6 +308,8 @@ def _describe(state: dict | None) -> str | None:
     it is ready: then there is nothing to wait for)."""
     if state is None or state["status"] == "ready":
         return None
+    if state["status"] == "building" and state["message"].startswith("reading"):
+        return state["message"]  # a cache file of a large pool, read in the background
     if state["status"] == "building":
         return f"learning the pool's representation: {state['progress']:.0%} ({state['message']})"
     return f"the pool's representation failed: {state['message']}"

@@ -57,7 +57,7 @@ from workbench.loop.resume import Resume
 from workbench.loop.review import Reviewing
 from workbench.loop.rounds import Rounds
 from workbench.loop.serving import Serving
-from workbench.loop.start_from import learner_after, open_start, start_proba
+from workbench.loop.start_from import ClassStart, learner_after, open_start
 from workbench.loop.start_parts import PartsStart, check_learner
 from workbench.loop.team import Team, replace_open
 from workbench.loop.watch import Watcher
@@ -175,8 +175,7 @@ class Session:
         if self.overlap_items and self.at is None:
             self.item_state.reannotate(self.overlap_items)
         if start is not None:  # before a restored round: it learns from this prior too
-            self.rounds.prior = (PartsStart(start, self) if self.task in PARTS
-                                 else (start_proba(start, self.inputs, pool), self.classes))
+            self.rounds.prior = (PartsStart if self.task in PARTS else ClassStart)(start, self)
         if resume and self.at is None:
             self.resume.restore()
         if self.rounds.model is None:

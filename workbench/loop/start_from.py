@@ -29,6 +29,7 @@ against classes), is refused with both named.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from sklearn.base import clone
 
 from workbench.data.tasks import MULTI_LABEL, PARTS
@@ -38,9 +39,12 @@ from workbench.learn.head import LightHead
 from workbench.learn.model import Model
 from workbench.learn.multilabel import MultiLabelHead
 from workbench.learn.span_model import SpanModel
+from workbench.loop.held_out import held_out, scores_of
+from workbench.loop.inputs import Scores
+from workbench.loop.rounds import RoundModel
 from workbench.loop.start_parts import check_parts_start, learner_after_parts
 
-__all__ = ["open_start", "learner_after", "start_proba"]
+__all__ = ["ClassStart", "open_start", "learner_after", "start_proba"]
 
 
 def open_start(start_from, pool, classes) -> tuple[Model, list]:
@@ -98,3 +102,35 @@ def start_proba(model: Model, inputs, pool) -> np.ndarray:
                                for i in range(0, len(features), 8192)])
     return np.concatenate([model.predict_proba(pool.X[i:i + 8192])
                            for i in range(0, len(pool), 8192)])
+
+
+class ClassStart:
+    """The bundle a classes or multi-label session started from, read against its pool: its
+    probabilities over the pool (`pair`: what every round learns beside the new labels) and
+    round 0's model (the counterpart of `start_parts.PartsStart`)."""
+
+    def __init__(self, model: Model, session):
+        self.model, self.session = model, session
+        self.pair = (start_proba(model, session.inputs, session.pool), session.classes)
+
+    def round_zero(self, labeled: list[str], *, scored: bool = True):
+        """(the bundle as the session's round-0 RoundModel, its history row: None unless
+        `scored`, for a reopened store that has row 0 already)."""
+        session, proba = self.session, self.pair[0]
+        scores = Scores(len(session.pool), len(session.classes), lambda positions: proba[positions])
+        model = RoundModel(self.model.learner, scores, scores, [], labeled, 0, False, self.model)
+        if not scored:
+            return model, None
+        positions, truth, eval_on = held_out(session, {}, set())
+        if positions is None:  # no audit labels yet at the start: only a test split can tell
+            metrics, n_eval = scores_of(session, truth, list(self.model.predict(session.test[0]))), len(truth)
+        else:
+            metrics = scores_of(session, [], [])
+            eval_on, n_eval = "not measured here yet: no test split, no audit labels", 0
+        return model, {
+            "n_labels": 0, "accuracy": metrics["accuracy"], "eval_on": eval_on,
+            "n_eval": n_eval, "loss": [], "train_accuracy": [], "duration_s": 0.0,
+            "time": pd.Timestamp.now(tz="UTC").isoformat(),
+            "labels_hash": self.model.info.get("labels_hash"), "macro_f1": metrics["macro_f1"],
+            "balanced_accuracy": metrics["balanced_accuracy"], "recall": metrics["recall"],
+            "micro_f1": metrics.get("micro_f1", np.nan), "hamming_loss": metrics.get("hamming_loss", np.nan)}
