@@ -32,19 +32,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 import standins  # noqa: E402
+from report import machine, now, save  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 WORK = Path(tempfile.gettempdir()) / "workbench-ann-graph"
@@ -307,9 +306,8 @@ def main() -> None:
         return
     path = RESULTS / "ann_graph.json"
     report = json.loads(path.read_text()) if path.exists() else {}
-    report["date"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    report["machine"] = {"platform": platform.platform(), "cpus": os.cpu_count(),
-                         "python": platform.python_version(), "load_average_at_start": os.getloadavg()}
+    report["date"] = now()
+    report["machine"] = machine(load_average_at_start=True)
     started = time.perf_counter()
     if args.efficiency:
         report["label_efficiency"] = efficiency(args.efficiency_items, list(range(args.seeds)),
@@ -343,7 +341,6 @@ def main() -> None:
             report["determinism"] = determinism()
     report["machine"]["load_average_at_end"] = os.getloadavg()
     report[f"runtime_s{'_efficiency' if args.efficiency else ''}"] = round(time.perf_counter() - started)
-    RESULTS.mkdir(exist_ok=True)
     # merged into what is there now: the speed runs and --efficiency may run at the same time
     latest = json.loads(path.read_text()) if path.exists() else {}
     if args.efficiency:
@@ -355,7 +352,7 @@ def main() -> None:
     else:
         efficiency_keys = ("label_efficiency", "runtime_s_efficiency", "machine_efficiency")
         report = {**report, **{k: latest[k] for k in efficiency_keys if k in latest}}
-    path.write_text(json.dumps(report, indent=1) + "\n")
+    save(path.name, report)
     print(f"wrote {path}")
 
 

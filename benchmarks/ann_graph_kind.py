@@ -28,13 +28,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -42,8 +39,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 import at_scale  # noqa: E402  the dataset and its held-out split
 import standins  # noqa: E402
-
-RESULTS = Path(__file__).parent / "results"
+from report import machine, now, save  # noqa: E402
 
 
 def originals(rows: int, seed: int = 0) -> np.ndarray:
@@ -94,9 +90,8 @@ def main() -> None:
     assert np.array_equal(source_labels := standins.digits_base()[1][source], np.asarray(whole.y)), \
         "the recomputed originals do not match the dataset's labels"
     del source_labels
-    report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
-                          "python": platform.python_version()},
+    report = {"date": now(),
+              "machine": machine(),
               "pool": f"the first rows of at_scale.py's jittered 28x28 digits (benchmarks/standins.py), "
                       f"{len(set(source.tolist()))} originals",
               "test": f"{len(y_test):,} held-out images from other originals",
@@ -147,9 +142,7 @@ def main() -> None:
             **{f"labels_to_{t}": [r[f"labels_to_{t}"] for r in mine] for t in (90, 95)},
             **{f"labels_to_{t}_mean": round(statistics.mean(r[f"labels_to_{t}"] for r in mine), 1)
                for t in (90, 95)}}
-    report["machine"]["load_average_at_end"] = os.getloadavg()
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "ann_graph_kind.json").write_text(json.dumps(report, indent=2))
+    save("ann_graph_kind.json", report, load_average_at_end=True)
     print(json.dumps(report["summary"], indent=2))
 
 

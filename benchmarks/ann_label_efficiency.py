@@ -26,19 +26,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
-import platform
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 import at_scale  # noqa: E402  the dataset and its held-out split
+from report import machine, now, save  # noqa: E402
 
-RESULTS = Path(__file__).parent / "results"
 EXACT_ITEMS = 50_000
 
 
@@ -91,9 +88,8 @@ def main() -> None:
         rep, features=np.ascontiguousarray(rep.features[:n_exact]), neighbors=neighbors,
         weights=weights, fingerprint=fingerprint(small, method_of(None, small)), from_cache=False))
 
-    report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
-                          "python": platform.python_version()},
+    report = {"date": now(),
+              "machine": machine(),
               "pool": f"{args.rows:,} jittered 28x28 digits (benchmarks/standins.py) as Parquet; "
                       f"exact-50k: its first {n_exact:,} items, same features",
               "test": f"{len(y_test):,} held-out images from other originals",
@@ -115,10 +111,8 @@ def main() -> None:
     report["summary"] = {
         kind: {f"labels_to_{t}": [r[f"labels_to_{t}"] for r in report["runs"] if r["graph"] == kind]
                for t in (90, 95)} for kind, *_ in kinds}
-    report["machine"]["load_average_at_end"] = os.getloadavg()
-    RESULTS.mkdir(exist_ok=True)
     name = "ann_label_efficiency.json" if args.rows == 1_000_000 else f"ann_label_efficiency_{args.rows}.json"
-    (RESULTS / name).write_text(json.dumps(report, indent=2))
+    save(name, report, load_average_at_end=True)
     print(json.dumps(report["summary"], indent=2))
 
 

@@ -23,18 +23,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
-import platform
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 import at_scale  # noqa: E402  the dataset and its held-out split
 from ann_label_efficiency import one_run  # noqa: E402  the same simulate call
-
-RESULTS = Path(__file__).parent / "results"
+from report import machine, now, save  # noqa: E402
 
 
 def main() -> None:
@@ -67,15 +63,13 @@ def main() -> None:
     for seed in range(args.seeds):
         runs.append({"k": args.k, **one_run(pool, seed, args.budget, cache)})
         print({key: v for key, v in runs[-1].items() if key != "curve"}, flush=True)
-    report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
-                          "python": platform.python_version(), "load_average_at_end": os.getloadavg()},
+    report = {"date": now(),
+              "machine": machine(),
               "pool": "1,000,000 jittered 28x28 digits (at_scale.py), its cached representation's features",
               "graph_s": round(graph_s, 1), "seeds": f"0-{args.seeds - 1}; nothing tuned",
               "summary": {f"labels_to_{t}": [r[f"labels_to_{t}"] for r in runs] for t in (90, 95)},
               "runs": runs}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "ann_neighbours.json").write_text(json.dumps(report, indent=2))
+    save("ann_neighbours.json", report, load_average_at_end=True)
     print(json.dumps(report["summary"]))
 
 

@@ -20,21 +20,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 import standins  # noqa: E402
+from report import machine, now, save  # noqa: E402
 
-RESULTS = Path(__file__).parent / "results"
 ROWS_PER_FILE, ROW_GROUP = 20_000, 5_000
 
 
@@ -155,9 +152,8 @@ def main() -> None:
 
     from workbench import Pool, Session
 
-    report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
-                          "python": platform.python_version()},
+    report = {"date": now(),
+              "machine": machine(),
               "rows": args.rows}
 
     def log(key, value):
@@ -204,10 +200,8 @@ def main() -> None:
         session.close()
     client.close()
     cluster.close()
-    report["machine"]["load_average_at_end"] = os.getloadavg()
-    RESULTS.mkdir(exist_ok=True)
     name = args.out or ("at_scale.json" if args.rows == 1_000_000 else f"at_scale_{args.rows}.json")
-    (RESULTS / name).write_text(json.dumps(report, indent=2))
+    save(name, report, load_average_at_end=True)
 
 
 if __name__ == "__main__":

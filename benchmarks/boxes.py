@@ -23,8 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,10 +31,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+sys.path.insert(0, str(Path(__file__).parent))
+from report import machine, now, save  # noqa: E402
+
 from workbench import Session
 from workbench.data.box_digits import box_digits
 
-RESULTS = Path(__file__).resolve().parent / "results"
 CHECKPOINTS = (50, 100, 200)
 BATCH = 25
 
@@ -74,9 +75,8 @@ def main() -> None:
     parser.add_argument("--strategies", nargs="+", default=["box_entropy", "random"])
     args = parser.parse_args()
     started = time.time()
-    report = {"date": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
-              "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                          "python": platform.python_version(), "load_average_at_start": os.getloadavg()},
+    report = {"date": now(),
+              "machine": machine(load_average_at_start=True),
               "protocol": " ".join(__doc__.split("\n\n")[1:3]).replace("\n", " ")}
     runs = []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
@@ -112,9 +112,7 @@ def main() -> None:
         round(a / b, 3) if a is not None and b and a == a and b == b else None)
     report["summary"], report["runs"] = summary, runs
     report["seconds"] = round(time.time() - started)
-    report["machine"]["load_average_at_end"] = os.getloadavg()
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "boxes.json").write_text(json.dumps(report, indent=2))
+    save("boxes.json", report, load_average_at_end=True)
     print(json.dumps(summary, indent=2))
 
 

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,11 +26,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+sys.path.insert(0, str(Path(__file__).parent))
+from report import machine, now, save  # noqa: E402
+
 from workbench import Session
 from workbench.data.box_digits import box_digits
 from workbench.data.box_scores import iou
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def one_seed(seed: int) -> dict:
@@ -87,12 +87,10 @@ def main() -> None:
     for seed in range(args.seeds):
         runs.append(one_seed(seed))
         print(json.dumps(runs[-1]), flush=True)
-    report = {"date": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
-              "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                          "python": platform.python_version(), "load_average_at_end": os.getloadavg()},
+    report = {"date": now(),
+              "machine": machine(),
               "protocol": " ".join(__doc__.split("\n\n")[1].split()), "runs": runs}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "boxes_suspects.json").write_text(json.dumps(report, indent=2))
+    save("boxes_suspects.json", report, load_average_at_end=True)
 
 
 if __name__ == "__main__":

@@ -24,23 +24,21 @@ import argparse
 import json
 import os
 import pickle
-import platform
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 import standins  # noqa: E402
+from report import machine, now, save  # noqa: E402
 from timing import timed as _timed  # noqa: E402
 
 from workbench import Pool, Session, load_model  # noqa: E402
 
-RESULTS = Path(__file__).parent / "results"
 TARGETS_S = {"export": 2.0, "predict_10k_28x28": 2.0}
 
 
@@ -66,10 +64,8 @@ def main() -> None:
     scale = 10 if args.quick else 1
     os.environ["WORKBENCH_CACHE_DIR"] = tempfile.mkdtemp(prefix="wb-bench-cache-")
     work = Path(tempfile.mkdtemp(prefix="wb-bundle-bench-"))
-    report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                          "python": platform.python_version(), "onnxruntime": ort.__version__,
-                          "load_average_at_start": os.getloadavg()},
+    report = {"date": now(),
+              "machine": machine(load_average_at_start=True, onnxruntime=ort.__version__),
               "setup": "median of 3 after a warm-up; default learner LightHead on the patch "
                        "representation; 300 random labels", "targets_s": TARGETS_S}
 
@@ -140,9 +136,7 @@ def main() -> None:
                                                         report["predict_10k_28x28"]["onnxruntime_s"])
                                <= TARGETS_S["predict_10k_28x28"]}
     if not args.quick:
-        RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "bundle_speed.json").write_text(json.dumps(report, indent=1) + "\n")
-        print(f"wrote {RESULTS / 'bundle_speed.json'}")
+        print(f"wrote {save('bundle_speed.json', report)}")
 
 
 if __name__ == "__main__":

@@ -24,18 +24,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import pickle
-import platform
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 import standins  # noqa: E402
+from report import machine, now, save  # noqa: E402
 
 from workbench import LightHead, Pool  # noqa: E402
 from workbench.data.encoders import PatchEncoder  # noqa: E402
@@ -140,10 +138,8 @@ def main() -> None:
     args = parser.parse_args()
     from distributed import Client, LocalCluster
 
-    report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                          "python": platform.python_version(),
-                          "load_average_at_start": os.getloadavg()},
+    report = {"date": now(),
+              "machine": machine(load_average_at_start=True),
               "cluster": "LocalCluster(n_workers=2, processes=True, threads_per_worker=1), same machine"}
     if RESULTS.exists() and args.only:
         report = {**json.loads(RESULTS.read_text()), **{k: report[k] for k in ("date", "machine")}}
@@ -154,10 +150,7 @@ def main() -> None:
             if args.only in (None, name):
                 report[name] = fn(client, n, args.repeat)
                 print(name, json.dumps(report[name]), flush=True)
-    report["machine"]["load_average_at_end"] = os.getloadavg()
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    print(f"wrote {save(RESULTS.name, report, load_average_at_end=True)}")
 
 
 if __name__ == "__main__":

@@ -17,21 +17,20 @@
 from __future__ import annotations
 
 import json
-import os
-import platform
 import statistics
+import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).parent))
+from report import machine, now, save  # noqa: E402
+
 from workbench import LabelStore, Pool, Session, TorchClassifier, datasets, logistic_regression
 from workbench.learn.queue import build_queue
 from workbench.learn.strategies import diverse_margin, margin
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def best_of(fn, repeat=5) -> float:
@@ -111,10 +110,8 @@ def main() -> None:
     latencies_ms = sorted(1000 * v for v in latencies)
 
     report = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                    "python": platform.python_version(), "torch": torch.__version__,
-                    "torch_threads": torch.get_num_threads()},
+        "date": now(),
+        "machine": machine(torch=torch.__version__, torch_threads=torch.get_num_threads()),
         "query_round_100k_64d_s": round(t_query, 4),
         "query_round_baseline_logreg_s": round(t_query_base, 4),
         "query_round_ratio_to_baseline": round(t_query / t_query_base, 2),
@@ -128,8 +125,7 @@ def main() -> None:
         "session_next_with_a_teammate_writing_ms": percentiles(team),
         "targets": {"query_round_s": 1.0, "retrain_s": "a few seconds", "label_p99_ms": 10},
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "engine_speed.json").write_text(json.dumps(report, indent=2))
+    save("engine_speed.json", report)
     print(json.dumps(report, indent=2))
 
 

@@ -38,7 +38,6 @@ import tempfile
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
@@ -46,6 +45,9 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "store"))
 import killing  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+from report import machine, now, save  # noqa: E402
 
 from workbench.store import LabelStore, StoreError  # noqa: E402
 from workbench.store.sync import clone, pull, push  # noqa: E402
@@ -834,13 +836,10 @@ def main() -> None:
     result = {
         "benchmark": "fault run: kill -9 at random points of the label store's writes, and "
                      "two processes racing on one shared folder",
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {
-            "platform": platform.platform(), "cpu_model": cpu_model(), "nproc": os.cpu_count(),
-            "python": sys.version.split()[0], "pyarrow": pa.__version__,
-            "pandas": pd.__version__, "store_dir": str(root.parent),
-            "load_average_1m_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
-        },
+        "date": now(),
+        "machine": machine(
+            cpu_model=cpu_model(), pyarrow=pa.__version__, pandas=pd.__version__, store_dir=str(root.parent),
+            load_average_1m_before_after=[round(load_before, 2), round(os.getloadavg()[0], 2)]),
         "run_seconds": round(elapsed, 1),
         "scale": args.scale,
         "kills": sum(r.killed for r in killed),
@@ -866,8 +865,7 @@ def main() -> None:
         },
         "rows": [{k: v for k, v in asdict(r).items()} for r in rows],
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    save(args.out.name, result, folder=args.out.parent)
     print()
     print(table(rows))
     print(f"\n{result['kills']} kills inside an operation, "

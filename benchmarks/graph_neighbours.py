@@ -25,12 +25,10 @@ import argparse
 import dataclasses
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
-from datetime import datetime, timezone
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # one process per core; threads would fight
@@ -40,8 +38,8 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 from label_efficiency import _pool  # noqa: E402  the same pools and splits
+from report import machine, now, save  # noqa: E402
 
-RESULTS = Path(__file__).parent / "results"
 SEEDS = {"digits": 10, "standin": 5, "bbc": 10}
 BUDGET = {"digits": 150, "standin": 200, "bbc": 150}
 
@@ -125,17 +123,15 @@ def main() -> None:
     with ProcessPoolExecutor(args.jobs) as ex:
         for rows in ex.map(one, jobs):
             runs.extend(rows)
-    report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
-                          "python": platform.python_version(), "load_average_at_end": os.getloadavg()},
+    report = {"date": now(),
+              "machine": machine(),
               "setup": "simulate: default learner and strategy, 20 cold-start labels, batches of 10; "
                        "per pool and seed one representation, its graph rebuilt with k neighbours",
               "budget": {d: BUDGET[d] for d in args.parts}, "seeds": {d: SEEDS[d] for d in args.parts},
               "tuned_on": "nothing: 20 and 30 come from the 1,000,000-item run (ann_neighbours.py)",
               "summary": summarise(runs, args.ks), "runs": runs,
               "runtime_s": round(time.perf_counter() - started)}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "graph_neighbours.json").write_text(json.dumps(report, indent=2))
+    save("graph_neighbours.json", report, load_average_at_end=True)
     print(json.dumps(report["summary"], indent=1))
 
 

@@ -14,16 +14,14 @@ memory (ru_maxrss) after each step.
 from __future__ import annotations
 
 import json
-import os
-import platform
 import resource
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-import pandas as pd
-
-RESULTS = Path(__file__).resolve().parent / "results"
+sys.path.insert(0, str(Path(__file__).parent))
+from report import machine, now, save  # noqa: E402
 
 
 def _peak_gb() -> float:
@@ -61,9 +59,8 @@ def main() -> None:
     pool, test = entities(200, n_test=30, seed=0)
     texts, test_texts = pool.items["text"].tolist(), test.items["text"].tolist()
     truth = [pool.true_label(i) for i in pool.item_ids]
-    report = {"date": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
-              "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                          "python": platform.python_version()},
+    report = {"date": now(),
+              "machine": machine(),
               "protocol": __doc__.split("\n\n")[0].replace("\n", " ")}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "bert-base-random"
@@ -82,9 +79,7 @@ def main() -> None:
         report["load_s"], report["peak_gb_after_load"] = round(time.perf_counter() - t, 1), _peak_gb()
         expected = [s for s, _ in tagger.predict_spans(TokenFeatures(test_texts), range(len(test_texts)))]
         report["same_spans_as_the_tagger"] = loaded.predict_spans(test_texts) == expected
-    report["machine"]["load_average_at_end"] = os.getloadavg()
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "hf_span_bundle.json").write_text(json.dumps(report, indent=2))
+    save("hf_span_bundle.json", report, load_average_at_end=True)
     print(json.dumps(report, indent=2))
 
 

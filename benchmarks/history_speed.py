@@ -16,24 +16,20 @@ labels(at=) done the obvious way (pandas: mask, sort, drop_duplicates) on the sa
 from __future__ import annotations
 
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
+from report import machine, now, save  # noqa: E402
 from timing import timed as _timed  # noqa: E402
 
 from workbench.store import LabelStore
 from workbench.store.sync import clone, push
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def build(path: Path, n_events: int, *, n_items: int, commits: int = 10, seed: int = 0) -> LabelStore:
@@ -127,9 +123,8 @@ def main() -> None:
         naive = naive_labels_at(big_store, big_store.log()["id"].iloc[5])
         big = measure(big_store, tmp, 100_000)
     report = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                    "python": platform.python_version(), "pandas": pd.__version__},
+        "date": now(),
+        "machine": machine(pandas=pd.__version__),
         "store_10k": {k: round(v, 4) if isinstance(v, float) else v for k, v in small.items()},
         "store_1m": {k: round(v, 4) if isinstance(v, float) else v for k, v in big.items()},
         "build_1m_s": round(build_s, 1),
@@ -139,8 +134,7 @@ def main() -> None:
                    "labels_at_to_naive_pandas": round(big["labels_at_s"] / naive, 2)},
         "targets": {"commit_s": 0.05, "diff_blame_labels_at_s": 1.0, "push_100k_s": 5.0},
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "history_speed.json").write_text(json.dumps(report, indent=2))
+    save("history_speed.json", report)
     print(json.dumps(report, indent=2))
 
 

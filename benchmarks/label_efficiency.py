@@ -38,12 +38,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
-from datetime import datetime, timezone
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # one process per core; threads would fight
@@ -53,6 +51,7 @@ import pandas as pd  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 import standins  # noqa: E402
+from report import machine, now, save  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 STRATEGIES = ["random", "least_confidence", "margin", "entropy", "bald", "diverse_margin"]
@@ -259,9 +258,8 @@ def main() -> None:
     started = time.perf_counter()
     seeds = list(range(args.seeds))
     report = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                    "python": platform.python_version(), "load_average_at_start": os.getloadavg()},
+        "date": now(),
+        "machine": machine(load_average_at_start=True),
         "setup": {"data": "sklearn digits, stratified 70/30 pool/test split per seed",
                   "initial": 20, "batch": 10, "budget": args.budget, "seeds": args.seeds,
                   "cold_start": ("queue: the first 20 labels are what the session serves first "
@@ -310,11 +308,10 @@ def main() -> None:
                                            "seed; TF-IDF + LSA features; labels to a fixed accuracy")
             texts.to_csv(RESULTS / "label_efficiency_bbc_curves.csv", index=False)
     report["runtime_s"] = round(time.perf_counter() - started)
-    report["machine"]["load_average_at_end"] = os.getloadavg()
     path = RESULTS / "label_efficiency.json"
     if path.exists() and set(args.parts) != {"digits", "standin", "bbc"}:
         report = {**json.loads(path.read_text()), **report}  # a partial rerun keeps the rest
-    path.write_text(json.dumps(report, indent=2))
+    save(path.name, report, load_average_at_end=True)
     print(json.dumps({k: report.get(k) for k in ("default", "default_random_start", "digits_28x28")},
                      indent=2))
 

@@ -64,11 +64,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
+import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +75,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import confusion_matrix, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from threadpoolctl import threadpool_limits
+
+sys.path.insert(0, str(Path(__file__).parent))
+from report import machine, now, save  # noqa: E402
 
 from workbench import Pool, Session, datasets
 from workbench.loop.cleaning import METHODS, cross_fit, suspects, suspicion
@@ -87,7 +89,6 @@ try:  # optional, AGPL: only ever compared against, never required
 except ImportError:  # pragma: no cover - depends on the machine
     cleanlab = None
 
-RESULTS = Path(__file__).parent / "results"
 FRACTIONS = (0.05, 0.10, 0.20)
 KINDS = ("uniform", "class_conditional")
 SEEDS = (0, 1, 2, 3, 4)
@@ -459,10 +460,8 @@ def main() -> None:
         FRACTIONS, SEEDS, ACTIVE_SIZES = (0.10,), (0, 3), (200, 500)
     began = time.perf_counter()
     os.environ["WORKBENCH_CACHE_DIR"] = tempfile.mkdtemp(prefix="wb-bench-cache-")
-    report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                          "python": platform.python_version(),
-                          "load_average_at_start": os.getloadavg()},
+    report = {"date": now(),
+              "machine": machine(load_average_at_start=True),
               "cleanlab": None if cleanlab is None else cleanlab.__version__,
               "seeds": list(SEEDS), "seeds_for_choosing": list(CHOOSING),
               "seeds_held_out": list(HELD_OUT),
@@ -519,11 +518,9 @@ def main() -> None:
         if not args.quick:
             report["speed_100k_vectors"] = time_vectors(tmp, cache)
             print("speed 100k", report["speed_100k_vectors"], flush=True)
-    report["machine"]["load_average_at_end"] = os.getloadavg()
     report["run_time_s"] = round(time.perf_counter() - began, 1)
-    RESULTS.mkdir(exist_ok=True)
     name = "label_noise_quick.json" if args.quick else "label_noise.json"
-    (RESULTS / name).write_text(json.dumps(report, indent=2))
+    save(name, report, load_average_at_end=True)
     print(json.dumps({"fully labeled": {k: v["ours"] for k, v in report["all_seeds"].items()},
                       "actively chosen": {k: v["ours"] for k, v in report["active_all_seeds"].items()},
                       "run_time_s": report["run_time_s"]}, indent=1))

@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -34,13 +32,13 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import standins  # noqa: E402
+from report import machine, now, save  # noqa: E402
 
 from workbench import Pool, simulate  # noqa: E402
 from workbench.data.tasks import indicator  # noqa: E402
 from workbench.learn.metrics import multi_label_scores  # noqa: E402
 from workbench.learn.multilabel import MultiLabelHead  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
 CHECKPOINTS = (50, 100, 200)
 
 
@@ -90,9 +88,8 @@ def main() -> None:
     parser.add_argument("--strategies", nargs="+", default=["diverse_uncertainty", "random"])
     args = parser.parse_args()
     started = time.time()
-    runs, report = [], {"date": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
-                        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                                    "python": platform.python_version()},
+    runs, report = [], {"date": now(),
+                        "machine": machine(),
                         "protocol": __doc__.split("\n\n")[2].replace("\n", " "), "data": {}}
     for data in args.data:
         for seed in range(args.seeds):
@@ -130,9 +127,7 @@ def main() -> None:
         report["data"][data] = summary
     report["runs"] = runs
     report["seconds"] = round(time.time() - started)
-    report["machine"]["load_average_at_end"] = os.getloadavg()
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "multi_label.json").write_text(json.dumps(report, indent=2))
+    save("multi_label.json", report, load_average_at_end=True)
     print(json.dumps(report["data"], indent=2))
 
 

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import tempfile
 from pathlib import Path
@@ -25,10 +23,10 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import standins  # noqa: E402
+from report import machine, now, save  # noqa: E402
 
 from workbench import Pool, Session  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
 N_LABELS, N_PLANTED = 300, 15
 
 
@@ -66,17 +64,15 @@ def main() -> None:
         runs.append(one_seed(seed))
         print(json.dumps(runs[-1]), flush=True)
     frame = pd.DataFrame(runs)
-    report = {"date": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
-              "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                          "python": platform.python_version()},
+    report = {"date": now(),
+              "machine": machine(),
               "protocol": " ".join(__doc__.split("\n\n")[0:2]).replace("\n", " "),
               "precision_at_15": {"mean": round(float(frame["precision_at_15"].mean()), 3),
                                   "min": float(frame["precision_at_15"].min()),
                                   "max": float(frame["precision_at_15"].max())},
               "recall_at_30": {"mean": round(float(frame["recall_at_30"].mean()), 3)},
               "random_ranking_precision": N_PLANTED / (N_LABELS * 10), "runs": runs}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "multi_label_suspects.json").write_text(json.dumps(report, indent=2))
+    save("multi_label_suspects.json", report)
     print(json.dumps({k: report[k] for k in ("precision_at_15", "recall_at_30")}))
 
 

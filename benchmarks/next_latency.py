@@ -30,18 +30,18 @@ import argparse
 import gc
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 import standins  # noqa: E402
+from report import machine, save  # noqa: E402
+from report import now as utc_now  # noqa: E402
 
 from workbench import Pool, Session  # noqa: E402
 
@@ -157,9 +157,8 @@ def main() -> None:
 
     import workbench
 
-    report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
-                          "python": platform.python_version(), "load_average_at_start": os.getloadavg()},
+    report = {"date": utc_now(),
+              "machine": machine(load_average_at_start=True),
               "code": str(Path(workbench.__file__).parent), "target_next_p99_ms": TARGET_MS,
               "results": []}
     gc_pauses = GcPauses()
@@ -176,7 +175,7 @@ def main() -> None:
                 for q in ("p50_ms", "p99_ms"):
                     now[f"next_{q[:3]}_{phase}_baseline_over_this"] = round(
                         then[phase]["next"][q] / now[phase]["next"][q], 2)
-    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    save(Path(args.out).name, report, folder=Path(args.out).parent)
     print("wrote", args.out)
 
 

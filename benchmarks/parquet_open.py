@@ -22,12 +22,13 @@ import os
 import platform
 import subprocess
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
-RESULTS = Path(__file__).parent / "results" / "parquet_open.json"
+sys.path.insert(0, str(Path(__file__).parent))
+from report import machine, now, save  # noqa: E402
+
 FILES, ROW_GROUP = 50, 5_000
 
 
@@ -96,10 +97,8 @@ def main() -> None:
     measured = json.loads(done.stdout.strip().splitlines()[-1])
     opened = measured["after_open_mb"]["VmHWM"] - measured["after_imports_mb"]["VmRSS"]
     result = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                    "cpu_count": os.cpu_count(), "python": sys.version.split()[0],
-                    "load_average_1m": round(os.getloadavg()[0], 2)},
+        "date": now(),
+        "machine": machine(processor=platform.processor()),
         "dataset": {"rows": args.rows, "files": FILES, "row_group_rows": ROW_GROUP,
                     "bytes_on_disk": sum(p.stat().st_size for p in folder.glob("*.parquet"))},
         **measured,
@@ -107,8 +106,7 @@ def main() -> None:
         "baseline_in_memory_X_mb": round(measured["features_nbytes_mb"], 1),
         "ratio_opening_memory_to_in_memory_X": round(opened / measured["features_nbytes_mb"], 4),
     }
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    save("parquet_open.json", result, load_average_at_end=True)
     print(json.dumps(result, indent=2))
 
 

@@ -19,12 +19,9 @@ On 2,000 jittered 28 x 28 digits (standins.py), measured in the same run:
 from __future__ import annotations
 
 import json
-import os
-import platform
 import sys
 import time
 import warnings
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -32,13 +29,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 import standins  # noqa: E402
+from report import machine, now, save  # noqa: E402
 
 from workbench import Pool  # noqa: E402
 from workbench.data import representation as R  # noqa: E402
 from workbench.data.pretrained import pretrained  # noqa: E402
 from workbench.learn.finetune import FineTune  # noqa: E402
-
-RESULTS = Path(__file__).parent / "results"
 
 
 class Residual(torch.nn.Module):
@@ -89,10 +85,9 @@ def main() -> None:
     warned = [str(w.message) for w in caught if "fine-tuning on the CPU" in str(w.message)]
 
     result = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                    "python": platform.python_version(), "torch": torch.__version__,
-                    "cuda": torch.cuda.is_available(), "load_average_at_start": os.getloadavg()},
+        "date": now(),
+        "machine": machine(load_average_at_start=True, torch=torch.__version__,
+                           cuda=torch.cuda.is_available()),
         "setup": "2,000 jittered 28 x 28 digits; a ResNet-shaped random network (stem, two "
                  "residual stages, 64-d), inputs resized to 64 x 64; fine-tuning: 20 steps of 32 "
                  "images from 200 labeled ones, its last residual block and a head",
@@ -106,8 +101,7 @@ def main() -> None:
         "finetune_estimate_to_actual": round(model.estimate_s_ / finetune_s, 2),
         "finetune_warning": warned[0] if warned else None,
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "pretrained_encoders.json").write_text(json.dumps(result, indent=1) + "\n")
+    save("pretrained_encoders.json", result)
     print(json.dumps(result, indent=1))
 
 

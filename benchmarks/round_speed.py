@@ -23,22 +23,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 import standins  # noqa: E402
+from report import machine, now, save  # noqa: E402
 
 from workbench import LightHead, Pool, Session, TorchClassifier, logistic_regression  # noqa: E402
 
-RESULTS = Path(__file__).parent / "results"
 TARGETS_S = {"round_10k_images_100_labels": 2, "round_5k_texts_100_labels": 2,
              "round_at_1000_labels": 10, "round_1m_vectors_100_labels": 5,
              "representation_10k_images": 60}
@@ -141,11 +139,9 @@ def main() -> None:
     scale = 10 if args.quick else 1
     # Cold caches (representations and text features), and none of it in the user's ~/.cache
     os.environ["WORKBENCH_CACHE_DIR"] = tempfile.mkdtemp(prefix="wb-bench-cache-")
-    report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                          "python": platform.python_version(), "torch": torch.__version__,
-                          "cuda": torch.cuda.is_available(),
-                          "load_average_at_start": os.getloadavg()},
+    report = {"date": now(),
+              "machine": machine(load_average_at_start=True, torch=torch.__version__,
+                                 cuda=torch.cuda.is_available()),
               "setup": "median of 3 rounds per figure; labels: random pool items, seed 0; "
                        "default learner LightHead and strategy diverse_margin",
               "targets_s": TARGETS_S}
@@ -214,10 +210,8 @@ def main() -> None:
         del P, photos
 
     report["ratios_to_baseline"] = _ratios(report)
-    report["machine"]["load_average_at_end"] = os.getloadavg()
-    RESULTS.mkdir(exist_ok=True)
     name = "round_speed_quick.json" if args.quick else "round_speed.json"
-    (RESULTS / name).write_text(json.dumps(report, indent=2))
+    save(name, report, load_average_at_end=True)
     print(json.dumps(report["ratios_to_baseline"], indent=2))
 
 

@@ -30,9 +30,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import re
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -40,12 +39,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+sys.path.insert(0, str(Path(__file__).parent))
+from report import machine, now, save  # noqa: E402
+
 from workbench import Pool, Session
 from workbench.data.entity_texts import LABELS, entity_texts
 from workbench.data.spans import span_scores
 from workbench.learn.token_tagger import TokenFeatures, TokenTagger
 
-RESULTS = Path(__file__).resolve().parent / "results"
 BBC = Path(__file__).resolve().parents[2] / "shared" / "data" / "bbc-news.csv"
 CHECKPOINTS = (50, 100, 200)
 
@@ -123,9 +124,8 @@ def main() -> None:
     parser.add_argument("--strategies", nargs="+", default=["mean_token_entropy", "random"])
     args = parser.parse_args()
     started = time.time()
-    report = {"date": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
-              "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                          "python": platform.python_version(), "load_average_at_start": os.getloadavg()},
+    report = {"date": now(),
+              "machine": machine(load_average_at_start=True),
               "protocol": " ".join(__doc__.split("\n\n")[2:4]).replace("\n", " "), "data": {}}
     runs = []
     for data in args.data:
@@ -162,9 +162,7 @@ def main() -> None:
         report["data"][data] = summary
     report["runs"] = runs
     report["seconds"] = round(time.time() - started)
-    report["machine"]["load_average_at_end"] = os.getloadavg()
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "spans.json").write_text(json.dumps(report, indent=2))
+    save("spans.json", report, load_average_at_end=True)
     print(json.dumps(report["data"], indent=2))
 
 

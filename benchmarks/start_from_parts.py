@@ -20,15 +20,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
+import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
-RESULTS = Path(__file__).parent / "results"
+sys.path.insert(0, str(Path(__file__).parent))
+from report import machine, now, save  # noqa: E402
+
 SCORE = {"spans": "span_f1", "boxes": "box_map50"}
 
 
@@ -79,9 +79,8 @@ def main() -> None:
     parser.add_argument("--labels", type=int, nargs="+", default=[10, 20, 40])
     parser.add_argument("--tasks", nargs="+", default=["spans", "boxes"])
     args = parser.parse_args()
-    report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
-                          "python": platform.python_version()},
+    report = {"date": now(),
+              "machine": machine(),
               "seeds": f"0-{args.seeds - 1}", "tasks": {}}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -100,9 +99,7 @@ def main() -> None:
                 "runs": runs}
             print(task, json.dumps(report["tasks"][task]["bundle"]),
                   json.dumps(report["tasks"][task]["summary"]), flush=True)
-    report["machine"]["load_average_at_end"] = os.getloadavg()
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "start_from_parts.json").write_text(json.dumps(report, indent=2))
+    save("start_from_parts.json", report, load_average_at_end=True)
 
 
 if __name__ == "__main__":

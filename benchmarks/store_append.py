@@ -19,11 +19,13 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+
+sys.path.insert(0, str(Path(__file__).parent))
+from report import machine, now, save  # noqa: E402
 
 from workbench.store import LabelStore
 
@@ -121,14 +123,11 @@ def main() -> None:
 
     result = {
         "benchmark": "durable LabelStore.append latency (fsync per append)",
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {
-            "platform": platform.platform(), "processor": platform.processor(),
-            "cpu_count": os.cpu_count(), "python": sys.version.split()[0],
-            "pyarrow": pa.__version__, "store_dir": str(root.parent),
+        "date": now(),
+        "machine": machine(
+            processor=platform.processor(), pyarrow=pa.__version__, store_dir=str(root.parent),
             # other work on the machine shows up in fsync times; the disk floor measures it
-            "load_average_1m_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
-        },
+            load_average_1m_before_after=[round(load_before, 2), round(os.getloadavg()[0], 2)]),
         "small_store": {**small, "prefilled": args.small, "fill_s": round(fill_s["small"], 3)},
         "big_store": {**big, "prefilled": args.big, "fill_s": round(fill_s["big"], 3)},
         "disk_floor": {**measured["disk_floor"],
@@ -137,8 +136,7 @@ def main() -> None:
         "target": "p99 < 10 ms",
         "target_met": bool(max(small["p99_ms"], big["p99_ms"]) < 10),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    save(args.out.name, result, folder=args.out.parent)
     print(json.dumps(result, indent=2))
 
 

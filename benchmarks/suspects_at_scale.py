@@ -18,23 +18,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 import at_scale  # noqa: E402
+from report import machine, now, save  # noqa: E402
 
 from workbench import Pool, Session  # noqa: E402
-
-RESULTS = Path(__file__).parent / "results" / "suspects_at_scale.json"
 
 
 def peak_gb() -> float:
@@ -73,14 +69,13 @@ def main() -> None:
             suspects_s = time.perf_counter() - started
         finally:
             session.close()
-    report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                          "python": platform.python_version(), "load_average_at_end": os.getloadavg()},
+    report = {"date": now(),
+              "machine": machine(),
               "items": args.items, "labels": args.labels, "flipped": args.flipped,
               "representation_s": round(representation_s, 1), "suspects_s": round(suspects_s, 1),
               "peak_memory_before_gb": round(before, 2), "peak_memory_after_gb": round(peak_gb(), 2),
               "flips_in_top": len(set(table["item_id"][:args.flipped]) & flipped)}
-    RESULTS.write_text(json.dumps(report, indent=2))
+    save("suspects_at_scale.json", report, load_average_at_end=True)
     print(json.dumps(report, indent=2))
 
 

@@ -26,22 +26,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 import standins  # noqa: E402
+from report import machine, now, save  # noqa: E402
 
 from workbench import Pool, Session  # noqa: E402
 from workbench.loop.cleaning import cross_fit  # noqa: E402
 
-RESULTS = Path(__file__).parent / "results" / "suspects_cluster.json"
 FOLDS = 5
 # Dask's nannies start workers with MALLOC_TRIM_THRESHOLD_=65536 (memory back to the system
 # sooner); setting it also turns off glibc's adaptive mmap threshold, so every large temporary
@@ -117,11 +115,9 @@ def main() -> None:
     import distributed  # noqa: F401  first: config.set would drop the defaults it loads on import
     from distributed import Client, LocalCluster
 
-    report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                          "python": platform.python_version(),
-                          "load_average_at_start": os.getloadavg(),
-                          "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")},
+    report = {"date": now(),
+              "machine": machine(load_average_at_start=True,
+                                 OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS")),
               "cluster": "LocalCluster(n_workers=2, processes=True, threads_per_worker=1), same machine",
               "pool": f"{args.items:,} jittered 28 x 28 digits (standins.digits_28, seed 0)",
               "labels": args.labels, "folds": FOLDS, "learner": "LightHead (the default)"}
@@ -170,11 +166,8 @@ def main() -> None:
             there.close()
         print(name, json.dumps(report[name]), flush=True)
     here.close()
-    report["machine"]["load_average_at_end"] = os.getloadavg()
     report["note"] = NOTE
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    print(f"wrote {save('suspects_cluster.json', report, load_average_at_end=True)}")
 
 
 if __name__ == "__main__":

@@ -23,20 +23,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from at_scale import rounds_at, rss_mb  # noqa: E402
+from report import machine, now, save  # noqa: E402
 
-RESULTS = Path(__file__).parent / "results"
 DIM, CLASSES = 64, 10
 ROWS_PER_FILE, ROW_GROUP = 500_000, 100_000
 
@@ -82,9 +79,8 @@ def main() -> None:
     from workbench import Pool, Session
     from workbench.data.representation import build, cache_at
 
-    report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
-                          "python": platform.python_version()},
+    report = {"date": now(),
+              "machine": machine(),
               "rows": args.rows, "dim": DIM, "classes": CLASSES}
 
     def log(key, value):
@@ -128,10 +124,8 @@ def main() -> None:
         "faiss IVF-Flat at 1,000,000 items took ~10 minutes on this machine and grows ~N^1.5, "
         "so ~5 hours at 10,000,000 (an estimate, not measured); rounds here run without label "
         "spreading")
-    report["machine"]["load_average_at_end"] = os.getloadavg()
-    RESULTS.mkdir(exist_ok=True)
     name = "vectors_10m.json" if args.rows == 10_000_000 else f"vectors_{args.rows}.json"
-    (RESULTS / name).write_text(json.dumps(report, indent=2))
+    save(name, report, load_average_at_end=True)
 
 
 if __name__ == "__main__":

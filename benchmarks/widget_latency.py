@@ -19,13 +19,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
@@ -34,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from tests.browser.conftest import CHROMIUM_ARGS, find_chromium, open_notebook, start_server  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "results"
+sys.path.insert(0, str(Path(__file__).parent))
+from report import machine, now, save  # noqa: E402
 
 POOL_CELL = '''\
 import numpy as np
@@ -176,9 +174,8 @@ def main() -> None:
             server.stop()
 
     report = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                    "python": platform.python_version(), "load_avg_1m": os.getloadavg()[0]},
+        "date": now(),
+        "machine": machine(),
         "setup": {"pool": "100,000 8x8 images (noisy tiled digits)", "labels": args.labels,
                   "gap_between_keys_s": args.gap, "store": "durable Parquet LabelStore",
                   "measured": "key event reaching the page's JavaScript (a capture listener "
@@ -191,8 +188,7 @@ def main() -> None:
             results["workbench"]["p95_ms"] / results["baseline"]["p95_ms"], 3),
         "target": {"p95_ms": 20},
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "widget_latency.json").write_text(json.dumps(report, indent=2))
+    save("widget_latency.json", report, load_average_at_end=True)
     print(json.dumps(report, indent=2))
 
 

@@ -198,3 +198,50 @@ def test_a_pool_being_learned_is_learned_once(tmp_path, monkeypatch, small_digit
     assert len(builds) == 1 and heard[-1]["status"] == "ready"
     third = R.RepresentationJob.start(small_digits, cache=cache)  # done: from the cache now
     assert third is not first and third.result().fingerprint == first.result().fingerprint
+
+
+def test_a_write_killed_midway_leaves_the_old_file_or_the_new_and_its_leftover_is_removed(tmp_path):
+    """kill -9 while a representation is written (1 GB at 1,000,000 items): the cache file is
+    whole or absent, never torn; the half-written temporary file is removed by a later
+    write once it is STALE_SECONDS old (a younger one may be another process's, writing)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+    import time
+
+    from workbench.data import representation_cache
+
+    path = tmp_path / "key.npz"
+    code = textwrap.dedent(f"""
+        import numpy as np
+        from workbench.data.feature_space import Representation
+        from workbench.data.representation import UnitEncoder
+        features = np.arange(150_000 * 64, dtype=np.float32).reshape(150_000, 64)
+        rep = Representation(features, None, None, UnitEncoder(), "key", "normalised")
+        print("writing", flush=True)
+        while True:
+            rep.save(__import__("pathlib").Path({str(path)!r}))
+    """)
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().strip() == "writing"
+        time.sleep(float(rng.uniform(0.05, 0.6)))
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        if path.exists():  # whole, or the write never finished once
+            loaded = R.Representation.load(path)
+            assert loaded.features.shape == (150_000, 64) and loaded.features[-1, -1] == 150_000 * 64 - 1
+    leftovers = list(tmp_path.glob("writing-*.tmp"))
+    assert leftovers, "no kill landed inside a write"
+    cache = representation_cache.RepresentationCache(tmp_path)
+    small = R.Representation(np.zeros((3, 2), np.float32), None, None, R.UnitEncoder(), "small", "normalised")
+    cache.put(small)
+    assert all(f.exists() for f in leftovers)  # young: maybe another process's write
+    old = time.time() - representation_cache.STALE_SECONDS - 60
+    for f in leftovers:
+        os.utime(f, (old, old))
+    cache.put(small)
+    assert not list(tmp_path.glob("writing-*.tmp")) and path.exists()

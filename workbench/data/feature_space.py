@@ -96,7 +96,7 @@ class Representation:
                           graph__indptr=matrix.indptr, graph__slot=slot)
         path.parent.mkdir(parents=True, exist_ok=True)
         # Write then rename: a reader sees the whole file or none (two notebooks may race).
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="writing-", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:
                 np.savez(f, **arrays)

@@ -1,13 +1,16 @@
 """Where representations are kept: by fingerprint, the last few in memory and every one as
 a .npz file in a cache folder (`WORKBENCH_CACHE_DIR`, else
 `~/.cache/workbench/representations`), so reopening a notebook reuses it. A truncated or
-foreign file is ignored (and rebuilt); a folder that cannot be written keeps them in memory."""
+foreign file is ignored (and rebuilt); a folder that cannot be written keeps them in memory.
+A file is written under a temporary name and renamed whole; one that a killed process left
+half-written (1 GB at 1,000,000 items) is removed by the next write, once STALE_SECONDS old."""
 
 from __future__ import annotations
 
 import logging
 import os
 import threading
+import time
 import zipfile
 from collections import OrderedDict
 from pathlib import Path
@@ -17,6 +20,8 @@ from workbench.data.feature_space import Representation
 __all__ = ["RepresentationCache", "default_cache_dir"]
 
 log = logging.getLogger(__name__)
+
+STALE_SECONDS = 3600  # a write takes seconds: a temporary file this old was left by a killed one
 
 
 def default_cache_dir() -> Path:
@@ -74,6 +79,7 @@ class RepresentationCache:
         path = self._path(rep.fingerprint)
         if path is not None:
             try:
+                self._remove_stale_writes()
                 rep.save(path)
             except OSError as e:  # a read-only home (some hosted notebooks): memory only
                 log.warning("could not cache the representation in %s (%s)", path, e)
@@ -84,6 +90,15 @@ class RepresentationCache:
             self._memory.move_to_end(rep.fingerprint)
             while len(self._memory) > self._in_memory:
                 self._memory.popitem(last=False)
+
+    def _remove_stale_writes(self) -> None:
+        now = time.time()
+        for leftover in self.folder.glob("writing-*.tmp") if self.folder.is_dir() else ():
+            try:
+                if now - leftover.stat().st_mtime > STALE_SECONDS:
+                    leftover.unlink()
+            except OSError:  # another process removed it first, or it is not ours to remove
+                pass
 
     def _path(self, key: str) -> Path | None:
         return None if self.folder is None else self.folder / f"{key}.npz"
