@@ -6,7 +6,8 @@ epoch on 20 texts of `workbench.data.entity_texts`, then written as a session's 
 and loaded back with `load_model`, whose spans on 30 other texts must equal the tagger's.
 
 Reported: seconds to write and to load, each file's size, and the process's peak resident
-memory (ru_maxrss) after each step.
+memory (ru_maxrss) after each step; and `load_model` alone in a fresh process (its seconds,
+that process's peak memory before and after), as where the bundle is deployed.
 
     python benchmarks/hf_span_bundle.py
 """
@@ -15,8 +16,10 @@ from __future__ import annotations
 
 import json
 import resource
+import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 
@@ -26,6 +29,25 @@ from report import machine, now, save  # noqa: E402
 
 def _peak_gb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2)
+
+
+def _fresh_load(path: Path) -> dict:
+    """`load_model` in a process of its own, as someone who deploys the bundle runs it: the
+    seconds it takes (imports apart) and that process's peak resident memory before and after."""
+    code = textwrap.dedent(f"""
+        import json, time
+        import torch, transformers  # imports apart: what the process holds before loading
+        from workbench import load_model
+        # VmHWM, not ru_maxrss: a process started from this one inherits its ru_maxrss
+        status = lambda: dict(line.split(":", 1) for line in open("/proc/self/status") if ":" in line)
+        peak = lambda: round(int(status()["VmHWM"].split()[0]) / 1e6, 2)
+        before, t = peak(), time.perf_counter()
+        model = load_model({str(path)!r})
+        print(json.dumps({{"load_s": round(time.perf_counter() - t, 2), "peak_gb_before": before,
+                          "peak_gb_after": peak()}}))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def _model_folder(folder: Path, texts: list[str]) -> None:
@@ -79,6 +101,7 @@ def main() -> None:
         report["load_s"], report["peak_gb_after_load"] = round(time.perf_counter() - t, 1), _peak_gb()
         expected = [s for s, _ in tagger.predict_spans(TokenFeatures(test_texts), range(len(test_texts)))]
         report["same_spans_as_the_tagger"] = loaded.predict_spans(test_texts) == expected
+        report["load_in_a_fresh_process"] = _fresh_load(path)
     save("hf_span_bundle.json", report, load_average_at_end=True)
     print(json.dumps(report, indent=2))
 

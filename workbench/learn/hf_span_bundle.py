@@ -255,7 +255,11 @@ def _network(model_config: Mapping, tensors: Mapping, source: str):
     except (ValueError, KeyError) as e:  # a model_type this transformers does not ship
         raise BundleError(f"learner.model_config.model_type {kind!r} in {source!r} is not an architecture "
                           f"this transformers knows ({e})") from None
-    state = {k[len(PREFIX):]: torch.from_numpy(np.array(v)) for k, v in tensors.items()}
+    # the bundle's arrays themselves (writable: safetensors copies them out of the file), which
+    # the network takes in place of the ones it was built with (assign=True): it keeps one copy
+    # of the weights, not a third beside the bundle's and its own (344 MB each at BERT-base)
+    state = {k[len(PREFIX):]: torch.from_numpy(v if v.flags.writeable else v.copy())
+             for k, v in tensors.items()}
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
     try:
@@ -275,7 +279,7 @@ def _network(model_config: Mapping, tensors: Mapping, source: str):
             network = AutoModelForTokenClassification.from_config(config, trust_remote_code=False).float()
     finally:
         hf_logging.set_verbosity(verbosity)
-    network.load_state_dict(state, strict=True)
+    network.load_state_dict(state, strict=True, assign=True)
     return network.eval()
 
 
