@@ -219,14 +219,30 @@ def test_a_large_graphs_ordered_matrix_is_built_with_it_and_kept_in_the_cache(tm
     # builds the representation again), never multiplied by
     saved = tmp_path / "saved.npz"
     rep.save(saved)
-    for name, damage in (("graph__indices", lambda a: a + 5_000), ("graph__slot", lambda a: a[::-1] * 2),
-                         ("graph__slot", lambda a: a.astype(float))):
+    other = R.build(Pool.from_arrays(manifold(3_000, seed=4, dim=32, classes=3)[0], y))  # same size
+    damages = {
+        "indices out of range": ("graph__indices", lambda a: a + 5_000),
+        "slot out of range": ("graph__slot", lambda a: a[::-1] * 2),
+        "one huge slot (8 TiB to count)": ("graph__slot",
+                                           lambda a: np.where(np.arange(len(a)) == 0, 2**40, a)),
+        "slot not whole numbers": ("graph__slot", lambda a: a.astype(float)),
+        "NaN weights": ("graph__data", lambda a: np.full_like(a, np.nan)),
+        "negative weights": ("graph__data", lambda a: -a),
+        "text weights": ("graph__data", lambda a: a.astype(str)),
+        "another pool's matrix": ("graph__indices", lambda a: other.matrix[0].indices),
+        "no edges": ("graph__indptr", lambda a: np.zeros_like(a)),
+    }
+    for what, (name, damage) in damages.items():
         with np.load(saved) as data:
             arrays = {k: data[k] for k in data.files}
         arrays[name] = damage(arrays[name])
+        if what == "another pool's matrix":
+            arrays.update(graph__data=other.matrix[0].data, graph__indptr=other.matrix[0].indptr,
+                          graph__slot=other.matrix[1])
         np.savez(tmp_path / "damaged.npz", **arrays)
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="the saved graph"):
             R.Representation.load(tmp_path / "damaged.npz")
+        assert RepresentationCache(tmp_path).get("damaged") is None, what  # rebuilt, not raised
     # at most the exact size nothing is saved beside the graph: it takes milliseconds
     monkeypatch.setattr(nb, "EXACT_MAX_ITEMS", 50_000)
     small = tmp_path / "small.npz"

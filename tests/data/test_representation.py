@@ -240,8 +240,25 @@ def test_a_write_killed_midway_leaves_the_old_file_or_the_new_and_its_leftover_i
     small = R.Representation(np.zeros((3, 2), np.float32), None, None, R.UnitEncoder(), "small", "normalised")
     cache.put(small)
     assert all(f.exists() for f in leftovers)  # young: maybe another process's write
+    leftovers.append(tmp_path / "tmpk3j_x9.tmp")  # the name such files had before 2026-12-07
+    leftovers[-1].write_bytes(b"half")
     old = time.time() - representation_cache.STALE_SECONDS - 60
     for f in leftovers:
         os.utime(f, (old, old))
     cache.put(small)
     assert not list(tmp_path.glob("writing-*.tmp")) and path.exists()
+
+
+def test_a_damaged_cache_file_is_read_once_then_rebuilt(tmp_path, monkeypatch, small_digits):
+    from workbench.data import representation_cache
+
+    cache = R.RepresentationCache(tmp_path)
+    rep = R.RepresentationJob.start(small_digits, cache=cache, background=False).result()
+    path = tmp_path / f"{rep.fingerprint}.npz"
+    path.write_bytes(path.read_bytes()[:1000])
+    reads, real_load = [], R.Representation.load
+    monkeypatch.setattr(representation_cache.Representation, "load",
+                        lambda p: reads.append(p) or real_load(p))
+    again = R.RepresentationJob.start(small_digits, cache=R.RepresentationCache(tmp_path)).result(timeout=60)
+    assert not again.from_cache and len(reads) == 1
+    assert real_load(path).fingerprint == rep.fingerprint  # and written whole again

@@ -253,3 +253,33 @@ def test_a_random_strategy_starts_from_a_random_sample(tmp_path, digits):
     assert shown == list(digits.item_ids[np.random.default_rng(0).permutation(len(digits))[:20]])
     assert session.peek(1)[0].reason == "cold start: a random pick, made before any model was trained"
     session.close()
+
+
+@pytest.mark.parametrize("closes", [True, False])
+def test_a_script_that_ends_while_the_test_split_is_encoded_exits_cleanly(tmp_path, closes):
+    """The warm-up thread encodes the held-out split with torch; a script that closes its
+    session (or not) and ends meanwhile must exit 0: torch still working in a daemon thread as
+    the interpreter exits aborts the process (exit 134, 'terminate called without an active
+    exception'). close() and an atexit hook let the step finish first."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(f"""
+        import sys, time
+        import numpy as np
+        from workbench import Session, datasets
+        pool = datasets.digits()
+        X_test, y_test = np.concatenate([pool.X] * 20), np.concatenate([pool.y] * 20)
+        session = Session(pool, {str(tmp_path / "s")!r} + sys.argv[1], watch=False, test=(X_test, y_test),
+                          representation_cache={str(tmp_path / "cache")!r})
+        session.inputs.representation()
+        time.sleep(float(sys.argv[1]))
+        if {closes}:
+            session.close()
+            assert not session.inputs._warming.is_alive()
+    """)
+    for delay in ("0.2", "0.2", "0.8"):  # the first run builds the representation, the others read it
+        done = subprocess.run([sys.executable, "-c", code, delay], capture_output=True, text=True,
+                              timeout=240)
+        assert done.returncode == 0, (delay, done.returncode, done.stderr[-2000:])

@@ -34,6 +34,14 @@ def test_test_split_as_a_pool_or_a_pair(split, tmp_path):
     assert as_pool.history["accuracy"].tolist() == as_pair.history["accuracy"].tolist()
     with pytest.raises(ValueError, match="test X has 3 rows but y has 2 labels"):
         Session(train, tmp_path / "c", test=(test.X[:3], test.y[:2]))
+    # items of another shape are refused as the session opens, not by its first round
+    flat = test.X.reshape(len(test.X), -1)
+    with pytest.raises(ValueError, match=r"test X has items of shape \(64,\); the pool's items are \(8, 8\)"):
+        Session(train, tmp_path / "d", test=(flat, test.y))
+    small = Pool.from_arrays(test.X[:, :4, :4], test.y)
+    with pytest.raises(ValueError, match=r"test pool 'arrays' has items of shape \(4, 4\)"):
+        Session(train, tmp_path / "e", test=small)
+    assert not (tmp_path / "d").exists() or not any((tmp_path / "d").rglob("*.parquet"))
 
 
 def test_cold_start_is_diverse(split, tmp_path):

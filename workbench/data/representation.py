@@ -190,17 +190,18 @@ class RepresentationJob:
             job = cls(pool, cache, on_progress, encoder=encoder, cluster=cluster)
             # a small cache file is read at once, a large one by the job (READ_AT_ONCE_BYTES)
             cached = cache.in_memory(key)
-            if cached is None and cache.file_size(key) <= READ_AT_ONCE_BYTES:
+            read_at_once = cached is None and cache.file_size(key) <= READ_AT_ONCE_BYTES
+            if read_at_once:
                 cached = cache.get(key)
             if cached is None:
                 _BUILDING[(id(cache), key)] = job
         if cached is not None:
             job._done(job._with_encoder(cached))
-        elif background:
-            threading.Thread(target=job._run, args=(key,), name="workbench-representation",
+        elif background:  # a file read at once above and found unreadable is not read again
+            threading.Thread(target=job._run, args=(key, not read_at_once), name="workbench-representation",
                              daemon=True).start()
         else:
-            job._run(key)
+            job._run(key, not read_at_once)
         return job
 
     def result(self, timeout: float | None = None) -> Representation:
@@ -216,12 +217,13 @@ class RepresentationJob:
         # a given encoder is the cached one's equal (its digest is in the key)
         return cached if self.encoder is None else cached.with_encoder(self.encoder)
 
-    def _run(self, key: str) -> None:
+    def _run(self, key: str, read_cache: bool = True) -> None:
         try:
-            if size := self.cache.file_size(key):
+            rep = None
+            if read_cache and (size := self.cache.file_size(key)):
                 self._report(0.0, "reading the pool's representation from its cache file "
                                   f"({size / 1e6:,.0f} MB)")
-            rep = self.cache.get(key)
+                rep = self.cache.get(key)
             if rep is not None:
                 rep = self._with_encoder(rep)
             else:

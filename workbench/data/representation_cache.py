@@ -11,7 +11,6 @@ import logging
 import os
 import threading
 import time
-import zipfile
 from collections import OrderedDict
 from pathlib import Path
 
@@ -65,8 +64,8 @@ class RepresentationCache:
             return None
         try:
             rep = Representation.load(path)
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
-            # a truncated or foreign file: rebuild
+        except Exception as e:  # noqa: BLE001 - a cache file is disposable: whatever is wrong, rebuild
+            # a truncated, foreign or altered file
             log.warning("ignoring unreadable cached representation %s (%s)", path, e)
             return None
         if rep.fingerprint != key:
@@ -93,7 +92,10 @@ class RepresentationCache:
 
     def _remove_stale_writes(self) -> None:
         now = time.time()
-        for leftover in self.folder.glob("writing-*.tmp") if self.folder.is_dir() else ():
+        # writing-*.tmp: Representation.save's; tmp*.tmp: its name before 2026-12-07
+        leftovers = [*self.folder.glob("writing-*.tmp"), *self.folder.glob("tmp*.tmp")] \
+            if self.folder.is_dir() else []
+        for leftover in leftovers:
             try:
                 if now - leftover.stat().st_mtime > STALE_SECONDS:
                     leftover.unlink()

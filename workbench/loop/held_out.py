@@ -34,7 +34,7 @@ def held_out_split(test, pool: Pool) -> tuple[np.ndarray, np.ndarray] | None:
             return test.items["text"].tolist(), test.y
         if pool.task == BOXES:  # a detector reads the images, and is scored on their boxes
             return _box_test(test, pool)
-        return test.X, test.y
+        return _shaped_like(test.X, pool, f"test pool {test.name!r}"), test.y
     try:
         X, y = test
     except (TypeError, ValueError):
@@ -57,7 +57,16 @@ def held_out_split(test, pool: Pool) -> tuple[np.ndarray, np.ndarray] | None:
         y = np.asarray(y)
     if len(X) != len(y):
         raise ValueError(f"test X has {len(X)} rows but y has {len(y)} labels")
-    return X, y
+    return _shaped_like(X, pool, "test X"), y
+
+
+def _shaped_like(X, pool: Pool, what: str):
+    """`X` if its items are the shape of the pool's (else the first round would fail on it,
+    or, for images of another size, score the model on what it cannot read)."""
+    mine, pools = tuple(np.shape(X)[1:]), tuple(pool.X.shape[1:])
+    if pool.kind != "text" and mine != pools:
+        raise ValueError(f"{what} has items of shape {mine}; the pool's items are {pools}")
+    return X
 
 
 class BoxTest(tuple):

@@ -14,7 +14,9 @@ needs only the unlabeled candidates, so a round never scores the whole pool twic
 
 from __future__ import annotations
 
+import atexit
 import threading
+import weakref
 from collections.abc import Callable
 
 import numpy as np
@@ -29,6 +31,16 @@ from workbench.learn.learners import accepts_unlabeled, features_for, fit_takes
 from workbench.learn.multilabel import MultiLabelHead
 from workbench.learn.spreading import NeighbourGraph, steps_for
 from workbench.loop.training import run_nicely
+
+_WARMING: weakref.WeakSet[LearnerInputs] = weakref.WeakSet()  # inputs whose warm-up may run
+
+
+@atexit.register
+def _stop_warming() -> None:
+    """Let every warm-up finish its step before the interpreter tears down torch (a script
+    that ends without closing its session)."""
+    for inputs in list(_WARMING):
+        inputs.close()
 
 
 class LearnerInputs:
@@ -57,25 +69,40 @@ class LearnerInputs:
         self.job = self._start() if self.uses_representation else None
         self._test: tuple[object, np.ndarray] | None = None
         self._test_lock = threading.Lock()
+        self._closed = threading.Event()
+        self._warming = None
         if self.job is not None:  # the first round finds them made
-            threading.Thread(target=self._warm_up, args=(learner, X_test), name="workbench-warm-up",
-                             daemon=True).start()
+            self._warming = threading.Thread(target=self._warm_up, args=(learner, X_test),
+                                             name="workbench-warm-up", daemon=True)
+            _WARMING.add(self)
+            self._warming.start()
 
     def _warm_up(self, learner, X_test) -> None:
         """Once the representation is ready, make what the first round would otherwise wait
         for: the graph's sparse matrix, which label spreading multiplies by, if it came
         without one (milliseconds below the exact-search size; 7 s at 1,000,000 items for a
-        cache file saved before 2026-12-08), and the held-out split's features (2.4 s of a
-        first round at 1,000,000 items, most of it importing torch; measured 2026-12-07)."""
+        cache file saved before 2026-12-07), and the held-out split's features (2.4 s of a
+        first round at 1,000,000 items, most of it importing torch; measured 2026-12-07).
+        Nothing once the session is closed."""
         run_nicely()
         try:
+            while not self.job.done():  # the representation, or the session's close, first
+                if self._closed.wait(0.25):
+                    return
             rep = self.job.result()
             if rep.has_graph and accepts_graph(learner):
                 rep.graph_matrix()
-            if X_test is not None:
+            if X_test is not None and not self._closed.is_set():
                 self.test_features(X_test)
         except Exception:  # noqa: S110 - the round that needs them reports the error
             return
+
+    def close(self) -> None:
+        """Stop the warm-up, after the step it is in (encoding a held-out split takes seconds):
+        torch still working in a daemon thread as the interpreter exits aborts the process."""
+        self._closed.set()
+        if self._warming is not None and self._warming is not threading.current_thread():
+            self._warming.join(timeout=60)
 
     def state(self) -> dict | None:
         """The representation's progress ({"status", "progress", "message"}), None if unused."""

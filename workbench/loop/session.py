@@ -323,6 +323,7 @@ class Session:
             self._watcher.close()
             self._watcher = None
         self.rounds.trainer.close(wait=wait)
+        self.inputs.close()
         with self.lock:
             self.claims.close()
         if self._owns_cluster:  # a client this session opened from an address: not the user's
