@@ -262,3 +262,29 @@ def test_a_damaged_cache_file_is_read_once_then_rebuilt(tmp_path, monkeypatch, s
     again = R.RepresentationJob.start(small_digits, cache=R.RepresentationCache(tmp_path)).result(timeout=60)
     assert not again.from_cache and len(reads) == 1
     assert real_load(path).fingerprint == rep.fingerprint  # and written whole again
+
+
+@pytest.mark.parametrize("clock_off_by", [2 * 3600, -2 * 3600])
+def test_leftovers_are_judged_by_the_file_system_clock_not_a_skewed_process_clock(
+        tmp_path, monkeypatch, clock_off_by):
+    """On a shared folder, a machine whose clock runs two hours ahead must not remove another
+    machine's write in progress, and one whose clock runs behind must still remove a
+    leftover that is old by the file system's clock."""
+    import os
+    import time
+
+    from workbench.data import representation_cache
+
+    in_progress = tmp_path / "writing-abc123.tmp"  # stamped now by the file system
+    in_progress.write_bytes(b"being written")
+    leftover = tmp_path / "writing-def456.tmp"
+    leftover.write_bytes(b"half")
+    old = time.time() - representation_cache.STALE_SECONDS - 60
+    os.utime(leftover, (old, old))
+    real_time = time.time
+    monkeypatch.setattr(time, "time", lambda: real_time() + clock_off_by)
+    cache = representation_cache.RepresentationCache(tmp_path)
+    cache.put(R.Representation(np.zeros((3, 2), np.float32), None, None, R.UnitEncoder(), "small",
+                               "normalised"))
+    assert in_progress.exists() and not leftover.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["small.npz", "writing-abc123.tmp"]

@@ -3,14 +3,16 @@ a .npz file in a cache folder (`WORKBENCH_CACHE_DIR`, else
 `~/.cache/workbench/representations`), so reopening a notebook reuses it. A truncated or
 foreign file is ignored (and rebuilt); a folder that cannot be written keeps them in memory.
 A file is written under a temporary name and renamed whole; one that a killed process left
-half-written (1 GB at 1,000,000 items) is removed by the next write, once STALE_SECONDS old."""
+half-written (1 GB at 1,000,000 items) is removed by the next write, once STALE_SECONDS old
+by the file system's clock, not this process's: on a shared folder, a machine whose clock
+runs an hour ahead must not take another's write in progress for a leftover."""
 
 from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import threading
-import time
 from collections import OrderedDict
 from pathlib import Path
 
@@ -91,10 +93,12 @@ class RepresentationCache:
                 self._memory.popitem(last=False)
 
     def _remove_stale_writes(self) -> None:
-        now = time.time()
         # writing-*.tmp: Representation.save's; tmp*.tmp: its name before 2026-12-07
         leftovers = [*self.folder.glob("writing-*.tmp"), *self.folder.glob("tmp*.tmp")] \
             if self.folder.is_dir() else []
+        if not leftovers:
+            return
+        now = file_system_now(self.folder)
         for leftover in leftovers:
             try:
                 if now - leftover.stat().st_mtime > STALE_SECONDS:
@@ -104,3 +108,11 @@ class RepresentationCache:
 
     def _path(self, key: str) -> Path | None:
         return None if self.folder is None else self.folder / f"{key}.npz"
+
+
+def file_system_now(folder: Path) -> float:
+    """The time by the clock that stamps files in `folder`: the mtime of a file made there
+    now. On a network file system that is the server's clock, the one every writer's files
+    are stamped by, whatever each machine's own clock says."""
+    with tempfile.NamedTemporaryFile(dir=folder, prefix="clock-", suffix=".probe") as probe:
+        return os.fstat(probe.fileno()).st_mtime
