@@ -19,12 +19,14 @@ as every other is:
 Rebuilding makes the network from its config (`from_config`, offline: an architecture
 transformers ships, never code or kernels named by the bundle, whose DROPPED settings are
 left out at any depth), after checking that no size in the config exceeds what the tensors
-hold and that the tensors' shapes are those of the network (built first on the meta device,
-which allocates nothing); then it loads them strictly, and the tokenizer from its files in a
-temporary folder, so a loaded model tags with the same code on the same numbers as the
-session did. Before anything is written the graph must agree with the tagger within 1e-4 on
-a few pool texts (`check_agreement`); a network over 2 GiB of float32, more than one ONNX
-file holds, is refused (save_pretrained writes it as a Hugging Face folder).
+hold and that the tensors' shapes are those of the network (built on the meta device,
+which allocates nothing); then the network takes them strictly and in place, never drawing
+random weights first where transformers allows (`workbench.learn.hf_network`), and the
+tokenizer from its files in a temporary folder, so a loaded model tags with the same code
+on the same numbers as the session did. Before anything is written the graph must agree
+with the tagger within 1e-4 on a few pool texts (`check_agreement`); a network over 2 GiB of
+float32, more than one ONNX file holds, is refused (save_pretrained writes it as a Hugging
+Face folder).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from workbench.learn.bundle_errors import BundleError
+from workbench.learn.hf_network import with_weights
 from workbench.learn.span_model import _shown
 
 __all__ = ["HF_OUTPUTS", "TRACE_TEXTS", "check_agreement", "hf_bundle_parts", "hf_card_section",
@@ -266,8 +269,8 @@ def _network(model_config: Mapping, tensors: Mapping, source: str):
         # first on the meta device, which allocates nothing: a config that asks for a network
         # larger than the weights the bundle holds is refused before any memory is spent on it
         with offline(), torch.device("meta"):
-            shapes = {k: tuple(v.shape) for k, v in AutoModelForTokenClassification.from_config(
-                config, trust_remote_code=False).state_dict().items()}
+            on_meta = AutoModelForTokenClassification.from_config(config, trust_remote_code=False)
+        shapes = {k: tuple(v.shape) for k, v in on_meta.state_dict().items()}
         given = {k: tuple(v.shape) for k, v in state.items()}
         if shapes != given:
             wrong = sorted(set(shapes) ^ set(given)) or sorted(k for k in shapes if shapes[k] != given[k])
@@ -275,11 +278,14 @@ def _network(model_config: Mapping, tensors: Mapping, source: str):
             raise BundleError(f"model.safetensors in {source!r} does not fit the network its config "
                               f"describes: {name!r} is {given.get(name, 'missing')} in the bundle, "
                               f"{shapes.get(name, 'not a tensor')} in the network")
-        with offline():
-            network = AutoModelForTokenClassification.from_config(config, trust_remote_code=False).float()
+
+        def on_cpu():
+            with offline():
+                return AutoModelForTokenClassification.from_config(config, trust_remote_code=False).float()
+
+        network = with_weights(on_meta, state, on_cpu)  # never drawn at random, where transformers allows
     finally:
         hf_logging.set_verbosity(verbosity)
-    network.load_state_dict(state, strict=True, assign=True)
     return network.eval()
 
 
