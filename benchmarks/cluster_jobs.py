@@ -135,7 +135,12 @@ def main() -> None:
     parser.add_argument("--folds-pool", type=int, default=50_000)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--only", choices=["representation", "scoring", "folds"], default=None)
+    parser.add_argument("--engine", choices=["dask", "ray"], default="dask",
+                        help="ray: the representation only, on ray.init(num_cpus=2) on this machine, "
+                             "kept as representation_on_ray beside the Dask figures")
     args = parser.parse_args()
+    if args.engine == "ray":
+        return on_ray(args)
     from distributed import Client, LocalCluster
 
     report = {"date": now(),
@@ -148,9 +153,29 @@ def main() -> None:
         for name, fn, n in (("representation", representation, args.images), ("scoring", scoring, args.score),
                             ("folds", folds, args.folds_pool)):
             if args.only in (None, name):
-                report[name] = fn(client, n, args.repeat)
+                report[name] = {**fn(client, n, args.repeat), "date": now()}  # --only keeps the others
                 print(name, json.dumps(report[name]), flush=True)
     print(f"wrote {save(RESULTS.name, report, load_average_at_end=True)}")
+
+
+def on_ray(args) -> None:
+    """The representation job on Ray (2 CPUs, this machine) against in-process, merged into
+    the results as `representation_on_ray`."""
+    import ray
+
+    from workbench.data.ray_jobs import RayCluster
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        figures = representation(RayCluster("ray"), args.images, args.repeat)
+    finally:
+        ray.shutdown()
+    figures["cluster"] = "ray.init(num_cpus=2) on this machine: 2 worker processes at a time"
+    figures["machine"], figures["date"] = machine(load_average_at_start=True), now()
+    report = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    report["representation_on_ray"] = figures
+    print("representation_on_ray", json.dumps(figures), flush=True)
+    print(f"wrote {save(RESULTS.name, report)}")
 
 
 if __name__ == "__main__":

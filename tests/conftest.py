@@ -324,3 +324,20 @@ def client():
             Client(cluster, set_as_default=False) as client:
         client.cluster_ = cluster
         yield client
+
+
+@pytest.fixture(scope="module")
+def digits_bundle(tmp_path_factory):
+    """(the digits pool, a folder holding its `store` and the `bundle` exported from it after a
+    round on 40 labels): what `workbench predict` reads, here and on a cluster."""
+    from workbench import Session, cli, datasets
+
+    root = tmp_path_factory.mktemp("predict")
+    pool = datasets.digits()  # a pool the store records, so predict can rebuild it
+    session = Session(pool, root / "store", watch=False)
+    for item in session.peek(40):
+        session.label(item.item_id, pool.true_label(item.item_id))
+    session.retrain()
+    session.close()
+    assert cli.main(["export", str(root / "store"), "--out", str(root / "bundle")]) == 0
+    return pool, root

@@ -9,26 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workbench import Session, cli, datasets
+from workbench import cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
 
 
-@pytest.fixture(scope="module")
-def bundle(tmp_path_factory):
-    root = tmp_path_factory.mktemp("predict-cluster")
-    pool = datasets.digits()  # a pool the store records, so predict can rebuild it
-    session = Session(pool, root / "store", watch=False)
-    for item in session.peek(40):
-        session.label(item.item_id, pool.true_label(item.item_id))
-    session.retrain()
-    session.close()
-    assert cli.main(["export", str(root / "store"), "--out", str(root / "bundle")]) == 0
-    return pool, root
-
-
-def test_predict_on_the_cluster_equals_in_process(bundle, tmp_path, capsys, client):
-    pool, root = bundle
+def test_predict_on_the_cluster_equals_in_process(digits_bundle, tmp_path, capsys, client):
+    pool, root = digits_bundle
     np.savez(tmp_path / "items.npz", X=pool.X[:700], item_ids=pool.item_ids[:700].to_numpy(str))
     # the shared LocalCluster of tests/conftest.py, reached by its address as a user would
     cluster = client.cluster_
@@ -44,11 +31,11 @@ def test_predict_on_the_cluster_equals_in_process(bundle, tmp_path, capsys, clie
         np.testing.assert_allclose(b[columns].to_numpy(), a[columns].to_numpy(), atol=1e-6)
 
 
-def test_an_unreachable_scheduler_is_named(bundle, tmp_path, capsys):
+def test_an_unreachable_scheduler_is_named(digits_bundle, tmp_path, capsys):
     import dask
     import distributed  # noqa: F401  first: config.set would drop the defaults it loads on import
 
-    _, root = bundle
+    _, root = digits_bundle
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         address = f"tcp://127.0.0.1:{s.getsockname()[1]}"

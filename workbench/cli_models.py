@@ -72,8 +72,9 @@ def add_commands(sub) -> None:
     pred.add_argument("--batch", type=int, default=1024, help="items per batch (default 1024)")
     pred.add_argument("--scheduler", default=None,
                       help="a Dask scheduler's address (tcp://host:8786, default "
-                           "$WORKBENCH_DASK_SCHEDULER): predict the items in parts on its workers "
-                           "(a store's pool: each worker reads its own rows); else in this process")
+                           "$WORKBENCH_DASK_SCHEDULER), or ray / ray://host:10001 for a Ray cluster: "
+                           "predict the items in parts on its workers (a store's pool: each worker "
+                           "reads its own rows); else in this process")
     pred.add_argument("--registry", default=None,
                       help="the model registry folder (default $WORKBENCH_MODELS or "
                            "~/.cache/workbench/models)")
@@ -240,7 +241,7 @@ def _write_predictions(args, model, ids, proba, seconds: float) -> int:
 
 
 def _scheduler(address):
-    """The Dask client `--scheduler` (or $WORKBENCH_DASK_SCHEDULER) names, or None."""
+    """The Dask client (or Ray cluster) `--scheduler` (or $WORKBENCH_DASK_SCHEDULER) names, or None."""
     from workbench.data.jobs import connect
 
     return connect(address)

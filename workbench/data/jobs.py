@@ -8,7 +8,8 @@ scheduler's address, or `WORKBENCH_DASK_SCHEDULER` when a session is given none;
 `connect`) runs them as futures, `client.map(fn, parts)`: the function and each part are
 pickled to the workers, where a part reads its own rows (a Parquet part opens its own file),
 and the results come back in part order. Dask is imported only here, and only when a cluster
-is used, so `import workbench` does not pay for it.
+is used, so `import workbench` does not pay for it. `cluster="ray"` or "ray://host:port" runs
+the same parts as Ray tasks instead (`workbench.data.ray_jobs`).
 
 Faults. A worker that dies mid-job (killed, out of memory) loses its running parts; the
 scheduler runs them again on the workers left (up to `distributed.scheduler.allowed-failures`
@@ -32,6 +33,9 @@ import uuid
 import warnings
 from collections.abc import Callable, Sequence
 
+from workbench.data.cluster_errors import ClusterFallbackWarning, ClusterJobFailed, ClusterUnreachable
+from workbench.data.ray_jobs import is_ray_address
+
 __all__ = ["ClusterFallbackWarning", "ClusterJobFailed", "ClusterUnreachable", "FALLBACK_ENV",
            "IN_PROCESS", "SCHEDULER_ENV", "connect", "describe", "map_parts", "on_rows"]
 
@@ -43,30 +47,14 @@ NO_WORKERS_S = 30.0  # a job waits this long for a worker when the cluster has n
 JobProgress = Callable[[float, str], None]
 
 
-class ClusterUnreachable(ConnectionError):
-    """The Dask scheduler named for a session or a job cannot be reached."""
-
-
-class ClusterJobFailed(RuntimeError):
-    """A job on the Dask cluster could not finish (its workers died, or the scheduler went
-    away). `what`: the job; `part`: the part that failed (its `describe()`), or None."""
-
-    def __init__(self, message: str, *, what: str, part: str | None = None):
-        super().__init__(message)
-        self.what, self.part = what, part
-
-
-class ClusterFallbackWarning(UserWarning):
-    """The scheduler could not be reached, and the user asked to work in this process then."""
-
-
 # -- which cluster -------------------------------------------------------------------------
 def connect(cluster=None, *, fallback: str | None = None):
     """The `dask.distributed.Client` that jobs run on, or None for this process.
 
     `cluster`: a Client (used as is), a cluster object (a `LocalCluster`: connected to), a
     scheduler's address ("tcp://host:8786"), False (this process, whatever the environment
-    says), or None: the address in `WORKBENCH_DASK_SCHEDULER`, else this process.
+    says), or None: the address in `WORKBENCH_DASK_SCHEDULER`, else this process. "ray" or
+    "ray://host:port" gives a `RayCluster` instead (`workbench.data.ray_jobs`).
     `fallback="in-process"` (or `WORKBENCH_DASK_FALLBACK=in-process`): a scheduler that cannot
     be reached gives a `ClusterFallbackWarning` and None instead of `ClusterUnreachable`.
     How long to try is Dask's `distributed.comm.timeouts.connect` (30 s by default)."""
@@ -80,6 +68,15 @@ def connect(cluster=None, *, fallback: str | None = None):
         cluster = os.environ.get(SCHEDULER_ENV, "").strip() or None
         if cluster is None:
             return None
+    if getattr(cluster, "kind", None) == "ray":
+        return cluster
+    if is_ray_address(cluster):
+        from workbench.data.ray_jobs import RayCluster
+
+        try:
+            return RayCluster(cluster)
+        except ConnectionError as e:
+            return _unreachable(cluster, str(e), fallback)
     if _is_client(cluster):
         if cluster.status in ("running", "connecting"):
             return cluster
@@ -102,11 +99,18 @@ def _is_client(obj) -> bool:
 
 
 def _unreachable(address: str, why: str, fallback):
+    what = "Ray cluster" if is_ray_address(address) else "Dask scheduler"
     if fallback == IN_PROCESS:
-        warnings.warn(f"the Dask scheduler at {address} cannot be reached ({why}); working in "
+        warnings.warn(f"the {what} at {address} cannot be reached ({why}); working in "
                       f"this process instead, as asked (fallback={IN_PROCESS!r})",
                       ClusterFallbackWarning, stacklevel=3)
         return None
+    if is_ray_address(address):
+        from workbench.data.ray_jobs import unreachable_help
+
+        raise ClusterUnreachable(f"cannot reach the Ray cluster at {address} ({why}). "
+                                 f"{unreachable_help(address)}, or pass fallback={IN_PROCESS!r} to "
+                                 "work in this process when it is down")
     raise ClusterUnreachable(
         f"cannot reach the Dask scheduler at {address} ({why}). Start it (`dask scheduler`, "
         f"then `dask worker {address}` on each machine), fix the address (cluster=... or "
@@ -118,6 +122,8 @@ def describe(client) -> str:
     """Where jobs run, in words: "this process" or "the Dask cluster at tcp://..."."""
     if client is None:
         return "this process"
+    if getattr(client, "kind", None) == "ray":
+        return client.describe()
     return f"the Dask cluster at {client.scheduler.address}"
 
 
@@ -135,7 +141,7 @@ def _apply_to_rows(fn, part):
 def map_parts(fn: Callable, parts: Sequence, *, cluster=None, progress: JobProgress | None = None,
               what: str = "job") -> list:
     """`[fn(part) for part in parts]`, in this process (`cluster=None`) or on a Dask cluster
-    (a Client, or anything `connect` takes), in part order either way; `progress(fraction,
+    (a Client, or anything `connect` takes) or a Ray one, in part order either way; `progress(fraction,
     message)` as parts finish; `what` names the job in messages and in the dashboard."""
     parts = list(parts)
     progress = progress or (lambda fraction, message: None)
@@ -146,6 +152,8 @@ def map_parts(fn: Callable, parts: Sequence, *, cluster=None, progress: JobProgr
             results.append(fn(part))
             progress((i + 1) / len(parts), f"{what}: {i + 1} of {len(parts)} parts")
         return results
+    if getattr(client, "kind", None) == "ray":
+        return client.map(fn, parts, progress, what)
     return _on_cluster(client, fn, parts, progress, what)
 
 

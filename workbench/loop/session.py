@@ -25,8 +25,9 @@ session wires them together and forwards its public methods to them:
 Honest accuracy: the model is scored on data the strategy did not choose (loop/held_out.py).
 
 On a cluster: `Session(pool, store, cluster=client)` (a `dask.distributed.Client`, or a
-scheduler's address, or `WORKBENCH_DASK_SCHEDULER` in the environment) builds the pool's
-representation as a job over its parts on the cluster's workers (`workbench.data.jobs`);
+scheduler's address, or `WORKBENCH_DASK_SCHEDULER` in the environment; or "ray", or
+"ray://host:port", for Ray) builds the pool's representation as a job over its parts on the
+cluster's workers (`workbench.data.jobs`);
 `fallback="in-process"` works here instead when the scheduler cannot be reached. The label
 store stays where it is: labels never travel to the workers.
 """
@@ -127,7 +128,8 @@ class Session:
         self.strategy_name = strategy_name(strategy)
         check_strategy_fits(self.strategy, self.strategy_name, self.learner)
         # Jobs over the whole pool (its representation) run on a Dask cluster when given one
-        # (a Client, a scheduler address, or WORKBENCH_DASK_SCHEDULER): workbench.data.jobs.
+        # (a Client, a scheduler address, or WORKBENCH_DASK_SCHEDULER), or on Ray ("ray",
+        # "ray://host:port"): workbench.data.jobs.
         # An unreachable scheduler is named before the store is touched.
         self.cluster = connect(cluster, fallback=fallback)
         self._owns_cluster = self.cluster is not None and self.cluster is not cluster

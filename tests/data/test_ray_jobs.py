@@ -1,0 +1,232 @@
+"""Jobs over a pool's parts on a real Ray runtime of 2 CPUs (workbench.data.ray_jobs): the same
+results as in this process, a worker killed mid-task, a part that cannot finish, a session whose
+representation is built there, and a Ray cluster that cannot be reached."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from workbench import Pool, Session  # noqa: E402
+from workbench.data import ray_jobs  # noqa: E402
+from workbench.data import representation as R  # noqa: E402
+from workbench.data.jobs import ClusterJobFailed, connect, describe, map_parts  # noqa: E402
+from workbench.data.parts import array_parts_of  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+from standins import digits_28, digits_base  # noqa: E402
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+
+def row_sums(part):
+    return part.read().reshape(len(part), -1).sum(axis=1)
+
+
+def bad_rows(part):
+    if part.start > 0:
+        raise ValueError(f"rows {part.start}-{part.stop - 1} hold NaN")
+    return row_sums(part)
+
+
+def slow_sums_saying_where(folder):
+    """Row sums that first leave the worker's pid in `folder` and take half a second."""
+    def run(part):
+        Path(folder, f"{os.getpid()}-{part.start}").touch()
+        time.sleep(0.5)
+        return row_sums(part)
+    return run
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """Ray on this machine with 2 CPUs (2 worker processes at a time), as a team's Ray cluster
+    is used: a RayCluster on the runtime this process initialised."""
+    from ray import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers need not import tests
+    ray.init(num_cpus=2, object_store_memory=200 * 2**20, include_dashboard=False, log_to_driver=False,
+             configure_logging=False)
+    try:
+        yield ray_jobs.RayCluster("ray")
+    finally:
+        ray.shutdown()
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+
+
+def _kill_a_busy_worker(folder: Path, timeout: float = 60) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        started = sorted(folder.iterdir())
+        if started:
+            pid = int(started[0].name.split("-")[0])
+            os.kill(pid, signal.SIGKILL)
+            return pid
+        time.sleep(0.02)
+    raise AssertionError("no worker ever ran the job")
+
+
+def test_map_parts_on_ray_equals_in_process(cluster):
+    X = np.random.default_rng(0).random((1000, 5)).astype(np.float32)
+    parts = array_parts_of(X, 90)
+    seen = []
+    here = map_parts(row_sums, parts)
+    there = map_parts(row_sums, parts, cluster=cluster, progress=lambda f, m: seen.append((f, m)),
+                      what="row sums")
+    for a, b in zip(here, there, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert seen[-1][0] == 1.0 and "row sums: 12 of 12 parts on the Ray cluster at" in seen[-1][1]
+    assert connect("ray") is not None and describe(cluster).startswith("the Ray cluster at ")
+    # the function's own error comes back as itself, saying where it happened
+    with pytest.raises(ValueError, match="hold NaN") as info:
+        map_parts(bad_rows, parts, cluster="ray", what="checking")
+    assert any("checking" in note and "Ray cluster" in note for note in info.value.__notes__)
+
+
+def test_a_representation_built_on_ray_equals_the_in_process_one(cluster):
+    X8, y8 = digits_base()
+    X, y = digits_28(X8, y8, 3000, seed=1)
+    images = Pool.from_arrays(X, y)
+    here = R.build(images)
+    there = R.build(images, cluster=cluster)
+    assert len(images.parts(512)) > 2  # several parts, on both workers
+    np.testing.assert_allclose(there.features, here.features, atol=1e-6)
+    np.testing.assert_array_equal(there.neighbors, here.neighbors)
+
+
+def test_a_worker_killed_mid_task_has_its_part_run_again(cluster, tmp_path):
+    X = np.random.default_rng(2).random((400, 3)).astype(np.float32)
+    result = {}
+    job = threading.Thread(target=lambda: result.update(out=map_parts(
+        slow_sums_saying_where(tmp_path), array_parts_of(X, 40), cluster=cluster, what="slow sums")))
+    job.start()
+    killed = _kill_a_busy_worker(tmp_path)
+    job.join(120)
+    assert not job.is_alive()
+    np.testing.assert_allclose(np.concatenate(result["out"]), X.sum(axis=1), rtol=1e-6)
+    ran_on = {int(f.name.split("-")[0]) for f in tmp_path.iterdir()}
+    assert killed in ran_on and len(ran_on) > 1  # and the part ran again elsewhere
+
+
+def test_a_part_that_cannot_finish_gives_a_clear_error(cluster, tmp_path, monkeypatch):
+    monkeypatch.setattr(ray_jobs, "MAX_RETRIES", 0)  # the first death of a part's worker fails it
+    X = np.ones((200, 3), np.float32)
+    failed = {}
+
+    def run():
+        try:
+            map_parts(slow_sums_saying_where(tmp_path), array_parts_of(X, 20), cluster=cluster,
+                      what="doomed sums")
+        except ClusterJobFailed as e:
+            failed["error"] = e
+
+    job = threading.Thread(target=run)
+    job.start()
+    _kill_a_busy_worker(tmp_path)
+    job.join(120)
+    error = failed["error"]
+    assert error.what == "doomed sums" and error.part.startswith("rows ")
+    for words in ("doomed sums failed on the Ray cluster", error.part, "What to do", "cluster=False",
+                  "labels and the store are untouched"):
+        assert words in str(error)
+    # the cluster works on: the next job succeeds
+    out = map_parts(row_sums, array_parts_of(X, 50), cluster=cluster)
+    np.testing.assert_array_equal(np.concatenate(out), 3)
+
+
+def test_a_session_on_ray_builds_its_representation_there_and_leaves_the_users_ray_running(cluster, tmp_path):
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(1500, 20)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    pool = Pool.from_arrays(X, y)
+    session = Session(pool, tmp_path / "store", cluster="ray", resume=False, watch=False, seed=0)
+    try:
+        assert session.cluster.kind == "ray"
+        np.testing.assert_allclose(session.representation().features, R.build(pool).features, atol=1e-6)
+        for _ in range(20):
+            item = session.next()
+            session.label(item.item_id, pool.true_label(item.item_id))
+        session.retrain()
+        assert len(session.history) == 1 and 10 <= session.history["n_labels"].iloc[-1] <= 20  # less audit
+    finally:
+        session.close()
+    assert ray.is_initialized()  # the user's own ray.init() is not shut down by a session
+    with pytest.raises(ValueError, match="already runs Ray .* pass cluster='ray'"):
+        connect("ray://127.0.0.1:1")
+
+
+def test_predict_on_ray_equals_in_process(cluster, digits_bundle, tmp_path, capsys):
+    from workbench import cli
+
+    pool, root = digits_bundle
+    np.savez(tmp_path / "items.npz", X=pool.X[:700], item_ids=pool.item_ids[:700].to_numpy(str))
+    frames = []
+    for where in ([], ["--scheduler", "ray"]):
+        out = tmp_path / f"p{len(frames)}.parquet"
+        assert cli.main(["predict", str(root / "bundle"), str(tmp_path / "items.npz"), "--out", str(out),
+                         *where]) == 0
+        frames.append(pd.read_parquet(out))
+    assert "parts on the Ray cluster at" in capsys.readouterr().err
+    here, there = frames
+    assert here["item_id"].tolist() == there["item_id"].tolist()
+    assert here["predicted"].equals(there["predicted"])
+    columns = [c for c in here.columns if c.startswith("p_")]
+    np.testing.assert_allclose(there[columns].to_numpy(), here[columns].to_numpy(), atol=1e-6)
+
+
+def test_an_unreachable_ray_cluster_is_named_or_falls_back_when_asked(tmp_path):
+    """In a process of its own: Ray holds one connection per process."""
+    code = textwrap.dedent("""
+        import warnings
+        from workbench.data.jobs import ClusterUnreachable, connect
+        try:
+            connect("ray://127.0.0.1:1")
+        except ClusterUnreachable as e:
+            print("ERROR", e)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            print("FALLBACK", connect("ray://127.0.0.1:1", fallback="in-process"),
+                  [str(w.message) for w in caught if "in-process" in str(w.message)])
+    """)
+    # Ray Client tries 3 times, waiting up to 30 s each: 1 s each here
+    env = {**os.environ, "RAY_CLIENT_INITIAL_CONNECTION_TIMEOUT_S": "1",
+           "RAY_CLIENT_MAX_CONNECTION_TIMEOUT_S": "1"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240,
+                         env=env).stdout
+    assert "ERROR cannot reach the Ray cluster at ray://127.0.0.1:1" in out and "ray start --head" in out
+    fallback = out[out.index("FALLBACK"):]
+    assert fallback.startswith("FALLBACK None [")
+    assert "the Ray cluster at ray://127.0.0.1:1 cannot be reached" in fallback
+
+
+def test_a_session_given_ray_starts_it_and_its_close_shuts_it_down(tmp_path):
+    """In a process of its own, as a notebook without ray.init() runs it: cluster="ray" starts
+    Ray on this machine, two sessions share it, and the last one to close shuts it down."""
+    code = textwrap.dedent(f"""
+        import numpy as np, ray
+        from workbench import Pool, Session
+        X = np.random.default_rng(0).normal(size=(600, 8)).astype(np.float32)
+        pool = Pool.from_arrays(X, (X[:, 0] > 0).astype(int))
+        a = Session(pool, {str(tmp_path / "a")!r}, cluster="ray", watch=False)
+        b = Session(pool, {str(tmp_path / "b")!r}, cluster="ray", watch=False)
+        print("BUILT", a.representation().features.shape, a.cluster.describe())
+        a.close()
+        print("AFTER ONE", ray.is_initialized())
+        b.close()
+        print("AFTER BOTH", ray.is_initialized())
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240).stdout
+    assert "BUILT (600," in out and "the Ray cluster at " in out
+    assert "AFTER ONE True" in out and "AFTER BOTH False" in out

@@ -1,0 +1,23 @@
+"""What can go wrong with a cluster that jobs run on (Dask's, workbench.data.jobs; or Ray's,
+workbench.data.ray_jobs): the same three, whichever engine runs the parts."""
+
+from __future__ import annotations
+
+__all__ = ["ClusterFallbackWarning", "ClusterJobFailed", "ClusterUnreachable"]
+
+
+class ClusterUnreachable(ConnectionError):
+    """The Dask scheduler or Ray cluster named for a session or a job cannot be reached."""
+
+
+class ClusterJobFailed(RuntimeError):
+    """A job on the cluster could not finish (its workers died, or the scheduler went away).
+    `what`: the job; `part`: the part that failed (its `describe()`), or None."""
+
+    def __init__(self, message: str, *, what: str, part: str | None = None):
+        super().__init__(message)
+        self.what, self.part = what, part
+
+
+class ClusterFallbackWarning(UserWarning):
+    """The cluster could not be reached, and the user asked to work in this process then."""
