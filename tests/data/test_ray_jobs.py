@@ -230,3 +230,30 @@ def test_a_session_given_ray_starts_it_and_its_close_shuts_it_down(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240).stdout
     assert "BUILT (600," in out and "the Ray cluster at " in out
     assert "AFTER ONE True" in out and "AFTER BOTH False" in out
+
+
+def test_suspects_on_ray_equal_the_in_process_ones(cluster, tmp_path):
+    """suspects()' cross-fitted folds, one Ray task each: the same probabilities and ranking."""
+    from workbench import datasets
+    from workbench.loop.cleaning import cross_fit
+
+    digits = datasets.digits().subset(np.arange(600))
+    classes = list(digits.classes)
+
+    def labeled(session):
+        for i, item in enumerate(digits.item_ids[:200]):
+            label = digits.true_label(item)
+            session.label(item, classes[(classes.index(label) + 1) % len(classes)] if i % 25 == 0 else label)
+        return session
+
+    here = labeled(Session(digits, tmp_path / "here", watch=False))
+    there = labeled(Session(digits, tmp_path / "there", cluster=cluster, watch=False))
+    try:
+        a, b = cross_fit(here), cross_fit(there)
+        np.testing.assert_allclose(b.proba, a.proba, atol=1e-6)
+        table_here, table_there = here.suspects(), there.suspects()
+        assert list(table_there.item_id) == list(table_here.item_id)
+        np.testing.assert_allclose(table_there.score, table_here.score, atol=1e-6)
+    finally:
+        here.close()
+        there.close()
