@@ -177,7 +177,10 @@ def _predict(args) -> int:
     per_part = getattr(model, "task", None) in PART_ROWS
     client = None if per_part else _scheduler(args.scheduler)
     if client is not None:
-        return _predict_on_cluster(args, model, client)
+        try:
+            return _predict_on_cluster(args, model, client)
+        finally:  # made from the address: a Ray started for it is shut down
+            client.close()
     ids, items = (_store_pool(model, args.data) if args.data is None or is_store(args.data)
                   else read_items(model.signature, Path(args.data), text_column=args.text_column))
     started = time.perf_counter()

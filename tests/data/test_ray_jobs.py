@@ -257,3 +257,100 @@ def test_suspects_on_ray_equal_the_in_process_ones(cluster, tmp_path):
     finally:
         here.close()
         there.close()
+
+
+class _KeywordOnlyError(Exception):
+    """An error whose class cannot be unpickled as raised (its __init__ takes keywords only)."""
+
+    def __init__(self, *, code):
+        super().__init__(f"code {code}")
+
+
+def raises_keyword_only(part):
+    raise _KeywordOnlyError(code=7)
+
+
+def test_an_error_that_cannot_travel_back_is_still_the_functions_not_dead_workers(cluster):
+    with pytest.raises(RuntimeError, match="raised an error that could not be sent back") as info:
+        map_parts(raises_keyword_only, array_parts_of(np.ones((30, 2)), 10), cluster=cluster, what="odd")
+    assert "code 7" in str(info.value) and not isinstance(info.value, ClusterJobFailed)
+
+
+def test_addresses_are_read_in_any_case_and_errors_pickle_with_their_fields():
+    import pickle
+
+    from workbench.data.ray_connection import is_ray_address, normalised
+
+    assert all(is_ray_address(a) for a in ("ray", " Ray ", "RAY://head:10001", "ray://h:1"))
+    assert not any(is_ray_address(a) for a in ("tcp://h:8786", "rays", None, 3))
+    assert normalised(" Ray ") == "ray" and normalised("RAY://head:10001") == "ray://head:10001"
+    error = pickle.loads(pickle.dumps(ClusterJobFailed("m", what="w", part="rows 0-9")))
+    assert (str(error), error.what, error.part) == ("m", "w", "rows 0-9")
+
+
+def test_closing_or_shutting_down_under_a_job_fails_it_cleanly_and_never_starts_another_ray(tmp_path):
+    """In a process of its own, four ways a notebook lets go of Ray while work runs on it. Each
+    used to crash the process ("The core worker has already been shutdown") or leave a Ray
+    started behind the user's back."""
+    code = textwrap.dedent(f"""
+        import threading, time
+        import numpy as np, ray
+        from workbench import Pool, Session
+        from workbench.data.jobs import ClusterJobFailed, map_parts
+        from workbench.data.parts import array_parts_of
+
+        def slow(part):
+            time.sleep(0.5)
+            return part.read().sum(axis=1)
+
+        # 1. a session closed while its representation is still built on the Ray it started
+        X = np.random.default_rng(0).random((30000, 28, 28)).astype(np.float32)  # images: seconds
+        pool = Pool.from_arrays(X, (X[:, 0, 0] > 0.5).astype(int))
+        s = Session(pool, {str(tmp_path / "s")!r}, cluster="ray", watch=False)
+        time.sleep(1)
+        s.close()
+        try:
+            s.inputs.job.result(timeout=60)
+            print("1 BUILT")
+        except ClusterJobFailed as e:
+            print("1 FAILED", "stopped" in str(e) and "was closed" in str(e))
+        time.sleep(3)
+        print("1 RAY", ray.is_initialized())
+
+        # 2. the user shuts their own Ray down under a job
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        out = {{}}
+        def job():
+            try:
+                map_parts(slow, array_parts_of(np.ones((200, 2)), 10), cluster="ray", what="slow")
+            except ClusterJobFailed as e:
+                out["error"] = str(e)
+        t = threading.Thread(target=job)
+        t.start()
+        time.sleep(2)
+        ray.shutdown()
+        t.join(60)
+        time.sleep(2)
+        print("2 FAILED", "Ray was shut down" in out.get("error", ""), "RAY", ray.is_initialized())
+
+        # 3. map_parts given "ray" shuts down the Ray it started for the job
+        sums = map_parts(slow, array_parts_of(np.ones((20, 2)), 10), cluster="ray")
+        print("3 SUMS", np.concatenate(sums).sum(), "RAY", ray.is_initialized())
+
+        # 4. a Ray the user starts after shutting ours down is theirs: closing our session leaves it
+        s = Session(Pool.from_arrays(X[:500], (X[:500, 0, 0] > 0.5).astype(int)), {str(tmp_path / "t")!r},
+                    cluster="ray", watch=False)
+        s.representation()
+        ray.shutdown()
+        ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+        s.close()
+        print("4 RAY", ray.is_initialized())
+        ray.shutdown()
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=280)
+    out = done.stdout
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "1 FAILED True" in out and "1 RAY False" in out
+    assert "2 FAILED True RAY False" in out
+    assert "3 SUMS 40.0 RAY False" in out
+    assert "4 RAY True" in out

@@ -18,6 +18,13 @@ class ClusterJobFailed(RuntimeError):
         super().__init__(message)
         self.what, self.part = what, part
 
+    def __reduce__(self):  # pickled back from a worker (a job inside a job) with its fields
+        return _job_failed, (str(self), self.what, self.part)
+
+
+def _job_failed(message: str, what: str, part: str | None) -> ClusterJobFailed:
+    return ClusterJobFailed(message, what=what, part=part)
+
 
 class ClusterFallbackWarning(UserWarning):
     """The cluster could not be reached, and the user asked to work in this process then."""

@@ -25,6 +25,7 @@ here instead.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
@@ -34,10 +35,10 @@ import warnings
 from collections.abc import Callable, Sequence
 
 from workbench.data.cluster_errors import ClusterFallbackWarning, ClusterJobFailed, ClusterUnreachable
-from workbench.data.ray_jobs import is_ray_address
+from workbench.data.ray_connection import is_ray_address, normalised, unreachable_help
 
 __all__ = ["ClusterFallbackWarning", "ClusterJobFailed", "ClusterUnreachable", "FALLBACK_ENV",
-           "IN_PROCESS", "SCHEDULER_ENV", "connect", "describe", "map_parts", "on_rows"]
+           "IN_PROCESS", "SCHEDULER_ENV", "connect", "connected", "describe", "map_parts", "on_rows"]
 
 SCHEDULER_ENV = "WORKBENCH_DASK_SCHEDULER"   # a scheduler's address, used when no cluster is given
 FALLBACK_ENV = "WORKBENCH_DASK_FALLBACK"     # "in-process": work here when it cannot be reached
@@ -76,7 +77,7 @@ def connect(cluster=None, *, fallback: str | None = None):
         try:
             return RayCluster(cluster)
         except ConnectionError as e:
-            return _unreachable(cluster, str(e), fallback)
+            return _unreachable(normalised(cluster), str(e), fallback)
     if _is_client(cluster):
         if cluster.status in ("running", "connecting"):
             return cluster
@@ -106,8 +107,6 @@ def _unreachable(address: str, why: str, fallback):
                       ClusterFallbackWarning, stacklevel=3)
         return None
     if is_ray_address(address):
-        from workbench.data.ray_jobs import unreachable_help
-
         raise ClusterUnreachable(f"cannot reach the Ray cluster at {address} ({why}). "
                                  f"{unreachable_help(address)}, or pass fallback={IN_PROCESS!r} to "
                                  "work in this process when it is down")
@@ -140,21 +139,38 @@ def _apply_to_rows(fn, part):
 
 def map_parts(fn: Callable, parts: Sequence, *, cluster=None, progress: JobProgress | None = None,
               what: str = "job") -> list:
-    """`[fn(part) for part in parts]`, in this process (`cluster=None`) or on a Dask cluster
-    (a Client, or anything `connect` takes) or a Ray one, in part order either way; `progress(fraction,
-    message)` as parts finish; `what` names the job in messages and in the dashboard."""
+    """`[fn(part) for part in parts]`, in this process (`cluster=None`) or on a Dask or Ray
+    cluster (a Client, or anything `connect` takes), in part order either way;
+    `progress(fraction, message)` as parts finish; `what` names the job in messages and in
+    the dashboard. A connection made here from an address is closed when the job ends."""
     parts = list(parts)
     progress = progress or (lambda fraction, message: None)
-    client = connect(cluster) if cluster is not None and not _is_client(cluster) else cluster
-    if client is None:
-        results = []
-        for i, part in enumerate(parts):
-            results.append(fn(part))
-            progress((i + 1) / len(parts), f"{what}: {i + 1} of {len(parts)} parts")
-        return results
-    if getattr(client, "kind", None) == "ray":
-        return client.map(fn, parts, progress, what)
-    return _on_cluster(client, fn, parts, progress, what)
+    with connected(cluster) as client:
+        if client is None:
+            results = []
+            for i, part in enumerate(parts):
+                results.append(fn(part))
+                progress((i + 1) / len(parts), f"{what}: {i + 1} of {len(parts)} parts")
+            return results
+        if getattr(client, "kind", None) == "ray":
+            return client.map(fn, parts, progress, what)
+        return _on_cluster(client, fn, parts, progress, what)
+
+
+@contextlib.contextmanager
+def connected(cluster, *, fallback: str | None = None):
+    """`connect(cluster)` for the length of a job: a connection made here (from an address,
+    "ray" or a cluster object) is closed after it; a Client or RayCluster given is left open,
+    and None stays None (this process: the environment's scheduler is a session's to read)."""
+    if cluster is None:
+        yield None
+        return
+    client = connect(cluster, fallback=fallback)
+    try:
+        yield client
+    finally:
+        if client is not None and client is not cluster:
+            client.close()
 
 
 def _on_cluster(client, fn, parts, progress, what) -> list:

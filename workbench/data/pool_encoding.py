@@ -22,7 +22,7 @@ import functools
 import numpy as np
 
 from workbench.data.encoders import Encoder, Progress
-from workbench.data.jobs import connect, map_parts, on_rows
+from workbench.data.jobs import connected, map_parts, on_rows
 from workbench.data.parts import ROWS_PER_PART, ItemsPart, array_parts_of
 
 __all__ = ["FIT_SAMPLE", "encode_pool", "encode_pretrained", "fit_positions"]
@@ -55,7 +55,11 @@ def encode_pool(pool, encoder: Encoder, *, fit: bool, cluster=None, progress: Pr
     fit `encoder` first (on a sample, see the module notes), else it is fitted already.
     `cluster`: None (this process) or anything `workbench.data.jobs.connect` takes."""
     progress = progress or (lambda fraction, message: None)
-    client = None if cluster is None else connect(cluster)
+    with connected(cluster) as client:  # one connection for the job's steps, closed if made here
+        return _encode_pool(pool, encoder, fit, client, progress, seed, fit_sample)
+
+
+def _encode_pool(pool, encoder, fit, client, progress, seed, fit_sample) -> np.ndarray:
     n = len(pool)
     rows = rows_per_part(n, client)
     parts = pool.parts(rows)
@@ -84,7 +88,11 @@ def encode_pretrained(pool, encoder, *, cluster=None, progress: Progress | None 
     inputs = getattr(encoder, "inputs_of", lambda pool: pool.X)(pool)
     if cluster is None:
         return encoder.encode(inputs, progress)
-    client = connect(cluster)
+    with connected(cluster) as client:
+        return _encode_pretrained_on(client, pool, encoder, inputs, progress)
+
+
+def _encode_pretrained_on(client, pool, encoder, inputs, progress) -> np.ndarray:
     n, rows = len(pool), rows_per_part(len(pool), client)
     if isinstance(inputs, list):  # texts: they travel with their part
         parts = [ItemsPart(s, min(s + rows, n), inputs[s:s + rows]) for s in range(0, n, rows)]

@@ -14,74 +14,48 @@ worker left, up to MAX_RETRIES times (Ray's `max_retries`). When a part still ca
 or the cluster has had no CPU for NO_WORKERS_S seconds, `ClusterJobFailed` names the job, the
 part and what to do, as on Dask; an error raised by the function itself comes back as itself.
 A cluster that cannot be reached is `ClusterUnreachable` (or, with `fallback="in-process"`,
-a warning and this process).
+a warning and this process). Which Ray this process is connected to, and when it is shut
+down, is `workbench.data.ray_connection`'s: closing a session stops its jobs within a second.
 """
 
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections.abc import Callable, Sequence
 
+from workbench.data import ray_connection
 from workbench.data.cluster_errors import ClusterJobFailed
 
-__all__ = ["MAX_RETRIES", "RayCluster", "is_ray_address"]
+__all__ = ["MAX_RETRIES", "RayCluster"]
 
 MAX_RETRIES = 3  # runs of a task after its worker died (Ray's own default for tasks)
 NO_WORKERS_S = 30.0  # a job waits this long for a CPU when the cluster has none, then fails
-
-_LOCK = threading.Lock()
-_OURS = {"address": None, "users": 0}  # the connection RayCluster objects made, and how many hold it
-
-
-def is_ray_address(cluster) -> bool:
-    """"ray" (this process's Ray, or a new local one) or a Ray Client address "ray://host:port"."""
-    return isinstance(cluster, str) and (cluster.strip() == "ray" or cluster.strip().startswith("ray://"))
 
 
 class RayCluster:
     """A connection to Ray that jobs run on: `cluster="ray"` uses the Ray this process has
     initialised, else `ray.init()` (which joins the cluster in RAY_ADDRESS, or starts one on
     this machine); "ray://host:port" connects through Ray Client (`pip install 'ray[client]'`).
-    Ray holds one connection per process: RayCluster objects share the one they made, and the
-    last to `close()` shuts it down; a Ray the user initialised is left running."""
+    The connection is shared and shut down as `workbench.data.ray_connection` says."""
 
     kind = "ray"
 
     def __init__(self, address: str = "ray"):
         try:
-            import ray
+            import ray  # noqa: F401
         except ImportError as e:
             raise ImportError(f"cluster={address!r} needs Ray: pip install 'ray[client]>=2.40' (or "
                               "the workbench extra: pip install 'workbench[ray]')") from e
-        self.address, self._holds = address.strip(), False
-        with _LOCK:
-            if ray.is_initialized():
-                joined = _OURS["address"]
-                if joined is None and self.address != "ray":
-                    raise ValueError(f"this process already runs Ray (its own ray.init()), so it cannot "
-                                     f"connect to {self.address} too; pass cluster='ray' to use that one")
-                if joined is not None and self.address not in ("ray", joined):
-                    raise ValueError(f"this process is connected to the Ray cluster at {joined}, so it "
-                                     f"cannot connect to {self.address} too (Ray holds one connection "
-                                     "per process): close the sessions on it first")
-            else:
-                try:
-                    ray.init(address=None if self.address == "ray" else self.address,
-                             log_to_driver=False, configure_logging=False)
-                except (ConnectionError, OSError, TimeoutError, RuntimeError) as e:
-                    raise ConnectionError(f"{type(e).__name__}: {e}") from e
-                _OURS["address"] = self.address
-            if _OURS["address"] is not None:
-                _OURS["users"] += 1
-                self._holds = True
+        self.address, self._closed = ray_connection.normalised(address), False
+        self._generation = ray_connection.join(self.address)  # None: the user's own Ray
+        self._where = self._runtime_address()  # kept for messages after Ray is gone
 
     @property
     def status(self) -> str:
         import ray
 
-        return "running" if ray.is_initialized() else "closed"
+        return "running" if ray.is_initialized() and not self._closed else "closed"
 
     def nthreads(self) -> dict:
         """CPUs by node, as a Dask Client's `nthreads()` gives threads by worker: how the
@@ -92,78 +66,112 @@ class RayCluster:
                 for node in ray.nodes() if node.get("Alive")}
 
     def describe(self) -> str:
+        return f"the Ray cluster at {self._where}"
+
+    def _runtime_address(self) -> str:
         import ray
 
-        where = self.address
-        if self.address == "ray" and ray.is_initialized():
-            where = ray.get_runtime_context().gcs_address
-        return f"the Ray cluster at {where}"
+        if self.address != "ray":
+            return self.address
+        try:
+            return getattr(ray.get_runtime_context(), "gcs_address", None) or "this process's Ray"
+        except Exception:  # a Ray Client connection may not say
+            return "this process's Ray"
 
     def close(self) -> None:
-        import ray
-
-        with _LOCK:
-            if not self._holds:
-                return
-            self._holds = False
-            _OURS["users"] -= 1
-            if _OURS["users"] == 0:
-                _OURS["address"] = None
-                if ray.is_initialized():
-                    ray.shutdown()
+        """Let go of the connection: a job still running for this object stops within a
+        second (ClusterJobFailed), and the last holder out shuts down a Ray made here."""
+        if self._closed:
+            return
+        self._closed = True
+        ray_connection.leave(self._generation)
 
     def map(self, fn: Callable, parts: Sequence, progress, what: str) -> list:
         """`[fn(part) for part in parts]` as Ray tasks, in part order (see `map_parts`)."""
         import ray
-        from ray import exceptions as rex
 
+        if not parts:
+            return []
+        if self._closed:
+            raise self.stopped(what, 0, len(parts))
+        if not ray_connection.job_started(self._generation):
+            raise self.failed(what, parts[0], 0, len(parts), "Ray is not running (was it shut down?)")
         slug = re.sub(r"[^a-z0-9]+", "-", what.lower()).strip("-") or "job"
-        task = ray.remote(num_cpus=1, max_retries=MAX_RETRIES)(_run)
-        refs = [task.options(name=f"workbench-{slug}-{i}").remote(fn, part) for i, part in enumerate(parts)]
-        index = {ref: i for i, ref in enumerate(refs)}
-        results: list = [None] * len(parts)
-        pending, finished, no_cpu_since = list(refs), 0, None
+        pending: list = []
         try:
-            while pending:
-                done, pending = ray.wait(pending, num_returns=1, timeout=1.0)
-                if not done:  # nothing new for a second: can the cluster still finish it?
-                    no_cpu_since = self._check(what, parts, index, pending, finished, no_cpu_since)
-                    continue
-                i = index[done[0]]
-                try:
-                    results[i] = ray.get(done[0])
-                except rex.RayTaskError as e:  # the function's own error, as it would be here
-                    cause = e.cause if isinstance(e.cause, BaseException) else e
-                    if hasattr(cause, "add_note"):
-                        cause.add_note(f"in {what}, {parts[i].describe()}, on {self.describe()}")
-                    raise cause from None
-                except rex.RayError as e:  # a worker or node died past the retries, an object lost
-                    raise self.failed(what, parts[i], finished, len(parts),
-                                      f"the workers running it died ({type(e).__name__}: {e})") from e
-                finished += 1
-                progress(finished / len(parts),
-                         f"{what}: {finished} of {len(parts)} parts on {self.describe()}")
-            return results
+            task = ray.remote(num_cpus=1, max_retries=MAX_RETRIES)(_run)
+            for i, part in enumerate(parts):  # pending as they go: a part that fails to pickle
+                pending.append(task.options(name=f"workbench-{slug}-{i}").remote(fn, part))
+            return self._collect(pending, parts, progress, what)
         finally:
-            for ref in pending:  # failed or interrupted: the rest of the job stops taking the workers
-                try:
+            for ref in pending if ray.is_initialized() else ():  # failed or interrupted: the
+                try:                                            # rest stops taking the workers
                     ray.cancel(ref, force=True)
                 except Exception:  # the cluster may be gone; nothing left to stop then
                     pass
+            ray_connection.job_ended(self._generation)
 
-    def _check(self, what, parts, index, pending, finished, since):
+    def _collect(self, pending: list, parts, progress, what) -> list:
+        """The parts' results as they finish, `pending` emptied as they do."""
+        import ray
+        from ray import exceptions as rex
+
+        index = {ref: i for i, ref in enumerate(pending)}
+        results: list = [None] * len(parts)
+        finished, no_cpu_since = 0, None
+        while pending:
+            first = parts[min(index[ref] for ref in pending)]
+            if self._closed:
+                raise self.stopped(what, finished, len(parts))
+            if not ray.is_initialized():  # never wait on a Ray that is gone: it would start a new one
+                raise self.failed(what, first, finished, len(parts), "Ray was shut down")
+            try:
+                done, rest = ray.wait(pending, num_returns=1, timeout=1.0)
+            except (SystemExit, rex.RayError) as e:  # SystemExit: Ray was shut down under it
+                raise self.failed(what, first, finished, len(parts), "Ray was shut down"
+                                  if isinstance(e, SystemExit) else f"{type(e).__name__}: {e}") from None
+            if done:
+                part = parts[index[done[0]]]
+                try:
+                    value = ray.get(done[0])
+                except rex.RayTaskError as e:  # the function's own error, as it would be here
+                    cause = e.cause if isinstance(e.cause, BaseException) else e
+                    if hasattr(cause, "add_note"):
+                        cause.add_note(f"in {what}, {part.describe()}, on {self.describe()}")
+                    raise cause from None
+                except rex.UnserializableException as e:  # its own error, which cannot travel back
+                    raise RuntimeError(f"{what}: {part.describe()} raised an error that could not be "
+                                       f"sent back from the worker; there it was:\n{e}") from None
+                except rex.RayError as e:  # a worker or node died past the retries, an object lost
+                    raise self.failed(what, part, finished, len(parts),
+                                      f"the workers running it died ({type(e).__name__}: {e})") from e
+                except SystemExit:
+                    raise self.failed(what, part, finished, len(parts), "Ray was shut down") from None
+            if not done:  # nothing new for a second: can the cluster still finish it?
+                no_cpu_since = self._check(what, first, finished, len(parts), no_cpu_since)
+                continue
+            pending[:] = rest
+            results[index[done[0]]] = value
+            finished += 1
+            progress(finished / len(parts),
+                     f"{what}: {finished} of {len(parts)} parts on {self.describe()}")
+        return results
+
+    def _check(self, what, first, finished, total, since):
         import ray
 
-        first = parts[min(index[ref] for ref in pending)]
-        if not ray.is_initialized():
-            raise self.failed(what, first, finished, len(parts), "Ray was shut down")
         if ray.cluster_resources().get("CPU", 0) > 0:
             return None
         now = time.monotonic()
         if since is not None and now - since > NO_WORKERS_S:
-            raise self.failed(what, first, finished, len(parts),
+            raise self.failed(what, first, finished, total,
                               f"the cluster has had no CPU for {NO_WORKERS_S:.0f} s")
         return since if since is not None else now
+
+    def stopped(self, what, finished, total):
+        return ClusterJobFailed(f"{what} on {self.describe()} stopped after {finished} of {total} parts: "
+                                "the session it ran for (or its RayCluster) was closed. Nothing else "
+                                "was changed: labels and the store are untouched.", what=what)
 
     def failed(self, what, part, finished, total, why):
         return ClusterJobFailed(
@@ -178,9 +186,3 @@ class RayCluster:
 
 def _run(fn, part):
     return fn(part)
-
-
-def unreachable_help(address: str) -> str:
-    """What to do when the Ray cluster at `address` cannot be reached."""
-    return (f"Start it (`ray start --head` on the head machine, `ray start --address=HEAD:6379` on "
-            f"the others, or ray.init() in this process), fix the address (cluster={address!r})")

@@ -50,14 +50,14 @@ def _in_place(network, state: Mapping):
         owner, _, leaf = name.rpartition(".")
         module = network.get_submodule(owner)
         module._buffers[leaf] = torch.empty_like(module._buffers[leaf], device="cpu")
-    samples = {name: p.detach().view(-1)[::SAMPLED].clone() for name, p in network.named_parameters()}
+    samples = {name: p.detach().reshape(-1)[::SAMPLED].clone() for name, p in network.named_parameters()}
     with torch.no_grad():
         network.initialize_weights()
     left = [n for n, t in [*network.named_parameters(), *network.named_buffers()] if t.is_meta]
     if left:
         raise NotImplementedError(f"{left[0]} was left without memory")
     for name, p in network.named_parameters():
-        if not torch.equal(p.detach().view(-1)[::SAMPLED], samples[name]):
+        if not torch.equal(p.detach().reshape(-1)[::SAMPLED], samples[name]):
             # the weights were drawn over: they are the bundle's own arrays, so nothing can be
             # rebuilt from them; say so rather than tag with a network nobody trained
             raise RuntimeError(f"this transformers' initialize_weights overwrote the loaded weight {name!r}; "
