@@ -21,6 +21,20 @@ class ClusterJobFailed(RuntimeError):
     def __reduce__(self):  # pickled back from a worker (a job inside a job) with its fields
         return _job_failed, (str(self), self.what, self.part)
 
+    @classmethod
+    def of_part(cls, what: str, part, where: str, finished: int, total: int, why: str,
+                retries: str) -> ClusterJobFailed:
+        """The job `what` failed on the cluster `where` ("the Dask cluster at tcp://..."):
+        `part` could not finish, `why`; `retries` says how often a part is run again."""
+        return cls(
+            f"{what} failed on {where}: {part.describe()} could not finish: {why}. {finished} of "
+            f"{total} parts had finished. A part is run again after each worker death, up to "
+            f"{retries} times. What to do: look at the workers' logs and memory (a part that kills "
+            "every worker it runs on needs more memory per worker, or smaller parts), restart the "
+            "workers, or work in this process (cluster=False). Nothing else was changed: labels "
+            "and the store are untouched, and the job can simply be run again.",
+            what=what, part=part.describe())
+
 
 def _job_failed(message: str, what: str, part: str | None) -> ClusterJobFailed:
     return ClusterJobFailed(message, what=what, part=part)

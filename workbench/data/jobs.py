@@ -253,12 +253,5 @@ def _failed(what, part, address, finished, total, why) -> ClusterJobFailed:
     from dask import config
 
     allowed = config.get("distributed.scheduler.allowed-failures")
-    return ClusterJobFailed(
-        f"{what} failed on the Dask cluster at {address}: {part.describe()} could not finish: "
-        f"{why}. {finished} of {total} parts had finished. A part is run again after each "
-        f"worker death, up to distributed.scheduler.allowed-failures = {allowed} times. What "
-        "to do: look at the workers' logs and memory (a part that kills every worker it runs "
-        "on needs more memory per worker, or smaller parts), restart the workers, or work in "
-        "this process (cluster=False). Nothing else was changed: labels and the store are "
-        "untouched, and the job can simply be run again.",
-        what=what, part=part.describe())
+    return ClusterJobFailed.of_part(what, part, f"the Dask cluster at {address}", finished, total, why,
+                                    f"distributed.scheduler.allowed-failures = {allowed}")

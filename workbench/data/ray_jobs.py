@@ -130,26 +130,25 @@ class RayCluster:
             except (SystemExit, rex.RayError) as e:  # SystemExit: Ray was shut down under it
                 raise self.failed(what, first, finished, len(parts), "Ray was shut down"
                                   if isinstance(e, SystemExit) else f"{type(e).__name__}: {e}") from None
-            if done:
-                part = parts[index[done[0]]]
-                try:
-                    value = ray.get(done[0])
-                except rex.RayTaskError as e:  # the function's own error, as it would be here
-                    cause = e.cause if isinstance(e.cause, BaseException) else e
-                    if hasattr(cause, "add_note"):
-                        cause.add_note(f"in {what}, {part.describe()}, on {self.describe()}")
-                    raise cause from None
-                except rex.UnserializableException as e:  # its own error, which cannot travel back
-                    raise RuntimeError(f"{what}: {part.describe()} raised an error that could not be "
-                                       f"sent back from the worker; there it was:\n{e}") from None
-                except rex.RayError as e:  # a worker or node died past the retries, an object lost
-                    raise self.failed(what, part, finished, len(parts),
-                                      f"the workers running it died ({type(e).__name__}: {e})") from e
-                except SystemExit:
-                    raise self.failed(what, part, finished, len(parts), "Ray was shut down") from None
             if not done:  # nothing new for a second: can the cluster still finish it?
                 no_cpu_since = self._check(what, first, finished, len(parts), no_cpu_since)
                 continue
+            part = parts[index[done[0]]]
+            try:
+                value = ray.get(done[0])
+            except rex.RayTaskError as e:  # the function's own error, as it would be here
+                cause = e.cause if isinstance(e.cause, BaseException) else e
+                if hasattr(cause, "add_note"):
+                    cause.add_note(f"in {what}, {part.describe()}, on {self.describe()}")
+                raise cause from None
+            except rex.UnserializableException as e:  # its own error, which cannot travel back
+                raise RuntimeError(f"{what}: {part.describe()} raised an error that could not be "
+                                   f"sent back from the worker; there it was:\n{e}") from None
+            except rex.RayError as e:  # a worker or node died past the retries, an object lost
+                raise self.failed(what, part, finished, len(parts),
+                                  f"the workers running it died ({type(e).__name__}: {e})") from e
+            except SystemExit:
+                raise self.failed(what, part, finished, len(parts), "Ray was shut down") from None
             pending[:] = rest
             results[index[done[0]]] = value
             finished += 1
@@ -174,14 +173,7 @@ class RayCluster:
                                 "was changed: labels and the store are untouched.", what=what)
 
     def failed(self, what, part, finished, total, why):
-        return ClusterJobFailed(
-            f"{what} failed on {self.describe()}: {part.describe()} could not finish: {why}. "
-            f"{finished} of {total} parts had finished. A part is run again after each worker "
-            f"death, up to {MAX_RETRIES} times. What to do: look at the workers' logs and memory "
-            "(a part that kills every worker it runs on needs more memory per worker, or smaller "
-            "parts), restart the workers, or work in this process (cluster=False). Nothing else "
-            "was changed: labels and the store are untouched, and the job can simply be run again.",
-            what=what, part=part.describe())
+        return ClusterJobFailed.of_part(what, part, self.describe(), finished, total, why, str(MAX_RETRIES))
 
 
 def _run(fn, part):
