@@ -201,8 +201,8 @@ def test_a_pool_being_learned_is_learned_once(tmp_path, monkeypatch, small_digit
 
 
 def test_a_write_killed_midway_leaves_the_old_file_or_the_new_and_its_leftover_is_removed(tmp_path):
-    """kill -9 while a representation is written (1 GB at 1,000,000 items): the cache file is
-    whole or absent, never torn; the half-written temporary file is removed by a later
+    """kill -9 while a representation is rewritten (1 GB at 1,000,000 items): the cache file is
+    the old one or the new, never torn; the half-written temporary file is removed by a later
     write once it is STALE_SECONDS old (a younger one may be another process's, writing)."""
     import os
     import signal
@@ -220,9 +220,11 @@ def test_a_write_killed_midway_leaves_the_old_file_or_the_new_and_its_leftover_i
         from workbench.data.representation import UnitEncoder
         features = np.arange(150_000 * 64, dtype=np.float32).reshape(150_000, 64)
         rep = Representation(features, None, None, UnitEncoder(), "key", "normalised")
+        path = __import__("pathlib").Path({str(path)!r})
+        rep.save(path)  # one whole file first, so that every kill lands in a rewrite of it
         print("writing", flush=True)
         while True:
-            rep.save(__import__("pathlib").Path({str(path)!r}))
+            rep.save(path)
     """)
     rng = np.random.default_rng(0)
     for _ in range(4):
@@ -231,9 +233,8 @@ def test_a_write_killed_midway_leaves_the_old_file_or_the_new_and_its_leftover_i
         time.sleep(float(rng.uniform(0.05, 0.6)))
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-        if path.exists():  # whole, or the write never finished once
-            loaded = R.Representation.load(path)
-            assert loaded.features.shape == (150_000, 64) and loaded.features[-1, -1] == 150_000 * 64 - 1
+        loaded = R.Representation.load(path)  # the old file or the new, whole
+        assert loaded.features.shape == (150_000, 64) and loaded.features[-1, -1] == 150_000 * 64 - 1
     leftovers = list(tmp_path.glob("writing-*.tmp"))
     assert leftovers, "no kill landed inside a write"
     cache = representation_cache.RepresentationCache(tmp_path)

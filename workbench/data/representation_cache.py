@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import threading
 from collections import OrderedDict
 from pathlib import Path
 
+from workbench import file_clock
 from workbench.data.feature_space import Representation
 
 __all__ = ["RepresentationCache", "default_cache_dir"]
@@ -98,7 +98,7 @@ class RepresentationCache:
             if self.folder.is_dir() else []
         if not leftovers:
             return
-        now = file_system_now(self.folder)
+        now = file_clock.now_in(self.folder)
         for leftover in leftovers:
             try:
                 if now - leftover.stat().st_mtime > STALE_SECONDS:
@@ -108,11 +108,3 @@ class RepresentationCache:
 
     def _path(self, key: str) -> Path | None:
         return None if self.folder is None else self.folder / f"{key}.npz"
-
-
-def file_system_now(folder: Path) -> float:
-    """The time by the clock that stamps files in `folder`: the mtime of a file made there
-    now. On a network file system that is the server's clock, the one every writer's files
-    are stamped by, whatever each machine's own clock says."""
-    with tempfile.NamedTemporaryFile(dir=folder, prefix="clock-", suffix=".probe") as probe:
-        return os.fstat(probe.fileno()).st_mtime

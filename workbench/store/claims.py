@@ -10,8 +10,9 @@ either as claimed or as labeled, never as free in between.
 
 Claims are hints about the present, not history: they are written without fsync, a claim
 of a process that is gone on this machine (a restarted kernel) is ignored at once, and one
-from another machine that stops renewing it expires (`lease_s`). pyarrow and pandas skip the folder
-(its name starts with "_"), so `pandas.read_parquet(store)` never sees it.
+from another machine that stops renewing it expires (`lease_s` after its file was last written,
+by the file system's clock: machines' own clocks may be an hour apart). pyarrow and pandas skip
+the folder (its name starts with "_"), so `pandas.read_parquet(store)` never sees it.
 
 A claim file is rewritten in place, and only under the flock, which every reader holds too:
 nobody reads it half written. Not a temp file renamed over it, as the label log does: creating
@@ -31,6 +32,7 @@ import time
 import uuid
 from pathlib import Path
 
+from workbench import file_clock
 from workbench.store import files
 
 FOLDER = "_claims"
@@ -45,6 +47,7 @@ class Claims:
         self.folder = Path(store_path) / FOLDER
         self.folder.mkdir(exist_ok=True)
         files.clean_temp_files(self.folder)
+        (self.folder / ".lock").touch()  # also the clock: `others` stamps it to read the time
         self.session = uuid.uuid4().hex[:16]
         self.annotator = annotator
         self.lease_s = lease_s
@@ -66,12 +69,15 @@ class Claims:
         """Items claimed by other sessions whose claims have not expired: item -> the
         annotators of those sessions."""
         taken: dict[str, list[str]] = {}
-        now = time.time()
+        # A claim's age is its file's mtime against the file system's clock, never against
+        # this machine's: a machine an hour ahead would take every live claim for a dead one
+        now = file_clock.touch(self.folder / ".lock")
         for entry in os.scandir(self.folder):
             name = entry.name
             if not name.endswith(".json") or name.startswith(".") or name == f"{self.session}.json":
                 continue
             try:
+                written = entry.stat().st_mtime
                 claim = json.loads(Path(entry.path).read_text())
             except FileNotFoundError:  # just released
                 continue
@@ -81,9 +87,10 @@ class Claims:
             if not isinstance(claim, dict):
                 continue
             dead = claim.get("host") == _HOST and not _alive(claim.get("pid"))
-            if dead or claim.get("expires", 0) < now - self.lease_s:
+            expires = written + _number(claim.get("lease_s"), self.lease_s)  # the writer's lease
+            if dead or expires < now - self.lease_s:
                 Path(entry.path).unlink(missing_ok=True)  # its session is gone: tidy up
-            if dead or claim.get("expires", 0) < now:
+            if dead or expires < now:
                 continue
             for item in claim.get("items", []):
                 taken.setdefault(item, []).append(claim.get("annotator", "?"))
@@ -109,7 +116,7 @@ class Claims:
 
     def renew(self) -> None:
         """Push the expiry forward when it is due (the session's watcher calls this)."""
-        if self._written is None or time.time() - self._written[1] > RENEW_S:
+        if self._written is None or time.monotonic() - self._written[1] > RENEW_S:
             with files.locked(self.folder / ".lock"):
                 self._write(force=True)
 
@@ -121,9 +128,11 @@ class Claims:
         held = frozenset(self.held)
         if not force and self._written is not None and self._written[0] == held:
             return
-        now = time.time()
-        claim = {"session": self.session, "annotator": self.annotator, "expires": now + self.lease_s,
-                 "host": _HOST, "pid": os.getpid(), "items": sorted(held)}
+        # Readers judge expiry by the file's mtime plus lease_s; "expires" (this machine's
+        # clock) is for the readers of workbench before 2026-12-07
+        claim = {"session": self.session, "annotator": self.annotator, "lease_s": self.lease_s,
+                 "expires": time.time() + self.lease_s, "host": _HOST, "pid": os.getpid(),
+                 "items": sorted(held)}
         data = json.dumps(claim).encode()
         # In place, under the flock (see the module's doc): open, write, cut, close; the close
         # also makes the write visible to other machines on a network file system.
@@ -133,7 +142,7 @@ class Claims:
             os.ftruncate(fd, len(data))
         finally:
             os.close(fd)
-        self._written = (held, now)
+        self._written = (held, time.monotonic())
 
 
 _HOST = socket.gethostname()
@@ -158,3 +167,10 @@ def _alive(pid) -> bool:
     except PermissionError:  # running, as another user
         return True
     return True
+
+
+def _number(value, default: float) -> float:
+    """A claim file's number, or `default` when it is missing or not a positive number."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < float("inf"):
+        return float(value)
+    return default

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import uuid
 from pathlib import Path
 
+from workbench import file_clock
 from workbench.store import clock, files, schema, views
 
 AUTO_COMPACT_PARTS = 500  # open() compacts above this many loose parts, so reopening stays fast
@@ -64,7 +64,9 @@ def publish(path: Path, older_than: float) -> set[str]:
     the files published segments hold (parts, and segments a deep compaction merged);
     returns the names of all files some segment, pending or published, holds."""
     covered, published = set(), False
-    now = time.time()
+    # The age of a segment by the file system's clock, which stamped it: a machine whose clock
+    # runs an hour ahead must not publish (and delete parts) under readers still in their grace
+    now = file_clock.touch(path / ".compact.lock")  # held by the caller: ours to touch
     for pending in files.list_names(path, (f"{PENDING}segment-",)):
         try:
             held = files.merged_parts(path / pending)

@@ -13,7 +13,6 @@ import errno
 import fcntl
 import json
 import os
-import time
 import uuid
 import warnings
 from pathlib import Path
@@ -21,6 +20,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
+
+from workbench import file_clock
 
 STALE_EMPTY_TMP_S = 10  # an empty temp file this young may belong to a writer about to lock it
 MERGED_KEY = b"workbench.merged"  # segment metadata: the part files it holds
@@ -96,6 +97,7 @@ def list_names(directory: Path, prefixes: tuple[str, ...], suffix: str = ".parqu
 
 def clean_temp_files(directory: Path) -> None:
     """Remove temp files of killed writers; a live writer holds a flock on its temp file."""
+    now = None  # the file system's time, probed once if an empty temp file needs judging
     for entry in os.scandir(directory):
         if not entry.name.startswith(".tmp-"):
             continue
@@ -106,7 +108,9 @@ def clean_temp_files(directory: Path) -> None:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             st = os.fstat(fd)
-            if st.st_size or time.time() - st.st_mtime > STALE_EMPTY_TMP_S:
+            if not st.st_size and now is None:
+                now = file_clock.now_in(directory)  # not time.time(): a clock off by an hour
+            if st.st_size or now - st.st_mtime > STALE_EMPTY_TMP_S:
                 os.unlink(entry.path)
         except (BlockingIOError, FileNotFoundError):  # live writer, or it just finished
             pass

@@ -18,10 +18,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import time
 import uuid
 from pathlib import Path
 
+from workbench import file_clock
 from workbench.store import files
 from workbench.store.errors import StoreError, merge_from
 from workbench.store.history import HISTORY, MAIN, check_name
@@ -87,13 +87,15 @@ def _remove_dead_clones(target: Path, older_than_s: float = STALE_CLONE_S) -> No
     still running is never that slow to touch its folder)."""
     if not target.parent.is_dir():
         return
+    now = None  # by the file system's clock, which stamped the folders: not this machine's
     for entry in os.scandir(target.parent):
         if entry.name.startswith(f".{target.name}.clone-") and entry.is_dir(follow_symlinks=False):
             try:
                 newest = max([entry.stat().st_mtime] + [e.stat().st_mtime for e in os.scandir(entry.path)])
             except FileNotFoundError:
                 continue
-            if time.time() - newest > older_than_s:
+            now = file_clock.now_in(target.parent) if now is None else now
+            if now - newest > older_than_s:
                 shutil.rmtree(entry.path, ignore_errors=True)
 
 
