@@ -143,7 +143,7 @@ def _export(args) -> int:
         path = session.export(args.out, name=args.name, as_zip=args.zip or None, overwrite=args.overwrite)
     finally:
         session.close()
-    training = read_bundle(path).config["training"]
+    training = read_bundle(path, keep_files=False).config["training"]
     commit = training.get("commit") or "none"
     print(f"exported {'zip' if args.zip else 'bundle'} to {path} ({_size(path)})")
     print(f"trained on commit {commit[:7]} of {training.get('branch')}: "

@@ -94,6 +94,39 @@ def test_a_learner_without_an_array_form_runs_from_its_onnx_graph(digits, tmp_pa
     np.testing.assert_allclose(loaded.predict_proba(digits), model.predict_proba(digits), atol=1e-5)
 
 
+@pytest.mark.parametrize("as_zip", [False, True])
+def test_a_model_is_loaded_without_keeping_the_big_files_and_a_graph_read_again_is_checked_again(
+        digits, tmp_path, as_zip):
+    """load_model keeps neither the weights' nor the graph's bytes (a model of 344 MB of
+    weights peaked at four times that); a learner that runs from its graph reads it again,
+    and a graph changed in between is refused, as at the first read."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    X = digits.X.reshape(len(digits), -1)
+    forest = RandomForestClassifier(n_estimators=5, random_state=0).fit(X[:300], digits.y[:300])
+    model = Model(forest, digits.classes, InputSignature.of(digits))
+    path = _bundle(model, tmp_path / ("b.zip" if as_zip else "b"), as_zip=as_zip)
+    bundle = read_bundle(path, keep_files=False)
+    assert sorted(bundle.files) == ["README.md", "config.json", "manifest.json"]
+    np.testing.assert_array_equal(bundle.model().predict(digits), model.predict(digits))
+    assert sorted(read_bundle(path).files) == ["README.md", "config.json", "manifest.json", "model.onnx",
+                                               "model.safetensors"]  # a copy keeps them all
+    if as_zip:
+        with zipfile.ZipFile(path) as z:
+            entries = {i.filename: z.read(i) for i in z.infolist()}
+        graph = next(n for n in entries if n.endswith("model.onnx"))
+        entries[graph] = entries[graph][:-1] + bytes([entries[graph][-1] ^ 1])
+        with zipfile.ZipFile(path, "w") as z:
+            for name, data in entries.items():
+                z.writestr(name, data)
+    else:
+        data = bytearray((path / "model.onnx").read_bytes())
+        data[-1] ^= 1
+        (path / "model.onnx").write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="checksum mismatch for 'model.onnx'"):
+        bundle.model()
+
+
 def test_a_learner_that_cannot_be_exported_is_refused_at_export_not_later(digits, tmp_path):
     from sklearn.base import BaseEstimator, ClassifierMixin
 

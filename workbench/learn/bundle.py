@@ -67,4 +67,4 @@ def load_model(source, *, registry=None, encoder=None) -> Model | BoxModel:
                           f"{type(source).__name__}")
     if not path.exists():
         path = resolve(str(source), registry=registry)
-    return read_bundle(path).model(encoder=encoder)
+    return read_bundle(path, keep_files=False).model(encoder=encoder)

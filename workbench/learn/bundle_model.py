@@ -8,6 +8,7 @@ file: bundle_read.py has verified every byte before a `Bundle` exists."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,10 +34,15 @@ class Bundle:
     tensors: dict[str, np.ndarray]
     card: str
     manifest: dict
-    files: dict[str, bytes]  # every file as verified, the manifest too: what a copy writes
+    # every file as verified, the manifest too: what a copy writes; read for a model only
+    # (read_bundle(keep_files=False)), without the weights' and the graph's bytes
+    files: dict[str, bytes]
+    reread: Callable[[str], bytes] | None = None  # a file not kept, read and verified again
 
     @property
     def onnx(self) -> bytes:
+        if GRAPH not in self.files and self.reread is not None:
+            return self.reread(GRAPH)
         return self.files[GRAPH]
 
     def model(self, encoder=None):

@@ -41,23 +41,39 @@ from workbench.learn.bundle_model import Bundle
 __all__ = ["read_bundle"]
 
 
-def read_bundle(path) -> Bundle:
+def read_bundle(path, *, keep_files: bool = True) -> Bundle:
     """Read and verify a bundle folder or zip; nothing in it is executed.
 
     The manifest is read first, and only the files it lists, each at most the size it
     states: an unlisted or oversized entry, a FIFO or a link is refused before a byte of it
-    is read, so a crafted bundle can neither hang the reader nor fill its memory."""
+    is read, so a crafted bundle can neither hang the reader nor fill its memory.
+
+    `keep_files=False` (loading a model, not copying the bundle): the weights and the graph
+    are not kept as bytes once parsed and checked, one file at a time, so that loading peaks
+    at about twice the weights, not four times; `Bundle.onnx` reads the graph again when a
+    model needs it, and checks its checksum again."""
     path = Path(path)
+    with _open(path) as source:
+        return _verify(str(path), source, keep_files,
+                       reread=None if keep_files else lambda name, entry: _reread(path, name, entry))
+
+
+def _open(path: Path):
     if path.is_dir():
-        source = _Folder(path)
-    elif path.is_file():
+        return _Folder(path)
+    if path.is_file():
         if not zipfile.is_zipfile(path):
             raise BundleError(f"{str(path)!r} is neither a bundle folder nor a zip file")
-        source = _Zip(path)
-    else:
-        raise BundleError(f"no bundle at {str(path)!r}")
-    with source:
-        return _verify(str(path), source)
+        return _Zip(path)
+    raise BundleError(f"no bundle at {str(path)!r}")
+
+
+def _reread(path: Path, name: str, entry: dict) -> bytes:
+    """A file of a bundle read earlier, read again and checked against the same manifest."""
+    with _open(path) as source:
+        if name not in source.entries:
+            raise BundleError(f"{name!r} is no longer in {str(path)!r}; it was changed after it was loaded")
+        return _verified(str(path), source, name, entry)
 
 
 class _Folder:
@@ -137,7 +153,7 @@ def _check_entry(path: Path, name: str) -> None:
         raise BundleError(f"zip entry {name!r} in {str(path)!r} has '..' in its path; refusing the zip")
 
 
-def _verify(source: str, entries) -> Bundle:
+def _verify(source: str, entries, keep_files: bool = True, reread=None) -> Bundle:
     names = set(entries.entries)
     if MANIFEST not in names:
         raise BundleError(f"{source!r} has no {MANIFEST}; it is not a workbench model bundle")
@@ -163,43 +179,69 @@ def _verify(source: str, entries) -> Bundle:
                               f"{', '.join(BUNDLE_FILES)} and {MANIFEST}")
         if name not in names:
             raise BundleError(f"{name!r} is listed in {MANIFEST} but missing from {source!r}")
-    files = {}
-    for name, entry in sorted(listed.items()):
-        size = entry.get("bytes") if isinstance(entry, dict) else None
-        if not isinstance(size, int) or not 0 <= size <= MAX_BYTES:
-            raise BundleError(f"{MANIFEST} in {source!r} gives {name!r} a size of {size!r}; expected "
-                              f"a whole number of bytes up to {MAX_BYTES}")
-        data = entries.read(name, size)
-        if len(data) != size:
-            raise BundleError(f"size mismatch for {name!r} in {source!r}: the manifest says {size} "
-                              f"bytes, the file has {'more' if len(data) > size else len(data)}; it "
-                              "was changed after export")
-        _refuse_pickle(source, name, data)
-        digest = hashlib.sha256(data).hexdigest()
-        if digest != entry.get("sha256"):
-            raise BundleError(f"checksum mismatch for {name!r} in {source!r}: the manifest says "
-                              f"sha256 {str(entry.get('sha256'))[:12]}..., the file has {digest[:12]}...; "
-                              "it was changed after export")
-        files[name] = data
     for name in (CONFIG, WEIGHTS, GRAPH):
-        if name not in files:
+        if name not in listed:
             raise BundleError(f"{source!r} has no {name}")
-    config = _json(source, CONFIG, files[CONFIG])
-    _check_version(source, CONFIG, config)
-    check_config(source, config)  # workbench.learn.bundle_config: JSON Schema
+    for name, entry in sorted(listed.items()):
+        _size(source, name, entry)  # every size is sane before a byte of any file is read
+    # One file at a time, each parsed as soon as it is verified (the graph before the weights:
+    # the graph's parse and the weights' copy never both stand beside the other's bytes)
+    files, config, tensors, card = {}, None, None, ""
+    for name in sorted(listed, key=lambda n: (n == WEIGHTS, n)):
+        data = _verified(source, entries, name, listed[name])
+        if name == CONFIG:
+            config = _json(source, CONFIG, data)
+            _check_version(source, CONFIG, config)
+            check_config(source, config)  # workbench.learn.bundle_config: JSON Schema
+        elif name == WEIGHTS:
+            tensors = _tensors(source, data)
+        elif name == GRAPH:
+            check_graph(source, data)
+        elif name == CARD:
+            try:
+                card = data.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise BundleError(f"{CARD} in {source!r} is not UTF-8 text ({e})") from e
+        if keep_files or name not in (WEIGHTS, GRAPH):
+            files[name] = data
+        del data  # the weights' bytes go before the model is built from their copy
+    files[MANIFEST] = data_of_manifest
+    return Bundle(source, config, tensors, card, manifest, files,
+                  None if reread is None else lambda name: reread(name, listed[name]))
+
+
+def _size(source: str, name: str, entry) -> int:
+    size = entry.get("bytes") if isinstance(entry, dict) else None
+    if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_BYTES:
+        raise BundleError(f"{MANIFEST} in {source!r} gives {name!r} a size of {size!r}; expected "
+                          f"a whole number of bytes up to {MAX_BYTES}")
+    return size
+
+
+def _verified(source: str, entries, name: str, entry: dict) -> bytes:
+    """The file `name`, checked against its manifest entry: its size, no pickle, its sha256."""
+    size = _size(source, name, entry)
+    data = entries.read(name, size)
+    if len(data) != size:
+        raise BundleError(f"size mismatch for {name!r} in {source!r}: the manifest says {size} "
+                          f"bytes, the file has {'more' if len(data) > size else len(data)}; it "
+                          "was changed after export")
+    _refuse_pickle(source, name, data)
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != entry.get("sha256"):
+        raise BundleError(f"checksum mismatch for {name!r} in {source!r}: the manifest says "
+                          f"sha256 {str(entry.get('sha256'))[:12]}..., the file has {digest[:12]}...; "
+                          "it was changed after export")
+    return data
+
+
+def _tensors(source: str, data: bytes) -> dict:
     try:
         from safetensors.numpy import load
 
-        tensors = load(files[WEIGHTS])
+        return load(data)
     except Exception as e:  # a malformed header: safetensors parses, it never executes
         raise BundleError(f"{WEIGHTS} in {source!r} is not a valid safetensors file ({e})") from e
-    check_graph(source, files[GRAPH])
-    try:
-        card = files.get(CARD, b"").decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise BundleError(f"{CARD} in {source!r} is not UTF-8 text ({e})") from e
-    files[MANIFEST] = data_of_manifest
-    return Bundle(source, config, tensors, card, manifest, files)
 
 
 def _refuse_pickle(source: str, name: str, data: bytes) -> None:
