@@ -25,9 +25,14 @@ def now_in(folder: str | os.PathLike) -> float:
 
 
 def touch(path: str | os.PathLike) -> float:
-    """Set `path`'s mtime to now, by the file system's clock, and return it: the cheap probe
-    for a file the caller owns anyway (a lock file). With no times given, utime asks a
-    network file system's server to stamp its own time."""
-    os.utime(path)
-    return os.stat(path).st_mtime
+    """Set `path`'s mtime to now and return it (made if missing): the cheap probe, for a file
+    the caller owns anyway (a lock file), with no new name in the folder. With no times given,
+    utime asks an NFS server to stamp its own time; an SMB or FUSE (sshfs) mount may stamp the
+    client's instead, where `now_in` still reads the server's."""
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
+    try:
+        os.utime(fd)  # on the open file: a lock file removed meanwhile is no error
+        return os.fstat(fd).st_mtime
+    finally:
+        os.close(fd)
 

@@ -63,11 +63,41 @@ def test_a_claim_file_with_a_hostile_lease_falls_back_to_the_readers(tmp_path):
     other = Claims(tmp_path, annotator="bob")
     other.hold(["x"])
     path = tmp_path / "_claims" / f"{other.session}.json"
-    for lease in ["forever", True, -1, float("inf"), None]:
-        path.write_text(json.dumps({**json.loads(path.read_text()), "lease_s": lease}))
+    claim = json.loads(path.read_text())
+    for lease in ["forever", True, -1, float("inf"), None, 2 ** 1024]:  # the last: no float holds it
+        path.write_text(json.dumps({**claim, "lease_s": lease}))
         assert Claims(tmp_path, annotator="ann", lease_s=60).others() == {"x": ["bob"]}
-    make_old(path, 61)
-    assert Claims(tmp_path, annotator="ann", lease_s=60).others() == {}
+    make_old(path, 121)  # past the reader's lease, and a lease more: tidied away
+    assert Claims(tmp_path, annotator="ann", lease_s=60).others() == {} and not path.exists()
+
+
+def test_claim_files_nobody_could_have_written_are_ignored_then_tidied(tmp_path):
+    """Whatever a claims folder holds, serving items goes on: a file whose items are not a list
+    of ids claims nothing, and goes once it is a lease old."""
+    import json
+
+    folder = Claims(tmp_path, annotator="ann", lease_s=60).folder
+    odd = {"items-a-number": {"items": 5}, "items-nested": {"items": [["x"], 7, "y"]},
+           "no-items": {"annotator": "eve"}, "a-list": [1, 2], "a-string": "claim"}
+    for name, content in odd.items():
+        (folder / f"{name}.json").write_text(json.dumps(content))
+    reader = Claims(tmp_path, annotator="bob", lease_s=60)
+    assert reader.others() == {"y": ["?"]}
+    for name in odd:
+        make_old(folder / f"{name}.json", 121)
+    assert reader.others() == {}
+    assert sorted(p.name for p in folder.glob("*.json")) == []
+
+
+def test_the_lock_file_removed_while_sessions_run_is_no_error(tmp_path):
+    claims = Claims(tmp_path, annotator="ann")
+    other = Claims(tmp_path, annotator="bob")
+    other.hold(["x"])
+    for _ in range(3):
+        (claims.folder / ".lock").unlink()
+        assert claims.others() == {"x": ["bob"]}
+        with claims.claiming() as taken:
+            assert taken == {"x": ["bob"]}
 
 
 @pytest.mark.parametrize("hours", HOURS)

@@ -70,10 +70,12 @@ def _open(path: Path):
 
 def _reread(path: Path, name: str, entry: dict) -> bytes:
     """A file of a bundle read earlier, read again and checked against the same manifest."""
+    if not path.exists():
+        raise BundleError(f"the bundle {str(path)!r} was removed after it was loaded; load it again")
     with _open(path) as source:
         if name not in source.entries:
             raise BundleError(f"{name!r} is no longer in {str(path)!r}; it was changed after it was loaded")
-        return _verified(str(path), source, name, entry)
+        return _verified(str(path), source, name, entry, since="it was loaded")
 
 
 class _Folder:
@@ -218,20 +220,20 @@ def _size(source: str, name: str, entry) -> int:
     return size
 
 
-def _verified(source: str, entries, name: str, entry: dict) -> bytes:
+def _verified(source: str, entries, name: str, entry: dict, since: str = "export") -> bytes:
     """The file `name`, checked against its manifest entry: its size, no pickle, its sha256."""
     size = _size(source, name, entry)
     data = entries.read(name, size)
     if len(data) != size:
         raise BundleError(f"size mismatch for {name!r} in {source!r}: the manifest says {size} "
                           f"bytes, the file has {'more' if len(data) > size else len(data)}; it "
-                          "was changed after export")
+                          f"was changed after {since}")
     _refuse_pickle(source, name, data)
     digest = hashlib.sha256(data).hexdigest()
     if digest != entry.get("sha256"):
         raise BundleError(f"checksum mismatch for {name!r} in {source!r}: the manifest says "
                           f"sha256 {str(entry.get('sha256'))[:12]}..., the file has {digest[:12]}...; "
-                          "it was changed after export")
+                          f"it was changed after {since}")
     return data
 
 

@@ -77,14 +77,16 @@ class Claims:
             if not name.endswith(".json") or name.startswith(".") or name == f"{self.session}.json":
                 continue
             try:
-                written = entry.stat().st_mtime
                 claim = json.loads(Path(entry.path).read_text())
+                written = entry.stat().st_mtime  # after the read: never older than what was read
             except FileNotFoundError:  # just released
                 continue
             except ValueError:  # cut short by a crash while written: no claim; tidied after a lease
                 _unlink_if_older(entry, now - self.lease_s)
                 continue
-            if not isinstance(claim, dict):
+            items = claim.get("items") if isinstance(claim, dict) else None
+            if not isinstance(items, list):  # not a claim this workbench wrote: tidied after a lease
+                _unlink_if_older(entry, now - self.lease_s)
                 continue
             dead = claim.get("host") == _HOST and not _alive(claim.get("pid"))
             expires = written + _number(claim.get("lease_s"), self.lease_s)  # the writer's lease
@@ -92,8 +94,10 @@ class Claims:
                 Path(entry.path).unlink(missing_ok=True)  # its session is gone: tidy up
             if dead or expires < now:
                 continue
-            for item in claim.get("items", []):
-                taken.setdefault(item, []).append(claim.get("annotator", "?"))
+            annotator = str(claim.get("annotator", "?"))
+            for item in items:
+                if isinstance(item, str):
+                    taken.setdefault(item, []).append(annotator)
         return taken
 
     def hold(self, item_ids) -> None:
@@ -116,7 +120,7 @@ class Claims:
 
     def renew(self) -> None:
         """Push the expiry forward when it is due (the session's watcher calls this)."""
-        if self._written is None or time.monotonic() - self._written[1] > RENEW_S:
+        if self._written is None or _elapsed() - self._written[1] > RENEW_S:
             with files.locked(self.folder / ".lock"):
                 self._write(force=True)
 
@@ -142,7 +146,7 @@ class Claims:
             os.ftruncate(fd, len(data))
         finally:
             os.close(fd)
-        self._written = (held, time.monotonic())
+        self._written = (held, _elapsed())
 
 
 _HOST = socket.gethostname()
@@ -170,7 +174,18 @@ def _alive(pid) -> bool:
 
 
 def _number(value, default: float) -> float:
-    """A claim file's number, or `default` when it is missing or not a positive number."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < float("inf"):
-        return float(value)
-    return default
+    """A claim file's number, or `default` when it is missing or not a positive number (a
+    JSON integer too large for a float included)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return default
+    try:
+        value = float(value)
+    except OverflowError:
+        return default
+    return value if 0 < value < float("inf") else default
+
+
+def _elapsed() -> float:
+    """Seconds on a clock that never jumps with the wall clock and, unlike time.monotonic,
+    goes on while the machine sleeps: a laptop that wakes renews its claim at once."""
+    return time.clock_gettime(time.CLOCK_BOOTTIME) if hasattr(time, "CLOCK_BOOTTIME") else time.monotonic()

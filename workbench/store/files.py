@@ -109,7 +109,10 @@ def clean_temp_files(directory: Path) -> None:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             st = os.fstat(fd)
             if not st.st_size and now is None:
-                now = file_clock.now_in(directory)  # not time.time(): a clock off by an hour
+                try:
+                    now = file_clock.now_in(directory)  # not time.time(): a clock off by an hour
+                except OSError:  # a folder we cannot write to: nothing in it is ours to remove
+                    return
             if st.st_size or now - st.st_mtime > STALE_EMPTY_TMP_S:
                 os.unlink(entry.path)
         except (BlockingIOError, FileNotFoundError):  # live writer, or it just finished
