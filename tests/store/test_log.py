@@ -590,3 +590,34 @@ def test_a_reader_that_listed_parts_before_a_compaction_still_reads_them(tmp_pat
     assert LabelStore.open(tmp_path).compact() == 5  # ...we compact (default grace period)...
     table = schema.read_files(tmp_path, listed)  # ...and every file it listed is still there
     assert table.num_rows == 5
+
+
+def test_processes_that_make_one_new_store_at_once_all_get_the_same_store(tmp_path):
+    """Two notebooks started together on a new store's path: each used to make a store of
+    its own id, one overwriting the other's, and then took the other's labels for another
+    store's (never in its view: both labeled every item). Eight processes race here."""
+    import subprocess
+    import sys
+    import textwrap
+
+    path, go = tmp_path / "new-store", tmp_path / "go"
+    code = textwrap.dedent(f"""
+        import os, sys, time
+        from workbench.store import LabelStore
+        open({str(tmp_path)!r} + "/ready-" + sys.argv[1], "w").close()
+        while not os.path.exists({str(go)!r}):
+            time.sleep(0.001)
+        store = LabelStore.open({str(path)!r}, annotator="p" + sys.argv[1])
+        store.append("item-" + sys.argv[1], "a")
+        print(store.store_id)
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(i)], stdout=subprocess.PIPE, text=True)
+             for i in range(8)]
+    deadline = time.monotonic() + 60
+    while not all((tmp_path / f"ready-{i}").exists() for i in range(8)):
+        assert time.monotonic() < deadline, "the processes never got ready"
+        time.sleep(0.01)
+    go.touch()
+    ids = {proc.communicate(timeout=60)[0].strip() for proc in procs}
+    assert len(ids) == 1 and ids == {LabelStore.open(path).store_id}
+    assert LabelStore.open(path).labels().to_dict() == {f"item-{i}": "a" for i in range(8)}

@@ -19,6 +19,7 @@ from workbench.store.schema import SCHEMA_VERSION
 
 FORMAT = "workbench-labelstore"
 _META = "_workbench.json"
+_INIT_LOCK = ".init.lock"  # held while a store is made or upgraded (dot: no reader sees it)
 
 
 def init_dir(path: Path) -> dict:
@@ -27,27 +28,39 @@ def init_dir(path: Path) -> dict:
     if path.exists() and not path.is_dir():
         raise StoreError(f"LabelStore path {str(path)!r} is a file; expected a directory holding "
                          "a workbench label store, or a missing or empty one to create it in")
-    meta = path / _META
-    if meta.exists():
+    if (path / _META).exists():
         info = read_meta(path)
-        version = info.get("schema_version")
-        if version < SCHEMA_VERSION or not info.get("store_id"):
-            # Version 1 had no branches: its events (branch and home unset) read as this
-            # store's main branch, so upgrading only records the new version and an id.
-            info = {**info, "schema_version": SCHEMA_VERSION,
-                    "store_id": info.get("store_id") or uuid.uuid4().hex}
-            write_meta(path, info)
-        return info
+        if info.get("schema_version") == SCHEMA_VERSION and info.get("store_id"):
+            return info  # the usual case: nothing to write, so no lock (a read-only store opens)
+    elif path.is_dir():
+        _refuse_other_contents(path)  # before the lock file: a folder of something else stays as it was
     path.mkdir(parents=True, exist_ok=True)
     files.fsync_dir(path.parent)  # the new directory's own entry must survive a crash too
+    # Two processes opening a new store at once (two notebooks started together) must not
+    # each make one: each would keep its own store_id, and take the other's labels for
+    # another store's, never in its view. The first makes it; the second reads it.
+    with files.locked(path / _INIT_LOCK):
+        if (path / _META).exists():
+            info = read_meta(path)
+            if info.get("schema_version") < SCHEMA_VERSION or not info.get("store_id"):
+                # Version 1 had no branches: its events (branch and home unset) read as this
+                # store's main branch, so upgrading only records the new version and an id.
+                info = {**info, "schema_version": SCHEMA_VERSION,
+                        "store_id": info.get("store_id") or uuid.uuid4().hex}
+                write_meta(path, info)
+            return info
+        _refuse_other_contents(path)
+        info = {"format": FORMAT, "schema_version": SCHEMA_VERSION, "store_id": uuid.uuid4().hex}
+        write_meta(path, info)
+        return info
+
+
+def _refuse_other_contents(path: Path) -> None:
     others = sorted(n for n in os.listdir(path) if not n.startswith("."))
     if others:
         raise StoreError(f"{str(path)!r} holds something else ({', '.join(others[:3])}"
                          f"{', ...' if len(others) > 3 else ''}); expected a workbench label "
                          f"store (with {_META}) or an empty directory")
-    info = {"format": FORMAT, "schema_version": SCHEMA_VERSION, "store_id": uuid.uuid4().hex}
-    write_meta(path, info)
-    return info
 
 
 def read_meta(path: Path) -> dict:
