@@ -289,3 +289,49 @@ def test_leftovers_are_judged_by_the_file_system_clock_not_a_skewed_process_cloc
                                "normalised"))
     assert in_progress.exists() and not leftover.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["small.npz", "writing-abc123.tmp"]
+
+
+def test_a_graph_that_would_not_fit_in_memory_is_not_built_and_the_session_says_so(
+        tmp_path, monkeypatch, small_digits, caplog):
+    """10,000,000 items x 30 neighbours need about 24 GB while the graph and its matrix are
+    built: on a machine without that, the kernel was killed after the search (half an hour in).
+    Now the representation is built without the graph, and says why; rounds still train."""
+    from workbench import Session
+    from workbench.data import representation
+
+    free = 300 * 10 * representation.GRAPH_BYTES_PER_EDGE - 1  # one byte short of 300 items x 10
+    monkeypatch.setattr(representation, "available_bytes", lambda: free)
+    messages = []
+    with caplog.at_level("WARNING", logger="workbench.data.representation"):
+        rep = R.build(small_digits, progress=lambda f, m: messages.append(m))
+    assert not rep.has_graph and rep.features.shape[0] == 300
+    assert "no neighbour graph: 300 items x 10 neighbours need about" in caplog.text
+    assert any(m.startswith("no neighbour graph") and "label spreading is off" in m for m in messages)
+    assert messages[-1] == "ready, without a neighbour graph: not enough memory free"
+    monkeypatch.setattr(representation, "available_bytes", lambda: free + 1)
+    assert R.build(small_digits).has_graph  # enough: built as always
+    monkeypatch.setattr(representation, "available_bytes", lambda: None)  # unknown: built as always
+    assert R.build(small_digits).has_graph
+
+    monkeypatch.setattr(representation, "available_bytes", lambda: free)
+    session = Session(small_digits, tmp_path / "labels", watch=False, representation_cache=tmp_path / "cache")
+    try:
+        assert not session.representation().has_graph
+        assert session.model_state()["representation"] == (  # the widget's status line
+            "the pool's representation has no neighbour graph (not enough memory was free to build "
+            "one): rounds learn without label spreading")
+        for _ in range(12):
+            item = session.next()
+            session.label(item.item_id, str(small_digits.y[item.position]))
+        session.retrain()
+        assert session.next().suggestion is not None  # the head learned from the labels alone
+    finally:
+        session.close()
+
+
+def test_the_memory_left_is_what_the_kernel_and_the_container_allow():
+    from workbench.data.memory import available_bytes
+
+    left = available_bytes()
+    meminfo = dict(line.split(":", 1) for line in open("/proc/meminfo"))
+    assert isinstance(left, int) and 0 < left <= int(meminfo["MemTotal"].split()[0]) * 1024

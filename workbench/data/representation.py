@@ -46,7 +46,7 @@ from workbench.data.encoders import PatchEncoder as PatchEncoder
 from workbench.data.encoders import UnitEncoder as UnitEncoder
 from workbench.data.encoders import VectorEncoder as VectorEncoder
 from workbench.data.feature_space import Representation
-from workbench.data.memory import release_freed_memory
+from workbench.data.memory import available_bytes, release_freed_memory
 from workbench.data.neighbors import nearest_neighbors, neighbours_for
 from workbench.data.pool_encoding import FIT_SAMPLE as FIT_SAMPLE
 from workbench.data.pool_encoding import encode_pool, encode_pretrained
@@ -58,6 +58,10 @@ VERSION = 2            # bump when an encoder, the graph or a method here change
 # a cache file up to this size is read as a session opens (a pool of 50,000 images: about
 # 40 MB); a larger one by the job, in the background (1 GB at 1,000,000 items: 2.7 s)
 READ_AT_ONCE_BYTES = 256 * 2**20
+# the process's growth while a graph and its spreading matrix are built, per edge (item x
+# neighbour): 70 bytes measured at 1,000,000 items x 30 (benchmarks/at_scale.py, 2.6 GB at the
+# peak with the features' 0.5 GB); 10,000,000 x 30 would need 24 GB
+GRAPH_BYTES_PER_EDGE = 80
 
 
 # -- building ------------------------------------------------------------------------------
@@ -122,8 +126,11 @@ def build(pool, *, progress: Progress | None = None, seed: int = 0,
     release_freed_memory()  # the parts and batches just freed, before the graph's index
     neighbors = weights = None
     # a graph at any size (exact search up to neighbors.EXACT_MAX_ITEMS, approximate above);
-    # `max_graph_items` asks for none above that many items
-    if len(features) >= 2 and (max_graph_items is None or len(features) <= max_graph_items):
+    # `max_graph_items` asks for none above that many items, and none is built that would not
+    # fit in memory (the kernel would be killed after the search, minutes or hours in)
+    wanted = len(features) >= 2 and (max_graph_items is None or len(features) <= max_graph_items)
+    fits = wanted and graph_fits(len(features), progress)
+    if fits:
         progress(0.9, f"finding each item's {neighbours_for(len(features))} nearest neighbours")
         neighbors, weights = nearest_neighbors(features, progress=lambda f, m: progress(0.9 + 0.09 * f, m))
         release_freed_memory()
@@ -133,8 +140,26 @@ def build(pool, *, progress: Progress | None = None, seed: int = 0,
         rep.graph_matrix()
         release_freed_memory()
     rep.build_seconds = round(time.perf_counter() - started, 3)
-    progress(1.0, "ready")
+    progress(1.0, "ready, without a neighbour graph: not enough memory free" if wanted and not fits
+             else "ready")
     return rep
+
+
+def graph_fits(n_items: int, progress: Progress | None = None) -> bool:
+    """Whether the neighbour graph of `n_items` items, and the matrix label spreading
+    multiplies by, fit in the memory left now; if not, says so (a warning, and `progress`)."""
+    k = neighbours_for(n_items)
+    need, left = n_items * k * GRAPH_BYTES_PER_EDGE, available_bytes()
+    if left is None or need <= left:
+        return True
+    message = (f"no neighbour graph: {n_items:,} items x {k} neighbours need about {need / 2**30:.1f} GB "
+               f"while it is built and {left / 2**30:.1f} GB are free, so label spreading is off for "
+               "this pool (rounds train the head on labels alone); with more memory free, build the "
+               "representation again")
+    log.warning(message)
+    if progress is not None:
+        progress(0.9, message)
+    return False
 
 
 # -- one cache per folder ------------------------------------------------------------------
@@ -243,7 +268,8 @@ class RepresentationJob:
 
     def _done(self, rep: Representation) -> None:
         how = "from the cache" if rep.from_cache else f"learned in {rep.build_seconds:.1f} s"
-        self._state = {"status": "ready", "progress": 1.0, "message": how}
+        self._state = {"status": "ready", "progress": 1.0, "message": how,
+                       "has_graph": rep.has_graph or len(rep) < 2}  # False: built without (graph_fits)
         self._future.set_result(rep)
         self._notify()
 

@@ -305,7 +305,10 @@ class Rounds:
 
 def _describe(state: dict | None) -> str | None:
     """The representation's state in a few words, for the widget's status line (None once
-    it is ready: then there is nothing to wait for)."""
+    it is ready: then there is nothing to wait for, unless it was built without its graph)."""
+    if state is not None and state["status"] == "ready" and state.get("has_graph") is False:
+        return ("the pool's representation has no neighbour graph (not enough memory was free to "
+                "build one): rounds learn without label spreading")
     if state is None or state["status"] == "ready":
         return None
     if state["status"] == "building" and state["message"].startswith("reading"):
