@@ -203,7 +203,7 @@ def measure(library: str, n: int) -> dict:
                          text=True, check=False)
     if out.returncode != 0:
         return {"library": library, "items": n, "error": out.stderr[-2000:]}
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = {**json.loads(out.stdout.strip().splitlines()[-1]), "date": now()}
     print(result, flush=True)
     return result
 
@@ -313,12 +313,12 @@ def main() -> None:
         report["label_efficiency"] = efficiency(args.efficiency_items, list(range(args.seeds)),
                                                 args.budget, args.jobs)
     else:
-        import faiss
-        import hnswlib
-        import pynndescent
+        import importlib.metadata
 
-        report["versions"] = {"faiss-cpu": faiss.__version__, "pynndescent": pynndescent.__version__,
-                              "hnswlib": getattr(hnswlib, "__version__", "0.8.0")}
+        asked = args.libraries.split(",")
+        wanted = {"faiss-cpu"} | {lib for lib in ("hnswlib", "pynndescent") if lib in asked}
+        report["versions"] = {**report.get("versions", {}),
+                              **{p: importlib.metadata.version(p) for p in sorted(wanted)}}
         sizes = [int(n) for n in args.sizes.split(",")]
         for n in [*sizes, args.big]:  # made (and saved) here, so no run's peak memory includes making them
             if n:
