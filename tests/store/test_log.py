@@ -621,3 +621,35 @@ def test_processes_that_make_one_new_store_at_once_all_get_the_same_store(tmp_pa
     ids = {proc.communicate(timeout=60)[0].strip() for proc in procs}
     assert len(ids) == 1 and ids == {LabelStore.open(path).store_id}
     assert LabelStore.open(path).labels().to_dict() == {f"item-{i}": "a" for i in range(8)}
+
+
+def test_sessions_binding_other_class_sets_at_once_cannot_both_win(tmp_path):
+    """Each session binds the store to its pool's classes; two at once used to both read an
+    unbound store and both write, the last one's classes kept and the first never refused."""
+    path, go = tmp_path / "store", tmp_path / "go"
+    LabelStore.open(path)
+    code = textwrap.dedent(f"""
+        import os, sys, time
+        from workbench.store import LabelStore, StoreError
+        store = LabelStore.open({str(path)!r})
+        classes = ["a", "b"] if int(sys.argv[1]) % 2 else ["x", "y"]
+        open({str(tmp_path)!r} + "/ready-" + sys.argv[1], "w").close()
+        while not os.path.exists({str(go)!r}):
+            time.sleep(0.001)
+        try:
+            store.bind(classes=classes, items_hash="h", n_items=2)
+            print("bound", ",".join(classes))
+        except StoreError:
+            print("refused", ",".join(classes))
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(i)], stdout=subprocess.PIPE, text=True)
+             for i in range(8)]
+    deadline = time.monotonic() + 60
+    while not all((tmp_path / f"ready-{i}").exists() for i in range(8)):
+        assert time.monotonic() < deadline, "the processes never got ready"
+        time.sleep(0.01)
+    go.touch()
+    outcomes = [proc.communicate(timeout=60)[0].split() for proc in procs]
+    winners = {classes for outcome, classes in outcomes if outcome == "bound"}
+    kept = ",".join(json.loads((path / "_workbench.json").read_text())["classes"])
+    assert winners == {kept}, outcomes  # every other class set was refused

@@ -29,7 +29,7 @@ from pathlib import Path, PurePosixPath
 from workbench.data.loaders import IMAGE_SUFFIXES
 from workbench.data.pool import Pool
 from workbench.store import LabelStore
-from workbench.store.log import read_meta, write_meta
+from workbench.store.log import read_meta, update_meta
 
 KEY = "pool_source"
 DATASETS = ("digits",)  # functions of workbench.data.datasets
@@ -99,10 +99,7 @@ def record(store: LabelStore | str | Path, pool: Pool) -> None:
     source = describe(pool)
     if source is None:
         return
-    path = _path(store)
-    meta = read_meta(path)
-    if meta.get(KEY) != source:  # written once, not on every open
-        write_meta(path, {**meta, KEY: source})
+    update_meta(_path(store), lambda meta: meta if meta.get(KEY) == source else {**meta, KEY: source})
 
 
 def rebuild(store: LabelStore | str | Path, *, otherwise: str) -> Pool:

@@ -9,6 +9,7 @@ Layout of a store directory::
     _claims/                         which items each open session is showing (claims.py)
     .tmp-*                           files being written; every reader ignores them
     .compact.lock                    flock that lets one process at a time compact
+    .init.lock                       flock that lets one process at a time make or upgrade it
     _log_stamp                       a token every writer of event files replaces (files.STAMP)
 
 Why this shape:
@@ -52,7 +53,7 @@ from workbench.store.compaction import AUTO_COMPACT_PARTS, MAX_SEGMENTS, PENDING
 from workbench.store.errors import SchemaVersionError, StoreError, make_branch
 from workbench.store.graph import HISTORY
 from workbench.store.history import History
-from workbench.store.meta import FORMAT, init_dir, read_meta, write_meta
+from workbench.store.meta import FORMAT, init_dir, read_meta, update_meta, write_meta
 from workbench.store.refs import MAIN, check_name
 from workbench.store.schema import (
     ACTIONS,
@@ -71,7 +72,7 @@ ORDER = views.ORDER
 __all__ = ["ACTIONS", "AUTO_COMPACT_PARTS", "COLUMNS", "EVENT_ID", "FORMAT", "MAIN", "MAX_SEGMENTS",
            "ORDER", "PENDING", "PROVENANCE", "RETIRE_AFTER_S", "SCHEMA", "SCHEMA_VERSION", "SOURCES",
            "Event", "History", "LabelStore", "SchemaVersionError", "StoreError", "check_name",
-           "make_branch", "read_meta", "write_meta"]
+           "make_branch", "read_meta", "update_meta", "write_meta"]
 
 
 class LabelStore(History):
@@ -185,8 +186,7 @@ class LabelStore(History):
         push, a pull) of another class set or task. A pool that gained or lost items is
         allowed: labels point at item ids, which stay valid. Stores from before tasks hold
         single-label labels."""
-        with self._lock:
-            meta = read_meta(self.path)
+        def bound(meta: dict) -> dict:
             bound_task = meta.get("task", "single")
             if bound_task != task and (meta.get("classes") is not None or "task" in meta):
                 raise StoreError(f"store {self.path} holds {bound_task!r} labels, not {task!r} ones; "
@@ -197,8 +197,12 @@ class LabelStore(History):
                                  f"{list(classes)}; open another store for this class set")
             pool = {"items_hash": items_hash, "n_items": n_items}
             if bound is None or meta.get("pool") != pool or meta.get("task", "single") != task:
-                write_meta(self.path, {**meta, "classes": list(classes), "pool": pool,
-                                       **({} if task == "single" else {"task": task})})
+                return {**meta, "classes": list(classes), "pool": pool,
+                        **({} if task == "single" else {"task": task})}
+            return meta
+
+        with self._lock:
+            update_meta(self.path, bound)  # two sessions binding at once: the second is checked
 
     def __repr__(self) -> str:
         return (f"LabelStore({str(self.path)!r}, branch={self.current_branch!r}, "

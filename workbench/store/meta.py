@@ -55,6 +55,23 @@ def init_dir(path: Path) -> dict:
         return info
 
 
+def update_meta(path: Path, change) -> dict:
+    """Change a store's metadata: `change(meta)` gives the new metadata (or raises), and it is
+    written when it differs. Under `.init.lock`, read again there, so that two sessions
+    binding a class set or noting their pool at once never write over each other's; with
+    nothing to change, nothing is locked or written (a read-only store opens)."""
+    path = Path(path)
+    meta = read_meta(path)
+    if change(meta) == meta:
+        return meta
+    with files.locked(path / _INIT_LOCK):
+        meta = read_meta(path)
+        new = change(meta)
+        if new != meta:
+            write_meta(path, new)
+        return new
+
+
 def _refuse_other_contents(path: Path) -> None:
     others = sorted(n for n in os.listdir(path) if not n.startswith("."))
     if others:
