@@ -592,33 +592,34 @@ def test_a_reader_that_listed_parts_before_a_compaction_still_reads_them(tmp_pat
     assert table.num_rows == 5
 
 
+def _at_once(tmp_path, before: str, then: str, n: int = 8) -> list[str]:
+    """What `n` processes print that each run `before`, wait until all have, and run `then`
+    at the same moment (`sys.argv[1]`: the process's number)."""
+    go = tmp_path / "go"
+    barrier = (f"open({str(tmp_path)!r} + '/ready-' + sys.argv[1], 'w').close()\n"
+               f"while not os.path.exists({str(go)!r}):\n    time.sleep(0.001)\n")
+    code = "import os, sys, time\n" + textwrap.dedent(before) + barrier + textwrap.dedent(then)
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(i)], stdout=subprocess.PIPE, text=True)
+             for i in range(n)]
+    deadline = time.monotonic() + 60
+    while not all((tmp_path / f"ready-{i}").exists() for i in range(n)):
+        assert time.monotonic() < deadline, "the processes never got ready"
+        assert all(proc.poll() is None for proc in procs), "a process died before the start"
+        time.sleep(0.01)
+    go.touch()
+    return [proc.communicate(timeout=60)[0].strip() for proc in procs]
+
+
 def test_processes_that_make_one_new_store_at_once_all_get_the_same_store(tmp_path):
     """Two notebooks started together on a new store's path: each used to make a store of
     its own id, one overwriting the other's, and then took the other's labels for another
     store's (never in its view: both labeled every item). Eight processes race here."""
-    import subprocess
-    import sys
-    import textwrap
-
-    path, go = tmp_path / "new-store", tmp_path / "go"
-    code = textwrap.dedent(f"""
-        import os, sys, time
-        from workbench.store import LabelStore
-        open({str(tmp_path)!r} + "/ready-" + sys.argv[1], "w").close()
-        while not os.path.exists({str(go)!r}):
-            time.sleep(0.001)
+    path = tmp_path / "new-store"
+    ids = set(_at_once(tmp_path, "from workbench.store import LabelStore\n", f"""
         store = LabelStore.open({str(path)!r}, annotator="p" + sys.argv[1])
         store.append("item-" + sys.argv[1], "a")
         print(store.store_id)
-    """)
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(i)], stdout=subprocess.PIPE, text=True)
-             for i in range(8)]
-    deadline = time.monotonic() + 60
-    while not all((tmp_path / f"ready-{i}").exists() for i in range(8)):
-        assert time.monotonic() < deadline, "the processes never got ready"
-        time.sleep(0.01)
-    go.touch()
-    ids = {proc.communicate(timeout=60)[0].strip() for proc in procs}
+    """))
     assert len(ids) == 1 and ids == {LabelStore.open(path).store_id}
     assert LabelStore.open(path).labels().to_dict() == {f"item-{i}": "a" for i in range(8)}
 
@@ -626,30 +627,19 @@ def test_processes_that_make_one_new_store_at_once_all_get_the_same_store(tmp_pa
 def test_sessions_binding_other_class_sets_at_once_cannot_both_win(tmp_path):
     """Each session binds the store to its pool's classes; two at once used to both read an
     unbound store and both write, the last one's classes kept and the first never refused."""
-    path, go = tmp_path / "store", tmp_path / "go"
+    path = tmp_path / "store"
     LabelStore.open(path)
-    code = textwrap.dedent(f"""
-        import os, sys, time
+    outcomes = [out.split() for out in _at_once(tmp_path, f"""
         from workbench.store import LabelStore, StoreError
         store = LabelStore.open({str(path)!r})
         classes = ["a", "b"] if int(sys.argv[1]) % 2 else ["x", "y"]
-        open({str(tmp_path)!r} + "/ready-" + sys.argv[1], "w").close()
-        while not os.path.exists({str(go)!r}):
-            time.sleep(0.001)
+    """, """
         try:
             store.bind(classes=classes, items_hash="h", n_items=2)
             print("bound", ",".join(classes))
         except StoreError:
             print("refused", ",".join(classes))
-    """)
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(i)], stdout=subprocess.PIPE, text=True)
-             for i in range(8)]
-    deadline = time.monotonic() + 60
-    while not all((tmp_path / f"ready-{i}").exists() for i in range(8)):
-        assert time.monotonic() < deadline, "the processes never got ready"
-        time.sleep(0.01)
-    go.touch()
-    outcomes = [proc.communicate(timeout=60)[0].split() for proc in procs]
+    """)]
     winners = {classes for outcome, classes in outcomes if outcome == "bound"}
     kept = ",".join(json.loads((path / "_workbench.json").read_text())["classes"])
     assert winners == {kept}, outcomes  # every other class set was refused
