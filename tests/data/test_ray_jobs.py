@@ -201,14 +201,22 @@ def test_an_unreachable_ray_cluster_is_named_or_falls_back_when_asked(tmp_path):
                   [str(w.message) for w in caught if "in-process" in str(w.message)])
     """)
     # Ray Client tries 3 times, waiting up to 30 s each: 1 s each here
-    env = {**os.environ, "RAY_CLIENT_INITIAL_CONNECTION_TIMEOUT_S": "1",
-           "RAY_CLIENT_MAX_CONNECTION_TIMEOUT_S": "1"}
+    env = own_ray_env(RAY_CLIENT_INITIAL_CONNECTION_TIMEOUT_S="1", RAY_CLIENT_MAX_CONNECTION_TIMEOUT_S="1")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240,
                          env=env).stdout
     assert "ERROR cannot reach the Ray cluster at ray://127.0.0.1:1" in out and "ray start --head" in out
     fallback = out[out.index("FALLBACK"):]
     assert fallback.startswith("FALLBACK None [")
     assert "the Ray cluster at ray://127.0.0.1:1 cannot be reached" in fallback
+
+
+def own_ray_env(**extra) -> dict:
+    """The environment of a child process that starts a Ray of its own: its own Ray folder
+    (short: Ray's socket paths must fit 107 characters), so that nothing of it is shared with
+    the Ray this test process runs (the `cluster` fixture)."""
+    import tempfile
+
+    return {**os.environ, "RAY_TMPDIR": tempfile.mkdtemp(prefix="ray", dir="/tmp"), **extra}
 
 
 def test_a_session_given_ray_starts_it_and_its_close_shuts_it_down(tmp_path):
@@ -227,7 +235,8 @@ def test_a_session_given_ray_starts_it_and_its_close_shuts_it_down(tmp_path):
         b.close()
         print("AFTER BOTH", ray.is_initialized())
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240).stdout
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240,
+                         env=own_ray_env()).stdout
     assert "BUILT (600," in out and "the Ray cluster at " in out
     assert "AFTER ONE True" in out and "AFTER BOTH False" in out
 
@@ -347,7 +356,8 @@ def test_closing_or_shutting_down_under_a_job_fails_it_cleanly_and_never_starts_
         print("4 RAY", ray.is_initialized())
         ray.shutdown()
     """)
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=280)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=280,
+                          env=own_ray_env())
     out = done.stdout
     assert done.returncode == 0, done.stderr[-2000:]
     assert "1 FAILED True" in out and "1 RAY False" in out
