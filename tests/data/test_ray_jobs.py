@@ -364,3 +364,40 @@ def test_closing_or_shutting_down_under_a_job_fails_it_cleanly_and_never_starts_
     assert "2 FAILED True RAY False" in out
     assert "3 SUMS 40.0 RAY False" in out
     assert "4 RAY True" in out
+
+
+def test_ray_shut_down_between_a_parts_wait_and_its_get_fails_the_job_and_starts_no_ray():
+    """The user's ray.shutdown() in another thread can land between ray.wait saying a part is
+    done and ray.get fetching it. ray.get used to start a new Ray there (Ray's auto-init), then
+    fail with "owner is unknown" out of the job; in CI the process later died waiting for that
+    Ray's GCS. Here a wait that shuts Ray down as it returns makes the window certain."""
+    code = textwrap.dedent("""
+        import numpy as np, ray
+        from ray._private.auto_init_hook import auto_init_ray
+        from workbench.data.jobs import ClusterJobFailed, map_parts
+        from workbench.data.parts import array_parts_of
+
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        inner = ray.wait.__wrapped__
+        def wait_then_shut_down(*args, **kwargs):
+            done, rest = inner(*args, **kwargs)
+            if done:
+                ray.shutdown()
+            return done, rest
+        def wait(*args, **kwargs):  # as Ray wraps it: auto-init first
+            auto_init_ray()
+            return wait_then_shut_down(*args, **kwargs)
+        wait.__wrapped__ = wait_then_shut_down
+        ray.wait = wait
+        try:
+            map_parts(lambda part: part.read().sum(axis=1), array_parts_of(np.ones((20, 2)), 10),
+                      cluster="ray", what="sums")
+            print("FINISHED")
+        except ClusterJobFailed as e:
+            print("FAILED", "Ray was shut down" in str(e))
+        print("RAY", ray.is_initialized())
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env=own_ray_env())
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "FAILED True" in done.stdout and "RAY False" in done.stdout, done.stdout

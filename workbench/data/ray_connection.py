@@ -12,8 +12,10 @@ address and job id), and each holder by the generation it joined.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
-__all__ = ["is_ray_address", "join", "job_ended", "job_started", "leave", "normalised", "unreachable_help"]
+__all__ = ["is_ray_address", "join", "job_ended", "job_started", "leave", "normalised", "unreachable_help",
+           "without_auto_init"]
 
 _LOCK = threading.Lock()
 # the connection made here: what it was asked for, its runtime, a generation number bumped
@@ -117,10 +119,18 @@ def _runtime():
     import ray
 
     try:
-        context = ray.get_runtime_context()
+        context = without_auto_init(ray.get_runtime_context)()
         return getattr(context, "gcs_address", None), context.get_job_id()
     except Exception:  # a Ray Client connection may not offer every field
         return None
+
+
+def without_auto_init(api: Callable) -> Callable:
+    """`ray.get`, `ray.wait`, `ray.cancel` and others start a new Ray when none is running (Ray's
+    auto-init). A job whose Ray the user shuts down from another thread between two calls
+    must fail, not start a Ray behind their back: the functions under that wrapper (kept by
+    functools.wraps) raise RaySystemError instead."""
+    return getattr(api, "__wrapped__", api)
 
 
 def unreachable_help(address: str) -> str:

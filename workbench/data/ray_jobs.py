@@ -74,7 +74,8 @@ class RayCluster:
         if self.address != "ray":
             return self.address
         try:
-            return getattr(ray.get_runtime_context(), "gcs_address", None) or "this process's Ray"
+            context = ray_connection.without_auto_init(ray.get_runtime_context)()
+            return getattr(context, "gcs_address", None) or "this process's Ray"
         except Exception:  # a Ray Client connection may not say
             return "this process's Ray"
 
@@ -101,12 +102,14 @@ class RayCluster:
         try:
             task = ray.remote(num_cpus=1, max_retries=MAX_RETRIES)(_run)
             for i, part in enumerate(parts):  # pending as they go: a part that fails to pickle
+                if not ray.is_initialized():  # submitting would start a Ray of its own
+                    raise self.failed(what, part, 0, len(parts), "Ray was shut down")
                 pending.append(task.options(name=f"workbench-{slug}-{i}").remote(fn, part))
             return self._collect(pending, parts, progress, what)
         finally:
             for ref in pending if ray.is_initialized() else ():  # failed or interrupted: the
                 try:                                            # rest stops taking the workers
-                    ray.cancel(ref, force=True)
+                    ray_connection.without_auto_init(ray.cancel)(ref, force=True)
                 except Exception:  # the cluster may be gone; nothing left to stop then
                     pass
             ray_connection.job_ended(self._generation)
@@ -116,6 +119,7 @@ class RayCluster:
         import ray
         from ray import exceptions as rex
 
+        wait, get = (ray_connection.without_auto_init(api) for api in (ray.wait, ray.get))
         index = {ref: i for i, ref in enumerate(pending)}
         results: list = [None] * len(parts)
         finished, no_cpu_since = 0, None
@@ -126,16 +130,16 @@ class RayCluster:
             if not ray.is_initialized():  # never wait on a Ray that is gone: it would start a new one
                 raise self.failed(what, first, finished, len(parts), "Ray was shut down")
             try:
-                done, rest = ray.wait(pending, num_returns=1, timeout=1.0)
+                done, rest = wait(pending, num_returns=1, timeout=1.0)
             except (SystemExit, rex.RayError) as e:  # SystemExit: Ray was shut down under it
                 raise self.failed(what, first, finished, len(parts), "Ray was shut down"
-                                  if isinstance(e, SystemExit) else f"{type(e).__name__}: {e}") from None
+                                  if _shut_down(e) else f"{type(e).__name__}: {e}") from None
             if not done:  # nothing new for a second: can the cluster still finish it?
                 no_cpu_since = self._check(what, first, finished, len(parts), no_cpu_since)
                 continue
             part = parts[index[done[0]]]
             try:
-                value = ray.get(done[0])
+                value = get(done[0])
             except rex.RayTaskError as e:  # the function's own error, as it would be here
                 cause = e.cause if isinstance(e.cause, BaseException) else e
                 if hasattr(cause, "add_note"):
@@ -144,11 +148,13 @@ class RayCluster:
             except rex.UnserializableException as e:  # its own error, which cannot travel back
                 raise RuntimeError(f"{what}: {part.describe()} raised an error that could not be "
                                    f"sent back from the worker; there it was:\n{e}") from None
-            except rex.RayError as e:  # a worker or node died past the retries, an object lost
-                raise self.failed(what, part, finished, len(parts),
-                                  f"the workers running it died ({type(e).__name__}: {e})") from e
-            except SystemExit:
-                raise self.failed(what, part, finished, len(parts), "Ray was shut down") from None
+            except (SystemExit, ValueError, rex.RayError) as e:
+                if _shut_down(e):  # between the wait and the get (ValueError: "owner is unknown")
+                    raise self.failed(what, part, finished, len(parts), "Ray was shut down") from None
+                if isinstance(e, rex.RayError):  # a worker or node died past the retries, an object lost
+                    raise self.failed(what, part, finished, len(parts),
+                                      f"the workers running it died ({type(e).__name__}: {e})") from e
+                raise
             pending[:] = rest
             results[index[done[0]]] = value
             finished += 1
@@ -159,7 +165,13 @@ class RayCluster:
     def _check(self, what, first, finished, total, since):
         import ray
 
-        if ray.cluster_resources().get("CPU", 0) > 0:
+        try:
+            cpus = ray.cluster_resources().get("CPU", 0)
+        except Exception as e:
+            if _shut_down(e):
+                raise self.failed(what, first, finished, total, "Ray was shut down") from None
+            raise
+        if cpus > 0:
             return None
         now = time.monotonic()
         if since is not None and now - since > NO_WORKERS_S:
@@ -178,3 +190,9 @@ class RayCluster:
 
 def _run(fn, part):
     return fn(part)
+
+
+def _shut_down(error: BaseException) -> bool:
+    import ray
+
+    return isinstance(error, SystemExit) or not ray.is_initialized()
