@@ -7,7 +7,11 @@ and loaded back with `load_model`, whose spans on 30 other texts must equal the 
 
 Reported: seconds to write and to load, each file's size, and the process's peak resident
 memory (ru_maxrss) after each step; and `load_model` alone in a fresh process (its seconds,
-that process's peak memory before and after), as where the bundle is deployed.
+that process's peak memory before and after), as where the bundle is deployed; and
+onnxruntime alone running the bundle folder's model.onnx, which since format version 2 reads
+the network's weights from model.safetensors beside it (its session's seconds to start, and
+how far its tag probabilities are from the tagger's). Earlier dated comparisons in the
+results file (`loading_*`, the files before the weights were kept once) are carried over.
 
     python benchmarks/hf_span_bundle.py
 """
@@ -22,6 +26,8 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from report import machine, now, save  # noqa: E402
@@ -48,6 +54,41 @@ def _fresh_load(path: Path) -> dict:
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
+
+
+def _onnxruntime_from_the_folder(path: Path, tagger, texts: list[str]) -> dict:
+    """onnxruntime given the bundle folder's model.onnx, as the model card shows it: seconds to
+    start a session, and the largest difference from the tagger's own probabilities over the
+    first subword of each word of `texts`."""
+    import onnxruntime as ort
+
+    from workbench.learn.token_tagger import TokenFeatures
+
+    t = time.perf_counter()
+    session = ort.InferenceSession(str(path / "model.onnx"), providers=["CPUExecutionProvider"])
+    start_s = round(time.perf_counter() - t, 2)
+    worst = 0.0
+    for text in texts:
+        features = TokenFeatures([text])
+        inputs, first, _ = tagger._encode(features, 0)
+        proba = session.run(["probabilities"], {
+            "input_ids": np.asarray([inputs["input_ids"]], np.int64),
+            "attention_mask": np.asarray([inputs["attention_mask"]], np.int64)})[0][0]
+        seen = first >= 0
+        worst = max(worst, float(np.abs(proba[first[seen]] - tagger.token_proba(features, [0])[seen]).max()))
+    return {"session_start_s": start_s, "texts": len(texts), "max_difference_from_the_tagger": worst}
+
+
+def _earlier(report: dict) -> dict:
+    """The dated comparisons of the committed results, which this run does not repeat."""
+    try:
+        old = json.loads((Path(__file__).parent / "results" / "hf_span_bundle.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    kept = {k: v for k, v in old.items() if k.startswith(("loading_", "files_mb_with_"))}
+    if old.get("files_mb", {}).get("model.onnx", 0) > 100:  # written before the weights were kept once
+        kept["files_mb_with_the_graph_whole"] = {"date": old["date"], **old["files_mb"]}
+    return kept
 
 
 def _model_folder(folder: Path, texts: list[str]) -> None:
@@ -102,6 +143,8 @@ def main() -> None:
         expected = [s for s, _ in tagger.predict_spans(TokenFeatures(test_texts), range(len(test_texts)))]
         report["same_spans_as_the_tagger"] = loaded.predict_spans(test_texts) == expected
         report["load_in_a_fresh_process"] = _fresh_load(path)
+        report["onnxruntime_from_the_folder"] = _onnxruntime_from_the_folder(path, tagger, test_texts)
+    report.update(_earlier(report))
     save("hf_span_bundle.json", report, load_average_at_end=True)
     print(json.dumps(report, indent=2))
 

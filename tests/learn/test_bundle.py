@@ -412,7 +412,7 @@ def test_a_bundle_from_a_newer_format_version_is_refused(logreg_model, tmp_path)
     manifest = json.loads((path / "manifest.json").read_text())
     manifest["format_version"] = 99
     (path / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(BundleError, match="format version 99; this workbench reads versions up to 1"):
+    with pytest.raises(BundleError, match="format version 99; this workbench reads versions up to 2"):
         load_model(path)
 
 

@@ -286,12 +286,20 @@ def fitted(data, model_dir):
     return HFTokenTagger(str(model_dir), **FAST).fit_spans(features, range(20), truth_of(pool)[:20])
 
 
-@pytest.mark.parametrize("as_zip", [False, True])
-def test_a_bundle_of_it_tags_as_it_did_and_its_graph_agrees(data, fitted, tmp_path, as_zip):
+@pytest.mark.parametrize("as_zip,shared", [(False, False), (True, False), (False, True)])
+def test_a_bundle_of_it_tags_as_it_did_and_its_graph_agrees(data, fitted, tmp_path, monkeypatch, as_zip,
+                                                            shared):
+    """`shared`: the graph keeps its weights in model.safetensors, as a real network's does
+    (graph_weights.py: at 16 MiB and more; this one is far smaller)."""
+    import onnx
     import onnxruntime as ort
 
+    from workbench.learn import graph_weights
     from workbench.learn.bundle_write import write_bundle
     from workbench.learn.span_model import SpanModel
+
+    if shared:
+        monkeypatch.setattr(graph_weights, "SHARED_MIN_TOTAL", 0)
 
     _, test = data
     texts = [*test.items["text"].tolist(), EMOJI]
@@ -299,6 +307,11 @@ def test_a_bundle_of_it_tags_as_it_did_and_its_graph_agrees(data, fitted, tmp_pa
                         as_zip=as_zip, check_items=texts[:5])
     loaded = workbench.load_model(path)
     assert type(loaded.tagger) is HFTokenTagger and loaded.classes == list(LABELS)
+    if shared:  # every Linear's weight among them: the graph is exported unfolded for that
+        initializers = onnx.load_model_from_string((path / "model.onnx").read_bytes()).graph.initializer
+        external = {t.name for t in initializers if t.data_location == onnx.TensorProto.EXTERNAL}
+        assert {f"network.{name}" for name in fitted.model_.state_dict() if name.endswith("dense.weight")
+                } <= external
     features = TokenFeatures(texts)
     assert loaded.predict_spans(texts) == [s for s, _ in fitted.predict_spans(features, range(len(texts)))]
     np.testing.assert_allclose(np.concatenate(loaded.token_proba(texts)),

@@ -1,5 +1,6 @@
 """A bundle's ONNX graph, kept inside itself: refused when it reaches outside (a tensor in
-an external file, a custom operator set, local functions), and run from its bytes alone,
+an external file other than the bundle's own weights, a custom operator set, local
+functions), and run from its bytes alone,
 never from a path, so onnxruntime has no file to read beside it. `OnnxLearner` is a learner
 kept only as such a graph."""
 
@@ -12,18 +13,21 @@ import numpy as np
 
 from workbench.learn.bundle_errors import BundleError
 from workbench.learn.bundle_layout import GRAPH
+from workbench.learn.graph_weights import references
 
 __all__ = ["ONNX_DOMAINS", "OnnxLearner", "check_graph", "onnx_session"]
 
 ONNX_DOMAINS = ("", "ai.onnx", "ai.onnx.ml")  # the standard operator sets; nothing custom
 
 
-def check_graph(source: str, data: bytes) -> None:
+def check_graph(source: str, data: bytes) -> dict:
     """Refuse an ONNX graph that reaches outside itself: a tensor stored as external data
     (onnxruntime would read that file, relative to the working directory, into the model),
     an operator outside the standard domains (a custom op library), or local functions.
     What is left is arithmetic on the items; a deliberately huge graph can still use much
-    memory, as any model can."""
+    memory, as any model can. The one exception: a top-level initializer may refer to a
+    tensor of the bundle's own weights file (graph_weights.py); those references are
+    returned, for `check_references` to hold against the weights once they are read."""
     import onnx
 
     try:
@@ -40,12 +44,15 @@ def check_graph(source: str, data: bytes) -> None:
         if isinstance(part, onnx.NodeProto) and part.domain not in ONNX_DOMAINS:
             raise BundleError(f"{GRAPH} in {source!r} uses the operator {part.domain}.{part.op_type} "
                               f"at {where}; only the standard ONNX operators are allowed")
+        if isinstance(part, onnx.TensorProto) and where.startswith("graph.initializer["):
+            continue  # a reference into the weights, or refused by `references` below
         if isinstance(part, onnx.TensorProto) and (
                 part.data_location == onnx.TensorProto.EXTERNAL or len(part.external_data)):
             location = next((e.value for e in part.external_data if e.key == "location"), None)
             raise BundleError(f"{GRAPH} in {source!r} stores the tensor {reprlib.repr(part.name)} at "
                               f"{where} in an external file ({reprlib.repr(location)}); a bundle's "
                               "graph must hold all of its data")
+    return references(source, model)
 
 
 def _parts(message, where: str = ""):

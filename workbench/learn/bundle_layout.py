@@ -5,7 +5,8 @@ take these from here, so the two never disagree on what a bundle is."""
 from __future__ import annotations
 
 FORMAT = "workbench-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the newest this workbench reads: 2, a graph that shares tensors with the weights
+BASE_VERSION = 1  # a bundle whose graph holds all of its data, which every workbench version reads
 CONFIG, WEIGHTS, GRAPH, CARD, MANIFEST = ("config.json", "model.safetensors", "model.onnx",
                                           "README.md", "manifest.json")
 BUNDLE_FILES = (CONFIG, WEIGHTS, GRAPH, CARD)  # what a manifest may list

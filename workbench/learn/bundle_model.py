@@ -18,6 +18,7 @@ from workbench.learn.box_bundle import box_model_from
 from workbench.learn.bundle_errors import BundleError
 from workbench.learn.bundle_graph import OnnxLearner
 from workbench.learn.bundle_layout import CONFIG, GRAPH, WEIGHTS
+from workbench.learn.graph_weights import resolved
 from workbench.learn.learner_state import restore_encoder, restore_learner
 from workbench.learn.model import InputSignature, Model
 from workbench.learn.span_bundle import span_model_from
@@ -38,12 +39,16 @@ class Bundle:
     # (read_bundle(keep_files=False)), without the weights' and the graph's bytes
     files: dict[str, bytes]
     reread: Callable[[str], bytes] | None = None  # a file not kept, read and verified again
+    # where the graph's tensors kept in the weights file are (graph_weights.py); None: it has none
+    shared_layout: dict | None = None
 
     @property
     def onnx(self) -> bytes:
-        if GRAPH not in self.files and self.reread is not None:
-            return self.reread(GRAPH)
-        return self.files[GRAPH]
+        """The ONNX graph holding all of its data: tensors it keeps in the weights file are
+        filled in from the verified weights."""
+        kept = GRAPH in self.files or self.reread is None
+        graph = self.files[GRAPH] if kept else self.reread(GRAPH)
+        return graph if self.shared_layout is None else resolved(graph, self.tensors, self.shared_layout)
 
     def model(self, encoder=None):
         """The model (a `Model`, or a `BoxModel` for a boxes bundle); `encoder`: the pretrained

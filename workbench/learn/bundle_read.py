@@ -6,7 +6,8 @@ a file that holds a pickle, a file the manifest does not list or whose checksum 
 zip entry that would land outside the bundle, a link, and a bundle from a newer format
 version are refused by name. config.json is checked against its JSON Schema
 (bundle_config.py), the weights are parsed by safetensors, and the ONNX graph must hold all
-of its data (bundle_graph.py).
+of its data (bundle_graph.py) but for exact references to tensors of the weights
+(graph_weights.py).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from workbench.learn.bundle_layout import (
     WEIGHTS,
 )
 from workbench.learn.bundle_model import Bundle
+from workbench.learn.graph_weights import check_references, weights_layout
 
 __all__ = ["read_bundle"]
 
@@ -188,7 +190,7 @@ def _verify(source: str, entries, keep_files: bool = True, reread=None) -> Bundl
         _size(source, name, entry)  # every size is sane before a byte of any file is read
     # One file at a time, each parsed as soon as it is verified (the graph before the weights:
     # the graph's parse and the weights' copy never both stand beside the other's bytes)
-    files, config, tensors, card = {}, None, None, ""
+    files, config, tensors, card, shared, layout = {}, None, None, "", {}, None
     for name in sorted(listed, key=lambda n: (n == WEIGHTS, n)):
         data = _verified(source, entries, name, listed[name])
         if name == CONFIG:
@@ -197,8 +199,11 @@ def _verify(source: str, entries, keep_files: bool = True, reread=None) -> Bundl
             check_config(source, config)  # workbench.learn.bundle_config: JSON Schema
         elif name == WEIGHTS:
             tensors = _tensors(source, data)
+            if shared:  # the graph's references into the weights (read first), held to them
+                layout = weights_layout(data)
+                check_references(source, shared, layout)
         elif name == GRAPH:
-            check_graph(source, data)
+            shared = check_graph(source, data)
         elif name == CARD:
             try:
                 card = data.decode("utf-8")
@@ -209,7 +214,7 @@ def _verify(source: str, entries, keep_files: bool = True, reread=None) -> Bundl
         del data  # the weights' bytes go before the model is built from their copy
     files[MANIFEST] = data_of_manifest
     return Bundle(source, config, tensors, card, manifest, files,
-                  None if reread is None else lambda name: reread(name, listed[name]))
+                  None if reread is None else lambda name: reread(name, listed[name]), layout)
 
 
 def _size(source: str, name: str, entry) -> int:

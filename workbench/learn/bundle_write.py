@@ -25,6 +25,7 @@ from workbench.learn.box_bundle import box_parts
 from workbench.learn.bundle_errors import BundleError
 from workbench.learn.bundle_graph import onnx_session
 from workbench.learn.bundle_layout import (
+    BASE_VERSION,
     BUNDLE_FILES,
     CARD,
     CONFIG,
@@ -34,6 +35,7 @@ from workbench.learn.bundle_layout import (
     MANIFEST,
     WEIGHTS,
 )
+from workbench.learn.graph_weights import share_weights
 from workbench.learn.learner_state import NotRebuildable, encoder_state, learner_state
 from workbench.learn.model import Model
 from workbench.learn.span_bundle import span_parts
@@ -58,11 +60,16 @@ def write_bundle(model, path, *, card: str, training: dict | None = None,
         raise BundleError(f"cannot export this model: a {task!r} model has no bundle in this version")
     config, tensors, graph = PARTS[task](model, training=training, check_items=check_items,
                                          embed_encoder=embed_encoder)
-    files = {CONFIG: json.dumps(config, indent=1, ensure_ascii=False).encode(),
-             WEIGHTS: save({k: np.ascontiguousarray(v) for k, v in tensors.items()},
-                           metadata={"format": FORMAT, "format_version": str(FORMAT_VERSION)}),
+    arrays = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
+    weights = save(arrays, metadata={"format": FORMAT, "format_version": str(FORMAT_VERSION)})
+    graph, shared = share_weights(graph, weights)  # (checked above, as it runs: whole)
+    version = FORMAT_VERSION if shared else BASE_VERSION
+    if not shared:
+        weights = save(arrays, metadata={"format": FORMAT, "format_version": str(version)})
+    config = {**config, "format_version": version}
+    files = {CONFIG: json.dumps(config, indent=1, ensure_ascii=False).encode(), WEIGHTS: weights,
              GRAPH: graph, CARD: card.encode()}
-    files[MANIFEST] = json.dumps(manifest_for(files), indent=1).encode()
+    files[MANIFEST] = json.dumps(manifest_for(files, version), indent=1).encode()
     if path.exists() and not overwrite:
         raise BundleError(f"{str(path)!r} already exists; choose another path or pass overwrite=True")
     if path.exists() and not _is_bundle(path):  # overwrite replaces a bundle, nothing else
@@ -164,14 +171,14 @@ def bundle_parts(model: Model, *, training: dict | None = None,
     return config, tensors
 
 
-def manifest_for(files: dict[str, bytes]) -> dict:
+def manifest_for(files: dict[str, bytes], version: int = BASE_VERSION) -> dict:
     import onnx
     import safetensors
 
     versions = {"workbench": __version__, "python": platform.python_version(),
                 "numpy": np.__version__, "onnx": onnx.__version__,
                 "safetensors": safetensors.__version__}
-    return {"format": FORMAT, "format_version": FORMAT_VERSION,
+    return {"format": FORMAT, "format_version": version,
             "files": {name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
                       for name, data in sorted(files.items())},
             "written_by": versions}

@@ -14,7 +14,9 @@ as every other is:
     tensors          hf.<name>: every tensor of the network's state dict (floats as float32)
     model.onnx       the network exported by torch's TorchScript exporter: input_ids and
                      attention_mask (int64, texts x subwords) in, each subword's tag
-                     probabilities and likeliest tag out; a word's tags are its first subword's
+                     probabilities and likeliest tag out; a word's tags are its first subword's.
+                     Exported unfolded, so that its weights are the tensors' own bytes and stay
+                     in model.safetensors, once (graph_weights.py)
 
 Rebuilding makes the network from its config (`from_config`, offline: an architecture
 transformers ships, never code or kernels named by the bundle, whose DROPPED settings are
@@ -145,8 +147,10 @@ def hf_onnx_graph(tagger, texts) -> bytes:
     out = io.BytesIO()
     with warnings.catch_warnings():  # the tracer's notes on Python control flow, which it follows
         warnings.simplefilter("ignore")
+        # no constant folding: folded, every Linear's weight is a transposed copy, which could
+        # not refer to the weights file (graph_weights.py); onnxruntime folds it as it loads
         torch.onnx.export(_tags_module(network), inputs, out, dynamo=False, opset_version=OPSET,
-                          input_names=["input_ids", "attention_mask"],
+                          do_constant_folding=False, input_names=["input_ids", "attention_mask"],
                           output_names=["probabilities", "class_index"], dynamic_axes=axes)
     import onnx
 

@@ -48,7 +48,10 @@ def span_model_card(name: str, model, *, training: dict, counts: tuple[pd.Series
 
 def _onnx_usage(config: dict) -> list[str]:
     if config["type"] == "HFTokenTagger":  # the network reads subword ids (hf_span_bundle.py)
-        return ["With onnxruntime (each subword's tag probabilities; a word's are its first subword's):", "",
+        return ["With onnxruntime (each subword's tag probabilities; a word's are its first subword's). "
+                "`model.onnx` may read the network's weights from `model.safetensors` beside it (a "
+                "network of 16 MiB or more keeps them there, once): run it in the bundle folder, and "
+                "unzip a zipped bundle first.", "",
                 "```python", "import onnxruntime as ort", "session = ort.InferenceSession(\"model.onnx\")",
                 "tagger = model.tagger",
                 "inputs = tagger.tokenizer_(texts, padding=True, truncation=True,",
