@@ -108,6 +108,10 @@ def _said(tensor, key, value):
     tensor.external_data.add(key=key, value=value)
 
 
+def _get(tensor, key):
+    return next(e.value for e in tensor.external_data if e.key == key)
+
+
 def _shift(tensor, by):
     said = {e.key: e.value for e in tensor.external_data}
     _said(tensor, "offset", str(int(said["offset"]) + by))
@@ -126,7 +130,19 @@ CRAFTED = {
     "bytes past the end": (lambda t: _shift(t, 1 << 40), "which are not one tensor of it"),
     "another type": (lambda t: setattr(t, "data_type", 6), "of ONNX type 6 and"),  # INT32
     "fewer elements": (lambda t: t.dims.__setitem__(0, t.dims[0] - 1), "which it is not"),
-    "its data twice": (lambda t: setattr(t, "raw_data", b"\0" * 4), "its data twice"),
+    "its data twice": (lambda t: setattr(t, "raw_data", b"\0" * 4),
+                       "its data twice: in model.safetensors and in its own raw_data"),
+    "its data twice, typed": (lambda t: t.float_data.extend([1.0]), "and in its own float_data"),
+    "not marked external": (lambda t: setattr(t, "data_location", 0), "without marking its data as external"),
+    "a location twice": (lambda t: t.external_data.add(key="location", value="model.safetensors"),
+                         "['location'] more than once"),
+    "an offset of 5,000 digits": (lambda t: _said(t, "offset", "9" * 5000), "expected whole numbers"),
+    "an offset with a leading zero": (lambda t: _said(t, "offset", "0" + _get(t, "offset")),
+                                      "expected whole numbers"),
+    # the element count is never multiplied out past the bytes: 100,000 dimensions of 2**62
+    # used to take minutes of Python big-integer products before anything refused them
+    "100,000 huge dimensions": (lambda t: t.dims.extend([2**62] * 100_000), "dimensions; at most 32"),
+    "dimensions beyond the bytes": (lambda t: t.dims.extend([2**62] * 4), "and more than"),
 }
 
 

@@ -17,8 +17,8 @@ of the weights, of the initializer's type and element count, and no tensor may b
 twice, so that the graph filled in is never larger than itself and the weights (`references`,
 `check_references`).
 External data anywhere else is refused as before (bundle_graph.check_graph). Bundles whose
-graph shares tensors are written as format version SHARED_VERSION, which older workbench
-versions refuse by name ("upgrade workbench") rather than misread.
+graph shares tensors are written as format version 2 (bundle_layout.FORMAT_VERSION), which
+older workbench versions refuse by name ("upgrade workbench") rather than misread.
 """
 
 from __future__ import annotations
@@ -38,6 +38,11 @@ __all__ = ["SHARED_MIN_TOTAL", "check_references", "references", "resolved", "sh
 SHARED_MIN_TOTAL = 16 << 20  # a graph whose shareable tensors take less stays whole
 SHARED_MIN_BYTES = 1 << 10  # a smaller tensor is not worth a reference
 KEYS = ("location", "offset", "length")  # what a reference may say (ONNX allows a checksum too)
+MAX_DIGITS = 20  # an offset or length: 2**64 has 20 digits
+MAX_RANK = 32  # dimensions of a tensor that refers to the weights
+# a TensorProto's own data; a reference holds none of it
+DATA_FIELDS = ("raw_data", "float_data", "int32_data", "string_data", "int64_data", "double_data",
+               "uint64_data")
 
 
 def _onnx_types() -> dict[str, tuple[int, np.dtype]]:
@@ -104,28 +109,58 @@ def references(source: str, model) -> dict[str, tuple[int, int, int, int]]:
 
     found = {}
     for i, tensor in enumerate(model.graph.initializer):
-        if tensor.data_location != onnx.TensorProto.EXTERNAL and not len(tensor.external_data):
+        external = tensor.data_location == onnx.TensorProto.EXTERNAL
+        if not external and not len(tensor.external_data):
             continue
         name = reprlib.repr(tensor.name)
+        keys = [entry.key for entry in tensor.external_data]
         said = {entry.key: entry.value for entry in tensor.external_data}
-        if len(said) != len(tensor.external_data) or set(said) - set(KEYS) or said.get("location") != WEIGHTS:
+        if len(said) != len(keys) or set(said) - set(KEYS) or said.get("location") != WEIGHTS:
+            twice = sorted({key for key in keys if keys.count(key) > 1})
             raise BundleError(f"{GRAPH} in {source!r} stores the tensor {name} at graph.initializer[{i}] "
                               f"{name} in an external file ({reprlib.repr(said.get('location'))}); a "
                               "bundle's graph must hold all of its data, but for tensors of "
                               f"{WEIGHTS} it names by location, offset and length only (this one "
-                              f"says {sorted(said)})")
-        if len(tensor.raw_data) or tensor.name in found:
-            raise BundleError(f"{GRAPH} in {source!r} gives the tensor {name} its data twice")
+                              f"says {sorted(said)}" + (f", {twice} more than once)" if twice else ")"))
+        if not external:  # onnxruntime would take it for data of its own: none
+            raise BundleError(f"{GRAPH} in {source!r} gives the tensor {name} a location in {WEIGHTS} "
+                              "without marking its data as external")
+        held = [field.name for field, _ in tensor.ListFields() if field.name in DATA_FIELDS]
+        if held:
+            raise BundleError(f"{GRAPH} in {source!r} gives the tensor {name} its data twice: in "
+                              f"{WEIGHTS} and in its own {', '.join(held)}")
+        if tensor.name in found:
+            raise BundleError(f"{GRAPH} in {source!r} has two initializers named {name}")
         offset, length = (said.get(key, "") for key in KEYS[1:])
-        if not (offset.isdecimal() and length.isdecimal() and offset.isascii() and length.isascii()):
+        if not all(_plain_number(v) for v in (offset, length)):
             raise BundleError(f"{GRAPH} in {source!r} refers to {WEIGHTS} for the tensor {name} at "
                               f"offset {reprlib.repr(offset)}, length {reprlib.repr(length)}; expected "
-                              "whole numbers")
-        if any(d < 0 for d in tensor.dims):
-            raise BundleError(f"{GRAPH} in {source!r} gives the tensor {name} a negative dimension")
-        elements = int(np.prod(tensor.dims, dtype=object)) if len(tensor.dims) else 1
+                              f"whole numbers (in plain digits, at most {MAX_DIGITS})")
+        elements = _elements(source, name, tensor.dims, int(length))
         found[tensor.name] = (tensor.data_type, elements, int(offset), int(offset) + int(length))
     return found
+
+
+def _plain_number(text: str) -> bool:
+    """A whole number as written by share_weights: ASCII digits, no sign, no leading zero,
+    short enough never to be a huge integer (Python refuses to parse past 4,300 digits)."""
+    return (0 < len(text) <= MAX_DIGITS and text.isascii() and text.isdigit()
+            and (text == "0" or not text.startswith("0")))
+
+
+def _elements(source: str, name: str, dims, length: int) -> int:
+    """The number of elements `dims` give, counted no further than `length` (the bytes the
+    reference covers: more elements than bytes can never fit), so that crafted dimensions
+    cost neither time nor memory."""
+    if len(dims) > MAX_RANK:
+        raise BundleError(f"{GRAPH} in {source!r} gives the tensor {name} {len(dims)} dimensions; at most "
+                          f"{MAX_RANK} are expected")
+    if any(d < 0 for d in dims):
+        raise BundleError(f"{GRAPH} in {source!r} gives the tensor {name} a negative dimension")
+    elements = 1
+    for d in dims:
+        elements = min(elements * d, length + 1)
+    return elements
 
 
 def check_references(source: str, found: dict, layout: dict) -> None:
@@ -147,7 +182,12 @@ def check_references(source: str, found: dict, layout: dict) -> None:
         if kind is None or kind[0] != data_type or elements * kind[1].itemsize != end - start:
             raise BundleError(f"{GRAPH} in {source!r} takes the {WEIGHTS} tensor {reprlib.repr(tensor[0])} "
                               f"({tensor[1]}, {end - start} bytes) for the tensor {reprlib.repr(name)} of "
-                              f"ONNX type {data_type} and {elements} elements, which it is not")
+                              f"ONNX type {data_type} and {_count(elements, end - start)} elements, "
+                              "which it is not")
+
+
+def _count(elements: int, length: int) -> str:
+    return f"more than {length}" if elements > length else str(elements)
 
 
 def resolved(graph: bytes, tensors: dict[str, np.ndarray], layout: dict) -> bytes:
@@ -157,8 +197,8 @@ def resolved(graph: bytes, tensors: dict[str, np.ndarray], layout: dict) -> byte
 
     model = onnx.load_model_from_string(graph)
     for tensor in model.graph.initializer:
-        if tensor.data_location != onnx.TensorProto.EXTERNAL:
-            continue
+        if tensor.data_location != onnx.TensorProto.EXTERNAL and not len(tensor.external_data):
+            continue  # (`references` refused the two apart, one without the other)
         said = {entry.key: entry.value for entry in tensor.external_data}
         start = int(said["offset"])
         name, _ = layout[(start, start + int(said["length"]))]
