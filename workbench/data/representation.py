@@ -59,8 +59,9 @@ VERSION = 2            # bump when an encoder, the graph or a method here change
 # 40 MB); a larger one by the job, in the background (1 GB at 1,000,000 items: 2.7 s)
 READ_AT_ONCE_BYTES = 256 * 2**20
 # the process's growth while a graph and its spreading matrix are built, per edge (item x
-# neighbour): 70 bytes measured at 1,000,000 items x 30 (benchmarks/at_scale.py, 2.6 GB at the
-# peak with the features' 0.5 GB); 10,000,000 x 30 would need 24 GB
+# neighbour): 70 bytes measured over a session at 1,000,000 items x 30 (benchmarks/at_scale.py,
+# 2.6 GB at the peak with the features' 0.5 GB); the graph alone 50.5 at 1,000,000 and 56.2 at
+# 3,000,000 (benchmarks/graph_memory.py); 10,000,000 x 30 would need 24 GB
 GRAPH_BYTES_PER_EDGE = 80
 
 
