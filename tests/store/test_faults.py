@@ -43,22 +43,30 @@ def test_a_merge_killed_after_recording_its_state_finishes_three_way(tmp_path):
     assert store.status()["uncommitted"] == 0
 
 
-def _merges_killed_at_random(tmp_path, template, expected: dict, trials: int, seed: int) -> tuple:
+def _merges_killed_at_random(tmp_path, template, expected: dict, trials: int, seed: int,
+                             want_killed: int) -> tuple:
     """Merge branch b of copies of `template`, each killed at a random point of the merge;
     every reopened store finishes it to `expected`, each event once. How many were killed,
-    and the finished stores."""
-    copies = [str(shutil.copytree(template, tmp_path / f"measure{k}")) for k in range(3)]
-    span = killing.duration(killing.merge_work, None, "b", copies=copies)
-    killed, stores = 0, []
-    for k, delay in enumerate(killing.random_delays(trials, span, seed=seed)):
-        trial = tmp_path / f"t{k}"
-        shutil.copytree(template, trial)
-        killed += killing.run(killing.merge_work, str(trial), "b", kill_after=delay)
-        store = _finish(trial)
-        assert store.labels().to_dict() == expected, f"trial {k}, killed {delay * 1000:.1f} ms in"
-        assert store.labels(at="HEAD").to_dict() == expected
-        assert store.status()["uncommitted"] == 0
-        stores.append(store)
+    and the finished stores. The kills are aimed at the merge's measured duration; when the
+    other test worker's load changed after the measurement and fewer than `want_killed` landed
+    inside (9 of 40 in one CI run), the duration is measured again and another round run, up
+    to three."""
+    killed, stores, k = 0, [], 0
+    for attempt in range(3):
+        copies = [str(shutil.copytree(template, tmp_path / f"measure{attempt}-{j}")) for j in range(3)]
+        span = killing.duration(killing.merge_work, None, "b", copies=copies)
+        for delay in killing.random_delays(trials, span, seed=seed + attempt):
+            trial = tmp_path / f"t{k}"
+            k += 1
+            shutil.copytree(template, trial)
+            killed += killing.run(killing.merge_work, str(trial), "b", kill_after=delay)
+            store = _finish(trial)
+            assert store.labels().to_dict() == expected, f"trial {k}, killed {delay * 1000:.1f} ms in"
+            assert store.labels(at="HEAD").to_dict() == expected
+            assert store.status()["uncommitted"] == 0
+            stores.append(store)
+        if killed >= want_killed:
+            break
     return killed, stores
 
 
@@ -67,7 +75,7 @@ def _merges_killed_at_random(tmp_path, template, expected: dict, trials: int, se
 def test_merges_killed_at_random_points_always_give_the_three_way_result(tmp_path):
     template = tmp_path / "template"
     expected = killing.diverged(template)
-    killed, stores = _merges_killed_at_random(tmp_path, template, expected, 100, seed=3)
+    killed, stores = _merges_killed_at_random(tmp_path, template, expected, 100, seed=3, want_killed=50)
     assert all(store.status()["merging"] is None for store in stores)
     assert killed >= 50  # most kills land inside the merge
 
@@ -80,7 +88,7 @@ def test_a_merge_of_boxes_killed_anywhere_gives_the_box_by_box_result(tmp_path):
     event once."""
     template = tmp_path / "template"
     expected = killing.diverged_boxes(template)
-    killed, _ = _merges_killed_at_random(tmp_path, template, expected, 15, seed=7)
+    killed, _ = _merges_killed_at_random(tmp_path, template, expected, 15, seed=7, want_killed=5)
     # Kill points spread over the merge's duration as measured before them; a merge that then
     # runs faster (the other test worker idles) finishes before the later ones: 7 of 15 were
     # seen under pytest-xdist. A third is what shows the kills still land across the merge.
@@ -99,5 +107,5 @@ def test_a_merge_of_sets_killed_anywhere_gives_the_class_by_class_result(tmp_pat
     shutil.copytree(template, first)
     assert killing.run(killing.merge_killed_in_fixes, str(first), "b", kill_after=5.0)
     assert _finish(first).labels().to_dict() == expected
-    killed, _ = _merges_killed_at_random(tmp_path, template, expected, 40, seed=5)
+    killed, _ = _merges_killed_at_random(tmp_path, template, expected, 40, seed=5, want_killed=20)
     assert killed >= 20
