@@ -21,6 +21,7 @@ import numpy as np
 
 from workbench._version import __version__
 from workbench.data.tasks import BOXES, MULTI_LABEL, SINGLE, SPANS
+from workbench.learn import graph_weights
 from workbench.learn.box_bundle import box_parts
 from workbench.learn.bundle_errors import BundleError
 from workbench.learn.bundle_graph import onnx_session
@@ -35,7 +36,6 @@ from workbench.learn.bundle_layout import (
     MANIFEST,
     WEIGHTS,
 )
-from workbench.learn.graph_weights import share_weights
 from workbench.learn.learner_state import NotRebuildable, encoder_state, learner_state
 from workbench.learn.model import Model
 from workbench.learn.span_bundle import span_parts
@@ -61,11 +61,17 @@ def write_bundle(model, path, *, card: str, training: dict | None = None,
     config, tensors, graph = PARTS[task](model, training=training, check_items=check_items,
                                          embed_encoder=embed_encoder)
     arrays = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
-    weights = save(arrays, metadata={"format": FORMAT, "format_version": str(FORMAT_VERSION)})
-    graph, shared = share_weights(graph, weights)  # (checked above, as it runs: whole)
-    version = FORMAT_VERSION if shared else BASE_VERSION
-    if not shared:
-        weights = save(arrays, metadata={"format": FORMAT, "format_version": str(version)})
+    # only weights that could share enough are written twice (as version 2, then as 1 if
+    # nothing was shared): most models are far below graph_weights.SHARED_MIN_TOTAL
+    could_share = sum(a.nbytes for a in arrays.values()) >= graph_weights.SHARED_MIN_TOTAL
+    version = FORMAT_VERSION if could_share else BASE_VERSION
+    weights = save(arrays, metadata={"format": FORMAT, "format_version": str(version)})
+    shared = 0
+    if could_share:
+        graph, shared = graph_weights.share_weights(graph, weights)  # (checked above: whole)
+        if not shared:
+            version = BASE_VERSION
+            weights = save(arrays, metadata={"format": FORMAT, "format_version": str(version)})
     config = {**config, "format_version": version}
     files = {CONFIG: json.dumps(config, indent=1, ensure_ascii=False).encode(), WEIGHTS: weights,
              GRAPH: graph, CARD: card.encode()}
